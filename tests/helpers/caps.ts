@@ -1,0 +1,87 @@
+/**
+ * What this machine can run, probed once per test process, and the skip convention:
+ *
+ *   Deno.test({ name: "...", ignore: skipUnless("root", "wireguard-kernel"), fn: ... })
+ *
+ * A skipped test is recorded with its reason in the file named by $DN42OP_SKIP_LOG (the test runner prints
+ * them), so `deno task test` can say what it skipped and why.
+ */
+
+/** Capabilities a test can require. */
+export type Capability =
+  | "root" // uid 0 with CAP_NET_ADMIN / CAP_SYS_ADMIN (netns, links)
+  | "wireguard-kernel" // the kernel knows link kind "wireguard" (kernel tier)
+  | "dummy-kernel" // the kernel knows link kind "dummy" (kernel tier)
+  | "wireguard-go" // the userspace implementation is installed
+  | "podman" // podman can run containers here
+  | "cluster"; // a control plane can be built and started (Go toolchain present)
+
+const cache = new Map<Capability, string | null>();
+
+async function probeLinkKind(kind: string): Promise<string | null> {
+  // Probe in a throwaway namespace so the root namespace is never touched.
+  const name = `dn42op-probe-${crypto.randomUUID().slice(0, 8)}`;
+  const run = (args: string[]) => new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
+  const add = await run(["netns", "add", name]);
+  if (!add.success) return "cannot create a network namespace";
+  try {
+    const r = await run(["-n", name, "link", "add", "probe0", "type", kind]);
+    return r.success
+      ? null
+      : `host kernel lacks link kind "${kind}" (covered by the kernel tier, deno task test:kernel)`;
+  } finally {
+    await run(["netns", "del", name]);
+  }
+}
+
+async function which(bin: string): Promise<boolean> {
+  const r = await new Deno.Command("sh", { args: ["-c", `command -v ${bin}`], stdout: "null", stderr: "null" })
+    .output();
+  return r.success;
+}
+
+async function probe(cap: Capability): Promise<string | null> {
+  switch (cap) {
+    case "root":
+      return Deno.uid() === 0 ? null : "needs root (network namespaces)";
+    case "wireguard-kernel":
+      return Deno.uid() !== 0 ? "needs root" : await probeLinkKind("wireguard");
+    case "dummy-kernel":
+      return Deno.uid() !== 0 ? "needs root" : await probeLinkKind("dummy");
+    case "wireguard-go":
+      return (await which("wireguard-go")) ? null : "wireguard-go is not installed (deno task setup)";
+    case "podman":
+      return (await which("podman")) ? null : "podman is not installed";
+    case "cluster":
+      return Deno.env.get("DN42OP_NO_CLUSTER") ? "control plane disabled by DN42OP_NO_CLUSTER" : null;
+  }
+}
+
+/** Probes every capability once; call `await probeCapabilities()` is done at module load below. */
+export async function probeCapabilities(): Promise<void> {
+  for (const c of ["root", "wireguard-kernel", "dummy-kernel", "wireguard-go", "podman", "cluster"] as const) {
+    if (!cache.has(c)) cache.set(c, await probe(c));
+  }
+}
+
+await probeCapabilities();
+
+/** Why the capability is missing, or null when present. */
+export function missing(cap: Capability): string | null {
+  return cache.get(cap) ?? null;
+}
+
+/**
+ * Returns true (= ignore the test) when any capability is missing, and records why in $DN42OP_SKIP_LOG.
+ * Call it in the test definition's `ignore` field.
+ */
+export function skipUnless(...caps: Capability[]): boolean {
+  const reasons = caps.map(missing).filter((r): r is string => r !== null);
+  if (reasons.length === 0) return false;
+  const log = Deno.env.get("DN42OP_SKIP_LOG");
+  if (log) {
+    const where = new Error().stack?.split("\n")[2]?.trim() ?? "";
+    Deno.writeTextFileSync(log, `${reasons.join("; ")}\t${where}\n`, { append: true });
+  }
+  return true;
+}
