@@ -81,8 +81,8 @@ export function parseJunit(xml: string): Outcome[] {
     const body = m[3] ?? "";
     if (parents.some((p) => name.startsWith(`${p} > `))) continue;
     parents.push(name);
-    const failure = /<(failure|error)\b[^>]*?(?:message="([^"]*)")?/.exec(body);
-    const full = `${unescape(m[2]).replace(/^(\.\.\/)*|^\.\//g, "")} :: ${name}`;
+    const failure = /<(failure|error)\b(?:[^>]*?\bmessage="([^"]*)")?/.exec(body);
+    const full = `${unescape(m[2]).replace(/^(\.\.?\/)+/, "")} :: ${name}`;
     if (failure) out.push({ name: full, status: "failed", detail: unescape(failure[2] ?? failure[1]) });
     else if (/<skipped\b/.test(body)) out.push({ name: full, status: "skipped" });
     else out.push({ name: full, status: "passed" });
