@@ -43,16 +43,21 @@ export class Podman {
     return await run(["podman", ...args], await this.env());
   }
 
-  /** Returns null when podman can run containers here, otherwise why not (installed? configured? runtime?). */
+  /**
+   * Returns null when podman and its runtime (runc) are installed and podman accepts the private configuration,
+   * otherwise why not. Cheap (`podman version`, 0.3 s; `podman info` takes 1.5 s); whether containers really
+   * start is only known when one is started.
+   */
   async unusableReason(): Promise<string | null> {
     let r;
     try {
-      r = await exec(["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"], await this.env());
+      r = await exec(["podman", "version", "--format", "{{.Client.Version}}"], await this.env());
     } catch (e) {
       return e instanceof Deno.errors.NotFound ? "podman is not installed (deno task setup containers)" : String(e);
     }
-    if (r.code !== 0) return `podman info failed: ${r.stderr.trim()}`;
-    if (r.stdout.trim() !== "runc") return `podman uses runtime "${r.stdout.trim()}" instead of runc`;
+    if (r.code !== 0) return `podman version failed: ${r.stderr.trim()}`;
+    const runc = await exec(["runc", "--version"]).catch(() => null);
+    if (!runc || runc.code !== 0) return "runc is not installed (deno task setup containers)";
     return null;
   }
 
