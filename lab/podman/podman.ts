@@ -4,6 +4,7 @@
  */
 
 import { CommandError, exec, run } from "../exec.ts";
+import { ensureCgroupMounts } from "./cgroups.ts";
 import { DEFAULT_PODMAN_DIRS, type PodmanDirs, writePodmanConfig } from "./config.ts";
 
 /** The lab's image: a busybox-static rootfs imported with `podman import` (see image.ts). */
@@ -33,9 +34,16 @@ export class Podman {
 
   constructor(readonly dirs: PodmanDirs = DEFAULT_PODMAN_DIRS) {}
 
-  /** The environment podman runs with (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF); writes the config once. */
+  /**
+   * The environment podman runs with (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF); writes the config once, and
+   * makes sure runc can see the cgroup hierarchies (see cgroups.ts).
+   */
   async env(): Promise<Record<string, string>> {
-    return this.#env ??= await writePodmanConfig(this.dirs);
+    if (!this.#env) {
+      await ensureCgroupMounts();
+      this.#env = await writePodmanConfig(this.dirs);
+    }
+    return this.#env;
   }
 
   /** Runs `podman <args>`, returning stdout; throws CommandError naming the command on failure. */
