@@ -7,7 +7,7 @@
  * `shutdown` stops the API service; nothing else on the machine is touched.
  */
 
-import { exec, killAndWait, processAlive, processCmdline, run } from "./exec.ts";
+import { exec, killAndWait, processAlive, processCmdline, run, spawnDetached } from "./exec.ts";
 import { ensureBusyboxImage } from "./podman/image.ts";
 import { Podman } from "./podman/podman.ts";
 import { type PodmanService, servicePaths, startService, stopService } from "./podman/service.ts";
@@ -127,14 +127,7 @@ class ProcessContainers implements LabContainers {
     if (existing) return existing;
     await this.remove(name);
     await Deno.mkdir(this.stateDir, { recursive: true });
-    const child = new Deno.Command("unshare", {
-      args: ["--net", "sleep", "infinity"],
-      detached: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    child.unref();
+    const child = spawnDetached(["unshare", "--net", "sleep", "infinity"]);
     const own = await inode("/proc/self/ns/net");
     const deadline = Date.now() + 5000;
     while ((await inode(`/proc/${child.pid}/ns/net`)) === own || !(await processCmdline(child.pid)).includes("sleep")) {

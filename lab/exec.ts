@@ -36,6 +36,24 @@ export async function run(cmd: string[], env?: Record<string, string>): Promise<
   return r.stdout;
 }
 
+/**
+ * Starts a long-lived process that outlives this one (own session, no stdio; `logFile` gets its output), and
+ * returns it unref'd. `ref()` it again before awaiting its status.
+ */
+export function spawnDetached(cmd: string[], opts: { env?: Record<string, string>; logFile?: string } = {}) {
+  const argv = opts.logFile ? ["sh", "-c", 'exec "$@" >>"$DN42OP_LOG" 2>&1', "sh", ...cmd] : cmd;
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env: opts.logFile ? { ...opts.env, DN42OP_LOG: opts.logFile } : opts.env,
+    detached: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  return child;
+}
+
 /** Whether a process with this PID exists (a zombie counts as gone). */
 export async function processAlive(pid: number): Promise<boolean> {
   try {

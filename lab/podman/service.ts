@@ -5,7 +5,7 @@
  */
 
 import { DockerClient } from "../../src/node/container.ts";
-import { killAndWait, processAlive, processCmdline } from "../exec.ts";
+import { killAndWait, processAlive, processCmdline, spawnDetached } from "../exec.ts";
 import type { Podman } from "./podman.ts";
 
 /** A running API service. */
@@ -90,24 +90,10 @@ export async function startService(podman: Podman, paths: ServicePaths, timeoutM
   await removeQuietly(paths.socketPath);
   const dir = paths.socketPath.slice(0, paths.socketPath.lastIndexOf("/")) || "/";
   await Deno.mkdir(dir, { recursive: true });
-  const child = new Deno.Command("sh", {
-    args: [
-      "-c",
-      'exec "$@" >>"$DN42OP_LOG" 2>&1',
-      "sh",
-      "podman",
-      "system",
-      "service",
-      "--time=0",
-      `unix://${paths.socketPath}`,
-    ],
-    env: { ...await podman.env(), DN42OP_LOG: paths.logFile },
-    detached: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.unref();
+  const child = spawnDetached(["podman", "system", "service", "--time=0", `unix://${paths.socketPath}`], {
+    env: await podman.env(),
+    logFile: paths.logFile,
+  });
   await Deno.writeTextFile(paths.pidFile, `${child.pid}\n`);
   const svc = handle(paths, child.pid, child);
   const deadline = Date.now() + timeoutMs;

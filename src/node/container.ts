@@ -58,7 +58,14 @@ export class ContainerNotRunningError extends DockerError {
 /** Nothing answers on the socket: the daemon is down, the path is wrong, or the request timed out. */
 export class DockerUnreachableError extends DockerError {
   override name = "DockerUnreachableError";
-  constructor(readonly socketPath: string, operation: string, detail: string, cause?: unknown) {
+  constructor(
+    readonly socketPath: string,
+    operation: string,
+    detail: string,
+    cause?: unknown,
+    /** Whether the daemon was reached but did not answer in time. */
+    readonly timedOut = false,
+  ) {
     super("unreachable", operation, `Docker API at unix://${socketPath} unreachable: ${detail}`, { cause });
   }
 }
@@ -220,9 +227,19 @@ export class DockerClient {
 
   /**
    * Sends a GET. The timer covers the whole exchange unless `streaming`, where it stops once headers arrive.
-   * Connection failures and timeouts become DockerUnreachableError.
+   * A transport error is retried once (a pooled keep-alive connection may have been closed by a restarted
+   * daemon); connection failures and timeouts become DockerUnreachableError.
    */
   async #get(path: string, operation: string, signal?: AbortSignal, streaming = false) {
+    try {
+      return await this.#getOnce(path, operation, signal, streaming);
+    } catch (e) {
+      if (!(e instanceof DockerUnreachableError) || e.timedOut || signal?.aborted) throw e;
+      return await this.#getOnce(path, operation, signal, streaming);
+    }
+  }
+
+  async #getOnce(path: string, operation: string, signal: AbortSignal | undefined, streaming: boolean) {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), this.#timeoutMs);
     const onAbort = () => ctl.abort(signal?.reason);
@@ -238,8 +255,9 @@ export class DockerClient {
     } catch (e) {
       cleanup();
       if (signal?.aborted) throw signal.reason ?? e;
-      const detail = ctl.signal.aborted ? `no answer within ${this.#timeoutMs} ms` : causeMessage(e);
-      throw new DockerUnreachableError(this.socketPath, operation, detail, e);
+      const timedOut = ctl.signal.aborted;
+      const detail = timedOut ? `no answer within ${this.#timeoutMs} ms` : causeMessage(e);
+      throw new DockerUnreachableError(this.socketPath, operation, detail, e, timedOut);
     }
   }
 
@@ -251,7 +269,7 @@ export class DockerClient {
     } catch (e) {
       if (signal?.aborted) throw signal.reason ?? e;
       if (ctl.signal.aborted) {
-        throw new DockerUnreachableError(this.socketPath, operation, `no answer within ${this.#timeoutMs} ms`, e);
+        throw new DockerUnreachableError(this.socketPath, operation, `no answer within ${this.#timeoutMs} ms`, e, true);
       }
       throw new DockerError("api", operation, `unreadable response: ${(e as Error).message}`, { cause: e });
     } finally {

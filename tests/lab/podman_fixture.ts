@@ -10,7 +10,13 @@
 import { ensureProfiles } from "../../scripts/setup.ts";
 import { Podman } from "../../lab/podman/podman.ts";
 import { ensureBusyboxImage } from "../../lab/podman/image.ts";
-import { type PodmanService, servicePaths, startService } from "../../lab/podman/service.ts";
+import {
+  type PodmanService,
+  type ServicePaths,
+  servicePaths,
+  startService,
+  stopService,
+} from "../../lab/podman/service.ts";
 
 /** Installs podman & co. if missing (root only; DN42OP_NO_SETUP=1 skips). Failures leave the tests to skip. */
 export async function ensureContainersProfile(): Promise<void> {
@@ -31,6 +37,8 @@ export function testName(tag: string): string {
 export interface PodmanFixture {
   podman: Podman;
   service: PodmanService;
+  /** The service's files (for starting it again on the same socket); whatever runs there is stopped at the end. */
+  paths: ServicePaths;
   /** Starts a container with a fresh random name (removed at the end); returns name and PID. */
   container(tag?: string): Promise<{ name: string; pid: number }>;
 }
@@ -41,12 +49,13 @@ export async function withPodman<T>(fn: (f: PodmanFixture) => Promise<T>): Promi
   await ensureBusyboxImage(podman);
   const dir = await Deno.makeTempDir({ prefix: "dn42op-lt-" });
   const made: string[] = [];
-  let service: PodmanService | undefined;
+  const paths = servicePaths(dir);
   try {
-    service = await startService(podman, servicePaths(dir));
+    const service = await startService(podman, paths);
     return await fn({
       podman,
       service,
+      paths,
       container: async (tag = "c") => {
         const name = testName(tag);
         made.push(name);
@@ -55,7 +64,7 @@ export async function withPodman<T>(fn: (f: PodmanFixture) => Promise<T>): Promi
     });
   } finally {
     for (const name of made) await podman.remove(name);
-    await service?.stop();
+    await stopService(paths);
     await Deno.remove(dir, { recursive: true });
   }
 }

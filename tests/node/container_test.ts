@@ -12,6 +12,7 @@ import {
   validateContainerName,
 } from "../../src/node/container.ts";
 import { netavarkChains } from "../../lab/podman/podman.ts";
+import { startService } from "../../lab/podman/service.ts";
 import { ensureContainersProfile, netnsInode, withPodman } from "../lab/podman_fixture.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman
@@ -129,6 +130,7 @@ Deno.test("a missing socket gives DockerUnreachableError naming the socket and t
       assert.equal(e.code, "unreachable");
       assert.ok(e.message.includes(`unix://${dir}/absent.sock`), e.message);
       assert.match(e.message, /No such file or directory/);
+      assert.equal(e.timedOut, false);
       return true;
     });
   } finally {
@@ -154,6 +156,7 @@ Deno.test("a daemon that never answers times out as DockerUnreachableError", asy
     await assert.rejects(c.inspect("agent1"), (e: unknown) => {
       assert.ok(e instanceof DockerUnreachableError, String(e));
       assert.match(e.message, /no answer within 200 ms/);
+      assert.equal(e.timedOut, true);
       return true;
     });
     assert.ok(performance.now() - t < 5000, "the timeout must end the request");
@@ -253,10 +256,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "podman API: unknown name is ContainerNotFoundError naming it; service down is DockerUnreachableError",
+  name: "podman API: unknown name is not-found, service down is unreachable, and the client survives a restart",
   ignore: skipUnless("root", "podman"),
   fn: () =>
-    withPodman(async ({ service }) => {
+    withPodman(async ({ podman, service, paths, container }) => {
+      const { name, pid } = await container();
       using c = new DockerClient({ socketPath: service.socketPath });
       await assert.rejects(c.pid("dn42op-lt-nosuch"), (e: unknown) => {
         assert.ok(e instanceof ContainerNotFoundError, String(e));
@@ -272,6 +276,13 @@ Deno.test({
         assert.ok(e.message.includes(service.socketPath), e.message);
         return true;
       });
+      // The same client (with its pooled connections) works again once a service is back on the socket.
+      const again = await startService(podman, paths);
+      try {
+        assert.equal(await c.pid(name), pid);
+      } finally {
+        await again.stop();
+      }
       assert.deepEqual(await netavarkChains(), [], "podman with --network none must leave no NETAVARK chains");
     }),
 });
