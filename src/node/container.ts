@@ -321,18 +321,20 @@ export class DockerClient {
   }
 
   /**
-   * Streams container events (optionally only for the given names and actions) until `signal` aborts, the
-   * daemon closes the stream, or the caller stops iterating. Throws DockerUnreachableError if it cannot start.
+   * Streams container events (optionally only for the given names and actions, and replaying those since a
+   * time so none is lost between a PID lookup and the stream opening) until `signal` aborts, the daemon closes
+   * the stream, or the caller stops iterating. Throws DockerUnreachableError if it cannot start.
    */
   async *events(
-    opts: { containers?: string[]; actions?: string[]; signal?: AbortSignal } = {},
+    opts: { containers?: string[]; actions?: string[]; since?: Date; signal?: AbortSignal } = {},
   ): AsyncGenerator<ContainerEvent> {
     const op = "watch container events";
     const filters: Record<string, string[]> = { type: ["container"] };
     if (opts.containers?.length) filters.container = opts.containers.map((c) => validateContainerName(c, op));
     if (opts.actions?.length) filters.event = opts.actions;
-    const q = encodeURIComponent(JSON.stringify(filters));
-    const { res, ctl, cleanup } = await this.#get(`/events?filters=${q}`, op, opts.signal, true);
+    let q = `filters=${encodeURIComponent(JSON.stringify(filters))}`;
+    if (opts.since) q += `&since=${(opts.since.getTime() / 1000).toFixed(3)}`;
+    const { res, ctl, cleanup } = await this.#get(`/events?${q}`, op, opts.signal, true);
     try {
       if (!res.ok || !res.body) {
         throw new DockerError("api", op, `HTTP ${res.status}: ${await errorDetail(res)}`, { status: res.status });

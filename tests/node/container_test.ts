@@ -232,24 +232,30 @@ Deno.test({
       const other = await container("other");
       using c = new DockerClient({ socketPath: service.socketPath });
       const ac = new AbortController();
-      const seen: { action: string; name: string }[] = [];
+      const seen: { action: string; name: string; time: Date }[] = [];
+      await podman.restart(other.name); // filtered out
+      const since = new Date();
+      await podman.restart(name); // before the stream opens: `since` replays it
       const started = new Promise<void>((resolve) => {
         (async () => {
-          for await (const e of c.events({ containers: [name], signal: ac.signal })) {
-            seen.push({ action: e.action, name: e.name });
+          for await (const e of c.events({ containers: [name], since, signal: ac.signal })) {
+            seen.push({ action: e.action, name: e.name, time: e.time });
             if (e.action === "start") resolve();
           }
         })().catch(() => {});
       });
-      await new Promise((r) => setTimeout(r, 300)); // the stream is open once the daemon answered the headers
-      await podman.restart(other.name); // filtered out
-      await podman.restart(name);
-      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("no start event")), 10_000));
+      let timer: number | undefined;
+      const timeout = new Promise((_, reject) => timer = setTimeout(() => reject(new Error("no start event")), 10_000));
       try {
         await Promise.race([started, timeout]);
       } finally {
+        clearTimeout(timer);
         ac.abort();
       }
+      assert.ok(
+        seen.every((e) => e.time >= since),
+        `only events since ${since.toISOString()}: ${JSON.stringify(seen)}`,
+      );
       assert.ok(seen.some((e) => e.action === "start" && e.name === name), JSON.stringify(seen));
       assert.ok(seen.every((e) => e.name === name), `only the watched container: ${JSON.stringify(seen)}`);
     }),
