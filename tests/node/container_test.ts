@@ -244,7 +244,7 @@ Deno.test({
           }
         })().catch(() => {});
       });
-      let timer: number | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise((_, reject) => timer = setTimeout(() => reject(new Error("no start event")), 10_000));
       try {
         await Promise.race([started, timeout]);
