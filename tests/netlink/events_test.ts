@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withHandle } from "./handle.ts";
 import { addAddress } from "../../src/netlink/addr.ts";
 import { type NetlinkEvent, NetlinkMonitor } from "../../src/netlink/events.ts";
 import { createLink, deleteLink, setLink } from "../../src/netlink/link.ts";
-import { Netns } from "../../src/netlink/netns.ts";
 
 const root = skipUnless("root");
 
@@ -33,8 +32,7 @@ Deno.test({
   name: "monitor delivers link and address events of its namespace only, in order, and stops cleanly",
   ignore: root,
   fn: () =>
-    withNetns(async (t, other) => {
-      const ns = Netns.byName(t.name);
+    withHandle(async (ns, _t, other) => {
       const events: NetlinkEvent[] = [];
       const mon = NetlinkMonitor.start(ns, (e) => events.push(e));
       try {
@@ -56,18 +54,16 @@ Deno.test({
         assert.ok(!seq.includes("resync"));
       } finally {
         await mon.stop();
-        ns.close();
       }
       await mon.done;
-    }, { tag: "nl", count: 2 }),
+    }, 1),
 });
 
 Deno.test({
   name: "ENOBUFS becomes a resync event and the monitor keeps delivering afterwards",
   ignore: root,
   fn: () =>
-    withNetns(async (t) => {
-      const ns = Netns.byName(t.name);
+    withHandle(async (ns, t) => {
       const events: NetlinkEvent[] = [];
       const mon = NetlinkMonitor.start(ns, (e) => events.push(e), { rcvbuf: 4096 });
       try {
@@ -86,9 +82,8 @@ Deno.test({
         await until(events, (e) => e.type === "link" && e.link.name === "nlafter", "event after resync");
       } finally {
         await mon.stop();
-        ns.close();
       }
-    }, { tag: "nl" }),
+    }),
 });
 
 Deno.test({

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../helpers/netns.ts";
+import type { TestNetns } from "../helpers/netns.ts";
+import { withHandle } from "./handle.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";
 import {
   createLink,
@@ -31,15 +32,7 @@ async function ipLink(t: TestNetns, dev: string): Promise<IpLinkJson> {
 }
 
 function inNs(fn: (ns: Netns, t: TestNetns, t2: TestNetns) => Promise<void>, count = 1) {
-  return () =>
-    withNetns(async (t, t2) => {
-      const ns = Netns.byName(t.name);
-      try {
-        await fn(ns, t, t2);
-      } finally {
-        ns.close();
-      }
-    }, { tag: "nl", count });
+  return () => withHandle(fn as (ns: Netns, t: TestNetns, ...more: TestNetns[]) => Promise<void>, count - 1);
 }
 
 Deno.test({

@@ -1,19 +1,12 @@
 /** Link kinds the host kernel of the dev VM lacks (dummy, wireguard, vlan): run in the qemu kernel tier. */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withHandle } from "./handle.ts";
 import { createLink, deleteLinkGroup, getLink, listLinks, setLink } from "../../src/netlink/link.ts";
-import { Netns } from "../../src/netlink/netns.ts";
+import type { Netns } from "../../src/netlink/netns.ts";
 
-async function inNs(fn: (ns: Netns, ip: (...a: string[]) => Promise<string>) => Promise<void>): Promise<void> {
-  await withNetns(async (t) => {
-    const ns = Netns.byName(t.name);
-    try {
-      await fn(ns, t.ip);
-    } finally {
-      ns.close();
-    }
-  }, { tag: "nl" });
+function inNs(fn: (ns: Netns, ip: (...a: string[]) => Promise<string>) => Promise<void>): Promise<void> {
+  return withHandle((ns, t) => fn(ns, t.ip));
 }
 
 Deno.test({

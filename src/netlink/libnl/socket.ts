@@ -3,7 +3,7 @@
  * through the handle's critical section, cached per handle and closed with it. All use of one socket is serialized
  * (async mutex): libnl sockets are not thread-safe and slow operations run on the FFI thread pool.
  */
-import { libnl } from "../../../ffi/libnl.ts";
+import { libnl, libnlRoute } from "../../../ffi/libnl.ts";
 import { cstr, PointerSlot, readCString } from "../../../ffi/mem.ts";
 import { Errno, NetlinkError } from "../errors.ts";
 import type { Closable, Netns } from "../netns.ts";
@@ -102,6 +102,7 @@ const sockets = new WeakMap<Netns, LibnlSocket>();
 export function libnlSocket(ns: Netns): LibnlSocket {
   let s = sockets.get(ns);
   if (!s) {
+    libnlRoute(); // load the libraries before entering the namespace: only FFI calls happen while switched
     s = ns.open(() => LibnlSocket.connect());
     sockets.set(ns, s);
   }
