@@ -23,7 +23,12 @@ const route = {
   rtnl_link_put: { parameters: ["pointer"], result: "void" },
   rtnl_link_add: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
   rtnl_link_change: { parameters: ["pointer", "pointer", "pointer", "i32"], result: "i32" },
-  rtnl_link_delete_nb: { name: "rtnl_link_delete", parameters: ["pointer", "pointer"], result: "i32", nonblocking: true },
+  rtnl_link_delete_nb: {
+    name: "rtnl_link_delete",
+    parameters: ["pointer", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   rtnl_link_set_name: { parameters: ["pointer", "buffer"], result: "void" },
   rtnl_link_set_type: { parameters: ["pointer", "buffer"], result: "i32" },
   rtnl_link_set_ifindex: { parameters: ["pointer", "i32"], result: "void" },
