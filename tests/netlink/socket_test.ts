@@ -166,3 +166,27 @@ Deno.test({
     await assert.rejects(s.request(new MessageEncoder(RTM_GETLINK, 0).ifinfo({ index: 1 })), /EBADF/);
   },
 });
+
+Deno.test({
+  name: "Netns.open refuses async openers, closes opened resources with the handle, and rejects use after close",
+  ignore: root,
+  fn: () =>
+    withNetns(async (t) => {
+      const before = selfNs();
+      const ns = Netns.byName(t.name);
+      let closed = 0;
+      try {
+        assert.throws(() => ns.open((async () => ({ close() {} })) as never), /must be synchronous/);
+        assert.equal(selfNs(), before, "back in the own namespace after the refused opener");
+        ns.open(() => ({ close: () => closed++ }));
+        const early = ns.open(() => ({ close: () => closed++ }));
+        ns.release(early);
+        assert.equal(closed, 1);
+      } finally {
+        ns.close();
+      }
+      assert.equal(closed, 2);
+      assert.ok(ns.closed && ns.route.closed && ns.generic.closed);
+      assert.throws(() => ns.open(() => ({ close() {} })), /namespace handle closed/);
+    }, { tag: "nl" }),
+});
