@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { skipUnless } from "../helpers/caps.ts";
+import { missing, skipUnless } from "../helpers/caps.ts";
 import type { TestNetns } from "../helpers/netns.ts";
 import { withHandle } from "./handle.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";
@@ -254,5 +254,18 @@ Deno.test({
     await assert.rejects(createLink(ns, { kind: "bridge", name: "nldup" }), (e: NetlinkError) => e.alreadyExists);
     await assert.rejects(setLink(ns, "nlnothere", { mtu: 1400 }), (e: NetlinkError) => e.notFound);
     await assert.rejects(setLink(ns, "nldup", { mtu: 70000 }), /mtu/);
+  }),
+});
+
+Deno.test({
+  name: "a kind the kernel lacks (dummy, wireguard here) is a typed EOPNOTSUPP, not a crash",
+  ignore: root || missing("dummy-kernel") === null || missing("wireguard-kernel") === null,
+  fn: inNs(async (ns) => {
+    for (const kind of ["dummy", "wireguard"] as const) {
+      await assert.rejects(
+        createLink(ns, { kind, name: `nl${kind.slice(0, 3)}0` }),
+        (e: NetlinkError) => e.errnoName === "EOPNOTSUPP" && e.op.includes(kind),
+      );
+    }
   }),
 });
