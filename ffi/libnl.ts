@@ -12,7 +12,6 @@ const core = {
   nl_socket_alloc: { parameters: [], result: "pointer" },
   nl_socket_free: { parameters: ["pointer"], result: "void" },
   nl_connect: { parameters: ["pointer", "i32"], result: "i32" },
-  nl_socket_get_fd: { parameters: ["pointer"], result: "i32" },
   nl_geterror: { parameters: ["i32"], result: "pointer" },
   nl_addr_parse: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   nl_addr_put: { parameters: ["pointer"], result: "void" },

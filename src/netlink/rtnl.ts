@@ -46,7 +46,6 @@ export const IFLA_INFO_DATA = 2;
 
 /** IFF_* flags. */
 export const IFF_UP = 0x1;
-export const IFF_LOWER_UP = 0x10000;
 
 /** Address attributes and flags. */
 export const IFA_ADDRESS = 1;
