@@ -159,7 +159,6 @@ function apiserverArgs(pki: string, etcdPort: number, port: number): string[] {
     `--bind-address=127.0.0.1`,
     `--advertise-address=127.0.0.1`,
     `--secure-port=${port}`,
-    `--cert-dir=${pki}`,
     `--tls-cert-file=${pki}/server.crt`,
     `--tls-private-key-file=${pki}/server.key`,
     `--client-ca-file=${pki}/client-ca.crt`,
