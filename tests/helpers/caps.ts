@@ -68,7 +68,8 @@ async function probe(cap: Capability): Promise<string | null> {
     case "podman":
       return (await which("podman")) ? null : "podman is not installed";
     case "cluster":
-      if (Deno.env.get("DN42OP_NO_CLUSTER")) return "control plane disabled by DN42OP_NO_CLUSTER";
+      const disabled = Deno.env.get("DN42OP_NO_CLUSTER");
+      if (disabled) return disabled;
       return Deno.env.get("DN42OP_KUBECONFIG") ? null : await controlPlaneUnavailable();
   }
 }
