@@ -156,11 +156,12 @@ export function PortOrZero(description: string) {
   return Type.Integer({ description, minimum: 0, maximum: 65535 });
 }
 
-/** A link MTU 68–65535; with `allowZero`, 0 means "use the default". */
-export function Mtu(description: string, allowZero: boolean) {
+/** A link MTU 68–65535; with `allowZero`, 0 means "use the default"; `defaultValue` is filled in by the server. */
+export function Mtu(description: string, allowZero: boolean, defaultValue?: number) {
   return allowZero
     ? Type.Integer({
       description,
+      ...(defaultValue === undefined ? {} : { default: defaultValue }),
       minimum: 0,
       maximum: 65535,
       ...rules({ rule: "self == 0 || self >= 68", message: "must be 0 (default) or between 68 and 65535" }),
