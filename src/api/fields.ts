@@ -56,6 +56,10 @@ export function StringEnum<const T extends readonly string[]>(
   return Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...options });
 }
 
+/** CEL: `self` is a lowercase RFC 1123 DNS subdomain (the shape of node, Secret and most object names). */
+export const DNS1123_SUBDOMAIN = String
+  .raw`self.matches(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`;
+
 /** Kubernetes node name: an RFC 1123 DNS subdomain (lowercase). */
 export function NodeName(description: string, maxLength = 253) {
   return Type.String({
@@ -63,7 +67,7 @@ export function NodeName(description: string, maxLength = 253) {
     minLength: 1,
     maxLength,
     ...rules({
-      rule: String.raw`self.matches(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,
+      rule: DNS1123_SUBDOMAIN,
       message: "must be a Kubernetes node name: lowercase letters, digits, '-' and '.', " +
         "starting and ending with a letter or digit",
     }),
