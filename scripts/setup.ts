@@ -37,11 +37,13 @@ export async function missingPackages(pkgs: string[]): Promise<string[]> {
 
 /** Installs the packages of the given profiles that are missing. Throws with apt's output on failure. */
 export async function ensureProfiles(profiles: string[]): Promise<void> {
-  const wanted = [...new Set(profiles.flatMap((p) => {
-    const list = PROFILES[p];
-    if (!list) throw new Error(`setup: unknown profile ${p}`);
-    return list;
-  }))];
+  const wanted = [
+    ...new Set(profiles.flatMap((p) => {
+      const list = PROFILES[p];
+      if (!list) throw new Error(`setup: unknown profile ${p}`);
+      return list;
+    })),
+  ];
   const missing = await missingPackages(wanted);
   if (missing.length === 0) return;
   console.error(`setup: installing ${missing.join(" ")}`);
