@@ -8,7 +8,7 @@
  * - `run(signal)` waits for all informers to sync (no reconcile ever sees a partial cache), runs the workers until
  *   `signal` aborts, then lets in-flight reconciles finish.
  */
-import { getLogger } from "@logtape/logtape";
+import { logger } from "../log/mod.ts";
 import { type KubeObject, objectKey } from "./client.ts";
 import type { Informer } from "./informer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
@@ -16,7 +16,7 @@ import type { RateLimiter } from "./ratelimit.ts";
 import { redactKeys } from "./redact.ts";
 import { WorkQueue } from "./workqueue.ts";
 
-const log = getLogger(["dn42op", "kube", "controller"]);
+const log = logger("kube", "controller");
 
 /** What a reconcile asks for: nothing, or to run again after a delay (periodic polling). */
 export type ReconcileResult = void | { requeueAfterMs?: number };
@@ -118,7 +118,7 @@ export class Controller<T extends KubeObject> {
           after !== undefined ? "requeue_after" : "success",
           (performance.now() - t0) / 1000,
         );
-        log.debug("{controller}: synced {key}", { controller: name, key });
+        log.v(4).info("{controller}: synced {key}", { controller: name, key });
       } catch (e) {
         metrics?.observeReconcile(name, "error", (performance.now() - t0) / 1000);
         log.error("{controller}: error syncing {key}, requeuing (attempt {n}): {error}", {

@@ -7,11 +7,11 @@
  * data) into a message: Events are readable by anyone who can read the namespace. As a safety net, tokens that look
  * like a base64 32-byte key are replaced with "[redacted]" before anything is sent.
  */
-import { getLogger } from "@logtape/logtape";
+import { logger } from "../log/mod.ts";
 import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from "./client.ts";
 import { redactKeys } from "./redact.ts";
 
-const log = getLogger(["dn42op", "kube", "events"]);
+const log = logger("kube", "events");
 
 const EVENTS: ResourceType = { group: "", version: "v1", plural: "events" };
 const MAX_MESSAGE = 1024;

@@ -11,7 +11,7 @@
  * - a watchdog aborts a watch that delivered nothing (not even a bookmark) for `watchdogMs`;
  * - every `resyncPeriodMs` each cached object is passed to the `resync` handlers (drift-detection tick).
  */
-import { getLogger } from "@logtape/logtape";
+import { logger } from "../log/mod.ts";
 import { Backoff } from "./backoff.ts";
 import { sleep } from "./clock.ts";
 import {
@@ -25,7 +25,7 @@ import {
 } from "./client.ts";
 import { type ReadStore, Store } from "./store.ts";
 
-const log = getLogger(["dn42op", "kube", "informer"]);
+const log = logger("kube", "informer");
 
 /** Callbacks of an informer; exceptions thrown by them are logged and otherwise ignored. */
 export interface InformerHandlers<T> {

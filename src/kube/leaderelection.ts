@@ -7,7 +7,7 @@
  * - all updates are conditional on the Lease's resourceVersion, so two candidates never both succeed.
  * Defaults are client-go's: 15 s lease, 10 s renew deadline, 2 s retry period.
  */
-import { getLogger } from "@logtape/logtape";
+import { logger } from "../log/mod.ts";
 import { isDeepStrictEqual } from "node:util";
 import { sleep } from "./clock.ts";
 import {
@@ -19,7 +19,7 @@ import {
   type ResourceType,
 } from "./client.ts";
 
-const log = getLogger(["dn42op", "kube", "leaderelection"]);
+const log = logger("kube", "leaderelection");
 
 const LEASES: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
 

@@ -3,9 +3,9 @@
  * Probes answer 200 "ok" or 503 with one line per check (`[+]name ok` / `[-]name failed: reason`), like the
  * kube-apiserver's; `?verbose` lists passing checks too.
  */
-import { getLogger } from "@logtape/logtape";
+import { logger } from "../log/mod.ts";
 
-const log = getLogger(["dn42op", "kube", "server"]);
+const log = logger("kube", "server");
 
 /** A named probe: returns true when healthy, or a failure reason. */
 export interface Check {
