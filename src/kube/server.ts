@@ -62,10 +62,10 @@ async function runChecks(checks: Check[], verbose: boolean): Promise<Response> {
 }
 
 /** Starts the operations server. */
-export function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
+export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
   const { hostname, port } = parseListenAddress(o.address);
   const ac = new AbortController();
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     let server: Deno.HttpServer;
     try {
       server = Deno.serve({

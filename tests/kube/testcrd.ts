@@ -59,14 +59,18 @@ export function ensureWidgetCrd(client: KubeClient): Promise<void> {
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
     }
-    await waitFor(async () => {
-      try {
-        await client.list(WIDGETS, { limit: 1 });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30_000, "Widget CRD served");
+    await waitFor(
+      async () => {
+        try {
+          await client.list(WIDGETS, { limit: 1 });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      "Widget CRD served",
+    );
   })();
 }
 
