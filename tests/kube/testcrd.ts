@@ -49,11 +49,12 @@ export function crdManifest(description = "test widget") {
   };
 }
 
-let installed: Promise<void> | undefined;
+const installed = new Map<string, Promise<void>>();
 
-/** Installs the Widget CRD (once per process) and waits until it is served. */
+/** Installs the Widget CRD (once per process and API server) and waits until it is served. */
 export function ensureWidgetCrd(client: KubeClient): Promise<void> {
-  return installed ??= (async () => {
+  const server = client.kubeConfig.getCurrentCluster()!.server;
+  const done = installed.get(server) ?? (async () => {
     try {
       await client.create(CRDS, "", crdManifest() as unknown as KubeObject);
     } catch (e) {
@@ -72,6 +73,8 @@ export function ensureWidgetCrd(client: KubeClient): Promise<void> {
       "Widget CRD served",
     );
   })();
+  installed.set(server, done);
+  return done;
 }
 
 /** Changes the CRD's schema description: the API server rebuilds the resource's storage and watch cache. */
