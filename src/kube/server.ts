@@ -73,7 +73,7 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
         port,
         signal: ac.signal,
         onListen: (addr) => {
-          log.info("serving /metrics /healthz /readyz on {host}:{port}", { host: addr.hostname, port: addr.port });
+          log.info("serving /metrics /healthz /readyz", { host: addr.hostname, port: addr.port });
           resolve({
             hostname: addr.hostname,
             port: addr.port,
@@ -84,7 +84,7 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
           });
         },
         onError: (e) => {
-          log.error("ops server: {error}", { error: String(e) });
+          log.error("ops server request failed", { error: String(e) });
           return new Response("internal error\n", { status: 500 });
         },
       }, async (req) => {
