@@ -63,6 +63,7 @@ Deno.test({
     withKr(async ({ client, namespace }) => {
       const inf = new Informer<Widget>(client, { resource: WIDGETS, namespace, resyncPeriodMs: 300 });
       const metrics = new ControllerMetrics(undefined, { processMetrics: false });
+      metrics.watchInformers([inf]);
       const sw = new StatusWriter<Widget>(client, WIDGETS, "kr-harness");
       const calls = new Map<string, number>();
       let concurrent = 0;
@@ -122,6 +123,8 @@ Deno.test({
         assert.match(text, /controller_runtime_reconcile_errors_total\{controller="kr-harness"\} 3/);
         assert.match(text, /workqueue_retries_total\{name="kr-harness"\} 3/);
         assert.match(text, /controller_runtime_reconcile_total\{controller="kr-harness",result="requeue_after"\} \d+/);
+        assert.match(text, /^informer_lists_total\{informer="widgets"\} 1$/m);
+        assert.match(text, /^informer_cached_objects\{informer="widgets"\} 3$/m);
         // deleting an object enqueues its key; the reconciler sees it gone from the cache
         const before = calls.get(`${namespace}/plain`)!;
         await client.delete(WIDGETS, namespace, "plain");
