@@ -32,7 +32,11 @@ export interface KernelTierOptions {
   signal?: AbortSignal;
 }
 
-/** What the tier ran and how it ended. `exitCode` is 0 only when the guest reported success with a JUnit report. */
+/**
+ * What the tier ran and how it ended. `exitCode` is 0 only when the guest reported success with a JUnit report; a
+ * guest that failed without a failing test (panic, timeout, no report) counts as one failed test. `junitPath` exists
+ * only when the guest wrote a report.
+ */
 export interface KernelTierResult {
   passed: number;
   failed: number;
@@ -171,6 +175,8 @@ export async function runKernelTier(opts: KernelTierOptions = {}): Promise<Kerne
     }
     const counts = junit !== null ? countJunit(junit) : { passed: 0, failed: 0, skipped: 0 };
     const exitCode = verdict(outcome, reported, junit !== null);
+    // A guest that failed without a failing test (panic, timeout, no report) counts as one failed test.
+    if (exitCode !== 0 && counts.failed === 0) counts.failed = 1;
     log(`boot ${timings.boot}s, tests ${timings.tests}s; guest ${describe(outcome, reported)}`);
     return { ...counts, junitPath, exitCode, outcome, timings };
   } finally {
