@@ -4,6 +4,7 @@ import { parseImageDepends, parseShowDepends } from "../../scripts/kernel/fetch-
 import { moduleList } from "../../scripts/kernel/initramfs.ts";
 import { countJunit } from "../../scripts/kernel/junit.ts";
 import { decodeExit, qemuArgs } from "../../scripts/kernel/qemu.ts";
+import { guestDeno, guestExit } from "../../scripts/kernel/guest.ts";
 import { findKernelTests, verdict } from "../../scripts/kernel/tier.ts";
 
 Deno.test("parseImageDepends finds the ABI package and its exact version", () => {
@@ -55,16 +56,30 @@ Deno.test("decodeExit reads isa-debug-exit statuses and treats status 0 as a cra
   assert.deepEqual(e(0, { aborted: true }), { kind: "aborted" });
 });
 
-Deno.test("verdict passes only a reported, cross-checked success with a JUnit report", () => {
-  assert.equal(verdict({ kind: "exited", rc: 0 }, 0, true), 0);
-  assert.equal(verdict({ kind: "exited", rc: 0 }, 0, false), 1, "success without a report");
-  assert.equal(verdict({ kind: "exited", rc: 0 }, null, true), 1, "QEMU's own exit 1 looks like rc 0");
-  assert.equal(verdict({ kind: "exited", rc: 1 }, 1, true), 1);
-  assert.equal(verdict({ kind: "exited", rc: 5 }, 5, false), 5);
-  assert.equal(verdict({ kind: "crashed" }, null, false), 1);
-  assert.equal(verdict({ kind: "crashed" }, 0, true), 1, "a panic after the report still fails");
-  assert.equal(verdict({ kind: "timeout" }, null, false), 124);
-  assert.equal(verdict({ kind: "qemu-failed", status: 2 }, null, false), 1);
+Deno.test("guestExit trusts only a status both report channels agree on", () => {
+  assert.equal(guestExit({ kind: "exited", rc: 0 }, 0), 0);
+  assert.equal(guestExit({ kind: "exited", rc: 0 }, null), 1, "QEMU's own exit 1 looks like a reported 0");
+  assert.equal(guestExit({ kind: "exited", rc: 0 }, 3), 1);
+  assert.equal(guestExit({ kind: "exited", rc: 5 }, 5), 5);
+  assert.equal(guestExit({ kind: "crashed" }, null), 1);
+  assert.equal(guestExit({ kind: "crashed" }, 0), 1, "a panic after the report still fails");
+  assert.equal(guestExit({ kind: "timeout" }, null), 124);
+  assert.equal(guestExit({ kind: "aborted" }, null), 1);
+  assert.equal(guestExit({ kind: "qemu-failed", status: 2 }, null), 1);
+});
+
+Deno.test("verdict fails a reported success without a JUnit report", () => {
+  assert.equal(verdict(0, true), 0);
+  assert.equal(verdict(0, false), 1);
+  assert.equal(verdict(1, true), 1);
+  assert.equal(verdict(124, false), 124);
+});
+
+Deno.test("guestDeno accepts only a binary the guest can see", () => {
+  assert.equal(guestDeno("/r", "/r/.tools/deno"), "/r/.tools/deno");
+  assert.equal(guestDeno("/r", "/usr/local/bin/deno"), "/usr/local/bin/deno");
+  assert.throws(() => guestDeno("/r", "/root/.deno/bin/deno"), /outside \/r and \/usr/);
+  assert.throws(() => guestDeno("/r", "/rx/deno"), /outside/);
 });
 
 Deno.test("qemuArgs: no network device, read-only shares, exit device, repo on the command line", () => {
