@@ -1,18 +1,24 @@
 /**
  * Debian's own kernel for the kernel tier: resolves the package behind `linux-image-amd64` (the ABI name rotates),
  * fetches it with `apt-get download` (never from anywhere else), extracts it, runs depmod and keeps only what the
- * guest boots with — vmlinuz and the modules it loads, in load order — in a cache directory keyed by package and
- * version. A cached kernel costs two apt-cache calls.
+ * guest boots with — vmlinuz and the modules it loads, in load order — in a cache directory keyed by package,
+ * version and module list. A cached kernel costs one apt-cache call.
  */
-import { sh } from "./sh.ts";
+import { sh, sha256Hex } from "./sh.ts";
 
-/** Modules the guest loads, with their dependencies: the link kinds the tests use, 9p over virtio, entropy. */
+/**
+ * Modules the guest loads at boot, with their dependencies: the link kinds the tests use (src/netlink/linkspec.ts
+ * LINK_KINDS, plus tun), 9p over virtio, entropy. The guest cannot load modules later (its /usr/lib/modules is the
+ * host's), so a test needing another kind fails with "Unknown device type" until the module is added here.
+ */
 export const GUEST_MODULES = [
   "wireguard",
   "dummy",
   "veth",
   "vxlan",
   "bridge",
+  "macvlan",
+  "8021q",
   "tun",
   "9p",
   "9pnet_virtio",
@@ -131,7 +137,8 @@ async function extractKernel(deb: string, dest: string, work: string, pkg: strin
  */
 export async function fetchKernel(cacheDir: string): Promise<Kernel> {
   const { pkg, version } = await resolvePackage();
-  const dest = `${cacheDir}/${pkg}_${version}`;
+  const modulesHash = (await sha256Hex([new TextEncoder().encode(GUEST_MODULES.join(" "))])).slice(0, 8);
+  const dest = `${cacheDir}/${pkg}_${version}_${modulesHash}`;
   try {
     return JSON.parse(await Deno.readTextFile(`${dest}/kernel.json`)) as Kernel;
   } catch { /* not cached yet */ }

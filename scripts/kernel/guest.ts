@@ -1,15 +1,14 @@
 /**
- * Runs one Deno command inside the kernel-tier guest: installs the host packages, fetches Debian's kernel, builds
- * the initramfs (both cached), boots under QEMU TCG with the host's /usr and /etc and the repository shared
+ * Runs one Deno command inside the kernel-tier guest. {@link prepareGuest} installs the host packages, fetches
+ * Debian's kernel and builds the initramfs (both cached); {@link runInGuest} boots them under QEMU TCG with the host's /usr and /etc and the repository shared
  * read-only, runs `deno ARGS...` from the repository root (scripts/kernel/guest.sh), streams the console, and hands
  * back how the guest ended plus the files it left in its results directory (/run/out in the guest).
  * The test tier (tier.ts) is one user; a benchmark in the guest is another.
  */
 import { ensureProfiles } from "../setup.ts";
-import { fetchKernel } from "./fetch-kernel.ts";
+import { fetchKernel, type Kernel } from "./fetch-kernel.ts";
 import { buildInitramfs } from "./initramfs.ts";
 import { boot, type GuestOutcome } from "./qemu.ts";
-import { secondsSince } from "./sh.ts";
 
 /** Options of {@link runInGuest}. */
 export interface GuestRunOptions {
@@ -21,8 +20,8 @@ export interface GuestRunOptions {
   env?: Record<string, string>;
   /** Bound on the guest run, boot included. The guest's command gets 90 s less (at least 60 s). */
   timeoutMs: number;
-  /** Kernel and initramfs cache. */
-  cacheDir: string;
+  /** The kernel and initramfs to boot, from {@link prepareGuest}. */
+  guest: PreparedGuest;
   /** File receiving a copy of the console output. */
   consoleLog: string;
   /** Receives the console output as it arrives. */
@@ -39,7 +38,7 @@ export interface GuestRun {
   exitCode: number;
   /** Text files the guest left in /run/out, by name (besides the host's own inputs). */
   files: Map<string, string>;
-  /** Seconds per phase: apt, kernel, initramfs, boot (launch to command start), run (command start to exit). */
+  /** Seconds per phase: boot (QEMU launch to command start), run (command start to exit). */
   timings: Record<string, number>;
 }
 
@@ -101,20 +100,39 @@ async function readOutputs(dir: string, inputs: Set<string>): Promise<Map<string
   return files;
 }
 
+/** A bootable guest: the kernel and its initramfs, plus how long preparing them took (seconds per phase). */
+export interface PreparedGuest {
+  kernel: Kernel;
+  initrd: string;
+  timings: Record<string, number>;
+}
+
+/** Runs `fn`, logs how long it took and records it in `timings[name]` (seconds). */
+export async function timed<T>(timings: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const r = await fn();
+  timings[name] = Math.round(performance.now() - t0) / 1000;
+  log(`${name} ${timings[name]}s`);
+  return r;
+}
+
+/**
+ * Everything that needs the network, done before booting: the apt packages, Debian's kernel and the initramfs.
+ * Once done, repeating it works offline (one apt-cache call over the local lists and a few cache lookups).
+ */
+export async function prepareGuest(cacheDir: string): Promise<PreparedGuest> {
+  const timings: Record<string, number> = {};
+  await timed(timings, "apt", () => ensureProfiles(["base", "kernel"]));
+  const kernel = await timed(timings, "kernel", () => fetchKernel(cacheDir));
+  const initrd = await timed(timings, "initramfs", () => buildInitramfs(kernel, cacheDir));
+  return { kernel, initrd, timings };
+}
+
 /** Runs `deno ARGS...` in the guest. Leaves no QEMU process and no temporary directory behind. */
 export async function runInGuest(o: GuestRunOptions): Promise<GuestRun> {
   const deno = guestDeno(o.repo);
+  const { kernel, initrd } = o.guest;
   const timings: Record<string, number> = {};
-  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    const r = await fn();
-    timings[name] = Math.round(performance.now() - t0) / 1000;
-    log(`${name} ${secondsSince(t0)}`);
-    return r;
-  };
-  await phase("apt", () => ensureProfiles(["base", "kernel"]));
-  const kernel = await phase("kernel", () => fetchKernel(o.cacheDir));
-  const initrd = await phase("initramfs", () => buildInitramfs(kernel, o.cacheDir));
 
   const out = await Deno.makeTempDir({ prefix: "dn42op-kt-" });
   const consoleLog = await Deno.open(o.consoleLog, { write: true, create: true, truncate: true });

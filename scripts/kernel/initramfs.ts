@@ -4,21 +4,10 @@
  * the busybox binary, so a change to any of them builds a new one.
  */
 import type { Kernel } from "./fetch-kernel.ts";
-import { sh } from "./sh.ts";
+import { sh, sha256Hex } from "./sh.ts";
 
 const INIT = new URL("./init.sh", import.meta.url);
 const BUSYBOX = "/bin/busybox"; // from busybox-static (statically linked: the initramfs has no libc)
-
-async function sha256Hex(parts: Uint8Array[]): Promise<string> {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length + 1; // a zero byte separates the parts
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** The `modules.list` the init script reads: one `FILE ARGS` line per module, in load order. */
 export function moduleList(kernel: Kernel): string {

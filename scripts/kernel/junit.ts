@@ -1,5 +1,15 @@
-/** Counting a Deno JUnit report (`deno test --junit-path`). */
+/** Reading a Deno JUnit report (`deno test --junit-path`). */
 import { XMLParser } from "fast-xml-parser";
+
+/** One test of a report. */
+export interface JunitCase {
+  /** Test file as Deno names it (the suite name, e.g. `./tests/kernel/smoke.kernel_test.ts`). */
+  file: string;
+  name: string;
+  status: "passed" | "failed" | "skipped";
+  /** The failure message, for failed tests. */
+  detail?: string;
+}
 
 /** Counts of a test run. */
 export interface TestCounts {
@@ -8,36 +18,49 @@ export interface TestCounts {
   skipped: number;
 }
 
-interface TestCase {
+type Problem = string | { "#text"?: string; "@_message"?: string };
+
+interface RawCase {
   "@_name": string;
-  failure?: unknown;
-  error?: unknown;
+  failure?: Problem;
+  error?: Problem;
   skipped?: unknown;
 }
 
+function message(p: Problem): string {
+  return typeof p === "string" ? p : p["@_message"] ?? p["#text"] ?? "";
+}
+
 /**
- * Counts the tests of a Deno JUnit report the way `deno test` summarises them: test steps (reported by Deno as test
- * cases named `parent > step`) are not counted, their failures show in their parent's. Throws on a document that is
- * not a JUnit report.
+ * The tests of a Deno JUnit report, counted the way `deno test` summarises them: test steps (which Deno reports as
+ * test cases named `parent > step`) are left out; their failures show in their parent's. Throws on a document that
+ * is not a JUnit report.
  */
-export function countJunit(xml: string): TestCounts {
+export function junitCases(xml: string): JunitCase[] {
   const doc = new XMLParser({
     ignoreAttributes: false,
     isArray: (name) => name === "testsuite" || name === "testcase",
-  }).parse(xml) as { testsuites?: { testsuite?: { testcase?: TestCase[] }[] } | "" };
+  }).parse(xml) as { testsuites?: { testsuite?: { "@_name": string; testcase?: RawCase[] }[] } | "" };
   if (doc.testsuites === undefined) throw new Error("kernel tier: the JUnit report has no <testsuites>");
-  const counts = { passed: 0, failed: 0, skipped: 0 };
+  const cases: JunitCase[] = [];
   for (const suite of (doc.testsuites || {}).testsuite ?? []) {
-    const names = new Set<string>();
+    const names: string[] = [];
     for (const tc of suite.testcase ?? []) {
       const name = tc["@_name"];
-      const isStep = [...names].some((parent) => name.startsWith(`${parent} > `));
-      names.add(name);
+      const isStep = names.some((parent) => name.startsWith(`${parent} > `));
+      names.push(name);
       if (isStep) continue;
-      if (tc.failure !== undefined || tc.error !== undefined) counts.failed++;
-      else if (tc.skipped !== undefined) counts.skipped++;
-      else counts.passed++;
+      const problem = tc.failure ?? tc.error;
+      const file = suite["@_name"];
+      if (problem !== undefined) cases.push({ file, name, status: "failed", detail: message(problem) });
+      else cases.push({ file, name, status: tc.skipped !== undefined ? "skipped" : "passed" });
     }
   }
-  return counts;
+  return cases;
+}
+
+/** How many tests passed, failed and were skipped. */
+export function countCases(cases: JunitCase[]): TestCounts {
+  const n = (s: JunitCase["status"]) => cases.filter((c) => c.status === s).length;
+  return { passed: n("passed"), failed: n("failed"), skipped: n("skipped") };
 }

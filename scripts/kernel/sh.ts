@@ -1,4 +1,4 @@
-/** Running host commands for the kernel tier: output captured, failure turned into an error naming the command. */
+/** Host-side helpers of the kernel tier: commands with errors naming them, hashing for cache keys. */
 
 /** Options of {@link sh}. */
 export interface ShOptions {
@@ -21,7 +21,14 @@ export async function sh(cmd: string[], opts: ShOptions = {}): Promise<string> {
   return dec.decode(out.stdout);
 }
 
-/** Milliseconds since `t0` as seconds with one decimal, for timing lines. */
-export function secondsSince(t0: number): string {
-  return `${((performance.now() - t0) / 1000).toFixed(1)}s`;
+/** SHA-256 of the parts (each followed by a zero byte), as hex. */
+export async function sha256Hex(parts: Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length + 1;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

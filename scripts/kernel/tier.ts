@@ -6,8 +6,8 @@
  * Usage: deno run -A scripts/kernel/tier.ts [--timeout SECONDS] [test files...]
  */
 import { parseArgs } from "node:util";
-import { guestDeno, type GuestRun, runInGuest, writeAll } from "./guest.ts";
-import { countJunit } from "./junit.ts";
+import { guestDeno, type GuestRun, type PreparedGuest, prepareGuest, runInGuest, timed, writeAll } from "./guest.ts";
+import { countCases, type JunitCase, junitCases } from "./junit.ts";
 import type { GuestOutcome } from "./qemu.ts";
 import { sh } from "./sh.ts";
 
@@ -38,10 +38,12 @@ export interface KernelTierResult {
   passed: number;
   failed: number;
   skipped: number;
+  /** Every test of the JUnit report (empty when there is none). */
+  cases: JunitCase[];
   junitPath: string;
   exitCode: number;
   outcome: GuestOutcome | { kind: "no-tests" };
-  /** Seconds per phase: check, apt, kernel, initramfs, boot, run. */
+  /** Seconds per phase: check, apt, kernel, initramfs (the last preparation), boot, run. */
   timings: Record<string, number>;
 }
 
@@ -66,24 +68,43 @@ export function verdict(guestExitCode: number, haveJunit: boolean): number {
   return guestExitCode === 0 && !haveJunit ? 1 : guestExitCode;
 }
 
-/** Runs the kernel tier and returns its counts. Leaves no QEMU process and no temporary directory behind. */
+/**
+ * The tier's network-dependent preparation: the apt packages, Debian's kernel, the initramfs, and the host type-check
+ * of the kernel tests (which also fills node_modules/ for the offline guest). Call it before entering a namespace
+ * without network; {@link runKernelTier} repeats it, which is then offline and quick.
+ */
+export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "files" | "cacheDir"> = {}): Promise<{
+  files: string[];
+  guest: PreparedGuest | null;
+  timings: Record<string, number>;
+}> {
+  const repo = opts.repo ?? REPO;
+  const files = opts.files ?? await findKernelTests(repo);
+  if (files.length === 0) return { files, guest: null, timings: {} };
+  const timings: Record<string, number> = {};
+  // Type-checking inside the guest is ~20x slower, so the guest runs with --no-check.
+  await timed(timings, "check", () => sh([guestDeno(repo), "check", ...files], { cwd: repo }));
+  const guest = await prepareGuest(cacheDir(opts));
+  return { files, guest, timings: { ...timings, ...guest.timings } };
+}
+
+function cacheDir(opts: Pick<KernelTierOptions, "cacheDir">): string {
+  return opts.cacheDir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier";
+}
+
+/** Runs the kernel tier and returns its results. Leaves no QEMU process and no temporary directory behind. */
 export async function runKernelTier(opts: KernelTierOptions = {}): Promise<KernelTierResult> {
   const repo = opts.repo ?? REPO;
   const resultsDir = opts.resultsDir ?? `${repo}/.out/kernel-tier`;
   const junitPath = `${resultsDir}/junit.xml`;
-  const files = opts.files ?? await findKernelTests(repo);
   await Deno.mkdir(resultsDir, { recursive: true });
   await Deno.remove(junitPath).catch(() => {});
-  if (files.length === 0) {
+  const { files, guest, timings } = await prepareKernelTier(opts);
+  if (!guest) {
     console.error("kernel tier: no *.kernel_test.ts files");
-    return { passed: 0, failed: 0, skipped: 0, junitPath, exitCode: 0, outcome: { kind: "no-tests" }, timings: {} };
+    const outcome = { kind: "no-tests" } as const;
+    return { passed: 0, failed: 0, skipped: 0, cases: [], junitPath, exitCode: 0, outcome, timings };
   }
-  // Type-checking inside the guest is ~20x slower; this also fills node_modules/ for the offline guest.
-  const t0 = performance.now();
-  await sh([guestDeno(repo), "check", ...files], { cwd: repo });
-  const check = Math.round(performance.now() - t0) / 1000;
-  console.error(`kernel tier: check ${check}s (${files.length} files)`);
-
   const skipLog = Deno.env.get("DN42OP_SKIP_LOG");
   const color = !opts.output && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   const run: GuestRun = await runInGuest({
@@ -94,7 +115,7 @@ export async function runKernelTier(opts: KernelTierOptions = {}): Promise<Kerne
       ...(skipLog ? { DN42OP_SKIP_LOG: "/run/out/skips.log" } : {}),
     },
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    cacheDir: opts.cacheDir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier",
+    guest,
     consoleLog: `${resultsDir}/console.log`,
     output: opts.output ?? ((c) => writeAll(Deno.stdout, c)),
     signal: opts.signal,
@@ -103,10 +124,11 @@ export async function runKernelTier(opts: KernelTierOptions = {}): Promise<Kerne
   if (junit !== undefined) await Deno.writeTextFile(junitPath, junit);
   const skips = run.files.get("skips.log");
   if (skipLog && skips) await Deno.writeTextFile(skipLog, skips, { append: true });
-  const counts = junit !== undefined ? countJunit(junit) : { passed: 0, failed: 0, skipped: 0 };
+  const cases = junit !== undefined ? junitCases(junit) : [];
+  const counts = countCases(cases);
   const exitCode = verdict(run.exitCode, junit !== undefined);
   if (exitCode !== 0 && counts.failed === 0) counts.failed = 1;
-  return { ...counts, junitPath, exitCode, outcome: run.outcome, timings: { check, ...run.timings } };
+  return { ...counts, cases, junitPath, exitCode, outcome: run.outcome, timings: { ...timings, ...run.timings } };
 }
 
 function seconds(v: string): number {

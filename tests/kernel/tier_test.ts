@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { parseImageDepends, parseShowDepends } from "../../scripts/kernel/fetch-kernel.ts";
 import { moduleList } from "../../scripts/kernel/initramfs.ts";
-import { countJunit } from "../../scripts/kernel/junit.ts";
+import { countCases, junitCases } from "../../scripts/kernel/junit.ts";
 import { decodeExit, qemuArgs } from "../../scripts/kernel/qemu.ts";
 import { guestDeno, guestExit } from "../../scripts/kernel/guest.ts";
 import { findKernelTests, verdict } from "../../scripts/kernel/tier.ts";
@@ -140,14 +140,19 @@ const JUNIT = `<?xml version="1.0" encoding="UTF-8"?>
     </testsuite>
 </testsuites>`;
 
-Deno.test("countJunit counts tests like deno test's summary (steps excluded)", () => {
-  assert.deepEqual(countJunit(JUNIT), { passed: 2, failed: 2, skipped: 1 });
-  assert.deepEqual(countJunit(`<testsuites name="deno test" tests="0"></testsuites>`), {
-    passed: 0,
-    failed: 0,
-    skipped: 0,
-  });
-  assert.throws(() => countJunit("<html></html>"), /no <testsuites>/);
+Deno.test("junitCases lists tests like deno test's summary (steps left out), with failure messages", () => {
+  const cases = junitCases(JUNIT);
+  assert.deepEqual(cases.map((c) => [c.file, c.name, c.status]), [
+    ["./a.kernel_test.ts", "ok", "passed"],
+    ["./a.kernel_test.ts", "bad", "failed"],
+    ["./a.kernel_test.ts", "skipped", "skipped"],
+    ["./a.kernel_test.ts", "steps", "failed"],
+    ["./b.kernel_test.ts", "only", "passed"],
+  ]);
+  assert.equal(cases[1].detail, "Uncaught Error: boom <&>");
+  assert.deepEqual(countCases(cases), { passed: 2, failed: 2, skipped: 1 });
+  assert.deepEqual(junitCases(`<testsuites name="deno test" tests="0"></testsuites>`), []);
+  assert.throws(() => junitCases("<html></html>"), /no <testsuites>/);
 });
 
 Deno.test("findKernelTests finds *.kernel_test.ts anywhere below tests/, sorted", async () => {
