@@ -47,7 +47,8 @@ export interface KernelTierResult {
   timings: Record<string, number>;
 }
 
-const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+/** Root of this repository. */
+export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_TIMEOUT_MS = 12 * 60_000;
 
 /** Every `*.kernel_test.ts` below `<repo>/tests`, relative to `repo`, sorted. */
@@ -84,12 +85,13 @@ export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "
   const timings: Record<string, number> = {};
   // Type-checking inside the guest is ~20x slower, so the guest runs with --no-check.
   await timed(timings, "check", () => sh([guestDeno(repo), "check", ...files], { cwd: repo }));
-  const guest = await prepareGuest(cacheDir(opts));
+  const guest = await prepareGuest(kernelCacheDir(opts.cacheDir));
   return { files, guest, timings: { ...timings, ...guest.timings } };
 }
 
-function cacheDir(opts: Pick<KernelTierOptions, "cacheDir">): string {
-  return opts.cacheDir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier";
+/** The kernel and initramfs cache: `dir` if given, else $DN42OP_KERNEL_CACHE, else /var/cache/dn42op/kernel-tier. */
+export function kernelCacheDir(dir?: string): string {
+  return dir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier";
 }
 
 /** Runs the kernel tier and returns its results. Leaves no QEMU process and no temporary directory behind. */
