@@ -1,9 +1,13 @@
 /**
  * Runs one Deno command inside the kernel-tier guest. {@link prepareGuest} installs the host packages, fetches
- * Debian's kernel and builds the initramfs (both cached); {@link runInGuest} boots them under QEMU TCG with the host's /usr and /etc and the repository shared
- * read-only, runs `deno ARGS...` from the repository root (scripts/kernel/guest.sh), streams the console, and hands
- * back how the guest ended plus the files it left in its results directory (/run/out in the guest).
- * The test tier (tier.ts) is one user; a benchmark in the guest is another.
+ * Debian's kernel and builds the initramfs (both cached); {@link runInGuest} boots them under QEMU TCG, runs
+ * `deno ARGS...` from the repository root (scripts/kernel/guest.sh), streams the console, and hands back how the
+ * guest ended plus the files it left in its results directory (/run/out in the guest, the one writable share).
+ *
+ * The guest sees the host's /usr and /etc and the repository (at its host path), read-only with cache=loose, on a
+ * tmpfs root — not the host's whole /: it never sees the host's /proc, /sys, /run (with the host's netns files),
+ * /tmp or other checkouts, so a test cannot depend on or touch host state beyond the userland it runs.
+ * The test tier (tier.ts) is one user; a benchmark in the guest (run.ts) is another.
  */
 import { ensureProfiles } from "../setup.ts";
 import { fetchKernel, type Kernel } from "./fetch-kernel.ts";
