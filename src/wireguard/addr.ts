@@ -20,14 +20,13 @@ function parseAddress(text: string, field: string): ipaddr.IPv4 | ipaddr.IPv6 {
 }
 
 function addressText(version: IpVersion, bytes: Uint8Array): string {
-  const a = ipaddr.fromByteArray(Array.from(bytes));
-  return version === 4 ? a.toString() : (a as ipaddr.IPv6).toRFC5952String();
+  if (version === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  return (ipaddr.fromByteArray(Array.from(bytes)) as ipaddr.IPv6).toRFC5952String();
 }
 
 /** An IP prefix with its host bits cleared, e.g. `10.0.0.0/24` or `fd00::/64`. */
 export class IpPrefix {
-  /** Canonical text form; equal prefixes have equal text. */
-  readonly text: string;
+  #text: string | undefined;
 
   private constructor(
     readonly version: IpVersion,
@@ -35,8 +34,11 @@ export class IpPrefix {
     readonly address: Uint8Array,
     /** Prefix length (0–32 or 0–128). */
     readonly bits: number,
-  ) {
-    this.text = `${addressText(version, address)}/${bits}`;
+  ) {}
+
+  /** Canonical text form; equal prefixes have equal text. */
+  get text(): string {
+    return this.#text ??= `${addressText(this.version, this.address)}/${this.bits}`;
   }
 
   /** Parses `addr/len` (or a bare address, meaning a host prefix) and clears host bits. */
