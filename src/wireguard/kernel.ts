@@ -8,7 +8,7 @@
  * are retried by the socket. SET messages are sent one after another, each ACKed before the next.
  */
 
-import { isNotFound, type Netns, NetlinkError } from "../netlink/mod.ts";
+import { isNotFound, NetlinkError, type Netns } from "../netlink/mod.ts";
 import type { WireGuardBackend } from "./backend.ts";
 import type { AllowedIpRemoval } from "./diff.ts";
 import { DeviceNotFoundError, WireGuardError } from "./errors.ts";

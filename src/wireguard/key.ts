@@ -38,9 +38,13 @@ export class WireGuardKey {
     if (bytes.length !== KEY_LEN) {
       throw new InvalidConfigError(field, `must be ${KEY_LEN} bytes, got ${bytes.length}`);
     }
-    const copy = bytes.slice();
-    if (kind === "private") clamp(copy);
-    return new WireGuardKey(kind, copy);
+    return WireGuardKey.#own(kind, bytes.slice());
+  }
+
+  /** Takes ownership of freshly made bytes (no copy). */
+  static #own(kind: KeyKind, bytes: Uint8Array): WireGuardKey {
+    if (kind === "private") clamp(bytes);
+    return new WireGuardKey(kind, bytes);
   }
 
   /**
@@ -57,13 +61,13 @@ export class WireGuardKey {
     if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(text)) {
       throw new InvalidConfigError(field, `must be ${KEY_LEN} bytes as standard base64 (44 characters)`);
     }
-    return WireGuardKey.fromBytes(kind, Uint8Array.fromBase64(text), field);
+    return WireGuardKey.#own(kind, Uint8Array.fromBase64(text));
   }
 
   /** Parses the 64-character lowercase/uppercase hex form used by the wireguard-go UAPI. */
   static fromHex(kind: KeyKind, hex: string, field = `${kind} key`): WireGuardKey {
     if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new InvalidConfigError(field, "must be 64 hex digits");
-    return WireGuardKey.fromBytes(kind, Uint8Array.fromHex(hex), field);
+    return WireGuardKey.#own(kind, Uint8Array.fromHex(hex));
   }
 
   /** The all-zero key of the given kind ("no key" for preshared and private keys in the kernel API). */
