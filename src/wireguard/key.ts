@@ -24,6 +24,7 @@ const INSPECT_NODE = Symbol.for("nodejs.util.inspect.custom");
 export class WireGuardKey {
   readonly kind: KeyKind;
   readonly #bytes: Uint8Array;
+  #base64: string | undefined; // memoised: public keys serve as map keys and sort keys
 
   private constructor(kind: KeyKind, bytes: Uint8Array) {
     this.kind = kind;
@@ -95,7 +96,7 @@ export class WireGuardKey {
 
   /** Reveals the key as standard base64. */
   toBase64(): string {
-    return this.#bytes.toBase64();
+    return this.#base64 ??= this.#bytes.toBase64();
   }
 
   /** Reveals the key as lowercase hex (wireguard-go UAPI form). */

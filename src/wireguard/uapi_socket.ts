@@ -61,11 +61,11 @@ async function readReply(conn: Deno.Conn): Promise<string> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   let tail = ""; // the last bytes received, enough to recognise the final "errno=N\n\n" line
+  const buf = new Uint8Array(64 * 1024);
   for (;;) {
-    const buf = new Uint8Array(256 * 1024);
     const n = await conn.read(buf);
     if (n === null) throw new ProtocolError("uapi", "connection closed before a complete reply");
-    chunks.push(buf.subarray(0, n));
+    chunks.push(buf.slice(0, n));
     total += n;
     tail = (tail + latin1(buf.subarray(Math.max(0, n - 32), n))).slice(-32);
     if (tail.endsWith("\n\n")) {
