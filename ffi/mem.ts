@@ -1,7 +1,6 @@
 /** Small helpers for passing strings and reading memory across FFI. */
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** A NUL-terminated UTF-8 copy of `s` for a `buffer` parameter. */
 export function cstr(s: string): Uint8Array<ArrayBuffer> {
@@ -13,12 +12,6 @@ export function cstr(s: string): Uint8Array<ArrayBuffer> {
 /** Copies the NUL-terminated string at `p` (null → null). */
 export function readCString(p: Deno.PointerValue): string | null {
   return p === null ? null : Deno.UnsafePointerView.getCString(p);
-}
-
-/** Decodes a NUL-terminated (or unterminated) UTF-8 byte string. */
-export function decodeCString(b: Uint8Array): string {
-  const z = b.indexOf(0);
-  return dec.decode(z < 0 ? b : b.subarray(0, z));
 }
 
 /** An out-parameter slot for `T **` (one pointer). */

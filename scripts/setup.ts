@@ -17,6 +17,19 @@ export const PROFILES: Record<string, string[]> = {
     "openssl",
     "util-linux",
   ],
+  /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
+  containers: [
+    "podman",
+    "crun",
+    "runc",
+    "catatonit",
+    "conmon",
+    "uidmap",
+    "netavark",
+    "aardvark-dns",
+    "iptables",
+    "busybox-static",
+  ],
 };
 
 async function run(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
@@ -37,11 +50,13 @@ export async function missingPackages(pkgs: string[]): Promise<string[]> {
 
 /** Installs the packages of the given profiles that are missing. Throws with apt's output on failure. */
 export async function ensureProfiles(profiles: string[]): Promise<void> {
-  const wanted = [...new Set(profiles.flatMap((p) => {
-    const list = PROFILES[p];
-    if (!list) throw new Error(`setup: unknown profile ${p}`);
-    return list;
-  }))];
+  const wanted = [
+    ...new Set(profiles.flatMap((p) => {
+      const list = PROFILES[p];
+      if (!list) throw new Error(`setup: unknown profile ${p}`);
+      return list;
+    })),
+  ];
   const missing = await missingPackages(wanted);
   if (missing.length === 0) return;
   console.error(`setup: installing ${missing.join(" ")}`);

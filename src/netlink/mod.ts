@@ -21,10 +21,22 @@
  *   `handle.families.get(name)` / `.invalidate(name)` / `.withFamily(name, fn)`, `handle.close()`.
  * Generic netlink (`genl.ts`): `genlMessage(familyId, cmd, version)`, `resolveFamily(sock, name)`,
  *   `decodeFamily(payload)`, `FamilyCache`.
+ *
+ * Links (`link.ts`; libnl writes, raw reads): `createLink(ns, spec)` for veth (peer optionally in another namespace),
+ *   bridge, vxlan, macvlan, vlan, dummy, wireguard; `setLink(ns, ref, {mtu, up, master, group, alias, name, netns})`;
+ *   `deleteLink(ns, ref)`; `getLink(ns, ref)` → `Link | null`; `listLinks(ns)`; `linkIndex(ns, ref)`;
+ *   `deleteLinkGroup(ns, group)` and `setLinkGroupUp(ns, group, up)` (one request each).
+ * Addresses (`addr.ts`): `addAddress(ns, link, {local, peer?, nodad?, noprefixroute?})`, `deleteAddress`,
+ *   `listAddresses(ns, link?)` → `Address[]`.
+ * Events (`events.ts`): `NetlinkMonitor.start(ns, onEvent, {groups, rcvbuf})` → link/address events and `resync`
+ *   after ENOBUFS; `await monitor.stop()`.
  */
+export * from "./addr.ts";
 export * from "./attrs.ts";
 export * from "./errors.ts";
+export * from "./events.ts";
 export * from "./genl.ts";
+export * from "./link.ts";
 export * from "./message.ts";
 export * from "./netns.ts";
 export * from "./socket.ts";

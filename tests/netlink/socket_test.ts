@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNetns } from "../helpers/netns.ts";
+import { withHandle } from "./handle.ts";
 import { attrsAfter, IFINFOMSG_LEN, MessageEncoder } from "../../src/netlink/message.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";
 import { Netns } from "../../src/netlink/netns.ts";
@@ -107,34 +108,29 @@ Deno.test({
   name: "request: kernel errors carry errno name and extended ACK text; ACKed changes succeed",
   ignore: root,
   fn: () =>
-    withNetns(async (t) => {
-      const ns = Netns.byName(t.name);
-      try {
-        const add = (kind: string, name = "nlk0") =>
-          new MessageEncoder(RTM_NEWLINK, 0x600).ifinfo({}).string(IFLA_IFNAME, name)
-            .nested(IFLA_LINKINFO, (e) => e.string(IFLA_INFO_KIND, kind));
-        await assert.rejects(ns.route.request(add("nosuchkind"), "link add nlk0"), (e: NetlinkError) => {
-          assert.equal(e.errnoName, "EOPNOTSUPP");
-          assert.equal(e.extAck, "Unknown device type");
-          assert.equal(e.op, "link add nlk0");
-          return true;
-        });
-        assert.deepEqual(await ns.route.request(add("bridge")), []);
-        await assert.rejects(ns.route.request(add("bridge")), (e: NetlinkError) => e.alreadyExists);
-        assert.ok((await linkNames(ns)).includes("nlk0"));
-        // Many concurrent requests on one socket: the mutex keeps one in flight, every one gets its own answer.
-        const results = await Promise.allSettled(
-          Array.from({ length: 50 }, (_, i) => ns.route.request(i % 2 ? add("bridge") : add("nosuchkind", `nlq${i}`))),
-        );
-        assert.ok(results.every((r) => r.status === "rejected"));
-        assert.deepEqual(
-          results.map((r) => (r as PromiseRejectedResult).reason.errnoName),
-          Array.from({ length: 50 }, (_, i) => (i % 2 ? "EEXIST" : "EOPNOTSUPP")),
-        );
-      } finally {
-        ns.close();
-      }
-    }, { tag: "nl" }),
+    withHandle(async (ns) => {
+      const add = (kind: string, name = "nlk0") =>
+        new MessageEncoder(RTM_NEWLINK, 0x600).ifinfo({}).string(IFLA_IFNAME, name)
+          .nested(IFLA_LINKINFO, (e) => e.string(IFLA_INFO_KIND, kind));
+      await assert.rejects(ns.route.request(add("nosuchkind"), "link add nlk0"), (e: NetlinkError) => {
+        assert.equal(e.errnoName, "EOPNOTSUPP");
+        assert.equal(e.extAck, "Unknown device type");
+        assert.equal(e.op, "link add nlk0");
+        return true;
+      });
+      assert.deepEqual(await ns.route.request(add("bridge")), []);
+      await assert.rejects(ns.route.request(add("bridge")), (e: NetlinkError) => e.alreadyExists);
+      assert.ok((await linkNames(ns)).includes("nlk0"));
+      // Many concurrent requests on one socket: the mutex keeps one in flight, every one gets its own answer.
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => ns.route.request(i % 2 ? add("bridge") : add("nosuchkind", `nlq${i}`))),
+      );
+      assert.ok(results.every((r) => r.status === "rejected"));
+      assert.deepEqual(
+        results.map((r) => (r as PromiseRejectedResult).reason.errnoName),
+        Array.from({ length: 50 }, (_, i) => (i % 2 ? "EEXIST" : "EOPNOTSUPP")),
+      );
+    }),
 });
 
 Deno.test({
@@ -169,4 +165,29 @@ Deno.test({
     s.close();
     await assert.rejects(s.request(new MessageEncoder(RTM_GETLINK, 0).ifinfo({ index: 1 })), /EBADF/);
   },
+});
+
+Deno.test({
+  name: "Netns.open refuses async openers, closes opened resources with the handle, and rejects use after close",
+  ignore: root,
+  fn: () =>
+    withNetns((t) => {
+      const before = selfNs();
+      const ns = Netns.byName(t.name);
+      let closed = 0;
+      try {
+        const asyncOpener = () => Promise.resolve({ close() {} });
+        assert.throws(() => ns.open(asyncOpener as never), /must be synchronous/);
+        assert.equal(selfNs(), before, "back in the own namespace after the refused opener");
+        ns.open(() => ({ close: () => closed++ }));
+        const early = ns.open(() => ({ close: () => closed++ }));
+        ns.release(early);
+        assert.equal(closed, 1);
+      } finally {
+        ns.close();
+      }
+      assert.equal(closed, 2);
+      assert.ok(ns.closed && ns.route.closed && ns.generic.closed);
+      assert.throws(() => ns.open(() => ({ close() {} })), /namespace handle closed/);
+    }, { tag: "nl" }),
 });

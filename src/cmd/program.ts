@@ -1,0 +1,116 @@
+/**
+ * The process skeleton shared by the three programs: flag parsing with Go-compatible usage and exit codes
+ * (`-h` → usage, exit 0; a bad flag → message + usage, exit 2), logging setup, and clean shutdown — the first
+ * SIGINT/SIGTERM aborts the program's signal so it can stop its loops, a second one exits at once with status 1.
+ */
+import { type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
+import { type LogFormat, logger, setupLogging, shutdownLogging } from "../log/mod.ts";
+
+/** Flags every program accepts (reference §3.0.1), plus klog's flags, accepted for compatibility. */
+export const COMMON_FLAGS = {
+  kubeconfig: { type: "string", default: "", usage: "Path to a kubeconfig. Empty means the in-cluster configuration." },
+  master: {
+    type: "string",
+    default: "",
+    usage: "The address of the Kubernetes API server (overrides the kubeconfig).",
+  },
+  namespace: {
+    type: "string",
+    default: "default",
+    usage: "Namespace whose objects this program acts on. Empty means all namespaces.",
+  },
+  "num-workers": { type: "int", default: 1, min: 1, max: 256, usage: "Number of reconcile workers." },
+  "default-resync-period": {
+    type: "int",
+    default: 30,
+    min: 1,
+    usage: "Seconds between full resyncs of every object (drift detection).",
+  },
+  v: { type: "int", default: 0, min: 0, max: 10, usage: "Log verbosity; 4 shows per-reconcile detail." },
+  "log-format": { type: "string", default: "text", choices: ["text", "json"], usage: "Log line format." },
+  // klog flags of the reference implementation: accepted so existing invocations keep working.
+  logtostderr: { type: "bool", default: true, usage: "Accepted for klog compatibility; logs always go to stderr." },
+  alsologtostderr: { type: "bool", default: false, usage: "Accepted for klog compatibility (no effect)." },
+  vmodule: { type: "string", default: "", usage: "Accepted for klog compatibility (no effect)." },
+  log_dir: { type: "string", default: "", usage: "Accepted for klog compatibility (no effect)." },
+  log_file: { type: "string", default: "", usage: "Accepted for klog compatibility (no effect)." },
+  log_file_max_size: { type: "int", default: 1800, usage: "Accepted for klog compatibility (no effect)." },
+  skip_headers: { type: "bool", default: false, usage: "Accepted for klog compatibility (no effect)." },
+  skip_log_headers: { type: "bool", default: false, usage: "Accepted for klog compatibility (no effect)." },
+  stderrthreshold: { type: "string", default: "2", usage: "Accepted for klog compatibility (no effect)." },
+  one_output: { type: "bool", default: false, usage: "Accepted for klog compatibility (no effect)." },
+  add_dir_header: { type: "bool", default: false, usage: "Accepted for klog compatibility (no effect)." },
+  log_backtrace_at: { type: "string", default: "", usage: "Accepted for klog compatibility (no effect)." },
+} as const satisfies FlagDefs;
+
+/** Flags of the per-node programs. */
+export const NODE_FLAGS = {
+  nodename: {
+    type: "string",
+    default: "",
+    usage: "Name of this node; only objects whose spec.node matches are handled.",
+  },
+  "dry-run": { type: "bool", default: false, usage: "Observe and report, but change nothing at all." },
+} as const satisfies FlagDefs;
+
+/** Result of parsing: either values to run with, or an exit code (help or usage error) already reported. */
+export type ParseOutcome<D extends FlagDefs> = { flags: FlagValues<D> } | { exitCode: number };
+
+/** Parses argv for a program, printing usage on `-h` (exit 0) or on a usage error (exit 2). */
+export function parseProgramFlags<D extends FlagDefs>(
+  program: string,
+  defs: D,
+  argv: readonly string[],
+  write: (text: string) => void = (t) => console.error(t),
+): ParseOutcome<D> {
+  try {
+    return { flags: parseFlags(defs, argv) };
+  } catch (e) {
+    if (e instanceof HelpRequested) {
+      write(usage(program, defs));
+      return { exitCode: 0 };
+    }
+    if (e instanceof FlagError) {
+      write(`${e.message}\n${usage(program, defs)}`);
+      return { exitCode: 2 };
+    }
+    throw e;
+  }
+}
+
+/**
+ * Runs a program: parses flags, configures logging, wires signals, awaits `main`, and exits with its status.
+ * `main` receives an AbortSignal that fires on the first SIGINT/SIGTERM.
+ */
+export async function runProgram<D extends FlagDefs & typeof COMMON_FLAGS>(
+  program: string,
+  defs: D,
+  main: (flags: FlagValues<D>, signal: AbortSignal) => Promise<number>,
+): Promise<never> {
+  const parsed = parseProgramFlags(program, defs, Deno.args);
+  if ("exitCode" in parsed) Deno.exit(parsed.exitCode);
+  const flags = parsed.flags;
+  await setupLogging({ verbosity: flags.v as number, format: flags["log-format"] as LogFormat, program });
+  const log = logger(program);
+  const stop = new AbortController();
+  const onSignal = (sig: Deno.Signal) => () => {
+    if (stop.signal.aborted) {
+      log.warn("second signal, exiting now", { signal: sig });
+      Deno.exit(1);
+    }
+    log.info("shutting down", { signal: sig });
+    stop.abort();
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  let code = 1;
+  try {
+    code = await main(flags, stop.signal);
+  } catch (e) {
+    log.error("fatal", { error: String((e as Error).message ?? e) });
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    await shutdownLogging();
+  }
+  Deno.exit(code);
+}
