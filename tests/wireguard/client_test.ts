@@ -33,6 +33,13 @@ class FakeBackend implements WireGuardBackend {
   hasDevice(name: string): Promise<boolean> {
     return Promise.resolve(this.devices.has(name));
   }
+  createDevice(name: string): Promise<void> {
+    this.devices.set(name, device([], { name }));
+    return Promise.resolve();
+  }
+  deleteDevice(name: string): Promise<void> {
+    return this.devices.delete(name) ? Promise.resolve() : Promise.reject(new DeviceNotFoundError(name));
+  }
 }
 
 function client(opts: { userspace: string[]; kernel?: string[] | null; choice?: "auto" | "kernel" | "userspace" }) {
@@ -54,6 +61,20 @@ Deno.test("client: auto picks userspace for a wireguard-go device, else kernel i
   assert.equal((await c.backendFor("new")).kind, "kernel");
   const noKernel = client({ userspace: [], kernel: null });
   assert.equal((await noKernel.c.backendFor("new")).kind, "userspace");
+});
+
+Deno.test("client: devices are created with the kernel where the family resolves, else with wireguard-go", async () => {
+  const withKernel = client({ userspace: [], kernel: [] });
+  assert.equal(await withKernel.c.createDevice("wg1"), "kernel");
+  assert.ok(withKernel.k!.devices.has("wg1") && !withKernel.u.devices.has("wg1"));
+  await withKernel.c.deleteDevice("wg1");
+  assert.ok(!withKernel.k!.devices.has("wg1"));
+  const without = client({ userspace: [], kernel: null });
+  assert.equal(await without.c.createDevice("wg1"), "userspace");
+  assert.ok(without.u.devices.has("wg1"));
+  const forced = client({ userspace: [], kernel: [], choice: "userspace" });
+  assert.equal(await forced.c.createDevice("wg1"), "userspace");
+  await assert.rejects(forced.c.deleteDevice("nope"), DeviceNotFoundError);
 });
 
 Deno.test("client: a forced backend is used, and forcing kernel without the family is a typed error", async () => {
