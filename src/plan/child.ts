@@ -4,24 +4,23 @@
  * to be rewritten.
  */
 import { createHash } from "node:crypto";
+import { API_VERSION, FINALIZERS, PLAN_LABELS, PLAN_PARENT_GENERATION_ANNOTATION } from "../api/constants.ts";
 import type { DesiredInterface } from "./expand.ts";
 import { isValidLabelValue, labelValueFor } from "./names.ts";
-import type { WireGuardInterfaceSpec } from "./types.ts";
+import type { GeneratedInterfaceSpec } from "./types.ts";
 
-/** apiVersion of the group. */
-export const API_VERSION = "networking.dn42.io/v1alpha1";
 /** Label: the link's resource id. */
-export const LABEL_RESOURCE_ID = "networkplan.networking.dn42.io/resource-id";
+export const LABEL_RESOURCE_ID = PLAN_LABELS.resourceId;
 /** Label: hash of the generated spec (see {@link configHash}). */
-export const LABEL_CONFIG_HASH = "networkplan.networking.dn42.io/config-hash";
+export const LABEL_CONFIG_HASH = PLAN_LABELS.configHash;
 /** Label: name of the owning plan (the children's selector). */
-export const LABEL_CONTROLLED_BY = "networkplan.networking.dn42.io/is-controlled-by";
+export const LABEL_CONTROLLED_BY = PLAN_LABELS.isControlledBy;
 /** Label (or annotation when it is no valid label value): the full `wg-<from>-<to>-<idx>` of a shortened ifname. */
 export const FULL_INTERFACE_NAME_KEY = "networkplan.networking.dn42.io/full-interface-name";
 /** Annotation: the plan generation the child's spec was computed from. */
-export const ANNOTATION_PARENT_GENERATION = "networkplan.networking.dn42.io/parent-observed-generation";
+export const ANNOTATION_PARENT_GENERATION = PLAN_PARENT_GENERATION_ANNOTATION;
 /** Finalizer on every generated child (removed by the node agent once the link is gone). */
-export const CHILD_FINALIZER = "networkplan.networking.dn42.io/finalizer";
+export const CHILD_FINALIZER = FINALIZERS.planChild;
 
 /** The identity of the plan that owns the children. */
 export interface PlanIdentity {
@@ -53,15 +52,18 @@ export interface ChildObject {
   apiVersion: string;
   kind: "WireGuardInterface";
   metadata: ChildMetadata;
-  spec: WireGuardInterfaceSpec;
+  spec: GeneratedInterfaceSpec;
 }
 
 /** JSON with object keys sorted at every level, so equal values always serialize equally. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
-      : v);
+  return JSON.stringify(
+    value,
+    (_k, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+        : v,
+  );
 }
 
 /**
@@ -69,7 +71,7 @@ export function canonicalJson(value: unknown): string {
  * format (40 hex characters) are the reference's; the reference's Merkle tree over "critical fields" hashed the inline
  * private key, which generated children no longer carry, so its values could not be reproduced anyway.
  */
-export function configHash(spec: WireGuardInterfaceSpec): string {
+export function configHash(spec: GeneratedInterfaceSpec): string {
   return createHash("sha1").update(canonicalJson(spec)).digest("hex");
 }
 
@@ -166,7 +168,9 @@ export function childPatch(existing: ExistingChild, want: ChildObject): JsonPatc
       continue;
     }
     for (const [k, v] of Object.entries(wanted)) {
-      if (have[k] !== v) ops.push({ op: k in have ? "replace" : "add", path: `/metadata/${field}/${pointer(k)}`, value: v });
+      if (have[k] !== v) {
+        ops.push({ op: k in have ? "replace" : "add", path: `/metadata/${field}/${pointer(k)}`, value: v });
+      }
     }
     if (FULL_INTERFACE_NAME_KEY in have && !(FULL_INTERFACE_NAME_KEY in wanted)) {
       ops.push({ op: "remove", path: `/metadata/${field}/${pointer(FULL_INTERFACE_NAME_KEY)}` });

@@ -9,30 +9,18 @@
  * the range end, links without their reverse, unknown nodes, NAT-to-NAT pairs, duplicate entries and name collisions
  * are reported; names are checked and shortened deterministically (see names.ts).
  */
-import {
-  fullLinkName,
-  interfaceNameFor,
-  labelValueFor,
-  objectNameFor,
-  resourceId as resourceIdOf,
-} from "./names.ts";
+import { DEFAULTS } from "../api/constants.ts";
+import { fullLinkName, interfaceNameFor, labelValueFor, objectNameFor, resourceId as resourceIdOf } from "./names.ts";
 import type {
+  GeneratedInterfaceSpec,
   PlanLinkTarget,
   PlanNode,
   PortRange,
   SecretKeyRef,
   WireGuardAddress,
-  WireGuardInterfaceSpec,
   WireGuardNetworkPlanSpec,
   WireGuardPeer,
 } from "./types.ts";
-
-/** MTU of a generated interface when the node sets none (or 0). */
-export const DEFAULT_MTU = 1420;
-/** persistentKeepalive of interfaces on nodes without underlay (behind NAT). */
-export const NAT_KEEPALIVE_SECONDS = 25;
-/** allowedIPs of every generated peer. */
-export const PLAN_ALLOWED_IPS: readonly string[] = ["0.0.0.0/0", "::/0"];
 
 /** A node's usable key: its public key (base64) and where the generated interfaces find the private key. */
 export interface NodeKey {
@@ -50,7 +38,11 @@ export type ProblemReason =
   | "PortOutOfRange"
   | "NatToNat"
   | "KeyUnavailable"
-  | "NameCollision";
+  | "NameCollision"
+  | "SecretNamespaceForbidden"
+  | "SecretNotFound"
+  | "InvalidKey"
+  | "NameConflict";
 
 /** One problem of a plan, with a message naming the spec field or link at fault. */
 export interface PlanProblem {
@@ -70,7 +62,7 @@ export interface DesiredInterface {
   index: number;
   /** The reference's name `wg-<from>-<to>-<idx>`; differs from spec.interfaceName when that had to be shortened. */
   fullInterfaceName: string;
-  spec: WireGuardInterfaceSpec;
+  spec: GeneratedInterfaceSpec;
 }
 
 /** Result of an expansion. */
@@ -138,7 +130,8 @@ function linkTable(spec: WireGuardNetworkPlanSpec, problems: PlanProblem[]): Map
       } else if (mine.has(target.nodeName)) {
         problems.push({
           reason: "DuplicateLink",
-          message: `${field}: link ${entry.fromNode} → ${target.nodeName} is declared more than once; the first is used`,
+          message:
+            `${field}: link ${entry.fromNode} → ${target.nodeName} is declared more than once; the first is used`,
         });
       } else {
         mine.set(target.nodeName, target);
@@ -215,13 +208,13 @@ function desiredOf(
 ): DesiredInterface {
   const from = nodes.get(link.from)!;
   const to = nodes.get(link.to)!;
-  const peer: WireGuardPeer = { publicKey: keys.get(link.to)!.publicKey, allowedIPs: [...PLAN_ALLOWED_IPS] };
+  const peer: WireGuardPeer = { publicKey: keys.get(link.to)!.publicKey, allowedIPs: [...DEFAULTS.planAllowedIPs] };
   if (to.underlay?.hostname) {
     peer.endpoint = endpointOf(to.underlay.hostname, portRangeOf(to, spec).start + reverse.index);
   }
-  if (!from.underlay) peer.persistentKeepalive = NAT_KEEPALIVE_SECONDS;
+  if (!from.underlay) peer.persistentKeepalive = DEFAULTS.natKeepaliveSeconds;
   const interfaceName = interfaceNameFor(link.fullName, link.to);
-  const ifaceSpec: WireGuardInterfaceSpec = {
+  const ifaceSpec: GeneratedInterfaceSpec = {
     node: link.from,
     interfaceName,
     moveToContainer: from.moveToContainer ?? false,
@@ -229,7 +222,7 @@ function desiredOf(
     privateKeySecretRef: { ...keys.get(link.from)!.secretRef },
     addresses: structuredClone(addressesOf(from, link.target)),
     listenPort: portRangeOf(from, spec).start + link.index,
-    mtu: from.mtu || DEFAULT_MTU,
+    mtu: from.mtu || DEFAULTS.wireGuardMtu,
     peers: [peer],
   };
   return {
@@ -244,7 +237,11 @@ function desiredOf(
 }
 
 /** Reports and removes interfaces whose object name or (node, interface name) is not unique. */
-function dropCollisions(interfaces: DesiredInterface[], problems: PlanProblem[], held: Set<string>): DesiredInterface[] {
+function dropCollisions(
+  interfaces: DesiredInterface[],
+  problems: PlanProblem[],
+  held: Set<string>,
+): DesiredInterface[] {
   const groups = new Map<string, DesiredInterface[]>();
   for (const d of interfaces) {
     for (const key of [`object ${d.objectName}`, `interface ${d.spec.interfaceName} on node ${d.fromNode}`]) {
