@@ -19,6 +19,8 @@ export const LABEL_CONTROLLED_BY = PLAN_LABELS.isControlledBy;
 export const FULL_INTERFACE_NAME_KEY = "networkplan.networking.dn42.io/full-interface-name";
 /** Annotation: the plan generation the child's spec was computed from. */
 export const ANNOTATION_PARENT_GENERATION = PLAN_PARENT_GENERATION_ANNOTATION;
+/** Annotation: the link a child stands for, `{"fromNode","toNode","index"}` (keeps link indexes stable). */
+export const ANNOTATION_LINK = "networkplan.networking.dn42.io/link";
 /** Finalizer on every generated child (removed by the node agent once the link is gone). */
 export const CHILD_FINALIZER = FINALIZERS.planChild;
 
@@ -92,7 +94,10 @@ export function childObject(plan: PlanIdentity, d: DesiredInterface): ChildObjec
     [LABEL_CONFIG_HASH]: configHash(d.spec),
     [LABEL_CONTROLLED_BY]: controlledByValue(plan.name),
   };
-  const annotations: Record<string, string> = { [ANNOTATION_PARENT_GENERATION]: String(plan.generation) };
+  const annotations: Record<string, string> = {
+    [ANNOTATION_PARENT_GENERATION]: String(plan.generation),
+    [ANNOTATION_LINK]: JSON.stringify({ fromNode: d.fromNode, toNode: d.toNode, index: d.index }),
+  };
   if (d.fullInterfaceName !== d.spec.interfaceName) {
     if (isValidLabelValue(d.fullInterfaceName)) labels[FULL_INTERFACE_NAME_KEY] = d.fullInterfaceName;
     else annotations[FULL_INTERFACE_NAME_KEY] = d.fullInterfaceName;
@@ -185,4 +190,22 @@ export function childPatch(existing: ExistingChild, want: ChildObject): JsonPatc
   }
   if (ops.length === 0) return undefined;
   return [{ op: "test", path: "/metadata/resourceVersion", value: existing.metadata.resourceVersion }, ...ops];
+}
+
+/** The link indexes recorded on existing children (unparsable annotations are ignored). */
+export function allocationsOf(children: Iterable<ExistingChild>): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const c of children) {
+    try {
+      const link = JSON.parse(c.metadata.annotations?.[ANNOTATION_LINK] ?? "");
+      if (typeof link?.fromNode !== "string" || typeof link.toNode !== "string") continue;
+      if (!Number.isSafeInteger(link.index)) continue;
+      const row = out.get(link.fromNode) ?? new Map<string, number>();
+      out.set(link.fromNode, row);
+      if (!row.has(link.toNode)) row.set(link.toNode, link.index);
+    } catch {
+      // not one of ours (or edited by hand): no allocation to keep
+    }
+  }
+  return out;
 }

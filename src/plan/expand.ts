@@ -58,7 +58,7 @@ export interface DesiredInterface {
   resourceId: string;
   fromNode: string;
   toNode: string;
-  /** Position of toNode among fromNode's link targets sorted by name. */
+  /** The link's index among fromNode's links (see {@link allocateIndexes}). */
   index: number;
   /** The reference's name `wg-<from>-<to>-<idx>`; differs from spec.interfaceName when that had to be shortened. */
   fullInterfaceName: string;
@@ -114,11 +114,44 @@ function nodeTable(spec: WireGuardNetworkPlanSpec, problems: PlanProblem[]): Map
   return nodes;
 }
 
+/** Link indexes already in use: fromNode → toNode → index (read back from the existing children). */
+export type Allocations = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+/**
+ * Indexes of one node's targets. Targets that already have an index keep it (a duplicate index is kept only by the
+ * first target by name); the others, in name order, get the lowest free indexes. Without previous allocations this is
+ * exactly the reference's rule (position in the sorted list), and adding or removing a target never renumbers the
+ * others (design-lessons §6: sorted allocation shifts on insertion).
+ */
+export function allocateIndexes(sorted: string[], previous?: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  for (const to of sorted) {
+    const idx = previous?.get(to);
+    if (idx !== undefined && Number.isSafeInteger(idx) && idx >= 0 && !used.has(idx)) {
+      out.set(to, idx);
+      used.add(idx);
+    }
+  }
+  let free = 0;
+  for (const to of sorted) {
+    if (out.has(to)) continue;
+    while (used.has(free)) free++;
+    out.set(to, free);
+    used.add(free);
+  }
+  return out;
+}
+
 /**
  * All links, indexed per fromNode across every links entry: targets are merged in declaration order (a repeated pair
- * is reported, the first wins), then sorted by name to give each its index.
+ * is reported, the first wins), then given indexes by {@link allocateIndexes}.
  */
-function linkTable(spec: WireGuardNetworkPlanSpec, problems: PlanProblem[]): Map<string, Map<string, Link>> {
+function linkTable(
+  spec: WireGuardNetworkPlanSpec,
+  previous: Allocations,
+  problems: PlanProblem[],
+): Map<string, Map<string, Link>> {
   const targets = new Map<string, Map<string, PlanLinkTarget>>();
   for (const [i, entry] of (spec.links ?? []).entries()) {
     const mine = targets.get(entry.fromNode) ?? new Map<string, PlanLinkTarget>();
@@ -142,7 +175,10 @@ function linkTable(spec: WireGuardNetworkPlanSpec, problems: PlanProblem[]): Map
   for (const from of [...targets.keys()].sort(byName)) {
     const mine = targets.get(from)!;
     const row = new Map<string, Link>();
-    for (const [index, to] of [...mine.keys()].sort(byName).entries()) {
+    const sorted = [...mine.keys()].sort(byName);
+    const indexes = allocateIndexes(sorted, previous.get(from));
+    for (const to of sorted) {
+      const index = indexes.get(to)!;
       const fullName = fullLinkName(from, to, index);
       row.set(to, { from, to, index, target: mine.get(to)!, fullName, objectName: objectNameFor(fullName) });
     }
@@ -262,11 +298,17 @@ function dropCollisions(
   return interfaces.filter((d) => !bad.has(d));
 }
 
-/** Expands a plan. Pure and deterministic: the same spec and keys always give the same result. */
-export function expandPlan(spec: WireGuardNetworkPlanSpec, keys: ReadonlyMap<string, NodeKey>): Expansion {
+/**
+ * Expands a plan. Pure and deterministic: the same spec, keys and previous allocations always give the same result.
+ */
+export function expandPlan(
+  spec: WireGuardNetworkPlanSpec,
+  keys: ReadonlyMap<string, NodeKey>,
+  previous: Allocations = new Map(),
+): Expansion {
   const problems: PlanProblem[] = [];
   const nodes = nodeTable(spec, problems);
-  const links = linkTable(spec, problems);
+  const links = linkTable(spec, previous, problems);
   const all = [...links.values()].flatMap((row) => [...row.values()]);
   const bad = new Map<Link, PlanProblem[]>(all.map((l) => [l, linkProblems(l, nodes, links, keys, spec)]));
   for (const p of bad.values()) problems.push(...p);

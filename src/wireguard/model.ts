@@ -106,7 +106,9 @@ export function canonicalPsk(k: WireGuardKey | undefined): WireGuardKey | undefi
 /** Validates a desired configuration and returns its canonical form; throws InvalidConfigError naming the field. */
 export function canonicalConfig(config: DeviceConfig): DeviceConfig {
   checkPort(config.listenPort, "listenPort", 0);
-  if (config.fwmark !== undefined && !(Number.isInteger(config.fwmark) && config.fwmark >= 0 && config.fwmark < 2 ** 32)) {
+  if (
+    config.fwmark !== undefined && !(Number.isInteger(config.fwmark) && config.fwmark >= 0 && config.fwmark < 2 ** 32)
+  ) {
     throw new InvalidConfigError("fwmark", "must be an integer 0–4294967295");
   }
   if (config.privateKey && config.privateKey.kind !== "private") {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { childObject, childPatch, configHash, type ExistingChild } from "../../src/plan/child.ts";
+import { allocationsOf, childObject, childPatch, configHash, type ExistingChild } from "../../src/plan/child.ts";
 import { expandPlan } from "../../src/plan/expand.ts";
 import { interfaceNameFor, isValidObjectName, labelValueFor, objectNameFor } from "../../src/plan/names.ts";
 import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
@@ -17,7 +17,10 @@ Deno.test("child object carries the reference's labels, annotation, finalizer an
       "networkplan.networking.dn42.io/config-hash": configHash(lax1.spec),
       "networkplan.networking.dn42.io/is-controlled-by": "wgp1",
     },
-    annotations: { "networkplan.networking.dn42.io/parent-observed-generation": "3" },
+    annotations: {
+      "networkplan.networking.dn42.io/parent-observed-generation": "3",
+      "networkplan.networking.dn42.io/link": '{"fromNode":"lax1","toNode":"lax2","index":0}',
+    },
     finalizers: ["networkplan.networking.dn42.io/finalizer"],
     ownerReferences: [{
       apiVersion: "networking.dn42.io/v1alpha1",
@@ -111,4 +114,11 @@ Deno.test("names: object names, label values and interface names are valid and d
     interfaceNameFor("wg-ab-ccccccccc-1", "ccccccccc"),
   );
   assert.equal(new TextEncoder().encode(interfaceNameFor("wg-ä".repeat(9), "ääää")).length <= 15, true);
+});
+
+Deno.test("allocationsOf reads the link annotation back and ignores foreign or broken ones", () => {
+  const a = childObject(plan, lax1);
+  const broken = { metadata: { annotations: { "networkplan.networking.dn42.io/link": "{not json" } } };
+  const foreign = { metadata: { annotations: { "networkplan.networking.dn42.io/link": '{"fromNode":1}' } } };
+  assert.deepEqual(allocationsOf([a, broken, foreign, { metadata: {} }]), new Map([["lax1", new Map([["lax2", 0]])]]));
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { expandPlan } from "../../src/plan/expand.ts";
+import { allocateIndexes, expandPlan } from "../../src/plan/expand.ts";
 import { isValidInterfaceName, isValidObjectName } from "../../src/plan/names.ts";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
 import { fakePub, fullMesh, keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
@@ -306,4 +306,50 @@ Deno.test("a 50-node full mesh gives 2450 interfaces with valid, unique names an
     assert.equal(new Set(list.map((d) => d.spec.interfaceName)).size, list.length);
     assert.equal(new Set(list.map((d) => d.spec.listenPort)).size, list.length);
   }
+});
+
+Deno.test("allocateIndexes: sorted positions when fresh; kept indexes never move; new targets take free ones", () => {
+  const table: [string[], [string, number][], [string, number][]][] = [
+    [["a", "b", "c"], [], [["a", 0], ["b", 1], ["c", 2]]],
+    // b inserted before c: c keeps 0, b takes the next free index.
+    [["b", "c"], [["c", 0]], [["b", 1], ["c", 0]]],
+    // a removed: its index stays free, nobody moves; a newcomer takes it.
+    [["b", "c", "d"], [["b", 1], ["c", 2]], [["b", 1], ["c", 2], ["d", 0]]],
+    // A duplicate previous index is kept by the first target by name only.
+    [["x", "y"], [["x", 0], ["y", 0]], [["x", 0], ["y", 1]]],
+    // Nonsense previous values are ignored.
+    [["x"], [["x", -1]], [["x", 0]]],
+  ];
+  for (const [sorted, prev, want] of table) {
+    assert.deepEqual([...allocateIndexes(sorted, new Map(prev))].sort(), want, JSON.stringify([sorted, prev]));
+  }
+});
+
+Deno.test("previous allocations keep existing links in place when a node is added", () => {
+  const spec = twoNodes({
+    nodes: ["a", "c"].map((n) => ({ nodeName: n, underlay: { hostname: n } })),
+    links: [{ fromNode: "a", toNodes: [{ nodeName: "c" }] }, { fromNode: "c", toNodes: [{ nodeName: "a" }] }],
+  });
+  const first = expandPlan(spec, keysFor(["a", "b", "c"]));
+  assert.deepEqual(first.interfaces.map((d) => d.objectName), ["wg-a-c-0", "wg-c-a-0"]);
+  const grown: WireGuardNetworkPlanSpec = {
+    ...spec,
+    nodes: [...spec.nodes!, { nodeName: "b", underlay: { hostname: "b" } }],
+    links: [
+      { fromNode: "a", toNodes: [{ nodeName: "c" }, { nodeName: "b" }] },
+      { fromNode: "c", toNodes: [{ nodeName: "a" }] },
+      { fromNode: "b", toNodes: [{ nodeName: "a" }] },
+    ],
+  };
+  const previous = new Map([["a", new Map([["c", 0]])], ["c", new Map([["a", 0]])]]);
+  const second = expandPlan(grown, keysFor(["a", "b", "c"]), previous);
+  assert.deepEqual(second.interfaces.map((d) => [d.objectName, d.spec.listenPort]), [
+    ["wg-a-b-1", 101],
+    ["wg-a-c-0", 100],
+    ["wg-b-a-0", 100],
+    ["wg-c-a-0", 100],
+  ]);
+  assert.deepEqual(second.interfaces.find((d) => d.objectName === "wg-a-c-0"), first.interfaces[0]);
+  // Without the previous allocations the reference's rule would have renamed a → c to wg-a-c-1.
+  assert.ok(expandPlan(grown, keysFor(["a", "b", "c"])).interfaces.some((d) => d.objectName === "wg-a-c-1"));
 });

@@ -14,7 +14,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalize
 import { StatusWriter } from "../../kube/status.ts";
 import type { ReadStore } from "../../kube/store.ts";
 import { logger } from "../../log/mod.ts";
-import { isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
+import { allocationsOf, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
 import { expandPlan } from "../../plan/expand.ts";
 import { planStatus } from "../../plan/status.ts";
 import { deleteChildren, writeChildren } from "./children.ts";
@@ -76,13 +76,14 @@ export class PlanReconciler {
     if (!current) return;
 
     const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager);
-    const expansion = expandPlan(cached.spec, keys.keys);
+    const owned = this.ownedChildren(plan);
+    const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
     const written = await writeChildren(
       this.client,
       plan,
       expansion.interfaces,
       new Set(expansion.held),
-      this.ownedChildren(plan),
+      owned,
       this.o,
     );
     const problems = [...keys.problems, ...expansion.problems, ...written.conflicts];
