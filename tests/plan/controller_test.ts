@@ -198,3 +198,103 @@ Deno.test({
       }
     }, { prefix: PREFIX }),
 });
+
+Deno.test({
+  name: "a 50-node full-mesh plan expands to 2450 children and all of them are written",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withNamespace(async ({ kc, namespace: ns }) => {
+      const client = new KubeClient(kc);
+      const ctl = startController(kc, ns);
+      try {
+        await client.create(PLANS, ns, planObject("mesh", ns, fullMesh(50)));
+        const kids = await waitFor("2450 children", async () => {
+          const m = await listChildren(client, ns, "mesh");
+          return m.size === 2450 && m;
+        }, 180_000);
+        const perNode = Map.groupBy(kids.values(), (c) => (c.spec as { node: string }).node);
+        assert.equal(perNode.size, 50);
+        for (const list of perNode.values()) assert.equal(list.length, 49);
+        const p = await waitFor("status of 2450 interfaces", async () => {
+          const p = await getPlan(client, ns, "mesh");
+          return p.status?.desiredInterfaces === 2450 && p.status.interfaces?.length === 2450 && p;
+        }, 60_000);
+        assert.equal(condition(p, "Degraded")?.status, "False");
+        assert.equal(p.status!.nodes!.filter((n) => n.publicKey).length, 50);
+      } finally {
+        await ctl.stop();
+      }
+    }, { prefix: PREFIX }),
+});
+
+interface LeaseObject {
+  metadata: { name?: string };
+  spec?: { holderIdentity?: string | null };
+}
+interface EventObject {
+  reason: string;
+  source?: { host?: string };
+}
+
+Deno.test({
+  name: "two replicas: only the Lease holder writes; the standby takes over when the leader stops",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withNamespace(async ({ kc, namespace: ns }) => {
+      const client = new KubeClient(kc);
+      const LEASES = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
+      const EVENTS = { group: "", version: "v1", plural: "events" };
+      const replica = (id: string) =>
+        startController(kc, ns, {
+          host: `host-${id}`,
+          leaderElection: {
+            namespace: ns,
+            leaseName: "wgplan-controller",
+            identity: `replica-${id}`,
+            leaseDurationMs: 3000,
+            renewDeadlineMs: 2000,
+            retryPeriodMs: 500,
+          },
+        });
+      const holder = async () =>
+        (await client.get<LeaseObject & { apiVersion?: string; kind?: string }>(LEASES, ns, "wgplan-controller"))
+          .spec?.holderIdentity;
+      const writers = async () => {
+        const list = await client.list<EventObject & { metadata: object }>(EVENTS, { namespace: ns });
+        return new Set(list.items.filter((e) => e.reason === "InterfacesWritten").map((e) => e.source?.host));
+      };
+      const a = replica("a");
+      let b: ReturnType<typeof replica> | undefined;
+      try {
+        await waitFor("replica-a leads", async () => (await holder()) === "replica-a");
+        b = replica("b");
+        const spec = wgp1Spec();
+        await client.create(PLANS, ns, planObject("wgp1", ns, spec));
+        const kids = await waitFor("children", async () => {
+          const m = await listChildren(client, ns, "wgp1");
+          return m.size === 2 && m;
+        });
+        // Let the standby run a few retry periods: it must neither take the Lease nor write anything.
+        await new Promise((r) => setTimeout(r, 2000));
+        assert.equal(await holder(), "replica-a");
+        assert.deepEqual(await writers(), new Set(["host-a"]));
+
+        assert.equal(await a.stop(), 0);
+        await waitFor("replica-b leads", async () => (await holder()) === "replica-b", 15_000);
+        await client.delete(INTERFACES, ns, "wg-lax1-lax2-0");
+        await releaseChild(client, kids.get("wg-lax1-lax2-0")!);
+        await waitFor("child recreated by replica-b", async () => {
+          const c = (await listChildren(client, ns, "wgp1")).get("wg-lax1-lax2-0");
+          return c && c.metadata.uid !== kids.get("wg-lax1-lax2-0")!.metadata.uid;
+        });
+        await waitFor("replica-b wrote", async () => (await writers()).has("host-b"));
+      } finally {
+        await a.stop();
+        if (b) assert.equal(await b.stop(), 0);
+      }
+    }, { prefix: PREFIX }),
+});
