@@ -57,6 +57,16 @@ function planKeyOf(child: InterfaceObject): string[] {
   return ref ? [`${child.metadata.namespace}/${ref.name}`] : [];
 }
 
+/**
+ * Plan updates worth a reconcile: spec (generation), deletion, finalizers or owner changes. Our own status writes
+ * are not (the periodic resync still covers everything).
+ */
+function specOrLifecycleChanged(a: PlanObject, b: PlanObject): boolean {
+  const m = (p: PlanObject) =>
+    JSON.stringify([p.metadata.generation, p.metadata.deletionTimestamp, p.metadata.finalizers, p.metadata.uid]);
+  return m(a) !== m(b);
+}
+
 /** Builds the controller (informers not yet started). */
 function buildController(client: KubeClient, o: WgplanControllerOptions, metrics: ControllerMetrics) {
   const namespace = o.namespace || undefined;
@@ -78,6 +88,7 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
     reconcile: reconciler.reconcile,
     workers: o.workers,
     metrics,
+    shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   controller.watch(children, planKeyOf);
   return controller;
