@@ -91,7 +91,15 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
     shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   controller.watch(children, planKeyOf);
-  return controller;
+  /** Runs the controller until `signal` aborts, then stops its informers (the harness leaves them running). */
+  const run = async (signal: AbortSignal) => {
+    try {
+      await controller.run(signal);
+    } finally {
+      await Promise.all([plans.stop(), children.stop()]);
+    }
+  };
+  return { controller, run };
 }
 
 /**
@@ -101,7 +109,7 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
 export async function runWgplanController(o: WgplanControllerOptions, signal: AbortSignal): Promise<number> {
   const client = new KubeClient(o.kubeConfig);
   const metrics = new ControllerMetrics();
-  const controller = buildController(client, o, metrics);
+  const { controller, run } = buildController(client, o, metrics);
   const stop = new AbortController();
   const done = AbortSignal.any([signal, stop.signal]);
   let elector: LeaderElector | undefined;
@@ -120,7 +128,7 @@ export async function runWgplanController(o: WgplanControllerOptions, signal: Ab
   if (ops) o.onOpsListening?.(ops);
   try {
     if (!o.leaderElection) {
-      await controller.run(done);
+      await run(done);
       return 0;
     }
     const le = o.leaderElection;
@@ -132,7 +140,7 @@ export async function runWgplanController(o: WgplanControllerOptions, signal: Ab
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs: le.retryPeriodMs,
       onStartedLeading: (leading) => {
-        running = controller.run(AbortSignal.any([done, leading])).catch((e) => {
+        running = run(AbortSignal.any([done, leading])).catch((e) => {
           log.error("controller stopped: {error}", { error: String((e as Error).message ?? e) });
           stop.abort();
         });
