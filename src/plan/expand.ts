@@ -192,7 +192,6 @@ function linkProblems(
   link: Link,
   nodes: Map<string, PlanNode>,
   links: Map<string, Map<string, Link>>,
-  keys: ReadonlyMap<string, NodeKey>,
   spec: WireGuardNetworkPlanSpec,
 ): PlanProblem[] {
   const name = `link ${link.from} → ${link.to}`;
@@ -221,9 +220,6 @@ function linkProblems(
       reason: "NatToNat",
       message: `${name}: both nodes are behind NAT (no underlay), no tunnel is possible between them`,
     });
-  }
-  if (!keys.has(link.from)) {
-    out.push({ reason: "KeyUnavailable", message: `${name}: the private key of node ${link.from} is not available` });
   }
   return out;
 }
@@ -310,13 +306,18 @@ export function expandPlan(
   const nodes = nodeTable(spec, problems);
   const links = linkTable(spec, previous, problems);
   const all = [...links.values()].flatMap((row) => [...row.values()]);
-  const bad = new Map<Link, PlanProblem[]>(all.map((l) => [l, linkProblems(l, nodes, links, keys, spec)]));
+  const bad = new Map<Link, PlanProblem[]>(all.map((l) => [l, linkProblems(l, nodes, links, spec)]));
   for (const p of bad.values()) problems.push(...p);
+  const keyless = new Set([...nodes.keys()].filter((n) => !keys.has(n)));
+  for (const n of keyless) {
+    problems.push({ reason: "KeyUnavailable", message: `node ${n} has no usable private key; its links are held` });
+  }
   const held = new Set<string>();
   const generated: DesiredInterface[] = [];
   for (const link of all) {
     const reverse = links.get(link.to)?.get(link.from);
-    const blocked = (bad.get(link)?.length ?? 0) > 0 || !reverse || (bad.get(reverse)?.length ?? 0) > 0;
+    const blocked = (bad.get(link)?.length ?? 0) > 0 || !reverse || (bad.get(reverse)?.length ?? 0) > 0 ||
+      keyless.has(link.from) || keyless.has(link.to);
     if (blocked) held.add(link.objectName);
     else generated.push(desiredOf(link, reverse, nodes, keys, spec));
   }
