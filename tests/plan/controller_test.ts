@@ -56,7 +56,8 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace: ns }) => {
       const client = new KubeClient(kc);
-      const ctl = startController(kc, ns);
+      let opsPort = 0;
+      const ctl = startController(kc, ns, { opsAddress: "127.0.0.1:0", onOpsListening: (s) => (opsPort = s.port) });
       try {
         const { spec, priv, pub } = await wgp1WithKeys();
         await client.create(PLANS, ns, planObject("wgp1", ns, spec));
@@ -129,6 +130,17 @@ Deno.test({
         assert.equal(condition(withStatus, "Degraded")?.status, "False");
         for (const k of priv) assert.ok(!JSON.stringify(withStatus.status).includes(k.toBase64()));
         for (const c of [a, b]) assert.ok(!JSON.stringify(c).includes(priv[0].toBase64().slice(0, 20)));
+
+        // The ops server: reconciles counted in /metrics, probes healthy.
+        const ops = (path: string) =>
+          fetch(`http://127.0.0.1:${opsPort}${path}`).then(async (r) => [r.status, await r.text()]);
+        const [, metrics] = await ops("/metrics");
+        assert.match(
+          String(metrics),
+          /controller_runtime_reconcile_total\{controller="wgplan-controller",result="success"\} [1-9]/,
+        );
+        assert.deepEqual(await ops("/healthz"), [200, "ok\n"]);
+        assert.deepEqual(await ops("/readyz"), [200, "ok\n"]);
 
         // observedGeneration follows the nodes: only once both children are reported applied.
         assert.equal(withStatus.status!.observedGeneration ?? 0, 0);
