@@ -17,6 +17,19 @@ export const PROFILES: Record<string, string[]> = {
     "openssl",
     "util-linux",
   ],
+  /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
+  containers: [
+    "podman",
+    "crun",
+    "runc",
+    "catatonit",
+    "conmon",
+    "uidmap",
+    "netavark",
+    "aardvark-dns",
+    "iptables",
+    "busybox-static",
+  ],
 };
 
 async function run(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
