@@ -78,6 +78,25 @@ export class Controller<T extends KubeObject> {
     return this.#informers.every((i) => i.hasSynced());
   }
 
+  /**
+   * /readyz check: ready once all caches are synced. It does not depend on leadership, so a standby replica with
+   * warm caches is ready (it can take over at once) — start the informers before campaigning.
+   */
+  readyCheck(): { name: string; check: () => true | string } {
+    return {
+      name: `${this.options.name}-caches-synced`,
+      check: () => {
+        const waiting = this.#informers.filter((i) => !i.hasSynced()).map((i) => i.name);
+        return waiting.length === 0 || `not synced: ${waiting.join(", ")}`;
+      },
+    };
+  }
+
+  /** Starts the informers feeding this controller (idempotent); `run` does it too. */
+  startInformers(): void {
+    for (const i of this.#informers) i.start();
+  }
+
   /** Starts the informers (if not yet), waits for sync, runs the workers until `signal` aborts, then drains. */
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running) throw new Error(`controller ${this.options.name} is already running`);
@@ -85,11 +104,11 @@ export class Controller<T extends KubeObject> {
     const onAbort = () => this.queue.shutDown();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      for (const i of this.#informers) i.start();
+      this.startInformers();
       for (const i of this.#informers) {
         if (!(await i.waitForSync(signal))) return;
       }
-      log.info("{controller}: caches synced, starting {n} workers", {
+      log.info("caches synced, starting workers", {
         controller: this.options.name,
         n: this.options.workers ?? 1,
       });
@@ -118,10 +137,10 @@ export class Controller<T extends KubeObject> {
           after !== undefined ? "requeue_after" : "success",
           (performance.now() - t0) / 1000,
         );
-        log.v(4).info("{controller}: synced {key}", { controller: name, key });
+        log.v(4).info("successfully synced", { controller: name, key });
       } catch (e) {
         metrics?.observeReconcile(name, "error", (performance.now() - t0) / 1000);
-        log.error("{controller}: error syncing {key}, requeuing (attempt {n}): {error}", {
+        log.error("error syncing; requeuing for later retry", {
           controller: name,
           key,
           n: this.queue.numRequeues(key) + 1,

@@ -59,6 +59,7 @@ export function sanitizeMessage(message: string): string {
 export class EventRecorder {
   readonly #seen = new Map<string, { name: string; namespace: string; count: number }>();
   #seq = 0n;
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly client: KubeClient, readonly source: EventSource) {}
 
@@ -66,7 +67,13 @@ export class EventRecorder {
    * Records an Event on `obj`. `reason` is a short UpperCamelCase word (e.g. "LinkCreated"); `message` is for humans
    * and must not contain secrets. Resolves once the API call finished (callers may ignore the promise).
    */
-  async record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+  record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    // Serialised, so concurrent repeats aggregate into one Event instead of racing to create two.
+    this.#chain = this.#chain.then(() => this.#record(obj, type, reason, message));
+    return this.#chain;
+  }
+
+  async #record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
     const msg = sanitizeMessage(message);
     const m = obj.metadata;
     const namespace = m.namespace || "default";
@@ -112,7 +119,7 @@ export class EventRecorder {
       const created = await this.client.create<CoreEvent>(EVENTS, namespace, ev);
       this.#touch(aggKey, { name: created.metadata.name!, namespace, count: 1 });
     } catch (e) {
-      log.warn("could not record event {reason} on {name}: {error}", {
+      log.warn("could not record event", {
         reason,
         name: `${namespace}/${m.name}`,
         error: e instanceof Error ? e.message : String(e),

@@ -173,7 +173,7 @@ export class Informer<T extends KubeObject> {
       switch (outcome.kind) {
         case "gone":
           this.stats.relists++;
-          log.info("{informer}: resourceVersion {rv} expired (410), relisting", {
+          log.info("resourceVersion expired (410 Gone), relisting", {
             informer: this.name,
             rv: this.#resourceVersion,
           });
@@ -181,7 +181,7 @@ export class Informer<T extends KubeObject> {
           break;
         case "stalled":
           this.stats.watchdogAborts++;
-          log.warn("{informer}: watch silent for {ms} ms, restarting it", {
+          log.warn("watch silent too long, restarting it", {
             informer: this.name,
             ms: this.#watchdogMs,
           });
@@ -211,7 +211,7 @@ export class Informer<T extends KubeObject> {
   #error(what: string, e: unknown): void {
     this.stats.errors++;
     this.stats.lastError = e instanceof Error ? e.message : String(e);
-    log.warn("{informer}: {what} failed: {error}", { informer: this.name, what, error: this.stats.lastError });
+    log.warn("list/watch failed, retrying with backoff", { informer: this.name, what, error: this.stats.lastError });
   }
 
   /** Full paginated list; replaces the cache and fires the differences. A 410 on a continue token restarts it. */
@@ -362,7 +362,7 @@ export class Informer<T extends KubeObject> {
       if (kind === "update") h.update?.(a, b!);
       else h[kind]?.(a);
     } catch (e) {
-      log.error("{informer}: {kind} handler threw: {error}", { informer: this.name, kind, error: String(e) });
+      log.error("event handler threw", { informer: this.name, kind, error: String(e) });
     }
   }
 }

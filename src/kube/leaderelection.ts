@@ -51,7 +51,7 @@ export interface LeaderElectionOptions {
   releaseOnCancel?: boolean;
   /** Called when we become leader; `signal` aborts when leadership ends. */
   onStartedLeading(signal: AbortSignal): void;
-  /** Called when leadership ends (lost or released); not called if we never led. */
+  /** Called when leadership ends (lost or released); not called if we never led. `run` returns right after. */
   onStoppedLeading(): void;
   /** Called when a (different) leader is observed. */
   onNewLeader?(identity: string): void;
@@ -104,30 +104,40 @@ export class LeaderElector {
     return !this.#leading || performance.now() - this.#lastRenew <= this.#o.leaseDurationMs + graceMs;
   }
 
-  /** Campaigns until `signal` aborts: acquire, lead while renewing, release at the end. */
+  /** The elector as a /healthz check. */
+  healthCheck(graceMs = 20_000): { name: string; check: () => true | string } {
+    return {
+      name: "leader-election",
+      check: () => this.healthy(graceMs) || "leader has not renewed its lease in time",
+    };
+  }
+
+  /**
+   * Campaigns until `signal` aborts or one leadership term ends: acquire, lead while renewing, release at the end.
+   * Like client-go's `Run`, it returns after leadership is lost; the program should then exit (and be restarted)
+   * rather than campaign again with half-stopped state.
+   */
   async run(signal: AbortSignal): Promise<void> {
     const o = this.#o;
-    while (!signal.aborted) {
-      if (!(await this.#acquire(signal))) return;
-      this.#leading = true;
-      this.#lastRenew = performance.now();
-      const leading = new AbortController();
-      log.info("{id} became leader of lease {ns}/{name}", { id: o.identity, ns: o.namespace, name: o.name });
-      this.#safe(() => o.onStartedLeading(leading.signal));
-      await this.#renewLoop(signal);
-      this.#leading = false;
-      leading.abort();
-      if (signal.aborted && o.releaseOnCancel) await this.#release();
-      log.info("{id} stopped leading lease {ns}/{name}", { id: o.identity, ns: o.namespace, name: o.name });
-      this.#safe(() => o.onStoppedLeading());
-    }
+    if (!(await this.#acquire(signal))) return;
+    this.#leading = true;
+    this.#lastRenew = performance.now();
+    const leading = new AbortController();
+    log.info("became leader", { identity: o.identity, lease: `${o.namespace}/${o.name}` });
+    this.#safe(() => o.onStartedLeading(leading.signal));
+    await this.#renewLoop(signal);
+    this.#leading = false;
+    leading.abort();
+    if (signal.aborted && o.releaseOnCancel) await this.#release();
+    log.info("stopped leading", { identity: o.identity, lease: `${o.namespace}/${o.name}` });
+    this.#safe(() => o.onStoppedLeading());
   }
 
   #safe(fn: () => void): void {
     try {
       fn();
     } catch (e) {
-      log.error("leader election callback threw: {error}", { error: String(e) });
+      log.error("leader election callback threw", { error: String(e) });
     }
   }
 
@@ -158,7 +168,7 @@ export class LeaderElector {
       }
       if (signal.aborted) return;
       if (!renewed) {
-        log.warn("{id} failed to renew lease {ns}/{name}; leadership lost", {
+        log.warn("failed to renew lease; leadership lost", {
           id: o.identity,
           ns: o.namespace,
           name: o.name,
@@ -176,7 +186,7 @@ export class LeaderElector {
       lease = await this.client.get<Lease>(LEASES, o.namespace, o.name, undefined);
     } catch (e) {
       if (!isNotFound(e)) {
-        log.warn("get lease {ns}/{name}: {error}", { ns: o.namespace, name: o.name, error: String(e) });
+        log.warn("get lease failed", { ns: o.namespace, name: o.name, error: String(e) });
         return false;
       }
       const spec = this.#spec(undefined, nowIso);
@@ -191,7 +201,7 @@ export class LeaderElector {
         this.#lastRenew = performance.now();
         return true;
       } catch (e2) {
-        if (!isAlreadyExists(e2)) log.warn("create lease: {error}", { error: String(e2) });
+        if (!isAlreadyExists(e2)) log.warn("create lease failed", { error: String(e2) });
         return false;
       }
     }
@@ -209,7 +219,7 @@ export class LeaderElector {
       this.#lastRenew = performance.now();
       return true;
     } catch (e) {
-      if (!isConflict(e)) log.warn("update lease: {error}", { error: String(e) });
+      if (!isConflict(e)) log.warn("update lease failed", { error: String(e) });
       return false;
     }
   }
@@ -252,7 +262,7 @@ export class LeaderElector {
       });
       this.#leader = "";
     } catch (e) {
-      log.warn("release lease {ns}/{name}: {error}", { ns: o.namespace, name: o.name, error: String(e) });
+      log.warn("release lease failed", { ns: o.namespace, name: o.name, error: String(e) });
     }
   }
 }

@@ -4,6 +4,7 @@
  * latencies per queue, process metrics, and a hook for custom gauges.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { InformerStats } from "./informer.ts";
 import type { QueueMetrics } from "./workqueue.ts";
 
 /** Outcome label of one reconcile. */
@@ -123,6 +124,39 @@ export class ControllerMetrics {
         for (const { labels, value } of collect()) this.set(labels, value);
       },
     });
+  }
+
+  /**
+   * Exposes informers' counters and cache sizes, read at scrape time: `informer_lists_total`,
+   * `informer_relists_total` (410 Gone), `informer_watches_total`, `informer_watchdog_restarts_total`,
+   * `informer_errors_total` and `informer_cached_objects`, each labelled `informer`.
+   */
+  watchInformers(informers: readonly { name: string; stats: InformerStats; store: { size: number } }[]): void {
+    const counters: [string, string, keyof InformerStats][] = [
+      ["informer_lists_total", "Full lists (initial and relists)", "lists"],
+      ["informer_relists_total", "Relists caused by 410 Gone", "relists"],
+      ["informer_watches_total", "Watch requests opened", "watches"],
+      ["informer_watchdog_restarts_total", "Watches restarted by the stall watchdog", "watchdogAborts"],
+      ["informer_errors_total", "Failed list or watch attempts", "errors"],
+    ];
+    for (const [name, help, field] of counters) {
+      new Counter({
+        name,
+        help,
+        labelNames: ["informer"],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const i of informers) this.inc({ informer: i.name }, Number(i.stats[field] ?? 0));
+        },
+      });
+    }
+    this.customGauge(
+      "informer_cached_objects",
+      "Objects in the informer's cache",
+      ["informer"],
+      () => informers.map((i) => ({ labels: { informer: i.name }, value: i.store.size })),
+    );
   }
 
   /** The text exposition (for /metrics). */

@@ -62,10 +62,10 @@ async function runChecks(checks: Check[], verbose: boolean): Promise<Response> {
 }
 
 /** Starts the operations server. */
-export function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
+export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
   const { hostname, port } = parseListenAddress(o.address);
   const ac = new AbortController();
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     let server: Deno.HttpServer;
     try {
       server = Deno.serve({
@@ -73,7 +73,7 @@ export function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
         port,
         signal: ac.signal,
         onListen: (addr) => {
-          log.info("serving /metrics /healthz /readyz on {host}:{port}", { host: addr.hostname, port: addr.port });
+          log.info("serving /metrics /healthz /readyz", { host: addr.hostname, port: addr.port });
           resolve({
             hostname: addr.hostname,
             port: addr.port,
@@ -84,7 +84,7 @@ export function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
           });
         },
         onError: (e) => {
-          log.error("ops server: {error}", { error: String(e) });
+          log.error("ops server request failed", { error: String(e) });
           return new Response("internal error\n", { status: 500 });
         },
       }, async (req) => {

@@ -49,25 +49,32 @@ export function crdManifest(description = "test widget") {
   };
 }
 
-let installed: Promise<void> | undefined;
+const installed = new Map<string, Promise<void>>();
 
-/** Installs the Widget CRD (once per process) and waits until it is served. */
+/** Installs the Widget CRD (once per process and API server) and waits until it is served. */
 export function ensureWidgetCrd(client: KubeClient): Promise<void> {
-  return installed ??= (async () => {
+  const server = client.kubeConfig.getCurrentCluster()!.server;
+  const done = installed.get(server) ?? (async () => {
     try {
       await client.create(CRDS, "", crdManifest() as unknown as KubeObject);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
     }
-    await waitFor(async () => {
-      try {
-        await client.list(WIDGETS, { limit: 1 });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30_000, "Widget CRD served");
+    await waitFor(
+      async () => {
+        try {
+          await client.list(WIDGETS, { limit: 1 });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      "Widget CRD served",
+    );
   })();
+  installed.set(server, done);
+  return done;
 }
 
 /** Changes the CRD's schema description: the API server rebuilds the resource's storage and watch cache. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { StatusWriter } from "../../src/kube/status.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../src/kube/finalizers.ts";
-import { EventRecorder, type CoreEvent } from "../../src/kube/events.ts";
+import { type CoreEvent, EventRecorder } from "../../src/kube/events.ts";
 import { isNotFound, type ResourceType } from "../../src/kube/client.ts";
 import { type Widget, widget, WIDGETS, withKr } from "./testcrd.ts";
 
@@ -10,7 +10,8 @@ const ignore = skipUnless("cluster");
 const EVENTS: ResourceType = { group: "", version: "v1", plural: "events" };
 
 Deno.test({
-  name: "status writer: writes through /status, skips unchanged status, retries a real 409 with the mutation re-applied",
+  name:
+    "status writer: writes through /status, skips unchanged status, retries a real 409 with the mutation re-applied",
   ignore,
   fn: () =>
     withKr(async ({ client, namespace }) => {
@@ -47,11 +48,14 @@ Deno.test({
       assert.deepEqual(r3.object.status, { observed: "world", count: 1 });
 
       // Two writers racing on a counter: both increments survive.
-      await Promise.all([0, 1].map(() => sw.update(namespace, "s1", (o) => ({ ...o.status, count: (o.status?.count ?? 0) + 1 }), r3.object)));
+      await Promise.all([0, 1].map(() =>
+        sw.update(namespace, "s1", (o) => ({ ...o.status, count: (o.status?.count ?? 0) + 1 }), r3.object)
+      ));
       const final = await client.get<Widget>(WIDGETS, namespace, "s1");
       assert.equal(final.status?.count, 3);
 
-      await assert.rejects(sw.update(namespace, "missing", observe), (e) => isNotFound(e));
+      await assert.rejects(sw.update(namespace, "missing", observe), (e) =>
+        isNotFound(e));
     }),
 });
 
@@ -73,7 +77,10 @@ Deno.test({
       // Someone else adds a finalizer after we read the object: our guarded patch fails its test, we re-read.
       const staleView = added!;
       const cur = await client.get<Widget>(WIDGETS, namespace, "f1");
-      await client.replace(WIDGETS, { ...cur, metadata: { ...cur.metadata, finalizers: ["third.example.com/x", theirs, ours] } });
+      await client.replace(WIDGETS, {
+        ...cur,
+        metadata: { ...cur.metadata, finalizers: ["third.example.com/x", theirs, ours] },
+      });
       const removed = await removeFinalizer(client, WIDGETS, staleView, ours);
       assert.deepEqual(removed?.metadata.finalizers, ["third.example.com/x", theirs]);
 
