@@ -8,11 +8,15 @@
  * the error carries that state, so the caller knows what is in place; the next reconcile diffs from there.
  */
 
+import type { Netns } from "../netlink/mod.ts";
 import type { BackendKind, WireGuardBackend } from "./backend.ts";
 import { type AllowedIpRemoval, diffDevice } from "./diff.ts";
 import { WireGuardError } from "./errors.ts";
 import { generatePrivateKey, publicKeyOf } from "./key.ts";
+import { KernelBackend, type KernelBackendOptions } from "./kernel.ts";
 import type { DeviceConfig, DeviceState, DeviceUpdate } from "./model.ts";
+import { UserspaceBackend } from "./userspace.ts";
+import type { WireGuardGoOptions } from "./wggo.ts";
 
 /** Backend selection. */
 export type BackendChoice = "auto" | BackendKind;
@@ -38,9 +42,37 @@ export class ApplyError extends WireGuardError {
 
 /** Backends the client can use; the kernel one is absent where the genl family does not resolve. */
 export interface ClientBackends {
-  userspace: WireGuardBackend;
+  userspace: UserspaceBackend;
   /** Returns the kernel backend of the namespace, or undefined if the "wireguard" family does not resolve there. */
   kernel?: () => Promise<WireGuardBackend | undefined>;
+}
+
+/** Options of {@link openWireGuard}. */
+export interface OpenOptions {
+  backend?: BackendChoice;
+  kernel?: KernelBackendOptions;
+  /** wireguard-go settings; `netnsPath` defaults to the namespace of the handle. */
+  userspace?: WireGuardGoOptions;
+}
+
+/**
+ * The client for the namespace of `ns` (any handle of the netlink layer: host, by name, by pid, by path). Kernel
+ * requests go through the handle's genl socket; wireguard-go daemons are started in the handle's namespace with
+ * nsenter on `/proc/<our pid>/fd/<handle fd>`, which works for every kind of handle. The handle must stay open
+ * while the client is used.
+ */
+export function openWireGuard(ns: Netns, opts: OpenOptions = {}): WireGuardClient {
+  const netnsPath = ns.isHost ? undefined : `/proc/${Deno.pid}/fd/${ns.fd}`;
+  const userspace = new UserspaceBackend({ netnsPath, ...opts.userspace });
+  let kernel: Promise<KernelBackend | undefined> | undefined;
+  return new WireGuardClient({
+    userspace,
+    kernel: () => {
+      kernel ??= KernelBackend.open(ns, opts.kernel);
+      kernel.catch(() => kernel = undefined);
+      return kernel;
+    },
+  }, opts.backend);
 }
 
 /** WireGuard devices of one network namespace. */
@@ -64,6 +96,11 @@ export class WireGuardClient {
     }
     if (await userspace.hasDevice(name)) return userspace;
     return (await kernel?.()) ?? userspace;
+  }
+
+  /** The userspace backend (to start and stop wireguard-go devices). */
+  get userspace(): UserspaceBackend {
+    return this.#backends.userspace;
   }
 
   /** Reads a device. */

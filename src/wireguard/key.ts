@@ -24,6 +24,7 @@ const INSPECT_NODE = Symbol.for("nodejs.util.inspect.custom");
 export class WireGuardKey {
   readonly kind: KeyKind;
   readonly #bytes: Uint8Array;
+  #base64: string | undefined; // memoised: public keys serve as map keys and sort keys
 
   private constructor(kind: KeyKind, bytes: Uint8Array) {
     this.kind = kind;
@@ -38,9 +39,13 @@ export class WireGuardKey {
     if (bytes.length !== KEY_LEN) {
       throw new InvalidConfigError(field, `must be ${KEY_LEN} bytes, got ${bytes.length}`);
     }
-    const copy = bytes.slice();
-    if (kind === "private") clamp(copy);
-    return new WireGuardKey(kind, copy);
+    return WireGuardKey.#own(kind, bytes.slice());
+  }
+
+  /** Takes ownership of freshly made bytes (no copy). */
+  static #own(kind: KeyKind, bytes: Uint8Array): WireGuardKey {
+    if (kind === "private") clamp(bytes);
+    return new WireGuardKey(kind, bytes);
   }
 
   /**
@@ -57,13 +62,13 @@ export class WireGuardKey {
     if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(text)) {
       throw new InvalidConfigError(field, `must be ${KEY_LEN} bytes as standard base64 (44 characters)`);
     }
-    return WireGuardKey.fromBytes(kind, Uint8Array.fromBase64(text), field);
+    return WireGuardKey.#own(kind, Uint8Array.fromBase64(text));
   }
 
   /** Parses the 64-character lowercase/uppercase hex form used by the wireguard-go UAPI. */
   static fromHex(kind: KeyKind, hex: string, field = `${kind} key`): WireGuardKey {
     if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new InvalidConfigError(field, "must be 64 hex digits");
-    return WireGuardKey.fromBytes(kind, Uint8Array.fromHex(hex), field);
+    return WireGuardKey.#own(kind, Uint8Array.fromHex(hex));
   }
 
   /** The all-zero key of the given kind ("no key" for preshared and private keys in the kernel API). */
@@ -91,7 +96,7 @@ export class WireGuardKey {
 
   /** Reveals the key as standard base64. */
   toBase64(): string {
-    return this.#bytes.toBase64();
+    return this.#base64 ??= this.#bytes.toBase64();
   }
 
   /** Reveals the key as lowercase hex (wireguard-go UAPI form). */

@@ -114,7 +114,7 @@ export function canonicalConfig(config: DeviceConfig): DeviceConfig {
   if (config.privateKey && config.privateKey.kind !== "private") {
     throw new InvalidConfigError("privateKey", `must be a private key, got a ${config.privateKey.kind} key`);
   }
-  const owner = new Map<string, string>();
+  const owner = new Map<string, number>();
   const peers = config.peers.map((p, i) => {
     const field = `peers[${i}]`;
     if (p.publicKey.kind !== "public") throw new InvalidConfigError(`${field}.publicKey`, "must be a public key");
@@ -130,9 +130,10 @@ export function canonicalConfig(config: DeviceConfig): DeviceConfig {
       const other = owner.get(prefix.text);
       if (other !== undefined) {
         // A prefix belongs to exactly one peer in the kernel's trie; two owners would flap forever.
-        throw new InvalidConfigError(`${field}.allowedIps`, `${prefix.text} is also an allowed IP of ${other}`);
+        const by = config.peers[other].publicKey;
+        throw new InvalidConfigError(`${field}.allowedIps`, `${prefix.text} is also an allowed IP of peer ${by}`);
       }
-      owner.set(prefix.text, `peer ${p.publicKey}`);
+      owner.set(prefix.text, i);
     }
     const peer: PeerConfig = { publicKey: p.publicKey, allowedIps };
     const psk = canonicalPsk(p.presharedKey);

@@ -46,8 +46,6 @@ export function checkUapiReply(reply: string, op: string): void {
   if (errno !== 0) throw new UapiError(op, errno);
 }
 
-const DEVICE_KEYS = new Set(["private_key", "listen_port", "fwmark"]);
-
 /** Decodes the reply to `get=1` into a device state; throws ProtocolError/UapiError. */
 export function decodeUapiGet(name: string, reply: string): DeviceState {
   const op = `uapi get ${name}`;
@@ -57,76 +55,94 @@ export function decodeUapiGet(name: string, reply: string): DeviceState {
   checkUapiReply(`${last}\n\n`, op);
 
   const device: DeviceState = { name, listenPort: 0, fwmark: 0, peers: [] };
-  let peer: PeerState | undefined;
-  let sec = 0n;
-  let nsec = 0n;
-  const finishPeer = () => {
-    if (peer) peer.lastHandshake = sec === 0n && nsec === 0n ? null : new Date(Number(sec * 1000n + nsec / 1000000n));
-  };
-  for (const [n, line] of lines.entries()) {
+  const state: LineState = { device, peer: undefined, sec: 0n, nsec: 0n };
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
     const eq = line.indexOf("=");
     if (eq <= 0) throw new ProtocolError(op, `line ${n + 1} is not key=value`);
     const key = line.slice(0, eq);
-    const value = line.slice(eq + 1);
-    const field = `${op} line ${n + 1} (${key})`;
-    if (key === "public_key") {
-      finishPeer();
-      sec = nsec = 0n;
-      peer = {
-        publicKey: WireGuardKey.fromHex("public", value, field),
-        allowedIps: [],
-        lastHandshake: null,
-        rxBytes: 0n,
-        txBytes: 0n,
-        protocolVersion: 1,
-      };
-      device.peers.push(peer);
-    } else if (!peer && DEVICE_KEYS.has(key)) {
-      if (key === "private_key") device.privateKey = WireGuardKey.fromHex("private", value, field);
-      else if (key === "listen_port") device.listenPort = uint(value, 0xffff, field);
-      else device.fwmark = uint(value, 0xffffffff, field);
-    } else if (peer) {
-      switch (key) {
-        case "preshared_key": {
-          const psk = WireGuardKey.fromHex("preshared", value, field);
-          if (!psk.isZero()) peer.presharedKey = psk;
-          break;
-        }
-        case "endpoint":
-          peer.endpoint = Endpoint.parse(value, field);
-          break;
-        case "persistent_keepalive_interval": {
-          const ka = uint(value, 0xffff, field);
-          if (ka > 0) peer.persistentKeepalive = ka;
-          break;
-        }
-        case "allowed_ip":
-          peer.allowedIps.push(IpPrefix.parse(value, field));
-          break;
-        case "last_handshake_time_sec":
-          sec = BigInt(uint(value, Number.MAX_SAFE_INTEGER, field));
-          break;
-        case "last_handshake_time_nsec":
-          nsec = BigInt(uint(value, 999_999_999, field));
-          break;
-        case "rx_bytes":
-          peer.rxBytes = bigUint(value, field);
-          break;
-        case "tx_bytes":
-          peer.txBytes = bigUint(value, field);
-          break;
-        case "protocol_version":
-          peer.protocolVersion = uint(value, 0xffffffff, field);
-          break;
-        default:
-          throw new ProtocolError(field, "unknown peer key");
-      }
-    } else {
-      throw new ProtocolError(field, "unknown device key");
+    try {
+      decodeLine(state, key, line.slice(eq + 1));
+    } catch (e) {
+      // Name the line and key only; values may be key material.
+      const why = e instanceof Error ? e.message.replace(/^value: /, "") : String(e);
+      throw new ProtocolError(`${op} line ${n + 1} (${key})`, why);
     }
   }
-  finishPeer();
+  finishPeer(state);
   return device;
+}
+
+interface LineState {
+  device: DeviceState;
+  peer: PeerState | undefined;
+  sec: bigint;
+  nsec: bigint;
+}
+
+const ZERO_KEY_HEX = "0".repeat(64);
+const F = "value";
+
+function finishPeer(s: LineState): void {
+  if (s.peer) {
+    s.peer.lastHandshake = s.sec === 0n && s.nsec === 0n ? null : new Date(Number(s.sec * 1000n + s.nsec / 1000000n));
+  }
+}
+
+function decodeLine(s: LineState, key: string, value: string): void {
+  const peer = s.peer;
+  if (key === "public_key") {
+    finishPeer(s);
+    s.sec = s.nsec = 0n;
+    s.peer = {
+      publicKey: WireGuardKey.fromHex("public", value, F),
+      allowedIps: [],
+      lastHandshake: null,
+      rxBytes: 0n,
+      txBytes: 0n,
+      protocolVersion: 1,
+    };
+    s.device.peers.push(s.peer);
+  } else if (!peer) {
+    if (key === "private_key") s.device.privateKey = WireGuardKey.fromHex("private", value, F);
+    else if (key === "listen_port") s.device.listenPort = uint(value, 0xffff, F);
+    else if (key === "fwmark") s.device.fwmark = uint(value, 0xffffffff, F);
+    else throw new ProtocolError(F, "unknown device key");
+  } else {
+    switch (key) {
+      case "allowed_ip":
+        peer.allowedIps.push(IpPrefix.parse(value, F));
+        break;
+      case "preshared_key":
+        if (value !== ZERO_KEY_HEX) peer.presharedKey = WireGuardKey.fromHex("preshared", value, F);
+        break;
+      case "endpoint":
+        peer.endpoint = Endpoint.parse(value, F);
+        break;
+      case "persistent_keepalive_interval": {
+        const ka = uint(value, 0xffff, F);
+        if (ka > 0) peer.persistentKeepalive = ka;
+        break;
+      }
+      case "last_handshake_time_sec":
+        s.sec = BigInt(uint(value, Number.MAX_SAFE_INTEGER, F));
+        break;
+      case "last_handshake_time_nsec":
+        s.nsec = BigInt(uint(value, 999_999_999, F));
+        break;
+      case "rx_bytes":
+        peer.rxBytes = bigUint(value, F);
+        break;
+      case "tx_bytes":
+        peer.txBytes = bigUint(value, F);
+        break;
+      case "protocol_version":
+        peer.protocolVersion = uint(value, 0xffffffff, F);
+        break;
+      default:
+        throw new ProtocolError(F, "unknown peer key");
+    }
+  }
 }
 
 function uint(value: string, max: number, field: string): number {

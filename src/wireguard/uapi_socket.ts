@@ -58,16 +58,33 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
 
 /** Reads until the reply ends in an `errno=N` line followed by the blank line. */
 async function readReply(conn: Deno.Conn): Promise<string> {
-  const decoder = new TextDecoder();
-  const buf = new Uint8Array(256 * 1024);
-  let text = "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let tail = ""; // the last bytes received, enough to recognise the final "errno=N\n\n" line
+  const buf = new Uint8Array(64 * 1024);
   for (;;) {
     const n = await conn.read(buf);
     if (n === null) throw new ProtocolError("uapi", "connection closed before a complete reply");
-    text += decoder.decode(buf.subarray(0, n), { stream: true });
-    if (text.endsWith("\n\n")) {
-      const lastLine = text.lastIndexOf("\n", text.length - 3);
-      if (text.startsWith("errno=", lastLine + 1)) return text;
+    chunks.push(buf.slice(0, n));
+    total += n;
+    tail = (tail + latin1(buf.subarray(Math.max(0, n - 32), n))).slice(-32);
+    if (tail.endsWith("\n\n")) {
+      const lastLine = tail.lastIndexOf("\n", tail.length - 3);
+      if (
+        lastLine >= 0 ? tail.startsWith("errno=", lastLine + 1) : total === tail.length && tail.startsWith("errno=")
+      ) {
+        const all = new Uint8Array(total);
+        let off = 0;
+        for (const c of chunks) {
+          all.set(c, off);
+          off += c.length;
+        }
+        return new TextDecoder().decode(all);
+      }
     }
   }
+}
+
+function latin1(b: Uint8Array): string {
+  return String.fromCharCode(...b);
 }

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { InvalidConfigError } from "../../src/wireguard/errors.ts";
-import {
-  generatePresharedKey,
-  generatePrivateKey,
-  publicKeyOf,
-  WireGuardKey,
-} from "../../src/wireguard/key.ts";
+import { generatePresharedKey, generatePrivateKey, publicKeyOf, WireGuardKey } from "../../src/wireguard/key.ts";
 
 // RFC 7748 §6.1 (Curve25519 Diffie-Hellman test vectors).
 const RFC7748 = [
