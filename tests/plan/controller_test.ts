@@ -15,7 +15,8 @@ import {
   type SecretObject,
   SECRETS,
 } from "../../src/controllers/wgplan/resources.ts";
-import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
+import { publicKeyOf, WireGuardKey } from "../../src/wireguard/key.ts";
+import { parse } from "yaml";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
 import { fullMesh, wgp1Spec } from "./fixtures.ts";
 import { listChildren, releaseChild, reportApplied, startController, waitFor } from "./harness.ts";
@@ -38,13 +39,17 @@ async function getPlan(client: KubeClient, ns: string, name: string): Promise<Pl
 
 const condition = (p: PlanObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
-/** wgp1 with freshly generated inline keys (the reference example's keys are not published in full). */
-async function wgp1WithKeys(): Promise<{ spec: WireGuardNetworkPlanSpec; priv: WireGuardKey[]; pub: string[] }> {
-  const priv = [await generatePrivateKey(), await generatePrivateKey()];
-  const pub = [(await publicKeyOf(priv[0])).toBase64(), (await publicKeyOf(priv[1])).toBase64()];
-  const spec = wgp1Spec();
-  spec.nodes![0].privateKey = priv[0].toBase64();
-  spec.nodes![1].privateKey = priv[1].toBase64();
+/** The project's wgp1 example (example/wgp/wgp1.yaml: the reference example with fresh, complete keys). */
+async function wgp1Example(): Promise<{ spec: WireGuardNetworkPlanSpec; priv: WireGuardKey[]; pub: string[] }> {
+  const file = new URL("../../example/wgp/wgp1.yaml", import.meta.url);
+  const spec = (parse(await Deno.readTextFile(file)) as PlanObject).spec;
+  const priv = spec.nodes!.map((n) => WireGuardKey.parse("private", n.privateKey!));
+  const pub = await Promise.all(priv.map(async (k) => (await publicKeyOf(k)).toBase64()));
+  // The public keys the example's comment promises.
+  assert.deepEqual(pub, [
+    "SRvXKLMEqN5K95PC58VhHRwL0ML+5ko53iVUSvZPgRw=",
+    "VrtpHP5hfeuvj6hIjEhCQKRcXETYc1Z21JdmxO/HoVA=",
+  ]);
   return { spec, priv, pub };
 }
 
@@ -59,7 +64,7 @@ Deno.test({
       let opsPort = 0;
       const ctl = startController(kc, ns, { opsAddress: "127.0.0.1:0", onOpsListening: (s) => (opsPort = s.port) });
       try {
-        const { spec, priv, pub } = await wgp1WithKeys();
+        const { spec, priv, pub } = await wgp1Example();
         await client.create(PLANS, ns, planObject("wgp1", ns, spec));
         const kids = await waitFor("two children", async () => {
           const m = await listChildren(client, ns, "wgp1");
