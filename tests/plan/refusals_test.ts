@@ -127,18 +127,21 @@ Deno.test({
         spec.nodes!.push({ nodeName: "b", underlay: { hostname: "b" } });
         spec.links![0].toNodes.push({ nodeName: "b" });
         spec.links!.push({ fromNode: "b", toNodes: [{ nodeName: "a" }] });
-        const current = await client.get<PlanObject>(PLANS, ns, "p");
-        await client.replace(PLANS, { ...current, spec });
+        await client.patch(PLANS, ns, "p", "merge", { spec });
         const { condition } = await waitCondition(client, ns, "p", "Degraded", "InvalidPlan");
         assert.match(
           condition.message,
           /listen port 101 \(index 1\) is past the end of the port range 100-100 of node a/,
         );
         const after = await listChildren(client, ns, "p");
-        for (const [name, c] of before) {
-          assert.equal(after.get(name)!.metadata.resourceVersion, c.metadata.resourceVersion, `${name} untouched`);
-        }
+        // Same objects with the same spec; only the bookkeeping annotation moved to generation 2.
         assert.deepEqual([...after.keys()].sort(), ["wg-a-c-0", "wg-c-a-0"]);
+        for (const [name, c] of before) {
+          const now = after.get(name)!;
+          assert.equal(now.metadata.uid, c.metadata.uid, `${name} kept`);
+          assert.deepEqual(now.spec, c.spec, `${name} spec untouched`);
+          assert.equal(now.metadata.generation, c.metadata.generation);
+        }
       } finally {
         await ctl.stop();
       }
