@@ -19,7 +19,15 @@ import { publicKeyOf, WireGuardKey } from "../../src/wireguard/key.ts";
 import { parse } from "yaml";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
 import { fullMesh, wgp1Spec } from "./fixtures.ts";
-import { listChildren, releaseChild, reportApplied, startController, waitFor } from "./harness.ts";
+import {
+  listChildren,
+  releaseAll,
+  releaseChild,
+  reportApplied,
+  startController,
+  waitFor,
+  watchCount,
+} from "./harness.ts";
 
 const ignore = await skipUnless("cluster");
 const PREFIX = "dn42op-pl-";
@@ -212,6 +220,7 @@ Deno.test({
         );
       } finally {
         assert.equal(await ctl.stop(), 0);
+        await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
 });
@@ -227,11 +236,9 @@ Deno.test({
       const ctl = startController(kc, ns);
       try {
         await client.create(PLANS, ns, planObject("mesh", ns, fullMesh(50)));
-        const kids = await waitFor("2450 children", async () => {
-          const m = await listChildren(client, ns, "mesh");
-          return m.size === 2450 && m;
-        }, 180_000);
-        const perNode = Map.groupBy(kids.values(), (c) => (c.spec as { node: string }).node);
+        const kids = await watchCount(client, ns, "mesh", 2450, 180_000);
+        assert.equal(kids.size, 2450);
+        const perNode = Map.groupBy(kids.list(), (c: InterfaceObject) => (c.spec as { node: string }).node);
         assert.equal(perNode.size, 50);
         for (const list of perNode.values()) assert.equal(list.length, 49);
         const p = await waitFor("status of 2450 interfaces", async () => {
@@ -242,6 +249,7 @@ Deno.test({
         assert.equal(p.status!.nodes!.filter((n) => n.publicKey).length, 50);
       } finally {
         await ctl.stop();
+        await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
 });
@@ -312,6 +320,7 @@ Deno.test({
       } finally {
         await a.stop();
         if (b) assert.equal(await b.stop(), 0);
+        await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
 });

@@ -4,7 +4,9 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/controller.ts";
-import { type InterfaceObject, INTERFACES } from "../../src/controllers/wgplan/resources.ts";
+import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
+import { Informer } from "../../src/kube/informer.ts";
+import type { ReadStore } from "../../src/kube/store.ts";
 import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
 import { removeFinalizer } from "../../src/kube/finalizers.ts";
 import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
@@ -85,6 +87,49 @@ export async function reportApplied(client: KubeClient, child: InterfaceObject):
       hostname: "agent",
     },
   }, { subresource: "status", fieldManager: "test-agent" });
+}
+
+/**
+ * Clears every finalizer of the plans and WireGuardInterfaces in `namespace` (the controller is stopped and no node
+ * agent runs), so that deleting the namespace completes.
+ */
+export async function releaseAll(client: KubeClient, namespace: string): Promise<void> {
+  for (const rt of [PLANS, INTERFACES]) {
+    const list = await client.list<InterfaceObject>(rt, { namespace });
+    const todo = list.items.filter((o) => o.metadata.finalizers?.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < todo.length) {
+        const o = todo[next++];
+        await client.patch(rt, namespace, o.metadata.name!, "merge", { metadata: { finalizers: null } })
+          .catch((e) => {
+            if (!isNotFound(e)) throw e;
+          });
+      }
+    }));
+  }
+}
+
+/** Resolves with the children of `plan` once there are `count` of them, counting through a watch (no polling lists). */
+export async function watchCount(
+  client: KubeClient,
+  namespace: string,
+  plan: string,
+  count: number,
+  timeoutMs: number,
+): Promise<ReadStore<InterfaceObject>> {
+  const inf = new Informer<InterfaceObject>(client, {
+    resource: INTERFACES,
+    namespace,
+    labelSelector: childSelector(plan),
+  });
+  inf.start();
+  try {
+    await waitFor(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
+    return inf.store;
+  } finally {
+    await inf.stop();
+  }
 }
 
 /** Acts as the node agent on deletion: removes the plan-child finalizer (the link is "gone"). */

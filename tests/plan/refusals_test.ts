@@ -9,7 +9,7 @@ import { withNamespace } from "../helpers/cluster.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { type PlanObject, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
-import { listChildren, startController, waitFor } from "./harness.ts";
+import { listChildren, releaseAll, startController, waitFor } from "./harness.ts";
 
 const ignore = await skipUnless("cluster");
 const PREFIX = "dn42op-pl-";
@@ -78,6 +78,7 @@ Deno.test({
         assert.deepEqual([...kids.keys()].sort(), ["wg-b-c-1", "wg-c-b-0"]);
       } finally {
         await ctl.stop();
+        await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
 });
@@ -105,6 +106,7 @@ Deno.test({
         assert.equal((await listChildren(client, ns, "second")).size, 0);
       } finally {
         await ctl.stop();
+        await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
 });
@@ -144,6 +146,7 @@ Deno.test({
         }
       } finally {
         await ctl.stop();
+        await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
 });
