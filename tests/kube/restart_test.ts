@@ -8,7 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { startDaemon, startWatchdog, stopDaemon, waitReady } from "../../scripts/controlplane/proc.ts";
+import { recordPid, startDaemon, stopDaemon, waitReady } from "../../scripts/controlplane/proc.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Backoff } from "../../src/kube/backoff.ts";
 import { Informer } from "../../src/kube/informer.ts";
@@ -51,7 +51,7 @@ Deno.test({
       assert.equal(inf.store.size, 2, "the cache is kept while the server is unreachable");
 
       restartedPid = await startDaemon(BINARIES.kubeApiserver, args, info.logs.apiserver);
-      await startWatchdog(Deno.pid, [restartedPid], dir);
+      await recordPid(dir, "apiserver", restartedPid); // the cluster's watchdog stops it if this test dies
       await waitReady("restarted kube-apiserver", async () => {
         await client.list(WIDGETS, { namespace: "default", limit: 1 }); // CRD paths installed too
         return true;
