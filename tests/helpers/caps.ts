@@ -12,20 +12,32 @@ export type Capability =
   | "root" // uid 0 with CAP_NET_ADMIN / CAP_SYS_ADMIN (netns, links)
   | "wireguard-kernel" // the kernel knows link kind "wireguard" (kernel tier)
   | "dummy-kernel" // the kernel knows link kind "dummy" (kernel tier)
+  | "vlan-kernel" // the kernel knows link kind "vlan" (8021q; kernel tier)
   | "wireguard-go" // the userspace implementation is installed
   | "podman" // podman can run containers here
   | "cluster"; // a control plane can be built and started (Go toolchain present)
 
 const cache = new Map<Capability, string | null>();
 
-async function probeLinkKind(kind: string): Promise<string | null> {
+async function probeLinkKind(kind: string, args: string[] = []): Promise<string | null> {
   // Probe in a throwaway namespace so the root namespace is never touched.
   const name = `dn42op-probe-${crypto.randomUUID().slice(0, 8)}`;
   const run = (args: string[]) => new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
   const add = await run(["netns", "add", name]);
   if (!add.success) return "cannot create a network namespace";
   try {
-    const r = await run(["-n", name, "link", "add", "probe0", "type", kind]);
+    if (args.length) await run(["-n", name, "link", "add", "probe1", "type", "veth", "peer", "name", "probe2"]);
+    const r = await run([
+      "-n",
+      name,
+      "link",
+      "add",
+      ...args,
+      "probe0",
+      "type",
+      kind,
+      ...(args.length ? ["id", "1"] : []),
+    ]);
     return r.success
       ? null
       : `host kernel lacks link kind "${kind}" (covered by the kernel tier, deno task test:kernel)`;
@@ -48,6 +60,8 @@ async function probe(cap: Capability): Promise<string | null> {
       return Deno.uid() !== 0 ? "needs root" : await probeLinkKind("wireguard");
     case "dummy-kernel":
       return Deno.uid() !== 0 ? "needs root" : await probeLinkKind("dummy");
+    case "vlan-kernel":
+      return Deno.uid() !== 0 ? "needs root" : await probeLinkKind("vlan", ["link", "probe1", "name"]);
     case "wireguard-go":
       return (await which("wireguard-go")) ? null : "wireguard-go is not installed (deno task setup)";
     case "podman":
@@ -59,7 +73,9 @@ async function probe(cap: Capability): Promise<string | null> {
 
 /** Probes every capability once; call `await probeCapabilities()` is done at module load below. */
 export async function probeCapabilities(): Promise<void> {
-  for (const c of ["root", "wireguard-kernel", "dummy-kernel", "wireguard-go", "podman", "cluster"] as const) {
+  for (
+    const c of ["root", "wireguard-kernel", "dummy-kernel", "vlan-kernel", "wireguard-go", "podman", "cluster"] as const
+  ) {
     if (!cache.has(c)) cache.set(c, await probe(c));
   }
 }

@@ -1,0 +1,305 @@
+import assert from "node:assert/strict";
+import { AttrDecoder, AttrEncoder } from "../../src/netlink/attrs.ts";
+import { isAlreadyExists, isNotFound, NetlinkError } from "../../src/netlink/errors.ts";
+import { decodeFamily, genlMessage } from "../../src/netlink/genl.ts";
+import {
+  attrsAfter,
+  decodeIfAddr,
+  decodeIfInfo,
+  IFINFOMSG_LEN,
+  MessageEncoder,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+  NLMSG_ERROR,
+  parseDone,
+  parseError,
+  parseMessages,
+} from "../../src/netlink/message.ts";
+
+const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+
+Deno.test("GETFAMILY nlctrl encodes byte-exactly as the kernel expects", () => {
+  const msg = genlMessage(16, 3, 1).string(2, "nlctrl").finish(1, 0, 0x5);
+  assert.equal(
+    hex(msg),
+    "20 00 00 00 10 00 05 00 01 00 00 00 00 00 00 00 03 01 00 00 0b 00 02 00 6e 6c 63 74 72 6c 00 00",
+  );
+});
+
+Deno.test("scalars, strings, flags and nests round-trip with 4-byte alignment", () => {
+  const e = new AttrEncoder()
+    .u8(1, 0xab).u16(2, 0xbeef).u32(3, 0xdeadbeef).u64(4, 0x0102030405060708n).i32(5, -7)
+    .be16(6, 4789).be32(7, 0x0a000001, true).string(8, "veth0").flag(9).bytes(10, new Uint8Array([1, 2, 3]))
+    .nested(11, (n) => n.u32(1, 42).nested(2, (m) => m.string(1, "deep")));
+  const b = e.encode();
+  assert.equal(b.length % 4, 0);
+  const d = new AttrDecoder(b);
+  const seen: Record<number, unknown> = {};
+  while (d.next()) {
+    switch (d.type) {
+      case 1:
+        seen[1] = d.u8();
+        break;
+      case 2:
+        seen[2] = d.u16();
+        break;
+      case 3:
+        seen[3] = d.u32();
+        break;
+      case 4:
+        seen[4] = d.u64();
+        break;
+      case 5:
+        seen[5] = d.i32();
+        break;
+      case 6:
+        seen[6] = d.be16();
+        break;
+      case 7:
+        assert.ok(d.netByteOrder);
+        seen[7] = d.u32();
+        break;
+      case 8:
+        seen[8] = d.string();
+        break;
+      case 9:
+        seen[9] = d.length;
+        break;
+      case 10:
+        seen[10] = [...d.bytes()];
+        break;
+      case 11:
+        assert.ok(d.isNested);
+        d.nested((n) => {
+          while (n.next()) {
+            if (n.type === 1) seen["11.1" as unknown as number] = n.u32();
+            if (n.type === 2) {
+              n.nested((m) => {
+                while (m.next()) seen["11.2.1" as unknown as number] = m.string();
+              });
+            }
+          }
+        });
+    }
+  }
+  d.done();
+  assert.deepEqual(seen, {
+    1: 0xab,
+    2: 0xbeef,
+    3: 0xdeadbeef,
+    4: 0x0102030405060708n,
+    5: -7,
+    6: 4789,
+    7: 0x0a000001,
+    8: "veth0",
+    9: 0,
+    10: [1, 2, 3],
+    "11.1": 42,
+    "11.2.1": "deep",
+  });
+  // "veth0": nla_len 10 (4 + 5 + NUL), padded with zeros to 12
+  assert.equal(hex(new AttrEncoder().string(8, "veth0").encode()), "0a 00 08 00 76 65 74 68 30 00 00 00");
+});
+
+Deno.test("array of nests encodes index-typed children and decodes back in order", () => {
+  const peers = ["a", "bb", "ccc"];
+  const b = new AttrEncoder().array(1, peers, (e, p, i) => e.string(1, p).u32(2, i)).encode();
+  const d = new AttrDecoder(b);
+  const got: [number, string, number][] = [];
+  while (d.next()) {
+    d.array((item, idx) => {
+      let s = "", n = -1;
+      while (item.next()) item.type === 1 ? (s = item.string()) : (n = item.u32());
+      got.push([idx, s, n]);
+    });
+  }
+  d.done();
+  assert.deepEqual(got, [[1, "a", 0], [2, "bb", 1], [3, "ccc", 2]]);
+});
+
+Deno.test("encoder errors are sticky and typed: oversized attribute, oversized nest, bad values", () => {
+  const big = new AttrEncoder("t").bytes(1, new Uint8Array(65532)).u32(2, 1);
+  assert.ok(big.error instanceof NetlinkError);
+  assert.equal(big.error.errnoName, "E2BIG");
+  assert.throws(() => big.encode(), (e: NetlinkError) => e.errno === 7 && /attribute 1/.test(e.message));
+  assert.equal(new AttrEncoder().bytes(1, new Uint8Array(65531)).error, null); // 65535 exactly is fine
+
+  const nest = new AttrEncoder().nested(5, (e) => {
+    for (let i = 0; i < 20; i++) e.bytes(1, new Uint8Array(4000));
+  });
+  assert.match(String(nest.error), /nested attribute 5.*65535/);
+
+  assert.match(String(new AttrEncoder().u8(1, 256).error), /not a u8/);
+  assert.match(String(new AttrEncoder().u16(1, -1).error), /not a u16/);
+  assert.match(String(new AttrEncoder().u32(1, 1.5).error), /not a u32/);
+  assert.match(String(new AttrEncoder().u32(0x4000, 1).error), /type 16384/);
+  assert.match(String(new AttrEncoder().string(1, "a\0b").error), /NUL/);
+  const sticky = new AttrEncoder().u8(1, 999).u32(2, 5);
+  assert.equal(sticky.length, 0, "calls after the first error are no-ops");
+});
+
+Deno.test("mark/rollback drops what was written after the mark", () => {
+  const e = new AttrEncoder().u32(1, 1);
+  const m = e.mark();
+  e.u32(2, 2).string(3, "xyz");
+  e.rollback(m);
+  const d = new AttrDecoder(e.encode());
+  const types: number[] = [];
+  while (d.next()) types.push(d.type);
+  assert.deepEqual(types, [1]);
+});
+
+Deno.test("decoder: malformed attributes set a typed error and stop, never throw while iterating", () => {
+  const cases: [string, number[]][] = [
+    ["truncated attribute header", [8, 0]],
+    ["length 2 at offset 0", [2, 0, 1, 0]],
+    ["length 12 at offset 0", [12, 0, 1, 0, 0, 0, 0, 0]],
+  ];
+  for (const [want, bytes] of cases) {
+    const d = new AttrDecoder(new Uint8Array(bytes), "decode test");
+    while (d.next()) { /* consume */ }
+    assert.ok(d.error instanceof NetlinkError, want);
+    assert.equal(d.error.errnoName, "EBADMSG");
+    assert.match(d.error.message, new RegExp(want));
+    assert.throws(() => d.done(), NetlinkError);
+  }
+  // wrong payload size for the getter
+  const d = new AttrDecoder(new AttrEncoder().u16(1, 7).encode());
+  d.next();
+  assert.equal(d.u32(), 0);
+  assert.match(String(d.error), /u32 needs 4 bytes, got 2/);
+  // a broken child nest makes the parent fail
+  const bad = new Uint8Array([12, 0, 1, 0x80, 40, 0, 1, 0, 0, 0, 0, 0]);
+  const p = new AttrDecoder(bad);
+  while (p.next()) {
+    p.nested((c) => {
+      while (c.next()) c.u32();
+    });
+  }
+  assert.ok(p.error);
+});
+
+Deno.test("parseMessages splits datagrams and rejects truncated headers and bad lengths", () => {
+  const a = new MessageEncoder(18, 0).ifinfo({ index: 3, flags: 1 }).u32(4, 1400).finish(7, 99);
+  const b = new MessageEncoder(20, 0).ifaddr({ family: 2, prefixlen: 24, index: 3 }).finish(8, 99);
+  const dgram = new Uint8Array(a.length + b.length);
+  dgram.set(a);
+  dgram.set(b, a.length);
+  const ms = parseMessages(dgram);
+  assert.deepEqual(ms.map((m) => [m.type, m.seq, m.pid]), [[18, 7, 99], [20, 8, 99]]);
+  assert.deepEqual(decodeIfInfo(ms[0].payload), { family: 0, type: 0, index: 3, flags: 1, change: 0 });
+  const at = attrsAfter(ms[0].payload, IFINFOMSG_LEN);
+  assert.ok(at.next());
+  assert.equal(at.u32(), 1400);
+  assert.deepEqual(decodeIfAddr(ms[1].payload), { family: 2, prefixlen: 24, flags: 0, scope: 0, index: 3 });
+
+  assert.throws(() => parseMessages(dgram.subarray(0, 10)), /truncated message header/);
+  const bad = dgram.slice();
+  new DataView(bad.buffer).setUint32(0, 4000, true);
+  assert.throws(
+    () => parseMessages(bad),
+    (e: NetlinkError) => e.errnoName === "EBADMSG" && /length 4000/.test(e.message),
+  );
+  new DataView(bad.buffer).setUint32(0, 3, true);
+  assert.throws(() => parseMessages(bad), /length 3/);
+  assert.throws(() => decodeIfInfo(new Uint8Array(4)), /ifinfomsg needs 16/);
+  assert.throws(() => decodeIfAddr(new Uint8Array(4)), /ifaddrmsg needs 8/);
+});
+
+Deno.test("fixed header must be first", () => {
+  const m = new MessageEncoder(16, 0).u32(1, 1).ifinfo({});
+  assert.throws(() => m.finish(1, 1), /fixed header must come first/);
+});
+
+/** An NLMSG_ERROR datagram: errno, echoed request header (+ `echoed` payload bytes unless capped), extack TLVs. */
+function errorDatagram(errno: number, capped: boolean, tlvs: Uint8Array | null, echoed = 0): Uint8Array {
+  const body = 4 + 16 + (capped ? 0 : echoed);
+  const total = 16 + body + (tlvs?.length ?? 0);
+  const b = new Uint8Array(total);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, total, true);
+  v.setUint16(4, NLMSG_ERROR, true);
+  v.setUint16(6, (capped ? NLM_F_CAPPED : 0) | (tlvs ? NLM_F_ACK_TLVS : 0), true);
+  v.setInt32(16, -errno, true);
+  v.setUint32(20, 16 + echoed, true);
+  v.setUint16(24, 16, true); // echoed request type RTM_NEWLINK
+  if (tlvs) b.set(tlvs, 16 + body);
+  return b;
+}
+
+Deno.test("parseError: ACK, errno, extended ACK after capped and uncapped echo", () => {
+  const ack = parseError(parseMessages(errorDatagram(0, true, null))[0]);
+  assert.deepEqual(ack, { errno: 0, requestType: 16 });
+  const tlvs = new AttrEncoder().string(1, "Unknown device type").u32(2, 36).encode();
+  for (const capped of [true, false]) {
+    const e = parseError(parseMessages(errorDatagram(95, capped, tlvs, 20))[0]);
+    assert.deepEqual(e, { errno: 95, requestType: 16, extAck: "Unknown device type", offset: 36 });
+  }
+  // malformed: payload too short; TLV start beyond the payload
+  const short = errorDatagram(22, true, null).slice(0, 24);
+  new DataView(short.buffer).setUint32(0, 24, true);
+  assert.throws(() => parseError(parseMessages(short)[0]), /error payload of 8 bytes/);
+  const lying = errorDatagram(22, false, tlvs, 0);
+  new DataView(lying.buffer).setUint32(20, 400, true);
+  assert.throws(() => parseError(parseMessages(lying)[0]), /extended ACK starts at/);
+});
+
+Deno.test("parseDone reads the dump status", () => {
+  const m = new MessageEncoder(3, 0).fixed(new Uint8Array([0xfe, 0xff, 0xff, 0xff])).finish(1, 1);
+  assert.equal(parseDone(parseMessages(m)[0]).errno, 2);
+});
+
+Deno.test("decodeFamily reads id, name, version and multicast groups", () => {
+  const payload = new MessageEncoder(16, 0).genl(1, 2)
+    .u16(1, 16).string(2, "nlctrl").u32(3, 2).u32(4, 0).u32(5, 10)
+    .array(7, [["notify", 16]] as const, (e, [n, id]) => e.u32(2, id).string(1, n))
+    .finish(0, 0).subarray(16);
+  const f = decodeFamily(payload);
+  assert.deepEqual({ ...f, groups: [...f.groups] }, {
+    id: 16,
+    name: "nlctrl",
+    version: 2,
+    hdrsize: 0,
+    maxattr: 10,
+    groups: [["notify", 16]],
+  });
+});
+
+Deno.test("NetlinkError: not-found / already-exists checks and message", () => {
+  const e = new NetlinkError({ op: "link add x", errno: 17, extAck: "File exists" });
+  assert.equal(e.message, "link add x: EEXIST: File exists");
+  assert.ok(isAlreadyExists(e) && !isNotFound(e));
+  for (const n of [2, 19]) assert.ok(isNotFound(new NetlinkError({ op: "x", errno: n })));
+  assert.ok(!isNotFound(new Error("ENOENT")));
+});
+
+Deno.test("fuzz: random and mutated input never crashes the decoders, only typed errors", () => {
+  let seed = 0x2545f491;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const valid = new MessageEncoder(16, 0).ifinfo({ index: 1 }).string(3, "veth0").u32(4, 1500)
+    .nested(18, (e) => e.string(1, "vxlan").nested(2, (d) => d.u32(1, 42).be16(15, 4789))).finish(1, 1);
+  const walk = (d: AttrDecoder, depth: number): void => {
+    while (d.next()) {
+      if (depth < 4 && d.length >= 4) d.nested((c) => walk(c, depth + 1));
+      d.u32();
+      d.string();
+    }
+  };
+  for (let i = 0; i < 5000; i++) {
+    const b = i % 2 ? valid.slice() : new Uint8Array(Math.floor(rnd() * 96));
+    for (let k = 0; k < (i % 2 ? 1 + Math.floor(rnd() * 4) : b.length); k++) {
+      b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+    }
+    const cut = b.subarray(0, Math.floor(rnd() * (b.length + 1)));
+    try {
+      for (const m of parseMessages(cut)) {
+        if (m.type === NLMSG_ERROR) parseError(m);
+        decodeIfInfo(m.payload);
+        walk(attrsAfter(m.payload, IFINFOMSG_LEN), 0);
+      }
+    } catch (e) {
+      assert.ok(e instanceof NetlinkError, `unexpected ${e}`);
+    }
+    walk(new AttrDecoder(cut), 0);
+  }
+});

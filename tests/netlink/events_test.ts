@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { skipUnless } from "../helpers/caps.ts";
+import { withHandle } from "./handle.ts";
+import { addAddress } from "../../src/netlink/addr.ts";
+import { type NetlinkEvent, NetlinkMonitor } from "../../src/netlink/events.ts";
+import { createLink, deleteLink, setLink } from "../../src/netlink/link.ts";
+
+const root = skipUnless("root");
+
+function until(events: NetlinkEvent[], pred: (e: NetlinkEvent) => boolean, what: string): Promise<NetlinkEvent> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      const hit = events.find(pred);
+      if (hit) return resolve(hit);
+      if (Date.now() - t0 > 5000) {
+        return reject(new Error(`no event: ${what}; got ${JSON.stringify(events.map(brief))}`));
+      }
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+function brief(e: NetlinkEvent): string {
+  if (e.type === "link") return `${e.action}link ${e.link.name}`;
+  if (e.type === "address") return `${e.action}addr ${e.address.local}`;
+  return "resync";
+}
+
+Deno.test({
+  name: "monitor delivers link and address events of its namespace only, in order, and stops cleanly",
+  ignore: root,
+  fn: () =>
+    withHandle(async (ns, _t, other) => {
+      const events: NetlinkEvent[] = [];
+      const mon = NetlinkMonitor.start(ns, (e) => events.push(e));
+      try {
+        await other.ip("link", "add", "nlother0", "type", "veth", "peer", "name", "nlother1");
+        await createLink(ns, { kind: "veth", name: "nle0", peer: { name: "nle1" } });
+        await setLink(ns, "nle0", { mtu: 1300, up: true });
+        await addAddress(ns, "nle0", { local: "10.98.0.1/24" });
+        await addAddress(ns, "nle0", { local: "fd97::1/64", nodad: true });
+        await deleteLink(ns, "nle0");
+        await until(events, (e) => e.type === "link" && e.action === "del" && e.link.name === "nle1", "del nle1");
+        assert.ok(events.some((e) => e.type === "link" && e.link.name === "nle0" && e.link.mtu === 1300 && e.link.up));
+        const seq = events.map(brief).filter((s) => !s.includes("fe80")); // ignore the kernel's link-local address
+        const idx = (s: string) => seq.indexOf(s);
+        assert.ok(idx("newlink nle0") >= 0 && idx("newaddr 10.98.0.1") > idx("newlink nle0"), seq.join(","));
+        assert.ok(idx("newaddr fd97::1") > idx("newaddr 10.98.0.1"), seq.join(","));
+        assert.ok(idx("deladdr 10.98.0.1") > idx("newaddr fd97::1"), seq.join(","));
+        assert.ok(seq.lastIndexOf("dellink nle0") > idx("deladdr 10.98.0.1"), seq.join(","));
+        assert.ok(!seq.some((s) => s.includes("nlother")), "events of other namespaces are not seen");
+        assert.ok(!seq.includes("resync"));
+      } finally {
+        await mon.stop();
+      }
+      await mon.done;
+    }, 1),
+});
+
+Deno.test({
+  name: "ENOBUFS becomes a resync event and the monitor keeps delivering afterwards",
+  ignore: root,
+  fn: () =>
+    withHandle(async (ns, t) => {
+      const events: NetlinkEvent[] = [];
+      const mon = NetlinkMonitor.start(ns, (e) => events.push(e), { rcvbuf: 4096 });
+      try {
+        // Block the main thread (sync spawn) while the kernel floods the small buffer: nobody drains it.
+        const batch = Array.from({ length: 60 }, (_, i) => `link add nlf${i} type veth peer name nlg${i}`).join("\n");
+        const f = Deno.makeTempFileSync({ prefix: "dn42op-nl-" });
+        try {
+          Deno.writeTextFileSync(f, batch + "\n");
+          const r = new Deno.Command("ip", { args: ["-n", t.name, "-batch", f] }).outputSync();
+          assert.ok(r.success);
+        } finally {
+          Deno.removeSync(f);
+        }
+        await until(events, (e) => e.type === "resync", "resync");
+        await createLink(ns, { kind: "bridge", name: "nlafter" });
+        await until(events, (e) => e.type === "link" && e.link.name === "nlafter", "event after resync");
+      } finally {
+        await mon.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a stopped monitor lets the process exit (no pending poll keeps it alive)",
+  ignore: root,
+  fn: async () => {
+    const code = `
+      import { Netns } from "${new URL("../../src/netlink/netns.ts", import.meta.url)}";
+      import { NetlinkMonitor } from "${new URL("../../src/netlink/events.ts", import.meta.url)}";
+      const ns = Netns.host();
+      const mon = NetlinkMonitor.start(ns, () => {}, { groups: ["link"] });
+      setTimeout(async () => { await mon.stop(); ns.close(); console.log("stopped"); }, 50);
+    `;
+    const p = new Deno.Command(Deno.execPath(), { args: ["eval", code], stdout: "piped", stderr: "piped" }).spawn();
+    const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
+    const out = await p.output();
+    clearTimeout(timer);
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "stopped", new TextDecoder().decode(out.stderr));
+    assert.equal(out.code, 0, "exited by itself");
+  },
+});
