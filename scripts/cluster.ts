@@ -149,6 +149,9 @@ function etcdArgs(dir: string, port: number, peer: number): string[] {
     `--initial-advertise-peer-urls=${peerUrl}`,
     `--initial-cluster=dn42op=${peerUrl}`,
     `--unsafe-no-fsync`,
+    // A single member elects itself after one election timeout; 100 ms instead of 1 s saves start time.
+    `--heartbeat-interval=10`,
+    `--election-timeout=100`,
     `--log-level=warn`,
   ];
 }
@@ -159,7 +162,6 @@ function apiserverArgs(pki: string, etcdPort: number, port: number): string[] {
     `--bind-address=127.0.0.1`,
     `--advertise-address=127.0.0.1`,
     `--secure-port=${port}`,
-    `--cert-dir=${pki}`,
     `--tls-cert-file=${pki}/server.crt`,
     `--tls-private-key-file=${pki}/server.key`,
     `--client-ca-file=${pki}/client-ca.crt`,

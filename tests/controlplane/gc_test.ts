@@ -32,6 +32,8 @@ Deno.test({
       await eventually(
         "the garbage collector to delete the child",
         async () => (await statusOf(core.readNamespacedConfigMap({ namespace, name: "child" }))) === 404,
+        // The collector picks up a CRD installed after it started at its next discovery resync (every 30 s).
+        90_000,
       );
       const bystander = await core.readNamespacedConfigMap({ namespace, name: "bystander" });
       assert.equal(bystander.metadata?.name, "bystander");
