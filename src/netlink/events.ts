@@ -76,7 +76,10 @@ export class NetlinkMonitor {
   readonly #efd: EventFd;
   readonly #onEvent: (e: NetlinkEvent) => void;
   #stopping = false;
-  /** Settles when the monitor has stopped; rejects if the handler or decoding failed. */
+  /**
+   * Settles when the monitor has stopped; rejects if the handler threw, a message could not be decoded or the socket
+   * failed (e.g. the namespace handle was closed first) — the monitor then has stopped: resubscribe and resync.
+   */
   readonly done: Promise<void>;
 
   private constructor(ns: Netns, onEvent: (e: NetlinkEvent) => void, opts: MonitorOptions) {
@@ -91,6 +94,7 @@ export class NetlinkMonitor {
       throw e;
     }
     this.done = this.#run();
+    this.done.catch(() => {}); // observed through `done`; never an unhandled rejection that kills the process
   }
 
   /**

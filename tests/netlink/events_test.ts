@@ -105,3 +105,17 @@ Deno.test({
     assert.equal(out.code, 0, "exited by itself");
   },
 });
+
+Deno.test({
+  name: "a throwing handler stops the monitor and rejects done without crashing the process",
+  ignore: root,
+  fn: () =>
+    withHandle(async (ns) => {
+      const mon = NetlinkMonitor.start(ns, () => {
+        throw new Error("handler bug");
+      });
+      await createLink(ns, { kind: "bridge", name: "nlboom" });
+      await assert.rejects(mon.done, /handler bug/);
+      await mon.stop();
+    }),
+});
