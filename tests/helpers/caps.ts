@@ -6,6 +6,7 @@
  * A skipped test is recorded with its reason in the file named by $DN42OP_SKIP_LOG (the test runner prints
  * them), so `deno task test` can say what it skipped and why.
  */
+import { controlPlaneUnavailable } from "../../scripts/controlplane/build.ts";
 
 /** Capabilities a test can require. */
 export type Capability =
@@ -67,7 +68,8 @@ async function probe(cap: Capability): Promise<string | null> {
     case "podman":
       return (await which("podman")) ? null : "podman is not installed";
     case "cluster":
-      return Deno.env.get("DN42OP_NO_CLUSTER") ? "control plane disabled by DN42OP_NO_CLUSTER" : null;
+      if (Deno.env.get("DN42OP_NO_CLUSTER")) return "control plane disabled by DN42OP_NO_CLUSTER";
+      return Deno.env.get("DN42OP_KUBECONFIG") ? null : await controlPlaneUnavailable();
   }
 }
 

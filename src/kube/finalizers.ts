@@ -1,0 +1,99 @@
+/**
+ * Finalizer helpers that touch only our own finalizer: JSON patches guarded by `test` operations, so a concurrent
+ * change of the list (another owner adding or removing theirs) makes the patch fail instead of being overwritten;
+ * the object is then re-read and the patch recomputed. The whole list is never replaced blindly.
+ */
+import { isConflict, isNotFound, KubeApiError, type KubeClient, type KubeObject, type ResourceType } from "./client.ts";
+
+/** True when `obj` carries `finalizer`. */
+export function hasFinalizer(obj: KubeObject, finalizer: string): boolean {
+  return obj.metadata.finalizers?.includes(finalizer) ?? false;
+}
+
+type JsonPatchOp = { op: "test" | "add" | "remove"; path: string; value?: unknown };
+
+/** The guarded JSON patch that adds `finalizer` to `obj` (pure; `undefined` if it is already there). */
+export function addFinalizerPatch(obj: KubeObject, finalizer: string): JsonPatchOp[] | undefined {
+  const list = obj.metadata.finalizers;
+  if (list?.includes(finalizer)) return undefined;
+  if (!list) {
+    // No list yet: "add" on an existing member would replace it, so guard on the resourceVersion instead.
+    return [
+      { op: "test", path: "/metadata/resourceVersion", value: obj.metadata.resourceVersion },
+      { op: "add", path: "/metadata/finalizers", value: [finalizer] },
+    ];
+  }
+  return [
+    { op: "test", path: "/metadata/finalizers", value: list },
+    { op: "add", path: "/metadata/finalizers/-", value: finalizer },
+  ];
+}
+
+/** The guarded JSON patch that removes `finalizer` from `obj` (pure; `undefined` if it is not there). */
+export function removeFinalizerPatch(obj: KubeObject, finalizer: string): JsonPatchOp[] | undefined {
+  const i = obj.metadata.finalizers?.indexOf(finalizer) ?? -1;
+  if (i < 0) return undefined;
+  return [
+    { op: "test", path: `/metadata/finalizers/${i}`, value: finalizer },
+    { op: "remove", path: `/metadata/finalizers/${i}` },
+  ];
+}
+
+/** A failed JSON-patch `test` (the API server answers 422 or 409; its message names the failed test). */
+function isTestFailure(e: unknown): boolean {
+  return isConflict(e) ||
+    (e instanceof KubeApiError && (e.code === 422 || e.code === 500) && /test/i.test(e.message));
+}
+
+async function patchFinalizers<T extends KubeObject>(
+  client: KubeClient,
+  rt: ResourceType,
+  obj: T,
+  finalizer: string,
+  build: (o: T, f: string) => JsonPatchOp[] | undefined,
+  fieldManager?: string,
+): Promise<T | undefined> {
+  const { namespace = "", name = "" } = obj.metadata;
+  let current = obj;
+  for (let attempt = 1;; attempt++) {
+    const patch = build(current, finalizer);
+    if (!patch) return current;
+    try {
+      return await client.patch<T>(rt, namespace, name, "json", patch, { fieldManager });
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      if (!isTestFailure(e) || attempt >= 5) throw e;
+      try {
+        current = await client.get<T>(rt, namespace, name);
+      } catch (e2) {
+        if (isNotFound(e2)) return undefined;
+        throw e2;
+      }
+    }
+  }
+}
+
+/** Adds our finalizer unless present; returns the updated object, or `undefined` if the object is gone. */
+export function addFinalizer<T extends KubeObject>(
+  client: KubeClient,
+  rt: ResourceType,
+  obj: T,
+  finalizer: string,
+  fieldManager?: string,
+): Promise<T | undefined> {
+  return patchFinalizers(client, rt, obj, finalizer, addFinalizerPatch, fieldManager);
+}
+
+/**
+ * Removes only our finalizer, leaving every other one in place; returns the updated object, or `undefined` when the
+ * object is gone (e.g. deleted because ours was the last finalizer).
+ */
+export function removeFinalizer<T extends KubeObject>(
+  client: KubeClient,
+  rt: ResourceType,
+  obj: T,
+  finalizer: string,
+  fieldManager?: string,
+): Promise<T | undefined> {
+  return patchFinalizers(client, rt, obj, finalizer, removeFinalizerPatch, fieldManager);
+}

@@ -1,0 +1,86 @@
+/**
+ * API server restart on a private control plane (not the shared one, which other tests use): an informer keeps
+ * retrying while the server is down, and afterwards resumes; the restarted server's fresh watch cache answers the
+ * informer's old resourceVersion with 410 Gone, so the informer relists and delivers what changed meanwhile.
+ */
+import assert from "node:assert/strict";
+import * as k8s from "@kubernetes/client-node";
+import { skipUnless } from "../helpers/caps.ts";
+import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
+import { BINARIES } from "../../scripts/controlplane/build.ts";
+import { startDaemon, startWatchdog, stopDaemon, waitReady } from "../../scripts/controlplane/proc.ts";
+import { isGone, KubeApiError, KubeClient } from "../../src/kube/client.ts";
+import { Backoff } from "../../src/kube/backoff.ts";
+import { Informer } from "../../src/kube/informer.ts";
+import { ensureWidgetCrd, waitFor, type Widget, widget, WIDGETS } from "./testcrd.ts";
+
+/** The command line of a running process (argv without argv[0]). */
+function argsOf(pid: number): string[] {
+  return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean).slice(1);
+}
+
+Deno.test({
+  name: "private API server: expired continue token is HTTP 410; informer survives a restart (backoff, 410 → relist)",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    const dir = `/tmp/dn42op-kr-cp-${Deno.pid}`;
+    const emptyCrds = await Deno.makeTempDir({ prefix: "dn42op-kr-crds-" });
+    const info = await clusterUp({ dir, ownerPid: Deno.pid, crdDir: emptyCrds, log: () => {} });
+    let restartedPid: number | undefined;
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(info.kubeconfig);
+    const client = new KubeClient(kc);
+    const inf = new Informer<Widget>(client, {
+      resource: WIDGETS,
+      namespace: "default",
+      backoff: new Backoff(200, 1000),
+    });
+    try {
+      await ensureWidgetCrd(client);
+      for (const n of ["keep", "gone"]) await client.create(WIDGETS, "default", widget("default", n, "lax1"));
+
+      // The HTTP form of 410: a list continue token whose revision etcd has compacted away.
+      const page = await client.list<Widget>(WIDGETS, { namespace: "default", limit: 1 });
+      assert.ok(page.metadata.continue, "first page has a continue token");
+      const later = await client.create<Widget>(WIDGETS, "default", widget("default", "later", "lax1"));
+      const compact = await fetch(`http://127.0.0.1:${info.ports.etcd}/v3/kv/compaction`, {
+        method: "POST",
+        body: JSON.stringify({ revision: later.metadata.resourceVersion, physical: true }),
+      });
+      assert.equal(compact.status, 200, await compact.text());
+      await assert.rejects(
+        client.list(WIDGETS, { namespace: "default", limit: 1, continue: page.metadata.continue }),
+        (e) => isGone(e) && e instanceof KubeApiError && e.code === 410 && e.reason === "Expired",
+      );
+      await client.delete(WIDGETS, "default", "later");
+      const log: string[] = [];
+      inf.on({ add: (o) => log.push(`add:${o.metadata.name}`), delete: (o) => log.push(`delete:${o.metadata.name}`) });
+      inf.start();
+      await inf.waitForSync();
+
+      const args = argsOf(info.pids.apiserver);
+      await stopDaemon(info.pids.apiserver, BINARIES.kubeApiserver);
+      const errorsBefore = inf.stats.errors;
+      await waitFor(() => inf.stats.errors >= errorsBefore + 2, 20_000, "failed reconnects while the server is down");
+      assert.equal(inf.store.size, 2, "the cache is kept while the server is unreachable");
+
+      restartedPid = await startDaemon(BINARIES.kubeApiserver, args, info.logs.apiserver);
+      await startWatchdog(Deno.pid, [restartedPid], dir);
+      await waitReady("restarted kube-apiserver", async () => {
+        await client.get({ group: "", version: "v1", plural: "namespaces" }, "", "default");
+        return true;
+      }, { pid: restartedPid, bin: BINARIES.kubeApiserver, logPath: info.logs.apiserver });
+      // Changes right after the restart, while the informer may still be backing off.
+      await client.delete(WIDGETS, "default", "gone");
+      await client.create(WIDGETS, "default", widget("default", "new", "lax1"));
+      await waitFor(() => log.includes("delete:gone") && log.includes("add:new"), 30_000, "changes after restart");
+      assert.ok(inf.stats.relists >= 1, `expected a 410 relist, stats ${JSON.stringify(inf.stats)}`);
+      assert.deepEqual(inf.store.keys().sort(), ["default/keep", "default/new"]);
+    } finally {
+      await inf.stop();
+      if (restartedPid) await stopDaemon(restartedPid, BINARIES.kubeApiserver);
+      await clusterDown(info);
+      await Deno.remove(emptyCrds, { recursive: true });
+    }
+  },
+});
