@@ -1,0 +1,128 @@
+/**
+ * `deno task bench:wireguard`: set 10,000 peers with 2 allowed IPs each on one device and read them back, ours vs
+ * `wg setconf` / `wg show dump` (wireguard-tools) in the same run, inside a throwaway network namespace.
+ *
+ * Backend: the kernel one if this kernel has WireGuard (qemu kernel tier), else wireguard-go (this host); the
+ * output says which. "set" is our full apply (read device, diff, send), "read" is one device read decoded into the
+ * model. The last line is one JSON object.
+ */
+import { parseArgs } from "node:util";
+import { Netns } from "../../src/netlink/mod.ts";
+import { Endpoint, IpPrefix } from "../../src/wireguard/addr.ts";
+import type { BackendKind } from "../../src/wireguard/backend.ts";
+import { openWireGuard } from "../../src/wireguard/client.ts";
+import { generatePrivateKey, WireGuardKey } from "../../src/wireguard/key.ts";
+import type { DeviceConfig, PeerConfig } from "../../src/wireguard/model.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+
+const { values } = parseArgs({ args: Deno.args, options: { peers: { type: "string", default: "10000" } } });
+const PEERS = Number(values.peers);
+
+function devName(): string {
+  return `wgb${crypto.getRandomValues(new Uint8Array(2)).toHex()}`;
+}
+
+/** Deterministic peers: key i, endpoint 192.0.2.x, one IPv4 /32 and one IPv6 /128. */
+function peers(n: number): PeerConfig[] {
+  const out: PeerConfig[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = new Uint8Array(32);
+    new DataView(k.buffer).setUint32(0, i + 1);
+    k[31] = 0x42;
+    out.push({
+      publicKey: WireGuardKey.fromBytes("public", k),
+      endpoint: Endpoint.parse(`192.0.2.${(i % 250) + 1}:${1024 + (i % 60000)}`),
+      allowedIps: [
+        IpPrefix.parse(`10.${(i >> 8) & 255}.${i & 255}.1/32`),
+        IpPrefix.parse(`fd00::${i.toString(16)}/128`),
+      ],
+    });
+  }
+  return out;
+}
+
+/** The same configuration in wg(8) setconf format. */
+function wgConf(cfg: DeviceConfig, port: number): string {
+  const lines = ["[Interface]", `PrivateKey = ${cfg.privateKey!.toBase64()}`, `ListenPort = ${port}`];
+  for (const p of cfg.peers) {
+    lines.push(
+      "[Peer]",
+      `PublicKey = ${p.publicKey}`,
+      `Endpoint = ${p.endpoint}`,
+      `AllowedIPs = ${p.allowedIps.join(", ")}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function kernelHasWireGuard(ns: TestNetns): Promise<boolean> {
+  try {
+    await ns.ip("link", "add", "wgprobe0", "type", "wireguard");
+    await ns.ip("link", "del", "wgprobe0");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t = performance.now();
+  const r = await fn();
+  return [r, performance.now() - t];
+}
+
+const ns = await createNetns("wg");
+const handle = Netns.byPath(ns.path, ns.name);
+const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wg-bench-" });
+const client = openWireGuard(handle, { userspace: { stateDir } });
+const ours = devName();
+const theirs = devName();
+let backend: BackendKind = "userspace";
+const confPath = `${stateDir}/wg.conf`;
+try {
+  if (await kernelHasWireGuard(ns)) {
+    backend = "kernel";
+    await ns.ip("link", "add", ours, "type", "wireguard");
+    await ns.ip("link", "add", theirs, "type", "wireguard");
+  } else {
+    await client.userspace.createDevice(ours);
+    await client.userspace.createDevice(theirs);
+  }
+  console.log(
+    `backend: ${backend}${backend === "userspace" ? " (wireguard-go; this kernel has no WireGuard module)" : ""}`,
+  );
+  console.log(`peers: ${PEERS} with 2 allowed IPs each`);
+
+  const desired: DeviceConfig = { privateKey: await generatePrivateKey(), listenPort: 51820, peers: peers(PEERS) };
+  const [applied, setMs] = await timed(() => client.apply(ours, desired));
+  if (applied.backend !== backend) throw new Error(`client chose ${applied.backend}, expected ${backend}`);
+  const [state, readMs] = await timed(() => client.device(ours));
+  if (state.peers.length !== PEERS) throw new Error(`read back ${state.peers.length} peers`);
+  const [again] = await timed(() => client.apply(ours, desired));
+  if (again.updates.length !== 0) throw new Error("drift right after apply");
+
+  await Deno.writeTextFile(confPath, wgConf(desired, 51821), { mode: 0o600 });
+  const [, wgSetMs] = await timed(() => ns.run("wg", "setconf", theirs, confPath));
+  const [dump, wgReadMs] = await timed(() => ns.run("wg", "show", theirs, "dump"));
+  const wgPeers = dump.trim().split("\n").length - 1;
+  if (wgPeers !== PEERS) throw new Error(`wg show dump listed ${wgPeers} peers`);
+
+  const result = {
+    set_10k_s: +(setMs / 1000).toFixed(3),
+    wg_set_10k_s: +(wgSetMs / 1000).toFixed(3),
+    set_ratio_vs_wg: +(setMs / wgSetMs).toFixed(2),
+    read_10k_ms: +readMs.toFixed(1),
+    wg_read_10k_ms: +wgReadMs.toFixed(1),
+    backend,
+  };
+  console.log(`set:  ours ${result.set_10k_s} s, wg setconf ${result.wg_set_10k_s} s, ratio ${result.set_ratio_vs_wg}`);
+  console.log(`read: ours ${result.read_10k_ms} ms, wg show dump ${result.wg_read_10k_ms} ms`);
+  console.log(JSON.stringify(result));
+} finally {
+  if (backend === "userspace") {
+    for (const d of [ours, theirs]) await client.userspace.deleteDevice(d).catch(() => {});
+  }
+  handle.close();
+  await deleteNetns(ns);
+  await Deno.remove(stateDir, { recursive: true });
+}

@@ -1,0 +1,384 @@
+/**
+ * Codec of the kernel's generic netlink family "wireguard" (`linux/wireguard.h` is the specification), as pure
+ * functions over the netlink layer's attribute encoder/decoder.
+ *
+ * SET (WG_CMD_SET_DEVICE) is split into messages of at most `budget` bytes, as the header prescribes: every
+ * message names the device; device attributes and WGDEVICE_F_REPLACE_PEERS go only in the first; a peer whose
+ * allowed IPs do not fit continues in the next message with only its public key and the remaining allowed IPs, and
+ * WGPEER_F_REPLACE_ALLOWEDIPS only in its first fragment (WGPEER_F_UPDATE_ONLY is repeated in every fragment, so
+ * that a continuation never creates a peer the first fragment was told not to create).
+ *
+ * GET (WG_CMD_GET_DEVICE, a dump) is decoded message by message and coalesced by public key: the kernel splits the
+ * same way, repeating a peer's key in the next message for the rest of its allowed IPs.
+ */
+
+import { type AttrDecoder, attrsAfter, decodeGenl, GENL_HDRLEN, genlMessage, type Message } from "../netlink/mod.ts";
+import type { MessageEncoder } from "../netlink/mod.ts";
+import { Endpoint, IpPrefix } from "./addr.ts";
+import { InvalidConfigError, ProtocolError } from "./errors.ts";
+import { KEY_LEN, type KeyKind, WireGuardKey } from "./key.ts";
+import type { DeviceState, DeviceUpdate, PeerState, PeerUpdate } from "./model.ts";
+
+/** Family name and version (WG_GENL_NAME, WG_GENL_VERSION). */
+export const WG_GENL_NAME = "wireguard";
+export const WG_GENL_VERSION = 1;
+
+/** enum wg_cmd */
+export const WG_CMD_GET_DEVICE = 0;
+export const WG_CMD_SET_DEVICE = 1;
+
+/** enum wgdevice_flag */
+export const WGDEVICE_F_REPLACE_PEERS = 1 << 0;
+
+/** enum wgdevice_attribute */
+export const WGDEVICE_A_IFINDEX = 1;
+export const WGDEVICE_A_IFNAME = 2;
+export const WGDEVICE_A_PRIVATE_KEY = 3;
+export const WGDEVICE_A_PUBLIC_KEY = 4;
+export const WGDEVICE_A_FLAGS = 5;
+export const WGDEVICE_A_LISTEN_PORT = 6;
+export const WGDEVICE_A_FWMARK = 7;
+export const WGDEVICE_A_PEERS = 8;
+
+/** enum wgpeer_flag */
+export const WGPEER_F_REMOVE_ME = 1 << 0;
+export const WGPEER_F_REPLACE_ALLOWEDIPS = 1 << 1;
+export const WGPEER_F_UPDATE_ONLY = 1 << 2;
+
+/** enum wgpeer_attribute */
+export const WGPEER_A_PUBLIC_KEY = 1;
+export const WGPEER_A_PRESHARED_KEY = 2;
+export const WGPEER_A_FLAGS = 3;
+export const WGPEER_A_ENDPOINT = 4;
+export const WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL = 5;
+export const WGPEER_A_LAST_HANDSHAKE_TIME = 6;
+export const WGPEER_A_RX_BYTES = 7;
+export const WGPEER_A_TX_BYTES = 8;
+export const WGPEER_A_ALLOWEDIPS = 9;
+export const WGPEER_A_PROTOCOL_VERSION = 10;
+
+/** enum wgallowedip_attribute; WGALLOWEDIP_A_FLAGS and its REMOVE_ME flag exist from Linux 6.16 on. */
+export const WGALLOWEDIP_A_FAMILY = 1;
+export const WGALLOWEDIP_A_IPADDR = 2;
+export const WGALLOWEDIP_A_CIDR_MASK = 3;
+export const WGALLOWEDIP_A_FLAGS = 4;
+export const WGALLOWEDIP_F_REMOVE_ME = 1 << 0;
+
+/** Address families (linux/socket.h). */
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+/** Default SET message budget in bytes: wg(8) uses one page; bigger messages hold rtnl_lock longer. */
+export const DEFAULT_SET_BUDGET = 32 * 1024;
+/** Smallest budget that holds a device name, a peer header and one IPv6 allowed IP. */
+export const MIN_SET_BUDGET = 512;
+/** Largest budget: the single WGDEVICE_A_PEERS nest must stay within the 65 535-byte attribute limit. */
+export const MAX_SET_BUDGET = 65535;
+
+/** How a request names its device: one, not both, of ifname and ifindex. */
+export type DeviceRef = { name: string } | { ifindex: number };
+
+function deviceAttr(m: MessageEncoder, dev: DeviceRef): void {
+  if ("name" in dev) m.string(WGDEVICE_A_IFNAME, dev.name);
+  else m.u32(WGDEVICE_A_IFINDEX, dev.ifindex);
+}
+
+function describe(dev: DeviceRef): string {
+  return "name" in dev ? dev.name : `ifindex ${dev.ifindex}`;
+}
+
+/** The WG_CMD_GET_DEVICE request; send it as a dump. */
+export function encodeGetDevice(familyId: number, dev: DeviceRef): MessageEncoder {
+  const m = genlMessage(familyId, WG_CMD_GET_DEVICE, WG_GENL_VERSION, 0, `wireguard get ${describe(dev)}`);
+  deviceAttr(m, dev);
+  return m;
+}
+
+/** struct sockaddr_in / sockaddr_in6 of an endpoint (family in host order, port in network order). */
+export function encodeSockaddr(ep: Endpoint): Uint8Array {
+  const b = new Uint8Array(ep.version === 4 ? 16 : 28);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, ep.version === 4 ? AF_INET : AF_INET6, true);
+  v.setUint16(2, ep.port, false);
+  b.set(ep.address, ep.version === 4 ? 4 : 8); // sin6_flowinfo (4 bytes) precedes the IPv6 address
+  return b;
+}
+
+/** Decodes a WGPEER_A_ENDPOINT payload; undefined for an unset endpoint (family 0). */
+export function decodeSockaddr(b: Uint8Array, op: string): Endpoint | undefined {
+  if (b.length < 2) throw new ProtocolError(op, `endpoint of ${b.length} bytes`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const family = v.getUint16(0, true);
+  if (family === 0) return undefined;
+  const port = b.length >= 4 ? v.getUint16(2, false) : 0;
+  if (family === AF_INET && b.length >= 16) return endpointOrThrow(4, b.subarray(4, 8), port, op);
+  if (family === AF_INET6 && b.length >= 28) return endpointOrThrow(6, b.subarray(8, 24), port, op);
+  throw new ProtocolError(op, `endpoint with family ${family} and ${b.length} bytes`);
+}
+
+function endpointOrThrow(version: 4 | 6, addr: Uint8Array, port: number, op: string): Endpoint {
+  if (port === 0) throw new ProtocolError(op, "endpoint with port 0");
+  return Endpoint.fromBytes(version, addr, port, op);
+}
+
+interface IpEntry {
+  prefix: IpPrefix;
+  remove: boolean;
+}
+
+function ipEntries(p: PeerUpdate): IpEntry[] {
+  const out: IpEntry[] = [];
+  for (const prefix of p.removeAllowedIps ?? []) out.push({ prefix, remove: true });
+  for (const prefix of p.allowedIps ?? []) out.push({ prefix, remove: false });
+  return out;
+}
+
+function writeIp(m: MessageEncoder, e: IpEntry): void {
+  m.u16(WGALLOWEDIP_A_FAMILY, e.prefix.version === 4 ? AF_INET : AF_INET6);
+  m.bytes(WGALLOWEDIP_A_IPADDR, e.prefix.address);
+  m.u8(WGALLOWEDIP_A_CIDR_MASK, e.prefix.bits);
+  if (e.remove) m.u32(WGALLOWEDIP_A_FLAGS, WGALLOWEDIP_F_REMOVE_ME);
+}
+
+/** Writes the peer's own attributes (first fragment) or only what a continuation carries. */
+function writePeerHead(m: MessageEncoder, p: PeerUpdate, continuation: boolean): void {
+  m.bytes(WGPEER_A_PUBLIC_KEY, p.publicKey.toBytes());
+  if (continuation) {
+    if (p.updateOnly) m.u32(WGPEER_A_FLAGS, WGPEER_F_UPDATE_ONLY);
+    return;
+  }
+  const flags = (p.remove ? WGPEER_F_REMOVE_ME : 0) | (p.replaceAllowedIps ? WGPEER_F_REPLACE_ALLOWEDIPS : 0) |
+    (p.updateOnly ? WGPEER_F_UPDATE_ONLY : 0);
+  if (flags) m.u32(WGPEER_A_FLAGS, flags);
+  if (p.remove) return;
+  if (p.presharedKey) m.bytes(WGPEER_A_PRESHARED_KEY, p.presharedKey.toBytes());
+  if (p.endpoint) m.bytes(WGPEER_A_ENDPOINT, encodeSockaddr(p.endpoint));
+  if (p.persistentKeepalive !== undefined) m.u16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, p.persistentKeepalive);
+}
+
+/**
+ * Encodes one SET request as messages of at most `budget` bytes each, to be sent and ACKed in order. Throws
+ * InvalidConfigError for a budget outside 512–65535 or a value the kernel would reject.
+ */
+export function encodeSetDevice(
+  familyId: number,
+  dev: DeviceRef,
+  update: DeviceUpdate,
+  budget = DEFAULT_SET_BUDGET,
+): MessageEncoder[] {
+  const op = `wireguard set ${describe(dev)}`;
+  if (!Number.isInteger(budget) || budget < MIN_SET_BUDGET || budget > MAX_SET_BUDGET) {
+    throw new InvalidConfigError(op, `message budget must be ${MIN_SET_BUDGET}–${MAX_SET_BUDGET} bytes`);
+  }
+  const messages: MessageEncoder[] = [];
+  const peers = update.peers;
+  let peerIdx = 0;
+  let ipIdx = 0; // next allowed-IP entry of peers[peerIdx]
+  let continuation = false; // peers[peerIdx] was started in an earlier message
+  let entries = peers.length > 0 ? ipEntries(peers[0]) : [];
+
+  do {
+    const m = genlMessage(familyId, WG_CMD_SET_DEVICE, WG_GENL_VERSION, 0, op);
+    deviceAttr(m, dev);
+    const bare = m.length;
+    if (messages.length === 0) {
+      if (update.replacePeers) m.u32(WGDEVICE_A_FLAGS, WGDEVICE_F_REPLACE_PEERS);
+      if (update.privateKey) m.bytes(WGDEVICE_A_PRIVATE_KEY, update.privateKey.toBytes());
+      if (update.listenPort !== undefined) m.u16(WGDEVICE_A_LISTEN_PORT, update.listenPort);
+      if (update.fwmark !== undefined) m.u32(WGDEVICE_A_FWMARK, update.fwmark);
+    }
+    if (m.length > budget) throw new InvalidConfigError(op, "device attributes alone exceed the message budget");
+    if (peerIdx < peers.length) {
+      const beforePeers = m.mark();
+      let count = 0;
+      m.nested(WGDEVICE_A_PEERS, () => {
+        let full = false;
+        while (peerIdx < peers.length && !full) {
+          const peerMark = m.mark();
+          const p = peers[peerIdx];
+          let added = 0;
+          m.nested(count + 1, () => {
+            writePeerHead(m, p, continuation);
+            if (ipIdx >= entries.length) return;
+            m.nested(WGPEER_A_ALLOWEDIPS, () => {
+              while (ipIdx < entries.length && !full) {
+                const ipMark = m.mark();
+                m.nested(added + 1, () => writeIp(m, entries[ipIdx]));
+                if (m.length > budget) {
+                  m.rollback(ipMark);
+                  full = true;
+                } else {
+                  ipIdx++;
+                  added++;
+                }
+              }
+            });
+          });
+          if (m.length > budget || (full && added === 0)) {
+            // Not even the peer's head plus one allowed IP fits: this peer starts the next message.
+            m.rollback(peerMark);
+            full = true;
+          } else {
+            count++;
+            if (full) {
+              continuation = true;
+            } else {
+              peerIdx++;
+              ipIdx = 0;
+              continuation = false;
+              entries = peerIdx < peers.length ? ipEntries(peers[peerIdx]) : [];
+            }
+          }
+        }
+      });
+      if (count === 0) {
+        m.rollback(beforePeers);
+        if (m.length === bare && !m.error) {
+          throw new InvalidConfigError(op, `peer ${peers[peerIdx].publicKey} does not fit a ${budget}-byte message`);
+        }
+      }
+    }
+    if (m.error) throw new InvalidConfigError(op, m.error.message.replace(/^[^:]*: /, ""));
+    messages.push(m);
+  } while (peerIdx < peers.length);
+  return messages;
+}
+
+function key(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey {
+  if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
+  return WireGuardKey.fromBytes(kind, d.bytes());
+}
+
+function decodeAllowedIp(d: AttrDecoder, op: string): IpPrefix {
+  let family = -1;
+  let addr: Uint8Array | undefined;
+  let cidr = -1;
+  while (d.next()) {
+    if (d.type === WGALLOWEDIP_A_FAMILY) family = d.u16();
+    else if (d.type === WGALLOWEDIP_A_IPADDR) addr = d.bytes();
+    else if (d.type === WGALLOWEDIP_A_CIDR_MASK) cidr = d.u8();
+  }
+  if (d.error) throw d.error;
+  const version = family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0;
+  if (!version || !addr || addr.length !== (version === 4 ? 4 : 16) || cidr < 0 || cidr > (version === 4 ? 32 : 128)) {
+    throw new ProtocolError(op, `allowed IP with family ${family}, ${addr?.length ?? 0} address bytes, mask ${cidr}`);
+  }
+  return IpPrefix.fromBytes(version, addr, cidr, op);
+}
+
+function decodePeer(d: AttrDecoder, op: string): PeerState {
+  const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
+    allowedIps: [],
+    lastHandshake: null,
+    rxBytes: 0n,
+    txBytes: 0n,
+    protocolVersion: 0,
+  };
+  while (d.next()) {
+    switch (d.type) {
+      case WGPEER_A_PUBLIC_KEY:
+        peer.publicKey = key("public", d, op);
+        break;
+      case WGPEER_A_PRESHARED_KEY: {
+        const psk = key("preshared", d, op);
+        if (!psk.isZero()) peer.presharedKey = psk;
+        break;
+      }
+      case WGPEER_A_ENDPOINT: {
+        const ep = decodeSockaddr(d.bytes(), op);
+        if (ep) peer.endpoint = ep;
+        break;
+      }
+      case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: {
+        const ka = d.u16();
+        if (ka > 0) peer.persistentKeepalive = ka;
+        break;
+      }
+      case WGPEER_A_LAST_HANDSHAKE_TIME: {
+        if (d.length !== 16) throw new ProtocolError(op, `handshake time of ${d.length} bytes`);
+        const b = d.bytes();
+        const v = new DataView(b.buffer);
+        const sec = v.getBigInt64(0, true);
+        const nsec = v.getBigInt64(8, true);
+        if (sec < 0n || nsec < 0n || nsec > 999_999_999n) throw new ProtocolError(op, "invalid handshake time");
+        peer.lastHandshake = sec === 0n && nsec === 0n ? null : new Date(Number(sec * 1000n + nsec / 1_000_000n));
+        break;
+      }
+      case WGPEER_A_RX_BYTES:
+        peer.rxBytes = d.u64();
+        break;
+      case WGPEER_A_TX_BYTES:
+        peer.txBytes = d.u64();
+        break;
+      case WGPEER_A_PROTOCOL_VERSION:
+        peer.protocolVersion = d.u32();
+        break;
+      case WGPEER_A_ALLOWEDIPS:
+        d.array((ip) => peer.allowedIps.push(decodeAllowedIp(ip, op)));
+        break;
+    }
+  }
+  if (d.error) throw d.error;
+  if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
+  return peer as PeerState;
+}
+
+/**
+ * Decodes the messages of a WG_CMD_GET_DEVICE dump (NLMSG_DONE already removed) into one device, coalescing peers
+ * split across messages by public key in linear time. Malformed input throws ProtocolError only.
+ */
+export function decodeGetDevice(messages: Message[], op = "wireguard get"): DeviceState {
+  const device: DeviceState = { name: "", listenPort: 0, fwmark: 0, peers: [] };
+  const byKey = new Map<string, PeerState>();
+  try {
+    for (const msg of messages) {
+      const hdr = decodeGenl(msg.payload, op);
+      if (hdr.cmd !== WG_CMD_GET_DEVICE) throw new ProtocolError(op, `unexpected genl command ${hdr.cmd}`);
+      const d = attrsAfter(msg.payload, GENL_HDRLEN, op);
+      while (d.next()) {
+        switch (d.type) {
+          case WGDEVICE_A_IFINDEX:
+            device.ifindex = d.u32();
+            break;
+          case WGDEVICE_A_IFNAME:
+            device.name = d.string();
+            break;
+          case WGDEVICE_A_PRIVATE_KEY: {
+            const k = key("private", d, op);
+            if (!k.isZero()) device.privateKey = k;
+            break;
+          }
+          case WGDEVICE_A_PUBLIC_KEY: {
+            const k = key("public", d, op);
+            if (!k.isZero()) device.publicKey = k;
+            break;
+          }
+          case WGDEVICE_A_LISTEN_PORT:
+            device.listenPort = d.u16();
+            break;
+          case WGDEVICE_A_FWMARK:
+            device.fwmark = d.u32();
+            break;
+          case WGDEVICE_A_PEERS:
+            d.array((pd) => {
+              const peer = decodePeer(pd, op);
+              const id = peer.publicKey.toBase64();
+              const seen = byKey.get(id);
+              if (!seen) {
+                byKey.set(id, peer);
+                device.peers.push(peer);
+              } else {
+                for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
+              }
+            });
+            break;
+        }
+      }
+      d.done();
+    }
+  } catch (e) {
+    if (e instanceof ProtocolError) throw e;
+    throw new ProtocolError(op, (e as Error).message.replace(/^[^:]*: /, ""), { cause: e });
+  }
+  return device;
+}

@@ -1,0 +1,95 @@
+/**
+ * Userspace backend: devices served by wireguard-go, one daemon per device, configured over the UAPI socket.
+ * Creating a device starts its daemon in the backend's namespace; deleting it stops the daemon by PID.
+ */
+
+import type { WireGuardBackend } from "./backend.ts";
+import type { AllowedIpRemoval } from "./diff.ts";
+import { DeviceNotFoundError, UapiError } from "./errors.ts";
+import { generatePrivateKey, publicKeyOf } from "./key.ts";
+import type { DeviceState, DeviceUpdate } from "./model.ts";
+import { checkUapiReply, decodeUapiGet, encodeUapiSet, UAPI_GET } from "./uapi.ts";
+import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "./uapi_socket.ts";
+import {
+  findWireGuardGo,
+  startWireGuardGo,
+  stopWireGuardGo,
+  type WireGuardGoDaemon,
+  type WireGuardGoOptions,
+} from "./wggo.ts";
+
+/** Probe request: removes a documentation prefix from a random peer that `update_only` keeps from existing. */
+async function removalProbe(): Promise<string> {
+  const key = await publicKeyOf(await generatePrivateKey());
+  return `set=1\npublic_key=${key.toHex()}\nupdate_only=true\nallowed_ip=-192.0.2.0/32\n\n`;
+}
+
+/** wireguard-go devices of one network namespace. */
+export class UserspaceBackend implements WireGuardBackend {
+  readonly kind = "userspace";
+  readonly #opts: WireGuardGoOptions;
+  readonly #removal = new Map<string, AllowedIpRemoval>();
+  readonly #daemons = new Map<string, WireGuardGoDaemon>();
+
+  constructor(opts: WireGuardGoOptions = {}) {
+    this.#opts = opts;
+  }
+
+  get #socketDir(): string {
+    return this.#opts.socketDir ?? DEFAULT_SOCKET_DIR;
+  }
+
+  async getDevice(name: string): Promise<DeviceState> {
+    return decodeUapiGet(name, await uapiCall(name, UAPI_GET, this.#socketDir));
+  }
+
+  async setDevice(name: string, update: DeviceUpdate): Promise<void> {
+    const op = `uapi set ${name}`;
+    checkUapiReply(await uapiCall(name, encodeUapiSet(update), this.#socketDir), op);
+  }
+
+  /**
+   * wireguard-go removes single allowed IPs (`allowed_ip=-prefix`) only in releases after 2024; older ones reject
+   * the line with EINVAL. The probe sends such a line for a random peer under `update_only`, which creates nothing
+   * on any version. The answer is cached per device until it is deleted.
+   */
+  async allowedIpRemoval(name: string): Promise<AllowedIpRemoval> {
+    const cached = this.#removal.get(name);
+    if (cached) return cached;
+    let result: AllowedIpRemoval = "remove-me";
+    try {
+      checkUapiReply(await uapiCall(name, await removalProbe(), this.#socketDir), `uapi probe ${name}`);
+    } catch (e) {
+      if (!(e instanceof UapiError && e.errno === 22)) throw e;
+      result = "dummy-peer";
+    }
+    this.#removal.set(name, result);
+    return result;
+  }
+
+  async hasDevice(name: string): Promise<boolean> {
+    try {
+      await Deno.lstat(uapiSocketPath(name, this.#socketDir));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Starts a wireguard-go for `name`, or adopts the one already running (after a restart of ours). */
+  async createDevice(name: string): Promise<WireGuardGoDaemon> {
+    const running = this.#daemons.get(name) ?? await findWireGuardGo(name, this.#opts);
+    const daemon = running ?? await startWireGuardGo(name, this.#opts);
+    this.#daemons.set(name, daemon);
+    return daemon;
+  }
+
+  /** Stops the daemon of `name`; throws DeviceNotFoundError if we know of none. */
+  async deleteDevice(name: string): Promise<void> {
+    const daemon = this.#daemons.get(name) ?? await findWireGuardGo(name, this.#opts);
+    if (!daemon) throw new DeviceNotFoundError(name);
+    await stopWireGuardGo(daemon, this.#opts);
+    this.#daemons.delete(name);
+    this.#removal.delete(name);
+  }
+}

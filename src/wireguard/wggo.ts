@@ -1,0 +1,197 @@
+/**
+ * Lifecycle of wireguard-go daemons, one per userspace device.
+ *
+ * Start: `setsid nsenter --net=<netns path> wireguard-go -f <name>`, with output appended to a log file. Each
+ * step execs the next, so the PID we spawn is wireguard-go's own. nsenter is used rather than `ip netns exec`
+ * because it takes any namespace path (a bind mount under /run/netns or a container's /proc/PID/ns/net) and does
+ * not create a mount namespace. wireguard-go creates its TUN link and its UDP socket in the namespace it starts
+ * in; setsid detaches it from our process group and its output goes to a file, so it survives a restart of ours.
+ *
+ * Adopt: after our restart, a device is found by its UAPI socket plus the PID recorded in `<stateDir>/<name>.pid`
+ * (checked against /proc: command line and, if given, network namespace).
+ *
+ * Stop: SIGTERM by PID, SIGKILL after a grace period. A wireguard-go started inside a container's namespace keeps
+ * that namespace alive, so the device owner must stop it when the device goes.
+ */
+
+import { DaemonError, DeviceNotFoundError } from "./errors.ts";
+import { checkDeviceName, UAPI_GET } from "./uapi.ts";
+import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "./uapi_socket.ts";
+
+/** Where and how daemons run. */
+export interface WireGuardGoOptions {
+  /** Network namespace to start in (any nsfs path); absent means the caller's own namespace. */
+  netnsPath?: string;
+  /** PID and log files. Default `/run/dn42op/wireguard-go`. */
+  stateDir?: string;
+  /** Directory of the UAPI sockets (fixed in wireguard-go; for tests only). */
+  socketDir?: string;
+  /** Executable. Default `wireguard-go`. */
+  binary?: string;
+  /** How long to wait for the socket to answer after starting. Default 5000 ms. */
+  startTimeoutMs?: number;
+}
+
+/** A running wireguard-go. */
+export interface WireGuardGoDaemon {
+  name: string;
+  pid: number;
+  /** Child handle when this process started it (used to reap it on stop). */
+  child?: Deno.ChildProcess;
+}
+
+const DEFAULT_STATE_DIR = "/run/dn42op/wireguard-go";
+
+function paths(name: string, opts: WireGuardGoOptions) {
+  const dir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  return { dir, pid: `${dir}/${name}.pid`, log: `${dir}/${name}.log` };
+}
+
+/** Starts wireguard-go for `name` and waits until its UAPI socket answers. */
+export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = {}): Promise<WireGuardGoDaemon> {
+  checkDeviceName(name);
+  const op = `start wireguard-go ${name}`;
+  const socketDir = opts.socketDir ?? DEFAULT_SOCKET_DIR;
+  if (await exists(uapiSocketPath(name, socketDir))) {
+    const running = await findWireGuardGo(name, opts);
+    if (running) throw new DaemonError(op, `already running as PID ${running.pid}`);
+    await Deno.remove(uapiSocketPath(name, socketDir)); // stale socket of a killed daemon
+  }
+  const p = paths(name, opts);
+  await Deno.mkdir(p.dir, { recursive: true, mode: 0o700 });
+  const inner = [
+    "setsid",
+    ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
+    opts.binary ?? "wireguard-go",
+    "-f",
+    name,
+  ];
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'exec "$@" >>"$WG_LOG" 2>&1 </dev/null', "sh", ...inner],
+    env: { WG_LOG: p.log, LOG_LEVEL: "error" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref(); // the daemon may outlive this process
+  const daemon: WireGuardGoDaemon = { name, pid: child.pid, child };
+  await Deno.writeTextFile(p.pid, `${child.pid}\n`, { mode: 0o600 });
+
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 5000);
+  while (Date.now() < deadline && !exited) {
+    try {
+      await uapiCall(name, UAPI_GET, socketDir, 1000);
+      return daemon;
+    } catch (e) {
+      if (!(e instanceof DeviceNotFoundError)) break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const why = exited ? "exited during start" : "did not answer on its UAPI socket in time";
+  await stopWireGuardGo(daemon, opts).catch(() => {});
+  throw new DaemonError(op, `${why}; log: ${await logTail(p.log)}`);
+}
+
+/**
+ * Finds the running wireguard-go of `name` (adoption after a restart): its pid file must name a live process whose
+ * command line is `wireguard-go … <name>`, and, if `opts.netnsPath` is given, which sits in that namespace.
+ */
+export async function findWireGuardGo(
+  name: string,
+  opts: WireGuardGoOptions = {},
+): Promise<WireGuardGoDaemon | undefined> {
+  checkDeviceName(name);
+  let pid: number;
+  try {
+    pid = Number((await Deno.readTextFile(paths(name, opts).pid)).trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || !(await isWireGuardGo(pid, name))) return undefined;
+  if (opts.netnsPath) {
+    try {
+      const [mine, want] = await Promise.all([Deno.stat(`/proc/${pid}/ns/net`), Deno.stat(opts.netnsPath)]);
+      if (mine.ino !== want.ino || mine.dev !== want.dev) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return { name, pid };
+}
+
+/** Stops a daemon by PID (SIGTERM, then SIGKILL after `graceMs`) and removes its pid file. */
+export async function stopWireGuardGo(
+  daemon: WireGuardGoDaemon,
+  opts: WireGuardGoOptions = {},
+  graceMs = 3000,
+): Promise<void> {
+  const gone = daemon.child ? daemon.child.status.then(() => true) : undefined;
+  const waitGone = async (ms: number) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (gone ? await Promise.race([gone, sleep(20).then(() => false)]) : !(await isAlive(daemon.pid))) return true;
+      if (!gone) await sleep(20);
+    }
+    return false;
+  };
+  if (await isWireGuardGo(daemon.pid, daemon.name)) {
+    signal(daemon.pid, "SIGTERM");
+    if (!(await waitGone(graceMs))) {
+      signal(daemon.pid, "SIGKILL");
+      if (!(await waitGone(graceMs))) throw new DaemonError(`stop wireguard-go ${daemon.name}`, "process did not exit");
+    }
+  }
+  if (gone) await gone;
+  await Deno.remove(paths(daemon.name, opts).pid).catch(() => {});
+  // After SIGKILL the daemon cannot remove its socket; a stale one would look like a running device.
+  await Deno.remove(uapiSocketPath(daemon.name, opts.socketDir)).catch(() => {});
+}
+
+function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch { /* exited meanwhile */ }
+}
+
+async function isWireGuardGo(pid: number, name: string): Promise<boolean> {
+  try {
+    const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0").filter(Boolean);
+    const exe = argv[0] ?? "";
+    return (exe === "wireguard-go" || exe.endsWith("/wireguard-go")) && argv[argv.length - 1] === name;
+  } catch {
+    return false;
+  }
+}
+
+async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) Z/.test(stat); // a zombie has exited
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function logTail(path: string): Promise<string> {
+  try {
+    const text = await Deno.readTextFile(path);
+    return JSON.stringify(text.slice(-400).trim());
+  } catch {
+    return "(no log)";
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
