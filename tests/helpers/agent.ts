@@ -94,7 +94,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     apiPipe = spawnIn(host, ["tests/helpers/apiproxy.ts", String(apiPort(c)), sock]);
     for (let i = 0; i < 100; i++) {
       try {
-        await host.run("sh", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);
+        await host.run("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);
         return;
       } catch {
         await new Promise((r) => setTimeout(r, 100));

@@ -28,6 +28,7 @@ import type { LinkAddress } from "../../api/addresses.ts";
 import { type BackendChoice, describeUpdate, openWireGuard, type WireGuardClient } from "../../wireguard/client.ts";
 import { diffDevice } from "../../wireguard/diff.ts";
 import { DeviceNotFoundError } from "../../wireguard/errors.ts";
+import { publicKeyOf } from "../../wireguard/key.ts";
 import type { DeviceState } from "../../wireguard/model.ts";
 import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
 import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark } from "../ownership.ts";
@@ -99,7 +100,12 @@ export class WgNode {
     const addresses = await listAddresses(ns, link.index);
     try {
       const backend = await this.client(ns).backendFor(name);
-      return { link, addresses, device: await backend.getDevice(name), backend: backend.kind };
+      const device = await backend.getDevice(name);
+      // wireguard-go's UAPI reports no public key; derive it (status publishes it, never the private key).
+      if (!device.publicKey && device.privateKey && !device.privateKey.isZero()) {
+        device.publicKey = await publicKeyOf(device.privateKey);
+      }
+      return { link, addresses, device, backend: backend.kind };
     } catch (e) {
       if (e instanceof DeviceNotFoundError) return { link, addresses };
       throw e;

@@ -119,6 +119,7 @@ export async function withAgent(n: number, fn: (ctx: Ctx) => Promise<void>, args
       });
       try {
         await fn({ ns: namespace, agent, ctrs, stateDir });
+        if (Deno.env.get("DN42OP_WA_LOG")) console.error(await Deno.readTextFile(agent.logFile));
       } catch (e) {
         console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));
         throw e;
