@@ -24,6 +24,7 @@ import {
 } from "./support.ts";
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
+const START_MS = 180_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function keypair() {
@@ -63,8 +64,17 @@ async function referencePair(ctx: Ctx) {
     peers: [{ publicKey: k1.pub, allowedIPs: ["0.0.0.0/0", "::/0"], endpoint: "127.0.0.1:51021" }],
   }));
   const t0 = performance.now();
-  const o1 = await until("wg1 Ready", async () => isReady(await read(ctx.ns, "wg1")) && await read(ctx.ns, "wg1"));
-  const o2 = await until("wg2 Ready", async () => isReady(await read(ctx.ns, "wg2")) && await read(ctx.ns, "wg2"));
+  // The first Ready includes the controller's start (module loading takes 10-30 s on this shared machine).
+  const o1 = await until(
+    "wg1 Ready",
+    async () => isReady(await read(ctx.ns, "wg1")) && await read(ctx.ns, "wg1"),
+    START_MS,
+  );
+  const o2 = await until(
+    "wg2 Ready",
+    async () => isReady(await read(ctx.ns, "wg2")) && await read(ctx.ns, "wg2"),
+    START_MS,
+  );
   const readyMs = performance.now() - t0;
   return { c1, c2, k1, k2, n1, n2, o1, o2, readyMs };
 }
@@ -244,10 +254,12 @@ Deno.test({
         }));
       }
       // Kill as soon as the first link exists (others are mid-flight).
-      await until("first link", async () => /wa[0-9a-f]{6}/.test(await c.ip("link", "show")), 30_000, 10);
+      await until("first link", async () => /wa[0-9a-f]{6}/.test(await c.ip("link", "show")), START_MS, 10);
       await ctx.agent.stop("SIGKILL");
       ctx.agent.restart();
-      for (let i = 0; i < 6; i++) await until(`w${i} Ready`, async () => isReady(await read(ctx.ns, `w${i}`)));
+      for (let i = 0; i < 6; i++) {
+        await until(`w${i} Ready`, async () => isReady(await read(ctx.ns, `w${i}`)), START_MS);
+      }
       const links = (await c.ip("-o", "link", "show")).split("\n").filter((l) => /: wa[0-9a-f]{6}/.test(l));
       assert.equal(links.length, 6);
       assert.doesNotMatch(await ctx.agent.host.ip("link", "show"), /: wa[0-9a-f]{6}/, "no link leaked in the host");
@@ -291,7 +303,11 @@ Deno.test({
         peers: [],
       }));
       const before = await Promise.all([snapshot(c), snapshot(ctx.agent.host)]);
-      await until("dry-run logged", async () => (await Deno.readTextFile(ctx.agent.logFile)).includes("would"), 30_000);
+      await until(
+        "dry-run logged",
+        async () => (await Deno.readTextFile(ctx.agent.logFile)).includes("would"),
+        START_MS,
+      );
       await sleep(3000);
       assert.deepEqual(await Promise.all([snapshot(c), snapshot(ctx.agent.host)]), before);
       const o = await read(ctx.ns, "dry");

@@ -14,20 +14,13 @@ import type { BackendKind } from "../../../src/wireguard/backend.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../../../src/wireguard/key.ts";
 import { findWireGuardGo } from "../../../src/wireguard/wggo.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../helpers/netns.ts";
+import { ping } from "../../wireguard/scenario.ts";
+
+export { ping };
 
 /** A short interface name, unique machine-wide (wireguard-go sockets are global): `wa` + 6 hex. */
 export function ifname(): string {
   return `wa${crypto.getRandomValues(new Uint8Array(3)).toHex()}`;
-}
-
-/** True if `addr` answers pings from `ns`. */
-export async function ping(ns: TestNetns, addr: string): Promise<boolean> {
-  try {
-    await ns.run("ping", "-c", "2", "-i", "0.2", "-W", "2", addr);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** True if `addr` answers within `ms` (pings repeated). */
