@@ -51,23 +51,17 @@ function rootSocket(c: TestCluster): Promise<string> {
   })();
 }
 
+/** Runs `deno run -A args…` inside `ns`; with `logFile`, its stdout and stderr are appended to that file directly. */
 function spawnIn(ns: TestNetns, args: string[], logFile?: string): Deno.ChildProcess {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", ns.name, Deno.execPath(), "run", "-A", ...args],
+  const deno = [Deno.execPath(), "run", "-A", ...args];
+  return new Deno.Command("ip", {
+    args: ["netns", "exec", ns.name, ...(logFile ? ["sh", "-c", 'exec "$@" >>"$AGENT_LOG" 2>&1', "sh"] : []), ...deno],
+    env: logFile ? { AGENT_LOG: logFile } : {},
     cwd: ROOT,
-    stdout: logFile ? "piped" : "null",
-    stderr: logFile ? "piped" : "null",
+    stdout: "null",
+    stderr: "null",
     stdin: "null",
   }).spawn();
-  if (logFile) {
-    const f = Deno.openSync(logFile, { append: true, create: true, write: true });
-    const w = f.writable.getWriter();
-    const copy = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s) await w.write(chunk).catch(() => {});
-    };
-    Promise.all([copy(child.stdout), copy(child.stderr)]).finally(() => w.close().catch(() => {}));
-  }
-  return child;
 }
 
 /** Options of {@link startAgent}. */
