@@ -6,6 +6,9 @@
  * real API server. cold_start_s runs from the spawn to the moment every object reports Ready with
  * observedGeneration = generation. rss_mib is the controller process's peak RSS (VmHWM) at that moment.
  *
+ * Limits: each wireguard-go daemon holds an inotify instance, so fs.inotify.max_user_instances (128 by default)
+ * caps N for the userspace backend; the bench refuses a larger N with that explanation.
+ *
  * Backend honesty: this host has no WireGuard kernel module, so every device here is a wireguard-go daemon (one
  * process per device). Their memory is NOT in rss_mib (it is reported separately as daemons_rss_mib), and starting
  * 1000 daemons is most of the cold-start time. The kernel backend is not measured here: the qemu tier has no
@@ -193,6 +196,15 @@ ip -n ${ctr.name} link set $n up
   }
 }
 
+// Each wireguard-go holds one inotify instance (its UAPI listener); the per-user limit caps the daemon count.
+const inotifyLimit = Number((await Deno.readTextFile("/proc/sys/fs/inotify/max_user_instances")).trim());
+if (N > inotifyLimit - 16) {
+  console.error(
+    `bench:scale: ${N} wireguard-go daemons need ${N} inotify instances, but fs.inotify.max_user_instances is ` +
+      `${inotifyLimit} (other processes use some too). Run with --count ${inotifyLimit - 28} or raise the limit.`,
+  );
+  Deno.exit(2);
+}
 const kk = await keys(N);
 const ctr = await createNetns("wa-benchc");
 let result: Record<string, unknown>;
