@@ -20,15 +20,21 @@ import { createCa, createServiceAccountKeys, issueCert } from "./controlplane/pk
 import {
   freePort,
   isRunning,
+  recordPid,
   rssKiB,
   sleep,
   startDaemon,
   startWatchdog,
-  stopDaemon,
+  stopRecorded,
   waitReady,
 } from "./controlplane/proc.ts";
 
 const REPO_ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+/**
+ * Upper bound for each daemon to become ready. A start takes seconds on an idle 2-core machine, but on a shared,
+ * heavily loaded one (load average > 20) the apiserver alone has needed more than 60 s; a dead daemon fails at once.
+ */
+const READY_TIMEOUT_MS = 300_000;
 
 /** PIDs of the cluster's processes. */
 export interface ClusterPids {
@@ -173,6 +179,9 @@ function apiserverArgs(pki: string, etcdPort: number, port: number): string[] {
     `--disable-admission-plugins=ServiceAccount`,
     `--allow-privileged=true`,
     `--enable-priority-and-fairness=false`,
+    // The default "lease" reconciler would publish 127.0.0.1 as the kubernetes service endpoint, which Endpoints
+    // validation rejects (loopback) every 10 s; nothing here routes through that service.
+    `--endpoint-reconciler-type=none`,
     `--profiling=false`,
   ];
 }
@@ -192,12 +201,14 @@ function controllerManagerArgs(pki: string, kubeconfig: string, port: number): s
   ];
 }
 
-/** Stops whatever `info` lists (watchdog first, then controller manager, apiserver, etcd). */
-async function stopAll(pids: Partial<ClusterPids>): Promise<void> {
-  if (pids.watchdog) await stopDaemon(pids.watchdog, "sh", 2_000);
-  if (pids.controllerManager) await stopDaemon(pids.controllerManager, BINARIES.kubeControllerManager);
-  if (pids.apiserver) await stopDaemon(pids.apiserver, BINARIES.kubeApiserver);
-  if (pids.etcd) await stopDaemon(pids.etcd, BINARIES.etcd);
+/** Stops what `<dir>/pids` records: the watchdog first, then controller manager, apiserver, etcd. */
+async function stopAll(dir: string): Promise<void> {
+  await stopRecorded(dir, [
+    ["watchdog", "sh"],
+    ["controllerManager", BINARIES.kubeControllerManager],
+    ["apiserver", BINARIES.kubeApiserver],
+    ["etcd", BINARIES.etcd],
+  ]);
 }
 
 /** Starts a fresh cluster in `dir` (which must be free of a running one). */
@@ -215,6 +226,7 @@ async function startCluster(dir: string, opts: ClusterUpOptions, log: (l: string
   };
   const pids: Partial<ClusterPids> = {};
   try {
+    if (opts.ownerPid) pids.watchdog = await startWatchdog(opts.ownerPid, dir);
     const { caPem, admin } = await makePki(pki);
     const ports = { etcd: freePort(), etcdPeer: freePort(), apiserver: freePort(), controllerManager: freePort() };
     const server = `https://127.0.0.1:${ports.apiserver}`;
@@ -222,10 +234,16 @@ async function startCluster(dir: string, opts: ClusterUpOptions, log: (l: string
 
     let t = performance.now();
     pids.etcd = await startDaemon(BINARIES.etcd, etcdArgs(dir, ports.etcd, ports.etcdPeer), logs.etcd);
-    await waitReady("etcd /health", async () => {
-      const r = await fetch(`http://127.0.0.1:${ports.etcd}/health`, { signal: AbortSignal.timeout(2_000) });
-      return (await r.json()).health === "true";
-    }, { pid: pids.etcd, bin: BINARIES.etcd, logPath: logs.etcd });
+    await recordPid(dir, "etcd", pids.etcd);
+    await waitReady(
+      "etcd /health",
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${ports.etcd}/health`, { signal: AbortSignal.timeout(2_000) });
+        return (await r.json()).health === "true";
+      },
+      { pid: pids.etcd, bin: BINARIES.etcd, logPath: logs.etcd },
+      READY_TIMEOUT_MS,
+    );
     const etcdS = since(t);
 
     t = performance.now();
@@ -234,6 +252,7 @@ async function startCluster(dir: string, opts: ClusterUpOptions, log: (l: string
       apiserverArgs(pki, ports.etcd, ports.apiserver),
       logs.apiserver,
     );
+    await recordPid(dir, "apiserver", pids.apiserver);
     const api = new ApiClient(server, { caPem, ...admin });
     try {
       const daemon = { pid: pids.apiserver, bin: BINARIES.kubeApiserver, logPath: logs.apiserver };
@@ -241,18 +260,20 @@ async function startCluster(dir: string, opts: ClusterUpOptions, log: (l: string
         "kube-apiserver /readyz",
         async () => (await api.request("GET", "/readyz")).status === 200,
         daemon,
+        READY_TIMEOUT_MS,
       );
       await waitReady(
         "namespace default",
         async () => (await api.request("GET", "/api/v1/namespaces/default")).status === 200,
         daemon,
+        READY_TIMEOUT_MS,
       );
       const apiserverS = since(t);
 
       t = performance.now();
       const crds = await readCrds(await crdFiles(opts.crdDir ?? `${REPO_ROOT}/crds`));
       await applyCrds(api, crds);
-      await waitCrdsServed(api, crds);
+      await waitCrdsServed(api, crds, READY_TIMEOUT_MS);
       const crdsS = since(t);
 
       t = performance.now();
@@ -261,20 +282,19 @@ async function startCluster(dir: string, opts: ClusterUpOptions, log: (l: string
         controllerManagerArgs(pki, kubeconfig, ports.controllerManager),
         logs.controllerManager,
       );
+      await recordPid(dir, "controllerManager", pids.controllerManager);
       const kcm = new ApiClient(`https://127.0.0.1:${ports.controllerManager}`, { caPem, ...admin });
       try {
         await waitReady(
           "kube-controller-manager /healthz",
           async () => (await kcm.request("GET", "/healthz")).status === 200,
           { pid: pids.controllerManager, bin: BINARIES.kubeControllerManager, logPath: logs.controllerManager },
+          READY_TIMEOUT_MS,
         );
       } finally {
         kcm.close();
       }
       const kcmS = since(t);
-      if (opts.ownerPid) {
-        pids.watchdog = await startWatchdog(opts.ownerPid, [pids.controllerManager, pids.apiserver, pids.etcd], dir);
-      }
       const info: ClusterInfo = {
         kubeconfig,
         server,
@@ -300,7 +320,7 @@ async function startCluster(dir: string, opts: ClusterUpOptions, log: (l: string
       api.close();
     }
   } catch (e) {
-    await stopAll(pids);
+    await stopAll(dir);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     if (e instanceof ClusterError) throw e;
     throw new ClusterError(`cluster:up failed: ${(e as Error).message}`, { cause: e });
@@ -346,9 +366,9 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterInf
   return await withDirLock(dir, async () => {
     const existing = await readClusterState(dir);
     if (existing && await clusterHealthy(existing)) return { ...existing, reused: true };
-    if (existing) {
-      log(`cluster: state in ${dir} is stale; cleaning up`);
-      await stopAll(existing.pids);
+    if (existing || await exists(`${dir}/pids`)) {
+      log(`cluster: ${dir} holds a stale or half-started cluster; cleaning up`);
+      await stopAll(dir);
     }
     return await startCluster(dir, opts, log);
   });
@@ -357,8 +377,7 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterInf
 /** Stops the cluster described by `info` (or the one in the default directory) and removes its directory. */
 export async function clusterDown(info?: Pick<ClusterInfo, "dir">): Promise<void> {
   const dir = info?.dir ?? await defaultClusterDir();
-  const state = await readClusterState(dir);
-  if (state) await stopAll(state.pids);
+  await stopAll(dir);
   await Deno.remove(dir, { recursive: true }).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });

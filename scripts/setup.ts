@@ -17,6 +17,8 @@ export const PROFILES: Record<string, string[]> = {
     "openssl",
     "util-linux",
   ],
+  /** The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod. */
+  kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
   /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
   containers: [
     "podman",

@@ -1,19 +1,26 @@
 /**
- * The whole test suite, as run by the README's test command and by CI (`.ci/run`):
+ * The whole test suite, as run by the README's test command and by CI (`.ci/run`), in two phases:
  *
- *   1. installs what is missing (scripts/setup.ts),
- *   2. static checks: `deno fmt --check`, `deno lint`, `deno check`,
- *   3. starts one real control plane for the whole run (scripts/cluster.ts),
- *   4. runs every test under tests/ (capability-dependent tests skip with a recorded reason),
- *   5. runs the kernel tier under qemu (scripts/kernel/),
- *   6. prints the skipped tests with their reasons, the failures, and a last line `N passed, N failed, N skipped`.
- *
- * As root, everything runs inside a throwaway network namespace (`dn42op-suite-…`) created here and removed at
- * the end, so no test can touch the machine's own links even by mistake; tests make their own namespaces too.
+ * Prepare (needs the network: apt, the Go module proxy, npm):
+ *   1. installs what is missing (scripts/setup.ts profiles base, containers, kernel),
+ *   2. builds the control plane from its Go modules (cached) and caches the npm packages,
+ *   3. fetches Debian's kernel and builds the kernel tier's initramfs (cached).
+ * Suite (offline; as root inside a throwaway network namespace `dn42op-suite-…` created here and removed at the
+ * end, so no test can touch the machine's own links even by mistake — tests make their own namespaces too):
+ *   4. static checks: `deno fmt --check`, `deno lint`, `deno check`,
+ *   5. one real control plane for the whole run (scripts/cluster.ts),
+ *   6. every test under tests/ (capability-dependent tests skip with a recorded reason),
+ *   7. the kernel tier under qemu (scripts/kernel/): every `*.kernel_test.ts` on Debian's kernel,
+ *   8. the skipped tests with their reasons, the failures, and a last line `N passed, N failed, N skipped`.
  *
  * Usage: deno run -A scripts/test.ts [--unit] [--no-kernel] [--no-cluster] [test paths...]
+ * (`--unit`: no control plane and no kernel tier; test paths restrict the host tests and skip the kernel tier.)
  */
 import { parseArgs } from "node:util";
+import { clusterDown, clusterUp } from "./cluster.ts";
+import { buildControlPlane } from "./controlplane/build.ts";
+import { junitCases } from "./kernel/junit.ts";
+import { prepareKernelTier, runKernelTier } from "./kernel/tier.ts";
 import { ensureProfiles } from "./setup.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -68,28 +75,6 @@ async function run(
   return { code: status.code, output };
 }
 
-/** Counts JUnit test cases (steps are folded into their parent test). */
-export function parseJunit(xml: string): Outcome[] {
-  const out: Outcome[] = [];
-  const unescape = (s: string) =>
-    s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'")
-      .replace(/&amp;/g, "&");
-  const re = /<testcase name="([^"]*)" classname="([^"]*)"[^>]*?(?:\/>|>([\s\S]*?)<\/testcase>)/g;
-  const parents: string[] = [];
-  for (const m of xml.matchAll(re)) {
-    const name = unescape(m[1]);
-    const body = m[3] ?? "";
-    if (parents.some((p) => name.startsWith(`${p} > `))) continue;
-    parents.push(name);
-    const failure = /<(failure|error)\b(?:[^>]*?\bmessage="([^"]*)")?/.exec(body);
-    const full = `${unescape(m[2]).replace(/^(\.\.?\/)+/, "")} :: ${name}`;
-    if (failure) out.push({ name: full, status: "failed", detail: unescape(failure[2] ?? failure[1]) });
-    else if (/<skipped\b/.test(body)) out.push({ name: full, status: "skipped" });
-    else out.push({ name: full, status: "passed" });
-  }
-  return out;
-}
-
 async function staticChecks(): Promise<void> {
   const deno = Deno.execPath();
   const checks: [string, string[]][] = [
@@ -116,11 +101,30 @@ async function hostTests(paths: string[], env: Record<string, string>): Promise<
   );
   let cases: Outcome[] = [];
   try {
-    cases = parseJunit(await Deno.readTextFile(junit));
+    cases = junitCases(await Deno.readTextFile(junit)).map((c) => ({
+      name: `${c.file.replace(/^(\.\.?\/)+/, "")} :: ${c.name}`,
+      status: c.status,
+      detail: c.detail,
+    }));
   } catch { /* no report: counted below */ }
   outcomes.push(...cases);
   const failed = cases.filter((c) => c.status === "failed").length;
   if (r.code !== 0 && failed === 0) record("deno test (host)", "failed", `exited ${r.code} without a failing test`);
+}
+
+/** Starts the run's one control plane; on failure records it and makes cluster tests skip with the reason. */
+async function startCluster(env: Record<string, string>): Promise<{ dir: string } | undefined> {
+  const started = performance.now();
+  try {
+    const info = await clusterUp({ dir: `${OUT}/cluster`, ownerPid: Deno.pid });
+    env.DN42OP_KUBECONFIG = info.kubeconfig;
+    record(`control plane up (${((performance.now() - started) / 1000).toFixed(1)} s)`, "passed");
+    return info;
+  } catch (e) {
+    record("control plane up", "failed", (e as Error).message);
+    env.DN42OP_NO_CLUSTER = `the control plane failed to start: ${(e as Error).message.split("\n")[0]}`;
+    return undefined;
+  }
 }
 
 function summarize(skipLog: string): number {
@@ -172,7 +176,14 @@ async function runInSuiteNetns(argv: string[]): Promise<number> {
   }
 }
 
-async function main(): Promise<number> {
+interface Options {
+  unit: boolean;
+  kernel: boolean;
+  cluster: boolean;
+  paths: string[];
+}
+
+function options(): Options {
   const { values, positionals } = parseArgs({
     args: Deno.args,
     options: {
@@ -182,23 +193,80 @@ async function main(): Promise<number> {
     },
     allowPositionals: true,
   });
-  if (Deno.uid() === 0 && !Deno.env.get("DN42OP_SUITE_NETNS")) return await runInSuiteNetns(Deno.args);
+  return {
+    unit: values.unit,
+    kernel: !values.unit && !values["no-kernel"] && positionals.length === 0,
+    cluster: !values.unit && !values["no-cluster"],
+    paths: positionals,
+  };
+}
 
+/** The prepare phase: everything that needs the network. Its outcomes are handed to the suite phase. */
+async function prepare(opts: Options): Promise<void> {
+  const step = async (name: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      record(name, "passed");
+    } catch (e) {
+      record(name, "failed", (e as Error).message);
+    }
+  };
+  await step("setup (apt packages)", () => ensureProfiles(["base", "containers", ...(opts.kernel ? ["kernel"] : [])]));
+  await step("npm packages cached", () => run([Deno.execPath(), "install"], { quiet: true }).then(okOrThrow));
+  if (opts.cluster) await step("control plane built", () => buildControlPlane());
+  if (opts.kernel) await step("kernel tier prepared", () => prepareKernelTier());
+}
+
+function okOrThrow(r: { code: number; output: string }): void {
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.output.slice(-2000)}`);
+}
+
+async function kernelTier(): Promise<void> {
+  const r = await runKernelTier();
+  for (const c of r.cases) {
+    outcomes.push({
+      name: `kernel tier :: ${c.file.replace(/^(\.\.?\/)+/, "")} :: ${c.name}`,
+      status: c.status,
+      detail: c.detail,
+    });
+  }
+  if (r.exitCode !== 0 && r.cases.every((c) => c.status !== "failed")) {
+    record("kernel tier", "failed", `guest ended without a report (${JSON.stringify(r.outcome)})`);
+  }
+}
+
+/** The suite phase (offline). Returns the exit status. */
+async function suite(opts: Options, skipLog: string): Promise<number> {
+  const env: Record<string, string> = { DN42OP_SKIP_LOG: skipLog, NO_COLOR: "1" };
+  if (!opts.cluster) env.DN42OP_NO_CLUSTER = "control plane disabled for this run (--unit or --no-cluster)";
+  await staticChecks();
+  const cluster = env.DN42OP_NO_CLUSTER ? undefined : await startCluster(env);
+  try {
+    await hostTests(opts.paths.length ? opts.paths : ["tests/"], env);
+  } finally {
+    if (cluster) await clusterDown(cluster);
+  }
+  if (opts.kernel) await kernelTier();
+  return summarize(skipLog);
+}
+
+async function main(): Promise<number> {
+  const opts = options();
   await Deno.mkdir(OUT, { recursive: true });
   const skipLog = `${OUT}/skipped.txt`;
-  await Deno.writeTextFile(skipLog, "");
-  const env: Record<string, string> = { DN42OP_SKIP_LOG: skipLog, NO_COLOR: "1" };
-  if (values.unit || values["no-cluster"]) env.DN42OP_NO_CLUSTER = "control plane disabled for this run";
-
-  try {
-    await ensureProfiles(["base", "containers"]);
-    record("setup (apt packages)", "passed");
-  } catch (e) {
-    record("setup (apt packages)", "failed", (e as Error).message);
+  const prepared = `${OUT}/prepared.json`;
+  if (Deno.uid() === 0 && !Deno.env.get("DN42OP_SUITE_NETNS")) {
+    await prepare(opts);
+    await Deno.writeTextFile(prepared, JSON.stringify(outcomes));
+    return await runInSuiteNetns(Deno.args);
   }
-  await staticChecks();
-  await hostTests(positionals.length ? positionals : ["tests/"], env);
-  return summarize(skipLog);
+  if (Deno.env.get("DN42OP_SUITE_NETNS")) {
+    outcomes.push(...JSON.parse(await Deno.readTextFile(prepared)) as Outcome[]);
+  } else {
+    await prepare(opts);
+  }
+  await Deno.writeTextFile(skipLog, "");
+  return await suite(opts, skipLog);
 }
 
 if (import.meta.main) Deno.exit(await main());

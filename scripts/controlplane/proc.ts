@@ -132,19 +132,49 @@ export async function waitReady(
   }
 }
 
+/** Appends `name pid` to `<dir>/pids`, the record of what {@link stopRecorded} and the watchdog stop. */
+export async function recordPid(dir: string, name: string, pid: number): Promise<void> {
+  await Deno.writeTextFile(`${dir}/pids`, `${name} ${pid}\n`, { append: true });
+}
+
+/** The `<dir>/pids` record as name → PID (empty when there is none). */
+export async function recordedPids(dir: string): Promise<Record<string, number>> {
+  const text = await Deno.readTextFile(`${dir}/pids`).catch(() => "");
+  return Object.fromEntries(
+    text.split("\n").filter(Boolean).map((l) => {
+      const [name, pid] = l.split(" ");
+      return [name, Number(pid)];
+    }),
+  );
+}
+
 /**
- * Starts a detached shell that waits for `ownerPid` to exit, then stops `pids` (TERM, KILL after 10 s) and removes
- * `dir`. This is the parent-death guard of clusters started by a test process: whatever way that process ends
- * (normal exit, crash, SIGKILL), its control plane goes away within about a second.
+ * Stops the recorded processes of `dir` in `order` (names of {@link recordPid}), each only if its PID still runs
+ * the binary given for that name. Idempotent.
  */
-export function startWatchdog(ownerPid: number, pids: number[], dir: string): Promise<number> {
-  const list = pids.join(" ");
+export async function stopRecorded(dir: string, order: [name: string, bin: string][]): Promise<void> {
+  const pids = await recordedPids(dir);
+  for (const [name, bin] of order) {
+    if (pids[name]) await stopDaemon(pids[name], bin, name === "watchdog" ? 2_000 : 10_000);
+  }
+}
+
+/**
+ * Starts a detached shell that waits for `ownerPid` to exit, then stops every process recorded in `<dir>/pids`
+ * at that moment (TERM, KILL after 10 s) and removes `dir`. This is the parent-death guard of clusters started by a
+ * test process: however that process ends (normal exit, crash, SIGKILL, even in the middle of starting the
+ * cluster), its control plane goes away within about a second. Records itself as "watchdog".
+ */
+export async function startWatchdog(ownerPid: number, dir: string): Promise<number> {
   const script = `
-    alive() { for p in ${list}; do kill -0 $p 2>/dev/null && return 0; done; return 1; }
     while kill -0 ${ownerPid} 2>/dev/null; do sleep 1; done
-    kill -TERM ${list} 2>/dev/null
+    list=$(awk '$1 != "watchdog" { print $2 }' "$0/pids" 2>/dev/null)
+    alive() { for p in $list; do kill -0 $p 2>/dev/null && return 0; done; return 1; }
+    [ -n "$list" ] && kill -TERM $list 2>/dev/null
     for i in $(seq 100); do alive || break; sleep 0.1; done
-    kill -KILL ${list} 2>/dev/null
+    [ -n "$list" ] && kill -KILL $list 2>/dev/null
     rm -rf -- "$0"`;
-  return spawnOrphan(["sh", "-c", script, dir], "/dev/null");
+  const pid = await spawnOrphan(["sh", "-c", script, dir], "/dev/null");
+  await recordPid(dir, "watchdog", pid);
+  return pid;
 }

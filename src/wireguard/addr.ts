@@ -100,6 +100,14 @@ export class IpPrefix {
     return IpPrefix.#masked(version, words, bits);
   }
 
+  /** Builds a prefix from 16-bit words (2 for IPv4, 8 for IPv6; taken over, not copied), clearing host bits. */
+  static fromWords(version: IpVersion, words: number[], bits: number, field = "allowed IP"): IpPrefix {
+    if (words.length !== (version === 4 ? 2 : 8) || !Number.isInteger(bits) || bits < 0 || bits > words.length * 16) {
+      throw new InvalidConfigError(field, `invalid IPv${version} prefix`);
+    }
+    return IpPrefix.#masked(version, words, bits);
+  }
+
   static #masked(version: IpVersion, words: number[], bits: number): IpPrefix {
     for (let i = 0; i < words.length; i++) {
       const keep = Math.max(0, Math.min(16, bits - i * 16));

@@ -20,4 +20,8 @@ export interface WireGuardBackend {
   allowedIpRemoval(name: string): Promise<AllowedIpRemoval>;
   /** True if this backend serves a device of that name. */
   hasDevice(name: string): Promise<boolean>;
+  /** Creates the device (kernel: a "wireguard" link; userspace: a wireguard-go), or adopts a running daemon. */
+  createDevice(name: string): Promise<unknown>;
+  /** Deletes the device (kernel: the link; userspace: stops the daemon by PID). */
+  deleteDevice(name: string): Promise<void>;
 }

@@ -103,6 +103,22 @@ export class WireGuardClient {
     return this.#backends.userspace;
   }
 
+  /**
+   * Creates a device with the chosen backend: in auto mode a kernel link where the "wireguard" family resolves,
+   * else a wireguard-go (an already running one is adopted).
+   */
+  async createDevice(name: string): Promise<BackendKind> {
+    const { userspace, kernel } = this.#backends;
+    const backend = this.#choice === "auto" ? ((await kernel?.()) ?? userspace) : await this.backendFor(name);
+    await backend.createDevice(name);
+    return backend.kind;
+  }
+
+  /** Deletes a device (kernel link, or stops its wireguard-go by PID). */
+  async deleteDevice(name: string): Promise<void> {
+    await (await this.backendFor(name)).deleteDevice(name);
+  }
+
   /** Reads a device. */
   async device(name: string): Promise<DeviceState> {
     return (await this.backendFor(name)).getDevice(name);

@@ -68,25 +68,15 @@ export function diffDevice(desired: DeviceConfig, actual: DeviceState, opts: Dif
   const orphaned: IpPrefix[] = [];
 
   const have = sortByPublicKey(actual.peers);
-  let i = 0;
-  let j = 0;
-  while (i < want.peers.length || j < have.length) {
-    const w = want.peers[i];
-    const h = have[j];
-    const order = !w ? 1 : !h ? -1 : compareText(w.publicKey.toBase64(), h.publicKey.toBase64());
-    if (order < 0) {
-      first.peers.push(newPeer(w));
-      i++;
-    } else if (order > 0) {
-      first.peers.push({ publicKey: h.publicKey, remove: true });
-      j++;
-    } else {
+  const byKey = (w: PeerConfig, h: PeerConfig) => compareText(w.publicKey.toBase64(), h.publicKey.toBase64());
+  sortedMerge(want.peers, have, byKey, {
+    onlyLeft: (w) => first.peers.push(newPeer(w)),
+    onlyRight: (h) => first.peers.push({ publicKey: h.publicKey, remove: true }),
+    both: (w, h) => {
       const update = changePeer(w, h, wanted, orphaned, opts.allowedIpRemoval);
       if (update) first.peers.push(update);
-      i++;
-      j++;
-    }
-  }
+    },
+  });
 
   const updates: DeviceUpdate[] = [];
   if (orphaned.length > 0) {
@@ -103,6 +93,30 @@ export function diffDevice(desired: DeviceConfig, actual: DeviceState, opts: Dif
     updates.push(first);
   }
   return updates;
+}
+
+/**
+ * Walks two lists sorted by `cmp` in one pass, calling `onlyLeft` / `onlyRight` for items present on one side and
+ * `both` for items equal under `cmp`.
+ */
+function sortedMerge<L, R>(
+  left: readonly L[],
+  right: readonly R[],
+  cmp: (l: L, r: R) => number,
+  on: { onlyLeft(l: L): void; onlyRight(r: R): void; both?(l: L, r: R): void },
+): void {
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < right.length) {
+    const order = i >= left.length ? 1 : j >= right.length ? -1 : cmp(left[i], right[j]);
+    if (order < 0) on.onlyLeft(left[i++]);
+    else if (order > 0) on.onlyRight(right[j++]);
+    else {
+      on.both?.(left[i], right[j]); // (arguments of an optional call are not evaluated when it is absent)
+      i++;
+      j++;
+    }
+  }
 }
 
 function compareText(a: string, b: string): number {
@@ -145,24 +159,12 @@ function changePeer(
 
   const add: IpPrefix[] = [];
   const remove: IpPrefix[] = [];
-  const haveIps = canonicalPrefixes(h.allowedIps);
-  let a = 0;
-  let b = 0;
-  while (a < w.allowedIps.length || b < haveIps.length) {
-    const x = w.allowedIps[a];
-    const y = haveIps[b];
-    const order = !x ? 1 : !y ? -1 : IpPrefix.compare(x, y);
-    if (order < 0) {
-      add.push(x);
-      a++;
-    } else if (order > 0) {
+  sortedMerge(w.allowedIps, canonicalPrefixes(h.allowedIps), IpPrefix.compare, {
+    onlyLeft: (x) => add.push(x),
+    onlyRight: (y) => {
       if (!wanted.has(y.text)) remove.push(y);
-      b++;
-    } else {
-      a++;
-      b++;
-    }
-  }
+    },
+  });
   if (add.length > 0) {
     u.allowedIps = add;
     changed = true;

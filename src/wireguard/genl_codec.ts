@@ -246,24 +246,39 @@ export function encodeSetDevice(
 
 function key(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey {
   if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
-  return WireGuardKey.fromBytes(kind, d.bytes());
+  return WireGuardKey.adopt(kind, d.bytes());
 }
 
 function decodeAllowedIp(d: AttrDecoder, op: string): IpPrefix {
   let family = -1;
-  let addr: Uint8Array | undefined;
+  let words: number[] | undefined;
   let cidr = -1;
   while (d.next()) {
     if (d.type === WGALLOWEDIP_A_FAMILY) family = d.u16();
-    else if (d.type === WGALLOWEDIP_A_IPADDR) addr = d.bytes();
     else if (d.type === WGALLOWEDIP_A_CIDR_MASK) cidr = d.u8();
+    else if (d.type === WGALLOWEDIP_A_IPADDR) words = addressWords(d);
   }
   if (d.error) throw d.error;
   const version = family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0;
-  if (!version || !addr || addr.length !== (version === 4 ? 4 : 16) || cidr < 0 || cidr > (version === 4 ? 32 : 128)) {
-    throw new ProtocolError(op, `allowed IP with family ${family}, ${addr?.length ?? 0} address bytes, mask ${cidr}`);
+  if (!version || words?.length !== (version === 4 ? 2 : 8) || cidr < 0 || cidr > (version === 4 ? 32 : 128)) {
+    throw new ProtocolError(
+      op,
+      `allowed IP with family ${family}, ${(words?.length ?? 0) * 2} address bytes, mask ${cidr}`,
+    );
   }
-  return IpPrefix.fromBytes(version, addr, cidr, op);
+  return IpPrefix.fromWords(version, words, cidr, op);
+}
+
+/** An IPADDR payload as 16-bit words; IPv4 without allocating a byte array (these are the bulk of a dump). */
+function addressWords(d: AttrDecoder): number[] {
+  if (d.length === 4) {
+    const v = d.be32();
+    return [v >>> 16, v & 0xffff];
+  }
+  const b = d.bytes();
+  const words: number[] = [];
+  for (let i = 0; i + 1 < b.length; i += 2) words.push((b[i] << 8) | b[i + 1]);
+  return words;
 }
 
 function decodePeer(d: AttrDecoder, op: string): PeerState {

@@ -8,7 +8,7 @@
  * are retried by the socket. SET messages are sent one after another, each ACKed before the next.
  */
 
-import { isNotFound, NetlinkError, type Netns } from "../netlink/mod.ts";
+import { createLink, deleteLink, isNotFound, NetlinkError, type Netns } from "../netlink/mod.ts";
 import type { WireGuardBackend } from "./backend.ts";
 import type { AllowedIpRemoval } from "./diff.ts";
 import { DeviceNotFoundError, WireGuardError } from "./errors.ts";
@@ -94,6 +94,21 @@ export class KernelBackend implements WireGuardBackend {
       return true;
     } catch (e) {
       if (e instanceof DeviceNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  /** Creates a "wireguard" link named `name` in the backend's namespace (down, no addresses). */
+  async createDevice(name: string): Promise<void> {
+    await createLink(this.#ns, { kind: "wireguard", name });
+  }
+
+  /** Deletes the link; throws DeviceNotFoundError if there is none. */
+  async deleteDevice(name: string): Promise<void> {
+    try {
+      await deleteLink(this.#ns, name);
+    } catch (e) {
+      if (isNotFound(e)) throw new DeviceNotFoundError(name, { cause: e });
       throw e;
     }
   }

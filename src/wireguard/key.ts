@@ -42,6 +42,12 @@ export class WireGuardKey {
     return WireGuardKey.#own(kind, bytes.slice());
   }
 
+  /** Like {@link fromBytes} but takes ownership of `bytes` (no copy): for decoders holding a fresh array. */
+  static adopt(kind: KeyKind, bytes: Uint8Array, field = `${kind} key`): WireGuardKey {
+    if (bytes.length !== KEY_LEN) throw new InvalidConfigError(field, `must be ${KEY_LEN} bytes, got ${bytes.length}`);
+    return WireGuardKey.#own(kind, bytes);
+  }
+
   /** Takes ownership of freshly made bytes (no copy). */
   static #own(kind: KeyKind, bytes: Uint8Array): WireGuardKey {
     if (kind === "private") clamp(bytes);

@@ -26,7 +26,7 @@ export interface PeerConfig {
 /** Desired configuration of a device. Absent device fields are not managed. */
 export interface DeviceConfig {
   privateKey?: WireGuardKey;
-  /** UDP listen port; absent means "keep whatever port the device has". */
+  /** UDP listen port; absent or 0 means "keep whatever port the device has" (0 lets the kernel pick one). */
   listenPort?: number;
   /** Firewall mark; 0 means off. */
   fwmark?: number;

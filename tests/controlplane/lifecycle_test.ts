@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { isRunning } from "../../scripts/controlplane/proc.ts";
-import type { ClusterInfo } from "../../scripts/cluster.ts";
+import { freePort, isRunning, recordPid, startDaemon } from "../../scripts/controlplane/proc.ts";
+import { clusterDown, type ClusterInfo } from "../../scripts/cluster.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { eventually } from "./widget.ts";
 
@@ -96,6 +96,34 @@ Deno.test({
         owner.kill("SIGKILL");
       } catch { /* already dead */ }
       await owner.status;
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster down: a half-started cluster (recorded PIDs, no state.json) is stopped and removed",
+  ignore,
+  fn: async () => {
+    const dir = `/tmp/dn42op-cp-half-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.mkdir(dir);
+    const [p, q] = [freePort(), freePort()];
+    const pid = await startDaemon(BINARIES.etcd, [
+      `--data-dir=${dir}/etcd`,
+      `--listen-client-urls=http://127.0.0.1:${p}`,
+      `--advertise-client-urls=http://127.0.0.1:${p}`,
+      `--listen-peer-urls=http://127.0.0.1:${q}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${q}`,
+      `--initial-cluster=default=http://127.0.0.1:${q}`,
+    ], `${dir}/etcd.log`);
+    try {
+      await recordPid(dir, "etcd", pid);
+      assert.ok(isRunning(pid, BINARIES.etcd));
+      await clusterDown({ dir });
+      assert.equal(isRunning(pid, BINARIES.etcd), false, "etcd stopped");
+      assert.equal(await exists(dir), false, "directory removed");
+    } finally {
+      if (isRunning(pid, BINARIES.etcd)) Deno.kill(pid, "SIGKILL");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -21,7 +21,7 @@ async function side(ns: TestNetns, stateDir: string, addr = "", endpoint = ""): 
   const client = openWireGuard(handle, { userspace: { stateDir } });
   const dev = devName();
   try {
-    await client.userspace.createDevice(dev);
+    assert.equal(await client.createDevice(dev), "userspace");
   } catch (e) {
     handle.close();
     throw e;
@@ -31,7 +31,7 @@ async function side(ns: TestNetns, stateDir: string, addr = "", endpoint = ""): 
 
 async function teardown(s: Side | undefined): Promise<void> {
   if (!s) return;
-  await s.client.userspace.deleteDevice(s.dev).catch(() => {});
+  await s.client.deleteDevice(s.dev).catch(() => {});
   s.handle.close();
 }
 

@@ -4,7 +4,7 @@
  * 10,000 peers set and read back through the real kernel.
  */
 import assert from "node:assert/strict";
-import { Netns } from "../../src/netlink/mod.ts";
+import { Netns, setLink } from "../../src/netlink/mod.ts";
 import { Endpoint } from "../../src/wireguard/addr.ts";
 import { openWireGuard } from "../../src/wireguard/client.ts";
 import { DeviceNotFoundError } from "../../src/wireguard/errors.ts";
@@ -16,10 +16,13 @@ import { config, devName, keys, P, ping, type Side, tunnelScenario, underlay } f
 
 const ignore = skipUnless("root", "wireguard-kernel");
 
-/** A side whose kernel device `dev` already sits in `ns`. */
-async function side(ns: TestNetns, dev: string, addr: string, endpoint: string): Promise<Side> {
+/** A side whose kernel device is created by our client in `ns`. */
+async function side(ns: TestNetns, addr: string, endpoint: string): Promise<Side> {
   const handle = Netns.byPath(ns.path, ns.name);
-  return { ns, handle, client: openWireGuard(handle), dev, ...await keys(), addr, endpoint };
+  const client = openWireGuard(handle);
+  const dev = devName();
+  assert.equal(await client.createDevice(dev), "kernel");
+  return { ns, handle, client, dev, ...await keys(), addr, endpoint };
 }
 
 Deno.test({
@@ -30,12 +33,12 @@ Deno.test({
       const sides: Side[] = [];
       try {
         await underlay(nsA, nsB);
-        const [da, db] = [devName(), devName()];
-        await nsA.ip("link", "add", da, "type", "wireguard");
-        await nsB.ip("link", "add", db, "type", "wireguard");
-        sides.push(await side(nsA, da, "10.201.0.1", "10.98.0.1:51820"));
-        sides.push(await side(nsB, db, "10.201.0.2", "10.98.0.2:51820"));
+        sides.push(await side(nsA, "10.201.0.1", "10.98.0.1:51820"));
+        sides.push(await side(nsB, "10.201.0.2", "10.98.0.2:51820"));
+        assert.match(await nsA.ip("-d", "link", "show", sides[0].dev), /wireguard/);
         await tunnelScenario(sides[0], sides[1], "kernel");
+        await sides[0].client.deleteDevice(sides[0].dev);
+        await assert.rejects(sides[0].client.device(sides[0].dev), DeviceNotFoundError);
       } finally {
         for (const s of sides) s.handle.close();
       }
@@ -52,13 +55,13 @@ Deno.test({
         await underlay(nsA, nsB);
         // wgM is born in A (its UDP socket stays there) and moves into the "container" namespace C.
         const [dm, db] = [devName(), devName()];
-        await nsA.ip("link", "add", dm, "type", "wireguard");
-        await nsA.ip("link", "set", dm, "netns", nsC.name);
-        await nsB.ip("link", "add", db, "type", "wireguard");
         const hA = Netns.byPath(nsA.path, nsA.name);
         const hB = Netns.byPath(nsB.path, nsB.name);
         const hC = Netns.byPath(nsC.path, nsC.name);
         handles.push(hA, hB, hC);
+        await openWireGuard(hA).createDevice(dm);
+        await setLink(hA, dm, { netns: hC });
+        await openWireGuard(hB).createDevice(db);
         await assert.rejects(openWireGuard(hA, { backend: "kernel" }).device(dm), DeviceNotFoundError);
 
         const m: Side = {
@@ -104,8 +107,8 @@ Deno.test({
       const handle = Netns.byPath(ns.path, ns.name);
       try {
         const dev = devName();
-        await ns.ip("link", "add", dev, "type", "wireguard");
         const client = openWireGuard(handle, { kernel: { budget: 8192 } });
+        await client.createDevice(dev);
         const peers: PeerConfig[] = [];
         for (let i = 0; i < 10_000; i++) {
           const k = new Uint8Array(32);

@@ -1,0 +1,164 @@
+/**
+ * The real-kernel test tier (`deno task test:kernel`): type-checks every `tests/**\/*.kernel_test.ts` on the host,
+ * then runs `deno test --no-check` on them inside a real Debian kernel under QEMU (guest.ts), streaming the guest
+ * console live, and returns the counts of the JUnit report the guest wrote.
+ *
+ * Usage: deno run -A scripts/kernel/tier.ts [--timeout SECONDS] [test files...]
+ */
+import { parseArgs } from "node:util";
+import { guestDeno, type GuestRun, type PreparedGuest, prepareGuest, runInGuest, timed, writeAll } from "./guest.ts";
+import { countCases, type JunitCase, junitCases } from "./junit.ts";
+import type { GuestOutcome } from "./qemu.ts";
+import { sh } from "./sh.ts";
+
+/** Options of {@link runKernelTier}; every field has a default. */
+export interface KernelTierOptions {
+  /** Repository root (default: the one holding this script). */
+  repo?: string;
+  /** Test files relative to `repo` (default: every `tests/**\/*.kernel_test.ts`). */
+  files?: string[];
+  /** Bound on the guest run, boot included (default 12 minutes). */
+  timeoutMs?: number;
+  /** Kernel and initramfs cache (default $DN42OP_KERNEL_CACHE or /var/cache/dn42op/kernel-tier). */
+  cacheDir?: string;
+  /** Where the JUnit report and the console log are kept (default `<repo>/.out/kernel-tier`). */
+  resultsDir?: string;
+  /** Receives the guest console as it arrives (default: this process's stdout). */
+  output?: (chunk: Uint8Array) => void;
+  /** Aborting it stops the guest and cleans up. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What the tier ran and how it ended. `exitCode` is 0 only when the guest reported success with a JUnit report; a
+ * guest that failed without a failing test (panic, timeout, no report) counts as one failed test. `junitPath` exists
+ * only when the guest wrote a report.
+ */
+export interface KernelTierResult {
+  passed: number;
+  failed: number;
+  skipped: number;
+  /** Every test of the JUnit report (empty when there is none). */
+  cases: JunitCase[];
+  junitPath: string;
+  exitCode: number;
+  outcome: GuestOutcome | { kind: "no-tests" };
+  /** Seconds per phase: check, apt, kernel, initramfs (the last preparation), boot, run. */
+  timings: Record<string, number>;
+}
+
+/** Root of this repository. */
+export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const DEFAULT_TIMEOUT_MS = 12 * 60_000;
+
+/** Every `*.kernel_test.ts` below `<repo>/tests`, relative to `repo`, sorted. */
+export async function findKernelTests(repo: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (rel: string) => {
+    for await (const e of Deno.readDir(`${repo}/${rel}`)) {
+      if (e.isDirectory && e.name !== "node_modules") await walk(`${rel}/${e.name}`);
+      else if (e.isFile && e.name.endsWith(".kernel_test.ts")) found.push(`${rel}/${e.name}`);
+    }
+  };
+  await walk("tests");
+  return found.sort();
+}
+
+/** The tier's exit code: the guest's, except that a reported success without a JUnit report is a failure. */
+export function verdict(guestExitCode: number, haveJunit: boolean): number {
+  return guestExitCode === 0 && !haveJunit ? 1 : guestExitCode;
+}
+
+/**
+ * The tier's network-dependent preparation: the apt packages, Debian's kernel, the initramfs, and the host type-check
+ * of the kernel tests (which also fills node_modules/ for the offline guest). Call it before entering a namespace
+ * without network; {@link runKernelTier} repeats it, which is then offline and quick.
+ */
+export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "files" | "cacheDir"> = {}): Promise<{
+  files: string[];
+  guest: PreparedGuest | null;
+  timings: Record<string, number>;
+}> {
+  const repo = opts.repo ?? REPO;
+  const files = opts.files ?? await findKernelTests(repo);
+  if (files.length === 0) return { files, guest: null, timings: {} };
+  const timings: Record<string, number> = {};
+  // Type-checking inside the guest is ~20x slower, so the guest runs with --no-check.
+  await timed(timings, "check", () => sh([guestDeno(repo), "check", ...files], { cwd: repo }));
+  const guest = await prepareGuest(kernelCacheDir(opts.cacheDir));
+  return { files, guest, timings: { ...timings, ...guest.timings } };
+}
+
+/** The kernel and initramfs cache: `dir` if given, else $DN42OP_KERNEL_CACHE, else /var/cache/dn42op/kernel-tier. */
+export function kernelCacheDir(dir?: string): string {
+  return dir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier";
+}
+
+/** Runs the kernel tier and returns its results. Leaves no QEMU process and no temporary directory behind. */
+export async function runKernelTier(opts: KernelTierOptions = {}): Promise<KernelTierResult> {
+  const repo = opts.repo ?? REPO;
+  const resultsDir = opts.resultsDir ?? `${repo}/.out/kernel-tier`;
+  const junitPath = `${resultsDir}/junit.xml`;
+  await Deno.mkdir(resultsDir, { recursive: true });
+  await Deno.remove(junitPath).catch(() => {});
+  const { files, guest, timings } = await prepareKernelTier(opts);
+  if (!guest) {
+    console.error("kernel tier: no *.kernel_test.ts files");
+    const outcome = { kind: "no-tests" } as const;
+    return { passed: 0, failed: 0, skipped: 0, cases: [], junitPath, exitCode: 0, outcome, timings };
+  }
+  const skipLog = Deno.env.get("DN42OP_SKIP_LOG");
+  const color = !opts.output && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  const run: GuestRun = await runInGuest({
+    repo,
+    denoArgs: ["test", "--no-check", "-A", "--cached-only", "--junit-path=/run/out/junit.xml", ...files],
+    env: {
+      ...(color ? {} : { NO_COLOR: "1" }),
+      ...(skipLog ? { DN42OP_SKIP_LOG: "/run/out/skips.log" } : {}),
+    },
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    guest,
+    consoleLog: `${resultsDir}/console.log`,
+    output: opts.output ?? ((c) => writeAll(Deno.stdout, c)),
+    signal: opts.signal,
+  });
+  const junit = run.files.get("junit.xml");
+  if (junit !== undefined) await Deno.writeTextFile(junitPath, junit);
+  const skips = run.files.get("skips.log");
+  if (skipLog && skips) await Deno.writeTextFile(skipLog, skips, { append: true });
+  const cases = junit !== undefined ? junitCases(junit) : [];
+  const counts = countCases(cases);
+  const exitCode = verdict(run.exitCode, junit !== undefined);
+  if (exitCode !== 0 && counts.failed === 0) counts.failed = 1;
+  return { ...counts, cases, junitPath, exitCode, outcome: run.outcome, timings: { ...timings, ...run.timings } };
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new Error(`kernel tier: --timeout wants a positive number of seconds, got ${v}`);
+  }
+  return n;
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    options: { timeout: { type: "string" } },
+    allowPositionals: true,
+  });
+  const abort = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => abort.abort());
+  try {
+    const r = await runKernelTier({
+      files: positionals.length ? positionals : undefined,
+      timeoutMs: values.timeout ? seconds(values.timeout) * 1000 : undefined,
+      signal: abort.signal,
+    });
+    console.log(`kernel tier: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (JUnit: ${r.junitPath})`);
+    Deno.exit(r.exitCode);
+  } catch (e) {
+    console.error((e as Error).message);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Helpers of the plan controller's cluster tests and benchmark: run the controller in-process against the test
+ * cluster, poll for conditions, and act as a node agent (write a child's status, release its finalizer).
+ */
+import type { KubeConfig } from "@kubernetes/client-node";
+import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/controller.ts";
+import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
+import { Informer } from "../../src/kube/informer.ts";
+import type { ReadStore } from "../../src/kube/store.ts";
+import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
+import { removeFinalizer } from "../../src/kube/finalizers.ts";
+import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
+
+/** A controller running in this process. */
+export interface RunningController {
+  /** Stops it and resolves with its exit code. */
+  stop(): Promise<number>;
+  done: Promise<number>;
+}
+
+/** Starts the wgplan-controller in-process for `namespace` (no ops server unless asked). */
+export function startController(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  over: Partial<WgplanControllerOptions> = {},
+): RunningController {
+  const ac = new AbortController();
+  const done = runWgplanController({
+    kubeConfig,
+    namespace,
+    workers: 2,
+    resyncPeriodMs: 30_000,
+    writeConcurrency: 32,
+    host: "test",
+    ...over,
+  }, ac.signal);
+  return { done, stop: () => (ac.abort(), done) };
+}
+
+/** Polls `fn` every 100 ms until it returns a value other than undefined/false; throws with `what` after timeout. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Lists a plan's children (all pages), by name. */
+export async function listChildren(
+  client: KubeClient,
+  namespace: string,
+  plan: string,
+): Promise<Map<string, InterfaceObject>> {
+  const out = new Map<string, InterfaceObject>();
+  let cont: string | undefined;
+  do {
+    const page = await client.list<InterfaceObject>(INTERFACES, {
+      namespace,
+      labelSelector: childSelector(plan),
+      limit: 1000,
+      continue: cont,
+    });
+    for (const c of page.items) out.set(c.metadata.name!, c);
+    cont = page.metadata.continue || undefined;
+  } while (cont);
+  return out;
+}
+
+/** Acts as the node agent for a child: reports it applied (status.observedGeneration = generation). */
+export async function reportApplied(client: KubeClient, child: InterfaceObject): Promise<void> {
+  await client.patch(INTERFACES, child.metadata.namespace!, child.metadata.name!, "merge", {
+    status: {
+      observedGeneration: child.metadata.generation,
+      nodename: (child.spec as { node: string }).node,
+      hostname: "agent",
+    },
+  }, { subresource: "status", fieldManager: "test-agent" });
+}
+
+/**
+ * Clears every finalizer of the plans and WireGuardInterfaces in `namespace` (the controller is stopped and no node
+ * agent runs), so that deleting the namespace completes.
+ */
+export async function releaseAll(client: KubeClient, namespace: string): Promise<void> {
+  for (const rt of [PLANS, INTERFACES]) {
+    const list = await client.list<InterfaceObject>(rt, { namespace });
+    const todo = list.items.filter((o) => o.metadata.finalizers?.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < todo.length) {
+        const o = todo[next++];
+        await client.patch(rt, namespace, o.metadata.name!, "merge", { metadata: { finalizers: null } })
+          .catch((e) => {
+            if (!isNotFound(e)) throw e;
+          });
+      }
+    }));
+  }
+}
+
+/** Resolves with the children of `plan` once there are `count` of them, counting through a watch (no polling lists). */
+export async function watchCount(
+  client: KubeClient,
+  namespace: string,
+  plan: string,
+  count: number,
+  timeoutMs: number,
+): Promise<ReadStore<InterfaceObject>> {
+  const inf = new Informer<InterfaceObject>(client, {
+    resource: INTERFACES,
+    namespace,
+    labelSelector: childSelector(plan),
+  });
+  inf.start();
+  try {
+    await waitFor(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
+    return inf.store;
+  } finally {
+    await inf.stop();
+  }
+}
+
+/** Acts as the node agent on deletion: removes the plan-child finalizer (the link is "gone"). */
+export async function releaseChild(client: KubeClient, child: InterfaceObject): Promise<void> {
+  try {
+    await removeFinalizer(client, INTERFACES, child, CHILD_FINALIZER, "test-agent");
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
