@@ -1,0 +1,242 @@
+/**
+ * bench:scale — N WireGuardInterfaces (default 1000) on one node: cold start of wg-controller to all Ready.
+ *
+ * The objects (inline keys, one point-to-point address each, one peer, moved into one "container" namespace) are
+ * created first; then wg-controller starts as a real process confined to a throwaway network namespace, against the
+ * real API server. cold_start_s runs from the spawn to the moment every object reports Ready with
+ * observedGeneration = generation. rss_mib is the controller process's peak RSS (VmHWM) at that moment.
+ *
+ * Limits: each wireguard-go daemon holds an inotify instance, so fs.inotify.max_user_instances (128 by default)
+ * caps N for the userspace backend; the bench refuses a larger N with that explanation.
+ *
+ * Backend honesty: this host has no WireGuard kernel module, so every device here is a wireguard-go daemon (one
+ * process per device). Their memory is NOT in rss_mib (it is reported separately as daemons_rss_mib), and starting
+ * 1000 daemons is most of the cold-start time. The kernel backend is not measured here: the qemu tier has no
+ * network path to an API server.
+ *
+ * Peer figure (same run, same N, same namespaces): a shell loop per interface with the standard tools — start
+ * wireguard-go in the host namespace, `wg set` key/port/peer, `ip link set netns`, `ip addr add`, `ip link set up`
+ * — run 8-way parallel (the controller runs 8 workers).
+ *
+ * Usage: deno task bench:scale [--count N] [--workers W] [--skip-peer]
+ */
+import { parseArgs } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
+import { customApi, startAgent } from "../../tests/helpers/agent.ts";
+import { cluster } from "../../tests/helpers/cluster.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    count: { type: "string", default: "1000" },
+    workers: { type: "string", default: "8" },
+    "skip-peer": { type: "boolean", default: false },
+  },
+});
+const N = Number(args.values.count);
+const WORKERS = Number(args.values.workers);
+const WGI = { group: "networking.dn42.io", version: "v1alpha1", plural: "wireguardinterfaces" };
+const PREFIX = `wa${crypto.getRandomValues(new Uint8Array(1)).toHex()}`; // wa + 2 hex + 4 hex index = 8 chars
+
+function name(i: number): string {
+  return `${PREFIX}${i.toString(16).padStart(4, "0")}`;
+}
+
+function sh(cmd: string[], stdin?: string): Promise<Deno.CommandOutput> {
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    w.write(new TextEncoder().encode(stdin)).then(() => w.close());
+  }
+  return child.output();
+}
+
+async function procKib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
+  const s = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
+}
+
+async function daemonsRssMib(ns: TestNetns): Promise<{ count: number; mib: number }> {
+  const out = new TextDecoder().decode((await sh(["ip", "netns", "pids", ns.name])).stdout);
+  let kib = 0;
+  let count = 0;
+  for (const p of out.split(/\s+/).filter(Boolean)) {
+    if ((await Deno.readTextFile(`/proc/${p}/comm`).catch(() => "")).trim() !== "wireguard-go") continue;
+    count++;
+    kib += await procKib(Number(p), "VmRSS");
+  }
+  return { count, mib: kib / 1024 };
+}
+
+async function keys(n: number) {
+  const out: { priv: string; pub: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = await generatePrivateKey();
+    out.push({ priv: k.toBase64(), pub: (await publicKeyOf(k)).toBase64() });
+  }
+  return out;
+}
+
+async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
+  const c = await cluster();
+  const core = c.kc.makeApiClient(k8s.CoreV1Api);
+  const api = await customApi();
+  const namespace = `dn42op-wa-bench-${crypto.randomUUID().slice(0, 8)}`;
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wa-bench-" });
+  try {
+    console.log(`creating ${N} WireGuardInterfaces in ${namespace} ...`);
+    for (let i = 0; i < N; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, j) => {
+        const x = i + j;
+        return api.createNamespacedCustomObject({
+          ...WGI,
+          namespace,
+          body: {
+            apiVersion: "networking.dn42.io/v1alpha1",
+            kind: "WireGuardInterface",
+            metadata: { name: `w${x}`, namespace },
+            spec: {
+              node: "bench",
+              moveToContainer: true,
+              container: { netns: { name: ctr.name } },
+              interfaceName: name(x),
+              privateKey: kk[x].priv,
+              listenPort: 20000 + x,
+              addresses: [{
+                family: "inet",
+                local: `10.${64 + (x >> 8)}.${x & 255}.1`,
+                peer: "10.127.0.1",
+                prefixlen: 32,
+              }],
+              peers: [{ publicKey: kk[(x + 1) % N].pub, allowedIPs: [`10.200.${x >> 8}.${x & 255}/32`] }],
+            },
+          },
+        });
+      }));
+    }
+    const t0 = performance.now();
+    const agent = await startAgent({
+      program: "src/cmd/wg-controller.ts",
+      netnsTag: "wa",
+      nodename: "bench",
+      namespace,
+      args: [
+        `-num-workers=${WORKERS}`,
+        "-wg-backend=userspace",
+        `-wg-state-dir=${stateDir}`,
+        "-v=0",
+      ],
+    });
+    try {
+      let ready = 0;
+      let lastLog = 0;
+      while (ready < N) {
+        await new Promise((r) => setTimeout(r, 250));
+        const list = await api.listNamespacedCustomObject({ ...WGI, namespace }) as { items: k8s.KubernetesObject[] };
+        // deno-lint-ignore no-explicit-any
+        ready = list.items.filter((o: any) =>
+          o.status?.observedGeneration === o.metadata.generation &&
+          // deno-lint-ignore no-explicit-any
+          o.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True")
+        ).length;
+        if (performance.now() - lastLog > 5000) {
+          console.log(`  ${ready}/${N} Ready after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          lastLog = performance.now();
+        }
+        if (performance.now() - t0 > 900_000) throw new Error(`only ${ready}/${N} Ready after 900 s`);
+      }
+      const coldS = (performance.now() - t0) / 1000;
+      const hwm = await procKib(agent.pid, "VmHWM");
+      const daemons = await daemonsRssMib(agent.host);
+      const links = (await ctr.ip("-o", "link", "show")).split("\n").filter((l) => l.includes(`: ${PREFIX}`)).length;
+      if (links !== N) throw new Error(`${links} links in the container, expected ${N}`);
+      return { coldS, rssMib: hwm / 1024, daemons };
+    } finally {
+      await agent.dispose(); // kills the controller and every daemon in its host namespace
+    }
+  } finally {
+    await core.deleteNamespace({ name: namespace }).catch(() => {});
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The standard tools, one shell script per interface, 8-way parallel. */
+async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "dn42op-wa-bench-peer-" });
+  try {
+    const script = `
+set -e
+i=$1; n=$2; key=$3; pub=$4
+printf '%s' "$key" > ${dir}/$n.key
+ip netns exec ${host.name} wireguard-go $n >/dev/null 2>&1
+ip netns exec ${host.name} wg set $n private-key ${dir}/$n.key listen-port $((30000 + i)) \\
+  peer $pub allowed-ips 10.200.$((i >> 8)).$((i & 255))/32
+ip -n ${host.name} link set $n mtu 1420
+ip -n ${host.name} link set $n netns ${ctr.name}
+ip -n ${ctr.name} addr add 10.$((64 + (i >> 8))).$((i & 255)).1 peer 10.127.0.1/32 dev $n
+ip -n ${ctr.name} link set $n up
+`;
+    await Deno.writeTextFile(`${dir}/one.sh`, script);
+    const lines = kk.map((k, i) => `${i} ${name(i).replace(PREFIX, "wp")} ${k.priv} ${kk[(i + 1) % N].pub}`);
+    const t0 = performance.now();
+    const r = await sh(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], lines.join("\n") + "\n");
+    const s = (performance.now() - t0) / 1000;
+    if (!r.success) throw new Error(`peer script failed: ${new TextDecoder().decode(r.stderr).slice(0, 400)}`);
+    return s;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// Each wireguard-go holds one inotify instance (its UAPI listener); the per-user limit caps the daemon count.
+const inotifyLimit = Number((await Deno.readTextFile("/proc/sys/fs/inotify/max_user_instances")).trim());
+if (N > inotifyLimit - 16) {
+  console.error(
+    `bench:scale: ${N} wireguard-go daemons need ${N} inotify instances, but fs.inotify.max_user_instances is ` +
+      `${inotifyLimit} (other processes use some too). Run with --count ${inotifyLimit - 28} or raise the limit.`,
+  );
+  Deno.exit(2);
+}
+const kk = await keys(N);
+const ctr = await createNetns("wa-benchc");
+let result: Record<string, unknown>;
+try {
+  const o = await ours(ctr, kk);
+  console.log(
+    `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
+      `${o.rssMib.toFixed(0)} MiB; ${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
+  );
+  let peerS: number | null = null;
+  if (!args.values["skip-peer"]) {
+    const host = await createNetns("wa-benchh");
+    const ctr2 = await createNetns("wa-benchc");
+    try {
+      peerS = await peer(host, ctr2, kk);
+      console.log(`peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s`);
+    } finally {
+      await deleteNetns(ctr2);
+      await deleteNetns(host); // kills the peer's daemons
+    }
+  }
+  result = {
+    cold_start_s: +o.coldS.toFixed(2),
+    rss_mib: +o.rssMib.toFixed(1),
+    count: N,
+    backend: "userspace",
+    daemons_rss_mib: +o.daemons.mib.toFixed(0),
+    peer_shell_s: peerS === null ? null : +peerS.toFixed(2),
+    ratio_vs_peer: peerS === null ? null : +(o.coldS / peerS).toFixed(2),
+  };
+} finally {
+  await deleteNetns(ctr);
+}
+console.log(JSON.stringify(result));
+Deno.exit(0);

@@ -1,0 +1,261 @@
+/**
+ * wg-controller reconcile: one WireGuardInterface key → kernel state on this node, status, Events, finalizer.
+ *
+ * - Only this node's objects reach the cache (server-side field selector spec.node).
+ * - Keys come from the inline field or from Secrets fetched per reconcile in the object's own namespace.
+ * - The finalizer is added by us before the first kernel change and only ours is removed, after the link is gone
+ *   (a vanished container needs no link deletion: its namespace took the link with it).
+ * - A deleted object without our finalizer (seen as a cache delete) is cleaned up from the location we last used.
+ * - Orphans (a link marked by us whose owner the SYNCED cache no longer has) are swept in every open namespace,
+ *   and wireguard-go daemons nobody wants are stopped. Nothing is deleted on watch errors: a disconnected
+ *   informer keeps its last cache, so it never proves an owner gone.
+ * - `dryRun`: the plan is computed and logged; no link, status, finalizer or Event is written.
+ * - WireGuard drift is found by polling (requeue after `pollIntervalMs`), link and address drift by the shared
+ *   rtnetlink monitor, which enqueues the owning key.
+ */
+import {
+  CONDITION_REASONS,
+  type ConditionReason,
+  FIELD_MANAGERS,
+  FINALIZERS,
+  GROUP,
+  KINDS,
+  VERSION,
+} from "../../api/constants.ts";
+import { type Placement, wireGuardPlacement } from "../../api/placement.ts";
+import type { WireGuardInterfaceSpec, WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
+import { type KubeClient, type KubeObject, objectKey } from "../../kube/client.ts";
+import type { ReconcileResult } from "../../kube/controller.ts";
+import type { EventRecorder } from "../../kube/events.ts";
+import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
+import type { Informer } from "../../kube/informer.ts";
+import { StatusWriter } from "../../kube/status.ts";
+import { logger } from "../../log/mod.ts";
+import type { DriftMonitor } from "../../node/monitor.ts";
+import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
+import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
+import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
+import { observedStatus } from "../../node/wireguard/status.ts";
+import { WireGuardKey } from "../../wireguard/key.ts";
+import { conditionsFor, EXTRA_REASONS, type Outcome } from "./conditions.ts";
+import { resolveEndpoints } from "./endpoints.ts";
+import { KeyMaterialError, readKeys } from "./keys.ts";
+
+const log = logger("wg-controller", "reconcile");
+
+/** The WireGuardInterface resource. */
+export const WGI_RESOURCE = { group: GROUP, version: VERSION, plural: KINDS.WireGuardInterface.plural };
+
+/** A WireGuardInterface as the runtime holds it (metadata timestamps are strings on the wire). */
+export interface WireGuardInterface extends KubeObject {
+  spec: WireGuardInterfaceSpec;
+  status?: WireGuardInterfaceStatus;
+}
+
+/** What the reconciler needs. */
+export interface WgReconcilerDeps {
+  client: KubeClient;
+  informer: Informer<WireGuardInterface>;
+  resolver: NamespaceResolver;
+  node: WgNode;
+  monitor: DriftMonitor;
+  events: EventRecorder;
+  nodename: string;
+  dryRun: boolean;
+  pollIntervalMs: number;
+}
+
+interface Location {
+  placement: Placement;
+  name: string;
+}
+
+/** Reconciles WireGuardInterface keys on one node. */
+export class WgReconciler {
+  readonly #d: WgReconcilerDeps;
+  readonly #status: StatusWriter<WireGuardInterface, WireGuardInterfaceStatus>;
+  readonly #where = new Map<string, Location>();
+  readonly #hostname = Deno.hostname();
+
+  constructor(deps: WgReconcilerDeps) {
+    this.#d = deps;
+    this.#status = new StatusWriter(deps.client, WGI_RESOURCE, FIELD_MANAGERS.wgController);
+  }
+
+  /** Links this process currently manages. */
+  get managed(): number {
+    return this.#where.size;
+  }
+
+  /** The reconcile function for the harness. */
+  reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
+    const obj = this.#d.informer.store.get(key);
+    if (!obj) return void await this.#gone(key);
+    if (obj.spec.node !== this.#d.nodename) return;
+    const placement = wireGuardPlacement(obj.spec);
+    if (obj.metadata.deletionTimestamp) return void await this.#finalize(key, obj, placement);
+    await this.#moved(key, obj, placement);
+
+    let desired: WgDesired;
+    try {
+      const keys = await readKeys(this.#d.client, obj, signal);
+      const endpoint = await resolveEndpoints(obj.spec);
+      desired = desiredState(obj.spec, keys, {
+        endpoint,
+        publicKey: (t, f) => WireGuardKey.parse("public", t, f),
+      });
+    } catch (e) {
+      if (e instanceof KeyMaterialError) return await this.#degraded(obj, e.reason, e.message);
+      if (e instanceof WgSpecError) return await this.#degraded(obj, EXTRA_REASONS.InvalidSpec, e.message);
+      throw e;
+    }
+
+    let target;
+    try {
+      target = await this.#d.resolver.resolve(placement, signal);
+    } catch (e) {
+      if (!(e instanceof PlacementError)) throw e;
+      const reason = e.reason === "PlacementForbidden"
+        ? EXTRA_REASONS.PlacementForbidden
+        : CONDITION_REASONS.PlacementNotFound;
+      return await this.#degraded(obj, reason, e.message, 2000);
+    }
+
+    if (!this.#d.dryRun && !hasFinalizer(obj, FINALIZERS.wireGuardInterface)) {
+      const updated = await addFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
+      if (!updated) return;
+    }
+
+    let r: EnsureResult;
+    try {
+      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun);
+    } catch (e) {
+      if (e instanceof LinkConflictError) return await this.#degraded(obj, EXTRA_REASONS.LinkConflict, e.message);
+      await this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
+      throw e;
+    }
+    if (this.#d.dryRun) {
+      if (r.actions.length) log.info("dry-run: would change", { key, actions: r.actions.join("; ") });
+      return { requeueAfterMs: this.#d.pollIntervalMs };
+    }
+    this.#where.set(key, { placement, name: desired.name });
+    if (r.observed) {
+      this.#d.monitor.track(target.id, key, { names: [desired.name], indexes: [r.observed.link.index] });
+    }
+    this.#notify(obj, r);
+    const outcome: Outcome = r.converged
+      ? { kind: "converged" }
+      : { kind: "progressing", message: "changes applied; waiting for the node to match" };
+    await this.#writeStatus(obj, outcome, r);
+    return { requeueAfterMs: r.converged ? this.#d.pollIntervalMs : 1000 };
+  };
+
+  #notify(obj: WireGuardInterface, r: EnsureResult): void {
+    if (r.actions.length === 0) return;
+    const text = r.actions.join("; ");
+    log.info("changed", { key: objectKey(obj), actions: text });
+    const converged = obj.status?.observedGeneration === obj.metadata.generation;
+    const reason = r.adopted ? "Adopted" : r.created ? "Created" : converged ? "DriftHealed" : "Configured";
+    void this.#d.events.record(obj, "Normal", reason, text.slice(0, 900)).catch(() => {});
+  }
+
+  async #writeStatus(obj: WireGuardInterface, outcome: Outcome, r?: EnsureResult): Promise<void> {
+    if (this.#d.dryRun) return;
+    const gen = obj.metadata.generation;
+    await this.#status.update(obj.metadata.namespace!, obj.metadata.name!, (cur) => {
+      const prev = cur.status ?? {};
+      const s: WireGuardInterfaceStatus = {
+        ...(r?.observed ? observedStatus(r.observed) : pickObserved(prev)),
+        hostname: this.#hostname,
+        nodename: this.#d.nodename,
+        conditions: conditionsFor(prev.conditions, outcome, gen, new Date()),
+      };
+      const observedGeneration = outcome.kind === "converged" ? gen : prev.observedGeneration;
+      if (observedGeneration !== undefined) s.observedGeneration = observedGeneration;
+      return s;
+    }, obj);
+  }
+
+  /** Status Degraded with `reason`, a Warning Event; retried after `retryMs` (-1: caller throws). */
+  async #degraded(
+    obj: WireGuardInterface,
+    reason: ConditionReason,
+    message: string,
+    retryMs?: number,
+  ): Promise<ReconcileResult> {
+    log.warn("degraded", { key: objectKey(obj), reason, message });
+    if (!this.#d.dryRun) {
+      void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
+      await this.#writeStatus(obj, { kind: "degraded", reason, message }).catch((e) =>
+        log.warn("status write failed", { key: objectKey(obj), error: String(e) })
+      );
+    }
+    if (retryMs === -1) return;
+    return { requeueAfterMs: retryMs ?? this.#d.pollIntervalMs };
+  }
+
+  /** A changed placement or interface name: the old link goes first. */
+  async #moved(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
+    const was = this.#where.get(key);
+    if (!was || (was.name === obj.spec.interfaceName && placementKey(was.placement) === placementKey(placement))) {
+      return;
+    }
+    await this.#removeAt(key, was);
+  }
+
+  async #removeAt(key: string, at: Location): Promise<string[]> {
+    let ns;
+    try {
+      ns = (await this.#d.resolver.resolve(at.placement)).ns;
+    } catch (e) {
+      if (!(e instanceof PlacementError)) throw e; // the container is gone, and its namespace took the link
+    }
+    const actions = await this.#d.node.remove(key, at.name, ns, this.#d.dryRun);
+    if (actions.length) {
+      log.info(this.#d.dryRun ? "dry-run: would remove" : "removed", { key, actions: actions.join("; ") });
+    }
+    if (!this.#d.dryRun) {
+      this.#d.monitor.untrack(key);
+      this.#where.delete(key);
+      await this.#d.resolver.release(at.placement);
+    }
+    return actions;
+  }
+
+  async #gone(key: string): Promise<void> {
+    const at = this.#where.get(key);
+    if (at) await this.#removeAt(key, at);
+  }
+
+  async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
+    if (!hasFinalizer(obj, FINALIZERS.wireGuardInterface)) return;
+    const actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
+    if (this.#d.dryRun) return;
+    if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
+    await removeFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
+  }
+
+  /**
+   * Deletes links marked by us whose owner the synced cache does not hold (or whose owner wants another name),
+   * and stops wireguard-go daemons no object wants. Call only after the informer has synced.
+   */
+  async sweep(): Promise<void> {
+    if (!this.#d.informer.hasSynced()) return;
+    const live = new Map(this.#d.informer.store.list().map((o) => [objectKey(o), o]));
+    for (const t of this.#d.resolver.targets()) {
+      const actions = await this.#d.node.sweep(t.ns, (owner, link) => {
+        const o = owner === undefined ? undefined : live.get(owner);
+        return o !== undefined && o.spec.interfaceName === link.name;
+      }, this.#d.dryRun);
+      if (actions.length) log.info(this.#d.dryRun ? "dry-run: would sweep" : "swept", { actions: actions.join("; ") });
+    }
+    const wanted = new Set([...live.values()].map((o) => o.spec.interfaceName));
+    const stopped = await this.#d.node.sweepDaemons(wanted, this.#d.dryRun);
+    if (stopped.length) log.info(this.#d.dryRun ? "dry-run: would stop" : "stopped", { actions: stopped.join("; ") });
+  }
+}
+
+function pickObserved(s: WireGuardInterfaceStatus): Partial<WireGuardInterfaceStatus> {
+  const { mtu, operState, addresses, netlink, wireguard } = s;
+  return JSON.parse(JSON.stringify({ mtu, operState, addresses, netlink, wireguard }));
+}

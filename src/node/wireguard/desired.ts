@@ -1,0 +1,127 @@
+/**
+ * Desired state of one WireGuardInterface on its node (pure): the link's MTU and exact address list, and the
+ * WireGuard device configuration. Key material arrives already fetched (the caller reads Secrets); endpoints are
+ * turned into `ip:port` by a caller-supplied function (DNS resolution is the caller's business).
+ */
+import { type LinkAddress, parseWireGuardAddress } from "../../api/addresses.ts";
+import { wireGuardMtu } from "../../api/placement.ts";
+import type { WireGuardInterfaceSpec } from "../../api/wireguard_interface.ts";
+import { parseIp } from "../../netlink/ip.ts";
+import { type Endpoint, IpPrefix } from "../../wireguard/addr.ts";
+import type { WireGuardKey } from "../../wireguard/key.ts";
+import { canonicalConfig, type DeviceConfig, type PeerConfig } from "../../wireguard/model.ts";
+
+/** A spec field that cannot be turned into kernel state; `field` is the spec path, e.g. `spec.peers[1].endpoint`. */
+export class WgSpecError extends Error {
+  override name = "WgSpecError";
+  constructor(readonly field: string, detail: string) {
+    super(`${field}: ${detail}`);
+  }
+}
+
+/** Key material for one spec, fetched by the caller. */
+export interface WgKeys {
+  privateKey: WireGuardKey;
+  /** Preshared key per peer index (undefined: none). */
+  presharedKeys?: readonly (WireGuardKey | undefined)[];
+}
+
+/** Everything the node must hold for one WireGuardInterface. */
+export interface WgDesired {
+  name: string;
+  mtu: number;
+  /** Exact address list, canonical IP text. */
+  addresses: LinkAddress[];
+  /** Canonical device configuration (never carries replace-peers). */
+  device: DeviceConfig;
+}
+
+/** Canonical text of an IP (RFC 5952 for IPv6), so spec and kernel spellings compare equal. */
+export function canonicalIp(ip: string, field: string): string {
+  try {
+    return parseIp(ip, "address", field).address;
+  } catch (e) {
+    throw new WgSpecError(field, (e as Error).message);
+  }
+}
+
+/** Key of an address for comparisons: `local -> peer/len` or `local/len`, canonical IP text. */
+export function addressKey(a: LinkAddress): string {
+  return a.peer === undefined ? `${a.local}/${a.prefixlen}` : `${a.local} -> ${a.peer}/${a.prefixlen}`;
+}
+
+function addresses(spec: WireGuardInterfaceSpec): LinkAddress[] {
+  const seen = new Set<string>();
+  return (spec.addresses ?? []).map((raw, i) => {
+    const field = `spec.addresses[${i}]`;
+    let a: LinkAddress;
+    try {
+      a = parseWireGuardAddress(raw, field);
+    } catch (e) {
+      throw asSpecError(e, field);
+    }
+    const out: LinkAddress = {
+      family: a.family,
+      local: canonicalIp(a.local, `${field}.local`),
+      prefixlen: a.prefixlen,
+    };
+    if (a.peer !== undefined) out.peer = canonicalIp(a.peer, `${field}.peer`);
+    const k = addressKey(out);
+    if (seen.has(k)) throw new WgSpecError(field, `${k} is listed twice`);
+    seen.add(k);
+    return out;
+  });
+}
+
+/**
+ * Builds the desired state. `endpoint(text, field)` maps a spec endpoint (`host:port`) to an address; pure callers
+ * pass `Endpoint.parse`. `publicKey(text, field)` parses a peer key. Throws WgSpecError naming the field.
+ */
+export function desiredState(
+  spec: WireGuardInterfaceSpec,
+  keys: WgKeys,
+  parse: {
+    endpoint(text: string, field: string): Endpoint;
+    publicKey(text: string, field: string): WireGuardKey;
+  },
+): WgDesired {
+  if (!spec.interfaceName) throw new WgSpecError("spec.interfaceName", "must not be empty");
+  const peers: PeerConfig[] = (spec.peers ?? []).map((p, i) => {
+    const field = `spec.peers[${i}]`;
+    const peer: PeerConfig = {
+      publicKey: guard(`${field}.publicKey`, (f) => parse.publicKey(p.publicKey, f)),
+      allowedIps: (p.allowedIPs ?? []).map((c, j) => guard(`${field}.allowedIPs[${j}]`, (f) => IpPrefix.parse(c, f))),
+    };
+    const psk = keys.presharedKeys?.[i];
+    if (psk) peer.presharedKey = psk;
+    if (p.endpoint) peer.endpoint = guard(`${field}.endpoint`, (f) => parse.endpoint(p.endpoint!, f));
+    if (p.persistentKeepalive) peer.persistentKeepalive = p.persistentKeepalive;
+    return peer;
+  });
+  const config: DeviceConfig = { privateKey: keys.privateKey, peers };
+  if (spec.listenPort) config.listenPort = spec.listenPort;
+  let device: DeviceConfig;
+  try {
+    device = canonicalConfig(config);
+  } catch (e) {
+    throw new WgSpecError("spec", (e as Error).message);
+  }
+  return { name: spec.interfaceName, mtu: wireGuardMtu(spec), addresses: addresses(spec), device };
+}
+
+/** Runs a parser for `field`, turning any error into a WgSpecError naming the field. */
+function guard<T>(field: string, fn: (field: string) => T): T {
+  try {
+    return fn(field);
+  } catch (e) {
+    throw asSpecError(e, field);
+  }
+}
+
+function asSpecError(e: unknown, field: string): WgSpecError {
+  if (e instanceof WgSpecError) return e;
+  const f = (e as { field?: unknown }).field;
+  const named = typeof f === "string" && f.startsWith(field) ? f : field;
+  const msg = (e as Error).message ?? String(e);
+  return new WgSpecError(named, msg.startsWith(`${named}: `) ? msg.slice(named.length + 2) : msg);
+}

@@ -1,0 +1,313 @@
+/**
+ * Executor: brings one WireGuard link to its desired state on this node, through src/netlink and src/wireguard.
+ *
+ * Placement (design-lessons §0 point 8): a link that belongs in another namespace is created in the agent's host
+ * namespace (where the underlay is, so the WireGuard UDP socket lives there), configured with the full device
+ * configuration, and moved; then MTU, addresses and admin state are applied in the target namespace, and every
+ * later WireGuard change goes through a client opened in the target namespace. With wireguard-go the daemon is
+ * started in the host namespace (its socket stays there), its TUN is moved, and it is configured over its UAPI
+ * socket. A link created in the host but not yet moved (a crash in between) is picked up by its ownership mark.
+ *
+ * Ownership (src/node/ownership.ts): only links carrying this object's mark are changed or deleted; an unmarked
+ * WireGuard link with the wanted name is adopted only when it already matches the spec exactly, anything else is
+ * a {@link LinkConflictError}.
+ */
+import {
+  addAddress,
+  createLink,
+  deleteAddress,
+  deleteLink,
+  getLink,
+  type Link,
+  listAddresses,
+  listLinks,
+  type Netns,
+  setLink,
+} from "../../netlink/mod.ts";
+import type { LinkAddress } from "../../api/addresses.ts";
+import { type BackendChoice, describeUpdate, openWireGuard, type WireGuardClient } from "../../wireguard/client.ts";
+import { diffDevice } from "../../wireguard/diff.ts";
+import { DeviceNotFoundError } from "../../wireguard/errors.ts";
+import { publicKeyOf } from "../../wireguard/key.ts";
+import type { DeviceState } from "../../wireguard/model.ts";
+import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
+import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark } from "../ownership.ts";
+import type { WgDesired } from "./desired.ts";
+import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
+import type { WgObserved } from "./status.ts";
+
+/** A link with the wanted name exists and is not ours (another object's, or foreign and different). */
+export class LinkConflictError extends Error {
+  override name = "LinkConflictError";
+  readonly reason = "LinkConflict";
+}
+
+/** Options of {@link WgNode}. */
+export interface WgNodeOptions {
+  /** WireGuard backend: automatic (kernel if the genl family exists, else wireguard-go), or forced. */
+  backend?: BackendChoice;
+  /** wireguard-go settings (state directory, binary). */
+  wireguardGo?: Omit<WireGuardGoOptions, "netnsPath">;
+}
+
+/** Outcome of {@link WgNode.ensure}. */
+export interface EnsureResult {
+  /** What was done (or, in dry-run, would be done), in order; empty when nothing had to change. */
+  actions: string[];
+  created: boolean;
+  adopted: boolean;
+  /** The link as observed afterwards (absent only in dry-run before creation). */
+  observed?: WgObserved;
+  /** True when a fresh observation matches the desired state. */
+  converged: boolean;
+}
+
+function addressSpec(a: LinkAddress) {
+  return a.peer === undefined ? { local: `${a.local}/${a.prefixlen}` } : {
+    local: a.local,
+    peer: `${a.peer}/${a.prefixlen}`,
+  };
+}
+
+/** WireGuard links of one node agent; `host` is the agent's own namespace (the underlay). */
+export class WgNode {
+  readonly #clients = new Map<Netns, WireGuardClient>();
+  readonly #opts: WgNodeOptions;
+
+  constructor(readonly host: Netns, opts: WgNodeOptions = {}) {
+    this.#opts = opts;
+  }
+
+  /** The WireGuard client of a namespace (cached per handle; {@link forget} it when the handle closes). */
+  client(ns: Netns): WireGuardClient {
+    let c = this.#clients.get(ns);
+    if (!c) {
+      c = openWireGuard(ns, { backend: this.#opts.backend, userspace: this.#opts.wireguardGo });
+      this.#clients.set(ns, c);
+    }
+    return c;
+  }
+
+  /** Drops the cached client of a closing namespace handle. */
+  forget(ns: Netns): void {
+    this.#clients.delete(ns);
+  }
+
+  /** Reads link, addresses and (if readable) the device of `name` in `ns`; undefined when the link is absent. */
+  async observe(ns: Netns, name: string): Promise<WgObserved | undefined> {
+    const link = await getLink(ns, name);
+    if (!link) return undefined;
+    const addresses = await listAddresses(ns, link.index);
+    try {
+      const backend = await this.client(ns).backendFor(name);
+      const device = await backend.getDevice(name);
+      // wireguard-go's UAPI reports no public key; derive it (status publishes it, never the private key).
+      if (!device.publicKey && device.privateKey && !device.privateKey.isZero()) {
+        device.publicKey = await publicKeyOf(device.privateKey);
+      }
+      return { link, addresses, device, backend: backend.kind };
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) return { link, addresses };
+      throw e;
+    }
+  }
+
+  /**
+   * Brings `desired` about for object `owner` ("namespace/name") in `target`. With `dryRun` nothing is changed
+   * and `actions` lists what would be done.
+   */
+  async ensure(owner: string, desired: WgDesired, target: Netns, dryRun = false): Promise<EnsureResult> {
+    const name = desired.name;
+    const mark = ownerMark("wg", owner);
+    const r: EnsureResult = { actions: [], created: false, adopted: false, converged: false };
+    let link = await getLink(target, name);
+    let state = classifyLink(link, "wg", owner);
+    if (state === "other-owner") {
+      throw new LinkConflictError(
+        `link ${name} in ${target.label} belongs to ${ownerKeyOf(link!, "wg") ?? link!.alias}`,
+      );
+    }
+    if (state === "unmarked") {
+      await this.#adopt(link!, desired, target, mark, r, dryRun);
+      if (dryRun) return r;
+      link = await getLink(target, name);
+      state = "owned";
+    }
+    if (state === "absent") {
+      await this.#create(owner, desired, target, r, dryRun);
+      if (dryRun) return r;
+      link = await getLink(target, name);
+      if (!link) throw new Error(`link ${name} vanished from ${target.label} right after it was created`);
+    }
+    const addresses = await listAddresses(target, link!.index);
+    const ops = planLink(desired, { mtu: link!.mtu, up: link!.up, addresses });
+    if (!dryRun) await this.#applyLinkOps(target, name, ops);
+    r.actions.push(...ops.map(describeLinkOp));
+    const client = this.client(target);
+    if (dryRun) {
+      const dev = await client.device(name).catch(() => undefined);
+      const updates = dev ? diffDevice(desired.device, dev, { allowedIpRemoval: "remove-me" }) : [];
+      r.actions.push(...(dev ? updates.map(describeUpdate) : ["configure WireGuard device"]));
+      return r;
+    }
+    const applied = await client.apply(name, desired.device);
+    r.actions.push(...applied.updates.map(describeUpdate));
+    r.observed = await this.observe(target, name);
+    r.converged = isConverged(desired, r.observed);
+    return r;
+  }
+
+  async #adopt(link: Link, desired: WgDesired, ns: Netns, mark: string, r: EnsureResult, dryRun: boolean) {
+    const where = `${link.name} in ${ns.label}`;
+    const observed = await this.observe(ns, link.name);
+    if (!observed?.device || !isConverged(desired, observed)) {
+      throw new LinkConflictError(`an unmanaged link ${where} exists and does not match the spec; not touching it`);
+    }
+    if (!dryRun) await setLink(ns, link.name, { alias: mark, group: MANAGED_GROUP });
+    r.adopted = true;
+    r.actions.push(`adopt ${where}`);
+  }
+
+  async #create(owner: string, desired: WgDesired, target: Netns, r: EnsureResult, dryRun: boolean) {
+    const name = desired.name;
+    const moving = target !== this.host;
+    const host = this.client(this.host);
+    // A link of ours left in the host by a crash between create and move is reused.
+    const leftover = moving ? classifyLink(await getLink(this.host, name), "wg", owner) : "absent";
+    if (leftover === "other-owner" || leftover === "unmarked") {
+      throw new LinkConflictError(`link ${name} exists in the host namespace and is not this object's`);
+    }
+    if (leftover === "absent") {
+      const backend = await host.backendFor(name);
+      r.actions.push(`create ${name} (${backend.kind})`);
+      if (!dryRun) {
+        if (backend.kind === "kernel") {
+          await createLink(this.host, {
+            kind: "wireguard",
+            name,
+            mtu: desired.mtu,
+            alias: ownerMark("wg", owner),
+            group: MANAGED_GROUP,
+          });
+        } else {
+          // A daemon of this name still serving a TUN elsewhere (a namespace that is going away) must exit first;
+          // one that already exited leaves state in the backend that is cleared before starting a new one.
+          if (await this.#daemon(name)) throw new Error(`wireguard-go ${name} still serves a device elsewhere`);
+          await host.userspace.deleteDevice(name).catch(() => {});
+          await host.userspace.createDevice(name);
+          await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP, mtu: desired.mtu });
+        }
+      }
+    }
+    r.created = true;
+    if (!moving) return;
+    r.actions.push(`configure ${name} in the host namespace`, `move ${name} to ${target.label}`);
+    if (dryRun) return;
+    await host.apply(name, desired.device);
+    await setLink(this.host, name, { netns: target });
+  }
+
+  async #applyLinkOps(ns: Netns, name: string, ops: LinkOp[]): Promise<void> {
+    for (const op of ops) {
+      switch (op.op) {
+        case "set-mtu":
+          await setLink(ns, name, { mtu: op.mtu });
+          break;
+        case "set-up":
+          await setLink(ns, name, { up: true });
+          break;
+        case "del-address":
+          await deleteAddress(ns, name, addressSpec(op.address));
+          break;
+        case "add-address":
+          await addAddress(ns, name, addressSpec(op.address));
+          break;
+      }
+    }
+  }
+
+  /**
+   * Removes object `owner`'s link `name` from `target` (if given and reachable) and from the host (a link not yet
+   * moved), and stops its wireguard-go. Links without this object's mark are left alone. Returns what was done.
+   */
+  async remove(owner: string, name: string, target?: Netns, dryRun = false): Promise<string[]> {
+    const actions: string[] = [];
+    let foreign = false;
+    for (const ns of new Set([target, this.host])) {
+      if (!ns) continue;
+      const link = await getLink(ns, name);
+      const state = classifyLink(link, "wg", owner);
+      if (state === "owned") {
+        actions.push(`delete ${name} in ${ns.label}`);
+        if (!dryRun) await this.#deleteOwned(ns, link!);
+      } else if (state !== "absent") foreign = true;
+    }
+    // Our daemon serves the name machine-wide; stop it unless the name is now someone else's link.
+    if (!foreign && await this.#daemon(name)) {
+      actions.push(`stop wireguard-go ${name}`);
+      if (!dryRun) await this.#stopDaemon(name);
+    }
+    return actions;
+  }
+
+  async #deleteOwned(ns: Netns, link: Link): Promise<void> {
+    if (link.kind === "tun" && await this.#daemon(link.name)) await this.#stopDaemon(link.name);
+    if (await getLink(ns, link.index)) await deleteLink(ns, link.index).catch(ignoreNotFound);
+  }
+
+  #daemon(name: string) {
+    return findWireGuardGo(name, this.#opts.wireguardGo);
+  }
+
+  async #stopDaemon(name: string): Promise<void> {
+    const d = await this.#daemon(name);
+    if (d) await stopWireGuardGo(d, this.#opts.wireguardGo);
+  }
+
+  /**
+   * Deletes the links of `ns` that carry a wg mark and that `keep(ownerKey, link)` rejects (an owner gone from a
+   * SYNCED cache, or a link no longer where its owner wants it). Returns what was done.
+   */
+  async sweep(ns: Netns, keep: (owner: string | undefined, link: Link) => boolean, dryRun = false): Promise<string[]> {
+    const actions: string[] = [];
+    for (const link of await listLinks(ns)) {
+      if (!link.alias?.startsWith("dn42op:wg:")) continue;
+      if (keep(ownerKeyOf(link, "wg"), link)) continue;
+      actions.push(`delete orphan ${link.name} in ${ns.label} (${link.alias})`);
+      if (!dryRun) await this.#deleteOwned(ns, link);
+    }
+    return actions;
+  }
+
+  /** Stops our wireguard-go daemons whose device name is not in `wanted`. Returns what was done. */
+  async sweepDaemons(wanted: ReadonlySet<string>, dryRun = false): Promise<string[]> {
+    const dir = this.#opts.wireguardGo?.stateDir ?? "/run/dn42op/wireguard-go";
+    const actions: string[] = [];
+    let entries: Deno.DirEntry[] = [];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch { /* no daemons started yet */ }
+    for (const e of entries) {
+      const name = e.name.endsWith(".pid") ? e.name.slice(0, -4) : "";
+      if (!name || wanted.has(name) || !(await this.#daemon(name))) continue;
+      actions.push(`stop orphan wireguard-go ${name}`);
+      if (!dryRun) await this.#stopDaemon(name);
+    }
+    return actions;
+  }
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (!(e as { notFound?: boolean }).notFound) throw e;
+}
+
+/** True when the observation matches the desired link and device state. */
+export function isConverged(desired: WgDesired, o: WgObserved | undefined): boolean {
+  if (!o?.device) return false;
+  if (planLink(desired, { mtu: o.link.mtu, up: o.link.up, addresses: o.addresses }).length > 0) return false;
+  return deviceMatches(desired, o.device);
+}
+
+function deviceMatches(desired: WgDesired, dev: DeviceState): boolean {
+  return diffDevice(desired.device, dev, { allowedIpRemoval: "remove-me" }).length === 0;
+}

@@ -1,0 +1,55 @@
+/** Pure parts of the wg-controller glue: endpoint resolution and conditions. */
+import assert from "node:assert/strict";
+import { conditionsFor } from "../../../src/controllers/wg/conditions.ts";
+import { resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
+import { WgSpecError } from "../../../src/node/wireguard/desired.ts";
+
+const PUB = "SBz2J27GQ8BXGxHQ+zE7BqfpOWHqOkbTWzGr0F0DMhQ=";
+const spec = (...endpoints: string[]) => ({
+  node: "n",
+  interfaceName: "wg0",
+  peers: endpoints.map((endpoint) => ({ publicKey: PUB, endpoint })),
+});
+
+Deno.test("resolveEndpoints: literal addresses, host names (A, then AAAA), errors name the field", async () => {
+  const asked: string[] = [];
+  const dns = (host: string, type: "A" | "AAAA") => {
+    asked.push(`${host}/${type}`);
+    if (host === "v4.example") return Promise.resolve(type === "A" ? ["192.0.2.7"] : []);
+    if (host === "v6.example") return Promise.resolve(type === "AAAA" ? ["2001:db8::7"] : []);
+    return Promise.reject(new Error("NXDOMAIN"));
+  };
+  const parse = await resolveEndpoints(spec("10.0.0.1:51820", "[fd00::1]:1", "v4.example:51821", "v6.example:2"), dns);
+  assert.equal(parse("10.0.0.1:51820", "f").text, "10.0.0.1:51820");
+  assert.equal(parse("[fd00::1]:1", "f").text, "[fd00::1]:1");
+  assert.equal(parse("v4.example:51821", "f").text, "192.0.2.7:51821");
+  assert.equal(parse("v6.example:2", "f").text, "[2001:db8::7]:2");
+  assert.deepEqual(asked, ["v4.example/A", "v6.example/A", "v6.example/AAAA"]);
+  await assert.rejects(resolveEndpoints(spec("10.0.0.1:1", "nx.example:5"), dns), (e) => {
+    assert.ok(e instanceof WgSpecError);
+    assert.equal(e.field, "spec.peers[1].endpoint");
+    return true;
+  });
+  await assert.rejects(resolveEndpoints(spec("no port"), dns), WgSpecError);
+});
+
+Deno.test("conditionsFor: Ready/Progressing/Degraded per outcome; transition time kept while status holds", () => {
+  const t1 = new Date("2026-01-01T00:00:00Z");
+  const t2 = new Date("2026-01-01T00:01:00Z");
+  const ok = conditionsFor(undefined, { kind: "converged" }, 3, t1);
+  const by = (cs: typeof ok, t: string) => cs.find((c) => c.type === t)!;
+  assert.equal(by(ok, "Ready").status, "True");
+  assert.equal(by(ok, "Ready").observedGeneration, 3);
+  assert.equal(by(ok, "Degraded").status, "False");
+  assert.equal(by(ok, "Progressing").status, "False");
+  const again = conditionsFor(ok, { kind: "converged" }, 3, t2);
+  assert.equal(by(again, "Ready").lastTransitionTime, "2026-01-01T00:00:00Z");
+  const bad = conditionsFor(again, { kind: "degraded", reason: "SecretNotFound", message: "m" }, 4, t2);
+  assert.equal(by(bad, "Ready").status, "False");
+  assert.equal(by(bad, "Ready").reason, "SecretNotFound");
+  assert.equal(by(bad, "Degraded").status, "True");
+  assert.equal(by(bad, "Degraded").lastTransitionTime, "2026-01-01T00:01:00Z");
+  const prog = conditionsFor(bad, { kind: "progressing", message: "applying" }, 4, t2);
+  assert.equal(by(prog, "Progressing").status, "True");
+  assert.equal(by(prog, "Degraded").status, "False");
+});

@@ -1,0 +1,132 @@
+/** wg-controller e2e helpers: objects, Secrets, readiness, kernel snapshots, an agent per scenario. */
+import * as k8s from "@kubernetes/client-node";
+import { type Agent, customApi, startAgent } from "../../helpers/agent.ts";
+import { cluster, withNamespace } from "../../helpers/cluster.ts";
+import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+
+/** WireGuardInterface resource path parts. */
+export const WGI = { group: "networking.dn42.io", version: "v1alpha1", plural: "wireguardinterfaces" };
+
+// deno-lint-ignore no-explicit-any
+export type Obj = any;
+
+/** A random interface name, unique machine-wide (wireguard-go sockets are global). */
+export function ifname(): string {
+  return `wa${crypto.getRandomValues(new Uint8Array(3)).toHex()}`;
+}
+
+/** A WireGuardInterface manifest. */
+export function wgi(namespace: string, name: string, spec: Record<string, unknown>): Obj {
+  return { apiVersion: "networking.dn42.io/v1alpha1", kind: "WireGuardInterface", metadata: { name, namespace }, spec };
+}
+
+/** Creates a WGI. */
+export async function create(body: Obj): Promise<Obj> {
+  return await (await customApi()).createNamespacedCustomObject({ ...WGI, namespace: body.metadata.namespace, body });
+}
+
+/** Reads a WGI (null when gone). */
+export async function read(namespace: string, name: string): Promise<Obj | null> {
+  try {
+    return await (await customApi()).getNamespacedCustomObject({ ...WGI, namespace, name });
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return null;
+    throw e;
+  }
+}
+
+/** Merge-patches a WGI's spec. */
+export async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await (await customApi()).patchNamespacedCustomObject(
+    { ...WGI, namespace, name, body: { spec } },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  );
+}
+
+/** Deletes a WGI. */
+export async function remove(namespace: string, name: string): Promise<void> {
+  await (await customApi()).deleteNamespacedCustomObject({ ...WGI, namespace, name });
+}
+
+/** A Secret whose data[key] is the raw 32 key bytes (the reference's format). */
+export async function secret(namespace: string, name: string, base64Key: string, key = "privatekey"): Promise<void> {
+  const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespacedSecret({ namespace, body: { metadata: { name }, data: { [key]: base64Key } } });
+}
+
+/** Ready=True with observedGeneration = generation. */
+export function isReady(o: Obj | null): boolean {
+  return !!o && o.status?.observedGeneration === o.metadata.generation &&
+    o.status?.conditions?.some((c: Obj) => c.type === "Ready" && c.status === "True");
+}
+
+/** The condition of `type`. */
+export function condition(o: Obj | null, type: string): Obj | undefined {
+  return o?.status?.conditions?.find((c: Obj) => c.type === type);
+}
+
+/** What the kernel shows of a namespace's links, addresses and WireGuard devices, counters stripped. */
+export async function snapshot(ns: TestNetns): Promise<string> {
+  const links = (await ns.ip("-d", "link", "show")).replace(/\s+(RX|TX):[^\n]*\n[^\n]*/g, "");
+  const addrs = (await ns.ip("addr", "show")).replace(/valid_lft.*|preferred_lft.*/g, "");
+  let wg = "";
+  try {
+    wg = (await ns.run("wg", "show", "all", "dump")).split("\n").map((l) => {
+      const f = l.split("\t");
+      // Peer lines: iface pub psk endpoint allowed handshake rx tx keepalive → drop handshake/rx/tx.
+      return f.length === 9 ? [...f.slice(0, 5), f[8]].join("\t") : l;
+    }).join("\n");
+  } catch { /* no devices */ }
+  return `${links}\n${addrs}\n${wg}`;
+}
+
+/** The wireguard-go processes inside a namespace (by PID). */
+export async function wireguardGoPids(ns: TestNetns): Promise<number[]> {
+  const pids = (await new Deno.Command("ip", { args: ["netns", "pids", ns.name], stdout: "piped" }).output()).stdout;
+  const out: number[] = [];
+  for (const p of new TextDecoder().decode(pids).split(/\s+/).filter(Boolean)) {
+    const comm = await Deno.readTextFile(`/proc/${p}/comm`).catch(() => "");
+    if (comm.trim() === "wireguard-go") out.push(Number(p));
+  }
+  return out;
+}
+
+/** What a scenario gets. */
+export interface Ctx {
+  ns: string;
+  agent: Agent;
+  ctrs: TestNetns[];
+  stateDir: string;
+}
+
+/** A Kubernetes namespace, `n` "container" namespaces and a wg-controller for node "lax1" (wireguard-go). */
+export async function withAgent(n: number, fn: (ctx: Ctx) => Promise<void>, args: string[] = []): Promise<void> {
+  await withNamespace(async ({ namespace }) => {
+    await withNetns(async (...ctrs) => {
+      const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wa-" });
+      const agent = await startAgent({
+        program: "src/cmd/wg-controller.ts",
+        netnsTag: "wa",
+        nodename: "lax1",
+        namespace,
+        args: [
+          "-wg-poll-interval=1",
+          "-wg-backend=userspace",
+          `-wg-state-dir=${stateDir}`,
+          "-default-resync-period=5",
+          ...args,
+        ],
+      });
+      try {
+        await fn({ ns: namespace, agent, ctrs, stateDir });
+        if (Deno.env.get("DN42OP_WA_LOG")) console.error(await Deno.readTextFile(agent.logFile));
+      } catch (e) {
+        console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));
+        throw e;
+      } finally {
+        await agent.dispose();
+        await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+      }
+    }, { count: n, tag: "wa" });
+  }, { prefix: "dn42op-wa-" });
+}
