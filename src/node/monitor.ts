@@ -10,7 +10,7 @@
  */
 import { logger } from "../log/mod.ts";
 import { type NetlinkEvent, NetlinkMonitor } from "../netlink/mod.ts";
-import { type OwnerKind, ownerKeyOf } from "./ownership.ts";
+import { ownerKeyOf, type OwnerKind } from "./ownership.ts";
 import type { NamespaceListener, NsTarget } from "./placement.ts";
 
 const log = logger("node", "monitor");
@@ -142,7 +142,7 @@ export class DriftMonitor implements NamespaceListener {
     if (owner !== undefined) keys.add(owner);
     for (const k of w.names.get(l.name)) keys.add(k);
     for (const k of w.indexes.get(l.index)) keys.add(k);
-    if (l.master !== null) for (const k of w.indexes.get(l.master)) keys.add(k);
+    if (l.master !== null) { for (const k of w.indexes.get(l.master)) keys.add(k); }
     if (e.action === "del") w.indexes.drop(l.index);
     else for (const k of keys) if (w.tracked.has(k)) w.indexes.add(l.index, k);
     return keys;
