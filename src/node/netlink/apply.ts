@@ -127,6 +127,21 @@ function createSpec(
   }
 }
 
+async function convergeSlaves(p: Pass, want: string[] | undefined, obs: ObservedEnd, master: number) {
+  const { ns, label } = obs.target;
+  const { enslave, release } = diffSlaves(want, obs.slaves);
+  for (const s of enslave) {
+    if ((await getLink(ns, s)) === null) {
+      p.problems.push({ reason: "DependencyNotFound", message: `bridge slave ${s} not found in ${label}` });
+      continue;
+    }
+    await p.do({ verb: "enslave", link: obs.name, detail: s }, () => setLink(ns, s, { master }));
+  }
+  for (const s of release) {
+    await p.do({ verb: "release", link: obs.name, detail: s }, () => setLink(ns, s, { master: null }));
+  }
+}
+
 /** Applies MTU/state/mark changes, the exact address list and (bridges) the exact slave list on an existing end. */
 async function converge(p: Pass, end: DesiredEnd, params: DesiredParams, obs: ObservedEnd, plan: LinkPlan) {
   const { ns } = obs.target;
@@ -138,11 +153,13 @@ async function converge(p: Pass, end: DesiredEnd, params: DesiredParams, obs: Ob
     );
   }
   const changes = plan.action === "update" ? plan.changes : {};
-  // MTU first and admin state last, so addresses are in place when the link comes up.
-  if (changes.mtu !== undefined) {
+  if (params.kind === "bridge") await convergeSlaves(p, params.slaves, obs, link.index);
+  // A bridge's MTU follows its ports until set explicitly: compare after the slave changes.
+  const mtuNow = params.kind === "bridge" && !p.o.dryRun ? (await getLink(ns, link.index))?.mtu : link.mtu;
+  if (end.mtu !== undefined && mtuNow !== end.mtu) {
     await p.do(
-      { verb: "set", link: end.name, detail: `mtu ${link.mtu} → ${changes.mtu}` },
-      () => setLink(ns, link.index, { mtu: changes.mtu }),
+      { verb: "set", link: end.name, detail: `mtu ${mtuNow} → ${end.mtu}` },
+      () => setLink(ns, link.index, { mtu: end.mtu }),
     );
   }
   const { add, remove } = diffAddresses(end.addresses, obs.addresses, link.mac);
@@ -159,22 +176,6 @@ async function converge(p: Pass, end: DesiredEnd, params: DesiredParams, obs: Ob
       { verb: "address-add", link: end.name, detail: spec.peer ? `${a.local} peer ${spec.peer}` : spec.local },
       () => addAddress(ns, link.index, spec),
     );
-  }
-  if (params.kind === "bridge") {
-    const { enslave, release } = diffSlaves(params.slaves, obs.slaves);
-    for (const s of enslave) {
-      if ((await getLink(ns, s)) === null) {
-        p.problems.push({
-          reason: "DependencyNotFound",
-          message: `bridge slave ${s} not found in ${obs.target.label}`,
-        });
-        continue;
-      }
-      await p.do({ verb: "enslave", link: end.name, detail: s }, () => setLink(ns, s, { master: link.index }));
-    }
-    for (const s of release) {
-      await p.do({ verb: "release", link: end.name, detail: s }, () => setLink(ns, s, { master: null }));
-    }
   }
   if (changes.up !== undefined) {
     await p.do(

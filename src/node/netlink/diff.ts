@@ -2,8 +2,8 @@
  * Desired vs observed link state → the minimal changes (pure; table-tested in tests/node/netlink/diff_test.ts).
  *
  * Kernel IPv6 link-local addresses: the address lists are exact, but an unlisted IPv6 link-local address that the
- * KERNEL generated for the link (fe80::/64, its IFA_PROTO says kernel_ll, or — when the kernel/decoder does not
- * report a protocol — it is the EUI-64 address derived from the link's MAC) is never removed: it is the kernel's
+ * KERNEL generated for the link (fe80::/64 whose IFA_PROTO says kernel_ll, or — while the decoder does not report a
+ * protocol — whose interface identifier has the EUI-64 form derived from a MAC) is never removed: it is the kernel's
  * own (neighbour discovery, the vxlan/veth ff02::1 examples rely on it), and removing it would make every link
  * flap between "drift" and "healed" each time the kernel re-adds it. Every other unlisted address — including a
  * link-local one added by hand — is removed. (The reference removed kernel link-locals too, §5.30.)
@@ -27,11 +27,18 @@ export function eui64LinkLocal(mac: string): string | null {
   return parseIp(`fe80::${w.map((x) => x.toString(16)).join(":")}`, "eui64", "mac").address;
 }
 
-/** True for an IPv6 link-local address the kernel generated for the link (see the module doc). */
+/**
+ * True for an IPv6 link-local address the kernel generated for the link (see the module doc): IFA_PROTO kernel_ll
+ * when reported; otherwise an fe80::/64 address whose interface identifier has the modified EUI-64 form
+ * (`…ff:fe…`), which is what the kernel derives from a MAC (a bridge's MAC, and so its link-local, changes as ports
+ * come and go, so matching the current MAC alone is not enough).
+ */
 export function isKernelLinkLocal(a: Address & { proto?: unknown }, mac: string | null): boolean {
   if (a.family !== 6 || a.peer !== null || a.prefixlen !== 64 || !a.local.startsWith("fe80:")) return false;
   if (a.proto !== undefined && a.proto !== null) return a.proto === "kernel_ll" || a.proto === 3;
-  return mac !== null && eui64LinkLocal(mac) === a.local;
+  if (mac !== null && eui64LinkLocal(mac) === a.local) return true;
+  const b = parseIp(a.local, "link-local", "address").bytes;
+  return b[11] === 0xff && b[12] === 0xfe;
 }
 
 /** Addresses to add and to remove so that `have` equals `want` (kernel link-locals excepted). */
