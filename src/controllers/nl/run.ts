@@ -4,8 +4,9 @@
  * garbage collection; /metrics, /healthz, /readyz.
  */
 import { FIELD_MANAGERS, NODE_FIELD } from "../../api/constants.ts";
-import { KubeClient } from "../../kube/client.ts";
+import { KubeClient, objectKey } from "../../kube/client.ts";
 import { loadKubeConfig } from "../../kube/config.ts";
+import { sleep } from "../../kube/clock.ts";
 import { Controller } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
@@ -15,6 +16,7 @@ import { logger } from "../../log/mod.ts";
 import { DockerClient } from "../../node/container.ts";
 import { DriftMonitor } from "../../node/monitor.ts";
 import { NamespaceResolver } from "../../node/placement.ts";
+import { containerNames, followContainers } from "./containers.ts";
 import { NETLINK_INTERFACES, type NetlinkInterface, NlReconciler } from "./reconciler.ts";
 
 const log = logger("nl-controller");
@@ -103,15 +105,16 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     if (!(await informer.waitForSync(signal))) return;
     await gc();
     while (!signal.aborted) {
-      await new Promise<void>((res) => {
-        const t = setTimeout(res, c.resyncSeconds * 1000);
-        signal.addEventListener("abort", () => (clearTimeout(t), res()), { once: true });
-      });
+      await sleep(c.resyncSeconds * 1000, signal);
       if (!signal.aborted) await gc();
     }
   })();
+  const containers = followContainers(docker, (name) => {
+    for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) ctl.enqueue(objectKey(o));
+  }, signal);
   try {
     await ctl.run(signal);
+    await containers;
     await gcLoop;
   } finally {
     await informer.stop();

@@ -221,7 +221,13 @@ async function applySingle(p: Pass, want: DesiredInterface, t: NsTarget): Promis
 async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTarget): Promise<void> {
   const [le, pe] = want.ends;
   const [lo, po] = await Promise.all([observeEnd(tl, le.name), observeEnd(tp, pe.name)]);
-  const lOwn = classifyLink(lo.link, "nl", p.o.key), pOwn = classifyLink(po.link, "nl", p.o.key);
+  const lOwn = classifyLink(lo.link, "nl", p.o.key);
+  let pOwn = classifyLink(po.link, "nl", p.o.key);
+  // The peer gets its mark (and group) in a second request: a peer left unmarked by an interrupted creation, next
+  // to our local end, is ours.
+  if (pOwn === "unmarked" && po.link?.kind === "veth" && (lOwn === "owned" || lOwn === "unfinished")) {
+    pOwn = "unfinished";
+  }
   for (const [own, obs] of [[lOwn, lo], [pOwn, po]] as const) {
     if (own === "other-owner" || (own === "unmarked" && obs.link?.kind !== "veth")) {
       p.problems.push({ reason: "LinkConflict", message: `link ${obs.name} in ${obs.target.label} is not ours` });
@@ -242,7 +248,7 @@ async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTa
     // One end vanished (deleted with a move, or moved away): the other end belongs to a different pair now.
     const left = lo.link ? lo : po;
     const own = lo.link ? lOwn : pOwn;
-    if (own !== "owned") {
+    if (own !== "owned" && own !== "unfinished") {
       p.problems.push({ reason: "LinkConflict", message: `link ${left.name} in ${left.target.label} is not ours` });
       return;
     }

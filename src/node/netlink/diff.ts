@@ -164,5 +164,5 @@ export function planLink(
     return { action: "conflict", reason: `an unmanaged link ${end.name} exists and differs from the spec (${why})` };
   }
   if (diffs.length) return { action: "recreate", reason: diffs.join(", ") };
-  return { action: "update", adopt: false, changes };
+  return { action: "update", adopt: ownership === "unfinished", changes };
 }

@@ -23,7 +23,7 @@ async function drop(t: NsTarget, index: number, dryRun: boolean): Promise<void> 
   }
 }
 
-/** Deletes the named links of object `key` that carry its mark (others are left alone). */
+/** Deletes the named links of object `key` that carry its mark or are its unfinished creations (others stay). */
 export async function removeOwnLinks(
   key: string,
   ends: { target: NsTarget; name: string }[],
@@ -32,7 +32,8 @@ export async function removeOwnLinks(
   const out: Removed[] = [];
   for (const { target, name } of ends) {
     const link = await getLink(target.ns, name);
-    if (classifyLink(link, "nl", key) !== "owned") continue;
+    const own = classifyLink(link, "nl", key);
+    if (own !== "owned" && own !== "unfinished") continue;
     await drop(target, link!.index, dryRun);
     out.push({ target, name, why: "object deleted" });
   }

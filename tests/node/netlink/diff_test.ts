@@ -9,7 +9,7 @@ import {
   isKernelLinkLocal,
   planLink,
 } from "../../../src/node/netlink/diff.ts";
-import { classifyLink, isOrphan, ownerMark, parseOwnerMark } from "../../../src/node/ownership.ts";
+import { classifyLink, isOrphan, MANAGED_GROUP, ownerMark, parseOwnerMark } from "../../../src/node/ownership.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 
 const MAC = "b2:4b:e8:30:51:9d";
@@ -225,6 +225,9 @@ Deno.test("planLink: create, update, recreate, adopt only an exact unmarked matc
     planLink(end, d.params, link({ mtu: 9000, up: true }), "unmarked", { addressesMatch: true }).action,
     "conflict",
   );
+  const unfinished = link({ group: MANAGED_GROUP, mtu: 1420, up: true });
+  assert.equal(classifyLink(unfinished, "nl", key), "unfinished");
+  assert.deepEqual(planLink(end, d.params, unfinished, "unfinished"), { action: "update", adopt: true, changes: {} });
   const other = link({ alias: ownerMark("nl", "default/y") });
   assert.equal(classifyLink(other, "nl", key), "other-owner");
   assert.equal(planLink(end, d.params, other, "other-owner").action, "conflict");
