@@ -9,6 +9,7 @@ import { withNamespace } from "../../helpers/cluster.ts";
 import { Podman } from "../../../lab/podman/podman.ts";
 import { ensureBusyboxImage } from "../../../lab/podman/image.ts";
 import { servicePaths, startService, stopService } from "../../../lab/podman/service.ts";
+import { vethExample } from "../../node/netlink/examples.ts";
 import { create, customApi, isReady, nli, type Obj, read, startAgent, until } from "./harness.ts";
 
 async function inNetns(pid: number, ...cmd: string[]): Promise<string> {
@@ -48,21 +49,11 @@ Deno.test({
           const api = await customApi();
           await create(
             api,
-            nli(namespace, "lax1-veth1", {
-              node: "lax1",
-              interfaceName: "veth1-a",
-              type: "veth",
-              up: true,
-              addresses: [{ ipcidr: "fe80::eeee:1/64" }],
-              container: { docker: { name: names[0] } },
-              veth: {
-                peer: {
-                  interfaceName: "veth1-b",
-                  container: { docker: { name: names[1] } },
-                  addresses: [{ ipcidr: "fe80::eeee:2/64" }],
-                },
-              },
-            }),
+            nli(
+              namespace,
+              "lax1-veth1",
+              vethExample("lax1", { docker: { name: names[0] } }, { docker: { name: names[1] } }),
+            ),
           );
           await until("Ready", async () => isReady(await read(api, namespace, "lax1-veth1")), 60_000);
           await new Promise((r) => setTimeout(r, 2500));

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
 import { withNamespace } from "../../helpers/cluster.ts";
 import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
 import { type Agent, create, customApi, isReady, NLI, nli, type Obj, read, startAgent, until } from "./harness.ts";
 
 const ignore = skipUnless("root", "cluster");
@@ -32,29 +33,22 @@ async function scenario(
   }, { prefix: "dn42op-na-" });
 }
 
+/** Registers a cluster test running {@link scenario}. */
+function e2e(name: string, ...a: Parameters<typeof scenario>): void {
+  Deno.test({ name, ignore, sanitizeOps: false, sanitizeResources: false, fn: () => scenario(...a) });
+}
+
 const netns = (t: TestNetns) => ({ netns: { name: t.name } });
 const links = (t: TestNetns) => t.ip("-d", "-br", "link").catch(() => "");
 const addrs = (t: TestNetns, dev: string) => t.ip("addr", "show", "dev", dev).catch(() => "");
 
-Deno.test({
-  name: "veth example across two namespaces: addresses, up, ff02::1 answered by both; status, finalizer, Event",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(2, async ({ ns, nets: [a, b] }) => {
+e2e(
+  "veth example across two namespaces: addresses, up, ff02::1 answered by both; status, finalizer, Event",
+  2, async ({ ns, nets: [a, b] }) => {
       const api = await customApi();
       await create(
         api,
-        nli(ns, "lax1-veth1", {
-          node: "n1",
-          interfaceName: "veth1-a",
-          type: "veth",
-          up: true,
-          addresses: [{ ipcidr: "fe80::eeee:1/64" }],
-          container: netns(a),
-          veth: { peer: { interfaceName: "veth1-b", container: netns(b), addresses: [{ ipcidr: "fe80::eeee:2/64" }] } },
-        }),
+        nli(ns, "lax1-veth1", vethExample("n1", netns(a), netns(b))),
       );
       const o: Obj = await until("Ready", async () => {
         const x = await read(api, ns, "lax1-veth1");
@@ -71,15 +65,11 @@ Deno.test({
       const evs = await (await import("../../helpers/cluster.ts")).kubectl(["-n", ns, "get", "events", "-o", "json"]);
       assert.ok(JSON.parse(evs.stdout).items.some((e: Obj) => e.reason === "Created"));
     }),
-});
+);
 
-Deno.test({
-  name: "vxlan over an underlay and a bridge with slaves reach their expected results",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(2, async ({ ns, nets: [a, b] }) => {
+e2e(
+  "vxlan over an underlay and a bridge with slaves reach their expected results",
+  2, async ({ ns, nets: [a, b] }) => {
       const api = await customApi();
       // underlay: a veth pair between a and b (test setup, not managed)
       await a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name);
@@ -113,16 +103,7 @@ Deno.test({
       await a.ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
       await create(
         api,
-        nli(ns, "lax1-nl2-bridge", {
-          node: "n1",
-          interfaceName: "nl2-bridge",
-          type: "bridge",
-          bridge: { slaves: ["v1", "v2"] },
-          addresses: [{ ipcidr: "10.2.4.0/24" }, { ipcidr: "10.100.3.1", peerCidr: "10.100.4.1/32" }],
-          mtu: 1420,
-          up: true,
-          container: netns(a),
-        }),
+        nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
       );
       for (const n of ["lax1-vx1", "lax1-vx2", "lax1-nl2-bridge"]) {
         await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
@@ -135,15 +116,11 @@ Deno.test({
       const ping = await a.run("ping", "-6", "-c", "3", "-w", "6", "ff02::1%vxlan1");
       assert.match(ping, /fe80::2/);
     }),
-});
+);
 
-Deno.test({
-  name: "drift healed from rtnetlink events (resync 1 h): deleted, address removed/added, MTU, down, slave, moved",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(2, async ({ ns, nets: [a, other] }) => {
+e2e(
+  "drift healed from rtnetlink events (resync 1 h): deleted, address removed/added, MTU, down, slave, moved",
+  2, async ({ ns, nets: [a, other] }) => {
       const api = await customApi();
       await a.ip("link", "add", "s1", "type", "veth", "peer", "name", "s1p");
       await create(
@@ -184,15 +161,11 @@ Deno.test({
       }
       assert.equal((await read(api, ns, "br")).status.conditions.find((c: Obj) => c.type === "Ready").status, "True");
     }),
-});
+);
 
-Deno.test({
-  name: "deletion with our finalizer removes the links; without it (finalizer stripped) too; foreign links stay",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(1, async ({ ns, nets: [a] }) => {
+e2e(
+  "deletion with our finalizer removes the links; without it (finalizer stripped) too; foreign links stay",
+  1, async ({ ns, nets: [a] }) => {
       const api = await customApi();
       await a.ip("link", "add", "foreign0", "type", "veth", "peer", "name", "foreign1");
       for (const n of ["d1", "d2"]) {
@@ -212,15 +185,11 @@ Deno.test({
       await until("link d2 removed", async () => !/^d2 /m.test(await links(a)));
       assert.match(await links(a), /foreign0/);
     }),
-});
+);
 
-Deno.test({
-  name: "API server unreachable for 60 s: no kernel change; afterwards still converged",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(1, async ({ ns, agent, nets: [a] }) => {
+e2e(
+  "API server unreachable for 60 s: no kernel change; afterwards still converged",
+  1, async ({ ns, agent, nets: [a] }) => {
       const api = await customApi();
       for (const n of ["u1", "u2"]) {
         await create(
@@ -247,15 +216,11 @@ Deno.test({
       assert.equal(await snap(), before);
       assert.ok(isReady(await read(api, ns, "u1")));
     }),
-});
+);
 
-Deno.test({
-  name: "-dry-run changes nothing: no links, no status, no finalizer",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(1, async ({ ns, agent, nets: [a] }) => {
+e2e(
+  "-dry-run changes nothing: no links, no status, no finalizer",
+  1, async ({ ns, agent, nets: [a] }) => {
       const api = await customApi();
       await create(
         api,
@@ -267,15 +232,11 @@ Deno.test({
       assert.equal(o.metadata.finalizers, undefined);
       assert.doesNotMatch(await links(a), /dry0/);
     }, ["-dry-run"]),
-});
+);
 
-Deno.test({
-  name: "two nodes: each agent handles and writes status only for its own node's objects (§5 item 21)",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(2, async ({ ns, nets: [a, b] }) => {
+e2e(
+  "two nodes: each agent handles and writes status only for its own node's objects (§5 item 21)",
+  2, async ({ ns, nets: [a, b] }) => {
       const api = await customApi();
       const n2 = await startAgent({ nodename: "n2", namespace: ns });
       try {
@@ -310,15 +271,11 @@ Deno.test({
         await n2.dispose();
       }
     }),
-});
+);
 
-Deno.test({
-  name: "SIGKILL mid-reconcile, restart: converges with no leaked links; deleting all leaves none",
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    scenario(1, async ({ ns, agent, nets: [a] }) => {
+e2e(
+  "SIGKILL mid-reconcile, restart: converges with no leaked links; deleting all leaves none",
+  1, async ({ ns, agent, nets: [a] }) => {
       const api = await customApi();
       const N = 20;
       for (let i = 0; i < N; i++) {
@@ -345,4 +302,4 @@ Deno.test({
       for (let i = 0; i < N; i++) await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: `k${i}` });
       await until("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
     }),
-});
+);

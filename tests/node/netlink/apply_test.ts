@@ -7,6 +7,7 @@ import { applyInterface } from "../../../src/node/netlink/apply.ts";
 import { desiredInterface } from "../../../src/node/netlink/desired.ts";
 import { collectGarbage, removeOwnLinks } from "../../../src/node/netlink/remove.ts";
 import { NamespaceResolver } from "../../../src/node/placement.ts";
+import { bridgeExample, vethExample } from "./examples.ts";
 
 const ignore = skipUnless("root");
 const KEY = "default/t1";
@@ -35,15 +36,7 @@ Deno.test({
   ignore,
   fn: () =>
     withResolver(async (r, a, b) => {
-      const spec: NetlinkInterfaceSpec = {
-        node: "n",
-        interfaceName: "veth1-a",
-        type: "veth",
-        up: true,
-        addresses: [{ ipcidr: "fe80::eeee:1/64" }],
-        container: netns(a),
-        veth: { peer: { interfaceName: "veth1-b", container: netns(b), addresses: [{ ipcidr: "fe80::eeee:2/64" }] } },
-      };
+      const spec = vethExample("n", netns(a), netns(b));
       const dry = await pass(r, spec, true);
       assert.ok(dry.actions.some((x) => x.verb === "create"));
       assert.equal(dry.ends[0].link, null, "dry-run created nothing");
@@ -87,16 +80,7 @@ Deno.test({
   fn: () =>
     withResolver(async (r, a) => {
       for (const v of ["v1", "v2", "v3"]) await a.ip("link", "add", v, "type", "veth", "peer", "name", `${v}p`);
-      const spec: NetlinkInterfaceSpec = {
-        node: "n",
-        interfaceName: "nl2-bridge",
-        type: "bridge",
-        up: true,
-        mtu: 1420,
-        addresses: [{ ipcidr: "10.2.4.0/24" }, { ipcidr: "10.100.3.1", peerCidr: "10.100.4.1/32" }],
-        container: netns(a),
-        bridge: { slaves: ["v1", "v2"] },
-      };
+      const spec = bridgeExample("n", netns(a));
       const res = await pass(r, spec);
       assert.deepEqual(res.problems, []);
       assert.deepEqual(res.ends[0].slaves, ["v1", "v2"]);
