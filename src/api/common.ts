@@ -141,9 +141,9 @@ export type WireGuardAddress = Static<typeof WireGuardAddress>;
 /** Maximum number of addresses on one link. */
 export const MAX_ADDRESSES = 64;
 
-/** A list of WireGuard-style addresses. */
-export function WireGuardAddressList(description: string) {
-  return Type.Array(WireGuardAddress, { description, maxItems: MAX_ADDRESSES });
+/** A list of WireGuard-style addresses (at most `maxItems`, which bounds the admission cost estimate). */
+export function WireGuardAddressList(description: string, maxItems = MAX_ADDRESSES) {
+  return Type.Array(WireGuardAddress, { description, maxItems });
 }
 
 /** CEL: true when the optional address list `self.<field>` (WireGuardAddress shape) holds an IPv6 address. */

@@ -13,12 +13,19 @@ import {
 import { describe, HostName, Int64, MapListOf, Mtu, NodeName, rules, WireGuardKey } from "./fields.ts";
 import { DEFAULTS } from "./constants.ts";
 
-/** Maximum nodes in one plan (bounds the admission cost estimate). */
-export const MAX_PLAN_NODES = 128;
-/** Maximum entries in spec.links. */
-export const MAX_PLAN_LINKS = 256;
+/**
+ * Maximum nodes in one plan. The CEL rule checking that links name declared nodes costs links x toNodes x nodes
+ * string comparisons, which the API server's cost estimate must fit; 64 nodes allow a 64-node full mesh.
+ */
+export const MAX_PLAN_NODES = 64;
+/** Maximum entries in spec.links (a fromNode may appear in several entries). */
+export const MAX_PLAN_LINKS = 128;
 /** Maximum toNodes of one links entry. */
-export const MAX_PLAN_TO_NODES = 128;
+export const MAX_PLAN_TO_NODES = 64;
+/** Maximum node-level addresses of a plan node. */
+export const MAX_PLAN_NODE_ADDRESSES = 16;
+/** Maximum per-link addresses. */
+export const MAX_PLAN_LINK_ADDRESSES = 8;
 /** Plan node names end up in object and interface names, so they are limited to a DNS label's length. */
 export const MAX_PLAN_NODE_NAME = 63;
 
@@ -61,6 +68,7 @@ export const PlanNode = Type.Object({
   addresses: Type.Optional(WireGuardAddressList(
     "Addresses put on every interface generated for this node (per-link addresses are appended, or replace " +
       "these with overrideAddresses).",
+    MAX_PLAN_NODE_ADDRESSES,
   )),
 }, {
   description: "A node of the plan.",
@@ -90,7 +98,9 @@ export type PlanNode = Static<typeof PlanNode>;
 /** One target of a links entry. */
 export const PlanLinkTarget = Type.Object({
   nodeName: PlanNodeName("The node at the other end; must be declared in spec.nodes."),
-  addresses: Type.Optional(WireGuardAddressList("Addresses for the fromNode side of this link only.")),
+  addresses: Type.Optional(
+    WireGuardAddressList("Addresses for the fromNode side of this link only.", MAX_PLAN_LINK_ADDRESSES),
+  ),
   overrideAddresses: Type.Optional(Type.Boolean({
     description: "If true, addresses replace the fromNode's node-level addresses on this link instead of being " +
       "appended to them.",
