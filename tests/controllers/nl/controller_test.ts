@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { withNamespace } from "../../helpers/cluster.ts";
+import { kubectl, withNamespace } from "../../helpers/cluster.ts";
 import { type TestNetns, withNetns } from "../../helpers/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
 import { type Agent, create, customApi, isReady, NLI, nli, type Obj, read, startAgent, until } from "./harness.ts";
@@ -44,262 +44,269 @@ const addrs = (t: TestNetns, dev: string) => t.ip("addr", "show", "dev", dev).ca
 
 e2e(
   "veth example across two namespaces: addresses, up, ff02::1 answered by both; status, finalizer, Event",
-  2, async ({ ns, nets: [a, b] }) => {
-      const api = await customApi();
-      await create(
-        api,
-        nli(ns, "lax1-veth1", vethExample("n1", netns(a), netns(b))),
-      );
-      const o: Obj = await until("Ready", async () => {
-        const x = await read(api, ns, "lax1-veth1");
-        return isReady(x) && x;
-      });
-      assert.deepEqual(o.metadata.finalizers, ["netlinkinterface.networking.dn42.io/finalizer"]);
-      assert.equal(o.status.nodename, "n1");
-      assert.ok(o.status.addresses.includes("fe80::eeee:1/64"));
-      assert.ok(o.status.veth.peer.addresses.includes("fe80::eeee:2/64"));
-      assert.deepEqual(o.status.flags.slice(0, 1), ["UP"]);
-      await sleep(2500); // DAD
-      assert.match(await a.run("ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a"), /fe80::eeee:2/);
-      assert.match(await addrs(a, "veth1-a"), /fe80::eeee:1\/64/);
-      const evs = await (await import("../../helpers/cluster.ts")).kubectl(["-n", ns, "get", "events", "-o", "json"]);
-      assert.ok(JSON.parse(evs.stdout).items.some((e: Obj) => e.reason === "Created"));
-    }),
+  2,
+  async ({ ns, nets: [a, b] }) => {
+    const api = await customApi();
+    await create(
+      api,
+      nli(ns, "lax1-veth1", vethExample("n1", netns(a), netns(b))),
+    );
+    const o: Obj = await until("Ready", async () => {
+      const x = await read(api, ns, "lax1-veth1");
+      return isReady(x) && x;
+    });
+    assert.deepEqual(o.metadata.finalizers, ["netlinkinterface.networking.dn42.io/finalizer"]);
+    assert.equal(o.status.nodename, "n1");
+    assert.ok(o.status.addresses.includes("fe80::eeee:1/64"));
+    assert.ok(o.status.veth.peer.addresses.includes("fe80::eeee:2/64"));
+    assert.deepEqual(o.status.flags.slice(0, 1), ["UP"]);
+    await sleep(2500); // DAD
+    assert.match(await a.run("ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a"), /fe80::eeee:2/);
+    assert.match(await addrs(a, "veth1-a"), /fe80::eeee:1\/64/);
+    const evs = await kubectl(["-n", ns, "get", "events", "-o", "json"]);
+    assert.ok(JSON.parse(evs.stdout).items.some((e: Obj) => e.reason === "Created"));
+  },
 );
 
 e2e(
   "vxlan over an underlay and a bridge with slaves reach their expected results",
-  2, async ({ ns, nets: [a, b] }) => {
-      const api = await customApi();
-      // underlay: a veth pair between a and b (test setup, not managed)
-      await a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name);
-      await a.ip("addr", "add", "10.4.0.1/24", "dev", "ul0");
-      await b.ip("addr", "add", "10.4.0.2/24", "dev", "ul0");
-      await a.ip("link", "set", "ul0", "up");
-      await b.ip("link", "set", "ul0", "up");
-      for (
-        const [t, name, local, remote, ll] of [[a, "vx1", "10.4.0.1", "10.4.0.2", "fe80::1/64"], [
-          b,
-          "vx2",
-          "10.4.0.2",
-          "10.4.0.1",
-          "fe80::2/64",
-        ]] as const
-      ) {
-        await create(
-          api,
-          nli(ns, `lax1-${name}`, {
-            node: "n1",
-            interfaceName: name === "vx1" ? "vxlan1" : "vxlan2",
-            type: "vxlan",
-            up: true,
-            addresses: [{ ipcidr: ll }],
-            container: netns(t),
-            vxlan: { vni: 142, port: 4789, local, group: remote, dev: "ul0" },
-          }),
-        );
-      }
-      await a.ip("link", "add", "v1", "type", "veth", "peer", "name", "v1p");
-      await a.ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
+  2,
+  async ({ ns, nets: [a, b] }) => {
+    const api = await customApi();
+    // underlay: a veth pair between a and b (test setup, not managed)
+    await a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name);
+    await a.ip("addr", "add", "10.4.0.1/24", "dev", "ul0");
+    await b.ip("addr", "add", "10.4.0.2/24", "dev", "ul0");
+    await a.ip("link", "set", "ul0", "up");
+    await b.ip("link", "set", "ul0", "up");
+    for (
+      const [t, name, local, remote, ll] of [[a, "vx1", "10.4.0.1", "10.4.0.2", "fe80::1/64"], [
+        b,
+        "vx2",
+        "10.4.0.2",
+        "10.4.0.1",
+        "fe80::2/64",
+      ]] as const
+    ) {
       await create(
         api,
-        nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
+        nli(ns, `lax1-${name}`, {
+          node: "n1",
+          interfaceName: name === "vx1" ? "vxlan1" : "vxlan2",
+          type: "vxlan",
+          up: true,
+          addresses: [{ ipcidr: ll }],
+          container: netns(t),
+          vxlan: { vni: 142, port: 4789, local, group: remote, dev: "ul0" },
+        }),
       );
-      for (const n of ["lax1-vx1", "lax1-vx2", "lax1-nl2-bridge"]) {
-        await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
-      }
-      const br = await read(api, ns, "lax1-nl2-bridge");
-      assert.deepEqual(br.status.bridge.enslavedLinks, ["v1", "v2"]);
-      assert.equal(br.status.mtu, 1420);
-      assert.match(await a.ip("-d", "link", "show", "vxlan1"), /remote 10\.4\.0\.2 local 10\.4\.0\.1 dev ul0/);
-      await sleep(2500);
-      const ping = await a.run("ping", "-6", "-c", "3", "-w", "6", "ff02::1%vxlan1");
-      assert.match(ping, /fe80::2/);
-    }),
+    }
+    await a.ip("link", "add", "v1", "type", "veth", "peer", "name", "v1p");
+    await a.ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
+    await create(
+      api,
+      nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
+    );
+    for (const n of ["lax1-vx1", "lax1-vx2", "lax1-nl2-bridge"]) {
+      await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
+    }
+    const br = await read(api, ns, "lax1-nl2-bridge");
+    assert.deepEqual(br.status.bridge.enslavedLinks, ["v1", "v2"]);
+    assert.equal(br.status.mtu, 1420);
+    assert.match(await a.ip("-d", "link", "show", "vxlan1"), /remote 10\.4\.0\.2 local 10\.4\.0\.1 dev ul0/);
+    await sleep(2500);
+    const ping = await a.run("ping", "-6", "-c", "3", "-w", "6", "ff02::1%vxlan1");
+    assert.match(ping, /fe80::2/);
+  },
 );
 
 e2e(
   "drift healed from rtnetlink events (resync 1 h): deleted, address removed/added, MTU, down, slave, moved",
-  2, async ({ ns, nets: [a, other] }) => {
-      const api = await customApi();
-      await a.ip("link", "add", "s1", "type", "veth", "peer", "name", "s1p");
-      await create(
-        api,
-        nli(ns, "br", {
-          node: "n1",
-          interfaceName: "br0",
-          type: "bridge",
-          bridge: { slaves: ["s1"] },
-          addresses: [{ ipcidr: "10.9.0.1/24" }],
-          mtu: 1400,
-          up: true,
-          container: netns(a),
-        }),
-      );
-      await until("Ready", async () => isReady(await read(api, ns, "br")));
-      const healthy = async () => {
-        const s = await a.ip("-d", "link", "show", "br0").catch(() => "");
-        const ad = await addrs(a, "br0");
-        const s1 = await a.ip("link", "show", "s1");
-        return /mtu 1400/.test(s) && /,UP/.test(s) && /10\.9\.0\.1\/24/.test(ad) && !/10\.9\.0\.99/.test(ad) &&
-          /master br0/.test(s1);
-      };
-      const drifts: [string, () => Promise<unknown>][] = [
-        ["link deleted", () => a.ip("link", "del", "br0")],
-        ["address removed", () => a.ip("addr", "del", "10.9.0.1/24", "dev", "br0")],
-        ["address added", () => a.ip("addr", "add", "10.9.0.99/24", "dev", "br0")],
-        ["MTU changed", () => a.ip("link", "set", "br0", "mtu", "1300")],
-        ["link down", () => a.ip("link", "set", "br0", "down")],
-        ["slave released", () => a.ip("link", "set", "s1", "nomaster")],
-        ["moved away", () => a.ip("link", "set", "br0", "netns", other.name)],
-      ];
-      for (const [what, mutate] of drifts) {
-        await mutate();
-        const t0 = performance.now();
-        await until(`healed: ${what}`, healthy, 10_000, 20);
-        console.log(`healed ${what} in ${(performance.now() - t0).toFixed(0)} ms`);
-      }
-      assert.equal((await read(api, ns, "br")).status.conditions.find((c: Obj) => c.type === "Ready").status, "True");
-    }),
+  2,
+  async ({ ns, nets: [a, other] }) => {
+    const api = await customApi();
+    await a.ip("link", "add", "s1", "type", "veth", "peer", "name", "s1p");
+    await create(
+      api,
+      nli(ns, "br", {
+        node: "n1",
+        interfaceName: "br0",
+        type: "bridge",
+        bridge: { slaves: ["s1"] },
+        addresses: [{ ipcidr: "10.9.0.1/24" }],
+        mtu: 1400,
+        up: true,
+        container: netns(a),
+      }),
+    );
+    await until("Ready", async () => isReady(await read(api, ns, "br")));
+    const healthy = async () => {
+      const s = await a.ip("-d", "link", "show", "br0").catch(() => "");
+      const ad = await addrs(a, "br0");
+      const s1 = await a.ip("link", "show", "s1");
+      return /mtu 1400/.test(s) && /,UP/.test(s) && /10\.9\.0\.1\/24/.test(ad) && !/10\.9\.0\.99/.test(ad) &&
+        /master br0/.test(s1);
+    };
+    const drifts: [string, () => Promise<unknown>][] = [
+      ["link deleted", () => a.ip("link", "del", "br0")],
+      ["address removed", () => a.ip("addr", "del", "10.9.0.1/24", "dev", "br0")],
+      ["address added", () => a.ip("addr", "add", "10.9.0.99/24", "dev", "br0")],
+      ["MTU changed", () => a.ip("link", "set", "br0", "mtu", "1300")],
+      ["link down", () => a.ip("link", "set", "br0", "down")],
+      ["slave released", () => a.ip("link", "set", "s1", "nomaster")],
+      ["moved away", () => a.ip("link", "set", "br0", "netns", other.name)],
+    ];
+    for (const [what, mutate] of drifts) {
+      await mutate();
+      const t0 = performance.now();
+      await until(`healed: ${what}`, healthy, 10_000, 20);
+      console.log(`healed ${what} in ${(performance.now() - t0).toFixed(0)} ms`);
+    }
+    assert.equal((await read(api, ns, "br")).status.conditions.find((c: Obj) => c.type === "Ready").status, "True");
+  },
 );
 
 e2e(
   "deletion with our finalizer removes the links; without it (finalizer stripped) too; foreign links stay",
-  1, async ({ ns, nets: [a] }) => {
-      const api = await customApi();
-      await a.ip("link", "add", "foreign0", "type", "veth", "peer", "name", "foreign1");
-      for (const n of ["d1", "d2"]) {
-        await create(api, nli(ns, n, { node: "n1", interfaceName: n, type: "bridge", up: true, container: netns(a) }));
-        await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
-      }
-      await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d1" });
-      await until("d1 gone", async () => (await read(api, ns, "d1")) === null);
-      await until("link d1 removed", async () => !/^d1 /m.test(await links(a)));
-      await api.patchNamespacedCustomObject({
-        ...NLI,
-        namespace: ns,
-        name: "d2",
-        body: [{ op: "remove", path: "/metadata/finalizers" }],
-      }, { headers: { "Content-Type": "application/json-patch+json" } } as never);
-      await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d2" });
-      await until("link d2 removed", async () => !/^d2 /m.test(await links(a)));
-      assert.match(await links(a), /foreign0/);
-    }),
+  1,
+  async ({ ns, nets: [a] }) => {
+    const api = await customApi();
+    await a.ip("link", "add", "foreign0", "type", "veth", "peer", "name", "foreign1");
+    for (const n of ["d1", "d2"]) {
+      await create(api, nli(ns, n, { node: "n1", interfaceName: n, type: "bridge", up: true, container: netns(a) }));
+      await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
+    }
+    await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d1" });
+    await until("d1 gone", async () => (await read(api, ns, "d1")) === null);
+    await until("link d1 removed", async () => !/^d1 /m.test(await links(a)));
+    await api.patchNamespacedCustomObject({
+      ...NLI,
+      namespace: ns,
+      name: "d2",
+      body: [{ op: "remove", path: "/metadata/finalizers" }],
+    }, { headers: { "Content-Type": "application/json-patch+json" } } as never);
+    await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d2" });
+    await until("link d2 removed", async () => !/^d2 /m.test(await links(a)));
+    assert.match(await links(a), /foreign0/);
+  },
 );
 
 e2e(
   "API server unreachable for 60 s: no kernel change; afterwards still converged",
-  1, async ({ ns, agent, nets: [a] }) => {
-      const api = await customApi();
-      for (const n of ["u1", "u2"]) {
-        await create(
-          api,
-          nli(ns, n, {
-            node: "n1",
-            interfaceName: n,
-            type: "bridge",
-            up: true,
-            addresses: [{ ipcidr: n === "u1" ? "10.1.0.1/24" : "10.1.1.1/24" }],
-            container: netns(a),
-          }),
-        );
-        await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
-      }
-      const snap = async () => `${await a.ip("-d", "link")}\n${await a.ip("addr")}`.replace(/valid_lft.*\n/g, "");
-      const before = await snap();
-      await agent.setApiReachable(false);
-      await sleep(60_000);
-      const during = await snap();
-      await agent.setApiReachable(true);
-      assert.equal(during, before, "kernel state changed while the API server was unreachable");
-      await sleep(3000);
-      assert.equal(await snap(), before);
-      assert.ok(isReady(await read(api, ns, "u1")));
-    }),
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    const api = await customApi();
+    for (const n of ["u1", "u2"]) {
+      await create(
+        api,
+        nli(ns, n, {
+          node: "n1",
+          interfaceName: n,
+          type: "bridge",
+          up: true,
+          addresses: [{ ipcidr: n === "u1" ? "10.1.0.1/24" : "10.1.1.1/24" }],
+          container: netns(a),
+        }),
+      );
+      await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
+    }
+    const snap = async () => `${await a.ip("-d", "link")}\n${await a.ip("addr")}`.replace(/valid_lft.*\n/g, "");
+    const before = await snap();
+    await agent.setApiReachable(false);
+    await sleep(60_000);
+    const during = await snap();
+    await agent.setApiReachable(true);
+    assert.equal(during, before, "kernel state changed while the API server was unreachable");
+    await sleep(3000);
+    assert.equal(await snap(), before);
+    assert.ok(isReady(await read(api, ns, "u1")));
+  },
 );
 
 e2e(
   "-dry-run changes nothing: no links, no status, no finalizer",
-  1, async ({ ns, agent, nets: [a] }) => {
-      const api = await customApi();
-      await create(
-        api,
-        nli(ns, "dry", { node: "n1", interfaceName: "dry0", type: "bridge", up: true, container: netns(a) }),
-      );
-      await until("dry-run logged", async () => /dry-run: would change/.test(await Deno.readTextFile(agent.logFile)));
-      const o = await read(api, ns, "dry");
-      assert.equal(o.status, undefined);
-      assert.equal(o.metadata.finalizers, undefined);
-      assert.doesNotMatch(await links(a), /dry0/);
-    }, ["-dry-run"]),
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    const api = await customApi();
+    await create(
+      api,
+      nli(ns, "dry", { node: "n1", interfaceName: "dry0", type: "bridge", up: true, container: netns(a) }),
+    );
+    await until("dry-run logged", async () => /dry-run: would change/.test(await Deno.readTextFile(agent.logFile)));
+    const o = await read(api, ns, "dry");
+    assert.equal(o.status, undefined);
+    assert.equal(o.metadata.finalizers, undefined);
+    assert.doesNotMatch(await links(a), /dry0/);
+  },
+  ["-dry-run"],
 );
 
 e2e(
   "two nodes: each agent handles and writes status only for its own node's objects (§5 item 21)",
-  2, async ({ ns, nets: [a, b] }) => {
-      const api = await customApi();
-      const n2 = await startAgent({ nodename: "n2", namespace: ns });
-      try {
-        await create(
-          api,
-          nli(ns, "on-n1", { node: "n1", interfaceName: "x1", type: "bridge", up: true, container: netns(a) }),
-        );
-        await create(
-          api,
-          nli(ns, "on-n2", { node: "n2", interfaceName: "x2", type: "bridge", up: true, container: netns(b) }),
-        );
-        await create(
-          api,
-          nli(ns, "on-n3", { node: "n3", interfaceName: "x3", type: "bridge", up: true, container: netns(b) }),
-        );
-        const o1 = await until("n1 Ready", async () => {
-          const x = await read(api, ns, "on-n1");
-          return isReady(x) && x;
-        });
-        const o2 = await until("n2 Ready", async () => {
-          const x = await read(api, ns, "on-n2");
-          return isReady(x) && x;
-        });
-        assert.equal(o1.status.nodename, "n1");
-        assert.equal(o2.status.nodename, "n2");
-        await sleep(2000);
-        const o3 = await read(api, ns, "on-n3");
-        assert.equal(o3.status, undefined, "nobody writes the status of another node's object");
-        assert.doesNotMatch(await links(b), /x3/);
-        assert.equal((await read(api, ns, "on-n1")).status.nodename, "n1");
-      } finally {
-        await n2.dispose();
-      }
-    }),
+  2,
+  async ({ ns, nets: [a, b] }) => {
+    const api = await customApi();
+    const n2 = await startAgent({ nodename: "n2", namespace: ns });
+    try {
+      await create(
+        api,
+        nli(ns, "on-n1", { node: "n1", interfaceName: "x1", type: "bridge", up: true, container: netns(a) }),
+      );
+      await create(
+        api,
+        nli(ns, "on-n2", { node: "n2", interfaceName: "x2", type: "bridge", up: true, container: netns(b) }),
+      );
+      await create(
+        api,
+        nli(ns, "on-n3", { node: "n3", interfaceName: "x3", type: "bridge", up: true, container: netns(b) }),
+      );
+      const o1 = await until("n1 Ready", async () => {
+        const x = await read(api, ns, "on-n1");
+        return isReady(x) && x;
+      });
+      const o2 = await until("n2 Ready", async () => {
+        const x = await read(api, ns, "on-n2");
+        return isReady(x) && x;
+      });
+      assert.equal(o1.status.nodename, "n1");
+      assert.equal(o2.status.nodename, "n2");
+      await sleep(2000);
+      const o3 = await read(api, ns, "on-n3");
+      assert.equal(o3.status, undefined, "nobody writes the status of another node's object");
+      assert.doesNotMatch(await links(b), /x3/);
+      assert.equal((await read(api, ns, "on-n1")).status.nodename, "n1");
+    } finally {
+      await n2.dispose();
+    }
+  },
 );
 
 e2e(
   "SIGKILL mid-reconcile, restart: converges with no leaked links; deleting all leaves none",
-  1, async ({ ns, agent, nets: [a] }) => {
-      const api = await customApi();
-      const N = 20;
-      for (let i = 0; i < N; i++) {
-        await create(
-          api,
-          nli(ns, `k${i}`, {
-            node: "n1",
-            interfaceName: `k${i}`,
-            type: "veth",
-            up: true,
-            container: netns(a),
-            addresses: [{ ipcidr: `10.7.${i}.1/24` }],
-          }),
-        );
-      }
-      await until("some links exist", async () => /k\d+@/.test(await links(a)), 30_000, 5);
-      await agent.stop("SIGKILL");
-      await agent.restart();
-      for (let i = 0; i < N; i++) await until(`k${i} Ready`, async () => isReady(await read(api, ns, `k${i}`)));
-      const names = (await links(a)).split("\n").map((l) => l.split(/[\s@]/)[0]).filter((x) =>
-        /^k\d+(-peer)?$/.test(x)
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    const api = await customApi();
+    const N = 20;
+    for (let i = 0; i < N; i++) {
+      await create(
+        api,
+        nli(ns, `k${i}`, {
+          node: "n1",
+          interfaceName: `k${i}`,
+          type: "veth",
+          up: true,
+          container: netns(a),
+          addresses: [{ ipcidr: `10.7.${i}.1/24` }],
+        }),
       );
-      assert.equal(names.length, 2 * N, `exactly ${N} pairs: ${names.join(",")}`);
-      for (let i = 0; i < N; i++) await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: `k${i}` });
-      await until("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
-    }),
+    }
+    await until("some links exist", async () => /k\d+@/.test(await links(a)), 30_000, 5);
+    await agent.stop("SIGKILL");
+    await agent.restart();
+    for (let i = 0; i < N; i++) await until(`k${i} Ready`, async () => isReady(await read(api, ns, `k${i}`)));
+    const names = (await links(a)).split("\n").map((l) => l.split(/[\s@]/)[0]).filter((x) => /^k\d+(-peer)?$/.test(x));
+    assert.equal(names.length, 2 * N, `exactly ${N} pairs: ${names.join(",")}`);
+    for (let i = 0; i < N; i++) await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: `k${i}` });
+    await until("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
+  },
 );
