@@ -75,7 +75,7 @@ await withNamespace(async ({ namespace }) => {
         );
       }
       for (let i = 0; i < LINKS; i++) {
-        await until(`hb${i} Ready`, async () => isReady(await read(api, namespace, `hb${i}`)), 60_000);
+        await until(`hb${i} Ready`, async () => isReady(await read(api, namespace, `hb${i}`)));
       }
       const times: number[] = [];
       const perKind = new Map<Kind, number[]>();

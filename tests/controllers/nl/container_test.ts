@@ -55,7 +55,7 @@ Deno.test({
               vethExample("lax1", { docker: { name: names[0] } }, { docker: { name: names[1] } }),
             ),
           );
-          await until("Ready", async () => isReady(await read(api, namespace, "lax1-veth1")), 60_000);
+          await until("Ready", async () => isReady(await read(api, namespace, "lax1-veth1")));
           await new Promise((r) => setTimeout(r, 2500));
           const ping = await inNetns(pids[0], "ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a");
           assert.match(ping, /fe80::eeee:2/);

@@ -300,7 +300,7 @@ e2e(
         }),
       );
     }
-    await until("some links exist", async () => /k\d+@/.test(await links(a)), 30_000, 5);
+    await until("some links exist", async () => /k\d+@/.test(await links(a)), 120_000, 5);
     await agent.stop("SIGKILL");
     await agent.restart();
     for (let i = 0; i < N; i++) await until(`k${i} Ready`, async () => isReady(await read(api, ns, `k${i}`)));

@@ -86,7 +86,7 @@ export async function startAgent(o: {
     pipe = spawnIn(host, ["tests/controllers/nl/proxy.ts", "tcp-to-unix", String(apiPort(c)), sock]);
     for (let i = 0; i < 100; i++) {
       try {
-        await host.run("sh", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);
+        await host.run("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);
         return;
       } catch {
         await new Promise((r) => setTimeout(r, 100));
@@ -113,7 +113,13 @@ export async function startAgent(o: {
     } catch { /* exited */ }
     await p.status;
   };
-  await startPipe();
+  try {
+    await startPipe();
+  } catch (e) {
+    await kill(pipe, "SIGKILL");
+    await deleteNetns(host);
+    throw e;
+  }
   start();
   const agent: Agent = {
     host,
@@ -170,7 +176,7 @@ export async function read(api: k8s.CustomObjectsApi, namespace: string, name: s
 }
 
 /** Polls `fn` until it returns a truthy value (or throws after `ms`, with the last value/error). */
-export async function until<T>(what: string, fn: () => Promise<T>, ms = 30_000, every = 50): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T>, ms = 120_000, every = 50): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   while (Date.now() < end) {
