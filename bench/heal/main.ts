@@ -1,8 +1,9 @@
 /**
  * bench:heal — drift repair latency of nl-controller. A real controller process (confined to a throwaway network
- * namespace, talking to a real kube-apiserver) manages bridges in another throwaway namespace; the bench mutates
- * them from outside (link deleted, address removed, MTU changed, link down, moved away) and times each mutation
- * until the kernel shows the spec again. The informer resync is 1 h, so every repair comes from rtnetlink events.
+ * namespace, talking to a real kube-apiserver) manages veth pairs in another throwaway namespace (bridges cannot
+ * leave their namespace, so "moved away" needs a movable kind); the bench mutates them from outside (link deleted,
+ * address removed, MTU changed, link down, moved away) and times each mutation until the kernel shows the spec
+ * again. The informer resync is 1 h, so every repair comes from rtnetlink events.
  *
  * Peer: the reference implementation has no event subscription; it notices drift only on its informer resync
  * (default 30 s), so its repair latency is uniform in [0, 30 s] plus its reconcile time — computed, not run
@@ -13,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
 import { withNetns } from "../../tests/helpers/netns.ts";
-import { create, customApi, isReady, nli, read, startAgent, until } from "../../tests/controllers/nl/harness.ts";
+import { create, customApi, isReady, nli, read, startNlAgent, waitFor } from "../../tests/controllers/nl/harness.ts";
 import { deleteAddress, deleteLink, getLink, listAddresses, Netns, setLink } from "../../src/netlink/mod.ts";
 
 const args = parseArgs({
@@ -35,7 +36,8 @@ async function healthy(ns: Netns, i: number): Promise<boolean> {
   const l = await getLink(ns, `hb${i}`);
   if (!l || l.mtu !== 1400 || !l.up || !l.alias?.startsWith("dn42op:nl:")) return false;
   const as = await listAddresses(ns, l.index);
-  return as.some((a) => a.local === `10.20.${i}.1` && a.prefixlen === 24);
+  return as.some((a) => a.local === `10.20.${i}.1` && a.prefixlen === 24) &&
+    (await getLink(ns, `hb${i}-peer`)) !== null;
 }
 
 function mutate(kind: Kind, a: Netns, away: Netns, i: number): Promise<void> {
@@ -56,7 +58,7 @@ function mutate(kind: Kind, a: Netns, away: Netns, i: number): Promise<void> {
 
 await withNamespace(async ({ namespace }) => {
   await withNetns(async (target, scratch) => {
-    const agent = await startAgent({ nodename: "bench", namespace, args: ["-default-resync-period=3600", "-v=0"] });
+    const agent = await startNlAgent({ nodename: "bench", namespace, args: ["-default-resync-period=3600", "-v=0"] });
     const a = Netns.byName(target.name), away = Netns.byName(scratch.name);
     try {
       const api = await customApi();
@@ -66,7 +68,7 @@ await withNamespace(async ({ namespace }) => {
           nli(namespace, `hb${i}`, {
             node: "bench",
             interfaceName: `hb${i}`,
-            type: "bridge",
+            type: "veth",
             up: true,
             mtu: 1400,
             addresses: [{ ipcidr: `10.20.${i}.1/24` }],
@@ -75,7 +77,7 @@ await withNamespace(async ({ namespace }) => {
         );
       }
       for (let i = 0; i < LINKS; i++) {
-        await until(`hb${i} Ready`, async () => isReady(await read(api, namespace, `hb${i}`)));
+        await waitFor(`hb${i} Ready`, async () => isReady(await read(api, namespace, `hb${i}`)));
       }
       const times: number[] = [];
       const perKind = new Map<Kind, number[]>();

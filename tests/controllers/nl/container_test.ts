@@ -10,7 +10,7 @@ import { Podman } from "../../../lab/podman/podman.ts";
 import { ensureBusyboxImage } from "../../../lab/podman/image.ts";
 import { servicePaths, startService, stopService } from "../../../lab/podman/service.ts";
 import { vethExample } from "../../node/netlink/examples.ts";
-import { create, customApi, isReady, nli, type Obj, read, startAgent, until } from "./harness.ts";
+import { create, customApi, isReady, nli, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
 
 async function inNetns(pid: number, ...cmd: string[]): Promise<string> {
   const out = await new Deno.Command("nsenter", {
@@ -40,7 +40,7 @@ Deno.test({
       const pids: number[] = [];
       for (const n of names) pids.push(await podman.ensureContainer(n, { owner: "test" }));
       await withNamespace(async ({ namespace }) => {
-        const agent = await startAgent({
+        const agent = await startNlAgent({
           nodename: "lax1",
           namespace,
           args: [`-docker-host=unix://${paths.socketPath}`, "-default-resync-period=3600"],
@@ -55,14 +55,14 @@ Deno.test({
               vethExample("lax1", { docker: { name: names[0] } }, { docker: { name: names[1] } }),
             ),
           );
-          await until("Ready", async () => isReady(await read(api, namespace, "lax1-veth1")));
+          await ready(api, namespace, "lax1-veth1");
           await new Promise((r) => setTimeout(r, 2500));
           const ping = await inNetns(pids[0], "ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a");
           assert.match(ping, /fe80::eeee:2/);
           // restart container 1: its namespace (and veth1-a with it, taking veth1-b along) is gone; followed
           const newPid = await podman.restart(names[0]);
           assert.notEqual(newPid, pids[0]);
-          await until(
+          await waitFor(
             "re-created in the new namespace",
             async () => {
               const show = await inNetns(newPid, "ip", "addr", "show", "veth1-a").catch(() => "");

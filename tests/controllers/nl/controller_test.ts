@@ -7,7 +7,19 @@ import { skipUnless } from "../../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../helpers/cluster.ts";
 import { type TestNetns, withNetns } from "../../helpers/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
-import { type Agent, create, customApi, isReady, NLI, nli, type Obj, read, startAgent, until } from "./harness.ts";
+import {
+  type Agent,
+  create,
+  customApi,
+  isReady,
+  NLI,
+  nli,
+  type Obj,
+  read,
+  ready,
+  startNlAgent,
+  waitFor,
+} from "./harness.ts";
 
 const ignore = skipUnless("root", "cluster");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -20,7 +32,7 @@ async function scenario(
 ) {
   await withNamespace(async ({ namespace }) => {
     await withNetns(async (...nets) => {
-      const agent = await startAgent({ nodename: "n1", namespace, args: ["-default-resync-period=3600", ...args] });
+      const agent = await startNlAgent({ nodename: "n1", namespace, args: ["-default-resync-period=3600", ...args] });
       try {
         await fn({ ns: namespace, agent, nets });
       } catch (e) {
@@ -51,10 +63,7 @@ e2e(
       api,
       nli(ns, "lax1-veth1", vethExample("n1", netns(a), netns(b))),
     );
-    const o: Obj = await until("Ready", async () => {
-      const x = await read(api, ns, "lax1-veth1");
-      return isReady(x) && x;
-    });
+    const o: Obj = await ready(api, ns, "lax1-veth1");
     assert.deepEqual(o.metadata.finalizers, ["netlinkinterface.networking.dn42.io/finalizer"]);
     assert.equal(o.status.nodename, "n1");
     assert.ok(o.status.addresses.includes("fe80::eeee:1/64"));
@@ -108,7 +117,7 @@ e2e(
       nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
     );
     for (const n of ["lax1-vx1", "lax1-vx2", "lax1-nl2-bridge"]) {
-      await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
+      await ready(api, ns, n);
     }
     const br = await read(api, ns, "lax1-nl2-bridge");
     assert.deepEqual(br.status.bridge.enslavedLinks, ["v1", "v2"]);
@@ -139,28 +148,32 @@ e2e(
         container: netns(a),
       }),
     );
-    await until("Ready", async () => isReady(await read(api, ns, "br")));
-    const healthy = async () => {
+    // bridges cannot leave their namespace (the kernel marks them netns-local): "moved away" uses a veth pair
+    await create(api, nli(ns, "mv", { node: "n1", interfaceName: "mv0", type: "veth", up: true, container: netns(a) }));
+    await ready(api, ns, "br");
+    await ready(api, ns, "mv");
+    const bridgeOk = async () => {
       const s = await a.ip("-d", "link", "show", "br0").catch(() => "");
       const ad = await addrs(a, "br0");
       const s1 = await a.ip("link", "show", "s1");
       return /mtu 1400/.test(s) && /,UP/.test(s) && /10\.9\.0\.1\/24/.test(ad) && !/10\.9\.0\.99/.test(ad) &&
         /master br0/.test(s1);
     };
-    const drifts: [string, () => Promise<unknown>][] = [
-      ["link deleted", () => a.ip("link", "del", "br0")],
-      ["address removed", () => a.ip("addr", "del", "10.9.0.1/24", "dev", "br0")],
-      ["address added", () => a.ip("addr", "add", "10.9.0.99/24", "dev", "br0")],
-      ["MTU changed", () => a.ip("link", "set", "br0", "mtu", "1300")],
-      ["link down", () => a.ip("link", "set", "br0", "down")],
-      ["slave released", () => a.ip("link", "set", "s1", "nomaster")],
-      ["moved away", () => a.ip("link", "set", "br0", "netns", other.name)],
+    const vethOk = async () => /mv0@mv0-peer\s+UP/.test(await a.ip("-br", "link")) && !/mv0/.test(await links(other));
+    const drifts: [string, () => Promise<unknown>, () => Promise<boolean>][] = [
+      ["link deleted", () => a.ip("link", "del", "br0"), bridgeOk],
+      ["address removed", () => a.ip("addr", "del", "10.9.0.1/24", "dev", "br0"), bridgeOk],
+      ["address added", () => a.ip("addr", "add", "10.9.0.99/24", "dev", "br0"), bridgeOk],
+      ["MTU changed", () => a.ip("link", "set", "br0", "mtu", "1300"), bridgeOk],
+      ["link down", () => a.ip("link", "set", "br0", "down"), bridgeOk],
+      ["slave released", () => a.ip("link", "set", "s1", "nomaster"), bridgeOk],
+      ["moved away", () => a.ip("link", "set", "mv0", "netns", other.name), vethOk],
     ];
-    for (const [what, mutate] of drifts) {
+    for (const [what, mutate, healthy] of drifts) {
       await mutate();
       const t0 = performance.now();
-      await until(`healed: ${what}`, healthy, 10_000, 20);
-      console.log(`healed ${what} in ${(performance.now() - t0).toFixed(0)} ms`);
+      await waitFor(`healed: ${what}`, healthy, 20_000, 20);
+      console.log(`healed ${what} in ${(performance.now() - t0).toFixed(0)} ms (polled with ip(8))`);
     }
     assert.equal((await read(api, ns, "br")).status.conditions.find((c: Obj) => c.type === "Ready").status, "True");
   },
@@ -174,11 +187,11 @@ e2e(
     await a.ip("link", "add", "foreign0", "type", "veth", "peer", "name", "foreign1");
     for (const n of ["d1", "d2"]) {
       await create(api, nli(ns, n, { node: "n1", interfaceName: n, type: "bridge", up: true, container: netns(a) }));
-      await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
+      await ready(api, ns, n);
     }
     await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d1" });
-    await until("d1 gone", async () => (await read(api, ns, "d1")) === null);
-    await until("link d1 removed", async () => !/^d1 /m.test(await links(a)));
+    await waitFor("d1 gone", async () => (await read(api, ns, "d1")) === null);
+    await waitFor("link d1 removed", async () => !/^d1 /m.test(await links(a)));
     await api.patchNamespacedCustomObject({
       ...NLI,
       namespace: ns,
@@ -186,7 +199,7 @@ e2e(
       body: [{ op: "remove", path: "/metadata/finalizers" }],
     }, { headers: { "Content-Type": "application/json-patch+json" } } as never);
     await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d2" });
-    await until("link d2 removed", async () => !/^d2 /m.test(await links(a)));
+    await waitFor("link d2 removed", async () => !/^d2 /m.test(await links(a)));
     assert.match(await links(a), /foreign0/);
   },
 );
@@ -208,7 +221,7 @@ e2e(
           container: netns(a),
         }),
       );
-      await until(`${n} Ready`, async () => isReady(await read(api, ns, n)));
+      await ready(api, ns, n);
     }
     const snap = async () => `${await a.ip("-d", "link")}\n${await a.ip("addr")}`.replace(/valid_lft.*\n/g, "");
     const before = await snap();
@@ -232,7 +245,7 @@ e2e(
       api,
       nli(ns, "dry", { node: "n1", interfaceName: "dry0", type: "bridge", up: true, container: netns(a) }),
     );
-    await until("dry-run logged", async () => /dry-run: would change/.test(await Deno.readTextFile(agent.logFile)));
+    await waitFor("dry-run logged", async () => /dry-run: would change/.test(await Deno.readTextFile(agent.logFile)));
     const o = await read(api, ns, "dry");
     assert.equal(o.status, undefined);
     assert.equal(o.metadata.finalizers, undefined);
@@ -246,7 +259,7 @@ e2e(
   2,
   async ({ ns, nets: [a, b] }) => {
     const api = await customApi();
-    const n2 = await startAgent({ nodename: "n2", namespace: ns });
+    const n2 = await startNlAgent({ nodename: "n2", namespace: ns });
     try {
       await create(
         api,
@@ -260,14 +273,8 @@ e2e(
         api,
         nli(ns, "on-n3", { node: "n3", interfaceName: "x3", type: "bridge", up: true, container: netns(b) }),
       );
-      const o1 = await until("n1 Ready", async () => {
-        const x = await read(api, ns, "on-n1");
-        return isReady(x) && x;
-      });
-      const o2 = await until("n2 Ready", async () => {
-        const x = await read(api, ns, "on-n2");
-        return isReady(x) && x;
-      });
+      const o1 = await ready(api, ns, "on-n1");
+      const o2 = await ready(api, ns, "on-n2");
       assert.equal(o1.status.nodename, "n1");
       assert.equal(o2.status.nodename, "n2");
       await sleep(2000);
@@ -300,13 +307,13 @@ e2e(
         }),
       );
     }
-    await until("some links exist", async () => /k\d+@/.test(await links(a)), 120_000, 5);
+    await waitFor("some links exist", async () => /k\d+@/.test(await links(a)), 120_000, 5);
     await agent.stop("SIGKILL");
     await agent.restart();
-    for (let i = 0; i < N; i++) await until(`k${i} Ready`, async () => isReady(await read(api, ns, `k${i}`)));
+    for (let i = 0; i < N; i++) await ready(api, ns, `k${i}`);
     const names = (await links(a)).split("\n").map((l) => l.split(/[\s@]/)[0]).filter((x) => /^k\d+(-peer)?$/.test(x));
     assert.equal(names.length, 2 * N, `exactly ${N} pairs: ${names.join(",")}`);
     for (let i = 0; i < N; i++) await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: `k${i}` });
-    await until("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
+    await waitFor("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
   },
 );

@@ -1,0 +1,174 @@
+/**
+ * Runs a node agent (wg-controller or nl-controller) as a real process confined to a throwaway network namespace
+ * (its "host namespace"), reaching the shared test API server through a unix-socket pipe: unix sockets are
+ * reachable from every network namespace, so no link of the root namespace is touched.
+ *
+ * Generic form of tests/controllers/nl/harness.ts (nl helper), parameterised by the program; one copy is meant
+ * to remain after the lead merges.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { cluster, type TestCluster } from "./cluster.ts";
+import { createNetns, deleteNetns, type TestNetns } from "./netns.ts";
+import { serve } from "./apiproxy.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** A running agent. */
+export interface Agent {
+  host: TestNetns;
+  nodename: string;
+  readonly pid: number;
+  logFile: string;
+  /** Blocks (false) or restores (true) the agent's path to the API server. */
+  setApiReachable(up: boolean): Promise<void>;
+  /** Sends `signal` and waits for the process to exit. */
+  stop(signal?: Deno.Signal): Promise<void>;
+  /** Starts the program again in the same host namespace. */
+  restart(extraArgs?: string[]): void;
+  /** Kills everything (processes inside the host namespace included) and removes the host namespace. */
+  dispose(): Promise<void>;
+}
+
+function apiPort(c: TestCluster): number {
+  return Number(new URL(c.server).port);
+}
+
+let rootPipe: Promise<string> | undefined;
+/** The root-side pipe (unix socket → API server), once per test process. */
+function rootSocket(c: TestCluster): Promise<string> {
+  return rootPipe ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dn42op-agent-" });
+    const path = `${dir}/api.sock`;
+    const l = Deno.listen({ transport: "unix", path });
+    serve(l, () => Deno.connect({ hostname: "127.0.0.1", port: apiPort(c) })).catch(() => {});
+    addEventListener("unload", () => {
+      try {
+        l.close();
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* best effort */ }
+    });
+    return path;
+  })();
+}
+
+function spawnIn(ns: TestNetns, args: string[], logFile?: string): Deno.ChildProcess {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", ns.name, Deno.execPath(), "run", "-A", ...args],
+    cwd: ROOT,
+    stdout: logFile ? "piped" : "null",
+    stderr: logFile ? "piped" : "null",
+    stdin: "null",
+  }).spawn();
+  if (logFile) {
+    const f = Deno.openSync(logFile, { append: true, create: true, write: true });
+    const w = f.writable.getWriter();
+    const copy = async (s: ReadableStream<Uint8Array>) => {
+      for await (const chunk of s) await w.write(chunk).catch(() => {});
+    };
+    Promise.all([copy(child.stdout), copy(child.stderr)]).finally(() => w.close().catch(() => {}));
+  }
+  return child;
+}
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  /** Entry point relative to the repository, e.g. "src/cmd/wg-controller.ts". */
+  program: string;
+  nodename: string;
+  /** Kubernetes namespace (-namespace). */
+  namespace: string;
+  args?: string[];
+  /** Tag of the host network namespace (your sub-prefix), e.g. "wa" → dn42op-wa-…. */
+  netnsTag: string;
+}
+
+/** Starts `program` for `nodename`, confined to a fresh throwaway network namespace. */
+export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const c = await cluster();
+  const sock = await rootSocket(c);
+  const host = await createNetns(o.netnsTag);
+  const logFile = await Deno.makeTempFile({ prefix: `dn42op-${o.netnsTag}-log-` });
+  let apiPipe: Deno.ChildProcess | undefined;
+  let proc: Deno.ChildProcess | undefined;
+  const startPipe = async () => {
+    apiPipe = spawnIn(host, ["tests/helpers/apiproxy.ts", String(apiPort(c)), sock]);
+    for (let i = 0; i < 100; i++) {
+      try {
+        await host.run("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error("API pipe did not come up");
+  };
+  const start = (extra: string[] = []) => {
+    proc = spawnIn(host, [
+      o.program,
+      `-kubeconfig=${c.kubeconfigPath}`,
+      `-nodename=${o.nodename}`,
+      `-namespace=${o.namespace}`,
+      "-metrics-bind-address=0",
+      "-v=4",
+      ...(o.args ?? []),
+      ...extra,
+    ], logFile);
+  };
+  const kill = async (p: Deno.ChildProcess | undefined, sig: Deno.Signal) => {
+    if (!p) return;
+    try {
+      p.kill(sig);
+    } catch { /* exited */ }
+    await p.status;
+  };
+  try {
+    await startPipe();
+  } catch (e) {
+    await kill(apiPipe, "SIGKILL");
+    await deleteNetns(host);
+    throw e;
+  }
+  start();
+  return {
+    host,
+    nodename: o.nodename,
+    get pid() {
+      return proc!.pid;
+    },
+    logFile,
+    setApiReachable: async (up) => {
+      if (up) await startPipe();
+      else await kill(apiPipe, "SIGKILL"), apiPipe = undefined;
+    },
+    stop: (sig = "SIGTERM") => kill(proc, sig),
+    restart: (extra) => start(extra),
+    dispose: async () => {
+      await kill(proc, "SIGKILL");
+      await kill(apiPipe, "SIGKILL");
+      await deleteNetns(host);
+      await Deno.remove(logFile).catch(() => {});
+    },
+  };
+}
+
+/** A custom-objects API client for the test cluster. */
+export async function customApi(): Promise<k8s.CustomObjectsApi> {
+  return (await cluster()).kc.makeApiClient(k8s.CustomObjectsApi);
+}
+
+/** Polls `fn` until it returns a truthy value; throws after `ms` with the last value or error. */
+export async function until<T>(what: string, fn: () => Promise<T>, ms = 30_000, every = 50): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`timed out waiting for ${what}: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
