@@ -14,6 +14,7 @@
  * Usage: deno run -A scripts/test.ts [--unit] [--no-kernel] [--no-cluster] [test paths...]
  */
 import { parseArgs } from "node:util";
+import { clusterDown, clusterUp } from "./cluster.ts";
 import { ensureProfiles } from "./setup.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -123,6 +124,21 @@ async function hostTests(paths: string[], env: Record<string, string>): Promise<
   if (r.code !== 0 && failed === 0) record("deno test (host)", "failed", `exited ${r.code} without a failing test`);
 }
 
+/** Starts the run's one control plane; on failure records it and makes cluster tests skip with the reason. */
+async function startCluster(env: Record<string, string>): Promise<{ dir: string } | undefined> {
+  const started = performance.now();
+  try {
+    const info = await clusterUp({ dir: `${OUT}/cluster`, ownerPid: Deno.pid });
+    env.DN42OP_KUBECONFIG = info.kubeconfig;
+    record(`control plane up (${((performance.now() - started) / 1000).toFixed(1)} s)`, "passed");
+    return info;
+  } catch (e) {
+    record("control plane up", "failed", (e as Error).message);
+    env.DN42OP_NO_CLUSTER = `the control plane failed to start: ${(e as Error).message.split("\n")[0]}`;
+    return undefined;
+  }
+}
+
 function summarize(skipLog: string): number {
   const passed = outcomes.filter((o) => o.status === "passed").length;
   const failed = outcomes.filter((o) => o.status === "failed");
@@ -197,7 +213,12 @@ async function main(): Promise<number> {
     record("setup (apt packages)", "failed", (e as Error).message);
   }
   await staticChecks();
-  await hostTests(positionals.length ? positionals : ["tests/"], env);
+  const cluster = env.DN42OP_NO_CLUSTER ? undefined : await startCluster(env);
+  try {
+    await hostTests(positionals.length ? positionals : ["tests/"], env);
+  } finally {
+    if (cluster) await clusterDown(cluster);
+  }
   return summarize(skipLog);
 }
 

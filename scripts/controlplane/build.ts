@@ -32,6 +32,8 @@ interface Target {
   versionFlags: (version: string, time: string) => string[];
   /** The dependency whose version is stamped. */
   versionOf: string;
+  /** Output file name for a single-package target whose binary name would come from its import path. */
+  outputName?: string;
 }
 
 const K8S_VERSION_PKGS = ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"];
@@ -40,6 +42,7 @@ const TARGETS: Target[] = [
   {
     module: "etcd",
     packages: ["go.etcd.io/etcd/server/v3"],
+    outputName: "etcd", // `go build -o dir/` would name it "server" (the path minus its major-version suffix)
     versionOf: "go.etcd.io/etcd/server/v3",
     versionFlags: (v) => [`-X go.etcd.io/etcd/api/v3/version.GitSHA=${v}`],
   },
@@ -111,7 +114,7 @@ async function sha256Hex(data: string): Promise<string> {
 async function stampOf(go: string): Promise<string> {
   const parts = [await goOutput(go, ["env", "GOVERSION"], CONTROLPLANE_DIR), JSON.stringify(goEnv())];
   for (const t of TARGETS) {
-    parts.push(t.module, t.packages.join(","), t.versionFlags("V", "T").join(" "));
+    parts.push(t.module, t.packages.join(","), t.outputName ?? "", t.versionFlags("V", "T").join(" "));
     for (const f of ["go.mod", "go.sum"]) parts.push(await Deno.readTextFile(`${CONTROLPLANE_DIR}${t.module}/${f}`));
   }
   return await sha256Hex(parts.join("\n\0"));
@@ -132,7 +135,7 @@ async function buildTarget(go: string, t: Target, log: (l: string) => void): Pro
   const total = (await goOutput(go, ["list", "-deps", ...t.packages], cwd)).trim().split("\n").length;
   const mod = JSON.parse(await goOutput(go, ["list", "-m", "-json", t.versionOf], cwd));
   const ldflags = ["-s", "-w", ...t.versionFlags(mod.Version, mod.Time ?? "1970-01-01T00:00:00Z")].join(" ");
-  const args = ["build", "-v", "-trimpath", `-ldflags=${ldflags}`, "-o", BIN_DIR, ...t.packages];
+  const args = ["build", "-v", "-trimpath", `-ldflags=${ldflags}`, "-o", BIN_DIR + (t.outputName ?? ""), ...t.packages];
   const child = new Deno.Command(go, { args, cwd, env: goEnv(), stdout: "null", stderr: "piped" }).spawn();
   const started = Date.now();
   let compiled = 0;

@@ -67,9 +67,11 @@ async function probe(cap: Capability): Promise<string | null> {
       return (await which("wireguard-go")) ? null : "wireguard-go is not installed (deno task setup)";
     case "podman":
       return (await which("podman")) ? null : "podman is not installed";
-    case "cluster":
-      if (Deno.env.get("DN42OP_NO_CLUSTER")) return "control plane disabled by DN42OP_NO_CLUSTER";
+    case "cluster": {
+      const disabled = Deno.env.get("DN42OP_NO_CLUSTER");
+      if (disabled) return disabled;
       return Deno.env.get("DN42OP_KUBECONFIG") ? null : await controlPlaneUnavailable();
+    }
   }
 }
 

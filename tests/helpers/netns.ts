@@ -69,7 +69,7 @@ export async function deleteNetns(ns: TestNetns): Promise<void> {
 
 /** Runs `fn` with `count` fresh namespaces and always removes them afterwards. */
 export async function withNetns<T>(
-  fn: (...ns: TestNetns[]) => Promise<T>,
+  fn: (...ns: TestNetns[]) => T | Promise<T>,
   opts: { count?: number; tag?: string } = {},
 ): Promise<T> {
   const made: TestNetns[] = [];

@@ -171,12 +171,13 @@ Deno.test({
   name: "Netns.open refuses async openers, closes opened resources with the handle, and rejects use after close",
   ignore: root,
   fn: () =>
-    withNetns(async (t) => {
+    withNetns((t) => {
       const before = selfNs();
       const ns = Netns.byName(t.name);
       let closed = 0;
       try {
-        assert.throws(() => ns.open((async () => ({ close() {} })) as never), /must be synchronous/);
+        const asyncOpener = () => Promise.resolve({ close() {} });
+        assert.throws(() => ns.open(asyncOpener as never), /must be synchronous/);
         assert.equal(selfNs(), before, "back in the own namespace after the refused opener");
         ns.open(() => ({ close: () => closed++ }));
         const early = ns.open(() => ({ close: () => closed++ }));
