@@ -39,10 +39,12 @@ export function removeFinalizerPatch(obj: KubeObject, finalizer: string): JsonPa
   ];
 }
 
-/** A failed JSON-patch `test` (the API server answers 422 or 409; its message names the failed test). */
-function isTestFailure(e: unknown): boolean {
-  return isConflict(e) ||
-    (e instanceof KubeApiError && (e.code === 422 || e.code === 500) && /test/i.test(e.message));
+/**
+ * A JSON patch whose `test` failed: the API server answers 422 Invalid with a generic message. A genuine validation
+ * error is 422 too, so the caller re-reads and gives up when the recomputed patch is unchanged.
+ */
+function maybeTestFailure(e: unknown): boolean {
+  return isConflict(e) || (e instanceof KubeApiError && e.code === 422);
 }
 
 async function patchFinalizers<T extends KubeObject>(
@@ -55,6 +57,7 @@ async function patchFinalizers<T extends KubeObject>(
 ): Promise<T | undefined> {
   const { namespace = "", name = "" } = obj.metadata;
   let current = obj;
+  let failed = "";
   for (let attempt = 1;; attempt++) {
     const patch = build(current, finalizer);
     if (!patch) return current;
@@ -62,7 +65,9 @@ async function patchFinalizers<T extends KubeObject>(
       return await client.patch<T>(rt, namespace, name, "json", patch, { fieldManager });
     } catch (e) {
       if (isNotFound(e)) return undefined;
-      if (!isTestFailure(e) || attempt >= 5) throw e;
+      const same = JSON.stringify(patch) === failed;
+      failed = JSON.stringify(patch);
+      if (!maybeTestFailure(e) || same || attempt >= 5) throw e;
       try {
         current = await client.get<T>(rt, namespace, name);
       } catch (e2) {

@@ -75,6 +75,30 @@ type WatchOutcome = { kind: "closed"; events: number } | { kind: "gone" } | { ki
   kind: "stalled";
 };
 
+/** What a fresh list changes relative to the cache. */
+export interface SnapshotDiff<T> {
+  added: T[];
+  /** [cached, listed] pairs whose resourceVersion differs. */
+  updated: [T, T][];
+  /** Cached objects missing from the list (deleted while we were not watching). */
+  deleted: T[];
+}
+
+/** Compares a full list with the cache (pure): new keys, changed resourceVersions and vanished keys. */
+export function diffSnapshot<T extends KubeObject>(cached: ReadStore<T>, items: readonly T[]): SnapshotDiff<T> {
+  const d: SnapshotDiff<T> = { added: [], updated: [], deleted: [] };
+  const seen = new Set<string>();
+  for (const obj of items) {
+    const key = objectKey(obj);
+    seen.add(key);
+    const old = cached.get(key);
+    if (!old) d.added.push(obj);
+    else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) d.updated.push([old, obj]);
+  }
+  for (const key of cached.keys()) if (!seen.has(key)) d.deleted.push(cached.get(key)!);
+  return d;
+}
+
 /** List+watch cache of one resource type. */
 export class Informer<T extends KubeObject> {
   readonly #store = new Store<T>();
@@ -257,19 +281,13 @@ export class Informer<T extends KubeObject> {
   }
 
   #replace(items: T[]): void {
-    const seen = new Set<string>();
-    for (const obj of items) {
-      const key = objectKey(obj);
-      seen.add(key);
-      const old = this.#store.upsert(obj);
-      if (!old) this.#fire("add", obj);
-      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.#fire("update", old, obj);
-    }
-    for (const key of this.#store.keys()) {
-      if (seen.has(key)) continue;
-      const old = this.#store.remove(key)!;
-      this.#fire("delete", old);
-    }
+    const d = diffSnapshot(this.#store, items);
+    for (const obj of d.added) this.#store.upsert(obj);
+    for (const [, obj] of d.updated) this.#store.upsert(obj);
+    for (const obj of d.deleted) this.#store.remove(objectKey(obj));
+    for (const obj of d.added) this.#fire("add", obj);
+    for (const [old, obj] of d.updated) this.#fire("update", old, obj);
+    for (const obj of d.deleted) this.#fire("delete", obj);
   }
 
   #watchOnce(): Promise<WatchOutcome> {

@@ -7,6 +7,8 @@ import { normalizeKubeconfigText } from "../../src/kube/config.ts";
 import { microTime } from "../../src/kube/leaderelection.ts";
 import { apiVersionOf, objectKey, resourcePath, splitKey } from "../../src/kube/client.ts";
 import { parse } from "yaml";
+import { diffSnapshot } from "../../src/kube/informer.ts";
+import { Store } from "../../src/kube/store.ts";
 
 // A real WireGuard key pair shape: 32 random bytes in base64.
 function wgKey(): string {
@@ -110,4 +112,16 @@ Deno.test("resource paths and keys", () => {
   assert.equal(objectKey({ metadata: { name: "b" } }), "b");
   assert.deepEqual(splitKey("a/b"), { namespace: "a", name: "b" });
   assert.deepEqual(splitKey("b"), { namespace: "", name: "b" });
+});
+
+Deno.test("diffSnapshot: relist after 410 yields adds, updates (changed RV only) and missed deletes", () => {
+  const o = (name: string, rv: string) => ({ metadata: { namespace: "ns", name, resourceVersion: rv } });
+  const store = new Store<ReturnType<typeof o>>();
+  for (const x of [o("same", "1"), o("changed", "2"), o("vanished", "3")]) store.upsert(x);
+  const d = diffSnapshot(store, [o("same", "1"), o("changed", "9"), o("new", "10")]);
+  assert.deepEqual(d.added.map((x) => x.metadata.name), ["new"]);
+  assert.deepEqual(d.updated.map(([a, b]) => [a.metadata.resourceVersion, b.metadata.resourceVersion]), [["2", "9"]]);
+  assert.deepEqual(d.deleted.map((x) => x.metadata.name), ["vanished"]);
+  const empty = diffSnapshot(new Store(), []);
+  assert.deepEqual(empty, { added: [], updated: [], deleted: [] });
 });

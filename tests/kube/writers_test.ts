@@ -3,7 +3,7 @@ import { skipUnless } from "../helpers/caps.ts";
 import { StatusWriter } from "../../src/kube/status.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../src/kube/finalizers.ts";
 import { type CoreEvent, EventRecorder } from "../../src/kube/events.ts";
-import { isNotFound, type ResourceType } from "../../src/kube/client.ts";
+import { isNotFound, KubeApiError, type ResourceType } from "../../src/kube/client.ts";
 import { type Widget, widget, WIDGETS, withKr } from "./testcrd.ts";
 
 const ignore = skipUnless("cluster");
@@ -74,6 +74,9 @@ Deno.test({
       assert.deepEqual(added?.metadata.finalizers, [theirs, ours]);
       assert.equal(await addFinalizer(client, WIDGETS, added!, ours), added, "idempotent: no request when present");
 
+      // An invalid finalizer name is a real validation error: reported, not retried forever.
+      await assert.rejects(addFinalizer(client, WIDGETS, added!, "not a valid/finalizer/name"), (e) =>
+        e instanceof KubeApiError && e.code === 422);
       // Someone else adds a finalizer after we read the object: our guarded patch fails its test, we re-read.
       const staleView = added!;
       const cur = await client.get<Widget>(WIDGETS, namespace, "f1");
@@ -95,7 +98,8 @@ Deno.test({
       // The other owners finish; the object disappears. Removing ours from a stale copy then reports "gone".
       await client.patch(WIDGETS, namespace, "f1", "merge", { metadata: { finalizers: null } });
       assert.equal(await removeFinalizer(client, WIDGETS, deleting, ours), undefined);
-      await assert.rejects(client.get(WIDGETS, namespace, "f1"), (e) => isNotFound(e));
+      await assert.rejects(client.get(WIDGETS, namespace, "f1"), (e) =>
+        isNotFound(e));
     }),
 });
 
