@@ -173,6 +173,9 @@ function apiserverArgs(pki: string, etcdPort: number, port: number): string[] {
     `--disable-admission-plugins=ServiceAccount`,
     `--allow-privileged=true`,
     `--enable-priority-and-fairness=false`,
+    // The default "lease" reconciler would publish 127.0.0.1 as the kubernetes service endpoint, which Endpoints
+    // validation rejects (loopback) every 10 s; nothing here routes through that service.
+    `--endpoint-reconciler-type=none`,
     `--profiling=false`,
   ];
 }

@@ -4,7 +4,7 @@
  *
  * The build is skipped when bin/.stamp matches a hash of the go.mod/go.sum files, the Go version and the build flags.
  * Go's own caches (GOCACHE, GOMODCACHE; the defaults under $HOME unless set) are kept, so a rebuild after a stamp
- * change only relinks. During the long first build (about 20 minutes on 2 cores) progress is printed every 15 s.
+ * change only relinks. During the long first build (20-60 minutes on 2 cores) progress is printed every 15 s.
  *
  * Usage: deno run -A scripts/controlplane/build.ts [--force]
  */
@@ -28,12 +28,12 @@ export const BINARIES = {
 interface Target {
   module: "etcd" | "kube";
   packages: string[];
+  /** `go build -o`: a file for one package, or BIN_DIR (named after the packages). */
+  out: string;
   /** Builds the -X assignments from the version of the main module dependency. */
   versionFlags: (version: string, time: string) => string[];
   /** The dependency whose version is stamped. */
   versionOf: string;
-  /** Output file name for a single-package target whose binary name would come from its import path. */
-  outputName?: string;
 }
 
 const K8S_VERSION_PKGS = ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"];
@@ -42,7 +42,7 @@ const TARGETS: Target[] = [
   {
     module: "etcd",
     packages: ["go.etcd.io/etcd/server/v3"],
-    outputName: "etcd", // `go build -o dir/` would name it "server" (the path minus its major-version suffix)
+    out: BINARIES.etcd, // the package would otherwise be named "server"
     versionOf: "go.etcd.io/etcd/server/v3",
     versionFlags: (v) => [`-X go.etcd.io/etcd/api/v3/version.GitSHA=${v}`],
   },
@@ -53,6 +53,7 @@ const TARGETS: Target[] = [
       "k8s.io/kubernetes/cmd/kube-controller-manager",
       "k8s.io/kubernetes/cmd/kubectl",
     ],
+    out: BIN_DIR,
     versionOf: "k8s.io/kubernetes",
     versionFlags: (v, time) => {
       const [major, minor] = v.replace(/^v/, "").split(".");
@@ -114,7 +115,7 @@ async function sha256Hex(data: string): Promise<string> {
 async function stampOf(go: string): Promise<string> {
   const parts = [await goOutput(go, ["env", "GOVERSION"], CONTROLPLANE_DIR), JSON.stringify(goEnv())];
   for (const t of TARGETS) {
-    parts.push(t.module, t.packages.join(","), t.outputName ?? "", t.versionFlags("V", "T").join(" "));
+    parts.push(t.module, t.packages.join(","), t.out, t.versionFlags("V", "T").join(" "));
     for (const f of ["go.mod", "go.sum"]) parts.push(await Deno.readTextFile(`${CONTROLPLANE_DIR}${t.module}/${f}`));
   }
   return await sha256Hex(parts.join("\n\0"));
@@ -135,7 +136,7 @@ async function buildTarget(go: string, t: Target, log: (l: string) => void): Pro
   const total = (await goOutput(go, ["list", "-deps", ...t.packages], cwd)).trim().split("\n").length;
   const mod = JSON.parse(await goOutput(go, ["list", "-m", "-json", t.versionOf], cwd));
   const ldflags = ["-s", "-w", ...t.versionFlags(mod.Version, mod.Time ?? "1970-01-01T00:00:00Z")].join(" ");
-  const args = ["build", "-v", "-trimpath", `-ldflags=${ldflags}`, "-o", BIN_DIR + (t.outputName ?? ""), ...t.packages];
+  const args = ["build", "-v", "-trimpath", `-ldflags=${ldflags}`, "-o", t.out, ...t.packages];
   const child = new Deno.Command(go, { args, cwd, env: goEnv(), stdout: "null", stderr: "piped" }).spawn();
   const started = Date.now();
   let compiled = 0;
@@ -198,7 +199,9 @@ export async function buildControlPlane(opts: BuildOptions = {}): Promise<BuildR
   }
   await Deno.mkdir(BIN_DIR, { recursive: true });
   await Deno.remove(stampFile).catch(() => {});
-  log(`build: compiling the control plane from lab/controlplane (first build takes ~20 min; cached later)`);
+  log(
+    `build: compiling the control plane from lab/controlplane (the first build takes 20-60 min on 2 cores; later ones reuse Go's cache)`,
+  );
   for (const t of TARGETS) await buildTarget(go, t, log);
   await Deno.writeTextFile(stampFile, `${stamp}\n`);
   return { built: true, seconds: (performance.now() - started) / 1e3, binDir: BIN_DIR };
