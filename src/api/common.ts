@@ -3,7 +3,7 @@
  * port ranges, conditions and the netlink link snapshot in status.
  */
 import { type Static, Type } from "@sinclair/typebox";
-import { Int64, IPAddress, MapListOf, Port, rules, StringEnum } from "./fields.ts";
+import { DNS1123_SUBDOMAIN, Int64, IPAddress, MapListOf, Port, rules, StringEnum } from "./fields.ts";
 import { CONDITION_REASONS } from "./constants.ts";
 
 /** Reference to one key of a Secret. */
@@ -13,7 +13,7 @@ export const SecretKeyRef = Type.Object({
     minLength: 1,
     maxLength: 253,
     ...rules({
-      rule: String.raw`self.matches(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,
+      rule: DNS1123_SUBDOMAIN,
       message: "must be a Secret name (lowercase RFC 1123 subdomain)",
     }),
   }),

@@ -82,7 +82,8 @@ export function structuralProblems(schema: JsonSchema, path = "openAPIV3Schema")
     problems.push(`${path}: type must be set`);
   }
   const scalarItem = path.endsWith(".items") && schema.type !== "object";
-  if (!scalarItem && (typeof schema.description !== "string" || schema.description === "")) {
+  const implicit = path === "openAPIV3Schema.properties.metadata";
+  if (!scalarItem && !implicit && (typeof schema.description !== "string" || schema.description === "")) {
     problems.push(`${path}: description is missing`);
   }
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
@@ -121,7 +122,8 @@ export function buildCrd(def: KindDefinition): JsonSchema {
         description: "Kind is a string value representing the REST resource this object represents.",
         type: "string",
       },
-      metadata: { description: "Standard object metadata.", type: "object" },
+      // the API server forbids anything but type here (metadata's schema is implicit)
+      metadata: { type: "object" },
       spec: toPlainSchema(def.spec),
       status: toPlainSchema(def.status),
     },

@@ -56,6 +56,10 @@ export function StringEnum<const T extends readonly string[]>(
   return Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...options });
 }
 
+/** CEL: `self` is a lowercase RFC 1123 DNS subdomain (the shape of node, Secret and most object names). */
+export const DNS1123_SUBDOMAIN = String
+  .raw`self.matches(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`;
+
 /** Kubernetes node name: an RFC 1123 DNS subdomain (lowercase). */
 export function NodeName(description: string, maxLength = 253) {
   return Type.String({
@@ -63,7 +67,7 @@ export function NodeName(description: string, maxLength = 253) {
     minLength: 1,
     maxLength,
     ...rules({
-      rule: String.raw`self.matches(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,
+      rule: DNS1123_SUBDOMAIN,
       message: "must be a Kubernetes node name: lowercase letters, digits, '-' and '.', " +
         "starting and ending with a letter or digit",
     }),
@@ -156,11 +160,12 @@ export function PortOrZero(description: string) {
   return Type.Integer({ description, minimum: 0, maximum: 65535 });
 }
 
-/** A link MTU 68–65535; with `allowZero`, 0 means "use the default". */
-export function Mtu(description: string, allowZero: boolean) {
+/** A link MTU 68–65535; with `allowZero`, 0 means "use the default"; `defaultValue` is filled in by the server. */
+export function Mtu(description: string, allowZero: boolean, defaultValue?: number) {
   return allowZero
     ? Type.Integer({
       description,
+      ...(defaultValue === undefined ? {} : { default: defaultValue }),
       minimum: 0,
       maximum: 65535,
       ...rules({ rule: "self == 0 || self >= 68", message: "must be 0 (default) or between 68 and 65535" }),

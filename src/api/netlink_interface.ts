@@ -77,7 +77,7 @@ function NetlinkAddressList(description: string) {
 }
 
 /** CEL: true when the optional NetlinkAddress list `self.<field>` holds an IPv6 address. */
-function hasInet6(field: string): string {
+function hasIPv6Address(field: string): string {
   return `(has(self.${field}) && self.${field}.exists(a, a.ipcidr.contains(':')))`;
 }
 
@@ -214,7 +214,7 @@ export const NetlinkInterfaceSpec = Type.Object({
       fieldPath: ".interfaceName",
     },
     {
-      rule: `!has(self.mtu) || self.mtu >= 1280 || !${hasInet6("addresses")}`,
+      rule: `!has(self.mtu) || self.mtu >= 1280 || !${hasIPv6Address("addresses")}`,
       message: "spec.mtu must be at least 1280 when spec.addresses holds an IPv6 address (IPv6 minimum MTU)",
       fieldPath: ".mtu",
     },

@@ -99,8 +99,10 @@ export const WireGuardInterfaceSpec = Type.Object({
   )),
   listenPort: Type.Optional(PortOrZero("UDP listen port; 0 or absent: a port chosen by the kernel.")),
   mtu: Type.Optional(Mtu(
-    `Link MTU; 0 means the default ${DEFAULTS.wireGuardMtu}. At least 1280 when an inet6 address is present.`,
+    `Link MTU (default ${DEFAULTS.wireGuardMtu}; 0 also means the default). At least 1280 when an inet6 address ` +
+      "is present.",
     true,
+    DEFAULTS.wireGuardMtu,
   )),
   peers: Type.Optional(MapListOf(
     WireGuardPeer,

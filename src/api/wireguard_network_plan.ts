@@ -19,7 +19,7 @@ import { DEFAULTS } from "./constants.ts";
  */
 export const MAX_PLAN_NODES = 64;
 /** Maximum entries in spec.links (a fromNode may appear in several entries). */
-export const MAX_PLAN_LINKS = 128;
+export const MAX_PLAN_LINKS = 64;
 /** Maximum toNodes of one links entry. */
 export const MAX_PLAN_TO_NODES = 64;
 /** Maximum node-level addresses of a plan node. */
