@@ -245,7 +245,16 @@ e2e(
       api,
       nli(ns, "dry", { node: "n1", interfaceName: "dry0", type: "bridge", up: true, container: netns(a) }),
     );
-    await waitFor("dry-run logged", async () => /dry-run: would change/.test(await Deno.readTextFile(agent.logFile)));
+    // nothing observable changes in dry-run mode: give the agent time, then stop it (the log is flushed on exit)
+    for (let i = 0; i < 6; i++) {
+      await sleep(10_000);
+      assert.doesNotMatch(await links(a), /dry0/);
+    }
+    await agent.stop("SIGTERM");
+    const logged = (re: RegExp) =>
+      waitFor(`log ${re}`, async () => re.test(await Deno.readTextFile(agent.logFile)), 20_000);
+    await logged(/dry-run: would add finalizer/);
+    await logged(/dry-run: would change.*create dry0/);
     const o = await read(api, ns, "dry");
     assert.equal(o.status, undefined);
     assert.equal(o.metadata.finalizers, undefined);
