@@ -58,7 +58,11 @@ function mutate(kind: Kind, a: Netns, away: Netns, i: number): Promise<void> {
 
 await withNamespace(async ({ namespace }) => {
   await withNetns(async (target, scratch) => {
-    const agent = await startNlAgent({ nodename: "bench", namespace, args: ["-default-resync-period=3600", "-v=0"] });
+    const agent = await startNlAgent({
+      nodename: "bench",
+      namespace,
+      args: ["-default-resync-period=3600", "-v=0", "-num-workers=4"],
+    });
     const a = Netns.byName(target.name), away = Netns.byName(scratch.name);
     try {
       const api = await customApi();
