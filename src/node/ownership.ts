@@ -59,15 +59,18 @@ export interface MarkedLink {
  *   - `absent`: no such link;
  *   - `owned`: it carries this object's mark;
  *   - `other-owner`: it carries the mark of another object (of either agent) — never touch it;
+ *   - `unfinished`: no mark but in {@link MANAGED_GROUP}: an agent created it and was stopped before writing the mark
+ *     (the group is sent with the creation request, the alias only in a second one) — the wanted name makes it ours;
  *   - `unmarked`: a foreign link — adopt only if it matches the spec exactly, else report a conflict.
  */
-export type Ownership = "absent" | "owned" | "other-owner" | "unmarked";
+export type Ownership = "absent" | "owned" | "other-owner" | "unfinished" | "unmarked";
 
 /** Classifies `link` with respect to object `key` of `kind`. */
 export function classifyLink(link: MarkedLink | null, kind: OwnerKind, key: string): Ownership {
   if (!link) return "absent";
   if (link.alias === ownerMark(kind, key)) return "owned";
-  return parseOwnerMark(link.alias) ? "other-owner" : "unmarked";
+  if (parseOwnerMark(link.alias)) return "other-owner";
+  return !link.alias && link.group === MANAGED_GROUP ? "unfinished" : "unmarked";
 }
 
 /** True when `link` carries a mark of `kind` (any object). */

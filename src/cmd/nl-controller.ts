@@ -1,0 +1,37 @@
+/**
+ * nl-controller: converges this node's NetlinkInterfaces (dummy, bridge, vxlan, veth, vlan, macvlan) into the
+ * kernel and keeps them there. Reference flags work unchanged; ours: -metrics-bind-address, -docker-host.
+ */
+import type { FlagDefs } from "./flags.ts";
+import { COMMON_FLAGS, NODE_FLAGS, runProgram } from "./program.ts";
+import { runNlController } from "../controllers/nl/run.ts";
+
+const FLAGS = {
+  ...COMMON_FLAGS,
+  ...NODE_FLAGS,
+  "metrics-bind-address": {
+    type: "string",
+    default: ":8081",
+    usage: "Address for /metrics, /healthz and /readyz (Go style, e.g. :8081 or 127.0.0.1:0); 0 disables.",
+  },
+  "docker-host": {
+    type: "string",
+    default: "",
+    usage: "Docker Engine API socket (unix:///path); empty means $DOCKER_HOST or /var/run/docker.sock.",
+  },
+} as const satisfies FlagDefs;
+
+if (import.meta.main) {
+  await runProgram("nl-controller", FLAGS, (f, signal) =>
+    runNlController({
+      kubeconfig: f.kubeconfig as string,
+      master: f.master as string,
+      namespace: f.namespace as string,
+      nodename: f.nodename as string,
+      workers: f["num-workers"] as number,
+      resyncSeconds: f["default-resync-period"] as number,
+      dryRun: f["dry-run"] as boolean,
+      metricsAddress: f["metrics-bind-address"] as string,
+      dockerHost: f["docker-host"] as string,
+    }, signal));
+}

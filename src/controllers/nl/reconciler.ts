@@ -1,0 +1,261 @@
+/**
+ * NetlinkInterface reconcile: one key → finalizer, desired state, placement, kernel pass, drift tracking, Events,
+ * status. Deletions happen only for an object deleted with our finalizer, an object the synced cache no longer holds,
+ * or (garbage collection) marked links no cached object wants; a failing watch never leads to deletions because
+ * the cache then simply stays as it was.
+ */
+import { hostname } from "node:os";
+import { FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
+import type { NetlinkInterfaceSpec, NetlinkInterfaceStatus } from "../../api/netlink_interface.ts";
+import { type KubeClient, type KubeObject, objectKey, type ResourceType } from "../../kube/client.ts";
+import type { ReconcileResult } from "../../kube/controller.ts";
+import type { EventRecorder } from "../../kube/events.ts";
+import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
+import type { ReadStore } from "../../kube/store.ts";
+import { StatusWriter } from "../../kube/status.ts";
+import { logger } from "../../log/mod.ts";
+import type { DriftMonitor } from "../../node/monitor.ts";
+import { type Action, applyInterface } from "../../node/netlink/apply.ts";
+import { type DesiredInterface, desiredInterface, SpecError } from "../../node/netlink/desired.ts";
+import { collectGarbage, removeOwnLinks } from "../../node/netlink/remove.ts";
+import { type NamespaceResolver, type NsTarget, PlacementError } from "../../node/placement.ts";
+import { buildStatus, type StatusProblem } from "./status.ts";
+
+const log = logger("nl-controller");
+
+/** The NetlinkInterface resource. */
+export const NETLINK_INTERFACES: ResourceType = {
+  group: "networking.dn42.io",
+  version: "v1alpha1",
+  plural: "netlinkinterfaces",
+};
+
+/**
+ * A NetlinkInterface as the kube runtime sees it (the api package's type uses client-node's V1ObjectMeta, whose
+ * timestamps are Dates, while the runtime keeps the JSON strings).
+ */
+export interface NetlinkInterface extends KubeObject {
+  spec: NetlinkInterfaceSpec;
+  status?: NetlinkInterfaceStatus;
+}
+
+/** Re-check interval while a problem (conflict, missing dependency, placement) persists. */
+const PROBLEM_RETRY_MS = 30_000;
+
+/** What the reconciler needs. */
+export interface NlReconcilerOptions {
+  client: KubeClient;
+  store: ReadStore<NetlinkInterface>;
+  resolver: NamespaceResolver;
+  monitor: DriftMonitor;
+  events: EventRecorder;
+  nodename: string;
+  dryRun: boolean;
+}
+
+/** Where an object's links were last seen (to remove them when the object vanishes without a finalizer). */
+interface Record {
+  ends: { target: NsTarget; name: string }[];
+  converged: boolean;
+}
+
+/** Reconciles NetlinkInterfaces of one node. */
+export class NlReconciler {
+  readonly #o: NlReconcilerOptions;
+  readonly #status: StatusWriter<NetlinkInterface>;
+  readonly #records = new Map<string, Record>();
+  readonly #host = hostname();
+
+  constructor(o: NlReconcilerOptions) {
+    this.#o = o;
+    this.#status = new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController);
+  }
+
+  /** Number of links currently managed (for /metrics). */
+  managedLinks(): number {
+    let n = 0;
+    for (const r of this.#records.values()) n += r.ends.length;
+    return n;
+  }
+
+  /** The reconcile function for the controller harness. */
+  reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
+    const obj = this.#o.store.get(key);
+    if (!obj) return await this.#vanished(key);
+    if (obj.spec?.node !== this.#o.nodename) return; // not ours (the field selector normally filters these)
+    if (obj.metadata.deletionTimestamp) return await this.#delete(obj);
+    let cur = obj;
+    if (!hasFinalizer(obj, FINALIZERS.netlinkInterface)) {
+      if (this.#o.dryRun) log.info("dry-run: would add finalizer", { key });
+      else {
+        cur = await addFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface) ?? obj;
+      }
+    }
+    return await this.#converge(cur, signal);
+  };
+
+  async #converge(obj: NetlinkInterface, signal: AbortSignal): Promise<ReconcileResult> {
+    const key = objectKey(obj);
+    let want: DesiredInterface;
+    try {
+      want = desiredInterface(obj.spec);
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      return await this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
+    }
+    let targets: NsTarget[];
+    try {
+      targets = [];
+      for (const e of want.ends) targets.push(await this.#o.resolver.resolve(e.placement, signal));
+    } catch (e) {
+      if (!(e instanceof PlacementError)) throw e;
+      this.#o.monitor.untrack(key);
+      return await this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
+    }
+    const res = await applyInterface(want, targets, { key, dryRun: this.#o.dryRun });
+    this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
+    const prev = this.#records.get(key);
+    this.#records.set(key, {
+      ends: want.ends.map((e, i) => ({ target: targets[i], name: e.name })),
+      converged: res.problems.length === 0,
+    });
+    this.#announce(obj, res.actions, prev?.converged ?? false);
+    return await this.#report(obj, res.ends, res.problems);
+  }
+
+  /** Tells the drift monitor which names/indexes in which namespace concern this object. */
+  #track(key: string, want: DesiredInterface, targets: NsTarget[], indexes: (number | null)[]): void {
+    this.#o.monitor.untrack(key);
+    const p = want.params;
+    const deps = p.kind === "bridge"
+      ? p.slaves ?? []
+      : p.kind === "vxlan"
+      ? (p.vxlan.dev ? [p.vxlan.dev] : [])
+      : p.kind === "vlan" || p.kind === "macvlan"
+      ? [p.parent]
+      : [];
+    const perNs = new Map<string, { names: string[]; indexes: number[] }>();
+    want.ends.forEach((e, i) => {
+      const t = targets[i];
+      const entry = perNs.get(t.id) ?? { names: [], indexes: [] };
+      entry.names.push(e.name, ...(i === 0 ? deps : []));
+      if (indexes[i] !== null) entry.indexes.push(indexes[i]!);
+      perNs.set(t.id, entry);
+    });
+    for (const [id, links] of perNs) this.#o.monitor.track(id, key, links);
+  }
+
+  #announce(obj: NetlinkInterface, actions: Action[], wasConverged: boolean): void {
+    if (actions.length === 0) return;
+    const text = actions.map((a) => `${a.verb} ${a.link}: ${a.detail}`).join("; ");
+    log.info(this.#o.dryRun ? "dry-run: would change" : "changed", { key: objectKey(obj), actions: text });
+    if (this.#o.dryRun) return;
+    const ev = (reason: string, msg: string) => this.#o.events.record(obj, "Normal", reason, msg);
+    for (const a of actions.filter((x) => x.verb === "recreate")) {
+      ev("Recreated", `recreated ${a.link}: ${a.detail}`);
+    }
+    for (const a of actions.filter((x) => x.verb === "adopt")) ev("Adopted", `adopted ${a.link}: ${a.detail}`);
+    if (actions.some((a) => a.verb === "create")) ev("Created", text);
+    else if (wasConverged && !actions.every((a) => a.verb === "recreate" || a.verb === "adopt")) {
+      ev("DriftHealed", text);
+    }
+  }
+
+  async #report(
+    obj: NetlinkInterface,
+    ends: Awaited<ReturnType<typeof applyInterface>>["ends"],
+    problems: StatusProblem[],
+  ): Promise<ReconcileResult> {
+    const key = objectKey(obj);
+    for (const p of problems) {
+      log.warn("not converged", { key, reason: p.reason, message: p.message });
+      if (!this.#o.dryRun) this.#o.events.record(obj, "Warning", p.reason, p.message);
+    }
+    if (this.#o.dryRun) return problems.length ? { requeueAfterMs: PROBLEM_RETRY_MS } : undefined;
+    const { namespace = "", name = "" } = obj.metadata;
+    await this.#status.update(namespace, name, (cur) =>
+      buildStatus({
+        previous: cur.status,
+        generation: cur.metadata.generation ?? 0,
+        nodename: this.#o.nodename,
+        hostname: this.#host,
+        ends,
+        problems,
+        now: new Date(),
+      }), obj);
+    return problems.length ? { requeueAfterMs: PROBLEM_RETRY_MS } : undefined;
+  }
+
+  /** Deletion with our finalizer: remove our links (a vanished placement means they are gone), then the finalizer. */
+  async #delete(obj: NetlinkInterface): Promise<ReconcileResult> {
+    const key = objectKey(obj);
+    if (!hasFinalizer(obj, FINALIZERS.netlinkInterface)) return await this.#vanished(key);
+    let want: DesiredInterface | undefined;
+    try {
+      want = desiredInterface(obj.spec);
+    } catch { /* an invalid spec created nothing */ }
+    const ends: { target: NsTarget; name: string }[] = [];
+    for (const e of want?.ends ?? []) {
+      try {
+        ends.push({ target: await this.#o.resolver.resolve(e.placement), name: e.name });
+      } catch (err) {
+        if (!(err instanceof PlacementError)) throw err; // namespace gone: its links went with it
+      }
+    }
+    const removed = await removeOwnLinks(key, ends, this.#o.dryRun);
+    this.#forget(key);
+    if (this.#o.dryRun) {
+      log.info("dry-run: would delete links and remove the finalizer", { key, links: removed.map((r) => r.name) });
+      return;
+    }
+    if (removed.length) log.info("deleted links", { key, links: removed.map((r) => r.name) });
+    await removeFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface);
+    for (const e of want?.ends ?? []) await this.#o.resolver.release(e.placement);
+  }
+
+  /** The synced cache no longer holds the object (deleted without our finalizer): remove what we created. */
+  async #vanished(key: string): Promise<ReconcileResult> {
+    const rec = this.#records.get(key);
+    this.#forget(key);
+    if (!rec) return;
+    const live = rec.ends.filter((e) => !e.target.ns.closed);
+    const removed = await removeOwnLinks(key, live, this.#o.dryRun);
+    if (removed.length) {
+      log.info(this.#o.dryRun ? "dry-run: would delete links" : "deleted links of a deleted object", {
+        key,
+        links: removed.map((r) => r.name),
+      });
+    }
+  }
+
+  #forget(key: string): void {
+    this.#records.delete(key);
+    this.#o.monitor.untrack(key);
+  }
+
+  /**
+   * Garbage collection over every open namespace: links with our mark that no cached object wants. Call only with
+   * synced caches.
+   */
+  async collectGarbage(): Promise<void> {
+    const wanted = new Map<string, Set<string>>();
+    for (const o of this.#o.store.list()) {
+      if (o.spec?.node !== this.#o.nodename) continue;
+      try {
+        wanted.set(objectKey(o), new Set(desiredInterface(o.spec).ends.map((e) => e.name)));
+      } catch {
+        wanted.set(objectKey(o), new Set());
+      }
+    }
+    for (const t of this.#o.resolver.targets()) {
+      if (t.ns.closed) continue;
+      for (const r of await collectGarbage(t, wanted, this.#o.dryRun)) {
+        log.info(this.#o.dryRun ? "dry-run: would delete orphan link" : "deleted orphan link", {
+          ns: t.label,
+          link: r.name,
+          why: r.why,
+        });
+      }
+    }
+  }
+}

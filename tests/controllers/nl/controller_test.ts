@@ -1,0 +1,331 @@
+/**
+ * nl-controller end to end: a real kube-apiserver, the real kernel, the controller as a real process confined to a
+ * throwaway network namespace, links placed in further throwaway namespaces.
+ */
+import assert from "node:assert/strict";
+import { skipUnless } from "../../helpers/caps.ts";
+import { kubectl, withNamespace } from "../../helpers/cluster.ts";
+import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
+import {
+  type Agent,
+  create,
+  customApi,
+  isReady,
+  NLI,
+  nli,
+  type Obj,
+  read,
+  ready,
+  startNlAgent,
+  waitFor,
+} from "./harness.ts";
+
+const ignore = skipUnless("root", "cluster");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `fn` with a Kubernetes namespace, `n` link namespaces and an agent for node "n1". */
+async function scenario(
+  n: number,
+  fn: (ctx: { ns: string; agent: Agent; nets: TestNetns[] }) => Promise<void>,
+  args: string[] = [],
+) {
+  await withNamespace(async ({ namespace }) => {
+    await withNetns(async (...nets) => {
+      const agent = await startNlAgent({ nodename: "n1", namespace, args: ["-default-resync-period=3600", ...args] });
+      try {
+        await fn({ ns: namespace, agent, nets });
+      } catch (e) {
+        console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));
+        throw e;
+      } finally {
+        await agent.dispose();
+      }
+    }, { count: n, tag: "na" });
+  }, { prefix: "dn42op-na-" });
+}
+
+/** Registers a cluster test running {@link scenario}. */
+function e2e(name: string, ...a: Parameters<typeof scenario>): void {
+  Deno.test({ name, ignore, sanitizeOps: false, sanitizeResources: false, fn: () => scenario(...a) });
+}
+
+const netns = (t: TestNetns) => ({ netns: { name: t.name } });
+const links = (t: TestNetns) => t.ip("-d", "-br", "link").catch(() => "");
+const addrs = (t: TestNetns, dev: string) => t.ip("addr", "show", "dev", dev).catch(() => "");
+
+e2e(
+  "veth example across two namespaces: addresses, up, ff02::1 answered by both; status, finalizer, Event",
+  2,
+  async ({ ns, nets: [a, b] }) => {
+    const api = await customApi();
+    await create(
+      api,
+      nli(ns, "lax1-veth1", vethExample("n1", netns(a), netns(b))),
+    );
+    const o: Obj = await ready(api, ns, "lax1-veth1");
+    assert.deepEqual(o.metadata.finalizers, ["netlinkinterface.networking.dn42.io/finalizer"]);
+    assert.equal(o.status.nodename, "n1");
+    assert.ok(o.status.addresses.includes("fe80::eeee:1/64"));
+    assert.ok(o.status.veth.peer.addresses.includes("fe80::eeee:2/64"));
+    assert.deepEqual(o.status.flags.slice(0, 1), ["UP"]);
+    await sleep(2500); // DAD
+    assert.match(await a.run("ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a"), /fe80::eeee:2/);
+    assert.match(await addrs(a, "veth1-a"), /fe80::eeee:1\/64/);
+    const evs = await kubectl(["-n", ns, "get", "events", "-o", "json"]);
+    assert.ok(JSON.parse(evs.stdout).items.some((e: Obj) => e.reason === "Created"));
+  },
+);
+
+e2e(
+  "vxlan over an underlay and a bridge with slaves reach their expected results",
+  2,
+  async ({ ns, nets: [a, b] }) => {
+    const api = await customApi();
+    // underlay: a veth pair between a and b (test setup, not managed)
+    await a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name);
+    await a.ip("addr", "add", "10.4.0.1/24", "dev", "ul0");
+    await b.ip("addr", "add", "10.4.0.2/24", "dev", "ul0");
+    await a.ip("link", "set", "ul0", "up");
+    await b.ip("link", "set", "ul0", "up");
+    for (
+      const [t, name, local, remote, ll] of [[a, "vx1", "10.4.0.1", "10.4.0.2", "fe80::1/64"], [
+        b,
+        "vx2",
+        "10.4.0.2",
+        "10.4.0.1",
+        "fe80::2/64",
+      ]] as const
+    ) {
+      await create(
+        api,
+        nli(ns, `lax1-${name}`, {
+          node: "n1",
+          interfaceName: name === "vx1" ? "vxlan1" : "vxlan2",
+          type: "vxlan",
+          up: true,
+          addresses: [{ ipcidr: ll }],
+          container: netns(t),
+          vxlan: { vni: 142, port: 4789, local, group: remote, dev: "ul0" },
+        }),
+      );
+    }
+    await a.ip("link", "add", "v1", "type", "veth", "peer", "name", "v1p");
+    await a.ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
+    await create(
+      api,
+      nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
+    );
+    for (const n of ["lax1-vx1", "lax1-vx2", "lax1-nl2-bridge"]) {
+      await ready(api, ns, n);
+    }
+    const br = await read(api, ns, "lax1-nl2-bridge");
+    assert.deepEqual(br.status.bridge.enslavedLinks, ["v1", "v2"]);
+    assert.equal(br.status.mtu, 1420);
+    assert.match(await a.ip("-d", "link", "show", "vxlan1"), /remote 10\.4\.0\.2 local 10\.4\.0\.1 dev ul0/);
+    await sleep(2500);
+    const ping = await a.run("ping", "-6", "-c", "3", "-w", "6", "ff02::1%vxlan1");
+    assert.match(ping, /fe80::2/);
+  },
+);
+
+e2e(
+  "drift healed from rtnetlink events (resync 1 h): deleted, address removed/added, MTU, down, slave, moved",
+  2,
+  async ({ ns, nets: [a, other] }) => {
+    const api = await customApi();
+    await a.ip("link", "add", "s1", "type", "veth", "peer", "name", "s1p");
+    await create(
+      api,
+      nli(ns, "br", {
+        node: "n1",
+        interfaceName: "br0",
+        type: "bridge",
+        bridge: { slaves: ["s1"] },
+        addresses: [{ ipcidr: "10.9.0.1/24" }],
+        mtu: 1400,
+        up: true,
+        container: netns(a),
+      }),
+    );
+    // bridges cannot leave their namespace (the kernel marks them netns-local): "moved away" uses a veth pair
+    await create(api, nli(ns, "mv", { node: "n1", interfaceName: "mv0", type: "veth", up: true, container: netns(a) }));
+    await ready(api, ns, "br");
+    await ready(api, ns, "mv");
+    const bridgeOk = async () => {
+      const s = await a.ip("-d", "link", "show", "br0").catch(() => "");
+      const ad = await addrs(a, "br0");
+      const s1 = await a.ip("link", "show", "s1");
+      return /mtu 1400/.test(s) && /,UP/.test(s) && /10\.9\.0\.1\/24/.test(ad) && !/10\.9\.0\.99/.test(ad) &&
+        /master br0/.test(s1);
+    };
+    const vethOk = async () => /mv0@mv0-peer\s+UP/.test(await a.ip("-br", "link")) && !/mv0/.test(await links(other));
+    const drifts: [string, () => Promise<unknown>, () => Promise<boolean>][] = [
+      ["link deleted", () => a.ip("link", "del", "br0"), bridgeOk],
+      ["address removed", () => a.ip("addr", "del", "10.9.0.1/24", "dev", "br0"), bridgeOk],
+      ["address added", () => a.ip("addr", "add", "10.9.0.99/24", "dev", "br0"), bridgeOk],
+      ["MTU changed", () => a.ip("link", "set", "br0", "mtu", "1300"), bridgeOk],
+      ["link down", () => a.ip("link", "set", "br0", "down"), bridgeOk],
+      ["slave released", () => a.ip("link", "set", "s1", "nomaster"), bridgeOk],
+      ["moved away", () => a.ip("link", "set", "mv0", "netns", other.name), vethOk],
+    ];
+    for (const [what, mutate, healthy] of drifts) {
+      await mutate();
+      const t0 = performance.now();
+      await waitFor(`healed: ${what}`, healthy, 20_000, 20);
+      console.log(`healed ${what} in ${(performance.now() - t0).toFixed(0)} ms (polled with ip(8))`);
+    }
+    assert.equal((await read(api, ns, "br")).status.conditions.find((c: Obj) => c.type === "Ready").status, "True");
+  },
+);
+
+e2e(
+  "deletion with our finalizer removes the links; without it (finalizer stripped) too; foreign links stay",
+  1,
+  async ({ ns, nets: [a] }) => {
+    const api = await customApi();
+    await a.ip("link", "add", "foreign0", "type", "veth", "peer", "name", "foreign1");
+    for (const n of ["d1", "d2"]) {
+      await create(api, nli(ns, n, { node: "n1", interfaceName: n, type: "bridge", up: true, container: netns(a) }));
+      await ready(api, ns, n);
+    }
+    await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d1" });
+    await waitFor("d1 gone", async () => (await read(api, ns, "d1")) === null);
+    await waitFor("link d1 removed", async () => !/^d1 /m.test(await links(a)));
+    await api.patchNamespacedCustomObject({
+      ...NLI,
+      namespace: ns,
+      name: "d2",
+      body: [{ op: "remove", path: "/metadata/finalizers" }],
+    }, { headers: { "Content-Type": "application/json-patch+json" } } as never);
+    await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d2" });
+    await waitFor("link d2 removed", async () => !/^d2 /m.test(await links(a)));
+    assert.match(await links(a), /foreign0/);
+  },
+);
+
+e2e(
+  "API server unreachable for 60 s: no kernel change; afterwards still converged",
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    const api = await customApi();
+    for (const n of ["u1", "u2"]) {
+      await create(
+        api,
+        nli(ns, n, {
+          node: "n1",
+          interfaceName: n,
+          type: "bridge",
+          up: true,
+          addresses: [{ ipcidr: n === "u1" ? "10.1.0.1/24" : "10.1.1.1/24" }],
+          container: netns(a),
+        }),
+      );
+      await ready(api, ns, n);
+    }
+    // links (name, flags, mtu, group, alias) and addresses; kernel timers and DAD progress are not our changes
+    const snap = async () =>
+      `${await a.ip("-o", "link")}\n${await a.ip("-o", "addr")}`.replace(/\\\s+valid_lft.*$/gm, "")
+        .replace(/ tentative/g, "").replace(/ qlen \d+/g, "");
+    const before = await snap();
+    await agent.setApiReachable(false);
+    await sleep(60_000);
+    const during = await snap();
+    await agent.setApiReachable(true).catch(() => {}); // a slow pipe start only delays reconnection
+    assert.equal(during, before, "kernel state changed while the API server was unreachable");
+    await sleep(3000);
+    assert.equal(await snap(), before);
+    assert.ok(isReady(await read(api, ns, "u1")));
+  },
+);
+
+e2e(
+  "-dry-run changes nothing: no links, no status, no finalizer",
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    const api = await customApi();
+    await create(
+      api,
+      nli(ns, "dry", { node: "n1", interfaceName: "dry0", type: "bridge", up: true, container: netns(a) }),
+    );
+    // nothing observable changes in dry-run mode: give the agent time, then stop it (the log is flushed on exit)
+    for (let i = 0; i < 6; i++) {
+      await sleep(10_000);
+      assert.doesNotMatch(await links(a), /dry0/);
+    }
+    await agent.stop("SIGTERM");
+    const logged = (re: RegExp) =>
+      waitFor(`log ${re}`, async () => re.test(await Deno.readTextFile(agent.logFile)), 20_000);
+    await logged(/dry-run: would add finalizer/);
+    await logged(/dry-run: would change.*create dry0/);
+    const o = await read(api, ns, "dry");
+    assert.equal(o.status, undefined);
+    assert.equal(o.metadata.finalizers, undefined);
+    assert.doesNotMatch(await links(a), /dry0/);
+  },
+  ["-dry-run"],
+);
+
+e2e(
+  "two nodes: each agent handles and writes status only for its own node's objects (§5 item 21)",
+  2,
+  async ({ ns, nets: [a, b] }) => {
+    const api = await customApi();
+    const n2 = await startNlAgent({ nodename: "n2", namespace: ns });
+    try {
+      await create(
+        api,
+        nli(ns, "on-n1", { node: "n1", interfaceName: "x1", type: "bridge", up: true, container: netns(a) }),
+      );
+      await create(
+        api,
+        nli(ns, "on-n2", { node: "n2", interfaceName: "x2", type: "bridge", up: true, container: netns(b) }),
+      );
+      await create(
+        api,
+        nli(ns, "on-n3", { node: "n3", interfaceName: "x3", type: "bridge", up: true, container: netns(b) }),
+      );
+      const o1 = await ready(api, ns, "on-n1");
+      const o2 = await ready(api, ns, "on-n2");
+      assert.equal(o1.status.nodename, "n1");
+      assert.equal(o2.status.nodename, "n2");
+      await sleep(2000);
+      const o3 = await read(api, ns, "on-n3");
+      assert.equal(o3.status, undefined, "nobody writes the status of another node's object");
+      assert.doesNotMatch(await links(b), /x3/);
+      assert.equal((await read(api, ns, "on-n1")).status.nodename, "n1");
+    } finally {
+      await n2.dispose();
+    }
+  },
+);
+
+e2e(
+  "SIGKILL mid-reconcile, restart: converges with no leaked links; deleting all leaves none",
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    const api = await customApi();
+    const N = 20;
+    for (let i = 0; i < N; i++) {
+      await create(
+        api,
+        nli(ns, `k${i}`, {
+          node: "n1",
+          interfaceName: `k${i}`,
+          type: "veth",
+          up: true,
+          container: netns(a),
+          addresses: [{ ipcidr: `10.7.${i}.1/24` }],
+        }),
+      );
+    }
+    await waitFor("some links exist", async () => /k\d+@/.test(await links(a)), 120_000, 5);
+    await agent.stop("SIGKILL");
+    await agent.restart();
+    for (let i = 0; i < N; i++) await ready(api, ns, `k${i}`);
+    const names = (await links(a)).split("\n").map((l) => l.split(/[\s@]/)[0]).filter((x) => /^k\d+(-peer)?$/.test(x));
+    assert.equal(names.length, 2 * N, `exactly ${N} pairs: ${names.join(",")}`);
+    for (let i = 0; i < N; i++) await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: `k${i}` });
+    await waitFor("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
+  },
+);
