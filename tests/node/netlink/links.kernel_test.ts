@@ -54,6 +54,7 @@ Deno.test({
       const r = new NamespaceResolver();
       try {
         await a.ip("link", "add", "p0", "type", "veth", "peer", "name", "p1");
+        await a.ip("link", "set", "p0", "up"); // a vlan cannot be up on a parent that is down (ENETDOWN)
         const spec: NetlinkInterfaceSpec = {
           node: "n",
           interfaceName: "p0.7",
