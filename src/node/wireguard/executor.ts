@@ -133,6 +133,12 @@ export class WgNode {
       link = await getLink(target, name);
       state = "owned";
     }
+    if (state === "unfinished") {
+      // In our link group but never marked (a crash between create and the mark): ours, so claim it.
+      if (!dryRun) await setLink(target, name, { alias: mark });
+      r.actions.push(`mark ${name} in ${target.label}`);
+      state = "owned";
+    }
     if (state === "absent") {
       await this.#create(owner, desired, target, r, dryRun);
       if (dryRun) return r;
