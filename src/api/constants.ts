@@ -112,6 +112,12 @@ export const CONDITION_REASONS = {
   InvalidKey: "InvalidKey",
   /** The placement (docker container, pid, named netns, path) cannot be resolved. */
   PlacementNotFound: "PlacementNotFound",
+  /** The placement is refused: pid <= 1, or a pid/path that leads back to the agent's own host namespace. */
+  PlacementForbidden: "PlacementForbidden",
+  /** A link with the wanted name exists and belongs to another object, or is unmanaged and differs from the spec. */
+  LinkConflict: "LinkConflict",
+  /** The spec cannot be turned into a kernel configuration (e.g. an endpoint that does not resolve). */
+  InvalidSpec: "InvalidSpec",
   /** A link this one depends on (bridge slave, vxlan dev, vlan/macvlan parent) is missing. */
   DependencyNotFound: "DependencyNotFound",
   /** The kernel refused an operation. */

@@ -3,16 +3,6 @@ import type { Condition } from "../../api/common.ts";
 import { setCondition } from "../../api/conditions.ts";
 import { CONDITION_REASONS, CONDITION_TYPES, type ConditionReason } from "../../api/constants.ts";
 
-/**
- * Reasons not (yet) in src/api/constants.ts (requested in /work/briefs/requests-node.md by the nl helper too).
- * The strings are the ones both node agents use.
- */
-export const EXTRA_REASONS = {
-  PlacementForbidden: "PlacementForbidden" as ConditionReason,
-  LinkConflict: "LinkConflict" as ConditionReason,
-  InvalidSpec: "InvalidSpec" as ConditionReason,
-};
-
 /** What a reconcile came to. */
 export type Outcome =
   | { kind: "converged" }

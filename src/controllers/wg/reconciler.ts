@@ -37,7 +37,7 @@ import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/
 import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
 import { observedStatus } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
-import { conditionsFor, EXTRA_REASONS, type Outcome } from "./conditions.ts";
+import { conditionsFor, type Outcome } from "./conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyMaterialError, readKeys } from "./keys.ts";
 
@@ -106,7 +106,7 @@ export class WgReconciler {
       });
     } catch (e) {
       if (e instanceof KeyMaterialError) return await this.#degraded(obj, e.reason, e.message);
-      if (e instanceof WgSpecError) return await this.#degraded(obj, EXTRA_REASONS.InvalidSpec, e.message);
+      if (e instanceof WgSpecError) return await this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
       throw e;
     }
 
@@ -116,7 +116,7 @@ export class WgReconciler {
     } catch (e) {
       if (!(e instanceof PlacementError)) throw e;
       const reason = e.reason === "PlacementForbidden"
-        ? EXTRA_REASONS.PlacementForbidden
+        ? CONDITION_REASONS.PlacementForbidden
         : CONDITION_REASONS.PlacementNotFound;
       return await this.#degraded(obj, reason, e.message, 2000);
     }
@@ -130,7 +130,7 @@ export class WgReconciler {
     try {
       r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun);
     } catch (e) {
-      if (e instanceof LinkConflictError) return await this.#degraded(obj, EXTRA_REASONS.LinkConflict, e.message);
+      if (e instanceof LinkConflictError) return await this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
       await this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
       throw e;
     }
