@@ -4,6 +4,7 @@
  * also when the test throws. Namespaces are created with iproute2 so that a bug in our own netns code cannot
  * be what protects the machine.
  */
+import { run as sh } from "../../lab/exec.ts";
 
 /** Prefix of every network namespace the project creates. */
 export const NETNS_PREFIX = "dn42op-";
@@ -18,13 +19,6 @@ export interface TestNetns {
   run(...cmd: string[]): Promise<string>;
   /** Runs `ip -n <name> <args...>` and returns stdout. */
   ip(...args: string[]): Promise<string>;
-}
-
-async function sh(cmd: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  if (!out.success) throw new Error(`${cmd.join(" ")}: exit ${out.code}: ${dec.decode(out.stderr).trim()}`);
-  return dec.decode(out.stdout);
 }
 
 function randomSuffix(): string {
