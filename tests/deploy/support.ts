@@ -121,20 +121,17 @@ export async function agentPod(namespace: string, sa: string, node: string, pod:
   ]);
 }
 
-/** `kubectl auth can-i` as ServiceAccount `sa` of `namespace` (impersonated by the admin): true for "yes". */
+/**
+ * `kubectl auth can-i` as ServiceAccount `sa` of `namespace` (impersonated by the admin): true for "yes". `resource`
+ * may end in `/status` or `/finalizers` (a subresource) or in `/<name>` (one object); `ns` "*" means all namespaces.
+ */
 export async function canI(namespace: string, sa: string, verb: string, resource: string, ns = namespace) {
-  const r = await kubectl(
-    [
-      "auth",
-      "can-i",
-      verb,
-      resource,
-      ...(ns === "*" ? ["--all-namespaces"] : ["-n", ns]),
-      "--as",
-      saUser(namespace, sa),
-    ],
-    { check: false },
-  );
+  const m = /^(.+)\/(status|finalizers)$/.exec(resource);
+  const target = m ? [m[1], `--subresource=${m[2]}`] : [resource];
+  const where = ns === "*" ? ["--all-namespaces"] : ["-n", ns];
+  const r = await kubectl(["auth", "can-i", verb, ...target, ...where, "--as", saUser(namespace, sa)], {
+    check: false,
+  });
   if (r.code !== 0 && r.stdout.trim() !== "no") throw new Error(`kubectl auth can-i: ${r.stderr}`);
   return r.stdout.trim() === "yes";
 }
