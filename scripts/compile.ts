@@ -51,7 +51,8 @@ export function compileCommand(name: ProgramName, root = ROOT): string[] {
 
 /** The innermost cause in `deno compile`'s error chain ("Caused by: 0: … 1: …"). */
 function innermostCause(stderr: string): string {
-  const causes = [...stderr.matchAll(/^\s*\d+: (.+)$/gm)].map((m) => m[1].trim());
+  const chain = stderr.split("Stack backtrace:")[0];
+  const causes = [...chain.matchAll(/^\s*\d+: (.+)$/gm)].map((m) => m[1].trim());
   return causes.at(-1) ?? stderr.trim().split("\n")[0];
 }
 
@@ -88,6 +89,7 @@ async function removeTemporaries(name: ProgramName, root: string): Promise<void>
 /** Compiles one program and checks that the binary answers `-h` with its usage. Throws CompileError. */
 export async function compileProgram(name: ProgramName, root = ROOT): Promise<string> {
   const denortBin = Deno.env.get("DENORT_BIN") || undefined;
+  if (denortBin === undefined) Deno.env.delete("DENORT_BIN"); // empty means unset, for deno compile too
   if (denortBin !== undefined) {
     const st = await Deno.stat(denortBin).catch(() => undefined);
     if (!st?.isFile) {
