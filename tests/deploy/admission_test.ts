@@ -241,3 +241,100 @@ Deno.test({
       }
     }, opts),
 });
+
+Deno.test({
+  name:
+    "admission: the real wg-controller with its node-bound token reads its key Secret and converges under the policy",
+  ignore: skipUnless("root", "cluster", "wireguard-go"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withNamespace(async ({ namespace, kc: admin }) => {
+      const s = await setup(namespace, "wg-controller");
+      const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
+      const res = { group: G, version: "v1alpha1", namespace, plural: "wireguardinterfaces" };
+      const stateDir = await Deno.makeTempDir({ prefix: "dn42op-sh-wg-" });
+      const name = `sh${crypto.getRandomValues(new Uint8Array(3)).toHex()}`; // wireguard-go sockets are global
+      try {
+        await admin.makeApiClient(k8s.CoreV1Api).createNamespacedSecret({
+          namespace,
+          body: { metadata: { name: "key" }, data: { privatekey: "EJ/JMvFbDrjWJGQrbqsxImQBaJ6hvHc5Vh7nWxBzpXA=" } },
+        });
+        await adminApi.createNamespacedCustomObject({ ...res, body: wgi(namespace, "wg-other", "some-other-node") });
+        await policyInForce(async () => {
+          const o: Obj = await s.api.getNamespacedCustomObject({ ...res, name: "wg-other" });
+          return s.api.replaceNamespacedCustomObjectStatus({ ...res, name: "wg-other", body: { ...o, status: {} } });
+        });
+        const agent = await startAgent({
+          program: "wg-controller",
+          nodename: s.node,
+          namespace,
+          netnsTag: "sh",
+          args: [
+            `-kubeconfig=${s.kubeconfig}`,
+            "-wg-backend=userspace",
+            `-wg-state-dir=${stateDir}`,
+            "-wg-poll-interval=1",
+            "-default-resync-period=3600",
+          ],
+        });
+        try {
+          await adminApi.createNamespacedCustomObject({
+            ...res,
+            body: {
+              apiVersion: `${G}/v1alpha1`,
+              kind: "WireGuardInterface",
+              metadata: { name: "wg-own", namespace },
+              spec: {
+                node: s.node,
+                interfaceName: name,
+                privateKeySecretRef: { name: "key", key: "privatekey" },
+                listenPort: 51821,
+                addresses: [{ family: "inet", local: "10.232.0.1", peer: "10.232.0.2", prefixlen: 32 }],
+              },
+            },
+          });
+          const o: Obj = await until(
+            "the agent's object Ready",
+            async () => {
+              const o: Obj = await adminApi.getNamespacedCustomObject({ ...res, name: "wg-own" });
+              const ready = o.status?.conditions?.find((c: Obj) => c.type === "Ready");
+              return ready?.status === "True" && o.status.observedGeneration === o.metadata.generation ? o : undefined;
+            },
+            180_000,
+            250,
+          );
+          assert.deepEqual(o.metadata.finalizers, ["wireguardinterface.networking.dn42.io/finalizer"]);
+          assert.match(await agent.host.ip("-br", "addr", "show", "dev", name), /10\.232\.0\.1/);
+          assert.doesNotMatch(await Deno.readTextFile(agent.logFile), /forbidden|403/i, "no write was refused");
+          const other: Obj = await adminApi.getNamespacedCustomObject({ ...res, name: "wg-other" });
+          assert.equal(other.status, undefined, "the other node's object was left alone");
+          await adminApi.deleteNamespacedCustomObject({ ...res, name: "wg-own" });
+          await until(
+            "the object gone (link and daemon removed by the agent)",
+            async () => {
+              return (await statusOf(adminApi.getNamespacedCustomObject({ ...res, name: "wg-own" }))).code === 404;
+            },
+            120_000,
+            250,
+          );
+        } catch (e) {
+          console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));
+          throw e;
+        } finally {
+          await agent.dispose();
+        }
+      } finally {
+        // A daemon left behind by a failure: stop it by the PID the agent recorded.
+        for await (const f of Deno.readDir(stateDir)) {
+          if (!f.name.endsWith(".pid")) continue;
+          const pid = Number((await Deno.readTextFile(`${stateDir}/${f.name}`)).trim());
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* gone */ }
+        }
+        await Deno.remove(stateDir, { recursive: true });
+        await s.cleanup();
+      }
+    }, opts),
+});
