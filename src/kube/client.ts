@@ -229,6 +229,7 @@ export class KubeClient {
       throw new KubeApiError(0, "RequestFailed", operation, msg, { cause: e });
     }
     if (resp.ok) return (text ? JSON.parse(text) : undefined) as R;
+    if (resp.status === 401) this.#transport.invalidate();
     throw errorOf(resp.status, text, operation);
   }
 
@@ -330,6 +331,7 @@ export class KubeClient {
     }
     const operation = `WATCH ${path}`;
     if (!resp.ok) {
+      if (resp.status === 401) this.#transport.invalidate();
       end(errorOf(resp.status, await resp.text().catch(() => ""), operation));
       return () => end(null);
     }

@@ -64,19 +64,38 @@ export function checkSupported(kc: KubeConfig): void {
   }
 }
 
-/** One connection pool per client identity; see the module doc. */
+/** How long resolved credentials are reused before client-node is asked again. */
+export const CREDENTIALS_TTL_MS = 10_000;
+
+/**
+ * One connection pool per client identity; see the module doc. Credentials are resolved at most every
+ * {@link CREDENTIALS_TTL_MS} (client-node builds a TLS context per call, which cost more CPU than the request
+ * itself), and at once after {@link Transport.invalidate} (the client calls it on 401 Unauthorized).
+ */
 export class Transport {
   #client?: Deno.HttpClient;
   #identity = "";
+  #headers = new Headers();
+  #resolvedAt = -Infinity;
   readonly #proxy?: string;
 
-  constructor(private readonly kc: KubeConfig) {
+  constructor(private readonly kc: KubeConfig, private readonly now: () => number = () => performance.now()) {
     checkSupported(kc);
     this.#proxy = kc.getCurrentCluster()?.proxyUrl;
   }
 
-  /** Resolves the credentials of one request and returns the pool for them. */
+  /** The pool and a fresh copy of the authentication headers for one request. */
   async prepare(): Promise<Prepared> {
+    if (!this.#client || this.now() - this.#resolvedAt >= CREDENTIALS_TTL_MS) await this.#resolve();
+    return { client: this.#client!, headers: new Headers(this.#headers) };
+  }
+
+  /** Forgets the resolved credentials (e.g. after 401): the next request resolves them again. */
+  invalidate(): void {
+    this.#resolvedAt = -Infinity;
+  }
+
+  async #resolve(): Promise<void> {
     const opts: HttpsRequestOptions = {};
     await this.kc.applyToHTTPSOptions(opts);
     if (opts.pfx) throw new KubeConfigError("client certificates in PKCS#12 (pfx) form are not supported");
@@ -92,7 +111,8 @@ export class Transport {
       });
       this.#identity = identity;
     }
-    return { client: this.#client, headers };
+    this.#headers = headers;
+    this.#resolvedAt = this.now();
   }
 
   /** Closes the pool (idempotent); a later request opens a new one. */

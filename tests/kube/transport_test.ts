@@ -9,9 +9,10 @@ import { Buffer } from "node:buffer";
 import { KubeConfig } from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
 import { serve } from "../helpers/apiproxy.ts";
+import { createCa } from "../../scripts/controlplane/pki.ts";
 import { errorOf, forEachLine, isGone, KubeApiError, KubeClient, requestUrl } from "../../src/kube/client.ts";
 import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";
-import { checkSupported, fromHttpsOptions } from "../../src/kube/transport.ts";
+import { checkSupported, CREDENTIALS_TTL_MS, fromHttpsOptions, Transport } from "../../src/kube/transport.ts";
 import { widget, WIDGETS, withKr } from "./testcrd.ts";
 
 function kubeConfigFor(server: string, cluster: Record<string, unknown> = {}): KubeConfig {
@@ -51,6 +52,44 @@ Deno.test("checkSupported: insecure-skip-tls-verify over https and tls-server-na
       () => new KubeClient(kubeConfigFor("https://127.0.0.1:6443", cluster)),
       (e: Error) => e instanceof KubeConfigError && message.test(e.message),
     );
+  }
+});
+
+Deno.test("Transport: credentials resolved once per TTL or after invalidate; a new TLS identity gets a new pool", async () => {
+  const kc = kubeConfigFor("https://127.0.0.1:6443");
+  const ca = await createCa("dn42op-kr-transport-test");
+  const [one, two] = [await createCa("dn42op-kr-client-1"), await createCa("dn42op-kr-client-2")];
+  let calls = 0;
+  let token = "t1";
+  let identity = one;
+  kc.applyToHTTPSOptions = (opts) => {
+    calls++;
+    const tls = { ca: ca.certPem, cert: identity.certPem, key: identity.keyPem };
+    Object.assign(opts, { headers: { Authorization: `Bearer ${token}` }, ...tls });
+    return Promise.resolve();
+  };
+  let now = 0;
+  const t = new Transport(kc, () => now);
+  try {
+    const a = await t.prepare();
+    a.headers.set("Accept", "x"); // a per-request copy: does not leak into the next request
+    const b = await t.prepare();
+    assert.equal(calls, 1);
+    assert.equal(b.client, a.client);
+    assert.equal(b.headers.get("accept"), null);
+    token = "t2";
+    now = CREDENTIALS_TTL_MS;
+    const c = await t.prepare();
+    assert.equal(calls, 2);
+    assert.equal(c.headers.get("authorization"), "Bearer t2");
+    assert.equal(c.client, a.client, "same TLS identity keeps the pool");
+    identity = two;
+    t.invalidate();
+    const d = await t.prepare();
+    assert.equal(calls, 3);
+    assert.notEqual(d.client, a.client, "a rotated client certificate gets a new pool");
+  } finally {
+    t.close();
   }
 });
 
