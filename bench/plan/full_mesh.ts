@@ -2,8 +2,9 @@
  * bench:plan — a 50-node full-mesh WireGuardNetworkPlan (2450 children) against a real kube-apiserver, from the
  * plan's creation to the moment all 2450 WireGuardInterfaces exist (seen through a watch).
  *
- * Ours: the wgplan-controller as a separate process (`deno run src/cmd/wgplan-controller.ts`), already running and
- * ready, so the figure covers key generation, expansion, writes and nothing else.
+ * Ours: the wgplan-controller as a separate process started by `programCommand` (scripts/programs.ts: bin/ when built,
+ * else `deno run` with the program's table permissions), already running and ready, so the figure covers key
+ * generation, expansion, writes and nothing else.
  * Peers, in the same run and on the same API server:
  * - `kubectl apply -f` of the same 2450 objects rendered as YAML (what a user without the controller would do);
  * - a raw floor: the same 2450 POSTs sent by this process with the controller's client and concurrency, without any
@@ -15,6 +16,7 @@
  * Last line: one JSON object.
  */
 import { stringify } from "yaml";
+import { programCommand } from "../../scripts/programs.ts";
 import { cluster } from "../../tests/helpers/cluster.ts";
 import { kubectl } from "../../tests/helpers/cluster.ts";
 import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
@@ -28,7 +30,6 @@ import { waitFor } from "../../tests/plan/harness.ts";
 const NODES = 50;
 const CHILDREN = NODES * (NODES - 1);
 const CONCURRENCY = 32;
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 const c = await cluster();
 const client = new KubeClient(c.kc);
@@ -139,17 +140,15 @@ console.log(`pure expansion of ${CHILDREN} children: ${expandMs} ms`);
 // --- ours: the controller process
 const oursNs = await namespace("ours");
 const port = freePort();
-const ctl = new Deno.Command(`${ROOT}denow`, {
-  args: [
-    "run",
-    "-A",
-    `${ROOT}src/cmd/wgplan-controller.ts`,
-    `-kubeconfig=${c.kubeconfigPath}`,
-    `-namespace=${oursNs}`,
-    "-leader-elect=false",
-    `-metrics-bind-address=127.0.0.1:${port}`,
-    `-write-concurrency=${CONCURRENCY}`,
-  ],
+const ctlCmd = programCommand("wgplan-controller", [
+  `-kubeconfig=${c.kubeconfigPath}`,
+  `-namespace=${oursNs}`,
+  "-leader-elect=false",
+  `-metrics-bind-address=127.0.0.1:${port}`,
+  `-write-concurrency=${CONCURRENCY}`,
+]);
+const ctl = new Deno.Command(ctlCmd[0], {
+  args: ctlCmd.slice(1),
   stdout: "null",
   stderr: "piped",
 }).spawn();
