@@ -2,12 +2,12 @@
  * deploy/admission-node-identity.yaml against the real API server, with the real agent path: a ServiceAccount token
  * bound to a Pod scheduled on a Node (what a DaemonSet pod's projected token is), so the request carries
  * `authentication.kubernetes.io/node-name`. The policy and binding are the base's, renamed per test and confined to
- * the test's namespace.
+ * the test's watched namespace; the agent's ServiceAccount and Pod are in the test's system namespace.
  */
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl, withNamespace } from "../helpers/cluster.ts";
+import { kubectl } from "../helpers/cluster.ts";
 import { startAgent, until } from "../helpers/agent.ts";
 import { withNetns } from "../helpers/netns.ts";
 import {
@@ -15,13 +15,14 @@ import {
   apply,
   baseFor,
   deleteClusterScoped,
+  type Namespaces,
   type Obj,
   saToken,
   SERVICE_ACCOUNTS,
   tokenKubeconfig,
+  withNamespaces,
 } from "./support.ts";
 
-const opts = { prefix: "dn42op-sh-" };
 const G = "networking.dn42.io";
 const MERGE = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const KINDS = [
@@ -43,13 +44,16 @@ async function statusOf(p: Promise<unknown>): Promise<{ code: number; message: s
   }
 }
 
-/** Everything a test needs: the base's RBAC and policy in `namespace`, a Node, an agent Pod on it and its token. */
-async function setup(namespace: string, program: "wg-controller" | "nl-controller") {
-  const objs = await baseFor(namespace, KINDS);
+/**
+ * Everything a test needs: the base's RBAC and policy moved into `ns`, a Node, an agent Pod on it (in the system
+ * namespace, as the DaemonSet's) and its token.
+ */
+async function setup(ns: Namespaces, program: "wg-controller" | "nl-controller") {
+  const objs = await baseFor(ns, KINDS);
   await apply(objs);
-  const node = `${namespace}-node`;
-  await agentPod(namespace, SERVICE_ACCOUNTS[program], node, "agent");
-  const kubeconfig = await tokenKubeconfig(await saToken(namespace, SERVICE_ACCOUNTS[program], "agent"), program);
+  const node = `${ns.watched}-node`;
+  await agentPod(ns.system, SERVICE_ACCOUNTS[program], node, "agent");
+  const kubeconfig = await tokenKubeconfig(await saToken(ns.system, SERVICE_ACCOUNTS[program], "agent"), program);
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
   return {
@@ -91,8 +95,8 @@ Deno.test({
   name: "admission: a wg-controller token bound to node A may write status of A's objects, not of B's, nor claim one",
   ignore: skipUnless("cluster"),
   fn: () =>
-    withNamespace(async ({ namespace, kc: admin }) => {
-      const s = await setup(namespace, "wg-controller");
+    withNamespaces(async (ns, { namespace, kc: admin }) => {
+      const s = await setup(ns, "wg-controller");
       const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
       const res = { group: G, version: "v1alpha1", namespace, plural: "wireguardinterfaces" };
       try {
@@ -131,16 +135,16 @@ Deno.test({
       } finally {
         await s.cleanup();
       }
-    }, opts),
+    }),
 });
 
 Deno.test({
   name: "admission: a node agent token not bound to a Pod on a Node (no node name) is refused every write",
   ignore: skipUnless("cluster"),
   fn: () =>
-    withNamespace(async ({ namespace, kc: admin }) => {
-      const s = await setup(namespace, "wg-controller");
-      const unbound = await tokenKubeconfig(await saToken(namespace, SERVICE_ACCOUNTS["wg-controller"]), "unbound");
+    withNamespaces(async (ns, { namespace, kc: admin }) => {
+      const s = await setup(ns, "wg-controller");
+      const unbound = await tokenKubeconfig(await saToken(ns.system, SERVICE_ACCOUNTS["wg-controller"]), "unbound");
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(unbound);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -159,7 +163,7 @@ Deno.test({
         await Deno.remove(unbound).catch(() => {});
         await s.cleanup();
       }
-    }, opts),
+    }),
 });
 
 Deno.test({
@@ -168,8 +172,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withNamespace(async ({ namespace, kc: admin }) => {
-      const s = await setup(namespace, "nl-controller");
+    withNamespaces(async (ns, { namespace, kc: admin }) => {
+      const s = await setup(ns, "nl-controller");
       const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
       const res = { group: G, version: "v1alpha1", namespace, plural: "netlinkinterfaces" };
       try {
@@ -239,7 +243,7 @@ Deno.test({
       } finally {
         await s.cleanup();
       }
-    }, opts),
+    }),
 });
 
 Deno.test({
@@ -249,8 +253,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withNamespace(async ({ namespace, kc: admin }) => {
-      const s = await setup(namespace, "wg-controller");
+    withNamespaces(async (ns, { namespace, kc: admin }) => {
+      const s = await setup(ns, "wg-controller");
       const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
       const res = { group: G, version: "v1alpha1", namespace, plural: "wireguardinterfaces" };
       const stateDir = await Deno.makeTempDir({ prefix: "dn42op-sh-wg-" });
@@ -336,5 +340,5 @@ Deno.test({
         await Deno.remove(stateDir, { recursive: true });
         await s.cleanup();
       }
-    }, opts),
+    }),
 });

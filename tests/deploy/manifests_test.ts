@@ -6,10 +6,9 @@ import assert from "node:assert/strict";
 import { renderCrdFiles } from "../../src/api/crds.ts";
 import { programCommand, type ProgramName } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl, withNamespace } from "../helpers/cluster.ts";
-import { DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withOverlay } from "./support.ts";
-
-const opts = { prefix: "dn42op-sh-" };
+import { kubectl } from "../helpers/cluster.ts";
+import { stringify } from "yaml";
+import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "./support.ts";
 
 Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", async () => {
   const files = renderCrdFiles();
@@ -94,28 +93,109 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deploy: the whole base applies with kubectl apply -k --server-side --dry-run=server",
+  name: "deploy: the whole base applies with a server-side dry run (moved into two test namespaces)",
   ignore: skipUnless("cluster"),
   fn: () =>
-    withNamespace(async ({ namespace }) => {
+    withNamespaces(async (ns) => {
       const base = await renderBase();
-      await withOverlay(namespace, async (dir) => {
-        // --force-conflicts: the test cluster's CRDs were installed by another field manager; a dry run changes nothing.
-        const r = await kubectl(["apply", "-k", dir, "--server-side", "--force-conflicts", "--dry-run=server"], {
-          check: false,
-        });
-        assert.equal(r.code, 0, r.stderr);
-        const lines = r.stdout.trim().split("\n");
-        assert.equal(lines.length, base.length, r.stdout);
-        assert.ok(lines.every((l) => l.endsWith("serverside-applied (server dry run)")), r.stdout);
-        for (
-          const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding", "daemonset", "deployment"]
-        ) {
-          assert.ok(lines.some((l) => l.startsWith(`${kind}.`)), `${kind} in ${r.stdout}`);
-        }
+      const objs = await baseFor(ns, [...new Set(base.map((o) => o.kind))].filter((k) => k !== "Namespace"));
+      // --force-conflicts: the test cluster's CRDs were installed by another field manager; a dry run changes nothing.
+      const r = await kubectl(["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-"], {
+        stdin: objs.map((o) => stringify(o)).join("---\n"),
+        check: false,
       });
-      // The base itself puts every namespaced object into one namespace.
-      const namespaces = new Set(base.filter((o) => o.metadata.namespace).map((o) => o.metadata.namespace));
-      assert.deepEqual([...namespaces], ["dn42op-system"]);
-    }, opts),
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n");
+      assert.equal(lines.length, base.length - 1, r.stdout);
+      assert.ok(lines.every((l) => l.endsWith("serverside-applied (server dry run)")), r.stdout);
+      for (const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding", "daemonset", "deployment"]) {
+        assert.ok(lines.some((l) => l.startsWith(`${kind}.`)), `${kind} in ${r.stdout}`);
+      }
+    }),
+});
+
+/** `namespace/kind/name` of the base's namespaced objects, and RoleBinding subjects as `→ namespace/name`. */
+function layout(objs: Obj[]): string[] {
+  return objs.filter((o) => o.metadata.namespace).map((o) => {
+    const subjects = (o.subjects ?? []).map((s: Obj) => ` → ${s.namespace}/${s.name}`).join("");
+    return `${o.metadata.namespace}/${o.kind}/${o.metadata.name}${subjects}`;
+  }).sort();
+}
+
+/** The container args of the base's workloads, by program. */
+function argsOf(objs: Obj[]): Record<string, string[]> {
+  return Object.fromEntries([...workloads(objs)].map(([name, o]) => [name, o.spec.template.spec.containers[0].args]));
+}
+
+Deno.test({
+  name:
+    "deploy: workloads in dn42op-system act on `default` (-namespace=default), whose Roles bind dn42op-system's SAs",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    const objs = await renderBase();
+    const wg = "dn42op-wg-controller", nl = "dn42op-nl-controller", plan = "dn42op-wgplan-controller";
+    const le = `${plan}-leader-election`;
+    assert.deepEqual(
+      layout(objs),
+      [
+        `default/Role/${nl}`,
+        `default/Role/${wg}`,
+        `default/Role/${plan}`,
+        `default/RoleBinding/${nl} → dn42op-system/${nl}`,
+        `default/RoleBinding/${wg} → dn42op-system/${wg}`,
+        `default/RoleBinding/${plan} → dn42op-system/${plan}`,
+        `dn42op-system/DaemonSet/${nl}`,
+        `dn42op-system/DaemonSet/${wg}`,
+        `dn42op-system/Deployment/${plan}`,
+        `dn42op-system/Role/${le}`,
+        `dn42op-system/RoleBinding/${le} → dn42op-system/${plan}`,
+        `dn42op-system/ServiceAccount/${nl}`,
+        `dn42op-system/ServiceAccount/${wg}`,
+        `dn42op-system/ServiceAccount/${plan}`,
+      ].sort(),
+    );
+    for (const [name, args] of Object.entries(argsOf(objs))) {
+      assert.equal(args[0], "-namespace=default", `${name}: the watched namespace is the first argument`);
+      assert.equal(args.filter((a) => a.startsWith("-namespace=")).length, 1, name);
+    }
+    // The Lease stays with the plan controller's pods.
+    assert.ok(argsOf(objs)["wgplan-controller"].includes("-leader-elect-namespace=$(POD_NAMESPACE)"));
+    // The Lease rules are only in dn42op-system; the watched Role has none.
+    const leaseRules = objs.filter((o) =>
+      o.kind === "Role" && o.rules.some((r: Obj) => r.resources.includes("leases"))
+    );
+    assert.deepEqual(leaseRules.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), [`dn42op-system/${le}`]);
+  },
+});
+
+/** The overlay shown in deploy/README.md (the YAML block after `<!-- overlay:watched-namespace -->`). */
+async function readmeOverlay(): Promise<string> {
+  const readme = await Deno.readTextFile(`${DEPLOY_DIR}/README.md`);
+  const m = /<!-- overlay:watched-namespace -->\s*```yaml\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, "deploy/README.md shows the watched-namespace overlay");
+  return m[1];
+}
+
+Deno.test({
+  name: "deploy: README's overlay moves the watched Roles and -namespace to `net`; the rest and the subjects stay",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    const base = await renderBase();
+    // The overlay names deploy/ as "../deploy": put it in a temporary directory next to a link to deploy/.
+    const dir = await Deno.makeTempDir({ prefix: "dn42op-sh-overlay-" });
+    try {
+      await Deno.symlink(DEPLOY_DIR, `${dir}/deploy`);
+      await Deno.mkdir(`${dir}/overlay`);
+      await Deno.writeTextFile(`${dir}/overlay/kustomization.yaml`, await readmeOverlay());
+      const objs = await renderBase(`${dir}/overlay`);
+      const expected = layout(base).map((l) => l.replace(/^default\//, "net/")).sort();
+      assert.deepEqual(layout(objs), expected);
+      assert.equal(objs.length, base.length);
+      for (const [name, args] of Object.entries(argsOf(objs))) {
+        assert.deepEqual(args, [`-namespace=net`, ...argsOf(base)[name].slice(1)], name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -7,16 +7,30 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl, withNamespace } from "../helpers/cluster.ts";
+import { kubectl } from "../helpers/cluster.ts";
 import { until } from "../helpers/agent.ts";
-import { apply, baseFor, canI, type Obj, saToken, saUser, SERVICE_ACCOUNTS, tokenKubeconfig } from "./support.ts";
+import {
+  apply,
+  BASE_NAMESPACES,
+  baseFor,
+  canI,
+  type Obj,
+  renderBase,
+  saToken,
+  saUser,
+  SERVICE_ACCOUNTS,
+  tokenKubeconfig,
+  withNamespaces,
+} from "./support.ts";
 
-const opts = { prefix: "dn42op-sh-" };
 const RBAC_KINDS = ["ServiceAccount", "Role", "RoleBinding"];
 const G = "networking.dn42.io";
 
-/** [verb, resource, namespace?] → expected answer; namespace "*" = all namespaces, "default" = another one. */
-type Row = [string, string, boolean, string?];
+/**
+ * [verb, resource, expected answer, where?]: where is the watched namespace when absent, "system" the programs' own
+ * namespace, "other" a third namespace, "*" all namespaces.
+ */
+type Row = [string, string, boolean, ("system" | "other" | "*")?];
 
 const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
   "wg-controller": [
@@ -30,14 +44,16 @@ const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
     ["list", "secrets", false],
     ["watch", "secrets", false],
     ["create", "secrets", false],
-    ["get", "secrets", false, "default"],
+    ["get", "secrets", false, "system"],
+    ["get", "secrets", false, "other"],
     ["list", "secrets", false, "*"],
     ["create", "events", true],
     ["patch", "events", true],
     ["get", `netlinkinterfaces.${G}`, false],
     ["get", `wireguardnetworkplans.${G}`, false],
     ["delete", `wireguardnetworkplans.${G}`, false],
-    ["get", `wireguardinterfaces.${G}`, false, "default"],
+    ["get", `wireguardinterfaces.${G}`, false, "system"],
+    ["get", `wireguardinterfaces.${G}`, false, "other"],
     ["create", "pods", false],
     ["get", "nodes", false, "*"],
   ],
@@ -51,6 +67,7 @@ const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
     ["get", "secrets", false],
     ["get", `wireguardinterfaces.${G}`, false],
     ["list", `netlinkinterfaces.${G}`, false, "*"],
+    ["get", `netlinkinterfaces.${G}`, false, "system"],
   ],
   "wgplan-controller": [
     ...["get", "list", "watch", "patch"].map((v): Row => [v, `wireguardnetworkplans.${G}`, true]),
@@ -63,38 +80,75 @@ const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
     ...["get", "create", "update", "delete"].map((v): Row => [v, "secrets", true]),
     ["list", "secrets", false],
     ["watch", "secrets", false],
-    ["get", "secrets", false, "default"],
+    ["get", "secrets", false, "system"],
+    ["get", "secrets", false, "other"],
     ["list", "secrets", false, "*"],
     ["create", "events", true],
-    ["create", "leases.coordination.k8s.io", true],
-    ["get", "leases.coordination.k8s.io/wgplan-controller", true],
-    ["update", "leases.coordination.k8s.io/wgplan-controller", true],
-    ["get", "leases.coordination.k8s.io/other", false],
-    ["update", "leases.coordination.k8s.io/other", false],
-    ["delete", "leases.coordination.k8s.io/wgplan-controller", false],
+    // The Lease is in the programs' own namespace (-leader-elect-namespace=$(POD_NAMESPACE)), not the watched one.
+    ["create", "leases.coordination.k8s.io", true, "system"],
+    ["get", "leases.coordination.k8s.io/wgplan-controller", true, "system"],
+    ["update", "leases.coordination.k8s.io/wgplan-controller", true, "system"],
+    ["get", "leases.coordination.k8s.io/other", false, "system"],
+    ["update", "leases.coordination.k8s.io/other", false, "system"],
+    ["delete", "leases.coordination.k8s.io/wgplan-controller", false, "system"],
+    ["create", "leases.coordination.k8s.io", false],
+    ["get", "leases.coordination.k8s.io/wgplan-controller", false],
+    ["get", `wireguardnetworkplans.${G}`, false, "system"],
     ["get", `netlinkinterfaces.${G}`, false],
-    ["create", `wireguardnetworkplans.${G}`, false, "default"],
+    ["create", `wireguardnetworkplans.${G}`, false, "other"],
   ],
 };
+
+/** Runs the matrix for the ServiceAccounts of `system`, with the watched namespace `watched`; returns the mismatches. */
+async function matrixMismatches(system: string, watched: string, rows = (r: Row) => r): Promise<string[]> {
+  const where = { system, other: "kube-public", "*": "*" };
+  const wrong: string[] = [];
+  for (const [program, all] of Object.entries(MATRIX)) {
+    const sa = SERVICE_ACCOUNTS[program as keyof typeof SERVICE_ACCOUNTS];
+    const first = all[0];
+    // The RoleBindings take effect at once, but let the first row (allowed, watched) wait for the authorizer's cache.
+    await until("RBAC in effect", () => canI(system, sa, first[0], first[1], watched), 30_000, 200);
+    for (const [verb, resource, want, ns] of all.map(rows)) {
+      const got = await canI(system, sa, verb, resource, ns === undefined ? watched : where[ns]);
+      if (got !== want) wrong.push(`${sa}: can-i ${verb} ${resource} in ${ns ?? "watched"}: ${got}`);
+    }
+  }
+  return wrong;
+}
 
 Deno.test({
   name: "rbac: kubectl auth can-i matrix per ServiceAccount — what the program uses yes, its neighbours no",
   ignore: skipUnless("cluster"),
   fn: () =>
-    withNamespace(async ({ namespace }) => {
-      await apply(await baseFor(namespace, RBAC_KINDS));
-      const wrong: string[] = [];
-      for (const [program, rows] of Object.entries(MATRIX)) {
-        const sa = SERVICE_ACCOUNTS[program as keyof typeof SERVICE_ACCOUNTS];
-        // The RoleBindings take effect at once, but let the first row wait for the authorizer's cache.
-        await until("RBAC in effect", () => canI(namespace, sa, rows[0][0], rows[0][1]), 30_000, 200);
-        for (const [verb, resource, want, ns] of rows) {
-          const got = await canI(namespace, sa, verb, resource, ns === undefined ? namespace : ns);
-          if (got !== want) wrong.push(`${sa}: can-i ${verb} ${resource} in ${ns ?? "its namespace"}: ${got}`);
-        }
+    withNamespaces(async (ns) => {
+      await apply(await baseFor(ns, RBAC_KINDS));
+      assert.deepEqual(await matrixMismatches(ns.system, ns.watched), []);
+    }),
+});
+
+Deno.test({
+  name: "rbac: the unchanged watched/ Roles in `default` grant dn42op-system's ServiceAccounts their rows there",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    // The base as it is: Roles and RoleBindings in `default` naming ServiceAccounts of dn42op-system (which need not
+    // exist for RBAC). Only this test writes RBAC into `default`; removed afterwards.
+    const watched = (await renderBase()).filter((o) => ["Role", "RoleBinding"].includes(o.kind))
+      .filter((o) => o.metadata.namespace === BASE_NAMESPACES.watched);
+    assert.equal(watched.length, 6);
+    await apply(watched);
+    try {
+      // Rows about the programs' own namespace need its Lease Role (dn42op-system is not created here): only the
+      // watched rows and the rows about other namespaces are asked, in `default`.
+      const rows = (r: Row): Row => r[3] === "system" ? [r[0], r[1], false, "other"] : r;
+      assert.deepEqual(await matrixMismatches(BASE_NAMESPACES.system, BASE_NAMESPACES.watched, rows), []);
+    } finally {
+      for (const o of watched) {
+        await kubectl(["-n", o.metadata.namespace, "delete", o.kind, o.metadata.name, "--ignore-not-found"], {
+          check: false,
+        });
       }
-      assert.deepEqual(wrong, []);
-    }, opts),
+    }
+  },
 });
 
 /** A plan of two nodes with generated keys (the plan controller writes the key Secret). */
@@ -121,18 +175,19 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withNamespace(async ({ namespace, kc }) => {
-      await apply(await baseFor(namespace, RBAC_KINDS));
+    withNamespaces(async (ns, { kc }) => {
+      const objs = await baseFor(ns, [...RBAC_KINDS, "Deployment"]);
+      await apply(objs.filter((o) => o.kind !== "Deployment"));
+      const namespace = ns.watched;
       const sa = SERVICE_ACCOUNTS["wgplan-controller"];
-      const kubeconfig = await tokenKubeconfig(await saToken(namespace, sa), "wgplan");
+      const kubeconfig = await tokenKubeconfig(await saToken(ns.system, sa), "wgplan");
       const log = await Deno.makeTempFile({ prefix: "dn42op-sh-wgplan-" });
-      const cmd = programCommand("wgplan-controller", [
-        `-kubeconfig=${kubeconfig}`,
-        `-namespace=${namespace}`,
-        "-metrics-bind-address=0",
-        "-leader-elect=true",
-        "-leader-elect-lease-name=wgplan-controller",
-      ]);
+      // The Deployment's own args (watched namespace, Lease in the pod's namespace), but no fixed metrics port.
+      const podArgs: string[] = objs.find((o) => o.kind === "Deployment").spec.template.spec.containers[0].args;
+      const args = podArgs.map((a) => a.replace("$(POD_NAMESPACE)", ns.system))
+        .map((a) => a.startsWith("-metrics-bind-address=") ? "-metrics-bind-address=0" : a);
+      assert.ok(args.includes(`-namespace=${ns.watched}`) && args.includes(`-leader-elect-namespace=${ns.system}`));
+      const cmd = programCommand("wgplan-controller", [`-kubeconfig=${kubeconfig}`, ...args]);
       const proc = new Deno.Command("sh", {
         args: ["-c", 'exec "$@" >>"$LOG" 2>&1', "sh", ...cmd],
         env: { LOG: log },
@@ -167,7 +222,7 @@ Deno.test({
         );
         assert.deepEqual(p.metadata.finalizers?.length, 1, "finalizer added through patch");
         const lease = await kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({
-          namespace,
+          namespace: ns.system,
           name: "wgplan-controller",
         });
         assert.match(lease.spec?.holderIdentity ?? "", /.+/);
@@ -198,25 +253,29 @@ Deno.test({
         await Deno.remove(log).catch(() => {});
         await Deno.remove(kubeconfig).catch(() => {});
       }
-    }, opts),
+    }),
 });
 
 Deno.test({
   name: "rbac: an unbound ServiceAccount token of a node agent is refused what its Role does not grant (real 403)",
   ignore: skipUnless("cluster"),
   fn: () =>
-    withNamespace(async ({ namespace }) => {
-      await apply(await baseFor(namespace, RBAC_KINDS));
+    withNamespaces(async (ns) => {
+      await apply(await baseFor(ns, RBAC_KINDS));
       const sa = SERVICE_ACCOUNTS["nl-controller"];
-      const kubeconfig = await tokenKubeconfig(await saToken(namespace, sa), "nl");
+      const kubeconfig = await tokenKubeconfig(await saToken(ns.system, sa), "nl");
       try {
-        const r = await kubectl(["-n", namespace, "get", "secrets"], { kubeconfig, check: false });
+        const r = await kubectl(["-n", ns.watched, "get", "secrets"], { kubeconfig, check: false });
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, new RegExp(`User "${saUser(namespace, sa)}" cannot list resource "secrets"`));
-        const ok = await kubectl(["-n", namespace, "get", `netlinkinterfaces.${G}`], { kubeconfig });
+        assert.match(r.stderr, new RegExp(`User "${saUser(ns.system, sa)}" cannot list resource "secrets"`));
+        const ok = await kubectl(["-n", ns.watched, "get", `netlinkinterfaces.${G}`], { kubeconfig });
         assert.equal(ok.code, 0);
+        // Its own namespace grants nothing on the objects.
+        const own = await kubectl(["-n", ns.system, "get", `netlinkinterfaces.${G}`], { kubeconfig, check: false });
+        assert.notEqual(own.code, 0);
+        assert.match(own.stderr, /cannot list resource "netlinkinterfaces"/);
       } finally {
         await Deno.remove(kubeconfig).catch(() => {});
       }
-    }, opts),
+    }),
 });

@@ -1,13 +1,12 @@
 /**
- * Helpers of the deploy tests: the kustomize base rendered by kubectl, moved into a test's namespace (cluster-scoped
- * objects get a unique suffix and are confined to that namespace), and kubeconfigs for ServiceAccount tokens.
+ * Helpers of the deploy tests: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
+ * objects get a unique suffix and are confined to the watched one), and kubeconfigs for ServiceAccount tokens.
  */
-import { relative } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
 import { readKubeconfig } from "../../scripts/controlplane/kubeconfig.ts";
 import { ROOT } from "../../scripts/programs.ts";
-import { cluster, kubectl } from "../helpers/cluster.ts";
+import { cluster, kubectl, type NamespaceContext, withNamespace } from "../helpers/cluster.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Obj = any;
@@ -22,47 +21,59 @@ export const SERVICE_ACCOUNTS = {
   "wgplan-controller": "dn42op-wgplan-controller",
 } as const;
 
-async function kustomize(dir: string): Promise<Obj[]> {
+/** `kubectl kustomize <dir>` (default deploy/): the objects of a kustomization. */
+export async function renderBase(dir = DEPLOY_DIR): Promise<Obj[]> {
   const out = await new Deno.Command(BINARIES.kubectl, { args: ["kustomize", dir], stdout: "piped", stderr: "piped" })
     .output();
   if (!out.success) throw new Error(`kubectl kustomize ${dir}: ${new TextDecoder().decode(out.stderr)}`);
   return parseAllDocuments(new TextDecoder().decode(out.stdout)).map((d) => d.toJS());
 }
 
-/** `kubectl kustomize deploy/`: the base's objects. */
-export function renderBase(): Promise<Obj[]> {
-  return kustomize(DEPLOY_DIR);
+/** Namespaces of the base: where the programs run, and the one whose objects they act on. */
+export const BASE_NAMESPACES = { system: "dn42op-system", watched: "default" } as const;
+
+/** A pair of namespaces standing in for the base's dn42op-system and default. */
+export interface Namespaces {
+  system: string;
+  watched: string;
+}
+
+const opts = { prefix: "dn42op-sh-" };
+
+/** Runs `fn` with two fresh namespaces (`withNamespace` twice): one for the workloads, one for watched objects. */
+export function withNamespaces<T>(fn: (ns: Namespaces, ctx: NamespaceContext) => Promise<T>): Promise<T> {
+  return withNamespace(
+    (system) => withNamespace((watched) => fn({ system: system.namespace, watched: watched.namespace }, watched), opts),
+    opts,
+  );
+}
+
+/** A rendered object moved from the base's namespaces to `ns` (namespace, RoleBinding subjects, `-namespace=`). */
+function moveObject(o: Obj, ns: Namespaces): Obj {
+  const move = (n: string | undefined) =>
+    n === BASE_NAMESPACES.system ? ns.system : n === BASE_NAMESPACES.watched ? ns.watched : n;
+  if (o.metadata.namespace) o.metadata.namespace = move(o.metadata.namespace);
+  for (const s of o.subjects ?? []) s.namespace = move(s.namespace);
+  for (const c of o.spec?.template?.spec?.containers ?? []) {
+    c.args = c.args?.map((a: string) => a === `-namespace=${BASE_NAMESPACES.watched}` ? `-namespace=${ns.watched}` : a);
+  }
+  return o;
 }
 
 /**
- * Runs `fn` with a kustomize overlay of the base (in a temporary directory) that sets `namespace`, so `kubectl
- * apply -k <dir>` puts every namespaced object into the test's namespace.
+ * The base's objects of `kinds`, moved into the namespaces `ns` (see {@link moveObject}); the cluster-scoped
+ * admission objects get `-<watched>` and their binding is confined to the watched namespace, so tests running in
+ * parallel do not affect each other.
  */
-export async function withOverlay<T>(namespace: string, fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "dn42op-sh-overlay-" });
-  try {
-    await Deno.writeTextFile(
-      `${dir}/kustomization.yaml`,
-      stringify({ namespace, resources: [relative(dir, DEPLOY_DIR)] }),
-    );
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** The base's objects of `kinds`, moved into `namespace`; cluster-scoped admission objects get `-<namespace>`. */
-export async function baseFor(namespace: string, kinds: string[]): Promise<Obj[]> {
-  const objs = await withOverlay(namespace, kustomize);
-  return objs.filter((o) => kinds.includes(o.kind)).map((o) => {
-    if (o.kind === "ValidatingAdmissionPolicy") o.metadata.name += `-${namespace}`;
+export async function baseFor(ns: Namespaces, kinds: string[]): Promise<Obj[]> {
+  return (await renderBase()).filter((o) => kinds.includes(o.kind)).map((o) => {
+    if (o.kind === "ValidatingAdmissionPolicy") o.metadata.name += `-${ns.watched}`;
     if (o.kind === "ValidatingAdmissionPolicyBinding") {
-      o.metadata.name += `-${namespace}`;
-      o.spec.policyName += `-${namespace}`;
-      // Confined to the test's namespace, so tests running in parallel are not affected.
-      o.spec.matchResources = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } } };
+      o.metadata.name += `-${ns.watched}`;
+      o.spec.policyName += `-${ns.watched}`;
+      o.spec.matchResources = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns.watched } } };
     }
-    return o;
+    return moveObject(o, ns);
   });
 }
 
@@ -122,10 +133,11 @@ export async function agentPod(namespace: string, sa: string, node: string, pod:
 }
 
 /**
- * `kubectl auth can-i` as ServiceAccount `sa` of `namespace` (impersonated by the admin): true for "yes". `resource`
- * may end in `/status` or `/finalizers` (a subresource) or in `/<name>` (one object); `ns` "*" means all namespaces.
+ * `kubectl auth can-i` in namespace `ns` as ServiceAccount `sa` of `namespace` (impersonated by the admin): true for
+ * "yes". `resource` may end in `/status` or `/finalizers` (a subresource) or in `/<name>` (one object); `ns` "*" means
+ * all namespaces.
  */
-export async function canI(namespace: string, sa: string, verb: string, resource: string, ns = namespace) {
+export async function canI(namespace: string, sa: string, verb: string, resource: string, ns: string) {
   const m = /^(.+)\/(status|finalizers)$/.exec(resource);
   const target = m ? [m[1], `--subresource=${m[2]}`] : [resource];
   const where = ns === "*" ? ["--all-namespaces"] : ["-n", ns];
