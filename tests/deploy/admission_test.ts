@@ -68,7 +68,10 @@ async function setup(ns: Namespaces, program: "wg-controller" | "nl-controller")
   };
 }
 
-/** Waits until the binding is enforced: `write` (which the policy must refuse) gets 403; returns that refusal. */
+/**
+ * Waits until the binding is enforced: `write` (which the policy must refuse) gets 403; returns that refusal. Until
+ * then `write` may succeed, so it should change nothing (e.g. write back the object as read).
+ */
 async function policyInForce(write: () => Promise<unknown>): Promise<{ code: number; message: string }> {
   return await until<{ code: number; message: string } | undefined>(
     "the policy to be enforced",
@@ -195,7 +198,7 @@ Deno.test({
           await adminApi.createNamespacedCustomObject({ ...res, body: nli("sh-other", "some-other-node") });
           await policyInForce(async () => {
             const o: Obj = await s.api.getNamespacedCustomObject({ ...res, name: "sh-other" });
-            return s.api.replaceNamespacedCustomObjectStatus({ ...res, name: "sh-other", body: { ...o, status: {} } });
+            return s.api.replaceNamespacedCustomObjectStatus({ ...res, name: "sh-other", body: o });
           });
           const agent = await startAgent({
             program: "nl-controller",
@@ -267,7 +270,7 @@ Deno.test({
         await adminApi.createNamespacedCustomObject({ ...res, body: wgi(namespace, "wg-other", "some-other-node") });
         await policyInForce(async () => {
           const o: Obj = await s.api.getNamespacedCustomObject({ ...res, name: "wg-other" });
-          return s.api.replaceNamespacedCustomObjectStatus({ ...res, name: "wg-other", body: { ...o, status: {} } });
+          return s.api.replaceNamespacedCustomObjectStatus({ ...res, name: "wg-other", body: o });
         });
         const agent = await startAgent({
           program: "wg-controller",

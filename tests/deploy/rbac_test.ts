@@ -1,6 +1,5 @@
 /**
- * Least privilege of deploy/'s RBAC against the real API server: a `kubectl auth can-i` matrix per ServiceAccount
- * (what each program uses: yes; the neighbours: no), and the plan controller doing its whole job as its
+ * Least privilege of deploy/'s RBAC against the real API server: the `kubectl auth can-i` matrix of matrix.ts, and the plan controller doing its whole job as its
  * ServiceAccount (so the Role is also enough).
  */
 import assert from "node:assert/strict";
@@ -9,13 +8,11 @@ import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl } from "../helpers/cluster.ts";
 import { until } from "../helpers/agent.ts";
+import { matrixMismatches } from "./matrix.ts";
 import {
   apply,
-  BASE_NAMESPACES,
   baseFor,
-  canI,
   type Obj,
-  renderBase,
   saToken,
   saUser,
   SERVICE_ACCOUNTS,
@@ -26,96 +23,6 @@ import {
 const RBAC_KINDS = ["ServiceAccount", "Role", "RoleBinding"];
 const G = "networking.dn42.io";
 
-/**
- * [verb, resource, expected answer, where?]: where is the watched namespace when absent, "system" the programs' own
- * namespace, "other" a third namespace, "*" all namespaces.
- */
-type Row = [string, string, boolean, ("system" | "other" | "*")?];
-
-const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
-  "wg-controller": [
-    ...["get", "list", "watch", "patch"].map((v): Row => [v, `wireguardinterfaces.${G}`, true]),
-    ["update", `wireguardinterfaces.${G}`, false],
-    ["create", `wireguardinterfaces.${G}`, false],
-    ["delete", `wireguardinterfaces.${G}`, false],
-    ["update", `wireguardinterfaces.${G}/status`, true],
-    ["patch", `wireguardinterfaces.${G}/status`, false],
-    ["get", "secrets", true],
-    ["list", "secrets", false],
-    ["watch", "secrets", false],
-    ["create", "secrets", false],
-    ["get", "secrets", false, "system"],
-    ["get", "secrets", false, "other"],
-    ["list", "secrets", false, "*"],
-    ["create", "events", true],
-    ["patch", "events", true],
-    ["get", `netlinkinterfaces.${G}`, false],
-    ["get", `wireguardnetworkplans.${G}`, false],
-    ["delete", `wireguardnetworkplans.${G}`, false],
-    ["get", `wireguardinterfaces.${G}`, false, "system"],
-    ["get", `wireguardinterfaces.${G}`, false, "other"],
-    ["create", "pods", false],
-    ["get", "nodes", false, "*"],
-  ],
-  "nl-controller": [
-    ...["get", "list", "watch", "patch"].map((v): Row => [v, `netlinkinterfaces.${G}`, true]),
-    ["create", `netlinkinterfaces.${G}`, false],
-    ["delete", `netlinkinterfaces.${G}`, false],
-    ["update", `netlinkinterfaces.${G}/status`, true],
-    ["create", "events", true],
-    ["patch", "events", true],
-    ["get", "secrets", false],
-    ["get", `wireguardinterfaces.${G}`, false],
-    ["list", `netlinkinterfaces.${G}`, false, "*"],
-    ["get", `netlinkinterfaces.${G}`, false, "system"],
-  ],
-  "wgplan-controller": [
-    ...["get", "list", "watch", "patch"].map((v): Row => [v, `wireguardnetworkplans.${G}`, true]),
-    ["create", `wireguardnetworkplans.${G}`, false],
-    ["delete", `wireguardnetworkplans.${G}`, false],
-    ["update", `wireguardnetworkplans.${G}/status`, true],
-    ["update", `wireguardnetworkplans.${G}/finalizers`, true],
-    ...["get", "list", "watch", "create", "patch", "delete"].map((v): Row => [v, `wireguardinterfaces.${G}`, true]),
-    ["update", `wireguardinterfaces.${G}/status`, false],
-    ...["get", "create", "update", "delete"].map((v): Row => [v, "secrets", true]),
-    ["list", "secrets", false],
-    ["watch", "secrets", false],
-    ["get", "secrets", false, "system"],
-    ["get", "secrets", false, "other"],
-    ["list", "secrets", false, "*"],
-    ["create", "events", true],
-    // The Lease is in the programs' own namespace (-leader-elect-namespace=$(POD_NAMESPACE)), not the watched one.
-    ["create", "leases.coordination.k8s.io", true, "system"],
-    ["get", "leases.coordination.k8s.io/wgplan-controller", true, "system"],
-    ["update", "leases.coordination.k8s.io/wgplan-controller", true, "system"],
-    ["get", "leases.coordination.k8s.io/other", false, "system"],
-    ["update", "leases.coordination.k8s.io/other", false, "system"],
-    ["delete", "leases.coordination.k8s.io/wgplan-controller", false, "system"],
-    ["create", "leases.coordination.k8s.io", false],
-    ["get", "leases.coordination.k8s.io/wgplan-controller", false],
-    ["get", `wireguardnetworkplans.${G}`, false, "system"],
-    ["get", `netlinkinterfaces.${G}`, false],
-    ["create", `wireguardnetworkplans.${G}`, false, "other"],
-  ],
-};
-
-/** Runs the matrix for the ServiceAccounts of `system`, with the watched namespace `watched`; returns the mismatches. */
-async function matrixMismatches(system: string, watched: string, rows = (r: Row) => r): Promise<string[]> {
-  const where = { system, other: "kube-public", "*": "*" };
-  const wrong: string[] = [];
-  for (const [program, all] of Object.entries(MATRIX)) {
-    const sa = SERVICE_ACCOUNTS[program as keyof typeof SERVICE_ACCOUNTS];
-    const first = all[0];
-    // The RoleBindings take effect at once, but let the first row (allowed, watched) wait for the authorizer's cache.
-    await until("RBAC in effect", () => canI(system, sa, first[0], first[1], watched), 30_000, 200);
-    for (const [verb, resource, want, ns] of all.map(rows)) {
-      const got = await canI(system, sa, verb, resource, ns === undefined ? watched : where[ns]);
-      if (got !== want) wrong.push(`${sa}: can-i ${verb} ${resource} in ${ns ?? "watched"}: ${got}`);
-    }
-  }
-  return wrong;
-}
-
 Deno.test({
   name: "rbac: kubectl auth can-i matrix per ServiceAccount — what the program uses yes, its neighbours no",
   ignore: skipUnless("cluster"),
@@ -124,31 +31,6 @@ Deno.test({
       await apply(await baseFor(ns, RBAC_KINDS));
       assert.deepEqual(await matrixMismatches(ns.system, ns.watched), []);
     }),
-});
-
-Deno.test({
-  name: "rbac: the unchanged watched/ Roles in `default` grant dn42op-system's ServiceAccounts their rows there",
-  ignore: skipUnless("cluster"),
-  fn: async () => {
-    // The base as it is: Roles and RoleBindings in `default` naming ServiceAccounts of dn42op-system (which need not
-    // exist for RBAC). Only this test writes RBAC into `default`; removed afterwards.
-    const watched = (await renderBase()).filter((o) => ["Role", "RoleBinding"].includes(o.kind))
-      .filter((o) => o.metadata.namespace === BASE_NAMESPACES.watched);
-    assert.equal(watched.length, 6);
-    await apply(watched);
-    try {
-      // Rows about the programs' own namespace need its Lease Role (dn42op-system is not created here): only the
-      // watched rows and the rows about other namespaces are asked, in `default`.
-      const rows = (r: Row): Row => r[3] === "system" ? [r[0], r[1], false, "other"] : r;
-      assert.deepEqual(await matrixMismatches(BASE_NAMESPACES.system, BASE_NAMESPACES.watched, rows), []);
-    } finally {
-      for (const o of watched) {
-        await kubectl(["-n", o.metadata.namespace, "delete", o.kind, o.metadata.name, "--ignore-not-found"], {
-          check: false,
-        });
-      }
-    }
-  },
 });
 
 /** A plan of two nodes with generated keys (the plan controller writes the key Secret). */
