@@ -7,6 +7,7 @@
 import { type CheckContext, kernelHasDummy } from "./checks.ts";
 import type { LabContainers } from "./containers.ts";
 import { openLabContainers } from "./containers.ts";
+import { processAlive } from "./exec.ts";
 import { type LabControllers, startLabControllers, stopLabControllers } from "./controllers.ts";
 import {
   applyExample,
@@ -82,7 +83,15 @@ function contextFor(o: InstanceOptions, containers: LabContainers) {
     pid,
     checkContext: async (): Promise<CheckContext> => {
       const dummyKernel = await kernelHasDummy(o.topology.netnsPrefix);
-      return { dummyKernel, inContainer: async (c, cmd) => inNetnsOf(await pid(c), cmd) };
+      // Asking podman costs ~0.3 s: keep each PID while its process lives (a restarted container gets a new one).
+      const known = new Map<ExampleContainer, number>();
+      const current = async (c: ExampleContainer) => {
+        const p = known.get(c);
+        if (p && await processAlive(p)) return p;
+        known.set(c, await pid(c));
+        return known.get(c)!;
+      };
+      return { dummyKernel, inContainer: async (c, cmd) => inNetnsOf(await current(c), cmd) };
     },
   };
 }
