@@ -10,7 +10,7 @@ import { openLabContainers } from "./containers.ts";
 import { processAlive } from "./exec.ts";
 import { type LabControllers, startLabControllers, stopLabControllers } from "./controllers.ts";
 import {
-  applyExample,
+  applyExamples,
   ensureBridgeSlaves,
   type ExampleContainer,
   inNetnsOf,
@@ -114,7 +114,7 @@ export async function instanceUp(o: InstanceOptions): Promise<Instance> {
 /** Applies the examples in order, after the bridge example's precondition. */
 export async function applyScenario(inst: Instance): Promise<void> {
   await ensureBridgeSlaves(await inst.pid("agent1"));
-  for (const file of LAB_EXAMPLES) await applyExample(inst.options.kubeconfig, file, inst.options.names);
+  await applyExamples(inst.options.kubeconfig, LAB_EXAMPLES, inst.options.names);
 }
 
 /** The check context of an instance that is already up (for `lab:check`), without starting anything. */

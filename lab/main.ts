@@ -42,10 +42,20 @@ async function check(o: InstanceOptions, waitSeconds: number, t0 = performance.n
 
 async function up(waitSeconds: number): Promise<number> {
   const t0 = performance.now();
+  const phases: string[] = [];
+  let mark = t0;
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases.push(`${name} ${((now - mark) / 1000).toFixed(1)} s`);
+    mark = now;
+  };
   await ensureProfiles(["base", "containers"]);
+  phase("setup");
   const cluster = await clusterUp();
+  phase("control plane");
   const o = labInstance(cluster.kubeconfig, cluster.server);
   const inst = await instanceUp(o);
+  phase("topology + controllers");
   const c = inst.topology.containers;
   console.log(`lab: namespace ${o.topology.agentxNetns} holds the underlay ${LAB_DEFAULTS.underlayAddress}`);
   for (const [name, pid] of Object.entries(inst.topology.pids)) {
@@ -56,10 +66,12 @@ async function up(waitSeconds: number): Promise<number> {
   }
   console.log(`lab: controllers ${Object.keys(inst.controllers.pids).join(", ")}; logs in ${inst.controllers.logDir}`);
   await applyScenario(inst);
+  phase("apply examples");
   console.log(`lab: applied the reference examples; control plane at ${cluster.server}`);
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
   const code = await check(o, waitSeconds, t0);
-  console.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  phase("convergence + checks");
+  console.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${phases.join(", ")})`);
   return code;
 }
 

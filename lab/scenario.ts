@@ -92,27 +92,31 @@ export async function kubectl(kubeconfig: string, args: string[], stdin?: string
 }
 
 /**
- * `kubectl apply` of an example: the file itself for the examples' own names (so the lab applies the reference
- * manifests unchanged, as its README does), otherwise the rendered text. Throws naming the file on failure.
+ * One `kubectl apply` of `files` in order: the files themselves for the examples' own names (so the lab applies the
+ * reference manifests unchanged, as its README does), otherwise their rendered text. Throws with kubectl's message.
  */
-export async function applyExample(kubeconfig: string, file: string, names: ScenarioNames): Promise<void> {
-  const path = `${ROOT}${file}`;
+export async function applyExamples(kubeconfig: string, files: readonly string[], names: ScenarioNames): Promise<void> {
   const r = isExampleNames(names)
-    ? await kubectl(kubeconfig, ["apply", "-f", path])
-    : await kubectl(kubeconfig, ["apply", "-f", "-"], renderExample(await Deno.readTextFile(path), names));
-  if (r.code !== 0) throw new Error(`kubectl apply -f ${file}: ${r.stderr.trim()}`);
+    ? await kubectl(kubeconfig, ["apply", ...files.flatMap((f) => ["-f", `${ROOT}${f}`])])
+    : await kubectl(kubeconfig, ["apply", "-f", "-"], await renderExamples(files, names));
+  if (r.code !== 0) throw new Error(`kubectl apply -f ${files.join(" -f ")}: ${r.stderr.trim()}`);
 }
 
-/** `kubectl delete` of an example (missing objects are fine); `wait` waits until the objects are gone. */
-export async function deleteExample(
+/** `kubectl delete` of examples (missing objects are fine); with `wait`, returns once the objects are gone. */
+export async function deleteExamples(
   kubeconfig: string,
-  file: string,
+  files: readonly string[],
   names: ScenarioNames,
   wait = true,
 ): Promise<void> {
-  const text = renderExample(await Deno.readTextFile(`${ROOT}${file}`), names);
+  const text = await renderExamples(files, names);
   const r = await kubectl(kubeconfig, ["delete", "--ignore-not-found", `--wait=${wait}`, "-f", "-"], text);
-  if (r.code !== 0) throw new Error(`kubectl delete -f ${file}: ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new Error(`kubectl delete -f ${files.join(" -f ")}: ${r.stderr.trim()}`);
+}
+
+async function renderExamples(files: readonly string[], names: ScenarioNames): Promise<string> {
+  const texts = await Promise.all(files.map((f) => Deno.readTextFile(`${ROOT}${f}`)));
+  return texts.map((t) => renderExample(t, names)).join("---\n");
 }
 
 /** Runs a command in the network namespace of the process `pid` (a container's init). */
