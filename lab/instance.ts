@@ -7,7 +7,8 @@
 import { type CheckContext, kernelHasDummy } from "./checks.ts";
 import type { LabContainers } from "./containers.ts";
 import { openLabContainers } from "./containers.ts";
-import { processAlive } from "./exec.ts";
+import { exec, processAlive } from "./exec.ts";
+import { Podman } from "./podman/podman.ts";
 import { type LabControllers, startLabControllers, stopLabControllers } from "./controllers.ts";
 import {
   applyExamples,
@@ -39,16 +40,16 @@ export function labInstance(kubeconfig: string, server: string): InstanceOptions
 }
 
 /**
- * Options for a fresh instance named `<prefix><id>-…` (agentx `<prefix><id>-ax`, containers `<prefix><id>-agent1`/
- * `-agent2`, state under /run/dn42op/<prefix><id>) acting on the Kubernetes namespace `namespace`.
+ * Options of the instance `<prefix><id>`: agentx `<prefix><id>-ax`, containers `<prefix><id>-agent1`/`-agent2`,
+ * state under /run/dn42op/<prefix><id>, acting on the Kubernetes namespace `namespace`.
  */
-export function freshInstance(
+export function namedInstance(
   prefix: string,
+  id: string,
   namespace: string,
   kubeconfig: string,
   server: string,
 ): InstanceOptions {
-  const id = crypto.randomUUID().slice(0, 8);
   const containers = { agent1: `${prefix}${id}-agent1`, agent2: `${prefix}${id}-agent2` };
   return {
     topology: {
@@ -64,6 +65,11 @@ export function freshInstance(
     server,
     nodes: ["lax1", "lax2"],
   };
+}
+
+/** A fresh instance `<prefix><random id>` (see {@link namedInstance}). */
+export function freshInstance(prefix: string, namespace: string, kubeconfig: string, server: string): InstanceOptions {
+  return namedInstance(prefix, crypto.randomUUID().slice(0, 8), namespace, kubeconfig, server);
 }
 
 /** A running instance. */
@@ -131,4 +137,43 @@ export async function attachInstance(o: InstanceOptions): Promise<Pick<Instance,
 export async function instanceDown(o: InstanceOptions): Promise<void> {
   await stopLabControllers(o.topology.stateDir, o.topology.agentxNetns);
   await labDown(o.topology);
+}
+
+/**
+ * Removes what earlier instances named `<prefix>…` left behind (a killed test run): their controllers and
+ * topology (found through their state directories under /run/dn42op), then any remaining `<prefix>` network
+ * namespaces (processes inside killed by PID) and podman containers of ours with that prefix. The lab's own
+ * fixed names are never matched by a test prefix.
+ */
+export async function sweepInstances(prefix: string): Promise<string[]> {
+  const swept: string[] = [];
+  const dirs: string[] = [];
+  try {
+    for await (const e of Deno.readDir("/run/dn42op")) {
+      if (e.isDirectory && e.name.startsWith(prefix)) dirs.push(e.name);
+    }
+  } catch { /* nothing there */ }
+  for (const d of dirs) {
+    await instanceDown(namedInstance(prefix, d.slice(prefix.length), "default", "", ""));
+    swept.push(d);
+  }
+  for (const line of (await exec(["ip", "netns", "list"])).stdout.split("\n")) {
+    const ns = line.split(" ")[0];
+    if (!ns.startsWith(prefix)) continue;
+    for (const pid of (await exec(["ip", "netns", "pids", ns])).stdout.split(/\s+/).filter(Boolean)) {
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await exec(["ip", "netns", "del", ns]);
+    swept.push(ns);
+  }
+  const podman = new Podman();
+  if (await podman.unusableReason() === null) {
+    for (const name of (await podman.listOwned("test")).filter((n) => n.startsWith(prefix))) {
+      await podman.remove(name);
+      swept.push(name);
+    }
+  }
+  return swept;
 }
