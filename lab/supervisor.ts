@@ -20,6 +20,11 @@ export interface SupervisedSpec {
   env?: Record<string, string>;
   /** Working directory. */
   cwd?: string;
+  /**
+   * Directories bind-mounted over others (`[source, target]`) in a private mount namespace of the supervisor
+   * (`unshare --mount --propagation slave`): the mounts are seen by the program and its children only.
+   */
+  bindMounts?: [source: string, target: string][];
 }
 
 /** Where supervised processes keep their PID files and logs. */
@@ -65,8 +70,13 @@ export async function startSupervised(d: SupervisorDirs, spec: SupervisedSpec): 
   if (running) return running;
   await Deno.mkdir(d.pidDir, { recursive: true });
   await Deno.mkdir(d.logDir, { recursive: true });
-  const loop = 'while :; do "$@"; echo "supervisor: $1 exited with status $?, restarting in 1 s"; sleep 1; done';
-  const inner = ["sh", "-c", loop, `${MARK}:${spec.name}`, ...spec.argv];
+  const mounts = spec.bindMounts ?? [];
+  for (const [source] of mounts) await Deno.mkdir(source, { recursive: true, mode: 0o700 });
+  const mountCmds = mounts.map(([s, t]) => `mkdir -p '${t}' && mount --bind '${s}' '${t}' && `).join("");
+  const loop =
+    `${mountCmds}while :; do "$@"; echo "supervisor: $1 exited with status $?, restarting in 1 s"; sleep 1; done`;
+  const shell = ["sh", "-c", loop, `${MARK}:${spec.name}`, ...spec.argv];
+  const inner = mounts.length ? ["unshare", "--mount", "--propagation", "slave", ...shell] : shell;
   const argv = spec.netns ? ["ip", "netns", "exec", spec.netns, ...inner] : inner;
   // setsid from a background job of a non-interactive shell execs without forking: `$!` is the supervisor itself.
   const out = await new Deno.Command("sh", {
