@@ -3,14 +3,15 @@
  * namespace, podman containers and state directory named `dn42op-e2e-<id>-…`, controllers started exactly as
  * `lab:up` starts them, a Kubernetes namespace of its own on the shared test cluster — plus self-healing: an
  * interface deleted by hand comes back, a SIGKILLed controller is restarted by its supervisor and converges, a
- * plan change (new port range and key for lax1) re-establishes the tunnel. A running lab is never touched.
+ * plan change (new port range and key for lax1) re-establishes the tunnel, a deleted plan takes its links and
+ * children along and converges again when re-applied. A running lab is never touched.
  */
 import assert from "node:assert/strict";
 import * as checks from "../../lab/checks.ts";
 import { labProgramPid, labSupervisorPid } from "../../lab/controllers.ts";
 import { exec } from "../../lab/exec.ts";
 import { applyScenario, freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
-import { deleteExamples, inNetnsOf, LAB_EXAMPLES } from "../../lab/scenario.ts";
+import { applyExamples, deleteExamples, inNetnsOf, LAB_EXAMPLES } from "../../lab/scenario.ts";
 import { generatePrivateKey } from "../../src/wireguard/key.ts";
 import { until } from "../helpers/agent.ts";
 import { kubectl, withNamespace } from "../helpers/cluster.ts";
@@ -106,6 +107,21 @@ Deno.test({
             await wait();
           });
         }
+
+        await t.step(
+          "a deleted plan takes its links and children along; applied again, it converges again",
+          async () => {
+            const a1 = await inst.pid("agent1");
+            await deleteExamples(k.kubeconfigPath, ["example/wgp/wgp1.yaml"], o.names); // waits for the plan
+            await until("the plan's links gone", async () => (await ifindex(a1, "wg-lax1-lax2-0")) === undefined);
+            await until("the plan's children gone", async () => {
+              const r = await kubectl(["-n", k.namespace, "get", "wgi", "-o", "name"]);
+              return !r.stdout.includes("wg-lax1-lax2-0") && !r.stdout.includes("wg-lax2-lax1-0");
+            });
+            await applyExamples(k.kubeconfigPath, ["example/wgp/wgp1.yaml"], o.names);
+            await wait();
+          },
+        );
       } finally {
         // Objects carry finalizers that the controllers release: delete them while the controllers still run.
         await deleteExamples(k.kubeconfigPath, LAB_EXAMPLES, o.names).catch((e) => console.error(String(e)));
