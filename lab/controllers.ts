@@ -7,6 +7,7 @@
  * kubeconfig works unchanged there. Every process runs under a restart loop (lab/supervisor.ts) with its PID in
  * `<stateDir>/pids/` and its output in `<stateDir>/logs/<name>.log`.
  */
+import { programCommand } from "../scripts/programs.ts";
 import { exec } from "./exec.ts";
 import {
   logFile,
@@ -19,17 +20,6 @@ import {
 } from "./supervisor.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-
-/** The three programs. */
-export type ProgramName = "wg-controller" | "nl-controller" | "wgplan-controller";
-
-/**
- * The command that runs `name` with `args`: `deno run` of its entry point with the pinned Deno.
- * (To be replaced by scripts/programs.ts `programCommand` from the ship branch once it lands.)
- */
-export function programCommand(name: ProgramName, args: string[]): string[] {
-  return [Deno.execPath(), "run", "-A", `${ROOT}src/cmd/${name}.ts`, ...args];
-}
 
 /** Where and how a lab instance runs its controllers. */
 export interface LabControllersOptions {
