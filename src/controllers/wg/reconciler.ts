@@ -221,12 +221,21 @@ export class WgReconciler {
     if (at) await this.#removeAt(key, at);
   }
 
+  /**
+   * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
+   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
+   */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
-    if (!hasFinalizer(obj, FINALIZERS.wireGuardInterface)) return;
+    const waiting = [FINALIZERS.wireGuardInterface, FINALIZERS.planChild].filter((f) => hasFinalizer(obj, f));
+    if (!waiting.length) return;
     const actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
     if (this.#d.dryRun) return;
     if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
-    await removeFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
+    let current: WireGuardInterface | undefined = obj;
+    for (const f of waiting) {
+      if (current) current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f);
+    }
   }
 
   /**
