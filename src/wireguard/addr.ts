@@ -168,6 +168,12 @@ export class Endpoint {
     return Endpoint.#make(version, wordsFromBytes(version, address, field), port, field);
   }
 
+  /** Builds an endpoint from 16-bit words (2 for IPv4, 8 for IPv6; taken over, not copied) and a port. */
+  static fromWords(version: IpVersion, words: number[], port: number, field = "endpoint"): Endpoint {
+    if (words.length !== (version === 4 ? 2 : 8)) throw new InvalidConfigError(field, `invalid IPv${version} address`);
+    return Endpoint.#make(version, words, port, field);
+  }
+
   static #make(version: IpVersion, words: number[], port: number, field: string): Endpoint {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new InvalidConfigError(field, `port must be 1–65535, got ${port}`);

@@ -104,21 +104,22 @@ export function encodeSockaddr(ep: Endpoint): Uint8Array {
   return b;
 }
 
-/** Decodes a WGPEER_A_ENDPOINT payload; undefined for an unset endpoint (family 0). */
+/** Decodes a WGPEER_A_ENDPOINT payload; undefined for an unset endpoint (family 0). Reads `b` in place. */
 export function decodeSockaddr(b: Uint8Array, op: string): Endpoint | undefined {
   if (b.length < 2) throw new ProtocolError(op, `endpoint of ${b.length} bytes`);
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const family = v.getUint16(0, true);
+  const family = b[0] | (b[1] << 8);
   if (family === 0) return undefined;
-  const port = b.length >= 4 ? v.getUint16(2, false) : 0;
-  if (family === AF_INET && b.length >= 16) return endpointOrThrow(4, b.subarray(4, 8), port, op);
-  if (family === AF_INET6 && b.length >= 28) return endpointOrThrow(6, b.subarray(8, 24), port, op);
+  const port = b.length >= 4 ? (b[2] << 8) | b[3] : 0;
+  if (family === AF_INET && b.length >= 16) return endpointOrThrow(4, b, 4, port, op);
+  if (family === AF_INET6 && b.length >= 28) return endpointOrThrow(6, b, 8, port, op); // after sin6_flowinfo
   throw new ProtocolError(op, `endpoint with family ${family} and ${b.length} bytes`);
 }
 
-function endpointOrThrow(version: 4 | 6, addr: Uint8Array, port: number, op: string): Endpoint {
+function endpointOrThrow(version: 4 | 6, b: Uint8Array, at: number, port: number, op: string): Endpoint {
   if (port === 0) throw new ProtocolError(op, "endpoint with port 0");
-  return Endpoint.fromBytes(version, addr, port, op);
+  const words = new Array<number>(version === 4 ? 2 : 8);
+  for (let i = 0; i < words.length; i++) words[i] = (b[at + 2 * i] << 8) | b[at + 2 * i + 1];
+  return Endpoint.fromWords(version, words, port, op);
 }
 
 interface IpEntry {
@@ -244,9 +245,32 @@ export function encodeSetDevice(
   return messages;
 }
 
-function key(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey {
+/**
+ * Copies peer keys out of a dump into shared 8 KiB chunks: one copy of 32 bytes per key, but one ArrayBuffer per
+ * 256 keys instead of one per key (allocating and collecting those dominated decoding large dumps).
+ */
+class KeyChunks {
+  static readonly #KEYS = 256;
+  #chunk = new Uint8Array(0);
+  #at = 0;
+
+  take(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey {
+    if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
+    if (this.#at === this.#chunk.length) {
+      this.#chunk = new Uint8Array(KEY_LEN * KeyChunks.#KEYS);
+      this.#at = 0;
+    }
+    const at = this.#at;
+    d.copyTo(this.#chunk, at);
+    this.#at += KEY_LEN;
+    return WireGuardKey.adopt(kind, this.#chunk.subarray(at, at + KEY_LEN));
+  }
+}
+
+/** A device key (one per device): a copy of its own. */
+function deviceKey(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey | undefined {
   if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
-  return WireGuardKey.adopt(kind, d.bytes());
+  return d.isZero() ? undefined : WireGuardKey.fromBytes(kind, d.view());
 }
 
 function decodeAllowedIp(d: AttrDecoder, op: string): IpPrefix {
@@ -269,19 +293,24 @@ function decodeAllowedIp(d: AttrDecoder, op: string): IpPrefix {
   return IpPrefix.fromWords(version, words, cidr, op);
 }
 
-/** An IPADDR payload as 16-bit words; IPv4 without allocating a byte array (these are the bulk of a dump). */
+/** An IPADDR payload as 16-bit words, read in place (these are the bulk of a dump). */
 function addressWords(d: AttrDecoder): number[] {
-  if (d.length === 4) {
-    const v = d.be32();
-    return [v >>> 16, v & 0xffff];
-  }
-  const b = d.bytes();
-  const words: number[] = [];
-  for (let i = 0; i + 1 < b.length; i += 2) words.push((b[i] << 8) | b[i + 1]);
+  const words = new Array<number>(d.length >> 1);
+  for (let i = 0; i < words.length; i++) words[i] = d.u16At(2 * i, true);
   return words;
 }
 
-function decodePeer(d: AttrDecoder, op: string): PeerState {
+/** WGPEER_A_LAST_HANDSHAKE_TIME (`struct __kernel_timespec`); null when the peer never completed one. */
+function handshakeTime(d: AttrDecoder, op: string): Date | null {
+  if (d.length !== 16) throw new ProtocolError(op, `handshake time of ${d.length} bytes`);
+  if (d.isZero()) return null;
+  const sec = d.i64At(0);
+  const nsec = d.i64At(8);
+  if (sec < 0n || nsec < 0n || nsec > 999_999_999n) throw new ProtocolError(op, "invalid handshake time");
+  return new Date(Number(sec * 1000n + nsec / 1_000_000n));
+}
+
+function decodePeer(d: AttrDecoder, keys: KeyChunks, op: string): PeerState {
   const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
     allowedIps: [],
     lastHandshake: null,
@@ -292,15 +321,14 @@ function decodePeer(d: AttrDecoder, op: string): PeerState {
   while (d.next()) {
     switch (d.type) {
       case WGPEER_A_PUBLIC_KEY:
-        peer.publicKey = key("public", d, op);
+        peer.publicKey = keys.take("public", d, op);
         break;
-      case WGPEER_A_PRESHARED_KEY: {
-        const psk = key("preshared", d, op);
-        if (!psk.isZero()) peer.presharedKey = psk;
+      case WGPEER_A_PRESHARED_KEY:
+        if (d.length !== KEY_LEN) throw new ProtocolError(op, `preshared key of ${d.length} bytes`);
+        if (!d.isZero()) peer.presharedKey = keys.take("preshared", d, op);
         break;
-      }
       case WGPEER_A_ENDPOINT: {
-        const ep = decodeSockaddr(d.bytes(), op);
+        const ep = decodeSockaddr(d.view(), op);
         if (ep) peer.endpoint = ep;
         break;
       }
@@ -309,16 +337,9 @@ function decodePeer(d: AttrDecoder, op: string): PeerState {
         if (ka > 0) peer.persistentKeepalive = ka;
         break;
       }
-      case WGPEER_A_LAST_HANDSHAKE_TIME: {
-        if (d.length !== 16) throw new ProtocolError(op, `handshake time of ${d.length} bytes`);
-        const b = d.bytes();
-        const v = new DataView(b.buffer);
-        const sec = v.getBigInt64(0, true);
-        const nsec = v.getBigInt64(8, true);
-        if (sec < 0n || nsec < 0n || nsec > 999_999_999n) throw new ProtocolError(op, "invalid handshake time");
-        peer.lastHandshake = sec === 0n && nsec === 0n ? null : new Date(Number(sec * 1000n + nsec / 1_000_000n));
+      case WGPEER_A_LAST_HANDSHAKE_TIME:
+        peer.lastHandshake = handshakeTime(d, op);
         break;
-      }
       case WGPEER_A_RX_BYTES:
         peer.rxBytes = d.u64();
         break;
@@ -328,9 +349,11 @@ function decodePeer(d: AttrDecoder, op: string): PeerState {
       case WGPEER_A_PROTOCOL_VERSION:
         peer.protocolVersion = d.u32();
         break;
-      case WGPEER_A_ALLOWEDIPS:
-        d.array((ip) => peer.allowedIps.push(decodeAllowedIp(ip, op)));
+      case WGPEER_A_ALLOWEDIPS: {
+        const ips = peer.allowedIps;
+        d.array((ip) => ips.push(decodeAllowedIp(ip, op)));
         break;
+      }
     }
   }
   if (d.error) throw d.error;
@@ -340,11 +363,24 @@ function decodePeer(d: AttrDecoder, op: string): PeerState {
 
 /**
  * Decodes the messages of a WG_CMD_GET_DEVICE dump (NLMSG_DONE already removed) into one device, coalescing peers
- * split across messages by public key in linear time. Malformed input throws ProtocolError only.
+ * split across messages by public key in linear time. Malformed input throws ProtocolError only. Reads the
+ * messages in place; the result shares no memory with them.
  */
 export function decodeGetDevice(messages: Message[], op = "wireguard get"): DeviceState {
   const device: DeviceState = { name: "", listenPort: 0, fwmark: 0, peers: [] };
   const byKey = new Map<string, PeerState>();
+  const keys = new KeyChunks();
+  const addPeer = (pd: AttrDecoder) => {
+    const peer = decodePeer(pd, keys, op);
+    const id = peer.publicKey.toBase64();
+    const seen = byKey.get(id);
+    if (!seen) {
+      byKey.set(id, peer);
+      device.peers.push(peer);
+    } else {
+      for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
+    }
+  };
   try {
     for (const msg of messages) {
       const hdr = decodeGenl(msg.payload, op);
@@ -359,13 +395,13 @@ export function decodeGetDevice(messages: Message[], op = "wireguard get"): Devi
             device.name = d.string();
             break;
           case WGDEVICE_A_PRIVATE_KEY: {
-            const k = key("private", d, op);
-            if (!k.isZero()) device.privateKey = k;
+            const k = deviceKey("private", d, op);
+            if (k) device.privateKey = k;
             break;
           }
           case WGDEVICE_A_PUBLIC_KEY: {
-            const k = key("public", d, op);
-            if (!k.isZero()) device.publicKey = k;
+            const k = deviceKey("public", d, op);
+            if (k) device.publicKey = k;
             break;
           }
           case WGDEVICE_A_LISTEN_PORT:
@@ -375,17 +411,7 @@ export function decodeGetDevice(messages: Message[], op = "wireguard get"): Devi
             device.fwmark = d.u32();
             break;
           case WGDEVICE_A_PEERS:
-            d.array((pd) => {
-              const peer = decodePeer(pd, op);
-              const id = peer.publicKey.toBase64();
-              const seen = byKey.get(id);
-              if (!seen) {
-                byKey.set(id, peer);
-                device.peers.push(peer);
-              } else {
-                for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
-              }
-            });
+            d.array(addPeer);
             break;
         }
       }

@@ -89,7 +89,8 @@ export class WireGuardKey {
 
   /** True when every byte is zero. */
   isZero(): boolean {
-    return this.#bytes.every((b) => b === 0);
+    for (let i = 0; i < KEY_LEN; i++) if (this.#bytes[i] !== 0) return false;
+    return true;
   }
 
   /** Same kind and same bytes (constant time in the key bytes). */
