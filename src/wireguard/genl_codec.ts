@@ -245,28 +245,6 @@ export function encodeSetDevice(
   return messages;
 }
 
-/**
- * Copies peer keys out of a dump into shared 8 KiB chunks: one copy of 32 bytes per key, but one ArrayBuffer per
- * 256 keys instead of one per key (allocating and collecting those dominated decoding large dumps).
- */
-class KeyChunks {
-  static readonly #KEYS = 256;
-  #chunk = new Uint8Array(0);
-  #at = 0;
-
-  take(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey {
-    if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
-    if (this.#at === this.#chunk.length) {
-      this.#chunk = new Uint8Array(KEY_LEN * KeyChunks.#KEYS);
-      this.#at = 0;
-    }
-    const at = this.#at;
-    d.copyTo(this.#chunk, at);
-    this.#at += KEY_LEN;
-    return WireGuardKey.adopt(kind, this.#chunk.subarray(at, at + KEY_LEN));
-  }
-}
-
 /** A device key (one per device): a copy of its own. */
 function deviceKey(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey | undefined {
   if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
@@ -310,55 +288,157 @@ function handshakeTime(d: AttrDecoder, op: string): Date | null {
   return new Date(Number(sec * 1000n + nsec / 1_000_000n));
 }
 
-function decodePeer(d: AttrDecoder, keys: KeyChunks, op: string): PeerState {
-  const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
-    allowedIps: [],
-    lastHandshake: null,
-    rxBytes: 0n,
-    txBytes: 0n,
-    protocolVersion: 0,
-  };
-  while (d.next()) {
-    switch (d.type) {
-      case WGPEER_A_PUBLIC_KEY:
-        peer.publicKey = keys.take("public", d, op);
-        break;
-      case WGPEER_A_PRESHARED_KEY:
-        if (d.length !== KEY_LEN) throw new ProtocolError(op, `preshared key of ${d.length} bytes`);
-        if (!d.isZero()) peer.presharedKey = keys.take("preshared", d, op);
-        break;
-      case WGPEER_A_ENDPOINT: {
-        const ep = decodeSockaddr(d.view(), op);
-        if (ep) peer.endpoint = ep;
-        break;
-      }
-      case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: {
-        const ka = d.u16();
-        if (ka > 0) peer.persistentKeepalive = ka;
-        break;
-      }
-      case WGPEER_A_LAST_HANDSHAKE_TIME:
-        peer.lastHandshake = handshakeTime(d, op);
-        break;
-      case WGPEER_A_RX_BYTES:
-        peer.rxBytes = d.u64();
-        break;
-      case WGPEER_A_TX_BYTES:
-        peer.txBytes = d.u64();
-        break;
-      case WGPEER_A_PROTOCOL_VERSION:
-        peer.protocolVersion = d.u32();
-        break;
-      case WGPEER_A_ALLOWEDIPS: {
-        const ips = peer.allowedIps;
-        d.array((ip) => ips.push(decodeAllowedIp(ip, op)));
-        break;
+/**
+ * One dump being decoded into a device. Peer keys are copied into shared 8 KiB chunks (one copy of 32 bytes per
+ * key, but one ArrayBuffer per 256 keys instead of one per key: allocating and collecting those dominated decoding
+ * large dumps). Peers split across messages are coalesced in linear time through an index on the first bytes of
+ * their public key (a number-keyed Map; the rare prefix collisions are told apart by full comparison), which
+ * avoids a base64 string per peer.
+ */
+class DumpDecoder {
+  static readonly #CHUNK_KEYS = 256;
+  readonly device: DeviceState = { name: "", listenPort: 0, fwmark: 0, peers: [] };
+  readonly #op: string;
+  readonly #index = new Map<number, PeerState | PeerState[]>();
+  #chunk = new Uint8Array(0);
+  #at = 0;
+  /** Index key of the peer being decoded (from its public key). */
+  #prefix = 0;
+  /** Allowed IPs of the peer being decoded. */
+  #ips: IpPrefix[] = [];
+  readonly #addPeer = (d: AttrDecoder) => this.#peer(d);
+  readonly #addIp = (d: AttrDecoder) => this.#ips.push(decodeAllowedIp(d, this.#op));
+
+  constructor(op: string) {
+    this.#op = op;
+  }
+
+  /** Decodes one message of the dump into {@link device}. */
+  message(msg: Message): void {
+    const op = this.#op;
+    const device = this.device;
+    const hdr = decodeGenl(msg.payload, op);
+    if (hdr.cmd !== WG_CMD_GET_DEVICE) throw new ProtocolError(op, `unexpected genl command ${hdr.cmd}`);
+    const d = attrsAfter(msg.payload, GENL_HDRLEN, op);
+    while (d.next()) {
+      switch (d.type) {
+        case WGDEVICE_A_IFINDEX:
+          device.ifindex = d.u32();
+          break;
+        case WGDEVICE_A_IFNAME:
+          device.name = d.string();
+          break;
+        case WGDEVICE_A_PRIVATE_KEY: {
+          const k = deviceKey("private", d, op);
+          if (k) device.privateKey = k;
+          break;
+        }
+        case WGDEVICE_A_PUBLIC_KEY: {
+          const k = deviceKey("public", d, op);
+          if (k) device.publicKey = k;
+          break;
+        }
+        case WGDEVICE_A_LISTEN_PORT:
+          device.listenPort = d.u16();
+          break;
+        case WGDEVICE_A_FWMARK:
+          device.fwmark = d.u32();
+          break;
+        case WGDEVICE_A_PEERS:
+          d.array(this.#addPeer);
+          break;
       }
     }
+    d.done();
   }
-  if (d.error) throw d.error;
-  if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
-  return peer as PeerState;
+
+  #key(kind: KeyKind, d: AttrDecoder): WireGuardKey {
+    if (d.length !== KEY_LEN) throw new ProtocolError(this.#op, `${kind} key of ${d.length} bytes`);
+    if (this.#at === this.#chunk.length) {
+      this.#chunk = new Uint8Array(KEY_LEN * DumpDecoder.#CHUNK_KEYS);
+      this.#at = 0;
+    }
+    const at = this.#at;
+    d.copyTo(this.#chunk, at);
+    this.#at += KEY_LEN;
+    return WireGuardKey.adopt(kind, this.#chunk.subarray(at, at + KEY_LEN));
+  }
+
+  /** Decodes one peer nest and adds it to the device, or its allowed IPs to the peer it continues. */
+  #peer(d: AttrDecoder): void {
+    const op = this.#op;
+    const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
+      allowedIps: [],
+      lastHandshake: null,
+      rxBytes: 0n,
+      txBytes: 0n,
+      protocolVersion: 0,
+    };
+    this.#ips = peer.allowedIps;
+    while (d.next()) {
+      switch (d.type) {
+        case WGPEER_A_PUBLIC_KEY:
+          this.#prefix = d.u32At(0) & 0x3fffffff; // small integer: the Map's fastest key
+          peer.publicKey = this.#key("public", d);
+          break;
+        case WGPEER_A_PRESHARED_KEY:
+          if (d.length !== KEY_LEN) throw new ProtocolError(op, `preshared key of ${d.length} bytes`);
+          if (!d.isZero()) peer.presharedKey = this.#key("preshared", d);
+          break;
+        case WGPEER_A_ENDPOINT: {
+          const ep = decodeSockaddr(d.view(), op);
+          if (ep) peer.endpoint = ep;
+          break;
+        }
+        case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: {
+          const ka = d.u16();
+          if (ka > 0) peer.persistentKeepalive = ka;
+          break;
+        }
+        case WGPEER_A_LAST_HANDSHAKE_TIME:
+          peer.lastHandshake = handshakeTime(d, op);
+          break;
+        case WGPEER_A_RX_BYTES:
+          peer.rxBytes = d.u64();
+          break;
+        case WGPEER_A_TX_BYTES:
+          peer.txBytes = d.u64();
+          break;
+        case WGPEER_A_PROTOCOL_VERSION:
+          peer.protocolVersion = d.u32();
+          break;
+        case WGPEER_A_ALLOWEDIPS:
+          d.array(this.#addIp);
+          break;
+      }
+    }
+    if (d.error) throw d.error;
+    if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
+    this.#coalesce(peer as PeerState);
+  }
+
+  #coalesce(peer: PeerState): void {
+    const peers = this.device.peers;
+    const last = peers[peers.length - 1];
+    // The kernel continues a split peer at the start of the next message: check the previous peer first.
+    const seen = last?.publicKey.equals(peer.publicKey) ? last : this.#find(peer.publicKey);
+    if (seen) {
+      for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
+      return;
+    }
+    peers.push(peer);
+    const bucket = this.#index.get(this.#prefix);
+    if (bucket === undefined) this.#index.set(this.#prefix, peer);
+    else if (Array.isArray(bucket)) bucket.push(peer);
+    else this.#index.set(this.#prefix, [bucket, peer]);
+  }
+
+  #find(key: WireGuardKey): PeerState | undefined {
+    const bucket = this.#index.get(this.#prefix);
+    if (bucket === undefined) return undefined;
+    if (!Array.isArray(bucket)) return bucket.publicKey.equals(key) ? bucket : undefined;
+    return bucket.find((p) => p.publicKey.equals(key));
+  }
 }
 
 /**
@@ -367,59 +447,12 @@ function decodePeer(d: AttrDecoder, keys: KeyChunks, op: string): PeerState {
  * messages in place; the result shares no memory with them.
  */
 export function decodeGetDevice(messages: Message[], op = "wireguard get"): DeviceState {
-  const device: DeviceState = { name: "", listenPort: 0, fwmark: 0, peers: [] };
-  const byKey = new Map<string, PeerState>();
-  const keys = new KeyChunks();
-  const addPeer = (pd: AttrDecoder) => {
-    const peer = decodePeer(pd, keys, op);
-    const id = peer.publicKey.toBase64();
-    const seen = byKey.get(id);
-    if (!seen) {
-      byKey.set(id, peer);
-      device.peers.push(peer);
-    } else {
-      for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
-    }
-  };
+  const dump = new DumpDecoder(op);
   try {
-    for (const msg of messages) {
-      const hdr = decodeGenl(msg.payload, op);
-      if (hdr.cmd !== WG_CMD_GET_DEVICE) throw new ProtocolError(op, `unexpected genl command ${hdr.cmd}`);
-      const d = attrsAfter(msg.payload, GENL_HDRLEN, op);
-      while (d.next()) {
-        switch (d.type) {
-          case WGDEVICE_A_IFINDEX:
-            device.ifindex = d.u32();
-            break;
-          case WGDEVICE_A_IFNAME:
-            device.name = d.string();
-            break;
-          case WGDEVICE_A_PRIVATE_KEY: {
-            const k = deviceKey("private", d, op);
-            if (k) device.privateKey = k;
-            break;
-          }
-          case WGDEVICE_A_PUBLIC_KEY: {
-            const k = deviceKey("public", d, op);
-            if (k) device.publicKey = k;
-            break;
-          }
-          case WGDEVICE_A_LISTEN_PORT:
-            device.listenPort = d.u16();
-            break;
-          case WGDEVICE_A_FWMARK:
-            device.fwmark = d.u32();
-            break;
-          case WGDEVICE_A_PEERS:
-            d.array(addPeer);
-            break;
-        }
-      }
-      d.done();
-    }
+    for (const msg of messages) dump.message(msg);
   } catch (e) {
     if (e instanceof ProtocolError) throw e;
     throw new ProtocolError(op, (e as Error).message.replace(/^[^:]*: /, ""), { cause: e });
   }
-  return device;
+  return dump.device;
 }
