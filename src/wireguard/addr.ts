@@ -8,13 +8,11 @@
  */
 
 import ipaddr from "ipaddr.js";
+import { IPV4_TEXT } from "../netlink/ip.ts";
 import { InvalidConfigError } from "./errors.ts";
 
 /** Address family by IP version. */
 export type IpVersion = 4 | 6;
-
-const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
-const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
 interface Address {
   version: IpVersion;
@@ -24,7 +22,7 @@ interface Address {
 /** Parses a dotted-quad IPv4 (no shorthand, no leading zeros) or an IPv6 address. */
 function parseAddress(text: string, field: string): Address {
   if (!text.includes(":")) {
-    const m = IPV4.exec(text);
+    const m = IPV4_TEXT.exec(text);
     if (m) return { version: 4, words: [(+m[1] << 8) | +m[2], (+m[3] << 8) | +m[4]] };
   } else if (text.includes("%")) {
     throw new InvalidConfigError(field, `zone ids are not supported: "${text}"`);
