@@ -4,18 +4,26 @@
  *
  * Backend: the kernel one if this kernel has WireGuard (qemu kernel tier), else wireguard-go (this host); the
  * output says which. "set" is our full apply (read device, diff, send), "read" is one device read decoded into the
- * model (median of three, for both tools). The last line is one JSON object.
+ * model (median of three, for both tools). `decode_10k_ms` is the host-side decode of a 10k-peer dump alone
+ * (dump.ts): the kernel's dump of our device on the kernel backend, a synthetic one in the kernel's layout on the
+ * userspace backend. With `--capture FILE` (kernel backend; kernel.ts runs this in the qemu tier) the dump is
+ * written to FILE as base64 instead of being decoded here. The last line is one JSON object.
  */
 import { parseArgs } from "node:util";
-import { Netns } from "../../src/netlink/mod.ts";
+import { type Message, Netns } from "../../src/netlink/mod.ts";
 import { Endpoint, IpPrefix } from "../../src/wireguard/addr.ts";
 import type { BackendKind } from "../../src/wireguard/backend.ts";
 import { openWireGuard } from "../../src/wireguard/client.ts";
+import { encodeGetDevice, WG_GENL_NAME } from "../../src/wireguard/genl_codec.ts";
 import { generatePrivateKey, WireGuardKey } from "../../src/wireguard/key.ts";
 import type { DeviceConfig, PeerConfig } from "../../src/wireguard/model.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { benchDecode, serializeDump, syntheticDump } from "./dump.ts";
 
-const { values } = parseArgs({ args: Deno.args, options: { peers: { type: "string", default: "10000" } } });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { peers: { type: "string", default: "10000" }, capture: { type: "string" } },
+});
 const PEERS = Number(values.peers);
 
 function devName(): string {
@@ -78,9 +86,15 @@ async function median<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return runs[1];
 }
 
-const ns = await createNetns("wg");
+/** The raw WG_CMD_GET_DEVICE dump of `dev`, as the kernel sent it. */
+async function rawDump(handle: Netns, dev: string): Promise<Message[]> {
+  const family = await handle.families.get(WG_GENL_NAME);
+  return await handle.generic.dump(encodeGetDevice(family.id, { name: dev }), `wireguard get ${dev}`);
+}
+
+const ns = await createNetns("wgp");
 const handle = Netns.byPath(ns.path, ns.name);
-const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wg-bench-" });
+const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wgp-bench-" });
 const client = openWireGuard(handle, { userspace: { stateDir } });
 const ours = devName();
 const theirs = devName();
@@ -114,12 +128,27 @@ try {
   const wgPeers = dump.trim().split("\n").length - 1;
   if (wgPeers !== PEERS) throw new Error(`wg show dump listed ${wgPeers} peers`);
 
+  let decode: Record<string, number | string> = {};
+  if (backend === "kernel" && values.capture) {
+    const dump = await rawDump(handle, ours);
+    await Deno.writeTextFile(values.capture, serializeDump(dump).toBase64());
+    console.log(`captured the dump (${dump.length} messages) to ${values.capture}`);
+  } else {
+    const dump = backend === "kernel" ? await rawDump(handle, ours) : syntheticDump(PEERS);
+    const fig = benchDecode(dump);
+    if (fig.peers !== PEERS) throw new Error(`decoded ${fig.peers} peers from the dump`);
+    decode = { decode_10k_ms: fig.ms, decode_source: backend === "kernel" ? "captured" : "synthetic" };
+    console.log(`decode alone (${decode.decode_source} dump, ${fig.messages} messages): ${fig.ms} ms`);
+  }
+
   const result = {
     set_10k_s: +(setMs / 1000).toFixed(3),
     wg_set_10k_s: +(wgSetMs / 1000).toFixed(3),
     set_ratio_vs_wg: +(setMs / wgSetMs).toFixed(2),
     read_10k_ms: +readMs.toFixed(1),
     wg_read_10k_ms: +wgReadMs.toFixed(1),
+    read_ratio_vs_wg: +(readMs / wgReadMs).toFixed(2),
+    ...decode,
     backend,
   };
   console.log(`set:  ours ${result.set_10k_s} s, wg setconf ${result.wg_set_10k_s} s, ratio ${result.set_ratio_vs_wg}`);
