@@ -206,6 +206,22 @@ export class AttrEncoder {
     return this;
   }
 
+  /**
+   * Appends an attribute of `size` zero bytes and returns its payload in place, for the caller to fill without an
+   * intermediate array (keys, addresses, sockaddrs). The view is valid until the next write to this encoder; after
+   * an error it is a detached empty array.
+   */
+  reserve(type: number, size: number): Uint8Array {
+    if (!Number.isInteger(size) || size < 0) {
+      this.fail(`attribute ${type}: payload size ${size} is not a byte count`);
+      return new Uint8Array(0);
+    }
+    const at = this.#begin(type, size);
+    if (at < 0) return new Uint8Array(0);
+    this.buf.fill(0, at, at + size);
+    return this.buf.subarray(at, at + size);
+  }
+
   /** Appends a flag attribute (no payload). */
   flag(type: number): this {
     this.#begin(type, 0);

@@ -13,7 +13,7 @@
  */
 
 import { type AttrDecoder, attrsAfter, decodeGenl, GENL_HDRLEN, genlMessage, type Message } from "../netlink/mod.ts";
-import type { MessageEncoder } from "../netlink/mod.ts";
+import { MessageEncoder } from "../netlink/mod.ts";
 import { Endpoint, IpPrefix } from "./addr.ts";
 import { InvalidConfigError, ProtocolError } from "./errors.ts";
 import { KEY_LEN, type KeyKind, WireGuardKey } from "./key.ts";
@@ -75,6 +75,9 @@ export const MIN_SET_BUDGET = 512;
 /** Largest budget: the single WGDEVICE_A_PEERS nest must stay within the 65 535-byte attribute limit. */
 export const MAX_SET_BUDGET = 65535;
 
+/** Upper bound of one peer head or one allowed IP entry in a SET message, in bytes. */
+const SET_OVERSHOOT = 1024;
+
 /** How a request names its device: one, not both, of ifname and ifindex. */
 export type DeviceRef = { name: string } | { ifindex: number };
 
@@ -94,13 +97,33 @@ export function encodeGetDevice(familyId: number, dev: DeviceRef): MessageEncode
   return m;
 }
 
+/** Size of the sockaddr of an endpoint: sockaddr_in (16) or sockaddr_in6 (28). */
+function sockaddrSize(ep: Endpoint): number {
+  return ep.version === 4 ? 16 : 28;
+}
+
+/** Writes 16-bit words big-endian at `at` of `b`. */
+function writeWords(b: Uint8Array, at: number, words: readonly number[]): void {
+  for (let i = 0; i < words.length; i++) {
+    b[at + 2 * i] = words[i] >> 8;
+    b[at + 2 * i + 1] = words[i] & 0xff;
+  }
+}
+
+/** Fills a zeroed sockaddr (family in host order, port in network order); sin6_flowinfo precedes the address. */
+function writeSockaddr(b: Uint8Array, ep: Endpoint): void {
+  const family = ep.version === 4 ? AF_INET : AF_INET6;
+  b[0] = family & 0xff;
+  b[1] = family >> 8;
+  b[2] = ep.port >> 8;
+  b[3] = ep.port & 0xff;
+  writeWords(b, ep.version === 4 ? 4 : 8, ep.words);
+}
+
 /** struct sockaddr_in / sockaddr_in6 of an endpoint (family in host order, port in network order). */
 export function encodeSockaddr(ep: Endpoint): Uint8Array {
-  const b = new Uint8Array(ep.version === 4 ? 16 : 28);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, ep.version === 4 ? AF_INET : AF_INET6, true);
-  v.setUint16(2, ep.port, false);
-  b.set(ep.address, ep.version === 4 ? 4 : 8); // sin6_flowinfo (4 bytes) precedes the IPv6 address
+  const b = new Uint8Array(sockaddrSize(ep));
+  writeSockaddr(b, ep);
   return b;
 }
 
@@ -136,14 +159,20 @@ function ipEntries(p: PeerUpdate): IpEntry[] {
 
 function writeIp(m: MessageEncoder, e: IpEntry): void {
   m.u16(WGALLOWEDIP_A_FAMILY, e.prefix.version === 4 ? AF_INET : AF_INET6);
-  m.bytes(WGALLOWEDIP_A_IPADDR, e.prefix.address);
+  writeWords(m.reserve(WGALLOWEDIP_A_IPADDR, e.prefix.words.length * 2), 0, e.prefix.words);
   m.u8(WGALLOWEDIP_A_CIDR_MASK, e.prefix.bits);
   if (e.remove) m.u32(WGALLOWEDIP_A_FLAGS, WGALLOWEDIP_F_REMOVE_ME);
 }
 
+/** Appends a key attribute, copying the key straight into the message. */
+function putKey(m: MessageEncoder, type: number, key: WireGuardKey): void {
+  const payload = m.reserve(type, KEY_LEN);
+  if (payload.length === KEY_LEN) key.copyTo(payload); // empty after an error already recorded
+}
+
 /** Writes the peer's own attributes (first fragment) or only what a continuation carries. */
 function writePeerHead(m: MessageEncoder, p: PeerUpdate, continuation: boolean): void {
-  m.bytes(WGPEER_A_PUBLIC_KEY, p.publicKey.toBytes());
+  putKey(m, WGPEER_A_PUBLIC_KEY, p.publicKey);
   if (continuation) {
     if (p.updateOnly) m.u32(WGPEER_A_FLAGS, WGPEER_F_UPDATE_ONLY);
     return;
@@ -152,8 +181,8 @@ function writePeerHead(m: MessageEncoder, p: PeerUpdate, continuation: boolean):
     (p.updateOnly ? WGPEER_F_UPDATE_ONLY : 0);
   if (flags) m.u32(WGPEER_A_FLAGS, flags);
   if (p.remove) return;
-  if (p.presharedKey) m.bytes(WGPEER_A_PRESHARED_KEY, p.presharedKey.toBytes());
-  if (p.endpoint) m.bytes(WGPEER_A_ENDPOINT, encodeSockaddr(p.endpoint));
+  if (p.presharedKey) putKey(m, WGPEER_A_PRESHARED_KEY, p.presharedKey);
+  if (p.endpoint) writeSockaddr(m.reserve(WGPEER_A_ENDPOINT, sockaddrSize(p.endpoint)), p.endpoint);
   if (p.persistentKeepalive !== undefined) m.u16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, p.persistentKeepalive);
 }
 
@@ -179,12 +208,13 @@ export function encodeSetDevice(
   let entries = peers.length > 0 ? ipEntries(peers[0]) : [];
 
   do {
-    const m = genlMessage(familyId, WG_CMD_SET_DEVICE, WG_GENL_VERSION, 0, op);
+    // Sized for the budget plus what one peer head or allowed IP may overshoot it by before being rolled back.
+    const m = new MessageEncoder(familyId, 0, op, budget + SET_OVERSHOOT).genl(WG_CMD_SET_DEVICE, WG_GENL_VERSION);
     deviceAttr(m, dev);
     const bare = m.length;
     if (messages.length === 0) {
       if (update.replacePeers) m.u32(WGDEVICE_A_FLAGS, WGDEVICE_F_REPLACE_PEERS);
-      if (update.privateKey) m.bytes(WGDEVICE_A_PRIVATE_KEY, update.privateKey.toBytes());
+      if (update.privateKey) putKey(m, WGDEVICE_A_PRIVATE_KEY, update.privateKey);
       if (update.listenPort !== undefined) m.u16(WGDEVICE_A_LISTEN_PORT, update.listenPort);
       if (update.fwmark !== undefined) m.u32(WGDEVICE_A_FWMARK, update.fwmark);
     }

@@ -116,6 +116,12 @@ export class WireGuardKey {
     return this.#bytes.slice();
   }
 
+  /** Reveals the key by copying its 32 bytes into `dst` (an encoder's payload, so no array is made per key). */
+  copyTo(dst: Uint8Array): void {
+    if (dst.length !== KEY_LEN) throw new RangeError(`a key needs ${KEY_LEN} bytes, got ${dst.length}`);
+    dst.set(this.#bytes);
+  }
+
   /** Public keys print as base64; secret keys as a placeholder that names only their kind. */
   toString(): string {
     return this.secret ? `(${this.kind} key)` : this.toBase64();

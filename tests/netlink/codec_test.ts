@@ -179,6 +179,27 @@ Deno.test("decoder: malformed attributes set a typed error and stop, never throw
   assert.ok(p.error);
 });
 
+Deno.test("encoder: reserve() appends a zeroed, padded attribute whose payload the caller fills in place", () => {
+  const e = new AttrEncoder("reserve test", 8); // small capacity: the reserved view must survive no later growth
+  const p = e.reserve(7, 3);
+  assert.deepEqual([...p], [0, 0, 0]);
+  p.set([1, 2, 3]);
+  e.u16(8, 0xabcd);
+  assert.equal(hex(e.encode()), "07 00 07 00 01 02 03 00 06 00 08 00 cd ab 00 00");
+  const cases: [string, number, RegExp][] = [
+    ["negative size", -1, /payload size -1 is not a byte count/],
+    ["fractional size", 1.5, /payload size 1.5 is not a byte count/],
+    ["too large", 0x10000, /65535-byte netlink attribute limit/],
+  ];
+  for (const [name, size, why] of cases) {
+    const x = new AttrEncoder();
+    assert.equal(x.reserve(1, size).length, 0, name);
+    assert.match(String(x.error), why, name);
+    assert.equal(x.reserve(2, 4).length, 0, `${name}: later reserves are no-ops`);
+    assert.throws(() => x.encode(), NetlinkError, name);
+  }
+});
+
 Deno.test("decoder: view() reads in place, bytes() and copyTo() copy, nested decoders stay in their bounds", () => {
   const buf = new AttrEncoder()
     .bytes(1, Uint8Array.of(1, 2, 3))
