@@ -1,6 +1,6 @@
 /** WireGuardNetworkPlan: nodes and links of a WireGuard network, expanded into WireGuardInterfaces. */
 import { type Static, Type } from "@sinclair/typebox";
-import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/client.ts";
 import {
   AddressStrings,
   Container,
@@ -132,14 +132,17 @@ export const WireGuardNetworkPlanSpec = Type.Object({
 }, {
   description: "Desired WireGuard network: nodes, how to reach them, and who links to whom.",
   ...rules(
+    // sets.contains over mapped name lists, not nested exists(): the nested form cost the API server about 3 s of
+    // CPU on every write (create, finalizer patch, status update) of a 50-node full mesh; this one about 0.3 s.
     {
-      rule: "!has(self.links) || self.links.all(l, has(self.nodes) && self.nodes.exists(n, n.nodeName == l.fromNode))",
+      rule: "!has(self.links) || " +
+        "(has(self.nodes) && sets.contains(self.nodes.map(n, n.nodeName), self.links.map(l, l.fromNode)))",
       message: "every spec.links[].fromNode must name a node declared in spec.nodes[].nodeName",
       fieldPath: ".links",
     },
     {
-      rule: "!has(self.links) || self.links.all(l, l.toNodes.all(t, " +
-        "has(self.nodes) && self.nodes.exists(n, n.nodeName == t.nodeName)))",
+      rule: "!has(self.links) || " +
+        "self.links.all(l, has(self.nodes) && sets.contains(self.nodes.map(n, n.nodeName), l.toNodes.map(t, t.nodeName)))",
       message: "every spec.links[].toNodes[].nodeName must name a node declared in spec.nodes[].nodeName",
       fieldPath: ".links",
     },
@@ -182,11 +185,8 @@ export const WireGuardNetworkPlanStatus = Type.Object({
 /** WireGuardNetworkPlan status. */
 export type WireGuardNetworkPlanStatus = Static<typeof WireGuardNetworkPlanStatus>;
 
-/** A WireGuardNetworkPlan object. */
-export interface WireGuardNetworkPlan {
-  apiVersion: "networking.dn42.io/v1alpha1";
-  kind: "WireGuardNetworkPlan";
-  metadata: V1ObjectMeta;
+/** A WireGuardNetworkPlan object as it travels on the wire (metadata timestamps are RFC 3339 strings). */
+export interface WireGuardNetworkPlan extends KubeObject {
   spec: WireGuardNetworkPlanSpec;
   status?: WireGuardNetworkPlanStatus;
 }

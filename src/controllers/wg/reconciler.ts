@@ -23,8 +23,8 @@ import {
   VERSION,
 } from "../../api/constants.ts";
 import { type Placement, wireGuardPlacement } from "../../api/placement.ts";
-import type { WireGuardInterfaceSpec, WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
-import { type KubeClient, type KubeObject, objectKey } from "../../kube/client.ts";
+import type { WireGuardInterface, WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
+import { type KubeClient, objectKey } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
@@ -45,12 +45,6 @@ const log = logger("wg-controller", "reconcile");
 
 /** The WireGuardInterface resource. */
 export const WGI_RESOURCE = { group: GROUP, version: VERSION, plural: KINDS.WireGuardInterface.plural };
-
-/** A WireGuardInterface as the runtime holds it (metadata timestamps are strings on the wire). */
-export interface WireGuardInterface extends KubeObject {
-  spec: WireGuardInterfaceSpec;
-  status?: WireGuardInterfaceStatus;
-}
 
 /** What the reconciler needs. */
 export interface WgReconcilerDeps {
