@@ -198,10 +198,9 @@ export class WgNode {
             group: MANAGED_GROUP,
           });
         } else {
-          // A daemon of this name still serving a TUN elsewhere (a namespace that is going away) must exit first;
-          // one that already exited leaves state in the backend that is cleared before starting a new one.
+          // A daemon of this name still serving a TUN elsewhere (a namespace that is going away) must exit first.
+          // (One that died is cleared by createDevice itself.)
           if (await this.#daemon(name)) throw new Error(`wireguard-go ${name} still serves a device elsewhere`);
-          await host.userspace.deleteDevice(name).catch(() => {});
           await host.userspace.createDevice(name);
           await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP, mtu: desired.mtu });
         }
