@@ -14,15 +14,23 @@
 import { parseArgs } from "node:util";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
 import { withNetns } from "../../tests/helpers/netns.ts";
-import { create, customApi, isReady, nli, read, startNlAgent, waitFor } from "../../tests/controllers/nl/harness.ts";
+import { startAgent } from "../../tests/helpers/agent.ts";
+import { create, customApi, isReady, nli, read, waitFor } from "../../tests/controllers/nl/harness.ts";
 import { deleteAddress, deleteLink, getLink, listAddresses, Netns, setLink } from "../../src/netlink/mod.ts";
 
 const args = parseArgs({
-  options: { mutations: { type: "string", default: "250" }, links: { type: "string", default: "10" } },
+  options: {
+    mutations: { type: "string", default: "250" },
+    links: { type: "string", default: "10" },
+    args: { type: "string", default: "" },
+    log: { type: "string" },
+  },
 });
 const MUTATIONS = Number(args.values.mutations);
 const LINKS = Number(args.values.links);
 const TIMEOUT_MS = 10_000;
+/** Heals slower than this are listed with their start time (to find them in the agent's log, see --log). */
+const SLOW_MS = 150;
 const PEER = { p50: 15_000, p99: 29_700 };
 
 type Kind = "link deleted" | "address removed" | "MTU changed" | "link down" | "moved away";
@@ -58,10 +66,12 @@ function mutate(kind: Kind, a: Netns, away: Netns, i: number): Promise<void> {
 
 await withNamespace(async ({ namespace }) => {
   await withNetns(async (target, scratch) => {
-    const agent = await startNlAgent({
+    const agent = await startAgent({
+      program: "src/cmd/nl-controller.ts",
+      netnsTag: "ap",
       nodename: "bench",
       namespace,
-      args: ["-default-resync-period=3600", "-v=0", "-num-workers=4"],
+      args: ["-default-resync-period=3600", "-v=0", ...args.values.args.split(" ").filter(Boolean)],
     });
     const a = Netns.byName(target.name), away = Netns.byName(scratch.name);
     try {
@@ -105,6 +115,9 @@ await withNamespace(async ({ namespace }) => {
           healed++;
           times.push(ms);
           perKind.set(kind, [...(perKind.get(kind) ?? []), ms]);
+          if (ms > SLOW_MS) {
+            console.log(`slow: ${kind} on hb${i} ${ms.toFixed(0)} ms from ${new Date(Date.now() - ms).toISOString()}`);
+          }
         } else console.log(`not healed within ${TIMEOUT_MS} ms: ${kind} on hb${i}`);
         if (kind === "moved away") await deleteLink(away, `hb${i}`).catch(() => {});
       }
@@ -130,8 +143,9 @@ await withNamespace(async ({ namespace }) => {
     } finally {
       a.close();
       away.close();
+      if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
       await agent.dispose();
     }
-  }, { count: 2, tag: "na" });
-}, { prefix: "dn42op-na-" });
+  }, { count: 2, tag: "ap" });
+}, { prefix: "dn42op-ap-" });
 Deno.exit(0);

@@ -1,15 +1,15 @@
 /**
  * wg-controller: one per node. Converges this node's WireGuardInterface objects (spec.node = -nodename) to the
  * kernel: links, addresses, MTU, WireGuard devices (kernel module or wireguard-go), in the host namespace or
- * moved into a container's namespace. Reference flags plus ours (-wg-poll-interval, -wg-backend, -docker-host,
- * -metrics-bind-address, -wg-state-dir).
+ * moved into a container's namespace. Reference flags plus ours (-wg-poll-interval, -wg-status-stats-interval,
+ * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir).
  */
 import { Gauge } from "prom-client";
 import { NODE_FIELD } from "../api/constants.ts";
 import { WGI_RESOURCE, WgReconciler, type WireGuardInterface } from "../controllers/wg/reconciler.ts";
 import { KubeClient, objectKey } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
-import { Controller } from "../kube/controller.ts";
+import { Controller, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { ControllerMetrics } from "../kube/metrics.ts";
@@ -33,6 +33,13 @@ export const WG_CONTROLLER_FLAGS = {
     default: 10,
     min: 1,
     usage: "Seconds between WireGuard device polls (peer, key and port drift cannot be watched).",
+  },
+  "wg-status-stats-interval": {
+    type: "int",
+    default: 60,
+    min: 0,
+    usage: "Seconds between status writes that only update peer counters (latest handshake, bytes) of an " +
+      "object; other status changes are written at once. 0 writes counters on every change.",
   },
   "wg-backend": {
     type: "string",
@@ -100,6 +107,7 @@ if (import.meta.main) {
       nodename: f.nodename,
       dryRun: f["dry-run"],
       pollIntervalMs: f["wg-poll-interval"] * 1000,
+      statsIntervalMs: f["wg-status-stats-interval"] * 1000,
     });
     const metrics = new ControllerMetrics();
     const ctl: Controller<WireGuardInterface> = new Controller({
@@ -108,6 +116,7 @@ if (import.meta.main) {
       reconcile: reconciler.reconcile,
       workers: f["num-workers"],
       metrics,
+      shouldEnqueueUpdate: specOrLifecycleChanged,
     });
     resolver.listen(monitor);
     resolver.listen({ closing: (t) => node.forget(t.ns) });
@@ -142,6 +151,7 @@ if (import.meta.main) {
       await ctl.run(signal);
     } finally {
       clearInterval(sweeper);
+      await reconciler.close();
       await monitor.stop();
       await informer.stop();
       await resolver.close();

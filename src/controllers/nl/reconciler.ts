@@ -12,7 +12,7 @@ import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { ReadStore } from "../../kube/store.ts";
-import { StatusWriter } from "../../kube/status.ts";
+import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type Action, applyInterface } from "../../node/netlink/apply.ts";
@@ -62,13 +62,21 @@ interface Record {
 /** Reconciles NetlinkInterfaces of one node. */
 export class NlReconciler {
   readonly #o: NlReconcilerOptions;
-  readonly #status: StatusWriter<NetlinkInterface>;
+  readonly #status: StatusQueue<NetlinkInterface>;
   readonly #records = new Map<string, Record>();
   readonly #host = hostname();
 
   constructor(o: NlReconcilerOptions) {
     this.#o = o;
-    this.#status = new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController);
+    this.#status = new StatusQueue(new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController), {
+      lookup: (namespace, name) => o.store.get(`${namespace}/${name}`),
+      onError: (key, e) => log.warn("status write failed; retrying", { key, error: String(e) }),
+    });
+  }
+
+  /** Writes the pending statuses (bounded wait) and stops the status writers. */
+  close(): Promise<void> {
+    return this.#status.close();
   }
 
   /** Number of links currently managed (for /metrics). */
@@ -173,10 +181,12 @@ export class NlReconciler {
     }
     if (this.#o.dryRun) return problems.length ? { requeueAfterMs: PROBLEM_RETRY_MS } : undefined;
     const { namespace = "", name = "" } = obj.metadata;
-    await this.#status.update(namespace, name, (cur) =>
+    // the generation this pass acted on, even if the spec moved on before the write
+    const generation = obj.metadata.generation ?? 0;
+    this.#status.submit(namespace, name, (cur) =>
       buildStatus({
         previous: cur.status,
-        generation: cur.metadata.generation ?? 0,
+        generation,
         nodename: this.#o.nodename,
         hostname: this.#host,
         ends,
@@ -229,6 +239,7 @@ export class NlReconciler {
   }
 
   #forget(key: string): void {
+    this.#status.cancel(key);
     this.#records.delete(key);
     this.#o.monitor.untrack(key);
   }
