@@ -109,7 +109,7 @@ export class NlReconciler {
       want = desiredInterface(obj.spec);
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
-      return await this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
+      return this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
     }
     let targets: NsTarget[];
     try {
@@ -118,7 +118,7 @@ export class NlReconciler {
     } catch (e) {
       if (!(e instanceof PlacementError)) throw e;
       this.#o.monitor.untrack(key);
-      return await this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
+      return this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
     }
     const res = await applyInterface(want, targets, { key, dryRun: this.#o.dryRun });
     this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
@@ -128,7 +128,7 @@ export class NlReconciler {
       converged: res.problems.length === 0,
     });
     this.#announce(obj, res.actions, prev?.converged ?? false);
-    return await this.#report(obj, res.ends, res.problems);
+    return this.#report(obj, res.ends, res.problems);
   }
 
   /** Tells the drift monitor which names/indexes in which namespace concern this object. */
@@ -169,11 +169,11 @@ export class NlReconciler {
     }
   }
 
-  async #report(
+  #report(
     obj: NetlinkInterface,
     ends: Awaited<ReturnType<typeof applyInterface>>["ends"],
     problems: StatusProblem[],
-  ): Promise<ReconcileResult> {
+  ): ReconcileResult {
     const key = objectKey(obj);
     for (const p of problems) {
       log.warn("not converged", { key, reason: p.reason, message: p.message });

@@ -118,8 +118,8 @@ export class WgReconciler {
         publicKey: (t, f) => WireGuardKey.parse("public", t, f),
       });
     } catch (e) {
-      if (e instanceof KeyMaterialError) return await this.#degraded(obj, e.reason, e.message);
-      if (e instanceof WgSpecError) return await this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
+      if (e instanceof KeyMaterialError) return this.#degraded(obj, e.reason, e.message);
+      if (e instanceof WgSpecError) return this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
       throw e;
     }
 
@@ -131,7 +131,7 @@ export class WgReconciler {
       const reason = e.reason === "PlacementForbidden"
         ? CONDITION_REASONS.PlacementForbidden
         : CONDITION_REASONS.PlacementNotFound;
-      return await this.#degraded(obj, reason, e.message, 2000);
+      return this.#degraded(obj, reason, e.message, 2000);
     }
 
     if (!this.#d.dryRun && !hasFinalizer(obj, FINALIZERS.wireGuardInterface)) {
@@ -143,8 +143,8 @@ export class WgReconciler {
     try {
       r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun);
     } catch (e) {
-      if (e instanceof LinkConflictError) return await this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
-      await this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
+      if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
+      this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
       throw e;
     }
     if (this.#d.dryRun) {
@@ -195,12 +195,12 @@ export class WgReconciler {
   }
 
   /** Status Degraded with `reason`, a Warning Event; retried after `retryMs` (-1: caller throws). */
-  async #degraded(
+  #degraded(
     obj: WireGuardInterface,
     reason: ConditionReason,
     message: string,
     retryMs?: number,
-  ): Promise<ReconcileResult> {
+  ): ReconcileResult {
     log.warn("degraded", { key: objectKey(obj), reason, message });
     if (!this.#d.dryRun) {
       void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
