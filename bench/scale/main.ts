@@ -33,6 +33,7 @@ const args = parseArgs({
     count: { type: "string", default: "1000" },
     workers: { type: "string", default: "8" },
     "skip-peer": { type: "boolean", default: false },
+    log: { type: "string" },
   },
 });
 const N = Number(args.values.count);
@@ -75,6 +76,19 @@ async function daemonsRssMib(ns: TestNetns): Promise<{ count: number; mib: numbe
   return { count, mib: kib / 1024 };
 }
 
+const METRICS_PORT = 18080;
+
+/** The controller's V8 heap (used/total) and external memory, from its own /metrics (prom-client). */
+async function heapMib(host: TestNetns): Promise<Record<string, number>> {
+  const text = await host.run("curl", "-s", `http://127.0.0.1:${METRICS_PORT}/metrics`).catch(() => "");
+  const out: Record<string, number> = {};
+  for (const m of ["nodejs_heap_size_used_bytes", "nodejs_heap_size_total_bytes", "nodejs_external_memory_bytes"]) {
+    const v = new RegExp(`^${m} (\\S+)`, "m").exec(text)?.[1];
+    if (v !== undefined) out[m.replace(/^nodejs_|_bytes$/g, "")] = +(Number(v) / 1048576).toFixed(1);
+  }
+  return out;
+}
+
 async function keys(n: number) {
   const out: { priv: string; pub: string }[] = [];
   for (let i = 0; i < n; i++) {
@@ -88,9 +102,9 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
   const c = await cluster();
   const core = c.kc.makeApiClient(k8s.CoreV1Api);
   const api = await customApi();
-  const namespace = `dn42op-wa-bench-${crypto.randomUUID().slice(0, 8)}`;
+  const namespace = `dn42op-ap-bench-${crypto.randomUUID().slice(0, 8)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wa-bench-" });
+  const stateDir = await Deno.makeTempDir({ prefix: "dn42op-ap-bench-" });
   try {
     console.log(`creating ${N} WireGuardInterfaces in ${namespace} ...`);
     for (let i = 0; i < N; i += 50) {
@@ -125,7 +139,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
     const t0 = performance.now();
     const agent = await startAgent({
       program: "src/cmd/wg-controller.ts",
-      netnsTag: "wa",
+      netnsTag: "ap",
       nodename: "bench",
       namespace,
       args: [
@@ -133,6 +147,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
         "-wg-backend=userspace",
         `-wg-state-dir=${stateDir}`,
         "-v=0",
+        `-metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
       ],
     });
     try {
@@ -155,11 +170,13 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
       }
       const coldS = (performance.now() - t0) / 1000;
       const hwm = await procKib(agent.pid, "VmHWM");
+      const heap = await heapMib(agent.host);
       const daemons = await daemonsRssMib(agent.host);
       const links = (await ctr.ip("-o", "link", "show")).split("\n").filter((l) => l.includes(`: ${PREFIX}`)).length;
       if (links !== N) throw new Error(`${links} links in the container, expected ${N}`);
-      return { coldS, rssMib: hwm / 1024, daemons };
+      return { coldS, rssMib: hwm / 1024, daemons, heap };
     } finally {
+      if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
     }
   } finally {
@@ -170,7 +187,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
 
 /** The standard tools, one shell script per interface, 8-way parallel. */
 async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]): Promise<number> {
-  const dir = await Deno.makeTempDir({ prefix: "dn42op-wa-bench-peer-" });
+  const dir = await Deno.makeTempDir({ prefix: "dn42op-ap-bench-peer-" });
   try {
     const script = `
 set -e
@@ -206,18 +223,19 @@ if (N > inotifyLimit - 16) {
   Deno.exit(2);
 }
 const kk = await keys(N);
-const ctr = await createNetns("wa-benchc");
+const ctr = await createNetns("ap-benchc");
 let result: Record<string, unknown>;
 try {
   const o = await ours(ctr, kk);
   console.log(
     `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
-      `${o.rssMib.toFixed(0)} MiB; ${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
+      `${o.rssMib.toFixed(0)} MiB (V8 heap MiB: ${JSON.stringify(o.heap)}); ${o.daemons.count} wireguard-go daemons ` +
+      `using ${o.daemons.mib.toFixed(0)} MiB`,
   );
   let peerS: number | null = null;
   if (!args.values["skip-peer"]) {
-    const host = await createNetns("wa-benchh");
-    const ctr2 = await createNetns("wa-benchc");
+    const host = await createNetns("ap-benchh");
+    const ctr2 = await createNetns("ap-benchc");
     try {
       peerS = await peer(host, ctr2, kk);
       console.log(`peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s`);

@@ -88,7 +88,8 @@ if (import.meta.main) {
     const resolver = new NamespaceResolver({ docker });
     const node = new WgNode(resolver.host.ns, {
       backend: f["wg-backend"] as BackendChoice,
-      wireguardGo: { stateDir: f["wg-state-dir"] },
+      // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
+      wireguardGo: { stateDir: f["wg-state-dir"], startTimeoutMs: 30_000 },
     });
     const enqueueAll = () => informer.store.list().forEach((o) => ctl.enqueue(objectKey(o)));
     const monitor = new DriftMonitor({
