@@ -9,6 +9,9 @@
  * - a raw floor: the same 2450 POSTs sent by this process with the controller's client and concurrency, without any
  *   controller logic (how close we are to what the API server and transport allow).
  * The reference Go controller cannot be built (it needs a private module), so it is not a peer.
+ * Reported with the figures: the 1-minute load average at the start and end, whether the cluster's etcd runs with
+ * --unsafe-no-fsync (the same etcd serves ours and the peers), and the CPU seconds the API server, etcd and our
+ * controller spent in each phase (meaningful also on a loaded machine, unlike wall time).
  * Last line: one JSON object.
  */
 import { stringify } from "yaml";
@@ -53,6 +56,40 @@ async function countTo(ns: string, selector: string, count: number, start: () =>
   return (t1 - t0) / 1000;
 }
 
+function loadAverage(): number {
+  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+}
+
+/** CPU seconds (user + system) of `pid` so far, or NaN when unreadable. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds the API server and etcd spent while `fn` ran, and its result. */
+async function serverCpu<T>(fn: () => Promise<T>): Promise<{ result: T; apiserver: number; etcd: number }> {
+  const [a, e] = [cpuSeconds(c.info?.pids.apiserver), cpuSeconds(c.info?.pids.etcd)];
+  const result = await fn();
+  const round = (x: number) => Number(x.toFixed(1));
+  return {
+    result,
+    apiserver: round(cpuSeconds(c.info?.pids.apiserver) - a),
+    etcd: round(cpuSeconds(c.info?.pids.etcd) - e),
+  };
+}
+
+function etcdUnsafeNoFsync(): boolean | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/${c.info?.pids.etcd}/cmdline`).split("\0").includes("--unsafe-no-fsync");
+  } catch {
+    return undefined;
+  }
+}
+
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -92,6 +129,7 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   }));
 }
 
+const loadStart = loadAverage();
 // --- pure expansion alone
 const expandStart = performance.now();
 peerObjects("x", "x");
@@ -124,15 +162,25 @@ const ctlLog = ctl.stderr.pipeTo(
 );
 let oursS: number;
 let rss: number | undefined;
+let oursCpu: { apiserver: number; etcd: number; controller: number };
 try {
   await waitFor("controller ready", async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60_000);
-  oursS = await countTo(oursNs, childSelector("mesh"), CHILDREN, () =>
-    client.create(PLANS, oursNs, {
-      apiVersion: "networking.dn42.io/v1alpha1",
-      kind: "WireGuardNetworkPlan",
-      metadata: { name: "mesh", namespace: oursNs },
-      spec: fullMesh(NODES),
-    }));
+  const ctlCpu0 = cpuSeconds(ctl.pid);
+  const run = await serverCpu(() =>
+    countTo(oursNs, childSelector("mesh"), CHILDREN, () =>
+      client.create(PLANS, oursNs, {
+        apiVersion: "networking.dn42.io/v1alpha1",
+        kind: "WireGuardNetworkPlan",
+        metadata: { name: "mesh", namespace: oursNs },
+        spec: fullMesh(NODES),
+      }))
+  );
+  oursS = run.result;
+  oursCpu = {
+    apiserver: run.apiserver,
+    etcd: run.etcd,
+    controller: Number((cpuSeconds(ctl.pid) - ctlCpu0).toFixed(1)),
+  };
   rss = peakRssMiB(ctl.pid);
   console.log(`wgplan-controller: plan created → ${CHILDREN} children written in ${oursS.toFixed(2)} s`);
 } finally {
@@ -145,9 +193,14 @@ try {
 const kubectlNs = await namespace("kubectl");
 const yamlPath = await Deno.makeTempFile({ prefix: "dn42op-pl-bench-", suffix: ".yaml" });
 let kubectlS: number;
+let kubectlCpu: { apiserver: number; etcd: number };
 try {
   await Deno.writeTextFile(yamlPath, peerObjects(kubectlNs, "kubectl").map((o) => stringify(o)).join("---\n"));
-  kubectlS = await countTo(kubectlNs, childSelector("kubectl"), CHILDREN, () => kubectl(["apply", "-f", yamlPath]));
+  const run = await serverCpu(() =>
+    countTo(kubectlNs, childSelector("kubectl"), CHILDREN, () => kubectl(["apply", "-f", yamlPath]))
+  );
+  kubectlS = run.result;
+  kubectlCpu = { apiserver: run.apiserver, etcd: run.etcd };
   console.log(`kubectl apply -f (${CHILDREN} objects as YAML): ${kubectlS.toFixed(2)} s`);
 } finally {
   await Deno.remove(yamlPath);
@@ -155,12 +208,15 @@ try {
 
 // --- peer 2: raw concurrent creates (the floor)
 const rawNs = await namespace("raw");
-const rawS = await countTo(
-  rawNs,
-  childSelector("raw"),
-  CHILDREN,
-  () => eachLimited(peerObjects(rawNs, "raw"), CONCURRENCY, (o) => client.create(INTERFACES, rawNs, o)),
+const raw = await serverCpu(() =>
+  countTo(
+    rawNs,
+    childSelector("raw"),
+    CHILDREN,
+    () => eachLimited(peerObjects(rawNs, "raw"), CONCURRENCY, (o) => client.create(INTERFACES, rawNs, o)),
+  )
 );
+const rawS = raw.result;
 console.log(`raw creates, ${CONCURRENCY} in flight: ${rawS.toFixed(2)} s`);
 
 // Clean up: the controller's children carry the node agent's finalizer; release them, then drop the namespaces.
@@ -176,6 +232,7 @@ if (plan) {
   await client.patch(PLANS, oursNs, "mesh", "merge", { metadata: { finalizers: null } }).catch(() => {});
 }
 for (const ns of [oursNs, kubectlNs, rawNs]) await client.delete(NAMESPACES, "", ns).catch(() => {});
+client.close();
 
 const result = {
   full_mesh_50_s: Number(oursS.toFixed(2)),
@@ -188,6 +245,9 @@ const result = {
   write_concurrency: CONCURRENCY,
   pure_expansion_ms: expandMs,
   controller_peak_rss_mib: rss,
+  cpu_s: { ours: oursCpu, kubectl_apply: kubectlCpu, raw_create: { apiserver: raw.apiserver, etcd: raw.etcd } },
+  etcd_unsafe_no_fsync: etcdUnsafeNoFsync(),
+  load_avg_1m: { start: loadStart, end: loadAverage() },
 };
 console.log(JSON.stringify(result));
 Deno.exit(0);

@@ -132,14 +132,17 @@ export const WireGuardNetworkPlanSpec = Type.Object({
 }, {
   description: "Desired WireGuard network: nodes, how to reach them, and who links to whom.",
   ...rules(
+    // sets.contains over mapped name lists, not nested exists(): the nested form cost the API server about 3 s of
+    // CPU on every write (create, finalizer patch, status update) of a 50-node full mesh; this one about 0.3 s.
     {
-      rule: "!has(self.links) || self.links.all(l, has(self.nodes) && self.nodes.exists(n, n.nodeName == l.fromNode))",
+      rule: "!has(self.links) || " +
+        "(has(self.nodes) && sets.contains(self.nodes.map(n, n.nodeName), self.links.map(l, l.fromNode)))",
       message: "every spec.links[].fromNode must name a node declared in spec.nodes[].nodeName",
       fieldPath: ".links",
     },
     {
-      rule: "!has(self.links) || self.links.all(l, l.toNodes.all(t, " +
-        "has(self.nodes) && self.nodes.exists(n, n.nodeName == t.nodeName)))",
+      rule: "!has(self.links) || " +
+        "self.links.all(l, has(self.nodes) && sets.contains(self.nodes.map(n, n.nodeName), l.toNodes.map(t, t.nodeName)))",
       message: "every spec.links[].toNodes[].nodeName must name a node declared in spec.nodes[].nodeName",
       fieldPath: ".links",
     },

@@ -1,10 +1,11 @@
 /**
- * A small generic API client on top of @kubernetes/client-node's transport (TLS, auth, token refresh): any resource
- * addressed by group/version/plural, JSON in and out, errors as `KubeApiError` with the HTTP code and Status reason.
- * Watches go through client-node's `Watch`.
+ * A small generic API client: any resource addressed by group/version/plural, JSON in and out, errors as
+ * `KubeApiError` with the HTTP code and Status reason. Requests and watches go through {@link Transport} (Deno fetch
+ * over a keep-alive connection pool; credentials resolved by @kubernetes/client-node's KubeConfig).
  */
-import { createConfiguration, HttpMethod, type KubeConfig, ServerConfiguration, Watch } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { redactKeys } from "./redact.ts";
+import { Transport } from "./transport.ts";
 
 /** Which API resource: `group` is "" for the core group. */
 export interface ResourceType {
@@ -96,7 +97,7 @@ export class KubeApiError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(redactKeys(`${operation}: ${code ? `${code} ${reason}: ` : ""}${message}`), options);
+    super(redactKeys(`${operation}: ${code ? `${code} ` : ""}${reason}: ${message}`), options);
   }
 }
 
@@ -140,55 +141,101 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
-/** Generic JSON client for any resource type, sharing the KubeConfig's credentials. */
+/** HTTP methods the client sends. */
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** The URL of `path` on `server` with the defined query parameters. */
+export function requestUrl(server: string, path: string, query: RequestOptions["query"] = {}): URL {
+  const url = new URL(server.replace(/\/+$/, "") + path);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+  return url;
+}
+
+/** The `KubeApiError` of a non-2xx answer, with the Status reason and message when the body is a Status. */
+export function errorOf(status: number, body: string, operation: string): KubeApiError {
+  let reason = "";
+  let message = body.slice(0, 500);
+  try {
+    const s = JSON.parse(body);
+    if (s?.kind === "Status") {
+      reason = s.reason ?? "";
+      message = s.message ?? message;
+    }
+  } catch { /* not a Status body */ }
+  return new KubeApiError(status, reason || `HTTP${status}`, operation, message);
+}
+
+/**
+ * Calls `emit` with every complete line (without the newline) of a byte stream, and with a last unterminated line.
+ * Used for watch streams (one JSON event per line).
+ */
+export async function forEachLine(body: ReadableStream<Uint8Array>, emit: (line: string) => void): Promise<void> {
+  let rest = "";
+  for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
+    let from = 0;
+    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", from)) {
+      const line = rest + chunk.slice(from, nl);
+      rest = "";
+      from = nl + 1;
+      if (line.trim()) emit(line);
+    }
+    rest += chunk.slice(from);
+  }
+  if (rest.trim()) emit(rest);
+}
+
+/** Generic JSON client for any resource type. Call {@link KubeClient.close} when done with it. */
 export class KubeClient {
-  readonly #config;
-  readonly #watch: Watch;
+  readonly #server: string;
+  readonly #transport: Transport;
 
   constructor(readonly kubeConfig: KubeConfig) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster");
-    this.#config = createConfiguration({
-      baseServer: new ServerConfiguration(cluster.server, {}),
-      authMethods: { default: kubeConfig },
-    });
-    this.#watch = new Watch(kubeConfig);
+    this.#server = cluster.server;
+    this.#transport = new Transport(kubeConfig);
   }
 
-  /** Sends one request and returns the parsed JSON body; non-2xx answers throw `KubeApiError`. */
-  async request<R>(method: keyof typeof HttpMethod, path: string, o: RequestOptions = {}): Promise<R> {
+  /** Sends one request; failures to reach the server throw `KubeApiError` with code 0. */
+  async #send(method: HttpMethod, path: string, o: RequestOptions, timeoutMs?: number): Promise<Response> {
     const operation = `${method} ${path}`;
-    const ctx = this.#config.baseServer.makeRequestContext(path, HttpMethod[method]);
-    for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) ctx.setQueryParam(k, String(v));
-    ctx.setHeaderParam("Accept", "application/json");
-    if (o.body !== undefined) {
-      ctx.setHeaderParam("Content-Type", o.contentType ?? "application/json");
-      ctx.setBody(JSON.stringify(o.body));
-    }
-    const timeout = AbortSignal.timeout(o.timeoutMs ?? 30_000);
-    ctx.setSignal(o.signal ? AbortSignal.any([o.signal, timeout]) : timeout);
-    let status: number;
-    let text: string;
+    const signals = [o.signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter((s) => s !== undefined);
     try {
-      await this.kubeConfig.applySecurityAuthentication(ctx);
-      const resp = await this.#config.httpApi.send(ctx).toPromise();
-      status = resp.httpStatusCode;
-      text = await resp.body.text();
+      const { client, headers } = await this.#transport.prepare();
+      headers.set("Accept", "application/json");
+      if (o.body !== undefined) headers.set("Content-Type", o.contentType ?? "application/json");
+      return await fetch(requestUrl(this.#server, path, o.query), {
+        method,
+        headers,
+        body: o.body === undefined ? undefined : JSON.stringify(o.body),
+        signal: signals.length ? AbortSignal.any(signals) : undefined,
+        client,
+      });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       throw new KubeApiError(0, "RequestFailed", operation, msg, { cause: e });
     }
-    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as R;
-    let reason = "";
-    let message = text.slice(0, 500);
+  }
+
+  /** Sends one request and returns the parsed JSON body; non-2xx answers throw `KubeApiError`. */
+  async request<R>(method: HttpMethod, path: string, o: RequestOptions = {}): Promise<R> {
+    const operation = `${method} ${path}`;
+    const resp = await this.#send(method, path, o, o.timeoutMs ?? 30_000);
+    let text: string;
     try {
-      const s = JSON.parse(text);
-      if (s?.kind === "Status") {
-        reason = s.reason ?? "";
-        message = s.message ?? message;
-      }
-    } catch { /* not a Status body */ }
-    throw new KubeApiError(status, reason || `HTTP${status}`, operation, message);
+      text = await resp.text();
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new KubeApiError(0, "RequestFailed", operation, msg, { cause: e });
+    }
+    if (resp.ok) return (text ? JSON.parse(text) : undefined) as R;
+    if (resp.status === 401) this.#transport.invalidate();
+    throw errorOf(resp.status, text, operation);
+  }
+
+  /** Closes the connection pool; a later request opens a new one. */
+  close(): void {
+    this.#transport.close();
   }
 
   /** GET one object. */
@@ -247,8 +294,9 @@ export class KubeClient {
   }
 
   /**
-   * Opens a watch; `onEvent` gets each event, `onDone` is called exactly once when the stream ends (error or null).
-   * Returns a function that aborts the watch (after which `onDone` is still called once).
+   * Opens a watch; `onEvent` gets each event, `onDone` is called exactly once when the stream ends: with null when
+   * the server closed it or the returned abort function was called, with a `KubeApiError` for an error answer
+   * (e.g. 410 Gone) or a broken stream. Resolves once the server answered (or failed), with the abort function.
    */
   async watch<T>(
     rt: ResourceType,
@@ -256,18 +304,43 @@ export class KubeClient {
     onEvent: (ev: WatchEvent<T>) => void,
     onDone: (err: unknown) => void,
   ): Promise<() => void> {
-    const query: Record<string, string | number | boolean> = {};
-    if (o.resourceVersion) query.resourceVersion = o.resourceVersion;
-    if (o.labelSelector) query.labelSelector = o.labelSelector;
-    if (o.fieldSelector) query.fieldSelector = o.fieldSelector;
-    if (o.allowWatchBookmarks) query.allowWatchBookmarks = true;
-    if (o.timeoutSeconds) query.timeoutSeconds = o.timeoutSeconds;
-    const ctrl = await this.#watch.watch(
-      resourcePath(rt, o.namespace),
-      query,
-      (type: string, object: T) => onEvent({ type: type as WatchEvent<T>["type"], object }),
-      onDone,
+    const path = resourcePath(rt, o.namespace);
+    const ctrl = new AbortController();
+    let ended = false;
+    const end = (err: unknown) => {
+      if (ended) return;
+      ended = true;
+      ctrl.abort();
+      onDone(err);
+    };
+    const query = {
+      watch: true,
+      resourceVersion: o.resourceVersion || undefined,
+      labelSelector: o.labelSelector || undefined,
+      fieldSelector: o.fieldSelector || undefined,
+      allowWatchBookmarks: o.allowWatchBookmarks || undefined,
+      timeoutSeconds: o.timeoutSeconds || undefined,
+    };
+    const signal = o.signal ? AbortSignal.any([o.signal, ctrl.signal]) : ctrl.signal;
+    let resp: Response;
+    try {
+      resp = await this.#send("GET", path, { query, signal });
+    } catch (e) {
+      end(signal.aborted ? null : e);
+      return () => end(null);
+    }
+    const operation = `WATCH ${path}`;
+    if (!resp.ok) {
+      if (resp.status === 401) this.#transport.invalidate();
+      end(errorOf(resp.status, await resp.text().catch(() => ""), operation));
+      return () => end(null);
+    }
+    forEachLine(resp.body!, (line) => {
+      if (!ended) onEvent(JSON.parse(line) as WatchEvent<T>);
+    }).then(
+      () => end(null),
+      (e) => end(signal.aborted ? null : new KubeApiError(0, "WatchFailed", operation, String(e), { cause: e })),
     );
-    return () => ctrl.abort();
+    return () => end(null);
   }
 }

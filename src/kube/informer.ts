@@ -341,7 +341,7 @@ export class Informer<T extends KubeObject> {
       const onDone = (err: unknown) => {
         if (this.#stop.signal.aborted || settled) return finish({ kind: "closed", events });
         if (!err) return finish({ kind: "closed", events });
-        if ((err as { statusCode?: number }).statusCode === 410) return finish({ kind: "gone" });
+        if (isGone(err)) return finish({ kind: "gone" });
         finish({ kind: "error", error: err });
       };
       this.client.watch<T>(
