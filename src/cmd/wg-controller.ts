@@ -28,6 +28,12 @@ const PROGRAM = "wg-controller";
 export const WG_CONTROLLER_FLAGS = {
   ...COMMON_FLAGS,
   ...NODE_FLAGS,
+  "num-workers": {
+    ...COMMON_FLAGS["num-workers"],
+    default: 4,
+    usage: "Number of reconcile workers (the reference's default is 1; starting wireguard-go daemons one at a time " +
+      "makes a cold start of many interfaces needlessly slow).",
+  },
   "wg-poll-interval": {
     type: "int",
     default: 10,
