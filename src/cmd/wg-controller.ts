@@ -30,7 +30,7 @@ export const WG_CONTROLLER_FLAGS = {
   ...NODE_FLAGS,
   "num-workers": {
     ...COMMON_FLAGS["num-workers"],
-    default: 4,
+    default: 8,
     usage: "Number of reconcile workers (the reference's default is 1; starting wireguard-go daemons one at a time " +
       "makes a cold start of many interfaces needlessly slow).",
   },
