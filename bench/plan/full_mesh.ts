@@ -18,7 +18,7 @@ import { stringify } from "yaml";
 import { cluster } from "../../tests/helpers/cluster.ts";
 import { kubectl } from "../../tests/helpers/cluster.ts";
 import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
-import { KubeClient } from "../../src/kube/client.ts";
+import { isNotFound, KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { type ChildObject, childObject, childSelector } from "../../src/plan/child.ts";
 import { expandPlan, type NodeKey } from "../../src/plan/expand.ts";
@@ -232,6 +232,13 @@ if (plan) {
   await client.patch(PLANS, oursNs, "mesh", "merge", { metadata: { finalizers: null } }).catch(() => {});
 }
 for (const ns of [oursNs, kubectlNs, rawNs]) await client.delete(NAMESPACES, "", ns).catch(() => {});
+// Wait until the namespaces are gone, so the deletion of 7350 objects does not load the next run's API server.
+await waitFor("bench namespaces deleted", async () => {
+  const left = await Promise.all(
+    [oursNs, kubectlNs, rawNs].map((ns) => client.get(NAMESPACES, "", ns).then(() => true, (e) => !isNotFound(e))),
+  );
+  return !left.includes(true);
+}, 600_000).catch((e) => console.error(`cleanup: ${e instanceof Error ? e.message : e}`));
 client.close();
 
 const result = {

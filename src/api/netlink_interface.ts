@@ -1,6 +1,6 @@
 /** NetlinkInterface: a plain Linux link (dummy, bridge, vxlan, veth, vlan, macvlan) on one node. */
 import { type Static, Type } from "@sinclair/typebox";
-import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/client.ts";
 import { AddressStrings, Container, LinkFlags, NetlinkStatus, OperState, StatusBase } from "./common.ts";
 import {
   CIDR,
@@ -276,11 +276,8 @@ export const NetlinkInterfaceStatus = Type.Object({
 /** NetlinkInterface status. */
 export type NetlinkInterfaceStatus = Static<typeof NetlinkInterfaceStatus>;
 
-/** A NetlinkInterface object. */
-export interface NetlinkInterface {
-  apiVersion: "networking.dn42.io/v1alpha1";
-  kind: "NetlinkInterface";
-  metadata: V1ObjectMeta;
+/** A NetlinkInterface object as it travels on the wire (metadata timestamps are RFC 3339 strings). */
+export interface NetlinkInterface extends KubeObject {
   spec: NetlinkInterfaceSpec;
   status?: NetlinkInterfaceStatus;
 }

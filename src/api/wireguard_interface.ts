@@ -1,6 +1,6 @@
 /** WireGuardInterface: one WireGuard link on one node, its peers, and what the node observed. */
 import { type Static, Type } from "@sinclair/typebox";
-import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/client.ts";
 import {
   AddressStrings,
   Container,
@@ -188,11 +188,8 @@ export const WireGuardInterfaceStatus = Type.Object({
 /** WireGuardInterface status. */
 export type WireGuardInterfaceStatus = Static<typeof WireGuardInterfaceStatus>;
 
-/** A WireGuardInterface object. */
-export interface WireGuardInterface {
-  apiVersion: "networking.dn42.io/v1alpha1";
-  kind: "WireGuardInterface";
-  metadata: V1ObjectMeta;
+/** A WireGuardInterface object as it travels on the wire (metadata timestamps are RFC 3339 strings). */
+export interface WireGuardInterface extends KubeObject {
   spec: WireGuardInterfaceSpec;
   status?: WireGuardInterfaceStatus;
 }

@@ -1,6 +1,6 @@
 /** WireGuardNetworkPlan: nodes and links of a WireGuard network, expanded into WireGuardInterfaces. */
 import { type Static, Type } from "@sinclair/typebox";
-import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubeObject } from "../kube/client.ts";
 import {
   AddressStrings,
   Container,
@@ -185,11 +185,8 @@ export const WireGuardNetworkPlanStatus = Type.Object({
 /** WireGuardNetworkPlan status. */
 export type WireGuardNetworkPlanStatus = Static<typeof WireGuardNetworkPlanStatus>;
 
-/** A WireGuardNetworkPlan object. */
-export interface WireGuardNetworkPlan {
-  apiVersion: "networking.dn42.io/v1alpha1";
-  kind: "WireGuardNetworkPlan";
-  metadata: V1ObjectMeta;
+/** A WireGuardNetworkPlan object as it travels on the wire (metadata timestamps are RFC 3339 strings). */
+export interface WireGuardNetworkPlan extends KubeObject {
   spec: WireGuardNetworkPlanSpec;
   status?: WireGuardNetworkPlanStatus;
 }

@@ -6,7 +6,8 @@
  */
 import { Gauge } from "prom-client";
 import { NODE_FIELD } from "../api/constants.ts";
-import { WGI_RESOURCE, WgReconciler, type WireGuardInterface } from "../controllers/wg/reconciler.ts";
+import type { WireGuardInterface } from "../api/wireguard_interface.ts";
+import { WGI_RESOURCE, WgReconciler } from "../controllers/wg/reconciler.ts";
 import { KubeClient, objectKey } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { Controller, specOrLifecycleChanged } from "../kube/controller.ts";

@@ -24,7 +24,7 @@ import {
   RTM_NEWADDR,
 } from "./rtnl.ts";
 
-export type { Address } from "./rtnl.ts";
+export type { Address, AddressProto } from "./rtnl.ts";
 
 /** An address to add or delete. */
 export interface AddressSpec {

@@ -52,6 +52,8 @@ export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
 export const IFA_FLAGS = 8;
+/** IFA_PROTO (Linux ≥ 5.18): who created the address; sent only when not IFAPROT_UNSPEC. */
+export const IFA_PROTO = 11;
 export const IFA_F_NODAD = 0x02;
 export const IFA_F_NOPREFIXROUTE = 0x200;
 
@@ -132,7 +134,17 @@ export interface Address {
   flags: string[];
   scope: string;
   label: string | null;
+  /**
+   * Originator (IFA_PROTO): the kernel's own loopback, router-advertisement or link-local addresses by name, another
+   * value as a number; null when the kernel sent none (an address added without a protocol, or a kernel < 5.18).
+   */
+  proto: AddressProto | null;
 }
+
+/** IFA_PROTO values: IFAPROT_KERNEL_LO, _RA and _LL by name; any other (user-chosen) value as a number. */
+export type AddressProto = "kernel_lo" | "kernel_ra" | "kernel_ll" | number;
+
+const ADDRESS_PROTOS: Record<number, AddressProto> = { 1: "kernel_lo", 2: "kernel_ra", 3: "kernel_ll" };
 
 function ipOf(d: AttrDecoder): string | null {
   return formatIp(d.bytes());
@@ -285,7 +297,7 @@ export function decodeAddress(m: Message): Address {
   const op = "decode address";
   const h = decodeIfAddr(m.payload, op);
   let local: string | null = null, address: string | null = null, label: string | null = null;
-  let flags = h.flags;
+  let flags = h.flags, proto: AddressProto | null = null;
   const d = attrsAfter(m.payload, IFADDRMSG_LEN, op);
   while (d.next()) {
     switch (d.type) {
@@ -301,6 +313,11 @@ export function decodeAddress(m: Message): Address {
       case IFA_FLAGS:
         flags = d.u32();
         break;
+      case IFA_PROTO: {
+        const v = d.u8();
+        proto = ADDRESS_PROTOS[v] ?? v;
+        break;
+      }
     }
   }
   d.done();
@@ -313,6 +330,7 @@ export function decodeAddress(m: Message): Address {
     flags: ADDR_FLAGS.filter(([bit]) => flags & bit).map(([, n]) => n),
     scope: SCOPES[h.scope] ?? String(h.scope),
     label,
+    proto,
   };
 }
 

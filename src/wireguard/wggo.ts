@@ -55,6 +55,15 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   if (await exists(uapiSocketPath(name, socketDir))) {
     const running = await findWireGuardGo(name, opts);
     if (running) throw new DaemonError(op, `already running as PID ${running.pid}`);
+    // A socket that still answers belongs to a live daemon we did not start (another agent, another state
+    // directory): UAPI sockets are one name space for every network namespace, so removing it would hijack
+    // that daemon's device. Only a dead socket is stale.
+    if (await answers(name, socketDir)) {
+      throw new DaemonError(
+        op,
+        `another wireguard-go serves ${uapiSocketPath(name, socketDir)} (not one of ours); not replacing it`,
+      );
+    }
     await Deno.remove(uapiSocketPath(name, socketDir)); // stale socket of a killed daemon
   }
   const p = paths(name, opts);
@@ -169,6 +178,15 @@ async function isAlive(pid: number): Promise<boolean> {
   try {
     const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
     return !/^\d+ \(.*\) Z/.test(stat); // a zombie has exited
+  } catch {
+    return false;
+  }
+}
+
+async function answers(name: string, socketDir: string): Promise<boolean> {
+  try {
+    await uapiCall(name, UAPI_GET, socketDir, 1000);
+    return true;
   } catch {
     return false;
   }

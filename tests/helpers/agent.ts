@@ -10,6 +10,7 @@ import * as k8s from "@kubernetes/client-node";
 import { cluster, type TestCluster } from "./cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "./netns.ts";
 import { serve } from "./apiproxy.ts";
+import { programCommand, PROGRAMS } from "../../scripts/programs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -51,11 +52,10 @@ function rootSocket(c: TestCluster): Promise<string> {
   })();
 }
 
-/** Runs `deno run -A args…` inside `ns`; with `logFile`, its stdout and stderr are appended to that file directly. */
-function spawnIn(ns: TestNetns, args: string[], logFile?: string): Deno.ChildProcess {
-  const deno = [Deno.execPath(), "run", "-A", ...args];
+/** Runs `argv` inside `ns`; with `logFile`, its stdout and stderr are appended to that file directly. */
+function spawnIn(ns: TestNetns, argv: string[], logFile?: string): Deno.ChildProcess {
   return new Deno.Command("ip", {
-    args: ["netns", "exec", ns.name, ...(logFile ? ["sh", "-c", 'exec "$@" >>"$AGENT_LOG" 2>&1', "sh"] : []), ...deno],
+    args: ["netns", "exec", ns.name, ...(logFile ? ["sh", "-c", 'exec "$@" >>"$AGENT_LOG" 2>&1', "sh"] : []), ...argv],
     env: logFile ? { AGENT_LOG: logFile } : {},
     cwd: ROOT,
     stdout: "null",
@@ -66,7 +66,10 @@ function spawnIn(ns: TestNetns, args: string[], logFile?: string): Deno.ChildPro
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
-  /** Entry point relative to the repository, e.g. "src/cmd/wg-controller.ts". */
+  /**
+   * Entry point relative to the repository, e.g. "src/cmd/wg-controller.ts", or the program's name. It runs through
+   * scripts/programs.ts `programCommand`: bin/<name> when compiled, else `deno run` with the program's permissions.
+   */
   program: string;
   nodename: string;
   /** Kubernetes namespace (-namespace). */
@@ -78,6 +81,8 @@ export interface AgentOptions {
 
 /** Starts `program` for `nodename`, confined to a fresh throwaway network namespace. */
 export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const program = Object.values(PROGRAMS).find((p) => p.entry === o.program || p.name === o.program);
+  if (!program) throw new TypeError(`startAgent: "${o.program}" is not a program of scripts/programs.ts`);
   const c = await cluster();
   const sock = await rootSocket(c);
   const host = await createNetns(o.netnsTag);
@@ -85,7 +90,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let apiPipe: Deno.ChildProcess | undefined;
   let proc: Deno.ChildProcess | undefined;
   const startPipe = async () => {
-    apiPipe = spawnIn(host, ["tests/helpers/apiproxy.ts", String(apiPort(c)), sock]);
+    apiPipe = spawnIn(host, [Deno.execPath(), "run", "-A", "tests/helpers/apiproxy.ts", String(apiPort(c)), sock]);
     for (let i = 0; i < 100; i++) {
       try {
         await host.run("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);
@@ -97,16 +102,19 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     throw new Error("API pipe did not come up");
   };
   const start = (extra: string[] = []) => {
-    proc = spawnIn(host, [
-      o.program,
-      `-kubeconfig=${c.kubeconfigPath}`,
-      `-nodename=${o.nodename}`,
-      `-namespace=${o.namespace}`,
-      "-metrics-bind-address=0",
-      "-v=4",
-      ...(o.args ?? []),
-      ...extra,
-    ], logFile);
+    proc = spawnIn(
+      host,
+      programCommand(program.name, [
+        `-kubeconfig=${c.kubeconfigPath}`,
+        `-nodename=${o.nodename}`,
+        `-namespace=${o.namespace}`,
+        "-metrics-bind-address=0",
+        "-v=4",
+        ...(o.args ?? []),
+        ...extra,
+      ]),
+      logFile,
+    );
   };
   const kill = async (p: Deno.ChildProcess | undefined, sig: Deno.Signal) => {
     if (!p) return;

@@ -16,7 +16,8 @@ export type Capability =
   | "vlan-kernel" // the kernel knows link kind "vlan" (8021q; kernel tier)
   | "wireguard-go" // the userspace implementation is installed
   | "podman" // podman can run containers here
-  | "cluster"; // a control plane can be built and started (Go toolchain present)
+  | "cluster" // a control plane can be built and started (Go toolchain present)
+  | "denort"; // $DENORT_BIN names Deno's runtime binary, so `deno task compile` can build the programs
 
 const cache = new Map<Capability, string | null>();
 
@@ -67,6 +68,11 @@ async function probe(cap: Capability): Promise<string | null> {
       return (await which("wireguard-go")) ? null : "wireguard-go is not installed (deno task setup)";
     case "podman":
       return (await which("podman")) ? null : "podman is not installed";
+    case "denort": {
+      const bin = Deno.env.get("DENORT_BIN");
+      const ok = bin ? await Deno.stat(bin).then((s) => s.isFile, () => false) : false;
+      return ok ? null : "no denort: set DENORT_BIN to Deno's runtime binary (dl.deno.land is unreachable here)";
+    }
     case "cluster": {
       const disabled = Deno.env.get("DN42OP_NO_CLUSTER");
       if (disabled) return disabled;
@@ -78,7 +84,16 @@ async function probe(cap: Capability): Promise<string | null> {
 /** Probes every capability once; call `await probeCapabilities()` is done at module load below. */
 export async function probeCapabilities(): Promise<void> {
   for (
-    const c of ["root", "wireguard-kernel", "dummy-kernel", "vlan-kernel", "wireguard-go", "podman", "cluster"] as const
+    const c of [
+      "root",
+      "wireguard-kernel",
+      "dummy-kernel",
+      "vlan-kernel",
+      "wireguard-go",
+      "podman",
+      "cluster",
+      "denort",
+    ] as const
   ) {
     if (!cache.has(c)) cache.set(c, await probe(c));
   }

@@ -52,6 +52,21 @@ Deno.test({
 });
 
 Deno.test({
+  name: "addresses report IFA_PROTO: the kernel's link-locals as kernel_ll, ours as none",
+  ignore: root,
+  fn: () =>
+    withHandle(async (ns) => {
+      await createLink(ns, { kind: "veth", name: "nla0", up: true, peer: { name: "nla1", up: true } });
+      await addAddress(ns, "nla0", { local: "fe80::5/64", nodad: true });
+      const v6 = (await listAddresses(ns, "nla0")).filter((a) => a.family === 6);
+      assert.equal(v6.find((a) => a.local === "fe80::5")?.proto, null);
+      const kernel = v6.filter((a) => a.local !== "fe80::5");
+      assert.equal(kernel.length, 1, JSON.stringify(v6));
+      assert.equal(kernel[0].proto, "kernel_ll");
+    }),
+});
+
+Deno.test({
   name: "address input errors are typed and name the field",
   ignore: root,
   fn: () =>

@@ -65,7 +65,7 @@ Deno.test("decodeAddress tells local from peer and names the flags", () => {
     new MessageEncoder(RTM_NEWADDR, 0).ifaddr({ family: 10, prefixlen: 128, index: 4, scope: 0 })
       .bytes(2, new Uint8Array([0xfd, 0x98, ...new Array(13).fill(0), 1]))
       .bytes(1, new Uint8Array([0xfd, 0x98, ...new Array(13).fill(0), 2]))
-      .u32(8, 0x282),
+      .u32(8, 0x282).u8(11, 3),
   ));
   assert.deepEqual(ptp, {
     index: 4,
@@ -76,18 +76,24 @@ Deno.test("decodeAddress tells local from peer and names the flags", () => {
     flags: ["nodad", "permanent", "noprefixroute"],
     scope: "global",
     label: null,
+    proto: "kernel_ll",
   });
   const plain = decodeAddress(one(
     new MessageEncoder(RTM_NEWADDR, 0).ifaddr({ family: 2, prefixlen: 24, index: 4, scope: 253, flags: 0x80 })
-      .bytes(1, new Uint8Array([10, 0, 0, 1])).bytes(2, new Uint8Array([10, 0, 0, 1])).string(3, "eth0"),
+      .bytes(1, new Uint8Array([10, 0, 0, 1])).bytes(2, new Uint8Array([10, 0, 0, 1])).string(3, "eth0").u8(11, 200),
   ));
-  assert.deepEqual([plain.local, plain.peer, plain.scope, plain.flags, plain.label], [
+  assert.deepEqual([plain.local, plain.peer, plain.scope, plain.flags, plain.label, plain.proto], [
     "10.0.0.1",
     null,
     "link",
     ["permanent"],
     "eth0",
+    200,
   ]);
+  const bare = decodeAddress(one(
+    new MessageEncoder(RTM_NEWADDR, 0).ifaddr({ family: 2, prefixlen: 8, index: 1 }).bytes(2, new Uint8Array(4)),
+  ));
+  assert.equal(bare.proto, null);
 });
 
 Deno.test("decoders reject malformed link and address messages with typed errors", () => {

@@ -6,8 +6,8 @@
  */
 import { hostname } from "node:os";
 import { FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
-import type { NetlinkInterfaceSpec, NetlinkInterfaceStatus } from "../../api/netlink_interface.ts";
-import { type KubeClient, type KubeObject, objectKey, type ResourceType } from "../../kube/client.ts";
+import type { NetlinkInterface } from "../../api/netlink_interface.ts";
+import { type KubeClient, objectKey, type ResourceType } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
@@ -29,15 +29,6 @@ export const NETLINK_INTERFACES: ResourceType = {
   version: "v1alpha1",
   plural: "netlinkinterfaces",
 };
-
-/**
- * A NetlinkInterface as the kube runtime sees it (the api package's type uses client-node's V1ObjectMeta, whose
- * timestamps are Dates, while the runtime keeps the JSON strings).
- */
-export interface NetlinkInterface extends KubeObject {
-  spec: NetlinkInterfaceSpec;
-  status?: NetlinkInterfaceStatus;
-}
 
 /** Re-check interval while a problem (conflict, missing dependency, placement) persists. */
 const PROBLEM_RETRY_MS = 30_000;

@@ -17,7 +17,8 @@ import { DockerClient } from "../../node/container.ts";
 import { DriftMonitor } from "../../node/monitor.ts";
 import { NamespaceResolver } from "../../node/placement.ts";
 import { containerNames, followContainers } from "./containers.ts";
-import { NETLINK_INTERFACES, type NetlinkInterface, NlReconciler } from "./reconciler.ts";
+import type { NetlinkInterface } from "../../api/netlink_interface.ts";
+import { NETLINK_INTERFACES, NlReconciler } from "./reconciler.ts";
 
 const log = logger("nl-controller");
 

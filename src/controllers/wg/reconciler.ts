@@ -23,8 +23,8 @@ import {
   VERSION,
 } from "../../api/constants.ts";
 import { type Placement, wireGuardPlacement } from "../../api/placement.ts";
-import type { WireGuardInterfaceSpec, WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
-import { type KubeClient, type KubeObject, objectKey } from "../../kube/client.ts";
+import type { WireGuardInterface, WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
+import { type KubeClient, objectKey } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
@@ -46,12 +46,6 @@ const log = logger("wg-controller", "reconcile");
 
 /** The WireGuardInterface resource. */
 export const WGI_RESOURCE = { group: GROUP, version: VERSION, plural: KINDS.WireGuardInterface.plural };
-
-/** A WireGuardInterface as the runtime holds it (metadata timestamps are strings on the wire). */
-export interface WireGuardInterface extends KubeObject {
-  spec: WireGuardInterfaceSpec;
-  status?: WireGuardInterfaceStatus;
-}
 
 /** What the reconciler needs. */
 export interface WgReconcilerDeps {
@@ -245,12 +239,21 @@ export class WgReconciler {
     if (at) await this.#removeAt(key, at);
   }
 
+  /**
+   * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
+   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
+   */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
-    if (!hasFinalizer(obj, FINALIZERS.wireGuardInterface)) return;
+    const waiting = [FINALIZERS.wireGuardInterface, FINALIZERS.planChild].filter((f) => hasFinalizer(obj, f));
+    if (!waiting.length) return;
     const actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
     if (this.#d.dryRun) return;
     if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
-    await removeFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
+    let current: WireGuardInterface | undefined = obj;
+    for (const f of waiting) {
+      if (current) current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f);
+    }
   }
 
   /**

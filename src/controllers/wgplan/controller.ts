@@ -149,5 +149,6 @@ export async function runWgplanController(o: WgplanControllerOptions, signal: Ab
     return lost ? 1 : 0;
   } finally {
     await ops?.shutdown();
+    client.close();
   }
 }

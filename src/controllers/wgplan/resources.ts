@@ -1,6 +1,6 @@
 /** The API resources the wgplan-controller reads and writes, and their object shapes as seen through src/kube. */
 import { GROUP, KINDS, VERSION } from "../../api/constants.ts";
-import type { WireGuardNetworkPlanSpec, WireGuardNetworkPlanStatus } from "../../api/wireguard_network_plan.ts";
+import type { WireGuardNetworkPlan } from "../../api/wireguard_network_plan.ts";
 import type { WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
 import type { KubeObject, ResourceType } from "../../kube/client.ts";
 
@@ -12,10 +12,7 @@ export const INTERFACES: ResourceType = { group: GROUP, version: VERSION, plural
 export const SECRETS: ResourceType = { group: "", version: "v1", plural: "secrets" };
 
 /** A plan as read from the API. */
-export interface PlanObject extends KubeObject {
-  spec: WireGuardNetworkPlanSpec;
-  status?: WireGuardNetworkPlanStatus;
-}
+export type PlanObject = WireGuardNetworkPlan;
 
 /** A WireGuardInterface as read from the API. */
 export interface InterfaceObject extends KubeObject {

@@ -1,44 +1,17 @@
 /**
  * Desired vs observed link state → the minimal changes (pure; table-tested in tests/node/netlink/diff_test.ts).
  *
- * Kernel IPv6 link-local addresses: the address lists are exact, but an unlisted IPv6 link-local address that the
- * KERNEL generated for the link (fe80::/64 whose IFA_PROTO says kernel_ll, or — while the decoder does not report a
- * protocol — whose interface identifier has the EUI-64 form derived from a MAC) is never removed: it is the kernel's
- * own (neighbour discovery, the vxlan/veth ff02::1 examples rely on it), and removing it would make every link
- * flap between "drift" and "healed" each time the kernel re-adds it. Every other unlisted address — including a
- * link-local one added by hand — is removed. (The reference removed kernel link-locals too, §5.30.)
+ * Address lists are exact except for the kernel's own IPv6 link-local addresses (src/node/linklocal.ts).
  */
 import type { LinkAddress } from "../../api/addresses.ts";
 import type { Address, Link, VxlanInfo } from "../../netlink/mod.ts";
-import { parseIp } from "../../netlink/ip.ts";
+import { isKernelLinkLocal } from "../linklocal.ts";
 import type { Ownership } from "../ownership.ts";
 import type { DesiredEnd, DesiredParams } from "./desired.ts";
 
 /** Comparison key of an address: local, peer and prefix length. */
 export function addressKey(a: { local: string; peer?: string | null; prefixlen: number }): string {
   return `${a.local}|${a.peer ?? ""}|${a.prefixlen}`;
-}
-
-/** The EUI-64 IPv6 link-local address of a MAC (`aa:bb:cc:dd:ee:ff` → `fe80::a8bb:ccff:fedd:eeff`). */
-export function eui64LinkLocal(mac: string): string | null {
-  const b = mac.split(":").map((x) => parseInt(x, 16));
-  if (b.length !== 6 || b.some((x) => !(x >= 0 && x <= 255))) return null;
-  const w = [((b[0] ^ 2) << 8) | b[1], (b[2] << 8) | 0xff, 0xfe00 | b[3], (b[4] << 8) | b[5]];
-  return parseIp(`fe80::${w.map((x) => x.toString(16)).join(":")}`, "eui64", "mac").address;
-}
-
-/**
- * True for an IPv6 link-local address the kernel generated for the link (see the module doc): IFA_PROTO kernel_ll
- * when reported; otherwise an fe80::/64 address whose interface identifier has the modified EUI-64 form
- * (`…ff:fe…`), which is what the kernel derives from a MAC (a bridge's MAC, and so its link-local, changes as ports
- * come and go, so matching the current MAC alone is not enough).
- */
-export function isKernelLinkLocal(a: Address & { proto?: unknown }, mac: string | null): boolean {
-  if (a.family !== 6 || a.peer !== null || a.prefixlen !== 64 || !a.local.startsWith("fe80:")) return false;
-  if (a.proto !== undefined && a.proto !== null) return a.proto === "kernel_ll" || a.proto === 3;
-  if (mac !== null && eui64LinkLocal(mac) === a.local) return true;
-  const b = parseIp(a.local, "link-local", "address").bytes;
-  return b[11] === 0xff && b[12] === 0xfe;
 }
 
 /** Addresses to add and to remove so that `have` equals `want` (kernel link-locals excepted). */

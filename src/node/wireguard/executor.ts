@@ -33,6 +33,7 @@ import type { DeviceState } from "../../wireguard/model.ts";
 import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
 import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark } from "../ownership.ts";
 import type { WgDesired } from "./desired.ts";
+import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
 import type { WgObserved } from "./status.ts";
 
@@ -158,6 +159,7 @@ export class WgNode {
     }
     const applied = await client.apply(name, desired.device);
     r.actions.push(...applied.updates.map(describeUpdate));
+    if (r.created) kickFirstHandshakes(client, name, desired.device.peers);
     r.observed = await this.observe(target, name);
     r.converged = isConverged(desired, r.observed);
     return r;

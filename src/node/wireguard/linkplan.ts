@@ -3,12 +3,13 @@
  * exact address list and admin state to the desired values. Order: MTU first (IPv6 addresses need ≥ 1280), then
  * stale addresses out, missing ones in, then up.
  *
- * Kernel-generated IPv6 link-local addresses are kept: an address in fe80::/10 with prefix length 64 and no peer
- * that the spec does not list. The kernel adds one to a TUN device (wireguard-go) when it comes up, with a random
- * interface identifier; removing it would be undone at the next up and is not what users mean by "exact list".
- * Every other unlisted address is removed.
+ * Kernel-generated IPv6 link-local addresses are kept (src/node/linklocal.ts; a WireGuard link has no MAC): the kernel
+ * adds one to a TUN device (wireguard-go) when it comes up, with a random interface identifier; removing it would be
+ * undone at the next up and is not what users mean by "exact list". Every other unlisted address is removed.
  */
 import type { LinkAddress } from "../../api/addresses.ts";
+import type { AddressProto } from "../../netlink/mod.ts";
+import { isKernelLinkLocal } from "../linklocal.ts";
 import { addressKey } from "./desired.ts";
 
 /** The parts of an observed address the plan reads (as the netlink layer reports them; canonical IP text). */
@@ -17,6 +18,8 @@ export interface ObservedAddress {
   local: string;
   peer: string | null;
   prefixlen: number;
+  /** IFA_PROTO when the kernel reported one. */
+  proto?: AddressProto | null;
 }
 
 /** One link-level operation. */
@@ -40,11 +43,6 @@ export function linkAddressOf(a: ObservedAddress): LinkAddress {
     : { family: a.family, local: a.local, peer: a.peer, prefixlen: a.prefixlen };
 }
 
-/** True for an address the kernel generated itself (see the module comment). */
-export function isKernelLinkLocal(a: ObservedAddress): boolean {
-  return a.family === 6 && a.peer === null && a.prefixlen === 64 && /^fe[89ab][0-9a-f]:/i.test(a.local);
-}
-
 /** Operations that turn `actual` into `{mtu, addresses, up: true}`; `[]` when they match. */
 export function planLink(desired: { mtu: number; addresses: readonly LinkAddress[] }, actual: ObservedLink): LinkOp[] {
   const ops: LinkOp[] = [];
@@ -55,7 +53,7 @@ export function planLink(desired: { mtu: number; addresses: readonly LinkAddress
     const a = linkAddressOf(o);
     const k = addressKey(a);
     have.add(k);
-    if (!want.has(k) && !isKernelLinkLocal(o)) ops.push({ op: "del-address", address: a });
+    if (!want.has(k) && !isKernelLinkLocal(o, null)) ops.push({ op: "del-address", address: a });
   }
   for (const [k, a] of want) if (!have.has(k)) ops.push({ op: "add-address", address: a });
   if (!actual.up) ops.push({ op: "set-up" });

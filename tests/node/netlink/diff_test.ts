@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import type { Address, Link } from "../../../src/netlink/mod.ts";
 import { desiredInterface, SpecError } from "../../../src/node/netlink/desired.ts";
-import {
-  diffAddresses,
-  diffSlaves,
-  eui64LinkLocal,
-  immutableDifferences,
-  isKernelLinkLocal,
-  planLink,
-} from "../../../src/node/netlink/diff.ts";
+import { diffAddresses, diffSlaves, immutableDifferences, planLink } from "../../../src/node/netlink/diff.ts";
 import { classifyLink, isOrphan, MANAGED_GROUP, ownerMark, parseOwnerMark } from "../../../src/node/ownership.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 
@@ -22,6 +15,7 @@ const addr = (local: string, prefixlen: number, peer: string | null = null, fami
   flags: ["permanent"],
   scope: "universe",
   label: null,
+  proto: null,
 });
 const link = (over: Partial<Link>): Link => ({
   index: 5,
@@ -38,12 +32,6 @@ const link = (over: Partial<Link>): Link => ({
   link: null,
   linkNetnsId: null,
   ...over,
-});
-
-Deno.test("eui64LinkLocal derives the kernel's link-local address from a MAC", () => {
-  assert.equal(eui64LinkLocal(MAC), "fe80::b04b:e8ff:fe30:519d");
-  assert.equal(eui64LinkLocal("02:00:00:00:00:01"), "fe80::ff:fe00:1");
-  assert.equal(eui64LinkLocal("zz"), null);
 });
 
 Deno.test("address diff: exact list, kernel link-local kept, hand-added link-local removed", () => {
@@ -101,13 +89,6 @@ Deno.test("address diff: exact list, kernel link-local kept, hand-added link-loc
     assert.deepEqual(d.add.map((a) => a.local), c.add, c.name);
     assert.deepEqual(d.remove.map((a) => a.local), c.remove, c.name);
   }
-});
-
-Deno.test("isKernelLinkLocal prefers IFA_PROTO when the decoder reports it", () => {
-  const a = { ...addr("fe80::5", 64, null, 6), proto: "kernel_ll" };
-  assert.equal(isKernelLinkLocal(a, MAC), true);
-  assert.equal(isKernelLinkLocal({ ...a, proto: 0 }, MAC), false);
-  assert.equal(isKernelLinkLocal(addr("10.0.0.1", 24), MAC), false);
 });
 
 Deno.test("slave diff: exact set; undefined = unmanaged", () => {

@@ -4,7 +4,8 @@ import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interfac
 import { Endpoint, IpPrefix } from "../../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../../src/wireguard/key.ts";
 import { desiredState, WgSpecError } from "../../../src/node/wireguard/desired.ts";
-import { isKernelLinkLocal, type LinkOp, planLink } from "../../../src/node/wireguard/linkplan.ts";
+import { type LinkOp, planLink } from "../../../src/node/wireguard/linkplan.ts";
+import { isKernelLinkLocal } from "../../../src/node/linklocal.ts";
 import { deviceStatus, goNetFlags } from "../../../src/node/wireguard/status.ts";
 import type { DeviceState } from "../../../src/wireguard/model.ts";
 
@@ -168,9 +169,9 @@ Deno.test("planLink: a listed link-local ptp address is managed like any other",
     addresses: [{ family: 6 as const, local: "fe80::1771", peer: "fe80::a:1771", prefixlen: 64 }],
   };
   assert.deepEqual(planLink(want, { mtu: 1420, up: true, addresses: [A("fe80::1771", "fe80::a:1771", 64, 6)] }), []);
-  assert.equal(isKernelLinkLocal(A("fe80::1771", "fe80::a:1771", 64, 6)), false);
-  assert.equal(isKernelLinkLocal(A("fe80::1", null, 64, 6)), true);
-  assert.equal(isKernelLinkLocal(A("fd00::1", null, 64, 6)), false);
+  assert.equal(isKernelLinkLocal(A("fe80::1771", "fe80::a:1771", 64, 6), null), false);
+  assert.equal(isKernelLinkLocal(A("fe80::1", null, 64, 6), null), true);
+  assert.equal(isKernelLinkLocal(A("fd00::1", null, 64, 6), null), false);
 });
 
 Deno.test("status: Go net flags and a device without any secret", () => {

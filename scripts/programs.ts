@@ -1,0 +1,81 @@
+/**
+ * The three programs this repository ships, in one table: entry point and the exact Deno permissions each needs.
+ * `deno task compile` bakes these permissions into bin/<name>; {@link programCommand} runs bin/<name> when it was
+ * built, else `deno run` of the entry point with the same permissions, so tests and the lab exercise the table either
+ * way.
+ *
+ * Why each permission is as wide as it is (found by reading the code and running the programs through their tests):
+ * - wg-controller, nl-controller: --allow-all. They stat and read /proc/<pid>/… (network namespace identities in
+ *   src/node/placement.ts, wireguard-go adoption in src/wireguard/wggo.ts), and Deno grants /proc, /dev and /sys only
+ *   with --allow-all ("Requires all access to \"/proc/thread-self/ns/net\""). Nothing narrower would be a real limit
+ *   anyway: they dlopen libc and libnl (--allow-ffi) and stop wireguard-go by PID (Deno.kill needs unscoped
+ *   --allow-run), each of which escapes Deno's sandbox; their limits are the pod's (capabilities, mounts, RBAC).
+ * - wgplan-controller, scoped:
+ *   - net (any host): the API server's address comes from the kubeconfig or the pod's environment; the ops server
+ *     listens on -metrics-bind-address.
+ *   - read (any path): -kubeconfig and the certificate/token files it names are user-chosen paths.
+ *   - env (all): the npm package `debug` (pulled in by @kubernetes/client-node) enumerates the whole environment at
+ *     import time, which Deno allows only with unscoped --allow-env. Read on purpose: KUBERNETES_SERVICE_HOST/PORT.
+ *   - sys=hostname: Event source host and leader-election identity.
+ *   - nothing else: no ffi, run or write.
+ */
+
+/** Names of the shipped programs. */
+export type ProgramName = "wg-controller" | "nl-controller" | "wgplan-controller";
+
+/** One program: its entry point (relative to the repository) and the Deno permission flags it runs with. */
+export interface Program {
+  name: ProgramName;
+  entry: string;
+  permissions: readonly string[];
+}
+
+/** Repository root (absolute, with a trailing slash). */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** The programs, by name. */
+export const PROGRAMS: Readonly<Record<ProgramName, Program>> = {
+  "wg-controller": { name: "wg-controller", entry: "src/cmd/wg-controller.ts", permissions: ["--allow-all"] },
+  "nl-controller": { name: "nl-controller", entry: "src/cmd/nl-controller.ts", permissions: ["--allow-all"] },
+  "wgplan-controller": {
+    name: "wgplan-controller",
+    entry: "src/cmd/wgplan-controller.ts",
+    permissions: ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"],
+  },
+};
+
+/** Every program name, in a fixed order. */
+export const PROGRAM_NAMES = Object.keys(PROGRAMS) as ProgramName[];
+
+/** Path of the compiled binary of `name` (it may not exist). */
+export function binaryPath(name: ProgramName, root = ROOT): string {
+  return `${root}bin/${name}`;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The command line that runs program `name` with `args`: `bin/<name> args…` when that binary exists, otherwise
+ * `<pinned deno> run --no-prompt <permissions> <entry> args…`. Works from any working directory.
+ */
+export function programCommand(name: ProgramName, args: readonly string[] = [], root = ROOT): string[] {
+  const p = PROGRAMS[name];
+  if (!p) throw new TypeError(`programCommand: unknown program "${name}" (known: ${PROGRAM_NAMES.join(", ")})`);
+  const bin = binaryPath(name, root);
+  if (isFile(bin)) return [bin, ...args];
+  return [
+    Deno.execPath(),
+    "run",
+    "--no-prompt",
+    `--config=${root}deno.json`,
+    ...p.permissions,
+    root + p.entry,
+    ...args,
+  ];
+}

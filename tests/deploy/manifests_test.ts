@@ -1,0 +1,121 @@
+/**
+ * deploy/ as a whole: the CRD copies are current, the programs accept the flags the manifests pass, the probes point
+ * at the ops server's port, and the whole base applies with a server-side dry run against the real API server.
+ */
+import assert from "node:assert/strict";
+import { renderCrdFiles } from "../../src/api/crds.ts";
+import { programCommand, type ProgramName } from "../../scripts/programs.ts";
+import { skipUnless } from "../helpers/caps.ts";
+import { kubectl, withNamespace } from "../helpers/cluster.ts";
+import { DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withOverlay } from "./support.ts";
+
+const opts = { prefix: "dn42op-sh-" };
+
+Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", async () => {
+  const files = renderCrdFiles();
+  assert.ok(files.size >= 3);
+  for (const [name, text] of files) {
+    assert.equal(await Deno.readTextFile(`${DEPLOY_DIR}/crds/${name}`), text, `deploy/crds/${name} is stale`);
+  }
+  const kust = await Deno.readTextFile(`${DEPLOY_DIR}/kustomization.yaml`);
+  for (const [name] of files) assert.ok(kust.includes(`crds/${name}`), `kustomization.yaml lists crds/${name}`);
+});
+
+/** The workload objects (DaemonSets and Deployment) of the base, by program. */
+function workloads(objs: Obj[]): Map<ProgramName, Obj> {
+  const out = new Map<ProgramName, Obj>();
+  for (const o of objs.filter((o) => o.kind === "DaemonSet" || o.kind === "Deployment")) {
+    const c = o.spec.template.spec.containers[0];
+    out.set(c.command[0].replace(/^.*\//, "") as ProgramName, o);
+  }
+  return out;
+}
+
+Deno.test({
+  name: "deploy: every container's flags are accepted by its program (run through programCommand with -h)",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    const objs = await renderBase();
+    const w = workloads(objs);
+    assert.deepEqual([...w.keys()].sort(), ["nl-controller", "wg-controller", "wgplan-controller"]);
+    for (const [name, o] of w) {
+      const c = o.spec.template.spec.containers[0];
+      const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, `value-of-${e.name.toLowerCase()}`]));
+      const args: string[] = c.args.map((a: string) => a.replace(/\$\((\w+)\)/g, (_, v) => env[v] ?? `$(${v})`));
+      assert.ok(args.every((a) => !a.includes("$(")), `${name}: every $(VAR) in args is a declared env var`);
+      const cmd = programCommand(name, [...args, "-h"]);
+      const out = await new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped" }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, `${name} rejected ${args.join(" ")}: ${stderr}`);
+      assert.match(stderr, new RegExp(`Usage of ${name}:`));
+      // The pod's ServiceAccount is the program's own.
+      assert.equal(o.spec.template.spec.serviceAccountName, SERVICE_ACCOUNTS[name]);
+    }
+  },
+});
+
+Deno.test({
+  name: "deploy: probes hit /healthz and /readyz on the port of -metrics-bind-address; node agents get host access",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    const objs = await renderBase();
+    for (const [name, o] of workloads(objs)) {
+      const pod = o.spec.template.spec;
+      const c = pod.containers[0];
+      const port = Number(c.args.find((a: string) => a.startsWith("-metrics-bind-address="))?.split(":").at(-1));
+      assert.ok(port > 0, `${name}: explicit metrics port`);
+      assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port }, name);
+      assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port }, name);
+      if (name === "wgplan-controller") {
+        assert.equal(o.kind, "Deployment");
+        assert.equal(o.spec.replicas, 2);
+        assert.ok(c.args.includes("-leader-elect=true"));
+        assert.equal(pod.hostNetwork, undefined);
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
+        continue;
+      }
+      assert.equal(o.kind, "DaemonSet");
+      assert.equal(pod.hostNetwork, true);
+      assert.equal(pod.hostPID, true);
+      assert.deepEqual(c.securityContext.capabilities.add, ["NET_ADMIN", "SYS_ADMIN"]);
+      assert.ok(c.args.includes("-nodename=$(NODE_NAME)"));
+      assert.deepEqual(c.env.find((e: Obj) => e.name === "NODE_NAME").valueFrom, {
+        fieldRef: { fieldPath: "spec.nodeName" },
+      });
+      const netns = c.volumeMounts.find((m: Obj) => m.mountPath === "/run/netns");
+      assert.equal(netns.mountPropagation, "HostToContainer");
+      const sock = pod.volumes.find((v: Obj) =>
+        v.name === c.volumeMounts.find((m: Obj) => m.mountPath === "/var/run/docker.sock").name
+      );
+      assert.equal(sock.hostPath.path, "/var/run/docker.sock");
+    }
+  },
+});
+
+Deno.test({
+  name: "deploy: the whole base applies with kubectl apply -k --server-side --dry-run=server",
+  ignore: skipUnless("cluster"),
+  fn: () =>
+    withNamespace(async ({ namespace }) => {
+      const base = await renderBase();
+      await withOverlay(namespace, async (dir) => {
+        // --force-conflicts: the test cluster's CRDs were installed by another field manager; a dry run changes nothing.
+        const r = await kubectl(["apply", "-k", dir, "--server-side", "--force-conflicts", "--dry-run=server"], {
+          check: false,
+        });
+        assert.equal(r.code, 0, r.stderr);
+        const lines = r.stdout.trim().split("\n");
+        assert.equal(lines.length, base.length, r.stdout);
+        assert.ok(lines.every((l) => l.endsWith("serverside-applied (server dry run)")), r.stdout);
+        for (
+          const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding", "daemonset", "deployment"]
+        ) {
+          assert.ok(lines.some((l) => l.startsWith(`${kind}.`)), `${kind} in ${r.stdout}`);
+        }
+      });
+      // The base itself puts every namespaced object into one namespace.
+      const namespaces = new Set(base.filter((o) => o.metadata.namespace).map((o) => o.metadata.namespace));
+      assert.deepEqual([...namespaces], ["dn42op-system"]);
+    }, opts),
+});
