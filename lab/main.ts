@@ -1,41 +1,106 @@
 /**
- * `deno task lab:up` / `lab:down`: the lab from a bare machine. Today it installs what is missing, starts the real
- * control plane (built from its Go modules on first use, CRDs installed) and the lab topology (agentx namespace
- * holding the examples' underlay address, containers agent1 and agent2). Starting the controllers, applying the
- * reference examples and the connectivity checks are the lab issue's next steps.
+ * `deno task lab:up` / `lab:check` / `lab:down`: the reference's lab from a bare machine.
  *
- *   deno run -A lab/main.ts up|down
+ *   up     installs what is missing, starts the real control plane, the topology (agentx namespace holding the
+ *          examples' underlay address, containers agent1 and agent2), the controllers inside agentx (wg and nl for
+ *          lax1 and lax2, wgplan), applies the reference examples unchanged, then runs the checks
+ *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
+ *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
+ *
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS]
  */
-import { clusterDown, clusterUp } from "../scripts/cluster.ts";
+import { parseArgs } from "node:util";
+import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
 import { ensureProfiles } from "../scripts/setup.ts";
-import { LAB_DEFAULTS, labDown, labUp } from "./topology.ts";
+import { type CheckResult, formatTable, waitForChecks } from "./checks.ts";
+import {
+  applyScenario,
+  attachInstance,
+  instanceDown,
+  type InstanceOptions,
+  instanceUp,
+  labInstance,
+} from "./instance.ts";
+import { LAB_DEFAULTS } from "./topology.ts";
 
-async function up(): Promise<void> {
-  await ensureProfiles(["base", "containers"]);
-  const cluster = await clusterUp();
-  const lab = await labUp();
-  const c = lab.containers;
-  console.log(`lab: namespace ${lab.agentx.name} holds the underlay ${LAB_DEFAULTS.underlayAddress}`);
-  for (const [name, pid] of Object.entries(lab.pids)) console.log(`lab: container ${name} (${c.kind}) pid ${pid}`);
-  if (c.fallbackReason) console.log(`lab: podman not used: ${c.fallbackReason}`);
-  console.log(`lab: control plane at ${cluster.server}`);
-  console.log(`KUBECONFIG=${cluster.kubeconfig}`);
+/** Prints the table and a summary line; returns the exit code (1 when a check failed). */
+function report(results: CheckResult[], seconds: number): number {
+  console.log(formatTable(results));
+  const count = (s: CheckResult["status"]) => results.filter((r) => r.status === s).length;
+  console.log(
+    `lab: ${count("ok")} ok, ${count("FAIL")} failed, ${count("n/a")} not applicable on this kernel ` +
+      `(after ${seconds.toFixed(1)} s)`,
+  );
+  return count("FAIL") ? 1 : 0;
 }
 
-async function down(): Promise<void> {
-  await labDown();
+async function check(o: InstanceOptions, waitSeconds: number, t0 = performance.now()): Promise<number> {
+  const inst = await attachInstance(o);
+  const results = await waitForChecks(await inst.checkContext(), waitSeconds * 1000);
+  return report(results, (performance.now() - t0) / 1000);
+}
+
+async function up(waitSeconds: number): Promise<number> {
+  const t0 = performance.now();
+  const phases: string[] = [];
+  let mark = t0;
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases.push(`${name} ${((now - mark) / 1000).toFixed(1)} s`);
+    mark = now;
+  };
+  await ensureProfiles(["base", "containers"]);
+  phase("setup");
+  const cluster = await clusterUp();
+  phase("control plane");
+  const o = labInstance(cluster.kubeconfig, cluster.server);
+  const inst = await instanceUp(o);
+  phase("topology + controllers");
+  const c = inst.topology.containers;
+  console.log(`lab: namespace ${o.topology.agentxNetns} holds the underlay ${LAB_DEFAULTS.underlayAddress}`);
+  for (const [name, pid] of Object.entries(inst.topology.pids)) {
+    console.log(`lab: container ${name} (${c.kind}) pid ${pid}`);
+  }
+  if (c.fallbackReason) {
+    console.log(`lab: podman not used: ${c.fallbackReason}; the examples' container.docker names cannot resolve`);
+  }
+  console.log(`lab: controllers ${Object.keys(inst.controllers.pids).join(", ")}; logs in ${inst.controllers.logDir}`);
+  await applyScenario(inst);
+  phase("apply examples");
+  console.log(`lab: applied the reference examples; control plane at ${cluster.server}`);
+  console.log(`KUBECONFIG=${cluster.kubeconfig}`);
+  const code = await check(o, waitSeconds, t0);
+  phase("convergence + checks");
+  console.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${phases.join(", ")})`);
+  return code;
+}
+
+async function down(): Promise<number> {
+  const state = await readClusterState(await defaultClusterDir());
+  await instanceDown(labInstance(state?.kubeconfig ?? "", state?.server ?? ""));
   await clusterDown();
   console.log("lab: down");
+  return 0;
 }
 
 if (import.meta.main) {
-  const cmd = Deno.args[0];
-  if (cmd !== "up" && cmd !== "down") {
-    console.error("usage: deno run -A lab/main.ts up|down");
+  const { positionals, values } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: { wait: { type: "string", default: "120" } },
+  });
+  const cmd = positionals[0];
+  const wait = Number(values.wait);
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0)) {
+    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS]");
     Deno.exit(2);
   }
   try {
-    await (cmd === "up" ? up() : down());
+    if (cmd === "up") Deno.exit(await up(wait));
+    if (cmd === "down") Deno.exit(await down());
+    const state = await readClusterState(await defaultClusterDir());
+    if (!state) throw new Error("no running control plane (run deno task lab:up)");
+    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait));
   } catch (e) {
     console.error(`lab ${cmd} failed: ${(e as Error).message}`);
     Deno.exit(1);

@@ -7,7 +7,8 @@
  * observedGeneration = generation. rss_mib is the controller process's peak RSS (VmHWM) at that moment.
  *
  * Limits: each wireguard-go daemon holds an inotify instance, so fs.inotify.max_user_instances (128 by default)
- * caps N for the userspace backend; the bench refuses a larger N with that explanation.
+ * caps N for the userspace backend. For a larger N the bench raises that host sysctl for its own run and says so;
+ * the previous value is restored when it ends (normally, on an error, or on SIGINT/SIGTERM).
  *
  * Backend honesty: this host has no WireGuard kernel module, so every device here is a wireguard-go daemon (one
  * process per device). Their memory is NOT in rss_mib (it is reported separately as daemons_rss_mib), and starting
@@ -16,9 +17,9 @@
  *
  * Peer figure (same run, same N, same namespaces): a shell loop per interface with the standard tools — start
  * wireguard-go in the host namespace, `wg set` key/port/peer, `ip link set netns`, `ip addr add`, `ip link set up`
- * — run 8-way parallel (the controller runs 8 workers).
+ * — run 8-way parallel.
  *
- * Usage: deno task bench:scale [--count N] [--workers W] [--skip-peer]
+ * Usage: deno task bench:scale [--count N] [--workers W (default: the controller's default)] [--skip-peer] [--log FILE]
  */
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
@@ -31,12 +32,14 @@ const args = parseArgs({
   args: Deno.args,
   options: {
     count: { type: "string", default: "1000" },
-    workers: { type: "string", default: "8" },
+    workers: { type: "string" },
     "skip-peer": { type: "boolean", default: false },
+    log: { type: "string" },
   },
 });
 const N = Number(args.values.count);
-const WORKERS = Number(args.values.workers);
+/** Reconcile workers; by default the controller's own default. */
+const WORKERS = args.values.workers;
 const WGI = { group: "networking.dn42.io", version: "v1alpha1", plural: "wireguardinterfaces" };
 const PREFIX = `wa${crypto.getRandomValues(new Uint8Array(1)).toHex()}`; // wa + 2 hex + 4 hex index = 8 chars
 
@@ -75,6 +78,21 @@ async function daemonsRssMib(ns: TestNetns): Promise<{ count: number; mib: numbe
   return { count, mib: kib / 1024 };
 }
 
+const METRICS_PORT = 18080;
+/** Give up after this long (wireguard-go daemons start slowly on a loaded host). */
+const LIMIT_S = Math.max(900, N * 1.5);
+
+/** The controller's V8 heap (used/total) and external memory, from its own /metrics (prom-client). */
+async function heapMib(host: TestNetns): Promise<Record<string, number>> {
+  const text = await host.run("curl", "-s", `http://127.0.0.1:${METRICS_PORT}/metrics`).catch(() => "");
+  const out: Record<string, number> = {};
+  for (const m of ["nodejs_heap_size_used_bytes", "nodejs_heap_size_total_bytes", "nodejs_external_memory_bytes"]) {
+    const v = new RegExp(`^${m} (\\S+)`, "m").exec(text)?.[1];
+    if (v !== undefined) out[m.replace(/^nodejs_|_bytes$/g, "")] = +(Number(v) / 1048576).toFixed(1);
+  }
+  return out;
+}
+
 async function keys(n: number) {
   const out: { priv: string; pub: string }[] = [];
   for (let i = 0; i < n; i++) {
@@ -88,9 +106,9 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
   const c = await cluster();
   const core = c.kc.makeApiClient(k8s.CoreV1Api);
   const api = await customApi();
-  const namespace = `dn42op-wa-bench-${crypto.randomUUID().slice(0, 8)}`;
+  const namespace = `dn42op-ap-bench-${crypto.randomUUID().slice(0, 8)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wa-bench-" });
+  const stateDir = await Deno.makeTempDir({ prefix: "dn42op-ap-bench-" });
   try {
     console.log(`creating ${N} WireGuardInterfaces in ${namespace} ...`);
     for (let i = 0; i < N; i += 50) {
@@ -125,14 +143,15 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
     const t0 = performance.now();
     const agent = await startAgent({
       program: "src/cmd/wg-controller.ts",
-      netnsTag: "wa",
+      netnsTag: "ap",
       nodename: "bench",
       namespace,
       args: [
-        `-num-workers=${WORKERS}`,
+        ...(WORKERS ? [`-num-workers=${WORKERS}`] : []),
         "-wg-backend=userspace",
         `-wg-state-dir=${stateDir}`,
         "-v=0",
+        `-metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
       ],
     });
     try {
@@ -151,15 +170,17 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
           console.log(`  ${ready}/${N} Ready after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
           lastLog = performance.now();
         }
-        if (performance.now() - t0 > 900_000) throw new Error(`only ${ready}/${N} Ready after 900 s`);
+        if (performance.now() - t0 > LIMIT_S * 1000) throw new Error(`only ${ready}/${N} Ready after ${LIMIT_S} s`);
       }
       const coldS = (performance.now() - t0) / 1000;
       const hwm = await procKib(agent.pid, "VmHWM");
+      const heap = await heapMib(agent.host);
       const daemons = await daemonsRssMib(agent.host);
       const links = (await ctr.ip("-o", "link", "show")).split("\n").filter((l) => l.includes(`: ${PREFIX}`)).length;
       if (links !== N) throw new Error(`${links} links in the container, expected ${N}`);
-      return { coldS, rssMib: hwm / 1024, daemons };
+      return { coldS, rssMib: hwm / 1024, daemons, heap };
     } finally {
+      if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
     }
   } finally {
@@ -170,7 +191,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
 
 /** The standard tools, one shell script per interface, 8-way parallel. */
 async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]): Promise<number> {
-  const dir = await Deno.makeTempDir({ prefix: "dn42op-wa-bench-peer-" });
+  const dir = await Deno.makeTempDir({ prefix: "dn42op-ap-bench-peer-" });
   try {
     const script = `
 set -e
@@ -197,46 +218,68 @@ ip -n ${ctr.name} link set $n up
 }
 
 // Each wireguard-go holds one inotify instance (its UAPI listener); the per-user limit caps the daemon count.
-const inotifyLimit = Number((await Deno.readTextFile("/proc/sys/fs/inotify/max_user_instances")).trim());
-if (N > inotifyLimit - 16) {
-  console.error(
-    `bench:scale: ${N} wireguard-go daemons need ${N} inotify instances, but fs.inotify.max_user_instances is ` +
-      `${inotifyLimit} (other processes use some too). Run with --count ${inotifyLimit - 28} or raise the limit.`,
+const INOTIFY = "/proc/sys/fs/inotify/max_user_instances";
+const inotifyBefore = Number((await Deno.readTextFile(INOTIFY)).trim());
+let restoreInotify = () => {};
+if (N > inotifyBefore - 64) {
+  // Raised for this run only: restored in `finally` below and on SIGINT/SIGTERM (a SIGKILL cannot be caught).
+  const raised = N + 256;
+  restoreInotify = () => {
+    Deno.writeTextFileSync(INOTIFY, `${inotifyBefore}\n`);
+    console.log(`bench:scale: fs.inotify.max_user_instances restored to ${inotifyBefore}`);
+    restoreInotify = () => {};
+  };
+  const onSignal = () => {
+    restoreInotify();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await Deno.writeTextFile(INOTIFY, `${raised}\n`);
+  console.log(
+    `bench:scale: raised fs.inotify.max_user_instances ${inotifyBefore} → ${raised} for this run ` +
+      `(${N} wireguard-go daemons hold one inotify instance each); it is restored when the bench ends`,
   );
-  Deno.exit(2);
 }
-const kk = await keys(N);
-const ctr = await createNetns("wa-benchc");
 let result: Record<string, unknown>;
 try {
-  const o = await ours(ctr, kk);
-  console.log(
-    `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
-      `${o.rssMib.toFixed(0)} MiB; ${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
-  );
-  let peerS: number | null = null;
-  if (!args.values["skip-peer"]) {
-    const host = await createNetns("wa-benchh");
-    const ctr2 = await createNetns("wa-benchc");
-    try {
-      peerS = await peer(host, ctr2, kk);
-      console.log(`peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s`);
-    } finally {
-      await deleteNetns(ctr2);
-      await deleteNetns(host); // kills the peer's daemons
+  const kk = await keys(N);
+  const ctr = await createNetns("ap-benchc");
+  try {
+    const o = await ours(ctr, kk);
+    console.log(
+      `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
+        `${o.rssMib.toFixed(0)} MiB (V8 heap MiB: ${JSON.stringify(o.heap)}); ` +
+        `${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
+    );
+    let peerS: number | null = null;
+    if (!args.values["skip-peer"]) {
+      const host = await createNetns("ap-benchh");
+      const ctr2 = await createNetns("ap-benchc");
+      try {
+        peerS = await peer(host, ctr2, kk);
+        console.log(`peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s`);
+      } finally {
+        await deleteNetns(ctr2);
+        await deleteNetns(host); // kills the peer's daemons
+      }
     }
+    result = {
+      cold_start_s: +o.coldS.toFixed(2),
+      rss_mib: +o.rssMib.toFixed(1),
+      count: N,
+      backend: "userspace",
+      daemons_rss_mib: +o.daemons.mib.toFixed(0),
+      controller_heap_used_mib: o.heap.heap_size_used ?? null,
+      inotify_limit_raised: inotifyBefore < N + 64,
+      peer_shell_s: peerS === null ? null : +peerS.toFixed(2),
+      ratio_vs_peer: peerS === null ? null : +(o.coldS / peerS).toFixed(2),
+    };
+  } finally {
+    await deleteNetns(ctr);
   }
-  result = {
-    cold_start_s: +o.coldS.toFixed(2),
-    rss_mib: +o.rssMib.toFixed(1),
-    count: N,
-    backend: "userspace",
-    daemons_rss_mib: +o.daemons.mib.toFixed(0),
-    peer_shell_s: peerS === null ? null : +peerS.toFixed(2),
-    ratio_vs_peer: peerS === null ? null : +(o.coldS / peerS).toFixed(2),
-  };
 } finally {
-  await deleteNetns(ctr);
+  restoreInotify();
 }
 console.log(JSON.stringify(result));
 Deno.exit(0);

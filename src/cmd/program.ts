@@ -82,7 +82,7 @@ export function parseProgramFlags<D extends FlagDefs>(
  * Runs a program: parses flags, configures logging, wires signals, awaits `main`, and exits with its status.
  * `main` receives an AbortSignal that fires on the first SIGINT/SIGTERM.
  */
-export async function runProgram<D extends FlagDefs & typeof COMMON_FLAGS>(
+export async function runProgram<D extends FlagDefs & Pick<typeof COMMON_FLAGS, "v" | "log-format">>(
   program: string,
   defs: D,
   main: (flags: FlagValues<D>, signal: AbortSignal) => Promise<number>,

@@ -1,8 +1,8 @@
 /**
  * wg-controller: one per node. Converges this node's WireGuardInterface objects (spec.node = -nodename) to the
  * kernel: links, addresses, MTU, WireGuard devices (kernel module or wireguard-go), in the host namespace or
- * moved into a container's namespace. Reference flags plus ours (-wg-poll-interval, -wg-backend, -docker-host,
- * -metrics-bind-address, -wg-state-dir).
+ * moved into a container's namespace. Reference flags plus ours (-wg-poll-interval, -wg-status-stats-interval,
+ * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir).
  */
 import { Gauge } from "prom-client";
 import { NODE_FIELD } from "../api/constants.ts";
@@ -10,7 +10,7 @@ import type { WireGuardInterface } from "../api/wireguard_interface.ts";
 import { WGI_RESOURCE, WgReconciler } from "../controllers/wg/reconciler.ts";
 import { KubeClient, objectKey } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
-import { Controller } from "../kube/controller.ts";
+import { Controller, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { ControllerMetrics } from "../kube/metrics.ts";
@@ -29,11 +29,24 @@ const PROGRAM = "wg-controller";
 export const WG_CONTROLLER_FLAGS = {
   ...COMMON_FLAGS,
   ...NODE_FLAGS,
+  "num-workers": {
+    ...COMMON_FLAGS["num-workers"],
+    default: 8,
+    usage: "Number of reconcile workers (the reference's default is 1; starting wireguard-go daemons one at a time " +
+      "makes a cold start of many interfaces needlessly slow).",
+  },
   "wg-poll-interval": {
     type: "int",
     default: 10,
     min: 1,
     usage: "Seconds between WireGuard device polls (peer, key and port drift cannot be watched).",
+  },
+  "wg-status-stats-interval": {
+    type: "int",
+    default: 60,
+    min: 0,
+    usage: "Seconds between status writes that only update peer counters (latest handshake, bytes) of an " +
+      "object; other status changes are written at once. 0 writes counters on every change.",
   },
   "wg-backend": {
     type: "string",
@@ -82,7 +95,8 @@ if (import.meta.main) {
     const resolver = new NamespaceResolver({ docker });
     const node = new WgNode(resolver.host.ns, {
       backend: f["wg-backend"] as BackendChoice,
-      wireguardGo: { stateDir: f["wg-state-dir"] },
+      // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
+      wireguardGo: { stateDir: f["wg-state-dir"], startTimeoutMs: 30_000 },
     });
     const enqueueAll = () => informer.store.list().forEach((o) => ctl.enqueue(objectKey(o)));
     const monitor = new DriftMonitor({
@@ -101,6 +115,7 @@ if (import.meta.main) {
       nodename: f.nodename,
       dryRun: f["dry-run"],
       pollIntervalMs: f["wg-poll-interval"] * 1000,
+      statsIntervalMs: f["wg-status-stats-interval"] * 1000,
     });
     const metrics = new ControllerMetrics();
     const ctl: Controller<WireGuardInterface> = new Controller({
@@ -109,6 +124,7 @@ if (import.meta.main) {
       reconcile: reconciler.reconcile,
       workers: f["num-workers"],
       metrics,
+      shouldEnqueueUpdate: specOrLifecycleChanged,
     });
     resolver.listen(monitor);
     resolver.listen({ closing: (t) => node.forget(t.ns) });
@@ -143,6 +159,7 @@ if (import.meta.main) {
       await ctl.run(signal);
     } finally {
       clearInterval(sweeper);
+      await reconciler.close();
       await monitor.stop();
       await informer.stop();
       await resolver.close();

@@ -39,6 +39,16 @@ export interface ControllerOptions<T extends KubeObject> {
   shouldEnqueueUpdate?(oldObj: T, newObj: T): boolean;
 }
 
+/**
+ * Update filter for `shouldEnqueueUpdate`: spec (generation), deletion, finalizers or identity changed. A
+ * controller's own status writes are not worth a reconcile (the periodic resync still covers everything).
+ */
+export function specOrLifecycleChanged<T extends KubeObject>(a: T, b: T): boolean {
+  const m = (o: KubeObject) =>
+    JSON.stringify([o.metadata.generation, o.metadata.deletionTimestamp, o.metadata.finalizers, o.metadata.uid]);
+  return m(a) !== m(b);
+}
+
 /** One controller: a queue, its workers and the informers feeding it. */
 export class Controller<T extends KubeObject> {
   readonly queue: WorkQueue<string>;
@@ -137,7 +147,7 @@ export class Controller<T extends KubeObject> {
           after !== undefined ? "requeue_after" : "success",
           (performance.now() - t0) / 1000,
         );
-        log.v(4).info("successfully synced", { controller: name, key });
+        log.v(4).info("successfully synced", { controller: name, key, ms: Math.round(performance.now() - t0) });
       } catch (e) {
         metrics?.observeReconcile(name, "error", (performance.now() - t0) / 1000);
         log.error("error syncing; requeuing for later retry", {

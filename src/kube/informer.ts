@@ -9,7 +9,8 @@
  *   that diffs the new list against the cache (missed deletes become delete events);
  * - other errors retry with exponential backoff (0.8 s … 30 s), forever, until `stop()`;
  * - a watchdog aborts a watch that delivered nothing (not even a bookmark) for `watchdogMs`;
- * - every `resyncPeriodMs` each cached object is passed to the `resync` handlers (drift-detection tick).
+ * - every `resyncPeriodMs` each cached object is passed to the `resync` handlers (drift-detection tick);
+ * - cached objects carry no `metadata.managedFields`.
  */
 import { logger } from "../log/mod.ts";
 import { Backoff } from "./backoff.ts";
@@ -97,6 +98,16 @@ export function diffSnapshot<T extends KubeObject>(cached: ReadStore<T>, items: 
   }
   for (const key of cached.keys()) if (!seen.has(key)) d.deleted.push(cached.get(key)!);
   return d;
+}
+
+/**
+ * Drops `metadata.managedFields` (server-side apply bookkeeping, often the largest part of an object) before caching:
+ * no controller reads it, and a PUT without it keeps the stored value.
+ */
+function slim<T extends KubeObject>(obj: T): T {
+  const m = obj.metadata as { managedFields?: unknown } | undefined;
+  if (m?.managedFields !== undefined) delete m.managedFields;
+  return obj;
 }
 
 /** List+watch cache of one resource type. */
@@ -266,7 +277,7 @@ export class Informer<T extends KubeObject> {
       }
       const kind = page.kind?.replace(/List$/, "");
       for (const it of page.items) {
-        items.push({ ...it, apiVersion: it.apiVersion ?? page.apiVersion, kind: it.kind ?? kind });
+        items.push(slim({ ...it, apiVersion: it.apiVersion ?? page.apiVersion, kind: it.kind ?? kind }));
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? "";
@@ -353,7 +364,7 @@ export class Informer<T extends KubeObject> {
   }
 
   #apply(ev: WatchEvent<T>): void {
-    const obj = ev.object;
+    const obj = slim(ev.object);
     if (ev.type === "DELETED") {
       const old = this.#store.remove(objectKey(obj));
       this.#fire("delete", old ?? obj);

@@ -2,9 +2,13 @@
  * Status writer: computes an object's new status from its current state and writes it through the `status`
  * subresource (PUT with the object's resourceVersion), only when it differs from what is stored; on 409 Conflict it
  * re-reads the object and re-applies the mutation. The field manager is the controller's name.
+ * {@link StatusQueue} runs such writes in the background, so reconciles do not wait for the API server.
  */
 import { isDeepStrictEqual } from "node:util";
-import { isConflict, type KubeClient, type KubeObject, type ResourceType } from "./client.ts";
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from "./client.ts";
+import type { Clock } from "./clock.ts";
+import { ItemExponentialRateLimiter, type RateLimiter } from "./ratelimit.ts";
+import { WorkQueue } from "./workqueue.ts";
 
 /** Result of a status update. */
 export interface StatusUpdate<T> {
@@ -62,6 +66,104 @@ export class StatusWriter<T extends KubeObject & { status?: S }, S = T["status"]
       } catch (e) {
         if (!isConflict(e) || attempt >= this.maxAttempts) throw e;
         obj = await this.client.get<T>(this.resource, namespace, name);
+      }
+    }
+  }
+}
+
+/** Options of {@link StatusQueue}. */
+export interface StatusQueueOptions<T> {
+  /** Writes running at once (default 4); each object still has at most one. */
+  concurrency?: number;
+  /** The freshest known copy at write time (e.g. the informer's cache), to save a GET; else the submitted one. */
+  lookup?: (namespace: string, name: string) => T | undefined;
+  /** Called when a write fails (it is then retried with per-object backoff, unless a newer submission replaced it). */
+  onError?: (key: string, error: unknown) => void;
+  /** Backoff and timers (tests). */
+  rateLimiter?: RateLimiter<string>;
+  clock?: Clock;
+}
+
+interface Submission<T, S> {
+  namespace: string;
+  name: string;
+  mutate: StatusMutation<T, S>;
+  current?: T;
+}
+
+/**
+ * Status writes off the reconcile path. `submit` records the newest wanted status of an object and returns at once;
+ * background writers apply it through a {@link StatusWriter}, so a slow or unreachable API server never delays the
+ * next kernel repair. Per object only the newest submission is written (older pending ones are superseded) and never
+ * two writes at once; a failed write is retried with per-object backoff; an object that is gone (404) is dropped.
+ */
+export class StatusQueue<T extends KubeObject & { status?: S }, S = T["status"]> {
+  readonly #pending = new Map<string, Submission<T, S>>();
+  readonly #queue: WorkQueue<string>;
+  readonly #workers: Promise<void>[];
+  #written = 0;
+
+  constructor(private readonly writer: StatusWriter<T, S>, private readonly o: StatusQueueOptions<T> = {}) {
+    this.#queue = new WorkQueue<string>({
+      clock: o.clock,
+      rateLimiter: o.rateLimiter ?? new ItemExponentialRateLimiter<string>(50, 30_000),
+    });
+    this.#workers = Array.from({ length: Math.max(1, o.concurrency ?? 4) }, () => this.#work());
+  }
+
+  /** Asks for `mutate` to be applied to `namespace/name`'s status soon; replaces an unwritten earlier submission. */
+  submit(namespace: string, name: string, mutate: StatusMutation<T, S>, current?: T): void {
+    const key = `${namespace}/${name}`;
+    this.#pending.set(key, { namespace, name, mutate, current });
+    this.#queue.add(key);
+  }
+
+  /** Drops the unwritten submission of `key` ("namespace/name"), e.g. when the object is being deleted. */
+  cancel(key: string): void {
+    this.#pending.delete(key);
+  }
+
+  /** Submissions not yet written (including those waiting for a retry). */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** Writes that changed an object so far. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Waits (at most `timeoutMs`) for the pending submissions to be written, then stops the writers. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    const end = performance.now() + timeoutMs;
+    while (this.#pending.size > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
+    this.#queue.shutDown();
+    await Promise.all(this.#workers);
+    await this.#queue.drain();
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      const sub = this.#pending.get(key);
+      this.#pending.delete(key);
+      try {
+        if (!sub) continue;
+        const cached = this.o.lookup?.(sub.namespace, sub.name) ?? sub.current;
+        const r = await this.writer.update(sub.namespace, sub.name, sub.mutate, cached);
+        if (r.written) this.#written++;
+        this.#queue.forget(key);
+      } catch (e) {
+        if (isNotFound(e)) {
+          this.#queue.forget(key);
+          continue;
+        }
+        this.o.onError?.(key, e);
+        if (!this.#pending.has(key)) this.#pending.set(key, sub!);
+        this.#queue.addRateLimited(key);
+      } finally {
+        this.#queue.done(key);
       }
     }
   }

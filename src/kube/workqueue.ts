@@ -5,6 +5,9 @@
  * - `addAfter` delays an item (the earliest pending deadline wins); `addRateLimited` delays it by the rate limiter
  *   (per-item exponential backoff combined with an overall token bucket by default); `forget` resets its backoff;
  * - `shutDown` stops handing out items; `drain` waits for in-flight items to be marked done.
+ *
+ * Delayed items wait in a deadline heap served by a single timer (no timer per item: 1000 objects polled every
+ * 10 s would otherwise keep 1000 timers).
  */
 import { type Clock, realClock, type TimerHandle } from "./clock.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "./ratelimit.ts";
@@ -36,7 +39,10 @@ export class WorkQueue<T> {
   readonly #dirty = new Set<T>();
   readonly #processing = new Map<T, number>(); // item → start time
   readonly #addedAt = new Map<T, number>();
-  readonly #delayed = new Map<T, { at: number; timer: TimerHandle }>();
+  /** item → its earliest pending deadline; the heap may also hold superseded (stale) entries. */
+  readonly #delayed = new Map<T, number>();
+  readonly #deadlines = new DeadlineHeap<T>();
+  #timer?: { at: number; handle: TimerHandle };
   readonly #waiters: ((item: T | undefined) => void)[] = [];
   readonly #drained: (() => void)[] = [];
   readonly #limiter: RateLimiter<T>;
@@ -67,13 +73,39 @@ export class WorkQueue<T> {
     if (!(delayMs > 0)) return this.add(item);
     const at = this.#clock.now() + delayMs;
     const pending = this.#delayed.get(item);
-    if (pending && pending.at <= at) return;
-    if (pending) this.#clock.clearTimer(pending.timer);
-    const timer = this.#clock.setTimer(() => {
-      this.#delayed.delete(item);
-      this.add(item);
-    }, delayMs);
-    this.#delayed.set(item, { at, timer });
+    if (pending !== undefined && pending <= at) return;
+    this.#delayed.set(item, at);
+    this.#deadlines.push(at, item);
+    this.#arm();
+  }
+
+  /** Points the single timer at the earliest live deadline (dropping superseded heap entries on the way). */
+  #arm(): void {
+    let top = this.#deadlines.peek();
+    while (top && this.#delayed.get(top.item) !== top.at) {
+      this.#deadlines.pop();
+      top = this.#deadlines.peek();
+    }
+    if (this.#timer && (!top || this.#timer.at > top.at)) {
+      this.#clock.clearTimer(this.#timer.handle);
+      this.#timer = undefined;
+    }
+    if (!top || this.#timer) return;
+    const at = top.at;
+    this.#timer = { at, handle: this.#clock.setTimer(() => this.#fire(), at - this.#clock.now()) };
+  }
+
+  /** Timer callback: adds every item whose deadline has come, then re-arms. */
+  #fire(): void {
+    this.#timer = undefined;
+    const now = this.#clock.now();
+    for (let top = this.#deadlines.peek(); top && top.at <= now; top = this.#deadlines.peek()) {
+      this.#deadlines.pop();
+      if (this.#delayed.get(top.item) !== top.at) continue;
+      this.#delayed.delete(top.item);
+      this.add(top.item);
+    }
+    this.#arm();
   }
 
   /** Re-adds `item` after the rate limiter's delay (one more failure for its backoff). */
@@ -132,8 +164,10 @@ export class WorkQueue<T> {
   shutDown(): void {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
-    for (const { timer } of this.#delayed.values()) this.#clock.clearTimer(timer);
+    if (this.#timer) this.#clock.clearTimer(this.#timer.handle);
+    this.#timer = undefined;
     this.#delayed.clear();
+    this.#deadlines.clear();
     this.#queue.length = 0;
     this.#metrics.depth?.(0);
     this.#waiters.splice(0).forEach((w) => w(undefined));
@@ -171,5 +205,45 @@ export class WorkQueue<T> {
     this.#addedAt.delete(item);
     if (added !== undefined) this.#metrics.queueLatency?.((now - added) / 1000);
     this.#processing.set(item, now);
+  }
+}
+
+/** Binary min-heap of (deadline, item) pairs. */
+class DeadlineHeap<T> {
+  readonly #h: { at: number; item: T }[] = [];
+
+  push(at: number, item: T): void {
+    const h = this.#h;
+    h.push({ at, item });
+    for (let i = h.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (h[p].at <= h[i].at) break;
+      [h[p], h[i]] = [h[i], h[p]];
+      i = p;
+    }
+  }
+
+  peek(): { at: number; item: T } | undefined {
+    return this.#h[0];
+  }
+
+  pop(): void {
+    const h = this.#h;
+    const last = h.pop();
+    if (h.length === 0 || !last) return;
+    h[0] = last;
+    for (let i = 0;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < h.length && h[l].at < h[m].at) m = l;
+      if (r < h.length && h[r].at < h[m].at) m = r;
+      if (m === i) break;
+      [h[m], h[i]] = [h[i], h[m]];
+      i = m;
+    }
+  }
+
+  clear(): void {
+    this.#h.length = 0;
   }
 }

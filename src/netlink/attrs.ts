@@ -206,6 +206,22 @@ export class AttrEncoder {
     return this;
   }
 
+  /**
+   * Appends an attribute of `size` zero bytes and returns its payload in place, for the caller to fill without an
+   * intermediate array (keys, addresses, sockaddrs). The view is valid until the next write to this encoder; after
+   * an error it is a detached empty array.
+   */
+  reserve(type: number, size: number): Uint8Array {
+    if (!Number.isInteger(size) || size < 0) {
+      this.fail(`attribute ${type}: payload size ${size} is not a byte count`);
+      return new Uint8Array(0);
+    }
+    const at = this.#begin(type, size);
+    if (at < 0) return new Uint8Array(0);
+    this.buf.fill(0, at, at + size);
+    return this.buf.subarray(at, at + size);
+  }
+
   /** Appends a flag attribute (no payload). */
   flag(type: number): this {
     this.#begin(type, 0);
@@ -253,10 +269,18 @@ export class AttrEncoder {
  * Iterates the attributes of a buffer: `while (d.next()) switch (d.type) { case X: v = d.u32(); … }`, then
  * {@link done} (or check {@link error}). Malformed lengths and wrongly sized payloads set the sticky error and end
  * the iteration; getters then return zero values. Never throws while iterating.
+ *
+ * Zero-copy: nested decoders share their parent's buffer (bounded by offsets, no subarray, no DataView of their
+ * own); {@link view} and the `…At` struct-field getters read the payload in place. Only {@link bytes} and
+ * {@link string} copy.
  */
 export class AttrDecoder {
   readonly #buf: Uint8Array;
-  readonly #view: DataView;
+  /** Created on first use and handed down to nested decoders. */
+  #dv: DataView | undefined;
+  /** Bounds of this decoder's attributes within `#buf`: [#begin, #end). */
+  #begin = 0;
+  #end: number;
   #pos = 0;
   #type = 0;
   #rawType = 0;
@@ -267,7 +291,7 @@ export class AttrDecoder {
   /** `op` names what is decoded in errors, e.g. `RTM_NEWLINK reply`. */
   constructor(buf: Uint8Array, readonly op = "decode attributes") {
     this.#buf = buf;
-    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.#end = buf.length;
   }
 
   /** The first error, or null. */
@@ -284,25 +308,32 @@ export class AttrDecoder {
     this.#error ??= malformed(this.op, detail);
   }
 
+  get #view(): DataView {
+    const b = this.#buf;
+    return this.#dv ??= new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
   /** Advances to the next attribute; false at the end or after an error. */
   next(): boolean {
     if (this.#error) return false;
-    const remaining = this.#buf.length - this.#pos;
+    const b = this.#buf;
+    const pos = this.#pos;
+    const remaining = this.#end - pos;
     if (remaining === 0) return false;
     if (remaining < NLA_HDRLEN) {
-      this.#fail(`truncated attribute header: ${remaining} bytes left at offset ${this.#pos}`);
+      this.#fail(`truncated attribute header: ${remaining} bytes left at offset ${pos - this.#begin}`);
       return false;
     }
-    const len = this.#view.getUint16(this.#pos, true);
+    const len = b[pos] | (b[pos + 1] << 8);
     if (len < NLA_HDRLEN || len > remaining) {
-      this.#fail(`attribute length ${len} at offset ${this.#pos} outside ${NLA_HDRLEN}..${remaining}`);
+      this.#fail(`attribute length ${len} at offset ${pos - this.#begin} outside ${NLA_HDRLEN}..${remaining}`);
       return false;
     }
-    this.#rawType = this.#view.getUint16(this.#pos + 2, true);
+    this.#rawType = b[pos + 2] | (b[pos + 3] << 8);
     this.#type = this.#rawType & NLA_TYPE_MASK;
-    this.#start = this.#pos + NLA_HDRLEN;
+    this.#start = pos + NLA_HDRLEN;
     this.#len = len - NLA_HDRLEN;
-    this.#pos = Math.min(this.#pos + align4(len), this.#buf.length);
+    this.#pos = Math.min(pos + align4(len), this.#end);
     return true;
   }
 
@@ -333,6 +364,16 @@ export class AttrDecoder {
       return -1;
     }
     return this.#start;
+  }
+
+  /** Position of a `size`-byte field at `offset` of the payload, or -1 (sticky error) if it lies outside. */
+  #field(offset: number, size: number, what: string): number {
+    if (this.#error) return -1;
+    if (!(Number.isInteger(offset) && offset >= 0 && offset + size <= this.#len)) {
+      this.#fail(`attribute ${this.#type}: ${what} at offset ${offset} outside its ${this.#len}-byte payload`);
+      return -1;
+    }
+    return this.#start + offset;
   }
 
   /** The payload as u8. */
@@ -377,6 +418,35 @@ export class AttrDecoder {
     return at < 0 ? 0 : this.#view.getUint32(at, false);
   }
 
+  /**
+   * A u16 field at byte `offset` of a struct payload (e.g. `sockaddr_in6`), little-endian unless `bigEndian`. A
+   * field beyond the payload sets the sticky error and reads 0.
+   */
+  u16At(offset: number, bigEndian = false): number {
+    const at = this.#field(offset, 2, "u16 field");
+    return at < 0 ? 0 : this.#view.getUint16(at, !bigEndian);
+  }
+
+  /** A u32 field at byte `offset` of a struct payload; see {@link u16At}. */
+  u32At(offset: number, bigEndian = false): number {
+    const at = this.#field(offset, 4, "u32 field");
+    return at < 0 ? 0 : this.#view.getUint32(at, !bigEndian);
+  }
+
+  /** A little-endian s64 field at byte `offset` of a struct payload (e.g. `__kernel_timespec`); see {@link u16At}. */
+  i64At(offset: number): bigint {
+    const at = this.#field(offset, 8, "s64 field");
+    return at < 0 ? 0n : this.#view.getBigInt64(at, true);
+  }
+
+  /** Whether every payload byte is zero (true for an empty payload); false after an error. */
+  isZero(): boolean {
+    if (this.#error) return false;
+    const b = this.#buf;
+    for (let i = this.#start, end = this.#start + this.#len; i < end; i++) if (b[i] !== 0) return false;
+    return true;
+  }
+
   /** The payload as a string (up to the first NUL). */
   string(): string {
     if (this.#error) return "";
@@ -385,27 +455,63 @@ export class AttrDecoder {
     return dec.decode(z < 0 ? b : b.subarray(0, z));
   }
 
-  /** A copy of the payload. */
+  /**
+   * The payload in place, without a copy: valid only while the buffer being decoded (the datagram) is unchanged.
+   * Copy what must outlive it, or use {@link bytes}.
+   */
+  view(): Uint8Array {
+    if (this.#error) return new Uint8Array(0);
+    return this.#buf.subarray(this.#start, this.#start + this.#len);
+  }
+
+  /** A copy of the payload (its own ArrayBuffer: costly per attribute; see {@link copyTo}). */
   bytes(): Uint8Array<ArrayBuffer> {
     if (this.#error) return new Uint8Array(0);
     return this.#buf.slice(this.#start, this.#start + this.#len);
   }
 
+  /**
+   * Copies the payload into `dst` at `offset` without allocating (e.g. many keys into one shared buffer) and
+   * returns its length; 0 after an error. A payload that does not fit sets the sticky error and copies nothing.
+   */
+  copyTo(dst: Uint8Array, offset: number): number {
+    if (this.#error) return 0;
+    const n = this.#len;
+    if (!(Number.isInteger(offset) && offset >= 0 && offset + n <= dst.length)) {
+      this.#fail(`attribute ${this.#type}: ${n}-byte payload does not fit at offset ${offset} of ${dst.length} bytes`);
+      return 0;
+    }
+    const b = this.#buf;
+    for (let i = 0, at = this.#start; i < n; i++) dst[offset + i] = b[at + i];
+    return n;
+  }
+
+  /** A decoder of the current attribute's payload sharing this decoder's buffer and DataView. */
+  #child(): AttrDecoder {
+    const c = new AttrDecoder(this.#buf, this.op);
+    c.#dv = this.#view;
+    c.#begin = c.#pos = this.#start;
+    c.#end = this.#start + this.#len;
+    return c;
+  }
+
   /** Decodes the payload as nested attributes with `fn`; the child's error becomes this decoder's error. */
   nested(fn: (d: AttrDecoder) => void): void {
     if (this.#error) return;
-    const child = new AttrDecoder(this.#buf.subarray(this.#start, this.#start + this.#len), this.op);
+    const child = this.#child();
     fn(child);
-    if (child.error) this.#error ??= child.error;
+    if (child.#error) this.#error ??= child.#error;
   }
 
   /** Decodes an array of nests: calls `fn` for every child nest (its decoder and its index type). */
   array(fn: (d: AttrDecoder, index: number) => void): void {
-    this.nested((arr) => {
-      while (arr.next()) {
-        const index = arr.type;
-        arr.nested((item) => fn(item, index));
-      }
-    });
+    if (this.#error) return;
+    const arr = this.#child();
+    while (arr.next()) {
+      const item = arr.#child();
+      fn(item, arr.#type);
+      if (item.#error) arr.#error ??= item.#error;
+    }
+    if (arr.#error) this.#error ??= arr.#error;
   }
 }

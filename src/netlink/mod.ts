@@ -2,10 +2,13 @@
  * The netlink layer — public API.
  *
  * Raw codec (pure, no FFI; `attrs.ts`, `message.ts`):
- *   - `AttrEncoder`: `u8/u16/u32/i32/u64/be16/be32/string/bytes/flag`, `nested(type, e => …)`,
- *     `array(type, items, (e, item, i) => …)`, `mark()/rollback()`; sticky `error`; 64 KiB attribute/nest limit.
+ *   - `AttrEncoder`: `u8/u16/u32/i32/u64/be16/be32/string/bytes/flag`, `reserve(type, size)` (payload filled in
+ *     place), `nested(type, e => …)`, `array(type, items, (e, item, i) => …)`, `mark()/rollback()`; sticky `error`;
+ *     64 KiB attribute/nest limit.
  *   - `AttrDecoder`: `while (d.next()) switch (d.type) { … d.u32() … d.nested(c => …) … d.array((c, i) => …) }`,
  *     then `d.done()`; `netByteOrder`/`isNested` flags; malformed input → sticky `NetlinkError` (EBADMSG).
+ *     Zero-copy: nested decoders share the parent's buffer; `view()` (valid while the datagram is),
+ *     `u16At/u32At/i64At(offset)` struct fields, `isZero()`, `copyTo(dst, offset)`; only `bytes()`/`string()` copy.
  *   - `MessageEncoder(type, flags, op)` extends AttrEncoder with one fixed header (`genl`, `ifinfo`, `ifaddr`,
  *     `fixed`) and `finish(seq, pid)`; `parseMessages`, `parseError` (errno + extended ACK), `parseDone`,
  *     `decodeIfInfo/decodeIfAddr/decodeGenl`, `attrsAfter(payload, fixedLen)`.

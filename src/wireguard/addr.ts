@@ -8,13 +8,11 @@
  */
 
 import ipaddr from "ipaddr.js";
+import { IPV4_TEXT } from "../netlink/ip.ts";
 import { InvalidConfigError } from "./errors.ts";
 
 /** Address family by IP version. */
 export type IpVersion = 4 | 6;
-
-const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
-const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
 interface Address {
   version: IpVersion;
@@ -24,7 +22,7 @@ interface Address {
 /** Parses a dotted-quad IPv4 (no shorthand, no leading zeros) or an IPv6 address. */
 function parseAddress(text: string, field: string): Address {
   if (!text.includes(":")) {
-    const m = IPV4.exec(text);
+    const m = IPV4_TEXT.exec(text);
     if (m) return { version: 4, words: [(+m[1] << 8) | +m[2], (+m[3] << 8) | +m[4]] };
   } else if (text.includes("%")) {
     throw new InvalidConfigError(field, `zone ids are not supported: "${text}"`);
@@ -166,6 +164,12 @@ export class Endpoint {
   /** Builds an endpoint from address bytes and a port. */
   static fromBytes(version: IpVersion, address: Uint8Array, port: number, field = "endpoint"): Endpoint {
     return Endpoint.#make(version, wordsFromBytes(version, address, field), port, field);
+  }
+
+  /** Builds an endpoint from 16-bit words (2 for IPv4, 8 for IPv6; taken over, not copied) and a port. */
+  static fromWords(version: IpVersion, words: number[], port: number, field = "endpoint"): Endpoint {
+    if (words.length !== (version === 4 ? 2 : 8)) throw new InvalidConfigError(field, `invalid IPv${version} address`);
+    return Endpoint.#make(version, words, port, field);
   }
 
   static #make(version: IpVersion, words: number[], port: number, field: string): Endpoint {

@@ -63,8 +63,15 @@ export function diffDevice(desired: DeviceConfig, actual: DeviceState, opts: Dif
     throw new InvalidConfigError("peers", `peer ${ownPublic} is the device's own public key`);
   }
 
-  const wanted = new Set<string>();
-  for (const p of want.peers) for (const prefix of p.allowedIps) wanted.add(prefix.text);
+  // Every wanted prefix, by text: built only if some peer has a prefix it should not keep (rare; large otherwise).
+  let wantedTexts: Set<string> | undefined;
+  const wanted = (prefix: IpPrefix) => {
+    if (!wantedTexts) {
+      wantedTexts = new Set();
+      for (const p of want.peers) for (const x of p.allowedIps) wantedTexts.add(x.text);
+    }
+    return wantedTexts.has(prefix.text);
+  };
   const orphaned: IpPrefix[] = [];
 
   const have = sortByPublicKey(actual.peers);
@@ -136,7 +143,7 @@ function newPeer(w: PeerConfig): PeerUpdate {
 function changePeer(
   w: PeerConfig,
   h: PeerConfig,
-  wanted: Set<string>,
+  wanted: (prefix: IpPrefix) => boolean,
   orphaned: IpPrefix[],
   removal: AllowedIpRemoval,
 ): PeerUpdate | undefined {
@@ -162,7 +169,7 @@ function changePeer(
   sortedMerge(w.allowedIps, canonicalPrefixes(h.allowedIps), IpPrefix.compare, {
     onlyLeft: (x) => add.push(x),
     onlyRight: (y) => {
-      if (!wanted.has(y.text)) remove.push(y);
+      if (!wanted(y)) remove.push(y);
     },
   });
   if (add.length > 0) {

@@ -13,7 +13,7 @@
  */
 
 import { type AttrDecoder, attrsAfter, decodeGenl, GENL_HDRLEN, genlMessage, type Message } from "../netlink/mod.ts";
-import type { MessageEncoder } from "../netlink/mod.ts";
+import { MessageEncoder } from "../netlink/mod.ts";
 import { Endpoint, IpPrefix } from "./addr.ts";
 import { InvalidConfigError, ProtocolError } from "./errors.ts";
 import { KEY_LEN, type KeyKind, WireGuardKey } from "./key.ts";
@@ -75,6 +75,9 @@ export const MIN_SET_BUDGET = 512;
 /** Largest budget: the single WGDEVICE_A_PEERS nest must stay within the 65 535-byte attribute limit. */
 export const MAX_SET_BUDGET = 65535;
 
+/** Upper bound of one peer head or one allowed IP entry in a SET message, in bytes. */
+const SET_OVERSHOOT = 1024;
+
 /** How a request names its device: one, not both, of ifname and ifindex. */
 export type DeviceRef = { name: string } | { ifindex: number };
 
@@ -94,31 +97,52 @@ export function encodeGetDevice(familyId: number, dev: DeviceRef): MessageEncode
   return m;
 }
 
+/** Size of the sockaddr of an endpoint: sockaddr_in (16) or sockaddr_in6 (28). */
+function sockaddrSize(ep: Endpoint): number {
+  return ep.version === 4 ? 16 : 28;
+}
+
+/** Writes 16-bit words big-endian at `at` of `b`. */
+function writeWords(b: Uint8Array, at: number, words: readonly number[]): void {
+  for (let i = 0; i < words.length; i++) {
+    b[at + 2 * i] = words[i] >> 8;
+    b[at + 2 * i + 1] = words[i] & 0xff;
+  }
+}
+
+/** Fills a zeroed sockaddr (family in host order, port in network order); sin6_flowinfo precedes the address. */
+function writeSockaddr(b: Uint8Array, ep: Endpoint): void {
+  const family = ep.version === 4 ? AF_INET : AF_INET6;
+  b[0] = family & 0xff;
+  b[1] = family >> 8;
+  b[2] = ep.port >> 8;
+  b[3] = ep.port & 0xff;
+  writeWords(b, ep.version === 4 ? 4 : 8, ep.words);
+}
+
 /** struct sockaddr_in / sockaddr_in6 of an endpoint (family in host order, port in network order). */
 export function encodeSockaddr(ep: Endpoint): Uint8Array {
-  const b = new Uint8Array(ep.version === 4 ? 16 : 28);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, ep.version === 4 ? AF_INET : AF_INET6, true);
-  v.setUint16(2, ep.port, false);
-  b.set(ep.address, ep.version === 4 ? 4 : 8); // sin6_flowinfo (4 bytes) precedes the IPv6 address
+  const b = new Uint8Array(sockaddrSize(ep));
+  writeSockaddr(b, ep);
   return b;
 }
 
-/** Decodes a WGPEER_A_ENDPOINT payload; undefined for an unset endpoint (family 0). */
+/** Decodes a WGPEER_A_ENDPOINT payload; undefined for an unset endpoint (family 0). Reads `b` in place. */
 export function decodeSockaddr(b: Uint8Array, op: string): Endpoint | undefined {
   if (b.length < 2) throw new ProtocolError(op, `endpoint of ${b.length} bytes`);
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const family = v.getUint16(0, true);
+  const family = b[0] | (b[1] << 8);
   if (family === 0) return undefined;
-  const port = b.length >= 4 ? v.getUint16(2, false) : 0;
-  if (family === AF_INET && b.length >= 16) return endpointOrThrow(4, b.subarray(4, 8), port, op);
-  if (family === AF_INET6 && b.length >= 28) return endpointOrThrow(6, b.subarray(8, 24), port, op);
+  const port = b.length >= 4 ? (b[2] << 8) | b[3] : 0;
+  if (family === AF_INET && b.length >= 16) return endpointOrThrow(4, b, 4, port, op);
+  if (family === AF_INET6 && b.length >= 28) return endpointOrThrow(6, b, 8, port, op); // after sin6_flowinfo
   throw new ProtocolError(op, `endpoint with family ${family} and ${b.length} bytes`);
 }
 
-function endpointOrThrow(version: 4 | 6, addr: Uint8Array, port: number, op: string): Endpoint {
+function endpointOrThrow(version: 4 | 6, b: Uint8Array, at: number, port: number, op: string): Endpoint {
   if (port === 0) throw new ProtocolError(op, "endpoint with port 0");
-  return Endpoint.fromBytes(version, addr, port, op);
+  const words = new Array<number>(version === 4 ? 2 : 8);
+  for (let i = 0; i < words.length; i++) words[i] = (b[at + 2 * i] << 8) | b[at + 2 * i + 1];
+  return Endpoint.fromWords(version, words, port, op);
 }
 
 interface IpEntry {
@@ -135,14 +159,20 @@ function ipEntries(p: PeerUpdate): IpEntry[] {
 
 function writeIp(m: MessageEncoder, e: IpEntry): void {
   m.u16(WGALLOWEDIP_A_FAMILY, e.prefix.version === 4 ? AF_INET : AF_INET6);
-  m.bytes(WGALLOWEDIP_A_IPADDR, e.prefix.address);
+  writeWords(m.reserve(WGALLOWEDIP_A_IPADDR, e.prefix.words.length * 2), 0, e.prefix.words);
   m.u8(WGALLOWEDIP_A_CIDR_MASK, e.prefix.bits);
   if (e.remove) m.u32(WGALLOWEDIP_A_FLAGS, WGALLOWEDIP_F_REMOVE_ME);
 }
 
+/** Appends a key attribute, copying the key straight into the message. */
+function putKey(m: MessageEncoder, type: number, key: WireGuardKey): void {
+  const payload = m.reserve(type, KEY_LEN);
+  if (payload.length === KEY_LEN) key.copyTo(payload); // empty after an error already recorded
+}
+
 /** Writes the peer's own attributes (first fragment) or only what a continuation carries. */
 function writePeerHead(m: MessageEncoder, p: PeerUpdate, continuation: boolean): void {
-  m.bytes(WGPEER_A_PUBLIC_KEY, p.publicKey.toBytes());
+  putKey(m, WGPEER_A_PUBLIC_KEY, p.publicKey);
   if (continuation) {
     if (p.updateOnly) m.u32(WGPEER_A_FLAGS, WGPEER_F_UPDATE_ONLY);
     return;
@@ -151,8 +181,8 @@ function writePeerHead(m: MessageEncoder, p: PeerUpdate, continuation: boolean):
     (p.updateOnly ? WGPEER_F_UPDATE_ONLY : 0);
   if (flags) m.u32(WGPEER_A_FLAGS, flags);
   if (p.remove) return;
-  if (p.presharedKey) m.bytes(WGPEER_A_PRESHARED_KEY, p.presharedKey.toBytes());
-  if (p.endpoint) m.bytes(WGPEER_A_ENDPOINT, encodeSockaddr(p.endpoint));
+  if (p.presharedKey) putKey(m, WGPEER_A_PRESHARED_KEY, p.presharedKey);
+  if (p.endpoint) writeSockaddr(m.reserve(WGPEER_A_ENDPOINT, sockaddrSize(p.endpoint)), p.endpoint);
   if (p.persistentKeepalive !== undefined) m.u16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, p.persistentKeepalive);
 }
 
@@ -178,12 +208,13 @@ export function encodeSetDevice(
   let entries = peers.length > 0 ? ipEntries(peers[0]) : [];
 
   do {
-    const m = genlMessage(familyId, WG_CMD_SET_DEVICE, WG_GENL_VERSION, 0, op);
+    // Sized for the budget plus what one peer head or allowed IP may overshoot it by before being rolled back.
+    const m = new MessageEncoder(familyId, 0, op, budget + SET_OVERSHOOT).genl(WG_CMD_SET_DEVICE, WG_GENL_VERSION);
     deviceAttr(m, dev);
     const bare = m.length;
     if (messages.length === 0) {
       if (update.replacePeers) m.u32(WGDEVICE_A_FLAGS, WGDEVICE_F_REPLACE_PEERS);
-      if (update.privateKey) m.bytes(WGDEVICE_A_PRIVATE_KEY, update.privateKey.toBytes());
+      if (update.privateKey) putKey(m, WGDEVICE_A_PRIVATE_KEY, update.privateKey);
       if (update.listenPort !== undefined) m.u16(WGDEVICE_A_LISTEN_PORT, update.listenPort);
       if (update.fwmark !== undefined) m.u32(WGDEVICE_A_FWMARK, update.fwmark);
     }
@@ -244,9 +275,10 @@ export function encodeSetDevice(
   return messages;
 }
 
-function key(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey {
+/** A device key (one per device): a copy of its own. */
+function deviceKey(kind: KeyKind, d: AttrDecoder, op: string): WireGuardKey | undefined {
   if (d.length !== KEY_LEN) throw new ProtocolError(op, `${kind} key of ${d.length} bytes`);
-  return WireGuardKey.adopt(kind, d.bytes());
+  return d.isZero() ? undefined : WireGuardKey.fromBytes(kind, d.view());
 }
 
 function decodeAllowedIp(d: AttrDecoder, op: string): IpPrefix {
@@ -269,131 +301,188 @@ function decodeAllowedIp(d: AttrDecoder, op: string): IpPrefix {
   return IpPrefix.fromWords(version, words, cidr, op);
 }
 
-/** An IPADDR payload as 16-bit words; IPv4 without allocating a byte array (these are the bulk of a dump). */
+/** An IPADDR payload as 16-bit words, read in place (these are the bulk of a dump). */
 function addressWords(d: AttrDecoder): number[] {
-  if (d.length === 4) {
-    const v = d.be32();
-    return [v >>> 16, v & 0xffff];
-  }
-  const b = d.bytes();
-  const words: number[] = [];
-  for (let i = 0; i + 1 < b.length; i += 2) words.push((b[i] << 8) | b[i + 1]);
+  const words = new Array<number>(d.length >> 1);
+  for (let i = 0; i < words.length; i++) words[i] = d.u16At(2 * i, true);
   return words;
 }
 
-function decodePeer(d: AttrDecoder, op: string): PeerState {
-  const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
-    allowedIps: [],
-    lastHandshake: null,
-    rxBytes: 0n,
-    txBytes: 0n,
-    protocolVersion: 0,
-  };
-  while (d.next()) {
-    switch (d.type) {
-      case WGPEER_A_PUBLIC_KEY:
-        peer.publicKey = key("public", d, op);
-        break;
-      case WGPEER_A_PRESHARED_KEY: {
-        const psk = key("preshared", d, op);
-        if (!psk.isZero()) peer.presharedKey = psk;
-        break;
-      }
-      case WGPEER_A_ENDPOINT: {
-        const ep = decodeSockaddr(d.bytes(), op);
-        if (ep) peer.endpoint = ep;
-        break;
-      }
-      case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: {
-        const ka = d.u16();
-        if (ka > 0) peer.persistentKeepalive = ka;
-        break;
-      }
-      case WGPEER_A_LAST_HANDSHAKE_TIME: {
-        if (d.length !== 16) throw new ProtocolError(op, `handshake time of ${d.length} bytes`);
-        const b = d.bytes();
-        const v = new DataView(b.buffer);
-        const sec = v.getBigInt64(0, true);
-        const nsec = v.getBigInt64(8, true);
-        if (sec < 0n || nsec < 0n || nsec > 999_999_999n) throw new ProtocolError(op, "invalid handshake time");
-        peer.lastHandshake = sec === 0n && nsec === 0n ? null : new Date(Number(sec * 1000n + nsec / 1_000_000n));
-        break;
-      }
-      case WGPEER_A_RX_BYTES:
-        peer.rxBytes = d.u64();
-        break;
-      case WGPEER_A_TX_BYTES:
-        peer.txBytes = d.u64();
-        break;
-      case WGPEER_A_PROTOCOL_VERSION:
-        peer.protocolVersion = d.u32();
-        break;
-      case WGPEER_A_ALLOWEDIPS:
-        d.array((ip) => peer.allowedIps.push(decodeAllowedIp(ip, op)));
-        break;
-    }
+/** WGPEER_A_LAST_HANDSHAKE_TIME (`struct __kernel_timespec`); null when the peer never completed one. */
+function handshakeTime(d: AttrDecoder, op: string): Date | null {
+  if (d.length !== 16) throw new ProtocolError(op, `handshake time of ${d.length} bytes`);
+  if (d.isZero()) return null;
+  const sec = d.i64At(0);
+  const nsec = d.i64At(8);
+  if (sec < 0n || nsec < 0n || nsec > 999_999_999n) throw new ProtocolError(op, "invalid handshake time");
+  return new Date(Number(sec * 1000n + nsec / 1_000_000n));
+}
+
+/**
+ * One dump being decoded into a device. Peer keys are copied into shared 8 KiB chunks (one copy of 32 bytes per
+ * key, but one ArrayBuffer per 256 keys instead of one per key: allocating and collecting those dominated decoding
+ * large dumps). Peers split across messages are coalesced in linear time through an index on the first bytes of
+ * their public key (a number-keyed Map; the rare prefix collisions are told apart by full comparison), which
+ * avoids a base64 string per peer.
+ */
+class DumpDecoder {
+  static readonly #CHUNK_KEYS = 256;
+  readonly device: DeviceState = { name: "", listenPort: 0, fwmark: 0, peers: [] };
+  readonly #op: string;
+  readonly #index = new Map<number, PeerState | PeerState[]>();
+  #chunk = new Uint8Array(0);
+  #at = 0;
+  /** Index key of the peer being decoded (from its public key). */
+  #prefix = 0;
+  /** Allowed IPs of the peer being decoded. */
+  #ips: IpPrefix[] = [];
+  readonly #addPeer = (d: AttrDecoder) => this.#peer(d);
+  readonly #addIp = (d: AttrDecoder) => this.#ips.push(decodeAllowedIp(d, this.#op));
+
+  constructor(op: string) {
+    this.#op = op;
   }
-  if (d.error) throw d.error;
-  if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
-  return peer as PeerState;
+
+  /** Decodes one message of the dump into {@link device}. */
+  message(msg: Message): void {
+    const op = this.#op;
+    const device = this.device;
+    const hdr = decodeGenl(msg.payload, op);
+    if (hdr.cmd !== WG_CMD_GET_DEVICE) throw new ProtocolError(op, `unexpected genl command ${hdr.cmd}`);
+    const d = attrsAfter(msg.payload, GENL_HDRLEN, op);
+    while (d.next()) {
+      switch (d.type) {
+        case WGDEVICE_A_IFINDEX:
+          device.ifindex = d.u32();
+          break;
+        case WGDEVICE_A_IFNAME:
+          device.name = d.string();
+          break;
+        case WGDEVICE_A_PRIVATE_KEY: {
+          const k = deviceKey("private", d, op);
+          if (k) device.privateKey = k;
+          break;
+        }
+        case WGDEVICE_A_PUBLIC_KEY: {
+          const k = deviceKey("public", d, op);
+          if (k) device.publicKey = k;
+          break;
+        }
+        case WGDEVICE_A_LISTEN_PORT:
+          device.listenPort = d.u16();
+          break;
+        case WGDEVICE_A_FWMARK:
+          device.fwmark = d.u32();
+          break;
+        case WGDEVICE_A_PEERS:
+          d.array(this.#addPeer);
+          break;
+      }
+    }
+    d.done();
+  }
+
+  #key(kind: KeyKind, d: AttrDecoder): WireGuardKey {
+    if (d.length !== KEY_LEN) throw new ProtocolError(this.#op, `${kind} key of ${d.length} bytes`);
+    if (this.#at === this.#chunk.length) {
+      this.#chunk = new Uint8Array(KEY_LEN * DumpDecoder.#CHUNK_KEYS);
+      this.#at = 0;
+    }
+    const at = this.#at;
+    d.copyTo(this.#chunk, at);
+    this.#at += KEY_LEN;
+    return WireGuardKey.adopt(kind, this.#chunk.subarray(at, at + KEY_LEN));
+  }
+
+  /** Decodes one peer nest and adds it to the device, or its allowed IPs to the peer it continues. */
+  #peer(d: AttrDecoder): void {
+    const op = this.#op;
+    const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
+      allowedIps: [],
+      lastHandshake: null,
+      rxBytes: 0n,
+      txBytes: 0n,
+      protocolVersion: 0,
+    };
+    this.#ips = peer.allowedIps;
+    while (d.next()) {
+      switch (d.type) {
+        case WGPEER_A_PUBLIC_KEY:
+          this.#prefix = d.u32At(0) & 0x3fffffff; // small integer: the Map's fastest key
+          peer.publicKey = this.#key("public", d);
+          break;
+        case WGPEER_A_PRESHARED_KEY:
+          if (d.length !== KEY_LEN) throw new ProtocolError(op, `preshared key of ${d.length} bytes`);
+          if (!d.isZero()) peer.presharedKey = this.#key("preshared", d);
+          break;
+        case WGPEER_A_ENDPOINT: {
+          const ep = decodeSockaddr(d.view(), op);
+          if (ep) peer.endpoint = ep;
+          break;
+        }
+        case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: {
+          const ka = d.u16();
+          if (ka > 0) peer.persistentKeepalive = ka;
+          break;
+        }
+        case WGPEER_A_LAST_HANDSHAKE_TIME:
+          peer.lastHandshake = handshakeTime(d, op);
+          break;
+        case WGPEER_A_RX_BYTES:
+          peer.rxBytes = d.u64();
+          break;
+        case WGPEER_A_TX_BYTES:
+          peer.txBytes = d.u64();
+          break;
+        case WGPEER_A_PROTOCOL_VERSION:
+          peer.protocolVersion = d.u32();
+          break;
+        case WGPEER_A_ALLOWEDIPS:
+          d.array(this.#addIp);
+          break;
+      }
+    }
+    if (d.error) throw d.error;
+    if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
+    this.#coalesce(peer as PeerState);
+  }
+
+  #coalesce(peer: PeerState): void {
+    const peers = this.device.peers;
+    const last = peers[peers.length - 1];
+    // The kernel continues a split peer at the start of the next message: check the previous peer first.
+    const seen = last?.publicKey.equals(peer.publicKey) ? last : this.#find(peer.publicKey);
+    if (seen) {
+      for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
+      return;
+    }
+    peers.push(peer);
+    const bucket = this.#index.get(this.#prefix);
+    if (bucket === undefined) this.#index.set(this.#prefix, peer);
+    else if (Array.isArray(bucket)) bucket.push(peer);
+    else this.#index.set(this.#prefix, [bucket, peer]);
+  }
+
+  #find(key: WireGuardKey): PeerState | undefined {
+    const bucket = this.#index.get(this.#prefix);
+    if (bucket === undefined) return undefined;
+    if (!Array.isArray(bucket)) return bucket.publicKey.equals(key) ? bucket : undefined;
+    return bucket.find((p) => p.publicKey.equals(key));
+  }
 }
 
 /**
  * Decodes the messages of a WG_CMD_GET_DEVICE dump (NLMSG_DONE already removed) into one device, coalescing peers
- * split across messages by public key in linear time. Malformed input throws ProtocolError only.
+ * split across messages by public key in linear time. Malformed input throws ProtocolError only. Reads the
+ * messages in place; the result shares no memory with them.
  */
 export function decodeGetDevice(messages: Message[], op = "wireguard get"): DeviceState {
-  const device: DeviceState = { name: "", listenPort: 0, fwmark: 0, peers: [] };
-  const byKey = new Map<string, PeerState>();
+  const dump = new DumpDecoder(op);
   try {
-    for (const msg of messages) {
-      const hdr = decodeGenl(msg.payload, op);
-      if (hdr.cmd !== WG_CMD_GET_DEVICE) throw new ProtocolError(op, `unexpected genl command ${hdr.cmd}`);
-      const d = attrsAfter(msg.payload, GENL_HDRLEN, op);
-      while (d.next()) {
-        switch (d.type) {
-          case WGDEVICE_A_IFINDEX:
-            device.ifindex = d.u32();
-            break;
-          case WGDEVICE_A_IFNAME:
-            device.name = d.string();
-            break;
-          case WGDEVICE_A_PRIVATE_KEY: {
-            const k = key("private", d, op);
-            if (!k.isZero()) device.privateKey = k;
-            break;
-          }
-          case WGDEVICE_A_PUBLIC_KEY: {
-            const k = key("public", d, op);
-            if (!k.isZero()) device.publicKey = k;
-            break;
-          }
-          case WGDEVICE_A_LISTEN_PORT:
-            device.listenPort = d.u16();
-            break;
-          case WGDEVICE_A_FWMARK:
-            device.fwmark = d.u32();
-            break;
-          case WGDEVICE_A_PEERS:
-            d.array((pd) => {
-              const peer = decodePeer(pd, op);
-              const id = peer.publicKey.toBase64();
-              const seen = byKey.get(id);
-              if (!seen) {
-                byKey.set(id, peer);
-                device.peers.push(peer);
-              } else {
-                for (const ip of peer.allowedIps) seen.allowedIps.push(ip);
-              }
-            });
-            break;
-        }
-      }
-      d.done();
-    }
+    for (const msg of messages) dump.message(msg);
   } catch (e) {
     if (e instanceof ProtocolError) throw e;
     throw new ProtocolError(op, (e as Error).message.replace(/^[^:]*: /, ""), { cause: e });
   }
-  return device;
+  return dump.device;
 }

@@ -89,7 +89,8 @@ export class WireGuardKey {
 
   /** True when every byte is zero. */
   isZero(): boolean {
-    return this.#bytes.every((b) => b === 0);
+    for (let i = 0; i < KEY_LEN; i++) if (this.#bytes[i] !== 0) return false;
+    return true;
   }
 
   /** Same kind and same bytes (constant time in the key bytes). */
@@ -113,6 +114,12 @@ export class WireGuardKey {
   /** Reveals a copy of the raw bytes. */
   toBytes(): Uint8Array {
     return this.#bytes.slice();
+  }
+
+  /** Reveals the key by copying its 32 bytes into `dst` (an encoder's payload, so no array is made per key). */
+  copyTo(dst: Uint8Array): void {
+    if (dst.length !== KEY_LEN) throw new RangeError(`a key needs ${KEY_LEN} bytes, got ${dst.length}`);
+    dst.set(this.#bytes);
   }
 
   /** Public keys print as base64; secret keys as a placeholder that names only their kind. */

@@ -114,7 +114,6 @@ export function canonicalConfig(config: DeviceConfig): DeviceConfig {
   if (config.privateKey && config.privateKey.kind !== "private") {
     throw new InvalidConfigError("privateKey", `must be a private key, got a ${config.privateKey.kind} key`);
   }
-  const owner = new Map<string, number>();
   const peers = config.peers.map((p, i) => {
     const field = `peers[${i}]`;
     if (p.publicKey.kind !== "public") throw new InvalidConfigError(`${field}.publicKey`, "must be a public key");
@@ -125,23 +124,14 @@ export function canonicalConfig(config: DeviceConfig): DeviceConfig {
     if (!Number.isInteger(ka) || ka < 0 || ka > 65535) {
       throw new InvalidConfigError(`${field}.persistentKeepalive`, "must be an integer 0–65535 seconds");
     }
-    const allowedIps = canonicalPrefixes(p.allowedIps);
-    for (const prefix of allowedIps) {
-      const other = owner.get(prefix.text);
-      if (other !== undefined) {
-        // A prefix belongs to exactly one peer in the kernel's trie; two owners would flap forever.
-        const by = config.peers[other].publicKey;
-        throw new InvalidConfigError(`${field}.allowedIps`, `${prefix.text} is also an allowed IP of peer ${by}`);
-      }
-      owner.set(prefix.text, i);
-    }
-    const peer: PeerConfig = { publicKey: p.publicKey, allowedIps };
+    const peer: PeerConfig = { publicKey: p.publicKey, allowedIps: canonicalPrefixes(p.allowedIps) };
     const psk = canonicalPsk(p.presharedKey);
     if (psk) peer.presharedKey = psk;
     if (p.endpoint) peer.endpoint = p.endpoint;
     if (ka > 0) peer.persistentKeepalive = ka;
     return peer;
   });
+  checkSingleOwners(config, peers);
   const sorted = sortByPublicKey(peers);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i - 1].publicKey.equals(sorted[i].publicKey)) {
@@ -153,6 +143,31 @@ export function canonicalConfig(config: DeviceConfig): DeviceConfig {
   if (config.listenPort !== undefined) out.listenPort = config.listenPort;
   if (config.fwmark !== undefined) out.fwmark = config.fwmark;
   return out;
+}
+
+/**
+ * Throws if a prefix is an allowed IP of two peers: it belongs to exactly one peer in the kernel's trie, so two owners
+ * would flap forever. Names the first peer (in the given order) that repeats a prefix. One sort over every prefix
+ * (no text form, no string-keyed map: those dominated large configurations).
+ */
+function checkSingleOwners(config: DeviceConfig, peers: PeerConfig[]): void {
+  const all: { prefix: IpPrefix; peer: number }[] = [];
+  peers.forEach((p, peer) => p.allowedIps.forEach((prefix) => all.push({ prefix, peer })));
+  all.sort((a, b) => IpPrefix.compare(a.prefix, b.prefix) || a.peer - b.peer);
+  let clash: { prefix: IpPrefix; first: number; second: number } | undefined;
+  for (let i = 1; i < all.length; i++) {
+    const [a, b] = [all[i - 1], all[i]];
+    if (IpPrefix.compare(a.prefix, b.prefix) === 0 && (!clash || b.peer < clash.second)) {
+      clash = { prefix: b.prefix, first: a.peer, second: b.peer };
+    }
+  }
+  if (clash) {
+    const by = config.peers[clash.first].publicKey;
+    throw new InvalidConfigError(
+      `peers[${clash.second}].allowedIps`,
+      `${clash.prefix.text} is also an allowed IP of peer ${by}`,
+    );
+  }
 }
 
 function checkPort(port: number | undefined, field: string, min: number): void {

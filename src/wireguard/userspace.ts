@@ -11,6 +11,7 @@ import type { DeviceState, DeviceUpdate } from "./model.ts";
 import { checkUapiReply, decodeUapiGet, encodeUapiSet, UAPI_GET } from "./uapi.ts";
 import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "./uapi_socket.ts";
 import {
+  daemonAnswers,
   findWireGuardGo,
   startWireGuardGo,
   stopWireGuardGo,
@@ -76,20 +77,33 @@ export class UserspaceBackend implements WireGuardBackend {
     }
   }
 
-  /** Starts a wireguard-go for `name`, or adopts the one already running (after a restart of ours). */
+  /**
+   * Starts a wireguard-go for `name`, or adopts the one already running (after a restart of ours) if it is alive and
+   * answers on its UAPI socket. A known daemon that died or hangs is cleared (stopped by PID if still there, its pid
+   * file and socket removed) and replaced by a new one.
+   */
   async createDevice(name: string): Promise<WireGuardGoDaemon> {
-    const running = this.#daemons.get(name) ?? await findWireGuardGo(name, this.#opts);
-    const daemon = running ?? await startWireGuardGo(name, this.#opts);
+    const known = this.#daemons.get(name) ?? await findWireGuardGo(name, this.#opts);
+    if (known && await daemonAnswers(known, this.#opts)) {
+      this.#daemons.set(name, known);
+      return known;
+    }
+    if (known) await this.#forget(known);
+    const daemon = await startWireGuardGo(name, this.#opts);
     this.#daemons.set(name, daemon);
     return daemon;
+  }
+
+  async #forget(daemon: WireGuardGoDaemon): Promise<void> {
+    await stopWireGuardGo(daemon, this.#opts);
+    this.#daemons.delete(daemon.name);
+    this.#removal.delete(daemon.name);
   }
 
   /** Stops the daemon of `name`; throws DeviceNotFoundError if we know of none. */
   async deleteDevice(name: string): Promise<void> {
     const daemon = this.#daemons.get(name) ?? await findWireGuardGo(name, this.#opts);
     if (!daemon) throw new DeviceNotFoundError(name);
-    await stopWireGuardGo(daemon, this.#opts);
-    this.#daemons.delete(name);
-    this.#removal.delete(name);
+    await this.#forget(daemon);
   }
 }

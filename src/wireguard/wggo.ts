@@ -41,6 +41,8 @@ export interface WireGuardGoDaemon {
 }
 
 const DEFAULT_STATE_DIR = "/run/dn42op/wireguard-go";
+/** A set request without changes: answered with `errno=0` by a serving daemon. */
+const UAPI_PING = "set=1\n\n";
 
 function paths(name: string, opts: WireGuardGoOptions) {
   const dir = opts.stateDir ?? DEFAULT_STATE_DIR;
@@ -55,6 +57,15 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   if (await exists(uapiSocketPath(name, socketDir))) {
     const running = await findWireGuardGo(name, opts);
     if (running) throw new DaemonError(op, `already running as PID ${running.pid}`);
+    // A socket that still answers belongs to a live daemon we did not start (another agent, another state
+    // directory): UAPI sockets are one name space for every network namespace, so removing it would hijack
+    // that daemon's device. Only a dead socket is stale.
+    if (await answers(name, socketDir)) {
+      throw new DaemonError(
+        op,
+        `another wireguard-go serves ${uapiSocketPath(name, socketDir)} (not one of ours); not replacing it`,
+      );
+    }
     await Deno.remove(uapiSocketPath(name, socketDir)); // stale socket of a killed daemon
   }
   const p = paths(name, opts);
@@ -121,12 +132,30 @@ export async function findWireGuardGo(
   return { name, pid };
 }
 
+/**
+ * Whether `daemon` is alive and serving: its PID is a running (not zombie) wireguard-go for that name, and its UAPI
+ * socket answers an empty `set` (a no-op) within `timeoutMs`. A daemon that died, or hangs, is not.
+ */
+export async function daemonAnswers(
+  daemon: WireGuardGoDaemon,
+  opts: WireGuardGoOptions = {},
+  timeoutMs = 2000,
+): Promise<boolean> {
+  if (!(await isWireGuardGo(daemon.pid, daemon.name)) || !(await isAlive(daemon.pid))) return false;
+  try {
+    return /^errno=0\n\n$/.test(await uapiCall(daemon.name, UAPI_PING, opts.socketDir, timeoutMs));
+  } catch {
+    return false;
+  }
+}
+
 /** Stops a daemon by PID (SIGTERM, then SIGKILL after `graceMs`) and removes its pid file. */
 export async function stopWireGuardGo(
   daemon: WireGuardGoDaemon,
   opts: WireGuardGoOptions = {},
   graceMs = 3000,
 ): Promise<void> {
+  daemon.child?.ref(); // we now wait for its exit (also when it already died and only needs reaping)
   const gone = daemon.child ? daemon.child.status.then(() => true) : undefined;
   const waitGone = async (ms: number) => {
     const until = Date.now() + ms;
@@ -169,6 +198,15 @@ async function isAlive(pid: number): Promise<boolean> {
   try {
     const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
     return !/^\d+ \(.*\) Z/.test(stat); // a zombie has exited
+  } catch {
+    return false;
+  }
+}
+
+async function answers(name: string, socketDir: string): Promise<boolean> {
+  try {
+    await uapiCall(name, UAPI_GET, socketDir, 1000);
+    return true;
   } catch {
     return false;
   }

@@ -161,3 +161,27 @@ Deno.test("workqueue: metrics hooks see adds, depth and latencies", async () => 
   assert.deepEqual(seen.lat, [0.25]);
   assert.deepEqual(seen.work, [1]);
 });
+
+Deno.test("workqueue: 1000 delayed items share one timer and become takeable in deadline order", async () => {
+  const { q, clock } = queue();
+  for (let i = 0; i < 1000; i++) q.addAfter(`k${i}`, 10_000 + ((i * 7919) % 1000));
+  assert.equal(clock.pending, 1, "one timer, not one per item");
+  q.addAfter("k5", 50); // an earlier deadline re-arms the timer
+  assert.equal(clock.pending, 1);
+  clock.advance(50);
+  assert.equal(q.length, 1);
+  assert.equal(await q.get(), "k5");
+  q.done("k5");
+  clock.advance(11_000);
+  const order: number[] = [];
+  while (q.length > 0) {
+    const k = (await q.get())!;
+    order.push(10_000 + ((Number(k.slice(1)) * 7919) % 1000));
+    q.done(k);
+  }
+  assert.equal(order.length, 999, "each item once (k5's superseded deadline does not add it again)");
+  assert.deepEqual(order, [...order].sort((a, b) => a - b), "deadline order");
+  clock.advance(1_000);
+  assert.equal(q.length, 0);
+  assert.equal(clock.pending, 0, "no timer left when nothing waits");
+});

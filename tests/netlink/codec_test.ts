@@ -179,6 +179,128 @@ Deno.test("decoder: malformed attributes set a typed error and stop, never throw
   assert.ok(p.error);
 });
 
+Deno.test("encoder: reserve() appends a zeroed, padded attribute whose payload the caller fills in place", () => {
+  const e = new AttrEncoder("reserve test", 8); // small capacity: the reserved view must survive no later growth
+  const p = e.reserve(7, 3);
+  assert.deepEqual([...p], [0, 0, 0]);
+  p.set([1, 2, 3]);
+  e.u16(8, 0xabcd);
+  assert.equal(hex(e.encode()), "07 00 07 00 01 02 03 00 06 00 08 00 cd ab 00 00");
+  const cases: [string, number, RegExp][] = [
+    ["negative size", -1, /payload size -1 is not a byte count/],
+    ["fractional size", 1.5, /payload size 1.5 is not a byte count/],
+    ["too large", 0x10000, /65535-byte netlink attribute limit/],
+  ];
+  for (const [name, size, why] of cases) {
+    const x = new AttrEncoder();
+    assert.equal(x.reserve(1, size).length, 0, name);
+    assert.match(String(x.error), why, name);
+    assert.equal(x.reserve(2, 4).length, 0, `${name}: later reserves are no-ops`);
+    assert.throws(() => x.encode(), NetlinkError, name);
+  }
+});
+
+Deno.test("decoder: view() reads in place, bytes() and copyTo() copy, nested decoders stay in their bounds", () => {
+  const buf = new AttrEncoder()
+    .bytes(1, Uint8Array.of(1, 2, 3))
+    .nested(2, (e) => e.u32(1, 7).bytes(2, Uint8Array.of(9, 9)))
+    .u16(3, 0xbeef)
+    .encode();
+  const datagram = new Uint8Array(buf.length + 8);
+  datagram.set(buf, 8);
+  const d = new AttrDecoder(datagram.subarray(8));
+  assert.ok(d.next());
+  const v = d.view();
+  assert.deepEqual([...v], [1, 2, 3]);
+  assert.equal(v.buffer, datagram.buffer, "view shares the datagram's memory");
+  assert.equal(v.byteOffset, 8 + 4);
+  const copy = d.bytes();
+  assert.notEqual(copy.buffer, datagram.buffer);
+  const dst = new Uint8Array(6);
+  assert.equal(d.copyTo(dst, 3), 3);
+  assert.deepEqual([...dst], [0, 0, 0, 1, 2, 3]);
+  datagram[12] = 42;
+  assert.deepEqual([...v, ...copy], [42, 2, 3, 1, 2, 3], "the view follows the datagram, the copy does not");
+  assert.ok(d.next());
+  const seen: [number, number][] = [];
+  d.nested((c) => {
+    while (c.next()) seen.push([c.type, c.length]);
+    // the child ends at its nest: the parent's u16 attribute 3 is out of its reach
+  });
+  assert.deepEqual(seen, [[1, 4], [2, 2]]);
+  assert.ok(d.next());
+  assert.equal(d.type, 3);
+  assert.equal(d.u16(), 0xbeef);
+  assert.equal(d.next(), false);
+  d.done();
+});
+
+Deno.test("decoder: struct-field getters, isZero and copyTo (table)", () => {
+  // payload: u16 LE 0x0102 | u16 BE 0x0304 | u32 LE 0x05060708 | s64 LE -2
+  const payload = new Uint8Array(16);
+  const pv = new DataView(payload.buffer);
+  pv.setUint16(0, 0x0102, true);
+  pv.setUint16(2, 0x0304, false);
+  pv.setUint32(4, 0x05060708, true);
+  pv.setBigInt64(8, -2n, true);
+  const cases: {
+    name: string;
+    payload: Uint8Array;
+    read: (d: AttrDecoder) => unknown;
+    want: unknown;
+    error?: RegExp;
+  }[] = [
+    { name: "u16At LE", payload, read: (d) => d.u16At(0), want: 0x0102 },
+    { name: "u16At BE", payload, read: (d) => d.u16At(2, true), want: 0x0304 },
+    { name: "u32At LE", payload, read: (d) => d.u32At(4), want: 0x05060708 },
+    { name: "u32At BE", payload, read: (d) => d.u32At(4, true), want: 0x08070605 },
+    { name: "i64At", payload, read: (d) => d.i64At(8), want: -2n },
+    { name: "u16At last field", payload, read: (d) => d.u16At(14), want: 0xffff },
+    { name: "u16At past the end", payload, read: (d) => d.u16At(15), want: 0, error: /u16 field at offset 15/ },
+    { name: "u32At negative", payload, read: (d) => d.u32At(-1), want: 0, error: /offset -1 outside/ },
+    { name: "i64At fractional", payload, read: (d) => d.i64At(0.5), want: 0n, error: /offset 0.5/ },
+    { name: "i64At short payload", payload: new Uint8Array(4), read: (d) => d.i64At(0), want: 0n, error: /4-byte/ },
+    { name: "isZero all zero", payload: new Uint8Array(32), read: (d) => d.isZero(), want: true },
+    { name: "isZero empty", payload: new Uint8Array(0), read: (d) => d.isZero(), want: true },
+    { name: "isZero last byte set", payload: Uint8Array.of(0, 0, 0, 1), read: (d) => d.isZero(), want: false },
+    {
+      name: "copyTo fits exactly",
+      payload: Uint8Array.of(7, 8),
+      read: (d) => {
+        const dst = new Uint8Array(4);
+        return [d.copyTo(dst, 2), ...dst];
+      },
+      want: [2, 0, 0, 7, 8],
+    },
+    {
+      name: "copyTo does not fit",
+      payload: Uint8Array.of(7, 8),
+      read: (d) => {
+        const dst = new Uint8Array(4);
+        return [d.copyTo(dst, 3), ...dst];
+      },
+      want: [0, 0, 0, 0, 0],
+      error: /2-byte payload does not fit at offset 3 of 4 bytes/,
+    },
+  ];
+  for (const c of cases) {
+    // inside a nest, behind a sibling, so offsets are relative to the payload and not to the buffer
+    const buf = new AttrEncoder().u32(9, 0xffffffff).nested(1, (e) => e.u8(5, 1).bytes(2, c.payload)).encode();
+    const d = new AttrDecoder(buf);
+    d.next();
+    d.next();
+    let got: unknown;
+    d.nested((n) => {
+      n.next();
+      n.next();
+      got = c.read(n);
+    });
+    assert.deepEqual(got, c.want, c.name);
+    if (c.error) assert.match(String(d.error), c.error, c.name);
+    else assert.equal(d.error, null, c.name);
+  }
+});
+
 Deno.test("parseMessages splits datagrams and rejects truncated headers and bad lengths", () => {
   const a = new MessageEncoder(18, 0).ifinfo({ index: 3, flags: 1 }).u32(4, 1400).finish(7, 99);
   const b = new MessageEncoder(20, 0).ifaddr({ family: 2, prefixlen: 24, index: 3 }).finish(8, 99);
@@ -281,8 +403,14 @@ Deno.test("fuzz: random and mutated input never crashes the decoders, only typed
   const walk = (d: AttrDecoder, depth: number): void => {
     while (d.next()) {
       if (depth < 4 && d.length >= 4) d.nested((c) => walk(c, depth + 1));
+      if (depth < 4 && d.length >= 4 && d.type % 2) d.array((c) => walk(c, depth + 1));
       d.u32();
       d.string();
+      d.view();
+      d.isZero();
+      d.u16At(d.type % 8, true);
+      d.i64At(d.type % 16);
+      d.copyTo(new Uint8Array(16), d.type % 8);
     }
   };
   for (let i = 0; i < 5000; i++) {

@@ -199,6 +199,17 @@ Deno.test("diff: invalid desired state is a typed error naming the field", () =>
   const actual = device([], { publicKey: key(4) });
   const bad: [DeviceConfig, RegExp][] = [
     [{ peers: [peer(1, ["10.0.0.1/32"]), peer(2, ["10.0.0.1/32"])] }, /^peers\[1\]\.allowedIps: /],
+    [
+      {
+        peers: [
+          peer(1, ["10.0.0.2/32"]),
+          peer(2, ["10.0.0.1/32"]),
+          peer(3, ["10.0.0.2/32", "10.0.0.1/32"]),
+          peer(5, ["10.0.0.2/32"]),
+        ],
+      },
+      /^peers\[2\]\.allowedIps: 10\.0\.0\.1\/32 is also an allowed IP of peer AgICAgIC/,
+    ],
     [{ peers: [peer(1, []), peer(1, [])] }, /^peers: .* listed twice/],
     [{ peers: [peer(4, [])] }, /^peers: .*own public key/],
     [{ listenPort: 70000, peers: [] }, /^listenPort: /],

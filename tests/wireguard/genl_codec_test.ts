@@ -3,6 +3,7 @@ import {
   AttrDecoder,
   attrsAfter,
   GENL_HDRLEN,
+  genlMessage,
   type Message,
   NLM_F_ACK,
   NLM_F_DUMP,
@@ -17,7 +18,10 @@ import {
   encodeGetDevice,
   encodeSetDevice,
   encodeSockaddr,
+  WG_CMD_GET_DEVICE,
+  WG_GENL_VERSION,
   WGDEVICE_A_FLAGS,
+  WGDEVICE_A_IFNAME,
   WGDEVICE_A_LISTEN_PORT,
   WGDEVICE_A_PEERS,
   WGDEVICE_A_PRIVATE_KEY,
@@ -124,6 +128,52 @@ Deno.test("genl: GET dump decoding coalesces a peer split across messages", () =
   assert.equal(p.txBytes, 532n);
   assert.equal(p.protocolVersion, 1);
   assert.deepEqual(p.allowedIps.map(String), ["fd00::/64", "10.0.0.0/8"]);
+});
+
+/** A GET dump of the given messages, each a list of peer fragments (key bytes, IPv4 allowed IPs as text). */
+function dumpOf(messages: [Uint8Array, string[]][][]): Message[] {
+  return messages.map((peers, i) => {
+    const m = genlMessage(FAMILY, WG_CMD_GET_DEVICE, WG_GENL_VERSION).string(WGDEVICE_A_IFNAME, "wg0");
+    m.nested(WGDEVICE_A_PEERS, () => {
+      for (const [k, allowed] of peers) {
+        m.nested(0, () => {
+          m.bytes(WGPEER_A_PUBLIC_KEY, k);
+          m.nested(WGPEER_A_ALLOWEDIPS, () => {
+            for (const text of allowed) {
+              const p = IpPrefix.parse(text);
+              m.nested(0, () => m.u16(1, 2).bytes(2, p.address).u8(3, p.bits));
+            }
+          });
+        });
+      }
+    });
+    return parseMessages(m.finish(i + 1, 0, 2).slice())[0];
+  });
+}
+
+Deno.test("genl: coalescing by public key: any earlier fragment, not just the previous one; shared prefixes stay apart", () => {
+  const a = new Uint8Array(32).fill(1);
+  const b = new Uint8Array(32).fill(2);
+  const a2 = a.slice(); // same first 8 bytes as `a`, different key
+  a2[31] = 9;
+  const d = decodeGetDevice(dumpOf([
+    [[a, ["10.0.0.1/32"]], [b, ["10.0.1.1/32"]]],
+    [[a2, ["10.0.2.1/32"]], [b, ["10.0.1.2/32"]]],
+    [[a, ["10.0.0.2/32"]], [a2, ["10.0.2.2/32"]], [a, ["10.0.0.3/32"]]],
+  ]));
+  assert.deepEqual(
+    d.peers.map((p) => [p.publicKey.toHex().slice(-2), p.allowedIps.map(String)]),
+    [
+      ["01", ["10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32"]],
+      ["02", ["10.0.1.1/32", "10.0.1.2/32"]],
+      ["09", ["10.0.2.1/32", "10.0.2.2/32"]],
+    ],
+  );
+  // decoded keys own their bytes: changing the dump afterwards changes nothing
+  const msgs = dumpOf([[[a, []]]]);
+  const peer = decodeGetDevice(msgs).peers[0];
+  msgs[0].payload.fill(0);
+  assert.equal(peer.publicKey.toHex(), "01".repeat(32));
 });
 
 Deno.test("genl: sockaddr_in/in6 round trip, family 0 means no endpoint", () => {

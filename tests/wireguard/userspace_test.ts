@@ -135,3 +135,54 @@ Deno.test({
       }
     }, { tag: "wg" }),
 });
+
+/** Resolves once `pid` no longer runs (gone or a zombie). */
+async function exited(pid: number): Promise<boolean> {
+  for (let i = 0; i < 250; i++) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    if (!stat || /^\d+ \(.*\) Z/.test(stat)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+Deno.test({
+  name: "userspace: createDevice replaces a remembered daemon that died or hangs with a new working one",
+  ignore,
+  fn: () =>
+    withNetns(async (ns) => {
+      const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wgp-" });
+      const handle = Netns.byPath(ns.path, ns.name);
+      const client = openWireGuard(handle, { userspace: { stateDir } });
+      const dev = devName();
+      try {
+        const first = await client.userspace.createDevice(dev);
+        await client.apply(dev, { listenPort: 51820, peers: [] });
+
+        // Killed behind our back: the backend still remembers it, and must not hand it out again.
+        Deno.kill(first.pid, "SIGKILL");
+        assert.ok(await exited(first.pid));
+        const second = await client.userspace.createDevice(dev);
+        assert.notEqual(second.pid, first.pid);
+        assert.notEqual((await client.device(dev)).listenPort, 51820, "a new daemon, not the old state");
+        await client.apply(dev, { listenPort: 51821, peers: [] });
+        assert.equal((await client.device(dev)).listenPort, 51821);
+
+        // Alive but not answering (stopped): stopped by PID and replaced.
+        Deno.kill(second.pid, "SIGSTOP");
+        const third = await client.userspace.createDevice(dev);
+        assert.notEqual(third.pid, second.pid);
+        assert.ok(await exited(second.pid), "the hung daemon was stopped");
+        await client.apply(dev, { listenPort: 51822, peers: [] });
+        assert.equal((await client.device(dev)).listenPort, 51822);
+
+        // A live daemon is adopted as before.
+        assert.equal((await client.userspace.createDevice(dev)).pid, third.pid);
+        assert.ok((await ns.ip("link", "show")).includes(dev), "TUN link of the new daemon");
+      } finally {
+        await client.userspace.deleteDevice(dev).catch(() => {});
+        handle.close();
+        await Deno.remove(stateDir, { recursive: true });
+      }
+    }, { tag: "wgp" }),
+});

@@ -12,7 +12,7 @@ import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { ReadStore } from "../../kube/store.ts";
-import { StatusWriter } from "../../kube/status.ts";
+import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type Action, applyInterface } from "../../node/netlink/apply.ts";
@@ -53,13 +53,21 @@ interface Record {
 /** Reconciles NetlinkInterfaces of one node. */
 export class NlReconciler {
   readonly #o: NlReconcilerOptions;
-  readonly #status: StatusWriter<NetlinkInterface>;
+  readonly #status: StatusQueue<NetlinkInterface>;
   readonly #records = new Map<string, Record>();
   readonly #host = hostname();
 
   constructor(o: NlReconcilerOptions) {
     this.#o = o;
-    this.#status = new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController);
+    this.#status = new StatusQueue(new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController), {
+      lookup: (namespace, name) => o.store.get(`${namespace}/${name}`),
+      onError: (key, e) => log.warn("status write failed; retrying", { key, error: String(e) }),
+    });
+  }
+
+  /** Writes the pending statuses (bounded wait) and stops the status writers. */
+  close(): Promise<void> {
+    return this.#status.close();
   }
 
   /** Number of links currently managed (for /metrics). */
@@ -92,7 +100,7 @@ export class NlReconciler {
       want = desiredInterface(obj.spec);
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
-      return await this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
+      return this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
     }
     let targets: NsTarget[];
     try {
@@ -101,7 +109,7 @@ export class NlReconciler {
     } catch (e) {
       if (!(e instanceof PlacementError)) throw e;
       this.#o.monitor.untrack(key);
-      return await this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
+      return this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
     }
     const res = await applyInterface(want, targets, { key, dryRun: this.#o.dryRun });
     this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
@@ -111,7 +119,7 @@ export class NlReconciler {
       converged: res.problems.length === 0,
     });
     this.#announce(obj, res.actions, prev?.converged ?? false);
-    return await this.#report(obj, res.ends, res.problems);
+    return this.#report(obj, res.ends, res.problems);
   }
 
   /** Tells the drift monitor which names/indexes in which namespace concern this object. */
@@ -152,11 +160,11 @@ export class NlReconciler {
     }
   }
 
-  async #report(
+  #report(
     obj: NetlinkInterface,
     ends: Awaited<ReturnType<typeof applyInterface>>["ends"],
     problems: StatusProblem[],
-  ): Promise<ReconcileResult> {
+  ): ReconcileResult {
     const key = objectKey(obj);
     for (const p of problems) {
       log.warn("not converged", { key, reason: p.reason, message: p.message });
@@ -164,10 +172,12 @@ export class NlReconciler {
     }
     if (this.#o.dryRun) return problems.length ? { requeueAfterMs: PROBLEM_RETRY_MS } : undefined;
     const { namespace = "", name = "" } = obj.metadata;
-    await this.#status.update(namespace, name, (cur) =>
+    // the generation this pass acted on, even if the spec moved on before the write
+    const generation = obj.metadata.generation ?? 0;
+    this.#status.submit(namespace, name, (cur) =>
       buildStatus({
         previous: cur.status,
-        generation: cur.metadata.generation ?? 0,
+        generation,
         nodename: this.#o.nodename,
         hostname: this.#host,
         ends,
@@ -220,6 +230,7 @@ export class NlReconciler {
   }
 
   #forget(key: string): void {
+    this.#status.cancel(key);
     this.#records.delete(key);
     this.#o.monitor.untrack(key);
   }

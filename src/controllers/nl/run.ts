@@ -7,7 +7,7 @@ import { FIELD_MANAGERS, NODE_FIELD } from "../../api/constants.ts";
 import { KubeClient, objectKey } from "../../kube/client.ts";
 import { loadKubeConfig } from "../../kube/config.ts";
 import { sleep } from "../../kube/clock.ts";
-import { Controller } from "../../kube/controller.ts";
+import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
@@ -79,6 +79,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     reconcile: reconciler.reconcile,
     workers: c.workers,
     metrics,
+    shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   sink.enqueue = (k) => ctl.enqueue(k);
   metrics.watchInformers([informer]);
@@ -118,6 +119,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     await containers;
     await gcLoop;
   } finally {
+    await reconciler.close();
     await informer.stop();
     await monitor.stop();
     await resolver.close();

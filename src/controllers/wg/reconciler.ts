@@ -29,7 +29,7 @@ import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { Informer } from "../../kube/informer.ts";
-import { StatusWriter } from "../../kube/status.ts";
+import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
@@ -40,6 +40,7 @@ import { WireGuardKey } from "../../wireguard/key.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyMaterialError, readKeys } from "./keys.ts";
+import { CounterThrottle } from "./stats.ts";
 
 const log = logger("wg-controller", "reconcile");
 
@@ -57,6 +58,8 @@ export interface WgReconcilerDeps {
   nodename: string;
   dryRun: boolean;
   pollIntervalMs: number;
+  /** Peer counters (handshake, bytes) are written at most once per this interval per object (0: on every change). */
+  statsIntervalMs: number;
 }
 
 interface Location {
@@ -67,13 +70,23 @@ interface Location {
 /** Reconciles WireGuardInterface keys on one node. */
 export class WgReconciler {
   readonly #d: WgReconcilerDeps;
-  readonly #status: StatusWriter<WireGuardInterface, WireGuardInterfaceStatus>;
+  readonly #status: StatusQueue<WireGuardInterface, WireGuardInterfaceStatus>;
+  readonly #counters: CounterThrottle;
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
   constructor(deps: WgReconcilerDeps) {
     this.#d = deps;
-    this.#status = new StatusWriter(deps.client, WGI_RESOURCE, FIELD_MANAGERS.wgController);
+    this.#status = new StatusQueue(new StatusWriter(deps.client, WGI_RESOURCE, FIELD_MANAGERS.wgController), {
+      lookup: (namespace, name) => deps.informer.store.get(`${namespace}/${name}`),
+      onError: (key, e) => log.warn("status write failed; retrying", { key, error: String(e) }),
+    });
+    this.#counters = new CounterThrottle(deps.statsIntervalMs);
+  }
+
+  /** Writes the pending statuses (bounded wait) and stops the status writers. */
+  close(): Promise<void> {
+    return this.#status.close();
   }
 
   /** Links this process currently manages. */
@@ -99,8 +112,8 @@ export class WgReconciler {
         publicKey: (t, f) => WireGuardKey.parse("public", t, f),
       });
     } catch (e) {
-      if (e instanceof KeyMaterialError) return await this.#degraded(obj, e.reason, e.message);
-      if (e instanceof WgSpecError) return await this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
+      if (e instanceof KeyMaterialError) return this.#degraded(obj, e.reason, e.message);
+      if (e instanceof WgSpecError) return this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
       throw e;
     }
 
@@ -112,7 +125,7 @@ export class WgReconciler {
       const reason = e.reason === "PlacementForbidden"
         ? CONDITION_REASONS.PlacementForbidden
         : CONDITION_REASONS.PlacementNotFound;
-      return await this.#degraded(obj, reason, e.message, 2000);
+      return this.#degraded(obj, reason, e.message, 2000);
     }
 
     if (!this.#d.dryRun && !hasFinalizer(obj, FINALIZERS.wireGuardInterface)) {
@@ -124,8 +137,8 @@ export class WgReconciler {
     try {
       r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun);
     } catch (e) {
-      if (e instanceof LinkConflictError) return await this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
-      await this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
+      if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
+      this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
       throw e;
     }
     if (this.#d.dryRun) {
@@ -140,7 +153,7 @@ export class WgReconciler {
     const outcome: Outcome = r.converged
       ? { kind: "converged" }
       : { kind: "progressing", message: "changes applied; waiting for the node to match" };
-    await this.#writeStatus(obj, outcome, r);
+    this.#writeStatus(obj, outcome, r);
     return { requeueAfterMs: r.converged ? this.#d.pollIntervalMs : 1000 };
   };
 
@@ -153,13 +166,18 @@ export class WgReconciler {
     void this.#d.events.record(obj, "Normal", reason, text.slice(0, 900)).catch(() => {});
   }
 
-  async #writeStatus(obj: WireGuardInterface, outcome: Outcome, r?: EnsureResult): Promise<void> {
+  /** Hands the status of this pass to the background writer (the pass does not wait for the API server). */
+  #writeStatus(obj: WireGuardInterface, outcome: Outcome, r?: EnsureResult): void {
     if (this.#d.dryRun) return;
     const gen = obj.metadata.generation;
-    await this.#status.update(obj.metadata.namespace!, obj.metadata.name!, (cur) => {
+    const key = objectKey(obj);
+    this.#status.submit(obj.metadata.namespace!, obj.metadata.name!, (cur) => {
       const prev = cur.status ?? {};
+      const observed = r?.observed ? observedStatus(r.observed) : pickObserved(prev);
+      const wireguard = this.#counters.device(key, observed.wireguard, prev.wireguard);
       const s: WireGuardInterfaceStatus = {
-        ...(r?.observed ? observedStatus(r.observed) : pickObserved(prev)),
+        ...observed,
+        ...(wireguard ? { wireguard } : {}),
         hostname: this.#hostname,
         nodename: this.#d.nodename,
         conditions: conditionsFor(prev.conditions, outcome, gen, new Date()),
@@ -171,18 +189,16 @@ export class WgReconciler {
   }
 
   /** Status Degraded with `reason`, a Warning Event; retried after `retryMs` (-1: caller throws). */
-  async #degraded(
+  #degraded(
     obj: WireGuardInterface,
     reason: ConditionReason,
     message: string,
     retryMs?: number,
-  ): Promise<ReconcileResult> {
+  ): ReconcileResult {
     log.warn("degraded", { key: objectKey(obj), reason, message });
     if (!this.#d.dryRun) {
       void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
-      await this.#writeStatus(obj, { kind: "degraded", reason, message }).catch((e) =>
-        log.warn("status write failed", { key: objectKey(obj), error: String(e) })
-      );
+      this.#writeStatus(obj, { kind: "degraded", reason, message });
     }
     if (retryMs === -1) return;
     return { requeueAfterMs: retryMs ?? this.#d.pollIntervalMs };
@@ -211,6 +227,8 @@ export class WgReconciler {
     if (!this.#d.dryRun) {
       this.#d.monitor.untrack(key);
       this.#where.delete(key);
+      this.#status.cancel(key);
+      this.#counters.forget(key);
       await this.#d.resolver.release(at.placement);
     }
     return actions;
@@ -221,12 +239,21 @@ export class WgReconciler {
     if (at) await this.#removeAt(key, at);
   }
 
+  /**
+   * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
+   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
+   */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
-    if (!hasFinalizer(obj, FINALIZERS.wireGuardInterface)) return;
+    const waiting = [FINALIZERS.wireGuardInterface, FINALIZERS.planChild].filter((f) => hasFinalizer(obj, f));
+    if (!waiting.length) return;
     const actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
     if (this.#d.dryRun) return;
     if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
-    await removeFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
+    let current: WireGuardInterface | undefined = obj;
+    for (const f of waiting) {
+      if (current) current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f);
+    }
   }
 
   /**

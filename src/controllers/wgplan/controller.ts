@@ -6,7 +6,7 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../kube/client.ts";
-import { Controller } from "../../kube/controller.ts";
+import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { LeaderElector } from "../../kube/leaderelection.ts";
@@ -55,16 +55,6 @@ export interface WgplanControllerOptions {
 function planKeyOf(child: InterfaceObject): string[] {
   const ref = child.metadata.ownerReferences?.find((r) => r.controller && r.kind === "WireGuardNetworkPlan");
   return ref ? [`${child.metadata.namespace}/${ref.name}`] : [];
-}
-
-/**
- * Plan updates worth a reconcile: spec (generation), deletion, finalizers or owner changes. Our own status writes
- * are not (the periodic resync still covers everything).
- */
-function specOrLifecycleChanged(a: PlanObject, b: PlanObject): boolean {
-  const m = (p: PlanObject) =>
-    JSON.stringify([p.metadata.generation, p.metadata.deletionTimestamp, p.metadata.finalizers, p.metadata.uid]);
-  return m(a) !== m(b);
 }
 
 /** Builds the controller (informers not yet started). */

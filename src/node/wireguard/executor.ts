@@ -33,6 +33,7 @@ import type { DeviceState } from "../../wireguard/model.ts";
 import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
 import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark } from "../ownership.ts";
 import type { WgDesired } from "./desired.ts";
+import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
 import type { WgObserved } from "./status.ts";
 
@@ -158,6 +159,7 @@ export class WgNode {
     }
     const applied = await client.apply(name, desired.device);
     r.actions.push(...applied.updates.map(describeUpdate));
+    if (r.created) kickFirstHandshakes(client, name, desired.device.peers);
     r.observed = await this.observe(target, name);
     r.converged = isConverged(desired, r.observed);
     return r;
@@ -196,10 +198,9 @@ export class WgNode {
             group: MANAGED_GROUP,
           });
         } else {
-          // A daemon of this name still serving a TUN elsewhere (a namespace that is going away) must exit first;
-          // one that already exited leaves state in the backend that is cleared before starting a new one.
+          // A daemon of this name still serving a TUN elsewhere (a namespace that is going away) must exit first.
+          // (One that died is cleared by createDevice itself.)
           if (await this.#daemon(name)) throw new Error(`wireguard-go ${name} still serves a device elsewhere`);
-          await host.userspace.deleteDevice(name).catch(() => {});
           await host.userspace.createDevice(name);
           await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP, mtu: desired.mtu });
         }

@@ -99,14 +99,22 @@ export interface Ctx {
   stateDir: string;
 }
 
-/** A Kubernetes namespace, `n` "container" namespaces and a wg-controller for node "lax1" (wireguard-go). */
-export async function withAgent(n: number, fn: (ctx: Ctx) => Promise<void>, args: string[] = []): Promise<void> {
+/**
+ * A Kubernetes namespace, `n` "container" namespaces and a wg-controller for node "lax1" (wireguard-go); `tag` is
+ * the sub-prefix of every namespace and temp dir made (dn42op-<tag>-…).
+ */
+export async function withAgent(
+  n: number,
+  fn: (ctx: Ctx) => Promise<void>,
+  args: string[] = [],
+  tag = "wa",
+): Promise<void> {
   await withNamespace(async ({ namespace }) => {
     await withNetns(async (...ctrs) => {
-      const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wa-" });
+      const stateDir = await Deno.makeTempDir({ prefix: `dn42op-${tag}-` });
       const agent = await startAgent({
         program: "src/cmd/wg-controller.ts",
-        netnsTag: "wa",
+        netnsTag: tag,
         nodename: "lax1",
         namespace,
         args: [
@@ -127,6 +135,6 @@ export async function withAgent(n: number, fn: (ctx: Ctx) => Promise<void>, args
         await agent.dispose();
         await Deno.remove(stateDir, { recursive: true }).catch(() => {});
       }
-    }, { count: n, tag: "wa" });
-  }, { prefix: "dn42op-wa-" });
+    }, { count: n, tag });
+  }, { prefix: `dn42op-${tag}-` });
 }

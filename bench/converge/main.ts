@@ -1,0 +1,186 @@
+/**
+ * bench:converge — from `kubectl apply -f example/wgp/wgp1.yaml` to the first successful `ping 10.4.0.2` from
+ * agent1 through the tunnel, on a fresh lab instance (`dn42op-bc-…`: agentx namespace, podman containers, the
+ * controllers started exactly as `lab:up` starts them, a Kubernetes namespace of its own). Each run is followed by
+ * `kubectl delete` and a wait until both WireGuard links are gone, so every run starts clean. One warm-up run
+ * (informer caches, first wireguard-go start) is shown but not counted.
+ *
+ * Peer, measured in the same instance: the same two tunnel ends configured by hand with the commands an operator
+ * would type (wireguard-go in agentx, `wg set` keys/ports/peers, `ip link set … netns`, addresses, MTU, up), from
+ * the first command to the first successful ping.
+ *
+ *   deno task bench:converge [--runs 10]
+ *
+ * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s", "peer_p90_s", "ratio_p50", "loadavg"}; ratio = ours / peer.
+ */
+import { parseArgs } from "node:util";
+import { exec, run } from "../../lab/exec.ts";
+import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
+import { applyExamples, deleteExamples, inNetnsOf } from "../../lab/scenario.ts";
+import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
+import { withNamespace } from "../../tests/helpers/cluster.ts";
+
+const PREFIX = "dn42op-bc-";
+const PLAN = ["example/wgp/wgp1.yaml"];
+const TIMEOUT_MS = 60_000;
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Pings 10.4.0.2 from agent1 (one echo, 200 ms timeout) until it answers; returns when it did. */
+async function firstPing(agent1: number, t0: number): Promise<void> {
+  while (performance.now() - t0 < TIMEOUT_MS) {
+    if ((await inNetnsOf(agent1, ["ping", "-n", "-c", "1", "-W", "0.2", "10.4.0.2"])).code === 0) return;
+    await sleep(20);
+  }
+  throw new Error(`no answer from 10.4.0.2 within ${TIMEOUT_MS} ms`);
+}
+
+async function linkGone(pid: number, dev: string): Promise<boolean> {
+  return (await inNetnsOf(pid, ["ip", "link", "show", "dev", dev])).code !== 0;
+}
+
+/** One run of ours: apply, ping, delete, wait clean. Returns seconds to the first ping and of the apply itself. */
+async function oursOnce(inst: Instance): Promise<{ total: number; apply: number }> {
+  const { kubeconfig, names } = inst.options;
+  const [a1, a2] = [await inst.pid("agent1"), await inst.pid("agent2")];
+  const t0 = performance.now();
+  await applyExamples(kubeconfig, PLAN, names);
+  const apply = (performance.now() - t0) / 1000;
+  await firstPing(a1, t0);
+  const total = (performance.now() - t0) / 1000;
+  await deleteExamples(kubeconfig, PLAN, names);
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!(await linkGone(a1, "wg-lax1-lax2-0") && await linkGone(a2, "wg-lax2-lax1-0"))) {
+    if (Date.now() > deadline) throw new Error("the plan's links did not go away after delete");
+    await sleep(50);
+  }
+  return { total, apply };
+}
+
+/** One run of the peer: the same tunnel by hand with wireguard-go, wg and ip. Returns seconds to the first ping. */
+async function peerOnce(inst: Instance): Promise<number> {
+  const ax = inst.options.topology.agentxNetns;
+  const [a1, a2] = [await inst.pid("agent1"), await inst.pid("agent2")];
+  const id = crypto.randomUUID().slice(0, 6);
+  const [n1, n2] = [`bc${id}a`, `bc${id}b`];
+  const keys = await Promise.all([generatePrivateKey(), generatePrivateKey()]);
+  const pubs = await Promise.all(keys.map(publicKeyOf));
+  const dir = await Deno.makeTempDir({ prefix: "dn42op-bc-keys-" });
+  await Deno.writeTextFile(`${dir}/1`, keys[0].toBase64(), { mode: 0o600 });
+  await Deno.writeTextFile(`${dir}/2`, keys[1].toBase64(), { mode: 0o600 });
+  const daemons: Deno.ChildProcess[] = [];
+  const wgGo = async (name: string) => {
+    const p = new Deno.Command("ip", {
+      args: ["netns", "exec", ax, "wireguard-go", "-f", name],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    daemons.push(p);
+    while ((await exec(["ip", "netns", "exec", ax, "wg", "show", name])).code !== 0) await sleep(5);
+  };
+  const wg = (...args: string[]) => run(["ip", "netns", "exec", ax, "wg", ...args]);
+  const inNs = (pid: number, ...cmd: string[]) => run(["nsenter", "-t", String(pid), "-n", ...cmd]);
+  try {
+    const t0 = performance.now();
+    await Promise.all([wgGo(n1), wgGo(n2)]);
+    await wg(
+      "set",
+      n1,
+      "listen-port",
+      "52820",
+      "private-key",
+      `${dir}/1`,
+      "peer",
+      pubs[1].toBase64(),
+      "allowed-ips",
+      "0.0.0.0/0,::/0",
+    );
+    await wg(
+      "set",
+      n2,
+      "listen-port",
+      "51800",
+      "private-key",
+      `${dir}/2`,
+      "peer",
+      pubs[0].toBase64(),
+      "allowed-ips",
+      "0.0.0.0/0,::/0",
+      "endpoint",
+      "192.168.65.3:52820",
+      "persistent-keepalive",
+      "25",
+    );
+    await run(["ip", "-n", ax, "link", "set", "dev", n1, "netns", String(a1)]);
+    await run(["ip", "-n", ax, "link", "set", "dev", n2, "netns", String(a2)]);
+    await inNs(a1, "ip", "addr", "add", "10.4.0.1", "peer", "10.4.0.2/32", "dev", n1);
+    await inNs(a2, "ip", "addr", "add", "10.4.0.2", "peer", "10.4.0.1/32", "dev", n2);
+    await inNs(a1, "ip", "link", "set", "dev", n1, "mtu", "1420", "up");
+    await inNs(a2, "ip", "link", "set", "dev", n2, "mtu", "1420", "up");
+    await firstPing(a1, t0);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    for (const d of daemons) {
+      try {
+        d.kill("SIGTERM");
+      } catch { /* exited */ }
+      await d.status;
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string", default: "10" } } });
+  const runs = Number(values.runs);
+  if (!(runs >= 1)) throw new TypeError(`--runs ${values.runs}: expected a positive integer`);
+  await sweepInstances(PREFIX);
+  await withNamespace(async (k) => {
+    const o = freshInstance(PREFIX, k.namespace, k.kubeconfigPath, k.server);
+    try {
+      const inst = await instanceUp(o);
+      const warm = await oursOnce(inst);
+      console.log(`warm-up: ${warm.total.toFixed(2)} s (not counted)`);
+      const ours: number[] = [];
+      const afterApply: number[] = [];
+      for (let i = 1; i <= runs; i++) {
+        const r = await oursOnce(inst);
+        ours.push(r.total);
+        afterApply.push(r.total - r.apply);
+        console.log(`ours run ${i}: ${r.total.toFixed(2)} s to the first ping (kubectl apply ${r.apply.toFixed(2)} s)`);
+      }
+      const peer: number[] = [];
+      for (let i = 1; i <= runs; i++) {
+        peer.push(await peerOnce(inst));
+        console.log(`peer run ${i}: ${peer[i - 1].toFixed(2)} s to the first ping (by hand: wireguard-go, wg, ip)`);
+      }
+      ours.sort((a, b) => a - b);
+      afterApply.sort((a, b) => a - b);
+      peer.sort((a, b) => a - b);
+      const r2 = (x: number) => Number(x.toFixed(2));
+      const [p50, p90, q50, q90] = [pct(ours, 50), pct(ours, 90), pct(peer, 50), pct(peer, 90)];
+      console.log(
+        `ours p50 ${p50.toFixed(2)} s p90 ${p90.toFixed(2)} s; peer p50 ${q50.toFixed(2)} s p90 ${q90.toFixed(2)} s`,
+      );
+      console.log(`ratio (ours/peer) p50 ${(p50 / q50).toFixed(1)}x; goal p50 < 2 s: ${p50 < 2 ? "met" : "missed"}`);
+      console.log(JSON.stringify({
+        runs,
+        p50_s: r2(p50),
+        p90_s: r2(p90),
+        p50_after_apply_s: r2(pct(afterApply, 50)),
+        peer_p50_s: r2(q50),
+        peer_p90_s: r2(q90),
+        ratio_p50: r2(p50 / q50),
+        loadavg: (await Deno.readTextFile("/proc/loadavg")).split(" ")[0],
+      }));
+    } finally {
+      await deleteExamples(k.kubeconfigPath, PLAN, o.names).catch(() => {});
+      await instanceDown(o);
+    }
+  }, { prefix: PREFIX });
+}

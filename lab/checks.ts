@@ -1,0 +1,208 @@
+/**
+ * The reference README's checks (reference-behaviour §2) against a running scenario: each one looks at kernel
+ * state inside the containers (`ip -j`, through nsenter into the container's network namespace) or pings through
+ * the links, and yields (check, expected, observed, status). `waitForChecks` repeats until all pass or a deadline.
+ */
+import { exec, type ExecResult } from "./exec.ts";
+
+/** How a check ended: passed, failed, or not applicable on this kernel (neither a pass nor a failure). */
+export type CheckStatus = "ok" | "FAIL" | "n/a";
+
+/** One row of the results table. */
+export interface CheckResult {
+  check: string;
+  expected: string;
+  observed: string;
+  status: CheckStatus;
+}
+
+/** What the checks need from the scenario instance. */
+export interface CheckContext {
+  /** Runs a command in the network namespace of the examples' container `agent1` or `agent2`. */
+  inContainer(container: "agent1" | "agent2", cmd: string[]): Promise<ExecResult>;
+  /** Whether this kernel has dummy links (else the dummy example belongs to the kernel tier). */
+  dummyKernel: boolean;
+}
+
+interface IpAddrInfo {
+  family: string;
+  local: string;
+  address?: string;
+  prefixlen: number;
+  scope?: string;
+}
+interface IpLink {
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  operstate?: string;
+  master?: string;
+  addr_info?: IpAddrInfo[];
+}
+
+/** `ip -j addr show dev <dev>` inside a container; a string is the reason it could not be read. */
+async function link(ctx: CheckContext, c: "agent1" | "agent2", dev: string): Promise<IpLink | string> {
+  const r = await ctx.inContainer(c, ["ip", "-j", "addr", "show", "dev", dev]);
+  if (r.code !== 0) return `${dev} absent in ${c}`;
+  return (JSON.parse(r.stdout) as IpLink[])[0] ?? `${dev} absent in ${c}`;
+}
+
+/** An address as the README prints it: `10.4.0.1 peer 10.4.0.2/32` or `fe80::eeee:1/64`. */
+export function formatAddress(a: IpAddrInfo): string {
+  return a.address && a.address !== a.local
+    ? `${a.local} peer ${a.address}/${a.prefixlen}`
+    : `${a.local}/${a.prefixlen}`;
+}
+
+/** A link summary: `UP mtu 1420 10.4.0.1 peer 10.4.0.2/32` (addresses sorted, link-local extras kept). */
+function describe(l: IpLink): string {
+  const addrs = (l.addr_info ?? []).map(formatAddress).sort();
+  return [l.flags.includes("UP") ? "UP" : "DOWN", `mtu ${l.mtu}`, ...addrs].join(" ");
+}
+
+/** Checks that `dev` in `c` is UP with `mtu` and carries every address in `addrs` (and, for `exact`, only those). */
+async function linkCheck(
+  ctx: CheckContext,
+  name: string,
+  c: "agent1" | "agent2",
+  dev: string,
+  want: { mtu?: number; addrs: string[]; flags?: string[] },
+): Promise<CheckResult> {
+  const expected = [`${dev} in ${c}: UP`, ...(want.mtu ? [`mtu ${want.mtu}`] : []), ...want.addrs].join(" ");
+  const l = await link(ctx, c, dev);
+  if (typeof l === "string") return { check: name, expected, observed: l, status: "FAIL" };
+  const have = new Set((l.addr_info ?? []).map(formatAddress));
+  const ok = l.flags.includes("UP") && (want.mtu === undefined || l.mtu === want.mtu) &&
+    want.addrs.every((a) => have.has(a)) && (want.flags ?? []).every((f) => l.flags.includes(f));
+  return { check: name, expected, observed: `${dev} in ${c}: ${describe(l)}`, status: ok ? "ok" : "FAIL" };
+}
+
+/** Source addresses of the echo replies `ping` printed (scope suffix removed), deduplicated and sorted. */
+export function replySources(pingOutput: string): string[] {
+  const found = new Set<string>();
+  for (const m of pingOutput.matchAll(/bytes from ([0-9a-fA-F.:]+)(?:%[^:\s]+)?:/g)) found.add(m[1]);
+  return [...found].sort();
+}
+
+/** Pings `target` from `c` and checks that each of `from` answered. */
+async function pingCheck(
+  ctx: CheckContext,
+  name: string,
+  c: "agent1" | "agent2",
+  target: string,
+  from: string[],
+): Promise<CheckResult> {
+  const multicast = target.startsWith("ff");
+  const args = multicast ? ["-c", "3", "-i", "0.2", "-w", "2"] : ["-c", "1", "-W", "1"];
+  const r = await ctx.inContainer(c, ["ping", ...args, target]);
+  const got = replySources(r.stdout);
+  const ok = from.every((a) => got.includes(a));
+  const observed = got.length ? `answered by ${got.join(", ")}` : (r.stderr.trim() || "no answer").split("\n")[0];
+  return { check: name, expected: `answered by ${from.join(", ")}`, observed, status: ok ? "ok" : "FAIL" };
+}
+
+/** The bridge and the names of the links enslaved to it. */
+async function bridgeCheck(ctx: CheckContext): Promise<CheckResult> {
+  const name = "nl2-bridge: bridge with slaves";
+  const expected = "nl2-bridge in agent1: UP mtu 1420, slaves v1 v2";
+  const l = await link(ctx, "agent1", "nl2-bridge");
+  if (typeof l === "string") return { check: name, expected, observed: l, status: "FAIL" };
+  const r = await ctx.inContainer("agent1", ["ip", "-j", "link", "show", "master", "nl2-bridge"]);
+  const slaves = r.code === 0 ? (JSON.parse(r.stdout) as IpLink[]).map((s) => s.ifname).sort() : [];
+  const ok = l.flags.includes("UP") && l.mtu === 1420 && ["v1", "v2"].every((s) => slaves.includes(s));
+  const observed = `nl2-bridge in agent1: ${l.flags.includes("UP") ? "UP" : "DOWN"} mtu ${l.mtu}, slaves ${
+    slaves.join(" ") || "none"
+  }`;
+  return { check: name, expected, observed, status: ok ? "ok" : "FAIL" };
+}
+
+async function dummyCheck(ctx: CheckContext): Promise<CheckResult> {
+  const name = "nl1-dummy: dummy link";
+  if (!ctx.dummyKernel) {
+    const l = await link(ctx, "agent1", "nl1-dummy");
+    return {
+      check: name,
+      expected: "kernel tier only (this kernel has no dummy links)",
+      observed: typeof l === "string" ? l : describe(l),
+      status: "n/a",
+    };
+  }
+  return await linkCheck(ctx, name, "agent1", "nl1-dummy", {
+    mtu: 1420,
+    addrs: ["10.2.3.0/24", "10.99.3.1 peer 10.99.4.1/32"],
+  });
+}
+
+/** One check per README claim, in the README's order. */
+export const CHECKS: ((ctx: CheckContext) => Promise<CheckResult>)[] = [
+  (ctx) =>
+    linkCheck(ctx, "wgp1: wg-lax1-lax2-0", "agent1", "wg-lax1-lax2-0", {
+      mtu: 1420,
+      addrs: ["10.4.0.1 peer 10.4.0.2/32"],
+      flags: ["POINTOPOINT", "NOARP"],
+    }),
+  (ctx) =>
+    linkCheck(ctx, "wgp1: wg-lax2-lax1-0", "agent2", "wg-lax2-lax1-0", {
+      mtu: 1420,
+      addrs: ["10.4.0.2 peer 10.4.0.1/32"],
+    }),
+  (ctx) => pingCheck(ctx, "wgp1: ping 10.4.0.2 from agent1", "agent1", "10.4.0.2", ["10.4.0.2"]),
+  (ctx) => linkCheck(ctx, "lax1-wg1: wg1", "agent1", "wg1", { mtu: 1420, addrs: ["fe80::1771 peer fe80::a:1771/64"] }),
+  (ctx) => linkCheck(ctx, "lax1-wg2: wg2", "agent2", "wg2", { mtu: 1420, addrs: ["fe80::a:1771 peer fe80::1771/64"] }),
+  (ctx) => pingCheck(ctx, "lax1-wg1/wg2: ping fe80::a:1771%wg1", "agent1", "fe80::a:1771%wg1", ["fe80::a:1771"]),
+  (ctx) => linkCheck(ctx, "veth: veth1-a", "agent1", "veth1-a", { addrs: ["fe80::eeee:1/64"] }),
+  (ctx) => linkCheck(ctx, "veth: veth1-b", "agent2", "veth1-b", { addrs: ["fe80::eeee:2/64"] }),
+  (ctx) => pingCheck(ctx, "veth: ping ff02::1%veth1-a", "agent1", "ff02::1%veth1-a", ["fe80::eeee:1", "fe80::eeee:2"]),
+  (ctx) => pingCheck(ctx, "vxlan: ping ff02::1%vxlan1", "agent1", "ff02::1%vxlan1", ["fe80::1", "fe80::2"]),
+  bridgeCheck,
+  dummyCheck,
+];
+
+/** Runs every check once. */
+export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const c of CHECKS) {
+    try {
+      out.push(await c(ctx));
+    } catch (e) {
+      out.push({ check: `check ${out.length + 1}`, expected: "", observed: (e as Error).message, status: "FAIL" });
+    }
+  }
+  return out;
+}
+
+/** Repeats {@link runChecks} every `intervalMs` until nothing fails or `timeoutMs` has passed; the last results. */
+export async function waitForChecks(ctx: CheckContext, timeoutMs: number, intervalMs = 500): Promise<CheckResult[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const results = await runChecks(ctx);
+    if (!results.some((r) => r.status === "FAIL") || Date.now() >= deadline) return results;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The results as an aligned text table with a header row. */
+export function formatTable(results: CheckResult[]): string {
+  const rows = [
+    ["check", "expected", "observed", "ok"],
+    ...results.map((r) => [
+      r.check,
+      r.expected,
+      r.observed,
+      r.status,
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+/** Whether this kernel can make dummy links (probed in a throwaway namespace `<prefix>probe-…`, removed again). */
+export async function kernelHasDummy(netnsPrefix: string): Promise<boolean> {
+  const ns = `${netnsPrefix}probe-${crypto.randomUUID().slice(0, 8)}`;
+  if ((await exec(["ip", "netns", "add", ns])).code !== 0) return false;
+  try {
+    return (await exec(["ip", "-n", ns, "link", "add", "probe0", "type", "dummy"])).code === 0;
+  } finally {
+    await exec(["ip", "netns", "del", ns]);
+  }
+}
