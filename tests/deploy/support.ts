@@ -152,3 +152,9 @@ export async function canI(namespace: string, sa: string, verb: string, resource
 export function saUser(namespace: string, sa: string): string {
   return `system:serviceaccount:${namespace}:${sa}`;
 }
+
+/**
+ * A refused API request in a controller's log: the client's errors read "<op>: 403 Forbidden: …" and admission
+ * denials name the policy. (A bare "403" would also match durations such as `ms=403`.)
+ */
+export const REFUSED = /\b403 Forbidden\b|\bforbidden\b|ValidatingAdmissionPolicy/i;
