@@ -15,16 +15,24 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** Runs a command to completion and returns its exit code and output; never throws for a non-zero exit. */
-export async function exec(cmd: string[], env?: Record<string, string>): Promise<ExecResult> {
-  const out = await new Deno.Command(cmd[0], {
+/**
+ * Runs a command to completion and returns its exit code and output; never throws for a non-zero exit. `stdin`, when
+ * given, is written to the command's standard input.
+ */
+export async function exec(cmd: string[], env?: Record<string, string>, stdin?: string): Promise<ExecResult> {
+  const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     env,
-    stdin: "null",
+    stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-  })
-    .output();
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

@@ -74,21 +74,8 @@ export function renderExample(yamlText: string, names: ScenarioNames): string {
 }
 
 /** Runs the control plane's kubectl with `kubeconfig`; `stdin` is fed when given. */
-export async function kubectl(kubeconfig: string, args: string[], stdin?: string): Promise<ExecResult> {
-  const child = new Deno.Command(BINARIES.kubectl, {
-    args: [`--kubeconfig=${kubeconfig}`, ...args],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+export function kubectl(kubeconfig: string, args: string[], stdin?: string): Promise<ExecResult> {
+  return exec([BINARIES.kubectl, `--kubeconfig=${kubeconfig}`, ...args], undefined, stdin);
 }
 
 /**

@@ -8,6 +8,7 @@
  * and exits 1. Each binary is then run with `-h`; a binary that does not print its usage (e.g. DENORT_BIN pointed at
  * the `deno` CLI, which ignores the appended program) is deleted and reported the same way.
  */
+import { exec, type ExecResult } from "../lab/exec.ts";
 import { binaryPath, PROGRAM_NAMES, type ProgramName, PROGRAMS, ROOT } from "./programs.ts";
 
 /** Why compiling failed, in one line. */
@@ -66,17 +67,9 @@ export function denortProblem(stderr: string, denortBin: string | undefined): st
       `downloading it failed (${cause}); ${DENORT_HINT}`;
 }
 
-async function output(cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** Runs a command without colours in its output. */
+function output(cmd: string[]): Promise<ExecResult> {
+  return exec(cmd, { NO_COLOR: "1" });
 }
 
 /** Removes the `bin/<name>.tmp-…` file a crashed `deno compile` leaves behind. */

@@ -23,6 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { exec } from "../../lab/exec.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { customApi, startAgent } from "../../tests/helpers/agent.ts";
 import { cluster } from "../../tests/helpers/cluster.ts";
@@ -47,27 +48,13 @@ function name(i: number): string {
   return `${PREFIX}${i.toString(16).padStart(4, "0")}`;
 }
 
-function sh(cmd: string[], stdin?: string): Promise<Deno.CommandOutput> {
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    w.write(new TextEncoder().encode(stdin)).then(() => w.close());
-  }
-  return child.output();
-}
-
 async function procKib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
   const s = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
 }
 
 async function daemonsRssMib(ns: TestNetns): Promise<{ count: number; mib: number }> {
-  const out = new TextDecoder().decode((await sh(["ip", "netns", "pids", ns.name])).stdout);
+  const out = (await exec(["ip", "netns", "pids", ns.name])).stdout;
   let kib = 0;
   let count = 0;
   for (const p of out.split(/\s+/).filter(Boolean)) {
@@ -208,9 +195,9 @@ ip -n ${ctr.name} link set $n up
     await Deno.writeTextFile(`${dir}/one.sh`, script);
     const lines = kk.map((k, i) => `${i} ${name(i).replace(PREFIX, "wp")} ${k.priv} ${kk[(i + 1) % N].pub}`);
     const t0 = performance.now();
-    const r = await sh(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], lines.join("\n") + "\n");
+    const r = await exec(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], undefined, lines.join("\n") + "\n");
     const s = (performance.now() - t0) / 1000;
-    if (!r.success) throw new Error(`peer script failed: ${new TextDecoder().decode(r.stderr).slice(0, 400)}`);
+    if (r.code !== 0) throw new Error(`peer script failed: ${r.stderr.slice(0, 400)}`);
     return s;
   } finally {
     await Deno.remove(dir, { recursive: true });
