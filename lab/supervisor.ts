@@ -5,6 +5,7 @@
  * `<dir>/<name>.pid`), so stopping it stops the program too; optionally it runs inside a named network namespace.
  * Output of supervisor and program is appended to a log file.
  */
+import { spawnOrphan } from "../scripts/controlplane/proc.ts";
 import { exec } from "./exec.ts";
 
 /** Marker in every supervisor's command line; a recorded PID is only signalled when its command line has it. */
@@ -79,18 +80,7 @@ export async function startSupervised(d: SupervisorDirs, spec: SupervisedSpec): 
   const inner = mounts.length ? ["unshare", "--mount", "--propagation", "slave", ...shell] : shell;
   const argv = spec.netns ? ["ip", "netns", "exec", spec.netns, ...inner] : inner;
   // setsid from a background job of a non-interactive shell execs without forking: `$!` is the supervisor itself.
-  const out = await new Deno.Command("sh", {
-    args: ["-c", 'l=$1; shift; setsid "$@" >>"$l" 2>&1 </dev/null & echo $!', "sh", logFile(d, spec.name), ...argv],
-    env: spec.env,
-    cwd: spec.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const pid = Number(new TextDecoder().decode(out.stdout).trim());
-  if (!out.success || !(pid > 0)) {
-    throw new Error(`cannot start ${spec.name}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
+  const pid = await spawnOrphan(argv, logFile(d, spec.name), { env: spec.env, cwd: spec.cwd });
   await Deno.writeTextFile(pidFile(d, spec.name), `${pid}\n`);
   const deadline = Date.now() + 5000;
   while (!(await supervisorPid(d, spec.name))) {

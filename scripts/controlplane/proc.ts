@@ -15,11 +15,17 @@ export function freePort(): number {
 /**
  * Runs `argv` in a new session, orphaned (its parent is init, not this process), with stdin from /dev/null and
  * stdout+stderr appended to `logPath`. `setsid` execs without forking (the background job is not a group leader),
- * so the printed `$!` is the PID of `argv[0]` itself. Nothing stays pending in this process.
+ * so the printed `$!` is the PID of `argv[0]` itself. Nothing stays pending in this process. Throws DaemonStartError.
  */
-async function spawnOrphan(argv: string[], logPath: string): Promise<number> {
+export async function spawnOrphan(
+  argv: string[],
+  logPath: string,
+  opts: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<number> {
   const out = await new Deno.Command("sh", {
     args: ["-c", 'l=$1; shift; setsid "$@" >>"$l" 2>&1 </dev/null & echo $!', "sh", logPath, ...argv],
+    env: opts.env,
+    cwd: opts.cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
