@@ -31,7 +31,7 @@ import { DeviceNotFoundError } from "../../wireguard/errors.ts";
 import { publicKeyOf } from "../../wireguard/key.ts";
 import type { DeviceState } from "../../wireguard/model.ts";
 import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
-import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark } from "../ownership.ts";
+import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark, type Ownership } from "../ownership.ts";
 import type { WgDesired } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
@@ -122,7 +122,7 @@ export class WgNode {
     const mark = ownerMark("wg", owner);
     const r: EnsureResult = { actions: [], created: false, adopted: false, converged: false };
     let link = await getLink(target, name);
-    let state = classifyLink(link, "wg", owner);
+    let state = await this.#classify(target, link, owner);
     if (state === "other-owner") {
       throw new LinkConflictError(
         `link ${name} in ${target.label} belongs to ${ownerKeyOf(link!, "wg") ?? link!.alias}`,
@@ -135,9 +135,7 @@ export class WgNode {
       state = "owned";
     }
     if (state === "unfinished") {
-      // In our link group but never marked (a crash between create and the mark): ours, so claim it.
-      if (!dryRun) await setLink(target, name, { alias: mark });
-      r.actions.push(`mark ${name} in ${target.label}`);
+      await this.#claim(target, name, mark, r, dryRun);
       state = "owned";
     }
     if (state === "absent") {
@@ -165,6 +163,24 @@ export class WgNode {
     return r;
   }
 
+  /**
+   * {@link classifyLink}, plus one case only this agent can tell: an unmarked TUN in the host namespace served by a
+   * wireguard-go that this agent started (its PID file in our state directory) is ours, left unfinished by a crash
+   * between starting the daemon and writing the mark (wireguard-go creates the TUN, so the group cannot be sent
+   * with the creation).
+   */
+  async #classify(ns: Netns, link: Link | null, owner: string): Promise<Ownership> {
+    const state = classifyLink(link, "wg", owner);
+    if (state !== "unmarked" || ns !== this.host || link!.kind !== "tun" || link!.alias) return state;
+    return (await this.#daemon(link!.name)) ? "unfinished" : state;
+  }
+
+  /** Writes the mark and group on an unfinished link of ours. */
+  async #claim(ns: Netns, name: string, mark: string, r: EnsureResult, dryRun: boolean): Promise<void> {
+    if (!dryRun) await setLink(ns, name, { alias: mark, group: MANAGED_GROUP });
+    r.actions.push(`mark ${name} in ${ns.label}`);
+  }
+
   async #adopt(link: Link, desired: WgDesired, ns: Netns, mark: string, r: EnsureResult, dryRun: boolean) {
     const where = `${link.name} in ${ns.label}`;
     const observed = await this.observe(ns, link.name);
@@ -181,10 +197,11 @@ export class WgNode {
     const moving = target !== this.host;
     const host = this.client(this.host);
     // A link of ours left in the host by a crash between create and move is reused.
-    const leftover = moving ? classifyLink(await getLink(this.host, name), "wg", owner) : "absent";
+    const leftover = moving ? await this.#classify(this.host, await getLink(this.host, name), owner) : "absent";
     if (leftover === "other-owner" || leftover === "unmarked") {
       throw new LinkConflictError(`link ${name} exists in the host namespace and is not this object's`);
     }
+    if (leftover === "unfinished") await this.#claim(this.host, name, ownerMark("wg", owner), r, dryRun);
     if (leftover === "absent") {
       const backend = await host.backendFor(name);
       r.actions.push(`create ${name} (${backend.kind})`);

@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import { ownerMark } from "../../../src/node/ownership.ts";
 import { LinkConflictError } from "../../../src/node/wireguard/executor.ts";
+import { UserspaceBackend } from "../../../src/wireguard/userspace.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { ensure, nodeScenario, pair, withSides } from "./scenario.ts";
+import { ensure, nodeScenario, pair, want, withSides } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-go");
 
@@ -21,7 +22,7 @@ Deno.test({
       pair(a, b);
       const name = a.spec.interfaceName;
       // Simulate a crash after creation in the host: a marked link of ours sits in the host namespace.
-      await a.node.ensure(a.owner, (await import("./scenario.ts")).want(a), a.hostH);
+      await a.node.ensure(a.owner, want(a), a.hostH);
       assert.match(await a.host.ip("link", "show", name), new RegExp(name));
       const r = await ensure(a);
       assert.ok(r.converged, r.actions.join("; "));
@@ -30,7 +31,7 @@ Deno.test({
 
       // Another object's mark: a conflict, nothing touched.
       await assert.rejects(
-        a.node.ensure("other/obj", (await import("./scenario.ts")).want(a), a.ctrH),
+        a.node.ensure("other/obj", want(a), a.ctrH),
         LinkConflictError,
       );
 
@@ -47,5 +48,39 @@ Deno.test({
       await assert.rejects(ensure(a), LinkConflictError);
       assert.match(await a.ctr.ip("link", "show", name), /mtu 1300/, "a foreign link is never modified");
       void b;
+    }),
+});
+
+Deno.test({
+  name: "wg node (userspace): a crash between starting wireguard-go and marking its TUN is resumed, not a conflict",
+  ignore,
+  fn: () =>
+    withSides("userspace", async (a, b) => {
+      pair(a, b);
+      const name = a.spec.interfaceName;
+      // What a SIGKILL right after the daemon started leaves: our daemon's bare TUN, no mark, default group.
+      await a.node.client(a.hostH).userspace.createDevice(name);
+      assert.doesNotMatch(await a.host.ip("-d", "link", "show", name), /alias/);
+      const r = await ensure(a);
+      assert.ok(r.converged, r.actions.join("; "));
+      assert.deepEqual(r.actions.slice(0, 2), [
+        `mark ${name} in ${a.hostH.label}`,
+        `configure ${name} in the host namespace`,
+      ]);
+      assert.match(await a.ctr.ip("-d", "link", "show", name), new RegExp(`alias ${ownerMark("wg", a.owner)}`));
+      assert.doesNotMatch(await a.host.ip("link", "show"), new RegExp(`: ${name}[:@]`), "nothing left in the host");
+
+      // The same bare TUN from a wireguard-go this agent did not start is foreign: a conflict, left alone.
+      const other = await Deno.makeTempDir({ prefix: "dn42op-wa-" });
+      const foreign = new UserspaceBackend({ stateDir: other, netnsPath: b.host.path });
+      const bname = b.spec.interfaceName;
+      try {
+        await foreign.createDevice(bname);
+        await assert.rejects(ensure(b), LinkConflictError);
+        assert.doesNotMatch(await b.host.ip("-d", "link", "show", bname), /alias/, "not touched");
+      } finally {
+        await foreign.deleteDevice(bname).catch(() => {});
+        await Deno.remove(other, { recursive: true }).catch(() => {});
+      }
     }),
 });
