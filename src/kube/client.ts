@@ -1,9 +1,9 @@
 /**
  * A small generic API client: any resource addressed by group/version/plural, JSON in and out, errors as
- * `KubeApiError` with the HTTP code and Status reason. Requests and watches go through {@link Transport} (Deno fetch
- * over a keep-alive connection pool; credentials resolved by @kubernetes/client-node's KubeConfig).
+ * `KubeApiError` with the HTTP code and Status reason. Requests and watches go through {@link Transport} (a keep-alive
+ * connection pool; credentials from the {@link ClientConfig} of config.ts, or from a client-node KubeConfig).
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { ClientConfig, ClientConfigInput } from "./credentials.ts";
 import { redactKeys } from "./redact.ts";
 import { Transport } from "./transport.ts";
 
@@ -186,14 +186,20 @@ export async function forEachLine(body: ReadableStream<Uint8Array>, emit: (line:
 
 /** Generic JSON client for any resource type. Call {@link KubeClient.close} when done with it. */
 export class KubeClient {
-  readonly #server: string;
   readonly #transport: Transport;
 
-  constructor(readonly kubeConfig: KubeConfig) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error("kubeconfig has no current cluster");
-    this.#server = cluster.server;
-    this.#transport = new Transport(kubeConfig);
+  constructor(config: ClientConfigInput) {
+    this.#transport = new Transport(config);
+  }
+
+  /** The configuration in use. */
+  get config(): ClientConfig {
+    return this.#transport.config;
+  }
+
+  /** The API server URL. */
+  get server(): string {
+    return this.#transport.config.cluster.server;
   }
 
   /** Sends one request; failures to reach the server throw `KubeApiError` with code 0. */
@@ -201,15 +207,14 @@ export class KubeClient {
     const operation = `${method} ${path}`;
     const signals = [o.signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter((s) => s !== undefined);
     try {
-      const { client, headers } = await this.#transport.prepare();
+      const { pool, headers } = await this.#transport.prepare();
       headers.set("Accept", "application/json");
       if (o.body !== undefined) headers.set("Content-Type", o.contentType ?? "application/json");
-      return await fetch(requestUrl(this.#server, path, o.query), {
+      return await pool.fetch(requestUrl(this.server, path, o.query), {
         method,
         headers,
         body: o.body === undefined ? undefined : JSON.stringify(o.body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
-        client,
       });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);

@@ -3,10 +3,8 @@ import { REDACTED, redactKeys } from "../../src/kube/redact.ts";
 import { sanitizeMessage } from "../../src/kube/events.ts";
 import { addFinalizerPatch, hasFinalizer, removeFinalizerPatch } from "../../src/kube/finalizers.ts";
 import { parseListenAddress } from "../../src/kube/server.ts";
-import { normalizeKubeconfigText } from "../../src/kube/config.ts";
 import { microTime } from "../../src/kube/leaderelection.ts";
 import { apiVersionOf, objectKey, resourcePath, splitKey } from "../../src/kube/client.ts";
-import { parse } from "yaml";
 import { diffSnapshot } from "../../src/kube/informer.ts";
 import { Store } from "../../src/kube/store.ts";
 
@@ -71,25 +69,6 @@ Deno.test("parseListenAddress: Go-style host:port forms; bad input named", () =>
   for (const bad of ["8080", "host:", ":70000", "a:b"]) {
     assert.throws(() => parseListenAddress(bad), (e: Error) => e instanceof RangeError && e.message.includes(bad));
   }
-});
-
-Deno.test("normalizeKubeconfigText: kubectl's tokenFile becomes an absolute token-file", () => {
-  const text = `apiVersion: v1
-kind: Config
-users:
-- name: a
-  user: {tokenFile: tok}
-- name: b
-  user: {token: t, tokenFile: ignored}
-- name: c
-  user: {token-file: /abs/tok}
-`;
-  const out = parse(normalizeKubeconfigText(text, "/etc/kc"));
-  assert.deepEqual(out.users[0].user, { "token-file": "/etc/kc/tok" });
-  assert.deepEqual(out.users[1].user, { token: "t", tokenFile: "ignored" });
-  assert.deepEqual(out.users[2].user, { "token-file": "/abs/tok" });
-  const plain = "apiVersion: v1\nkind: Config\nusers: []\n";
-  assert.equal(normalizeKubeconfigText(plain, "/x"), plain);
 });
 
 Deno.test("microTime: RFC 3339 with microseconds", () => {

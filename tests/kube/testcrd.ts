@@ -53,7 +53,7 @@ const installed = new Map<string, Promise<void>>();
 
 /** Installs the Widget CRD (once per process and API server) and waits until it is served. */
 export function ensureWidgetCrd(client: KubeClient): Promise<void> {
-  const server = client.kubeConfig.getCurrentCluster()!.server;
+  const server = client.server;
   const done = installed.get(server) ?? (async () => {
     try {
       await client.create(CRDS, "", crdManifest() as unknown as KubeObject);

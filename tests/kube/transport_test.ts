@@ -12,7 +12,8 @@ import { serve } from "../helpers/apiproxy.ts";
 import { createCa } from "../../scripts/controlplane/pki.ts";
 import { errorOf, forEachLine, isGone, KubeApiError, KubeClient, requestUrl } from "../../src/kube/client.ts";
 import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";
-import { checkSupported, CREDENTIALS_TTL_MS, fromHttpsOptions, Transport } from "../../src/kube/transport.ts";
+import { fromHttpsOptions, toClientConfig } from "../../src/kube/credentials.ts";
+import { checkSupported, CREDENTIALS_TTL_MS, needsNodeTls, Transport } from "../../src/kube/transport.ts";
 import { widget, WIDGETS, withKr } from "./testcrd.ts";
 
 function kubeConfigFor(server: string, cluster: Record<string, unknown> = {}): KubeConfig {
@@ -40,17 +41,20 @@ Deno.test("fromHttpsOptions: headers (also repeated), basic auth, PEM from Buffe
   assert.equal([...none.headers].length, 0);
 });
 
-Deno.test("checkSupported: insecure-skip-tls-verify over https and tls-server-name are named errors", () => {
-  checkSupported(kubeConfigFor("https://127.0.0.1:6443"));
-  checkSupported(kubeConfigFor("http://127.0.0.1:8001")); // plain http (kubectl proxy via -master) is fine
-  const cases: [Record<string, unknown>, RegExp][] = [
-    [{ skipTLSVerify: true }, /cluster c: insecure-skip-tls-verify is not supported over https/],
-    [{ tlsServerName: "api.example" }, /cluster c: tls-server-name is not supported/],
-  ];
-  for (const [cluster, message] of cases) {
+Deno.test("needsNodeTls and checkSupported: node:https only for insecure or tls-server-name over https; no proxy then", () => {
+  const endpoint = (server: string, cluster: Record<string, unknown> = {}) =>
+    toClientConfig(kubeConfigFor(server, cluster)).cluster;
+  assert.equal(needsNodeTls(endpoint("https://127.0.0.1:6443")), false);
+  assert.equal(needsNodeTls(endpoint("http://127.0.0.1:8001")), false); // plain http (kubectl proxy via -master)
+  assert.equal(needsNodeTls(endpoint("https://127.0.0.1:6443", { skipTLSVerify: true })), true);
+  assert.equal(needsNodeTls(endpoint("https://127.0.0.1:6443", { tlsServerName: "api.example" })), true);
+  checkSupported(endpoint("https://127.0.0.1:6443", { proxyUrl: "http://proxy:3128" }));
+  for (const cluster of [{ skipTLSVerify: true }, { tlsServerName: "api.example" }]) {
     assert.throws(
-      () => new KubeClient(kubeConfigFor("https://127.0.0.1:6443", cluster)),
-      (e: Error) => e instanceof KubeConfigError && message.test(e.message),
+      () => new KubeClient(kubeConfigFor("https://127.0.0.1:6443", { ...cluster, proxyUrl: "http://proxy:3128" })),
+      (e: Error) =>
+        e instanceof KubeConfigError &&
+        /cluster c: proxy-url cannot be combined with insecure-skip-tls-verify or tls-server-name/.test(e.message),
     );
   }
 });
@@ -75,19 +79,19 @@ Deno.test("Transport: credentials resolved once per TTL or after invalidate; a n
     a.headers.set("Accept", "x"); // a per-request copy: does not leak into the next request
     const b = await t.prepare();
     assert.equal(calls, 1);
-    assert.equal(b.client, a.client);
+    assert.equal(b.pool, a.pool);
     assert.equal(b.headers.get("accept"), null);
     token = "t2";
     now = CREDENTIALS_TTL_MS;
     const c = await t.prepare();
     assert.equal(calls, 2);
     assert.equal(c.headers.get("authorization"), "Bearer t2");
-    assert.equal(c.client, a.client, "same TLS identity keeps the pool");
+    assert.equal(c.pool, a.pool, "same TLS identity keeps the pool");
     identity = two;
     t.invalidate();
     const d = await t.prepare();
     assert.equal(calls, 3);
-    assert.notEqual(d.client, a.client, "a rotated client certificate gets a new pool");
+    assert.notEqual(d.pool, a.pool, "a rotated client certificate gets a new pool");
   } finally {
     t.close();
   }

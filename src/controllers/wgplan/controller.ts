@@ -4,8 +4,8 @@
  * the leader watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby), and the
  * /metrics /healthz /readyz server.
  */
-import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../kube/client.ts";
+import type { ClientConfigInput } from "../../kube/credentials.ts";
 import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
@@ -34,7 +34,7 @@ export interface LeaderElectionSettings {
 
 /** Everything the controller needs, decided by the entry point from flags. */
 export interface WgplanControllerOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: ClientConfigInput;
   /** Namespace of the plans; "" means all namespaces. */
   namespace: string;
   workers: number;
