@@ -1,9 +1,9 @@
 /**
  * A small generic API client: any resource addressed by group/version/plural, JSON in and out, errors as
  * `KubeApiError` with the HTTP code and Status reason. Requests and watches go through {@link Transport} (a keep-alive
- * connection pool; credentials from the {@link ClientConfig} of config.ts, or from a client-node KubeConfig).
+ * connection pool; credentials from the `ClientConfig` of config.ts, or from a client-node KubeConfig).
  */
-import type { ClientConfig, ClientConfigInput } from "./credentials.ts";
+import type { ClientConfigInput } from "./credentials.ts";
 import { redactKeys } from "./redact.ts";
 import { Transport } from "./transport.ts";
 
@@ -190,11 +190,6 @@ export class KubeClient {
 
   constructor(config: ClientConfigInput) {
     this.#transport = new Transport(config);
-  }
-
-  /** The configuration in use. */
-  get config(): ClientConfig {
-    return this.#transport.config;
   }
 
   /** The API server URL. */
