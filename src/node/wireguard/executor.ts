@@ -99,6 +99,11 @@ export class WgNode {
     const link = await getLink(ns, name);
     if (!link) return undefined;
     const addresses = await listAddresses(ns, link.index);
+    return { link, addresses, ...await this.#readDevice(ns, name) };
+  }
+
+  /** The device `name` in `ns` with its backend kind; empty when no device serves the link. */
+  async #readDevice(ns: Netns, name: string): Promise<Pick<WgObserved, "device" | "backend">> {
     try {
       const backend = await this.client(ns).backendFor(name);
       const device = await backend.getDevice(name);
@@ -106,9 +111,9 @@ export class WgNode {
       if (!device.publicKey && device.privateKey && !device.privateKey.isZero()) {
         device.publicKey = await publicKeyOf(device.privateKey);
       }
-      return { link, addresses, device, backend: backend.kind };
+      return { device, backend: backend.kind };
     } catch (e) {
-      if (e instanceof DeviceNotFoundError) return { link, addresses };
+      if (e instanceof DeviceNotFoundError) return {};
       throw e;
     }
   }
@@ -148,17 +153,21 @@ export class WgNode {
     const ops = planLink(desired, { mtu: link!.mtu, up: link!.up, addresses });
     if (!dryRun) await this.#applyLinkOps(target, name, ops);
     r.actions.push(...ops.map(describeLinkOp));
-    const client = this.client(target);
+    // One device read decides whether anything must be sent; a device that already matches is not touched, and
+    // when nothing at all changed, what was read IS the observation (a steady-state poll reads each fact once).
+    const read = await this.#readDevice(target, name);
+    const updates = read.device ? diffDevice(desired.device, read.device, { allowedIpRemoval: "remove-me" }) : [];
     if (dryRun) {
-      const dev = await client.device(name).catch(() => undefined);
-      const updates = dev ? diffDevice(desired.device, dev, { allowedIpRemoval: "remove-me" }) : [];
-      r.actions.push(...(dev ? updates.map(describeUpdate) : ["configure WireGuard device"]));
+      r.actions.push(...(read.device ? updates.map(describeUpdate) : ["configure WireGuard device"]));
       return r;
     }
-    const applied = await client.apply(name, desired.device);
-    r.actions.push(...applied.updates.map(describeUpdate));
+    const client = this.client(target);
+    if (!read.device || updates.length > 0) {
+      const applied = await client.apply(name, desired.device);
+      r.actions.push(...applied.updates.map(describeUpdate));
+    }
     if (r.created) kickFirstHandshakes(client, name, desired.device.peers);
-    r.observed = await this.observe(target, name);
+    r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
     r.converged = isConverged(desired, r.observed);
     return r;
   }
