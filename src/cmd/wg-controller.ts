@@ -105,6 +105,7 @@ if (import.meta.main) {
       resyncAll: enqueueAll,
       knownKeys: () => informer.store.list().map(objectKey),
     });
+    const metrics = new ControllerMetrics();
     const reconciler = new WgReconciler({
       client,
       informer,
@@ -116,8 +117,10 @@ if (import.meta.main) {
       dryRun: f["dry-run"],
       pollIntervalMs: f["wg-poll-interval"] * 1000,
       statsIntervalMs: f["wg-status-stats-interval"] * 1000,
+      keyMaxAgeMs: f["default-resync-period"] * 1000,
+      metrics,
+      controllerName: PROGRAM,
     });
-    const metrics = new ControllerMetrics();
     const ctl: Controller<WireGuardInterface> = new Controller({
       name: PROGRAM,
       informer,
