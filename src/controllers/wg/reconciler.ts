@@ -14,6 +14,8 @@
  * - WireGuard drift is found by polling (requeue after `pollIntervalMs`), link and address drift by the shared
  *   rtnetlink monitor, which enqueues the owning key. A poll that finds nothing to change reads each kernel fact
  *   once and sends no Secret GET.
+ * - A recreated device (deleted link) gets the peer endpoints the status last published for peers whose spec names
+ *   none, so a listening side does not wait for its peers to re-handshake.
  * - Failed status writes are retried in the background and counted in dn42op_status_write_errors_total.
  */
 import {
@@ -39,7 +41,7 @@ import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
 import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
-import { observedStatus } from "../../node/wireguard/status.ts";
+import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
@@ -163,7 +165,7 @@ export class WgReconciler {
 
     let r: EnsureResult;
     try {
-      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun);
+      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun, publishedEndpoints(obj.status));
     } catch (e) {
       if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
       this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
