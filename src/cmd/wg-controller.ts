@@ -35,6 +35,12 @@ export const WG_CONTROLLER_FLAGS = {
     usage: "Number of reconcile workers (the reference's default is 1; starting wireguard-go daemons one at a time " +
       "makes a cold start of many interfaces needlessly slow).",
   },
+  "default-resync-period": {
+    ...COMMON_FLAGS["default-resync-period"],
+    usage: "Seconds between full resyncs of every object (drift detection). Keys from Secrets are read again at " +
+      "least this often (and on every spec change): a rotated Secret is applied within this period plus " +
+      "-wg-poll-interval.",
+  },
   "wg-poll-interval": {
     type: "int",
     default: 10,
