@@ -100,6 +100,9 @@ async function create(p: Pass, t: NsTarget, spec: LinkSpec): Promise<boolean> {
   } catch (e) {
     if (!(e instanceof NetlinkError) || e.alreadyExists || e.notFound) throw e;
     p.problems.push(creationProblem(spec.kind, t.label, e));
+    // the announced creation did not happen (a recreation's deletion did, and stays reported)
+    const i = p.actions.findIndex((a) => a.verb === "create" && a.link === spec.name);
+    if (i >= 0) p.actions.splice(i, 1);
     return false;
   }
 }
