@@ -13,6 +13,7 @@ import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { ReadStore } from "../../kube/store.ts";
+import type { ControllerMetrics } from "../../kube/metrics.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
@@ -46,6 +47,8 @@ export interface NlReconcilerOptions {
   events: EventRecorder;
   nodename: string;
   dryRun: boolean;
+  /** Where failed status writes are counted (dn42op_status_write_errors_total). */
+  metrics?: ControllerMetrics;
 }
 
 /** Where an object's links were last seen (to remove them when the object vanishes without a finalizer). */
@@ -69,7 +72,10 @@ export class NlReconciler {
     this.#o = o;
     this.#status = new StatusQueue(new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController), {
       lookup: (namespace, name) => o.store.get(`${namespace}/${name}`),
-      onError: (key, e) => log.warn("status write failed; retrying", { key, error: String(e) }),
+      onError: (key, e) => {
+        o.metrics?.statusWriteErrors.inc({ controller: "nl-controller" });
+        log.warn("status write failed; retrying", { key, error: String(e) });
+      },
     });
   }
 
