@@ -9,8 +9,8 @@
  * measuring costs the API server a watch stream, not a LIST of every object several times a second.
  *
  * Limits: each wireguard-go daemon holds an inotify instance, so fs.inotify.max_user_instances (128 by default)
- * caps N for the userspace backend. For a larger N the bench raises that host sysctl for its own run and says so;
- * the previous value is restored when it ends (normally, on an error, or on SIGINT/SIGTERM).
+ * caps N for the userspace backend. For a larger N the bench raises that host sysctl for its own run and says so
+ * (bench/scale/inotify.ts); the previous value is restored when it ends.
  *
  * Backend honesty: this host has no WireGuard kernel module, so every device here is a wireguard-go daemon (one
  * process per device). Their memory is NOT in rss_mib (it is reported separately as daemons_rss_mib), and starting
@@ -31,10 +31,14 @@ import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
 import type { KubeObject } from "../../src/kube/client.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
+import { DeviceNotFoundError } from "../../src/wireguard/errors.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
+import { UAPI_GET } from "../../src/wireguard/uapi.ts";
+import { uapiCall, uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { customApi, startAgent } from "../../tests/helpers/agent.ts";
 import { cluster } from "../../tests/helpers/cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { raiseInotifyInstances } from "./inotify.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -55,6 +59,11 @@ const PREFIX = `wa${crypto.getRandomValues(new Uint8Array(1)).toHex()}`; // wa +
 
 function name(i: number): string {
   return `${PREFIX}${i.toString(16).padStart(4, "0")}`;
+}
+
+/** The peer script's device names: `wp` + this run's random part + index. */
+function peerName(i: number): string {
+  return name(i).replace(/^wa/, "wp");
 }
 
 async function procKib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
@@ -130,6 +139,21 @@ async function allReady(informer: Informer<Wgi>, n: number, t0: number, limitS: 
   } finally {
     clearInterval(progress);
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Removes the UAPI sockets of `names` that no daemon serves any more: SIGKILLed daemons (the bench's teardown)
+ * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left.
+ */
+async function removeDeadSockets(names: string[]): Promise<void> {
+  for (const n of names) {
+    const path = uapiSocketPath(n);
+    try {
+      await uapiCall(n, UAPI_GET, undefined, 500);
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) await Deno.remove(path).catch(() => {});
+    }
   }
 }
 
@@ -210,6 +234,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
       client.close();
       if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
+      await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)));
     }
   } finally {
     await core.deleteNamespace({ name: namespace }).catch(() => {});
@@ -234,7 +259,7 @@ ip -n ${ctr.name} addr add 10.$((64 + (i >> 8))).$((i & 255)).1 peer 10.127.0.1/
 ip -n ${ctr.name} link set $n up
 `;
     await Deno.writeTextFile(`${dir}/one.sh`, script);
-    const lines = kk.map((k, i) => `${i} ${name(i).replace(PREFIX, "wp")} ${k.priv} ${kk[(i + 1) % N].pub}`);
+    const lines = kk.map((k, i) => `${i} ${peerName(i)} ${k.priv} ${kk[(i + 1) % N].pub}`);
     const t0 = performance.now();
     const r = await exec(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], undefined, lines.join("\n") + "\n");
     const s = (performance.now() - t0) / 1000;
@@ -245,30 +270,7 @@ ip -n ${ctr.name} link set $n up
   }
 }
 
-// Each wireguard-go holds one inotify instance (its UAPI listener); the per-user limit caps the daemon count.
-const INOTIFY = "/proc/sys/fs/inotify/max_user_instances";
-const inotifyBefore = Number((await Deno.readTextFile(INOTIFY)).trim());
-let restoreInotify = () => {};
-if (N > inotifyBefore - 64) {
-  // Raised for this run only: restored in `finally` below and on SIGINT/SIGTERM (a SIGKILL cannot be caught).
-  const raised = N + 256;
-  restoreInotify = () => {
-    Deno.writeTextFileSync(INOTIFY, `${inotifyBefore}\n`);
-    console.log(`bench:scale: fs.inotify.max_user_instances restored to ${inotifyBefore}`);
-    restoreInotify = () => {};
-  };
-  const onSignal = () => {
-    restoreInotify();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await Deno.writeTextFile(INOTIFY, `${raised}\n`);
-  console.log(
-    `bench:scale: raised fs.inotify.max_user_instances ${inotifyBefore} → ${raised} for this run ` +
-      `(${N} wireguard-go daemons hold one inotify instance each); it is restored when the bench ends`,
-  );
-}
+const inotify = await raiseInotifyInstances(N, "bench:scale");
 let result: Record<string, unknown>;
 try {
   const kk = await keys(N);
@@ -290,6 +292,7 @@ try {
       } finally {
         await deleteNetns(ctr2);
         await deleteNetns(host); // kills the peer's daemons
+        await removeDeadSockets(Array.from({ length: N }, (_, i) => peerName(i)));
       }
     }
     result = {
@@ -299,7 +302,7 @@ try {
       backend: "userspace",
       daemons_rss_mib: +o.daemons.mib.toFixed(0),
       controller_heap_used_mib: o.heap.heap_size_used ?? null,
-      inotify_limit_raised: inotifyBefore < N + 64,
+      inotify_limit_raised: inotify.raised,
       peer_shell_s: peerS === null ? null : +peerS.toFixed(2),
       ratio_vs_peer: peerS === null ? null : +(o.coldS / peerS).toFixed(2),
     };
@@ -307,7 +310,7 @@ try {
     await deleteNetns(ctr);
   }
 } finally {
-  restoreInotify();
+  inotify.restore();
 }
 console.log(JSON.stringify(result));
 Deno.exit(0);

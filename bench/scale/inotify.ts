@@ -1,0 +1,46 @@
+/**
+ * Room for many wireguard-go daemons: each holds one inotify instance (its UAPI listener), and the per-user limit
+ * fs.inotify.max_user_instances (128 by default) caps how many can run. A bench that needs more raises the host
+ * sysctl for its own run and restores the previous value when it ends (normally, on an error, or on SIGINT/SIGTERM;
+ * a SIGKILL cannot be caught).
+ */
+const INOTIFY = "/proc/sys/fs/inotify/max_user_instances";
+
+/** What {@link raiseInotifyInstances} did; call `restore()` when the daemons are gone. */
+export interface InotifyRoom {
+  before: number;
+  raised: boolean;
+  restore(): void;
+}
+
+/** Makes room for `daemons` more inotify instances (plus headroom); `who` names the bench in its messages. */
+export async function raiseInotifyInstances(daemons: number, who: string): Promise<InotifyRoom> {
+  const before = Number((await Deno.readTextFile(INOTIFY)).trim());
+  if (daemons <= before - 64) return { before, raised: false, restore() {} };
+  const raised = daemons + 256;
+  let restored = false;
+  const onSignal = () => {
+    room.restore();
+    Deno.exit(130);
+  };
+  const room: InotifyRoom = {
+    before,
+    raised: true,
+    restore() {
+      if (restored) return;
+      restored = true;
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.writeTextFileSync(INOTIFY, `${before}\n`);
+      console.log(`${who}: fs.inotify.max_user_instances restored to ${before}`);
+    },
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await Deno.writeTextFile(INOTIFY, `${raised}\n`);
+  console.log(
+    `${who}: raised fs.inotify.max_user_instances ${before} → ${raised} for this run ` +
+      `(${daemons} wireguard-go daemons hold one inotify instance each); it is restored when the bench ends`,
+  );
+  return room;
+}
