@@ -11,11 +11,11 @@
  * settling pause, the idle cost over `--window` seconds: CPU time and context switches (all threads) of every daemon.
  * Last, each daemon is stopped (SIGTERM) and the namespaces removed.
  *
- * The "default" variant (the environment startWireGuardGo sets today) is the peer of every other variant; the JSON
- * line holds each variant's figures and its ratio to the default. Other work on the machine inflates wall times, not
+ * The "go-default" variant (Go's own GOMAXPROCS, one P per CPU) is the peer of every other variant; "current" is
+ * what startWireGuardGo sets today. The JSON line holds each variant's figures and its ratio to the peer. Other work on the machine inflates wall times, not
  * the per-process CPU figures.
  *
- *   deno run -A bench/scale/daemons.ts [--count 300] [--window 10] [--settle 5] [--variants default,gomaxprocs1]
+ *   deno run -A bench/scale/daemons.ts [--count 300] [--window 10] [--settle 5] [--variants go-default,current]
  *                                     [--tag sc]
  */
 import { cpuUsage } from "node:process";
@@ -29,20 +29,27 @@ import { startWireGuardGo, stopWireGuardGo, type WireGuardGoDaemon } from "../..
 import { createNetns, deleteNetns } from "../../tests/helpers/netns.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
 
-/** Environment variants for the daemons (on top of the one startWireGuardGo sets). */
+const NCPU = String(navigator.hardwareConcurrency);
+/**
+ * Environment variants for the daemons, set in this process's environment, which the daemons inherit.
+ * startWireGuardGo sets GOMAXPROCS=1 unless our environment names one; "go-default" restores Go's own default (one P
+ * per CPU) and is the peer the others are compared with.
+ */
 const VARIANTS: Record<string, Record<string, string>> = {
-  default: {},
+  "go-default": { GOMAXPROCS: NCPU },
+  current: {},
   gomaxprocs1: { GOMAXPROCS: "1" },
   "gomaxprocs1-gogc-off": { GOMAXPROCS: "1", GOGC: "off" },
-  "gogc-off": { GOGC: "off" },
+  "gogc-off": { GOMAXPROCS: NCPU, GOGC: "off" },
 };
+const BASE = "go-default";
 
 const args = parseArgs({
   options: {
     count: { type: "string", default: "300" },
     window: { type: "string", default: "10" },
     settle: { type: "string", default: "5" },
-    variants: { type: "string", default: "default,gomaxprocs1,gomaxprocs1-gogc-off" },
+    variants: { type: "string", default: "go-default,current" },
     tag: { type: "string", default: "sc" },
   },
 });
@@ -94,7 +101,15 @@ const ourCpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
+/** The value of `key` in a process's environment, or null. */
+function environ(pid: number, key: string): string | null {
+  const entry = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0").find((e) => e.startsWith(`${key}=`));
+  return entry === undefined ? null : entry.slice(key.length + 1);
+}
+
 interface VariantResult {
+  /** GOMAXPROCS as the daemons saw it (read from /proc/PID/environ). */
+  gomaxprocs: string | null;
   start_wall_ms: number;
   start_daemon_cpu_ms: number;
   start_driver_cpu_ms: number;
@@ -140,6 +155,7 @@ async function measure(variant: string, index: number): Promise<VariantResult> {
     const cpu1 = daemons.map((d) => cpuMs(d.pid)), cs1 = daemons.map((d) => ctxSwitches(d.pid));
     const s = (performance.now() - t0) / 1000;
     const r: VariantResult = {
+      gomaxprocs: environ(daemons[0].pid, "GOMAXPROCS"),
       start_wall_ms: round3(median(wall)),
       start_daemon_cpu_ms: round3(sum(daemonCpu) / COUNT),
       start_driver_cpu_ms: round3(sum(driverCpu) / COUNT),
@@ -170,17 +186,17 @@ try {
 } finally {
   room.restore();
 }
-const base = results.default;
+const base = results[BASE];
 const summary: Record<string, unknown> = { count: COUNT, window_s: WINDOW_S, cpus: navigator.hardwareConcurrency };
 for (const [v, r] of Object.entries(results)) {
   summary[v] = {
     ...r,
-    ...(base && v !== "default"
+    ...(base && v !== BASE
       ? {
-        start_cpu_ratio_vs_default: round3(
+        start_cpu_ratio_vs_go_default: round3(
           (r.start_daemon_cpu_ms + r.start_driver_cpu_ms) / (base.start_daemon_cpu_ms + base.start_driver_cpu_ms),
         ),
-        idle_cpu_ratio_vs_default: round3(r.idle_cpu_ms_per_s / base.idle_cpu_ms_per_s),
+        idle_cpu_ratio_vs_go_default: round3(r.idle_cpu_ms_per_s / base.idle_cpu_ms_per_s),
       }
       : {}),
   };
