@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withHandle } from "./handle.ts";
 import { crowd } from "./crowd.ts";
 import { addAddress, listAddresses } from "../../src/netlink/addr.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";
 import { createLink, listLinks, setLink } from "../../src/netlink/link.ts";
 import { attrsAfter, decodeIfAddr, IFADDRMSG_LEN, IFINFOMSG_LEN, parseMessages } from "../../src/netlink/message.ts";
-import { Netns } from "../../src/netlink/netns.ts";
 import {
   dumpAddressesRequest,
   dumpLinksRequest,
@@ -72,9 +71,8 @@ Deno.test({
   name: "listAddresses of one link among 500 others with addresses: only its addresses, in few messages",
   ignore: root,
   fn: () =>
-    withNetns(async (t) => {
-      const ns = Netns.byName(t.name);
-      try {
+    withHandle(
+      async (ns, t) => {
         const crowded = await crowd(t, 250, "sc");
         await createLink(ns, { kind: "veth", name: "sct0", peer: { name: "sct1" } });
         await addAddress(ns, "sct0", { local: "10.200.0.1/24" });
@@ -100,38 +98,38 @@ Deno.test({
         assert.ok(all.length >= crowded.addresses + 4, `full dump has ${all.length} addresses`);
         assert.ok(ns.route.received - b0 >= all.length);
         assert.deepEqual(all.filter((a) => a.index === idx), mine);
-      } finally {
-        ns.close();
-      }
-    }, { tag: "sc" }),
+      },
+      0,
+      "sc",
+    ),
 });
 
 Deno.test({
   name: "listAddresses: a vanished ifindex has none, an unknown name is a typed ENODEV naming it",
   ignore: root,
   fn: () =>
-    withNetns(async (t) => {
-      const ns = Netns.byName(t.name);
-      try {
+    withHandle(
+      async (ns) => {
         await createLink(ns, { kind: "veth", name: "sct0", peer: { name: "sct1" } });
         await addAddress(ns, "sct0", { local: "10.200.0.1/24" });
         assert.deepEqual(await listAddresses(ns, 0x7ffffff0), []);
-        await assert.rejects(listAddresses(ns, "scnone"), (e: NetlinkError) =>
-          e instanceof NetlinkError && e.errnoName === "ENODEV" && /scnone/.test(e.message));
+        await assert.rejects(
+          listAddresses(ns, "scnone"),
+          (e: NetlinkError) => e instanceof NetlinkError && e.errnoName === "ENODEV" && /scnone/.test(e.message),
+        );
         assert.equal((await listAddresses(ns, "sct0")).length, 1);
-      } finally {
-        ns.close();
-      }
-    }, { tag: "sc" }),
+      },
+      0,
+      "sc",
+    ),
 });
 
 Deno.test({
   name: "listLinks with a master: the bridge's slaves only, filtered by the kernel",
   ignore: root,
   fn: () =>
-    withNetns(async (t) => {
-      const ns = Netns.byName(t.name);
-      try {
+    withHandle(
+      async (ns, t) => {
         await crowd(t, 50, "sc");
         await createLink(ns, { kind: "bridge", name: "scbr0" });
         await createLink(ns, { kind: "bridge", name: "scbr1" });
@@ -141,8 +139,8 @@ Deno.test({
         const slaves = await listLinks(ns, { master: br0.index });
         assert.deepEqual(slaves.map((l) => l.name).sort(), ["sca0", "sca1"]);
         assert.ok(ns.route.received - before <= 4, `received ${ns.route.received - before} messages for 2 slaves`);
-      } finally {
-        ns.close();
-      }
-    }, { tag: "sc" }),
+      },
+      0,
+      "sc",
+    ),
 });
