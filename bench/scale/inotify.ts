@@ -2,7 +2,8 @@
  * Room for many wireguard-go daemons: each holds one inotify instance (its UAPI listener), and the per-user limit
  * fs.inotify.max_user_instances (128 by default) caps how many can run. A bench that needs more raises the host
  * sysctl for its own run and restores the previous value when it ends (normally, on an error, or on SIGINT/SIGTERM;
- * a SIGKILL cannot be caught).
+ * a SIGKILL cannot be caught). Benches may run side by side: the limit is only ever raised, never lowered, and it is
+ * restored only if it still holds the value this run wrote (otherwise another run raised it since and restores it).
  */
 const INOTIFY = "/proc/sys/fs/inotify/max_user_instances";
 
@@ -31,6 +32,11 @@ export async function raiseInotifyInstances(daemons: number, who: string): Promi
       restored = true;
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
+      const now = Number(Deno.readTextFileSync(INOTIFY).trim());
+      if (now !== raised) {
+        console.log(`${who}: fs.inotify.max_user_instances is ${now}, set by another run since; left as it is`);
+        return;
+      }
       Deno.writeTextFileSync(INOTIFY, `${before}\n`);
       console.log(`${who}: fs.inotify.max_user_instances restored to ${before}`);
     },
