@@ -157,6 +157,26 @@ async function removeDeadSockets(names: string[]): Promise<void> {
   }
 }
 
+/**
+ * Drops the finalizers of every WireGuardInterface in `namespace`. The bench deletes its namespace after the
+ * controller is gone, so nothing else would, and the namespace would stay Terminating for ever.
+ */
+async function dropFinalizers(client: KubeClient, namespace: string): Promise<void> {
+  let cont: string | undefined;
+  do {
+    const page = await client.list<Wgi>(WGI, { namespace, limit: 500, continue: cont });
+    const held = page.items.filter((o) => o.metadata.finalizers?.length);
+    for (let i = 0; i < held.length; i += 50) {
+      await Promise.all(
+        held.slice(i, i + 50).map((o) =>
+          client.patch(WGI, namespace, o.metadata.name!, "merge", { metadata: { finalizers: null } })
+        ),
+      );
+    }
+    cont = page.metadata.continue || undefined;
+  } while (cont);
+}
+
 async function keys(n: number) {
   const out: { priv: string; pub: string }[] = [];
   for (let i = 0; i < n; i++) {
@@ -170,6 +190,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
   const c = await cluster();
   const core = c.kc.makeApiClient(k8s.CoreV1Api);
   const api = await customApi();
+  const client = new KubeClient(c.kc);
   const namespace = `dn42op-${TAG}-bench-${crypto.randomUUID().slice(0, 8)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   const stateDir = await Deno.makeTempDir({ prefix: `dn42op-${TAG}-bench-` });
@@ -218,7 +239,6 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
         `-metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
       ],
     });
-    const client = new KubeClient(c.kc);
     const informer = new Informer<Wgi>(client, { resource: WGI, namespace, name: "bench readiness" });
     try {
       await allReady(informer, N, t0, LIMIT_S);
@@ -231,13 +251,14 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
       return { coldS, rssMib: hwm / 1024, daemons, heap };
     } finally {
       await informer.stop();
-      client.close();
       if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
       await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)));
     }
   } finally {
+    await dropFinalizers(client, namespace).catch((e) => console.log(`bench:scale: cleanup: ${e}`));
     await core.deleteNamespace({ name: namespace }).catch(() => {});
+    client.close();
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
   }
 }
