@@ -14,11 +14,29 @@ export interface InotifyRoom {
   restore(): void;
 }
 
-/** Makes room for `daemons` more inotify instances (plus headroom); `who` names the bench in its messages. */
+/** How many inotify instances the processes of this machine hold now (other benches' daemons among them). */
+function inotifyInstancesInUse(): number {
+  let n = 0;
+  for (const p of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(p.name)) continue;
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${p.name}/fd`)) {
+        if (Deno.readLinkSync(`/proc/${p.name}/fd/${fd.name}`) === "anon_inode:inotify") n++;
+      }
+    } catch { /* exited meanwhile */ }
+  }
+  return n;
+}
+
+/**
+ * Makes room for `daemons` more inotify instances besides those in use (plus headroom); `who` names the bench in its
+ * messages.
+ */
 export async function raiseInotifyInstances(daemons: number, who: string): Promise<InotifyRoom> {
   const before = Number((await Deno.readTextFile(INOTIFY)).trim());
-  if (daemons <= before - 64) return { before, raised: false, restore() {} };
-  const raised = daemons + 256;
+  const needed = inotifyInstancesInUse() + daemons + 64;
+  if (needed <= before) return { before, raised: false, restore() {} };
+  const raised = needed + 192;
   let restored = false;
   const onSignal = () => {
     room.restore();
