@@ -47,9 +47,10 @@ const UAPI_PING = "set=1\n\n";
 /**
  * GOMAXPROCS of every daemon: 1 unless our own environment sets GOMAXPROCS. With one device per process, the
  * processes give the parallelism; Go's default (one P per CPU) makes each idle daemon wake a spinning second thread
- * on every timer tick. Measured with 300 idle daemons on 2 CPUs (bench/scale/daemons.ts): 1 instead of 2 cut idle
- * CPU from 0.73 to 0.40 ms/s and context switches from 13 to 5 per second per daemon; start cost unchanged. The
- * price: one device's encryption runs on one CPU (set GOMAXPROCS for a few high-throughput tunnels).
+ * on every timer tick. Measured with 150–300 daemons on 2 CPUs (`deno task bench:daemons`, three runs on a busy
+ * host): 1 instead of 2 cut context switches per idle daemon by 30–60 % (13 → 5 per second), idle CPU by 5–45 % and
+ * start CPU by 6–10 %. The price: one device's encryption runs on one CPU (set GOMAXPROCS for a few high-throughput
+ * tunnels).
  */
 function daemonGomaxprocs(): string {
   return Deno.env.get("GOMAXPROCS") ?? "1";
