@@ -4,11 +4,13 @@
  * The objects (inline keys, one point-to-point address each, one peer, moved into one "container" namespace) are
  * created first; then wg-controller starts as a real process confined to a throwaway network namespace, against the
  * real API server. cold_start_s runs from the spawn to the moment every object reports Ready with
- * observedGeneration = generation. rss_mib is the controller process's peak RSS (VmHWM) at that moment.
+ * observedGeneration = generation. rss_mib is the controller process's peak RSS (VmHWM) at that moment. Readiness
+ * is followed through one list + watch of the namespace's WireGuardInterfaces (the project's informer), so the
+ * measuring costs the API server a watch stream, not a LIST of every object several times a second.
  *
  * Limits: each wireguard-go daemon holds an inotify instance, so fs.inotify.max_user_instances (128 by default)
- * caps N for the userspace backend. For a larger N the bench raises that host sysctl for its own run and says so;
- * the previous value is restored when it ends (normally, on an error, or on SIGINT/SIGTERM).
+ * caps N for the userspace backend. For a larger N the bench raises that host sysctl for its own run and says so
+ * (bench/scale/inotify.ts); the previous value is restored when it ends.
  *
  * Backend honesty: this host has no WireGuard kernel module, so every device here is a wireguard-go daemon (one
  * process per device). Their memory is NOT in rss_mib (it is reported separately as daemons_rss_mib), and starting
@@ -20,14 +22,23 @@
  * — run 8-way parallel.
  *
  * Usage: deno task bench:scale [--count N] [--workers W (default: the controller's default)] [--skip-peer] [--log FILE]
+ *                              [--tag T (network namespace and temp-file sub-prefix, default "ap")]
  */
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { exec } from "../../lab/exec.ts";
+import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
+import type { KubeObject } from "../../src/kube/client.ts";
+import { KubeClient } from "../../src/kube/client.ts";
+import { Informer } from "../../src/kube/informer.ts";
+import { DeviceNotFoundError } from "../../src/wireguard/errors.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
+import { UAPI_GET } from "../../src/wireguard/uapi.ts";
+import { uapiCall, uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { customApi, startAgent } from "../../tests/helpers/agent.ts";
 import { cluster } from "../../tests/helpers/cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { raiseInotifyInstances } from "./inotify.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -36,16 +47,23 @@ const args = parseArgs({
     workers: { type: "string" },
     "skip-peer": { type: "boolean", default: false },
     log: { type: "string" },
+    tag: { type: "string", default: "ap" },
   },
 });
+const TAG = args.values.tag;
 const N = Number(args.values.count);
 /** Reconcile workers; by default the controller's own default. */
 const WORKERS = args.values.workers;
-const WGI = { group: "networking.dn42.io", version: "v1alpha1", plural: "wireguardinterfaces" };
+const WGI = { group: GROUP, version: VERSION, plural: KINDS.WireGuardInterface.plural };
 const PREFIX = `wa${crypto.getRandomValues(new Uint8Array(1)).toHex()}`; // wa + 2 hex + 4 hex index = 8 chars
 
 function name(i: number): string {
   return `${PREFIX}${i.toString(16).padStart(4, "0")}`;
+}
+
+/** The peer script's device names: `wp` + this run's random part + index. */
+function peerName(i: number): string {
+  return name(i).replace(/^wa/, "wp");
 }
 
 async function procKib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
@@ -80,6 +98,85 @@ async function heapMib(host: TestNetns): Promise<Record<string, number>> {
   return out;
 }
 
+/** A WireGuardInterface as far as readiness goes. */
+interface Wgi extends KubeObject {
+  status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
+}
+
+/** Ready with observedGeneration = generation: the controller has acted on the current spec and it holds. */
+function isReady(o: Wgi): boolean {
+  return o.status?.observedGeneration === o.metadata.generation &&
+    (o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
+}
+
+/**
+ * Resolves when all `n` WireGuardInterfaces of `namespace` are Ready, followed through one list + watch; logs
+ * progress every 5 s from `t0` and rejects after `limitS` seconds.
+ */
+async function allReady(informer: Informer<Wgi>, n: number, t0: number, limitS: number): Promise<void> {
+  const ready = new Set<string>();
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const track = (o: Wgi) => {
+    const key = o.metadata.name!;
+    if (isReady(o)) ready.add(key);
+    else ready.delete(key);
+    if (ready.size >= n) done();
+  };
+  informer.on({ add: track, update: (_, o) => track(o), delete: (o) => ready.delete(o.metadata.name!) });
+  informer.start();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const progress = setInterval(() => {
+    console.log(`  ${ready.size}/${n} Ready after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }, 5000);
+  try {
+    await Promise.race([
+      finished,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`only ${ready.size}/${n} Ready after ${limitS} s`)), limitS * 1000);
+      }),
+    ]);
+  } finally {
+    clearInterval(progress);
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Removes the UAPI sockets of `names` that no daemon serves any more: SIGKILLed daemons (the bench's teardown)
+ * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left.
+ */
+async function removeDeadSockets(names: string[]): Promise<void> {
+  for (const n of names) {
+    const path = uapiSocketPath(n);
+    try {
+      await uapiCall(n, UAPI_GET, undefined, 500);
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) await Deno.remove(path).catch(() => {});
+    }
+  }
+}
+
+/**
+ * Drops the finalizers of every WireGuardInterface in `namespace`. The bench deletes its namespace after the
+ * controller is gone, so nothing else would, and the namespace would stay Terminating for ever.
+ */
+async function dropFinalizers(client: KubeClient, namespace: string): Promise<void> {
+  let cont: string | undefined;
+  do {
+    const page = await client.list<Wgi>(WGI, { namespace, limit: 500, continue: cont });
+    const held = page.items.filter((o) => o.metadata.finalizers?.length);
+    for (let i = 0; i < held.length; i += 50) {
+      await Promise.all(
+        held.slice(i, i + 50).map((o) =>
+          client.patch(WGI, namespace, o.metadata.name!, "merge", { metadata: { finalizers: null } })
+        ),
+      );
+    }
+    cont = page.metadata.continue || undefined;
+  } while (cont);
+}
+
 async function keys(n: number) {
   const out: { priv: string; pub: string }[] = [];
   for (let i = 0; i < n; i++) {
@@ -93,9 +190,10 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
   const c = await cluster();
   const core = c.kc.makeApiClient(k8s.CoreV1Api);
   const api = await customApi();
-  const namespace = `dn42op-ap-bench-${crypto.randomUUID().slice(0, 8)}`;
+  const client = new KubeClient(c.kc);
+  const namespace = `dn42op-${TAG}-bench-${crypto.randomUUID().slice(0, 8)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  const stateDir = await Deno.makeTempDir({ prefix: "dn42op-ap-bench-" });
+  const stateDir = await Deno.makeTempDir({ prefix: `dn42op-${TAG}-bench-` });
   try {
     console.log(`creating ${N} WireGuardInterfaces in ${namespace} ...`);
     for (let i = 0; i < N; i += 50) {
@@ -130,7 +228,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
     const t0 = performance.now();
     const agent = await startAgent({
       program: "src/cmd/wg-controller.ts",
-      netnsTag: "ap",
+      netnsTag: TAG,
       nodename: "bench",
       namespace,
       args: [
@@ -141,24 +239,9 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
         `-metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
       ],
     });
+    const informer = new Informer<Wgi>(client, { resource: WGI, namespace, name: "bench readiness" });
     try {
-      let ready = 0;
-      let lastLog = 0;
-      while (ready < N) {
-        await new Promise((r) => setTimeout(r, 250));
-        const list = await api.listNamespacedCustomObject({ ...WGI, namespace }) as { items: k8s.KubernetesObject[] };
-        // deno-lint-ignore no-explicit-any
-        ready = list.items.filter((o: any) =>
-          o.status?.observedGeneration === o.metadata.generation &&
-          // deno-lint-ignore no-explicit-any
-          o.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True")
-        ).length;
-        if (performance.now() - lastLog > 5000) {
-          console.log(`  ${ready}/${N} Ready after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-          lastLog = performance.now();
-        }
-        if (performance.now() - t0 > LIMIT_S * 1000) throw new Error(`only ${ready}/${N} Ready after ${LIMIT_S} s`);
-      }
+      await allReady(informer, N, t0, LIMIT_S);
       const coldS = (performance.now() - t0) / 1000;
       const hwm = await procKib(agent.pid, "VmHWM");
       const heap = await heapMib(agent.host);
@@ -167,18 +250,22 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
       if (links !== N) throw new Error(`${links} links in the container, expected ${N}`);
       return { coldS, rssMib: hwm / 1024, daemons, heap };
     } finally {
+      await informer.stop();
       if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
+      await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)));
     }
   } finally {
+    await dropFinalizers(client, namespace).catch((e) => console.log(`bench:scale: cleanup: ${e}`));
     await core.deleteNamespace({ name: namespace }).catch(() => {});
+    client.close();
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
   }
 }
 
 /** The standard tools, one shell script per interface, 8-way parallel. */
 async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]): Promise<number> {
-  const dir = await Deno.makeTempDir({ prefix: "dn42op-ap-bench-peer-" });
+  const dir = await Deno.makeTempDir({ prefix: `dn42op-${TAG}-bench-peer-` });
   try {
     const script = `
 set -e
@@ -193,7 +280,7 @@ ip -n ${ctr.name} addr add 10.$((64 + (i >> 8))).$((i & 255)).1 peer 10.127.0.1/
 ip -n ${ctr.name} link set $n up
 `;
     await Deno.writeTextFile(`${dir}/one.sh`, script);
-    const lines = kk.map((k, i) => `${i} ${name(i).replace(PREFIX, "wp")} ${k.priv} ${kk[(i + 1) % N].pub}`);
+    const lines = kk.map((k, i) => `${i} ${peerName(i)} ${k.priv} ${kk[(i + 1) % N].pub}`);
     const t0 = performance.now();
     const r = await exec(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], undefined, lines.join("\n") + "\n");
     const s = (performance.now() - t0) / 1000;
@@ -204,34 +291,11 @@ ip -n ${ctr.name} link set $n up
   }
 }
 
-// Each wireguard-go holds one inotify instance (its UAPI listener); the per-user limit caps the daemon count.
-const INOTIFY = "/proc/sys/fs/inotify/max_user_instances";
-const inotifyBefore = Number((await Deno.readTextFile(INOTIFY)).trim());
-let restoreInotify = () => {};
-if (N > inotifyBefore - 64) {
-  // Raised for this run only: restored in `finally` below and on SIGINT/SIGTERM (a SIGKILL cannot be caught).
-  const raised = N + 256;
-  restoreInotify = () => {
-    Deno.writeTextFileSync(INOTIFY, `${inotifyBefore}\n`);
-    console.log(`bench:scale: fs.inotify.max_user_instances restored to ${inotifyBefore}`);
-    restoreInotify = () => {};
-  };
-  const onSignal = () => {
-    restoreInotify();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await Deno.writeTextFile(INOTIFY, `${raised}\n`);
-  console.log(
-    `bench:scale: raised fs.inotify.max_user_instances ${inotifyBefore} → ${raised} for this run ` +
-      `(${N} wireguard-go daemons hold one inotify instance each); it is restored when the bench ends`,
-  );
-}
+const inotify = await raiseInotifyInstances(N, "bench:scale");
 let result: Record<string, unknown>;
 try {
   const kk = await keys(N);
-  const ctr = await createNetns("ap-benchc");
+  const ctr = await createNetns(`${TAG}-benchc`);
   try {
     const o = await ours(ctr, kk);
     console.log(
@@ -241,14 +305,15 @@ try {
     );
     let peerS: number | null = null;
     if (!args.values["skip-peer"]) {
-      const host = await createNetns("ap-benchh");
-      const ctr2 = await createNetns("ap-benchc");
+      const host = await createNetns(`${TAG}-benchh`);
+      const ctr2 = await createNetns(`${TAG}-benchc`);
       try {
         peerS = await peer(host, ctr2, kk);
         console.log(`peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s`);
       } finally {
         await deleteNetns(ctr2);
         await deleteNetns(host); // kills the peer's daemons
+        await removeDeadSockets(Array.from({ length: N }, (_, i) => peerName(i)));
       }
     }
     result = {
@@ -258,7 +323,7 @@ try {
       backend: "userspace",
       daemons_rss_mib: +o.daemons.mib.toFixed(0),
       controller_heap_used_mib: o.heap.heap_size_used ?? null,
-      inotify_limit_raised: inotifyBefore < N + 64,
+      inotify_limit_raised: inotify.raised,
       peer_shell_s: peerS === null ? null : +peerS.toFixed(2),
       ratio_vs_peer: peerS === null ? null : +(o.coldS / peerS).toFixed(2),
     };
@@ -266,7 +331,7 @@ try {
     await deleteNetns(ctr);
   }
 } finally {
-  restoreInotify();
+  inotify.restore();
 }
 console.log(JSON.stringify(result));
 Deno.exit(0);

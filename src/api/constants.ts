@@ -122,6 +122,8 @@ export const CONDITION_REASONS = {
   DependencyNotFound: "DependencyNotFound",
   /** The kernel refused an operation. */
   KernelError: "KernelError",
+  /** The node's kernel lacks the link kind of spec.type (EOPNOTSUPP: not built, or its module not loaded). */
+  KindUnsupported: "KindUnsupported",
   /** An immutable kernel parameter changed and the link is being recreated. */
   Recreating: "Recreating",
   /** A plan: some children are not Ready yet. */

@@ -35,6 +35,12 @@ export const WG_CONTROLLER_FLAGS = {
     usage: "Number of reconcile workers (the reference's default is 1; starting wireguard-go daemons one at a time " +
       "makes a cold start of many interfaces needlessly slow).",
   },
+  "default-resync-period": {
+    ...COMMON_FLAGS["default-resync-period"],
+    usage: "Seconds between full resyncs of every object (drift detection). Keys from Secrets are read again at " +
+      "least this often (and on every spec change): a rotated Secret is applied within this period plus " +
+      "-wg-poll-interval.",
+  },
   "wg-poll-interval": {
     type: "int",
     default: 10,
@@ -105,6 +111,7 @@ if (import.meta.main) {
       resyncAll: enqueueAll,
       knownKeys: () => informer.store.list().map(objectKey),
     });
+    const metrics = new ControllerMetrics();
     const reconciler = new WgReconciler({
       client,
       informer,
@@ -116,8 +123,10 @@ if (import.meta.main) {
       dryRun: f["dry-run"],
       pollIntervalMs: f["wg-poll-interval"] * 1000,
       statsIntervalMs: f["wg-status-stats-interval"] * 1000,
+      keyMaxAgeMs: f["default-resync-period"] * 1000,
+      metrics,
+      controllerName: PROGRAM,
     });
-    const metrics = new ControllerMetrics();
     const ctl: Controller<WireGuardInterface> = new Controller({
       name: PROGRAM,
       informer,

@@ -24,6 +24,10 @@ export class ControllerMetrics {
   readonly queueRetries: Counter<"name">;
   readonly queueLatency: Histogram<"name">;
   readonly workDuration: Histogram<"name">;
+  /** Failed status writes per controller (each is retried with backoff; the reconcile itself succeeded). */
+  readonly statusWriteErrors: Counter<"controller">;
+  /** Secret GETs sent for key material per controller. */
+  readonly secretReads: Counter<"controller">;
 
   constructor(readonly registry: Registry = new Registry(), options: { processMetrics?: boolean } = {}) {
     const registers = [registry];
@@ -82,6 +86,18 @@ export class ControllerMetrics {
       help: "How long processing an item from the work queue takes",
       labelNames: ["name"],
       buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.statusWriteErrors = new Counter({
+      name: "dn42op_status_write_errors_total",
+      help: "Status writes that failed (retried with per-object backoff) per controller",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.secretReads = new Counter({
+      name: "dn42op_secret_reads_total",
+      help: "Secret GET requests sent for key material per controller",
+      labelNames: ["controller"],
       registers,
     });
   }

@@ -102,6 +102,7 @@ export class StatusQueue<T extends KubeObject & { status?: S }, S = T["status"]>
   readonly #queue: WorkQueue<string>;
   readonly #workers: Promise<void>[];
   #written = 0;
+  #failed = 0;
 
   constructor(private readonly writer: StatusWriter<T, S>, private readonly o: StatusQueueOptions<T> = {}) {
     this.#queue = new WorkQueue<string>({
@@ -133,6 +134,11 @@ export class StatusQueue<T extends KubeObject & { status?: S }, S = T["status"]>
     return this.#written;
   }
 
+  /** Write attempts that failed so far (each also reported to `onError`; 404 Not Found does not count). */
+  get failed(): number {
+    return this.#failed;
+  }
+
   /** Waits (at most `timeoutMs`) for the pending submissions to be written, then stops the writers. */
   async close(timeoutMs = 5_000): Promise<void> {
     const end = performance.now() + timeoutMs;
@@ -159,6 +165,7 @@ export class StatusQueue<T extends KubeObject & { status?: S }, S = T["status"]>
           this.#queue.forget(key);
           continue;
         }
+        this.#failed++;
         this.o.onError?.(key, e);
         if (!this.#pending.has(key)) this.#pending.set(key, sub!);
         this.#queue.addRateLimited(key);

@@ -3,7 +3,7 @@
  * nodad / noprefixroute. libnl does the work except for IPv6 peers, which libnl refuses and the raw codec sends
  * (RTM_NEWADDR/RTM_DELADDR with IFA_LOCAL + IFA_ADDRESS). Listing uses the raw codec, like the event monitor.
  */
-import { Errno, NetlinkError } from "./errors.ts";
+import { Errno, isNotFound, NetlinkError } from "./errors.ts";
 import { AF_INET6, type IpPrefix, parseIp } from "./ip.ts";
 import * as nl from "./libnl/addr.ts";
 import { libnlSocket } from "./libnl/socket.ts";
@@ -87,10 +87,22 @@ export function deleteAddress(ns: Netns, link: LinkRef, spec: AddressSpec): Prom
   return apply(ns, link, spec, false);
 }
 
-/** Addresses of the namespace, or of one link. */
+/**
+ * Addresses of the namespace, or of one link. For one link the kernel is asked for that link's addresses only (an
+ * ifindex-filtered dump, see {@link dumpAddressesRequest}), so the cost does not grow with the namespace's other
+ * addresses; the result is filtered here too, for kernels that ignore the filter. A link that vanished meanwhile
+ * has no addresses.
+ */
 export async function listAddresses(ns: Netns, link?: LinkRef): Promise<Address[]> {
-  const index = link === undefined ? undefined : await linkIndex(ns, link);
-  const ms = await ns.route.dump(dumpAddressesRequest(), "list addresses");
+  const op = link === undefined ? "list addresses" : `list addresses of ${link}`;
+  const index = link === undefined ? undefined : await linkIndex(ns, link, op);
+  let ms;
+  try {
+    ms = await ns.route.dump(dumpAddressesRequest({ index }), op);
+  } catch (e) {
+    if (index !== undefined && isNotFound(e)) return [];
+    throw e;
+  }
   const all = ms.filter((m) => m.type === RTM_NEWADDR).map(decodeAddress);
   return index === undefined ? all : all.filter((a) => a.index === index);
 }

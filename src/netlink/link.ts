@@ -14,11 +14,12 @@ import {
   dumpLinksRequest,
   getLinkRequest,
   type Link,
+  type LinkDumpFilter,
   RTM_NEWLINK,
   setGroupUpRequest,
 } from "./rtnl.ts";
 
-export type { Link, VxlanInfo } from "./rtnl.ts";
+export type { Link, LinkDumpFilter, VxlanInfo } from "./rtnl.ts";
 export type { LinkChanges, LinkRef, LinkSpec, MacvlanMode, VethPeer, VxlanParams } from "./linkspec.ts";
 
 /** The link `ref` (name or ifindex), or null when it does not exist. */
@@ -33,10 +34,14 @@ export async function getLink(ns: Netns, ref: LinkRef): Promise<Link | null> {
   }
 }
 
-/** All links of the namespace. */
-export async function listLinks(ns: Netns): Promise<Link[]> {
-  const ms = await ns.route.dump(dumpLinksRequest(), "list links");
-  return ms.filter((m) => m.type === RTM_NEWLINK).map(decodeLink);
+/**
+ * All links of the namespace, or (`filter.master`) the links enslaved to one link: the kernel then returns only
+ * those, and the result is filtered here too.
+ */
+export async function listLinks(ns: Netns, filter: LinkDumpFilter = {}): Promise<Link[]> {
+  const op = filter.master === undefined ? "list links" : `list links of master ${filter.master}`;
+  const all = (await ns.route.dump(dumpLinksRequest(filter), op)).filter((m) => m.type === RTM_NEWLINK).map(decodeLink);
+  return filter.master === undefined ? all : all.filter((l) => l.master === filter.master);
 }
 
 /** The ifindex of `ref`; throws a NetlinkError (ENODEV, notFound) when the link does not exist. */

@@ -16,8 +16,8 @@
  *   `isNotFound(e)`, `isAlreadyExists(e)`.
  * Socket (`socket.ts`): `NetlinkSocket.open(NETLINK_ROUTE | NETLINK_GENERIC, {groups, rcvbuf})`,
  *   `request(msg, op)` → replies before the ACK, `dump(msg, op)` → all parts (DUMP_INTR retried); one request in
- *   flight per socket; `receiveNow()` / `waitReadable()` for event loops. Open sockets for other namespaces only
- *   through a `Netns` handle.
+ *   flight per socket; `receiveNow()` / `waitReadable()` for event loops; `strictCheck` (rtnetlink dump filters honoured),
+ *   `received` (messages so far). Open sockets for other namespaces only through a `Netns` handle.
  * Namespaces (`netns.ts`, the only setns caller): `Netns.host()`, `Netns.byPid(pid)`, `Netns.byPath(path)`,
  *   `Netns.byName(name)`; `handle.route`, `handle.generic` (sockets opened inside), `handle.fd` (move links),
  *   `handle.open(() => resource)` (sync opener run inside the namespace, closed with the handle),
@@ -27,10 +27,10 @@
  *
  * Links (`link.ts`; libnl writes, raw reads): `createLink(ns, spec)` for veth (peer optionally in another namespace),
  *   bridge, vxlan, macvlan, vlan, dummy, wireguard; `setLink(ns, ref, {mtu, up, master, group, alias, name, netns})`;
- *   `deleteLink(ns, ref)`; `getLink(ns, ref)` → `Link | null`; `listLinks(ns)`; `linkIndex(ns, ref)`;
+ *   `deleteLink(ns, ref)`; `getLink(ns, ref)` → `Link | null`; `listLinks(ns, {master?})`; `linkIndex(ns, ref)`;
  *   `deleteLinkGroup(ns, group)` and `setLinkGroupUp(ns, group, up)` (one request each).
  * Addresses (`addr.ts`): `addAddress(ns, link, {local, peer?, nodad?, noprefixroute?})`, `deleteAddress`,
- *   `listAddresses(ns, link?)` → `Address[]`.
+ *   `listAddresses(ns, link?)` → `Address[]` (one link: a kernel-filtered dump).
  * Events (`events.ts`): `NetlinkMonitor.start(ns, onEvent, {groups, rcvbuf})` → link/address events and `resync`
  *   after ENOBUFS; `await monitor.stop()`.
  */

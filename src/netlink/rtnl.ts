@@ -340,14 +340,33 @@ export function getLinkRequest(ref: string | number): MessageEncoder {
   return typeof ref === "number" ? m.ifinfo({ index: ref }) : m.ifinfo({}).string(IFLA_IFNAME, ref);
 }
 
-/** RTM_GETLINK dump. */
-export function dumpLinksRequest(): MessageEncoder {
-  return new MessageEncoder(RTM_GETLINK, 0, "list links").ifinfo({});
+/** Filter of a link dump. */
+export interface LinkDumpFilter {
+  /** Only the links enslaved to this ifindex (IFLA_MASTER; the kernel filters since 4.5). */
+  master?: number;
 }
 
-/** RTM_GETADDR dump (family 0 = all). */
-export function dumpAddressesRequest(family = 0): MessageEncoder {
-  return new MessageEncoder(RTM_GETADDR, 0, "list addresses").ifaddr({ family, prefixlen: 0, index: 0 });
+/** RTM_GETLINK dump, optionally filtered by the kernel. */
+export function dumpLinksRequest(filter: LinkDumpFilter = {}): MessageEncoder {
+  const m = new MessageEncoder(RTM_GETLINK, 0, "list links").ifinfo({});
+  return filter.master === undefined ? m : m.u32(IFLA_MASTER, filter.master);
+}
+
+/** Filter of an address dump. */
+export interface AddressDumpFilter {
+  /** Address family (AF_INET, AF_INET6); 0 or absent = all. */
+  family?: number;
+  /**
+   * Only the addresses of this ifindex. The kernel applies it on a strictly checking socket (Linux ≥ 4.20, see
+   * `NetlinkSocket.strictCheck`) and answers ENODEV for a missing link; older kernels ignore it.
+   */
+  index?: number;
+}
+
+/** RTM_GETADDR dump. Header fields other than family and index stay zero, as strict checking demands. */
+export function dumpAddressesRequest(filter: AddressDumpFilter = {}): MessageEncoder {
+  return new MessageEncoder(RTM_GETADDR, 0, "list addresses")
+    .ifaddr({ family: filter.family ?? 0, prefixlen: 0, index: filter.index ?? 0 });
 }
 
 /** RTM_DELLINK for every link in `group` (one request; the kernel deletes them all). */

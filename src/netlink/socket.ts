@@ -1,7 +1,10 @@
 /**
  * A raw `AF_NETLINK` socket over libc FFI, usable for NETLINK_ROUTE and NETLINK_GENERIC: bound with a
  * kernel-assigned port id, extended ACK and capped ACKs on, replies received with MSG_TRUNC (a truncated datagram is
- * an error, never silent corruption). {@link NetlinkSocket.request} and {@link NetlinkSocket.dump} keep one request in
+ * an error, never silent corruption). rtnetlink sockets also ask for strict checking of requests
+ * (NETLINK_GET_STRICT_CHK, Linux ≥ 4.20), which makes the kernel honour filters in dump requests (e.g. the ifindex
+ * of an address dump); on an older kernel the option is refused, the socket works without it and
+ * {@link NetlinkSocket.strictCheck} is false. {@link NetlinkSocket.request} and {@link NetlinkSocket.dump} keep one request in
  * flight per socket (async mutex), match replies by sequence number and port id, and turn NLMSG_ERROR / NLMSG_DONE
  * into results or a {@link NetlinkError}. Waiting never blocks the event loop: replies are read with MSG_DONTWAIT
  * and, when none is queued yet, a `nonblocking` poll() waits on the FFI thread pool.
@@ -45,6 +48,8 @@ import {
 /** Netlink protocol numbers. */
 export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
+/** Socket option (SOL_NETLINK): validate requests strictly and apply the filters of dump requests. */
+export const NETLINK_GET_STRICT_CHK = 12;
 
 /** Options of {@link NetlinkSocket.open}. */
 export interface SocketOptions {
@@ -66,11 +71,13 @@ export interface RequestOptions {
 
 const MAX_DUMP_RETRIES = 8;
 
-function setIntOpt(fd: number, level: number, name: number, value: number, what: string): void {
+function trySetIntOpt(fd: number, level: number, name: number, value: number): boolean {
   const v = new Int32Array([value]);
-  if (libc().setsockopt(fd, level, name, new Uint8Array(v.buffer), 4) !== 0) {
-    throw new NetlinkError({ op: `setsockopt ${what}`, errno: errno() });
-  }
+  return libc().setsockopt(fd, level, name, new Uint8Array(v.buffer), 4) === 0;
+}
+
+function setIntOpt(fd: number, level: number, name: number, value: number, what: string): void {
+  if (!trySetIntOpt(fd, level, name, value)) throw new NetlinkError({ op: `setsockopt ${what}`, errno: errno() });
 }
 
 /** A bound netlink socket with a request engine; close it when done. */
@@ -78,16 +85,20 @@ export class NetlinkSocket {
   readonly fd: number;
   readonly protocol: number;
   readonly portId: number;
+  /** Whether the kernel checks requests strictly and applies dump filters (rtnetlink on Linux ≥ 4.20). */
+  readonly strictCheck: boolean;
   #seq: number;
+  #received = 0;
   #closed = false;
   #lock: Promise<void> = Promise.resolve();
   readonly #rbuf: Uint8Array<ArrayBuffer>;
   readonly #pollfd = new Uint8Array(8);
 
-  private constructor(fd: number, protocol: number, portId: number, recvBufferSize: number) {
+  private constructor(fd: number, protocol: number, portId: number, strictCheck: boolean, recvBufferSize: number) {
     this.fd = fd;
     this.protocol = protocol;
     this.portId = portId;
+    this.strictCheck = strictCheck;
     this.#seq = (Date.now() & 0x7fffffff) >>> 0;
     this.#rbuf = new Uint8Array(recvBufferSize);
     const pv = new DataView(this.#pollfd.buffer);
@@ -103,6 +114,7 @@ export class NetlinkSocket {
     try {
       setIntOpt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK");
       setIntOpt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, "NETLINK_CAP_ACK");
+      const strict = protocol === NETLINK_ROUTE && trySetIntOpt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
       if (opts.rcvbuf) setIntOpt(fd, SOL_SOCKET, SO_RCVBUFFORCE, opts.rcvbuf, "SO_RCVBUFFORCE");
       const sa = new Uint8Array(12);
       new DataView(sa.buffer).setUint16(0, AF_NETLINK, true);
@@ -113,7 +125,7 @@ export class NetlinkSocket {
       }
       const portId = new DataView(sa.buffer).getUint32(4, true);
       for (const g of opts.groups ?? []) setIntOpt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, `join group ${g}`);
-      return new NetlinkSocket(fd, protocol, portId, opts.recvBufferSize ?? 128 * 1024);
+      return new NetlinkSocket(fd, protocol, portId, strict, opts.recvBufferSize ?? 128 * 1024);
     } catch (e) {
       c.close(fd);
       throw e;
@@ -123,6 +135,11 @@ export class NetlinkSocket {
   /** Whether {@link close} was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** How many netlink messages this socket has received so far (replies, ACKs, notifications; for metrics). */
+  get received(): number {
+    return this.#received;
   }
 
   /** Closes the socket (idempotent). A request waiting on it fails with EBADF once its poll returns. */
@@ -183,7 +200,9 @@ export class NetlinkSocket {
         if (n > this.#rbuf.length) {
           throw new NetlinkError({ op, errno: Errno.EMSGSIZE, detail: `datagram of ${n} bytes truncated` });
         }
-        return parseMessages(this.#rbuf.slice(0, n), op);
+        const ms = parseMessages(this.#rbuf.slice(0, n), op);
+        this.#received += ms.length;
+        return ms;
       }
       const e = errno();
       if (e === Errno.EINTR) continue;

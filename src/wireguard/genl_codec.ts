@@ -308,6 +308,20 @@ function addressWords(d: AttrDecoder): number[] {
   return words;
 }
 
+/** Field names of peer keys in errors (constants: a default `${kind} key` would build a string per key). */
+const KEY_FIELDS: Record<KeyKind, string> = {
+  public: "public key",
+  private: "private key",
+  preshared: "preshared key",
+};
+/** Placeholder until a peer's allowed IPs are known (never exposed). */
+const NO_IPS: IpPrefix[] = [];
+
+/** A u64 traffic counter; zero (idle peers) as the shared literal instead of a new BigInt per attribute. */
+function counter(d: AttrDecoder): bigint {
+  return d.length === 8 && d.isZero() ? 0n : d.u64();
+}
+
 /** WGPEER_A_LAST_HANDSHAKE_TIME (`struct __kernel_timespec`); null when the peer never completed one. */
 function handshakeTime(d: AttrDecoder, op: string): Date | null {
   if (d.length !== 16) throw new ProtocolError(op, `handshake time of ${d.length} bytes`);
@@ -334,7 +348,7 @@ class DumpDecoder {
   #at = 0;
   /** Index key of the peer being decoded (from its public key). */
   #prefix = 0;
-  /** Allowed IPs of the peer being decoded. */
+  /** Allowed IPs of the peer being decoded (scratch, reused; each peer gets an exact copy). */
   #ips: IpPrefix[] = [];
   readonly #addPeer = (d: AttrDecoder) => this.#peer(d);
   readonly #addIp = (d: AttrDecoder) => this.#ips.push(decodeAllowedIp(d, this.#op));
@@ -391,20 +405,20 @@ class DumpDecoder {
     const at = this.#at;
     d.copyTo(this.#chunk, at);
     this.#at += KEY_LEN;
-    return WireGuardKey.adopt(kind, this.#chunk.subarray(at, at + KEY_LEN));
+    return WireGuardKey.adopt(kind, this.#chunk.subarray(at, at + KEY_LEN), KEY_FIELDS[kind]);
   }
 
   /** Decodes one peer nest and adds it to the device, or its allowed IPs to the peer it continues. */
   #peer(d: AttrDecoder): void {
     const op = this.#op;
     const peer: Partial<PeerState> & { allowedIps: IpPrefix[] } = {
-      allowedIps: [],
+      allowedIps: NO_IPS,
       lastHandshake: null,
       rxBytes: 0n,
       txBytes: 0n,
       protocolVersion: 0,
     };
-    this.#ips = peer.allowedIps;
+    this.#ips.length = 0;
     while (d.next()) {
       switch (d.type) {
         case WGPEER_A_PUBLIC_KEY:
@@ -429,10 +443,10 @@ class DumpDecoder {
           peer.lastHandshake = handshakeTime(d, op);
           break;
         case WGPEER_A_RX_BYTES:
-          peer.rxBytes = d.u64();
+          peer.rxBytes = counter(d);
           break;
         case WGPEER_A_TX_BYTES:
-          peer.txBytes = d.u64();
+          peer.txBytes = counter(d);
           break;
         case WGPEER_A_PROTOCOL_VERSION:
           peer.protocolVersion = d.u32();
@@ -444,6 +458,7 @@ class DumpDecoder {
     }
     if (d.error) throw d.error;
     if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
+    peer.allowedIps = this.#ips.slice(); // sized exactly (a grown array keeps room for 17)
     this.#coalesce(peer as PeerState);
   }
 

@@ -94,6 +94,7 @@ Deno.test("status queue: a failed write is retried, a 404 is dropped, the lookup
   assert.deepEqual(r.calls.map((c) => [c.key, c.status]), [["ns/x", { v: 9 }], ["ns/x", { v: 9 }], ["ns/y", { v: 2 }]]);
   assert.equal(errors.length, 1, "the 404 is not an error");
   assert.match(errors[0], /^ns\/x: .*boom/);
+  assert.equal(q.failed, 1, "the failed write is counted, the 404 is not");
   assert.equal(q.pending, 0);
 });
 

@@ -2,10 +2,14 @@
 import { type TestNetns, withNetns } from "../helpers/netns.ts";
 import { Netns } from "../../src/netlink/netns.ts";
 
-/** Runs `fn` with a handle on a new namespace `t`, plus `extra` more namespaces; removes all of them afterwards. */
+/**
+ * Runs `fn` with a handle on a new namespace `t`, plus `extra` more namespaces; removes all of them afterwards.
+ * `tag` is the namespaces' sub-prefix (`dn42op-<tag>-…`).
+ */
 export function withHandle(
   fn: (ns: Netns, t: TestNetns, ...more: TestNetns[]) => Promise<void>,
   extra = 0,
+  tag = "nl",
 ): Promise<void> {
   return withNetns(async (t, ...more) => {
     const ns = Netns.byName(t.name);
@@ -14,5 +18,5 @@ export function withHandle(
     } finally {
       ns.close();
     }
-  }, { tag: "nl", count: 1 + extra });
+  }, { tag, count: 1 + extra });
 }

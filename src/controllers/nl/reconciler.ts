@@ -7,11 +7,13 @@
 import { hostname } from "node:os";
 import { FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
+import { Backoff } from "../../kube/backoff.ts";
 import { type KubeClient, objectKey, type ResourceType } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { ReadStore } from "../../kube/store.ts";
+import type { ControllerMetrics } from "../../kube/metrics.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
@@ -19,7 +21,7 @@ import { type Action, applyInterface } from "../../node/netlink/apply.ts";
 import { type DesiredInterface, desiredInterface, SpecError } from "../../node/netlink/desired.ts";
 import { collectGarbage, removeOwnLinks } from "../../node/netlink/remove.ts";
 import { type NamespaceResolver, type NsTarget, PlacementError } from "../../node/placement.ts";
-import { buildStatus, type StatusProblem } from "./status.ts";
+import { buildStatus, problemsShown, type StatusProblem } from "./status.ts";
 
 const log = logger("nl-controller");
 
@@ -32,6 +34,9 @@ export const NETLINK_INTERFACES: ResourceType = {
 
 /** Re-check interval while a problem (conflict, missing dependency, placement) persists. */
 const PROBLEM_RETRY_MS = 30_000;
+/** Retries after a kernel refusal (a link kind whose module may be loaded later): exponential, 2 s up to 5 min. */
+const KERNEL_RETRY = { initialMs: 2_000, maxMs: 300_000 };
+const KERNEL_REASONS = new Set<string>(["KindUnsupported", "KernelError"]);
 
 /** What the reconciler needs. */
 export interface NlReconcilerOptions {
@@ -42,6 +47,8 @@ export interface NlReconcilerOptions {
   events: EventRecorder;
   nodename: string;
   dryRun: boolean;
+  /** Where failed status writes are counted (dn42op_status_write_errors_total). */
+  metrics?: ControllerMetrics;
 }
 
 /** Where an object's links were last seen (to remove them when the object vanishes without a finalizer). */
@@ -55,13 +62,20 @@ export class NlReconciler {
   readonly #o: NlReconcilerOptions;
   readonly #status: StatusQueue<NetlinkInterface>;
   readonly #records = new Map<string, Record>();
+  /** Per key: the problems last announced with Warning Events (one Event per change, not per retry). */
+  readonly #warned = new Map<string, string>();
+  /** Per key: backoff of retries after kernel refusals. */
+  readonly #kernelRetry = new Map<string, Backoff>();
   readonly #host = hostname();
 
   constructor(o: NlReconcilerOptions) {
     this.#o = o;
     this.#status = new StatusQueue(new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController), {
       lookup: (namespace, name) => o.store.get(`${namespace}/${name}`),
-      onError: (key, e) => log.warn("status write failed; retrying", { key, error: String(e) }),
+      onError: (key, e) => {
+        o.metrics?.statusWriteErrors.inc({ controller: "nl-controller" });
+        log.warn("status write failed; retrying", { key, error: String(e) });
+      },
     });
   }
 
@@ -166,11 +180,10 @@ export class NlReconciler {
     problems: StatusProblem[],
   ): ReconcileResult {
     const key = objectKey(obj);
-    for (const p of problems) {
-      log.warn("not converged", { key, reason: p.reason, message: p.message });
-      if (!this.#o.dryRun) this.#o.events.record(obj, "Warning", p.reason, p.message);
-    }
-    if (this.#o.dryRun) return problems.length ? { requeueAfterMs: PROBLEM_RETRY_MS } : undefined;
+    this.#warn(obj, problems);
+    const retry = problems.length ? { requeueAfterMs: this.#retryMs(key, problems) } : undefined;
+    if (!problems.length) this.#kernelRetry.delete(key);
+    if (this.#o.dryRun) return retry;
     const { namespace = "", name = "" } = obj.metadata;
     // the generation this pass acted on, even if the spec moved on before the write
     const generation = obj.metadata.generation ?? 0;
@@ -184,7 +197,33 @@ export class NlReconciler {
         problems,
         now: new Date(),
       }), obj);
-    return problems.length ? { requeueAfterMs: PROBLEM_RETRY_MS } : undefined;
+    return retry;
+  }
+
+  /**
+   * Logs the problems and records one Warning Event per problem when they differ from the last announced ones
+   * (or, after a restart, from what the status already shows); a retry meeting the same problems logs quietly.
+   */
+  #warn(obj: NetlinkInterface, problems: StatusProblem[]): void {
+    const key = objectKey(obj);
+    if (!problems.length) return void this.#warned.delete(key);
+    const signature = problems.map((p) => `${p.reason}: ${p.message}`).join("\n");
+    const before = this.#warned.get(key);
+    this.#warned.set(key, signature);
+    const repeated = before === undefined ? problemsShown(obj.status, problems) : before === signature;
+    for (const p of problems) {
+      if (repeated) log.v(2).info("still not converged", { key, reason: p.reason, message: p.message });
+      else log.warn("not converged", { key, reason: p.reason, message: p.message });
+      if (!repeated && !this.#o.dryRun) void this.#o.events.record(obj, "Warning", p.reason, p.message);
+    }
+  }
+
+  /** Kernel refusals back off exponentially per key; other problems are re-checked every 30 s. */
+  #retryMs(key: string, problems: StatusProblem[]): number {
+    if (!problems.some((p) => KERNEL_REASONS.has(p.reason))) return PROBLEM_RETRY_MS;
+    let b = this.#kernelRetry.get(key);
+    if (!b) this.#kernelRetry.set(key, b = new Backoff(KERNEL_RETRY.initialMs, KERNEL_RETRY.maxMs));
+    return b.next();
   }
 
   /** Deletion with our finalizer: remove our links (a vanished placement means they are gone), then the finalizer. */
@@ -232,6 +271,8 @@ export class NlReconciler {
   #forget(key: string): void {
     this.#status.cancel(key);
     this.#records.delete(key);
+    this.#warned.delete(key);
+    this.#kernelRetry.delete(key);
     this.#o.monitor.untrack(key);
   }
 

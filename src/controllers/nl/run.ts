@@ -72,6 +72,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     events: new EventRecorder(client, { component: FIELD_MANAGERS.nlController, host: c.nodename }),
     nodename: c.nodename,
     dryRun: c.dryRun,
+    metrics,
   });
   const ctl = new Controller<NetlinkInterface>({
     name: "nl-controller",

@@ -59,6 +59,18 @@ export interface StatusProblem {
   message: string;
 }
 
+/** Text of the Degraded condition for `problems` (all messages, in order). */
+function degradedMessage(problems: StatusProblem[]): string {
+  return problems.map((x) => x.message).join("; ");
+}
+
+/** True when `status` already reports exactly `problems` as Degraded (so they were announced before; pure). */
+export function problemsShown(status: NetlinkInterfaceStatus | undefined, problems: StatusProblem[]): boolean {
+  const d = status?.conditions?.find((c) => c.type === "Degraded");
+  return problems.length > 0 && d?.status === "True" && d.reason === problems[0].reason &&
+    d.message === degradedMessage(problems);
+}
+
 /** Inputs of {@link buildStatus}. */
 export interface StatusInput {
   previous: NetlinkInterfaceStatus | undefined;
@@ -120,7 +132,7 @@ export function buildStatus(i: StatusInput): NetlinkInterfaceStatus {
     type: "Degraded",
     status: p ? "True" : "False",
     reason: reason,
-    message: p ? i.problems.map((x) => x.message).join("; ") : "no problems",
+    message: p ? degradedMessage(i.problems) : "no problems",
     observedGeneration: gen,
   }, i.now);
   s.conditions = c;

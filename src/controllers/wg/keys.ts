@@ -1,8 +1,9 @@
 /**
  * Key material of one WireGuardInterface: the inline private key, or Secrets fetched one by one where the spec
  * references them — only in the object's own namespace (a reference elsewhere is refused; no cluster-wide Secret
- * cache exists). Secret values may be the raw 32 key bytes (the reference's format) or base64 text. Errors name
- * the field and the Secret, never the key.
+ * cache or watch exists, RBAC grants `get` only). Secret values may be the raw 32 key bytes (the reference's format)
+ * or base64 text. Errors name the field and the Secret, never the key. {@link KeyCache} keeps what was read between
+ * polls (its comment states when Secrets are read again).
  */
 import { Buffer } from "node:buffer";
 import { CONDITION_REASONS } from "../../api/constants.ts";
@@ -40,11 +41,13 @@ async function fromSecret(
   field: string,
   kind: KeyKind,
   signal?: AbortSignal,
+  onGet?: () => void,
 ): Promise<WireGuardKey> {
   const r = resolveSecretRef(ref, objectNamespace, field);
   if (!r.allowed) throw new KeyMaterialError(r.reason, r.message);
   let secret: Secret;
   try {
+    onGet?.();
     secret = await client.get<Secret>(SECRETS, r.namespace, r.name, signal);
   } catch (e) {
     if (isNotFound(e)) {
@@ -70,11 +73,18 @@ async function fromSecret(
   }
 }
 
-/** The keys of `obj`: inline private key or its Secret, and each referenced preshared key. */
+/** What {@link readKeys} needs of an object. */
+export interface KeyedObject {
+  metadata: { namespace?: string; generation?: number };
+  spec: WireGuardInterfaceSpec;
+}
+
+/** The keys of `obj`: inline private key or its Secret, and each referenced preshared key (`onGet` per Secret GET). */
 export async function readKeys(
   client: KubeClient,
-  obj: { metadata: { namespace?: string }; spec: WireGuardInterfaceSpec },
+  obj: KeyedObject,
   signal?: AbortSignal,
+  onGet?: () => void,
 ): Promise<WgKeys> {
   const ns = obj.metadata.namespace ?? "default";
   const spec = obj.spec;
@@ -86,16 +96,89 @@ export async function readKeys(
       throw new KeyMaterialError(CONDITION_REASONS.InvalidKey, (e as Error).message);
     }
   } else if (spec.privateKeySecretRef) {
-    privateKey = await fromSecret(client, spec.privateKeySecretRef, ns, "spec.privateKeySecretRef", "private", signal);
+    privateKey = await fromSecret(
+      client,
+      spec.privateKeySecretRef,
+      ns,
+      "spec.privateKeySecretRef",
+      "private",
+      signal,
+      onGet,
+    );
   } else {
     throw new KeyMaterialError(CONDITION_REASONS.InvalidKey, "spec: a private key is required");
   }
   const presharedKeys = await Promise.all(
     (spec.peers ?? []).map((p, i) =>
       p.presharedKeySecretRef
-        ? fromSecret(client, p.presharedKeySecretRef, ns, `spec.peers[${i}].presharedKeySecretRef`, "preshared", signal)
+        ? fromSecret(
+          client,
+          p.presharedKeySecretRef,
+          ns,
+          `spec.peers[${i}].presharedKeySecretRef`,
+          "preshared",
+          signal,
+          onGet,
+        )
         : undefined
     ),
   );
   return { privateKey, presharedKeys };
+}
+
+/** The Secret references of a spec, as one comparable string ("" when it references none). */
+export function secretRefsOf(spec: WireGuardInterfaceSpec): string {
+  const refs = [spec.privateKeySecretRef, ...(spec.peers ?? []).map((p) => p.presharedKeySecretRef)];
+  return refs.some((r) => r !== undefined) ? JSON.stringify(refs) : "";
+}
+
+interface CachedKeys {
+  /** Generation and Secret references the keys were read for. */
+  fingerprint: string;
+  keys: WgKeys;
+  readAt: number;
+}
+
+/**
+ * Keys read from Secrets, kept per object between polls, so a steady-state poll sends no Secret GET. Policy:
+ * an object's Secrets are read again when
+ * - its generation or its Secret references changed (any spec edit),
+ * - the keys are older than `maxAgeMs` (wg-controller passes -default-resync-period, so a rotated Secret is applied
+ *   within that period plus one poll: 30 s + 10 s with the defaults),
+ * - the object's last pass failed ({@link forget}; a failure might come from stale keys),
+ * - the object went away ({@link forget}).
+ * A failed read is never kept (the next pass reads again); objects with inline keys only are never kept (nothing
+ * is read for them). Key material stays in process memory only, as it did per pass.
+ */
+export class KeyCache {
+  readonly #entries = new Map<string, CachedKeys>();
+
+  constructor(private readonly maxAgeMs: number, private readonly now: () => number = () => performance.now()) {}
+
+  /** The keys of object `key` (namespace/name): cached ones when still valid, else `read()`'s (then kept). */
+  async get(key: string, obj: KeyedObject, read: () => Promise<WgKeys>): Promise<WgKeys> {
+    const refs = secretRefsOf(obj.spec);
+    if (!refs) {
+      this.#entries.delete(key);
+      return await read();
+    }
+    const fingerprint = `${obj.metadata.generation ?? ""}|${refs}`;
+    const hit = this.#entries.get(key);
+    if (hit && hit.fingerprint === fingerprint && this.now() - hit.readAt < this.maxAgeMs) return hit.keys;
+    this.#entries.delete(key);
+    const readAt = this.now();
+    const keys = await read();
+    this.#entries.set(key, { fingerprint, keys, readAt });
+    return keys;
+  }
+
+  /** Drops the keys of `key`: its next pass reads its Secrets again. */
+  forget(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  /** Objects whose keys are kept. */
+  get size(): number {
+    return this.#entries.size;
+  }
 }

@@ -2,7 +2,8 @@
  * wg-controller reconcile: one WireGuardInterface key → kernel state on this node, status, Events, finalizer.
  *
  * - Only this node's objects reach the cache (server-side field selector spec.node).
- * - Keys come from the inline field or from Secrets fetched per reconcile in the object's own namespace.
+ * - Keys come from the inline field or from Secrets in the object's own namespace, read again only on a spec change,
+ *   after `keyMaxAgeMs` (the resync period) or after a failed pass (KeyCache in keys.ts states the policy).
  * - The finalizer is added by us before the first kernel change and only ours is removed, after the link is gone
  *   (a vanished container needs no link deletion: its namespace took the link with it).
  * - A deleted object without our finalizer (seen as a cache delete) is cleaned up from the location we last used.
@@ -11,7 +12,11 @@
  *   informer keeps its last cache, so it never proves an owner gone.
  * - `dryRun`: the plan is computed and logged; no link, status, finalizer or Event is written.
  * - WireGuard drift is found by polling (requeue after `pollIntervalMs`), link and address drift by the shared
- *   rtnetlink monitor, which enqueues the owning key.
+ *   rtnetlink monitor, which enqueues the owning key. A poll that finds nothing to change reads each kernel fact
+ *   once and sends no Secret GET.
+ * - A recreated device (deleted link) gets the peer endpoints the status last published for peers whose spec names
+ *   none, so a listening side does not wait for its peers to re-handshake.
+ * - Failed status writes are retried in the background and counted in dn42op_status_write_errors_total.
  */
 import {
   CONDITION_REASONS,
@@ -27,6 +32,7 @@ import type { WireGuardInterface, WireGuardInterfaceStatus } from "../../api/wir
 import { type KubeClient, objectKey } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
+import type { ControllerMetrics } from "../../kube/metrics.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { Informer } from "../../kube/informer.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
@@ -35,11 +41,11 @@ import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
 import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
-import { observedStatus } from "../../node/wireguard/status.ts";
+import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
-import { KeyMaterialError, readKeys } from "./keys.ts";
+import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import { CounterThrottle } from "./stats.ts";
 
 const log = logger("wg-controller", "reconcile");
@@ -60,6 +66,11 @@ export interface WgReconcilerDeps {
   pollIntervalMs: number;
   /** Peer counters (handshake, bytes) are written at most once per this interval per object (0: on every change). */
   statsIntervalMs: number;
+  /** Keys read from Secrets are read again at the latest after this long (the resync period). */
+  keyMaxAgeMs: number;
+  /** Where status write failures and Secret reads are counted, labelled `controllerName`. */
+  metrics?: ControllerMetrics;
+  controllerName?: string;
 }
 
 interface Location {
@@ -72,6 +83,7 @@ export class WgReconciler {
   readonly #d: WgReconcilerDeps;
   readonly #status: StatusQueue<WireGuardInterface, WireGuardInterfaceStatus>;
   readonly #counters: CounterThrottle;
+  readonly #keys: KeyCache;
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
@@ -79,14 +91,22 @@ export class WgReconciler {
     this.#d = deps;
     this.#status = new StatusQueue(new StatusWriter(deps.client, WGI_RESOURCE, FIELD_MANAGERS.wgController), {
       lookup: (namespace, name) => deps.informer.store.get(`${namespace}/${name}`),
-      onError: (key, e) => log.warn("status write failed; retrying", { key, error: String(e) }),
+      onError: (key, e) => {
+        deps.metrics?.statusWriteErrors.inc({ controller: this.#controller });
+        log.warn("status write failed; retrying", { key, error: String(e) });
+      },
     });
     this.#counters = new CounterThrottle(deps.statsIntervalMs);
+    this.#keys = new KeyCache(deps.keyMaxAgeMs);
   }
 
   /** Writes the pending statuses (bounded wait) and stops the status writers. */
   close(): Promise<void> {
     return this.#status.close();
+  }
+
+  get #controller(): string {
+    return this.#d.controllerName ?? "wg-controller";
   }
 
   /** Links this process currently manages. */
@@ -96,6 +116,15 @@ export class WgReconciler {
 
   /** The reconcile function for the harness. */
   reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
+    try {
+      return await this.#reconcile(key, signal);
+    } catch (e) {
+      this.#keys.forget(key);
+      throw e;
+    }
+  };
+
+  async #reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
     const obj = this.#d.informer.store.get(key);
     if (!obj) return void await this.#gone(key);
     if (obj.spec.node !== this.#d.nodename) return;
@@ -105,7 +134,8 @@ export class WgReconciler {
 
     let desired: WgDesired;
     try {
-      const keys = await readKeys(this.#d.client, obj, signal);
+      const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
+      const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
       const endpoint = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
         endpoint,
@@ -135,7 +165,7 @@ export class WgReconciler {
 
     let r: EnsureResult;
     try {
-      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun);
+      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun, publishedEndpoints(obj.status));
     } catch (e) {
       if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
       this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
@@ -155,7 +185,7 @@ export class WgReconciler {
       : { kind: "progressing", message: "changes applied; waiting for the node to match" };
     this.#writeStatus(obj, outcome, r);
     return { requeueAfterMs: r.converged ? this.#d.pollIntervalMs : 1000 };
-  };
+  }
 
   #notify(obj: WireGuardInterface, r: EnsureResult): void {
     if (r.actions.length === 0) return;
@@ -229,6 +259,7 @@ export class WgReconciler {
       this.#where.delete(key);
       this.#status.cancel(key);
       this.#counters.forget(key);
+      this.#keys.forget(key);
       await this.#d.resolver.release(at.placement);
     }
     return actions;

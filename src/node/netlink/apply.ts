@@ -10,8 +10,10 @@ import {
   createLink,
   deleteAddress,
   deleteLink,
+  Errno,
   getLink,
   type LinkSpec,
+  NetlinkError,
   setLink,
 } from "../../netlink/mod.ts";
 import { classifyLink, MANAGED_GROUP, ownerMark } from "../ownership.ts";
@@ -29,8 +31,24 @@ export interface Action {
 
 /** Something that keeps the object from converging. */
 export interface Problem {
-  reason: "LinkConflict" | "DependencyNotFound" | "KernelError";
+  reason: "LinkConflict" | "DependencyNotFound" | "KernelError" | "KindUnsupported";
   message: string;
+}
+
+/**
+ * The problem a kernel refusal of a link creation amounts to (pure). EOPNOTSUPP from RTM_NEWLINK means the kernel
+ * has no such link kind (not built, or its module not loaded): KindUnsupported, naming spec.type. Anything else the
+ * kernel refuses is a KernelError naming the operation and the errno.
+ */
+export function creationProblem(kind: string, where: string, e: NetlinkError): Problem {
+  if (e.errno === Errno.EOPNOTSUPP) {
+    return {
+      reason: "KindUnsupported",
+      message: `spec.type "${kind}": the kernel in ${where} does not support link kind ${kind} (${e.message}); ` +
+        `retrying with backoff in case its module gets loaded`,
+    };
+  }
+  return { reason: "KernelError", message: `the kernel in ${where} refused to create the link: ${e.message}` };
 }
 
 /** Outcome of one pass. */
@@ -68,6 +86,24 @@ class Pass {
 
   get mark(): string {
     return ownerMark("nl", this.o.key);
+  }
+}
+
+/**
+ * Creates a link; a kernel refusal (other than "exists"/"not found", which the next pass sorts out) becomes a problem
+ * of this pass instead of an exception. False when the link was not created.
+ */
+async function create(p: Pass, t: NsTarget, spec: LinkSpec): Promise<boolean> {
+  try {
+    await createLink(t.ns, spec);
+    return true;
+  } catch (e) {
+    if (!(e instanceof NetlinkError) || e.alreadyExists || e.notFound) throw e;
+    p.problems.push(creationProblem(spec.kind, t.label, e));
+    // the announced creation did not happen (a recreation's deletion did, and stays reported)
+    const i = p.actions.findIndex((a) => a.verb === "create" && a.link === spec.name);
+    if (i >= 0) p.actions.splice(i, 1);
+    return false;
   }
 }
 
@@ -210,7 +246,7 @@ async function applySingle(p: Pass, want: DesiredInterface, t: NsTarget): Promis
       await p.do({ verb: "create", link: end.name, detail: `${want.params.kind} in ${t.label}` }, async () => {});
     }
     if (p.o.dryRun) return;
-    await createLink(t.ns, createSpec(p, want.params, end));
+    if (!(await create(p, t, createSpec(p, want.params, end)))) return;
     const fresh = await observeEnd(t, end.name, want.params.kind === "bridge");
     await converge(p, end, want.params, fresh, { action: "update", adopt: false, changes: {} });
     return;
@@ -265,7 +301,9 @@ async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTa
       );
     }
     if (p.o.dryRun) return;
-    await createLink(tl.ns, createSpec(p, want.params, le, { end: pe, t: tp.id === tl.id ? undefined : tp }));
+    if (!(await create(p, tl, createSpec(p, want.params, le, { end: pe, t: tp.id === tl.id ? undefined : tp })))) {
+      return;
+    }
     const [l2, p2] = await Promise.all([observeEnd(tl, le.name), observeEnd(tp, pe.name)]);
     await converge(p, le, want.params, l2, { action: "update", adopt: false, changes: {} });
     await converge(p, pe, want.params, p2, { action: "update", adopt: false, changes: {} });

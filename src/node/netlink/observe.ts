@@ -19,7 +19,7 @@ export async function observeEnd(target: NsTarget, name: string, withSlaves = fa
   const [addresses, slaves] = await Promise.all([
     listAddresses(target.ns, link.index),
     withSlaves
-      ? listLinks(target.ns).then((ls) => ls.filter((l) => l.master === link.index).map((l) => l.name).sort())
+      ? listLinks(target.ns, { master: link.index }).then((ls) => ls.map((l) => l.name).sort())
       : Promise.resolve([]),
   ]);
   return { target, name, link, addresses, slaves };

@@ -125,3 +125,18 @@ function asSpecError(e: unknown, field: string): WgSpecError {
   const msg = (e as Error).message ?? String(e);
   return new WgSpecError(named, msg.startsWith(`${named}: `) ? msg.slice(named.length + 2) : msg);
 }
+
+/**
+ * The device configuration to create a device with: `device`, plus, for each peer whose spec names no endpoint, the
+ * endpoint the previous device had learned for it (`learned`, by public key in base64). A recreated listening side
+ * can then reach its peers at once instead of waiting for them to re-handshake. A spec-given endpoint always wins.
+ */
+export function withLearnedEndpoints(device: DeviceConfig, learned: ReadonlyMap<string, Endpoint>): DeviceConfig {
+  return {
+    ...device,
+    peers: device.peers.map((p) => {
+      const endpoint = p.endpoint ?? learned.get(p.publicKey.toBase64());
+      return endpoint ? { ...p, endpoint } : p;
+    }),
+  };
+}

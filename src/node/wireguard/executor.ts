@@ -29,10 +29,11 @@ import { type BackendChoice, describeUpdate, openWireGuard, type WireGuardClient
 import { diffDevice } from "../../wireguard/diff.ts";
 import { DeviceNotFoundError } from "../../wireguard/errors.ts";
 import { publicKeyOf } from "../../wireguard/key.ts";
-import type { DeviceState } from "../../wireguard/model.ts";
+import type { DeviceConfig, DeviceState } from "../../wireguard/model.ts";
+import type { Endpoint } from "../../wireguard/addr.ts";
 import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
 import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark, type Ownership } from "../ownership.ts";
-import type { WgDesired } from "./desired.ts";
+import { type WgDesired, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
 import type { WgObserved } from "./status.ts";
@@ -99,6 +100,11 @@ export class WgNode {
     const link = await getLink(ns, name);
     if (!link) return undefined;
     const addresses = await listAddresses(ns, link.index);
+    return { link, addresses, ...await this.#readDevice(ns, name) };
+  }
+
+  /** The device `name` in `ns` with its backend kind; empty when no device serves the link. */
+  async #readDevice(ns: Netns, name: string): Promise<Pick<WgObserved, "device" | "backend">> {
     try {
       const backend = await this.client(ns).backendFor(name);
       const device = await backend.getDevice(name);
@@ -106,18 +112,25 @@ export class WgNode {
       if (!device.publicKey && device.privateKey && !device.privateKey.isZero()) {
         device.publicKey = await publicKeyOf(device.privateKey);
       }
-      return { link, addresses, device, backend: backend.kind };
+      return { device, backend: backend.kind };
     } catch (e) {
-      if (e instanceof DeviceNotFoundError) return { link, addresses };
+      if (e instanceof DeviceNotFoundError) return {};
       throw e;
     }
   }
 
   /**
    * Brings `desired` about for object `owner` ("namespace/name") in `target`. With `dryRun` nothing is changed
-   * and `actions` lists what would be done.
+   * and `actions` lists what would be done. A device that has to be created gets the endpoints in `learned` (by
+   * peer public key) for peers whose spec names none: what the previous device had learned (never a spec override).
    */
-  async ensure(owner: string, desired: WgDesired, target: Netns, dryRun = false): Promise<EnsureResult> {
+  async ensure(
+    owner: string,
+    desired: WgDesired,
+    target: Netns,
+    dryRun = false,
+    learned: ReadonlyMap<string, Endpoint> = new Map(),
+  ): Promise<EnsureResult> {
     const name = desired.name;
     const mark = ownerMark("wg", owner);
     const r: EnsureResult = { actions: [], created: false, adopted: false, converged: false };
@@ -138,8 +151,9 @@ export class WgNode {
       await this.#claim(target, name, mark, r, dryRun);
       state = "owned";
     }
+    const initial = learned.size ? withLearnedEndpoints(desired.device, learned) : desired.device;
     if (state === "absent") {
-      await this.#create(owner, desired, target, r, dryRun);
+      await this.#create(owner, desired, initial, target, r, dryRun);
       if (dryRun) return r;
       link = await getLink(target, name);
       if (!link) throw new Error(`link ${name} vanished from ${target.label} right after it was created`);
@@ -148,17 +162,21 @@ export class WgNode {
     const ops = planLink(desired, { mtu: link!.mtu, up: link!.up, addresses });
     if (!dryRun) await this.#applyLinkOps(target, name, ops);
     r.actions.push(...ops.map(describeLinkOp));
-    const client = this.client(target);
+    // One device read decides whether anything must be sent; a device that already matches is not touched, and
+    // when nothing at all changed, what was read IS the observation (a steady-state poll reads each fact once).
+    const read = await this.#readDevice(target, name);
+    const updates = read.device ? diffDevice(desired.device, read.device, { allowedIpRemoval: "remove-me" }) : [];
     if (dryRun) {
-      const dev = await client.device(name).catch(() => undefined);
-      const updates = dev ? diffDevice(desired.device, dev, { allowedIpRemoval: "remove-me" }) : [];
-      r.actions.push(...(dev ? updates.map(describeUpdate) : ["configure WireGuard device"]));
+      r.actions.push(...(read.device ? updates.map(describeUpdate) : ["configure WireGuard device"]));
       return r;
     }
-    const applied = await client.apply(name, desired.device);
-    r.actions.push(...applied.updates.map(describeUpdate));
-    if (r.created) kickFirstHandshakes(client, name, desired.device.peers);
-    r.observed = await this.observe(target, name);
+    const client = this.client(target);
+    if (!read.device || updates.length > 0) {
+      const applied = await client.apply(name, r.created ? initial : desired.device);
+      r.actions.push(...applied.updates.map(describeUpdate));
+    }
+    if (r.created) kickFirstHandshakes(client, name, initial.peers);
+    r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
     r.converged = isConverged(desired, r.observed);
     return r;
   }
@@ -192,7 +210,14 @@ export class WgNode {
     r.actions.push(`adopt ${where}`);
   }
 
-  async #create(owner: string, desired: WgDesired, target: Netns, r: EnsureResult, dryRun: boolean) {
+  async #create(
+    owner: string,
+    desired: WgDesired,
+    initial: DeviceConfig,
+    target: Netns,
+    r: EnsureResult,
+    dryRun: boolean,
+  ) {
     const name = desired.name;
     const moving = target !== this.host;
     const host = this.client(this.host);
@@ -227,7 +252,7 @@ export class WgNode {
     if (!moving) return;
     r.actions.push(`configure ${name} in the host namespace`, `move ${name} to ${target.label}`);
     if (dryRun) return;
-    await host.apply(name, desired.device);
+    await host.apply(name, initial);
     await setLink(this.host, name, { netns: target });
   }
 

@@ -7,6 +7,7 @@ import type { WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts"
 import type { Address, Link } from "../../netlink/mod.ts";
 import type { BackendKind } from "../../wireguard/backend.ts";
 import type { DeviceState } from "../../wireguard/model.ts";
+import { Endpoint } from "../../wireguard/addr.ts";
 import { addressKey } from "./desired.ts";
 import { linkAddressOf } from "./linkplan.ts";
 
@@ -95,4 +96,19 @@ export function observedStatus(o: WgObserved): Partial<WireGuardInterfaceStatus>
   if (OPER_STATES.has(o.link.operstate)) s.operState = o.link.operstate as WireGuardInterfaceStatus["operState"];
   if (o.device && o.backend) s.wireguard = deviceStatus(o.device, o.link.name, o.backend);
   return s;
+}
+
+/**
+ * The peer endpoints a published status shows (by peer public key): what the device had learned when the status was
+ * written. Unparsable entries are skipped (the status is only a hint here).
+ */
+export function publishedEndpoints(status: WireGuardInterfaceStatus | undefined): Map<string, Endpoint> {
+  const out = new Map<string, Endpoint>();
+  for (const p of status?.wireguard?.peers ?? []) {
+    if (!p.endpoint || !p.public_key) continue;
+    try {
+      out.set(p.public_key, Endpoint.parse(p.endpoint));
+    } catch { /* not an endpoint */ }
+  }
+  return out;
 }

@@ -15,13 +15,15 @@ export const WAIT_MS = 120_000;
 export const NLI = { group: "networking.dn42.io", version: "v1alpha1", plural: "netlinkinterfaces" };
 
 /**
- * Starts nl-controller for `nodename` on objects of `namespace` (host namespace dn42op-na-…). The API pipe's deno
+ * Starts nl-controller for `nodename` on objects of `namespace` (host namespace dn42op-<netnsTag, default na>-…). The API pipe's deno
  * process can take longer than the shared harness waits on a loaded host: its failure is retried twice.
  */
-export async function startNlAgent(o: { nodename: string; namespace: string; args?: string[] }): Promise<Agent> {
+export async function startNlAgent(
+  o: { nodename: string; namespace: string; args?: string[]; netnsTag?: string },
+): Promise<Agent> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await startAgent({ ...o, program: "src/cmd/nl-controller.ts", netnsTag: "na" });
+      return await startAgent({ netnsTag: "na", ...o, program: "src/cmd/nl-controller.ts" });
     } catch (e) {
       if (attempt >= 3 || !/API pipe did not come up/.test(String(e))) throw e;
     }

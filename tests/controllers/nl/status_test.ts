@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { addressText, buildStatus, flagNames } from "../../../src/controllers/nl/status.ts";
+import { addressText, buildStatus, flagNames, problemsShown } from "../../../src/controllers/nl/status.ts";
 import { containerNames } from "../../../src/controllers/nl/containers.ts";
 import type { Link } from "../../../src/netlink/mod.ts";
 import type { ObservedEnd } from "../../../src/node/netlink/observe.ts";
@@ -148,4 +148,21 @@ Deno.test("veth peer status; container names of a spec", () => {
     }),
     ["agent1", "agent2"],
   );
+});
+
+Deno.test("problemsShown: true only when the Degraded condition already reports exactly these problems", () => {
+  const unsupported = { reason: "KindUnsupported" as const, message: 'spec.type "dummy": EOPNOTSUPP' };
+  const other = { reason: "DependencyNotFound" as const, message: "link p0 not found" };
+  const base = { previous: undefined, generation: 1, nodename: "n", hostname: "h", now };
+  const degraded = buildStatus({ ...base, ends: [end({ link: null })], problems: [unsupported] });
+  const ready = buildStatus({ ...base, ends: [end()], problems: [] });
+  assert.equal(problemsShown(degraded, [unsupported]), true);
+  assert.equal(problemsShown(degraded, [other]), false, "another reason");
+  assert.equal(problemsShown(degraded, [{ ...unsupported, message: "other text" }]), false, "another message");
+  assert.equal(problemsShown(degraded, [unsupported, other]), false, "one more problem");
+  assert.equal(problemsShown(ready, [unsupported]), false, "not degraded");
+  assert.equal(problemsShown(undefined, [unsupported]), false, "no status yet");
+  assert.equal(problemsShown(degraded, []), false, "no problems");
+  const ready2 = degraded.conditions!.find((c) => c.type === "Ready")!;
+  assert.deepEqual([ready2.status, ready2.reason], ["False", "KindUnsupported"]);
 });

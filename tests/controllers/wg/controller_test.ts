@@ -339,3 +339,31 @@ Deno.test({
         (await wireguardGoPids(ctx.agent.host)).length === 2);
     }),
 });
+
+Deno.test({
+  name: "wg-controller: a deleted listening side is recreated with its peer's last learned endpoint",
+  ignore,
+  fn: () =>
+    withAgent(2, async (ctx) => {
+      const r = await referencePair(ctx); // wg1 listens (no endpoint for wg2), wg2 dials 127.0.0.1:51021
+      const [c1, c2] = ctx.ctrs;
+      const ping = (c: typeof c1, to: string, ifn: string) =>
+        c.run("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", `${to}%${ifn}`).then(() => true, () => false);
+      assert.ok(await until("wg2 → wg1", () => ping(c2, "fe80::1771", r.n2), 30_000));
+      await until("wg1's status publishes the endpoint it learned", async () => {
+        const o = await read(ctx.ns, "wg1");
+        return o?.status?.wireguard?.peers?.[0]?.endpoint === "127.0.0.1:51022";
+      });
+      const index = (await c1.ip("link", "show", r.n1)).split(":")[0];
+      await c1.ip("link", "del", r.n1);
+      const endpoints = await until("wg1 recreated with its peer", async () => {
+        const shown = await c1.ip("link", "show", r.n1).catch(() => "");
+        if (!shown || shown.startsWith(`${index}:`)) return false;
+        const e = await c1.run("wg", "show", r.n1, "endpoints").catch(() => "");
+        return e.includes(r.k2.pub) && e;
+      });
+      // Right after the recreate (wg2 has not re-handshaken: it has no keepalive and sent nothing since).
+      assert.match(String(endpoints), /\t127\.0\.0\.1:51022\b/, "the learned endpoint is restored");
+      assert.ok(await until("wg1 → wg2 after the recreate", () => ping(c1, "fe80::a:1771", r.n1), 30_000));
+    }),
+});

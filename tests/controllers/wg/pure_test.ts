@@ -1,7 +1,9 @@
-/** Pure parts of the wg-controller glue: endpoint resolution and conditions. */
+/** Pure parts of the wg-controller glue: endpoint resolution, conditions, the key cache policy. */
 import assert from "node:assert/strict";
 import { conditionsFor } from "../../../src/controllers/wg/conditions.ts";
 import { resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
+import { KeyCache } from "../../../src/controllers/wg/keys.ts";
+import { generatePrivateKey } from "../../../src/wireguard/key.ts";
 import { WgSpecError } from "../../../src/node/wireguard/desired.ts";
 
 const PUB = "SBz2J27GQ8BXGxHQ+zE7BqfpOWHqOkbTWzGr0F0DMhQ=";
@@ -52,4 +54,48 @@ Deno.test("conditionsFor: Ready/Progressing/Degraded per outcome; transition tim
   const prog = conditionsFor(bad, { kind: "progressing", message: "applying" }, 4, t2);
   assert.equal(by(prog, "Progressing").status, "True");
   assert.equal(by(prog, "Degraded").status, "False");
+});
+
+Deno.test("KeyCache: Secrets are read again on a spec change, after maxAge, after forget; inline keys never kept", async () => {
+  let now = 0;
+  const cache = new KeyCache(30_000, () => now);
+  let reads = 0;
+  const keys = { privateKey: await generatePrivateKey(), presharedKeys: [] };
+  const read = () => (reads++, Promise.resolve(keys));
+  const obj = (generation: number, ref = "k1", psk?: string) => ({
+    metadata: { namespace: "ns", generation },
+    spec: {
+      node: "n",
+      interfaceName: "wg0",
+      privateKeySecretRef: { name: ref, key: "privatekey" },
+      peers: psk ? [{ publicKey: PUB, presharedKeySecretRef: { name: psk, key: "psk" } }] : [],
+    },
+  });
+  const steps: [string, () => void, ReturnType<typeof obj>, number][] = [
+    ["first pass reads", () => {}, obj(1), 1],
+    ["poll 10 s later: cached", () => (now = 10_000), obj(1), 1],
+    ["poll 29.9 s after the read: cached", () => (now = 29_900), obj(1), 1],
+    ["30 s after the read: read again", () => (now = 30_000), obj(1), 2],
+    ["spec edit (generation 2): read again", () => (now = 31_000), obj(2), 3],
+    ["same generation: cached", () => {}, obj(2), 3],
+    ["another Secret referenced: read again", () => {}, obj(2, "k2"), 4],
+    ["a preshared key Secret added: read again", () => {}, obj(2, "k2", "p"), 5],
+    ["after a failed pass (forget): read again", () => cache.forget("ns/a"), obj(2, "k2", "p"), 6],
+  ];
+  for (const [what, before, o, want] of steps) {
+    before();
+    assert.equal(await cache.get("ns/a", o, read), keys, what);
+    assert.equal(reads, want, what);
+  }
+  // A failed read is not kept: the next pass reads again.
+  const failing = () => (reads++, Promise.reject(new Error("503")));
+  await assert.rejects(cache.get("ns/b", obj(1), failing));
+  await assert.rejects(cache.get("ns/b", obj(1), failing));
+  assert.equal(reads, 8);
+  // Inline keys only: read (parsed) every time, nothing kept.
+  const inline = { metadata: { generation: 1 }, spec: { node: "n", interfaceName: "wg0", privateKey: "x" } };
+  await cache.get("ns/c", inline, read);
+  await cache.get("ns/c", inline, read);
+  assert.equal(reads, 10);
+  assert.equal(cache.size, 1, "only ns/a is kept");
 });

@@ -69,14 +69,18 @@ export function condition(o: Obj | null, type: string): Obj | undefined {
 export async function snapshot(ns: TestNetns): Promise<string> {
   const links = (await ns.ip("-d", "link", "show")).replace(/\s+(RX|TX):[^\n]*\n[^\n]*/g, "");
   const addrs = (await ns.ip("addr", "show")).replace(/valid_lft.*|preferred_lft.*/g, "");
+  // Only this namespace's links: `wg show all` lists every wireguard-go socket of the machine (other tests' too).
+  const names = [...links.matchAll(/^\d+: ([^:@\s]+)[:@]/gm)].map((m) => m[1]).sort();
   let wg = "";
-  try {
-    wg = (await ns.run("wg", "show", "all", "dump")).split("\n").map((l) => {
-      const f = l.split("\t");
-      // Peer lines: iface pub psk endpoint allowed handshake rx tx keepalive → drop handshake/rx/tx.
-      return f.length === 9 ? [...f.slice(0, 5), f[8]].join("\t") : l;
-    }).join("\n");
-  } catch { /* no devices */ }
+  for (const name of names) {
+    try {
+      wg += (await ns.run("wg", "show", name, "dump")).split("\n").map((l) => {
+        const f = l.split("\t");
+        // Peer lines: pub psk endpoint allowed handshake rx tx keepalive → drop handshake/rx/tx.
+        return f.length === 8 ? [...f.slice(0, 4), f[7]].join("\t") : l;
+      }).join("\n") + "\n";
+    } catch { /* not a WireGuard device */ }
+  }
   return `${links}\n${addrs}\n${wg}`;
 }
 

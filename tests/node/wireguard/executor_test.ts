@@ -4,7 +4,7 @@ import { ownerMark } from "../../../src/node/ownership.ts";
 import { LinkConflictError } from "../../../src/node/wireguard/executor.ts";
 import { UserspaceBackend } from "../../../src/wireguard/userspace.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { ensure, nodeScenario, pair, want, withSides } from "./scenario.ts";
+import { ensure, nodeScenario, pair, pingWithin, want, withSides } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-go");
 
@@ -82,5 +82,40 @@ Deno.test({
         await foreign.deleteDevice(bname).catch(() => {});
         await Deno.remove(other, { recursive: true }).catch(() => {});
       }
+    }),
+});
+
+Deno.test({
+  name: "wg node (userspace): a recreated listening side gets its peer's last learned endpoint back",
+  ignore,
+  fn: () =>
+    withSides("userspace", async (a, b) => {
+      pair(a, b); // a listens (no endpoint for b in its spec), b dials a
+      await ensure(a);
+      await ensure(b);
+      assert.ok(await pingWithin(b.ctr, "10.4.0.1", 20_000), "tunnel up (b dialled a)");
+      const name = a.spec.interfaceName;
+      const before = await a.node.observe(a.ctrH, name);
+      const learned = before?.device?.peers.find((p) => p.publicKey.toBase64() === b.pub)?.endpoint;
+      assert.equal(learned?.text, "10.98.0.2:51822", "a learned b's endpoint from its handshake");
+
+      await a.ctr.ip("link", "del", name);
+      // wireguard-go exits when its TUN goes; until it has, a new one of that name is refused (and retried).
+      let r;
+      for (let i = 0; !r; i++) {
+        r = await a.node.ensure(a.owner, want(a), a.ctrH, false, new Map([[b.pub, learned!]])).catch((e) => {
+          if (i > 50) throw e;
+          return new Promise<undefined>((res) => setTimeout(() => res(undefined), 200));
+        });
+      }
+      assert.ok(r.created && r.converged, r.actions.join("; "));
+      const peer = r.observed?.device?.peers.find((p) => p.publicKey.toBase64() === b.pub);
+      assert.equal(peer?.endpoint?.text, "10.98.0.2:51822", "the learned endpoint is back right after recreate");
+      // The listener can now start the handshake itself (b's old session is unknown to the new device).
+      const t0 = performance.now();
+      assert.ok(await pingWithin(a.ctr, "10.4.0.2", 30_000), "tunnel back, initiated by the listener");
+      console.log(`listener recreated: ping through after ${(performance.now() - t0).toFixed(0)} ms`);
+      // A spec endpoint is never replaced by a learned one, and a learned one is not drift afterwards.
+      assert.deepEqual((await ensure(a)).actions, []);
     }),
 });

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interface.ts";
 import { Endpoint, IpPrefix } from "../../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../../src/wireguard/key.ts";
-import { desiredState, WgSpecError } from "../../../src/node/wireguard/desired.ts";
+import { desiredState, WgSpecError, withLearnedEndpoints } from "../../../src/node/wireguard/desired.ts";
 import { type LinkOp, planLink } from "../../../src/node/wireguard/linkplan.ts";
 import { isKernelLinkLocal } from "../../../src/node/linklocal.ts";
-import { deviceStatus, goNetFlags } from "../../../src/node/wireguard/status.ts";
+import { deviceStatus, goNetFlags, publishedEndpoints } from "../../../src/node/wireguard/status.ts";
 import type { DeviceState } from "../../../src/wireguard/model.ts";
 
 const PRIV = WireGuardKey.parse("private", "OLI9+dbUZnZlnFRlvpdXC6S8ZDmNX96N3KLIu5eF9k8=");
@@ -212,4 +212,42 @@ Deno.test("status: Go net flags and a device without any secret", () => {
     allowed_ips: ["0.0.0.0/0"],
     protocol_version: 1,
   });
+});
+
+Deno.test("withLearnedEndpoints: published endpoints fill peers without a spec endpoint, never override one", () => {
+  const PUB3 = WireGuardKey.parse("public", new Uint8Array(32).fill(3)).toBase64();
+  const d = desiredState(
+    spec({
+      peers: [
+        { publicKey: PUB1, allowedIPs: ["10.0.0.1/32"] },
+        { publicKey: PUB2, allowedIPs: ["10.0.0.2/32"], endpoint: "192.0.2.2:2" },
+        { publicKey: PUB3, allowedIPs: ["10.0.0.3/32"] },
+      ],
+    }),
+    { privateKey: PRIV },
+    parse,
+  );
+  const learned = publishedEndpoints({
+    wireguard: {
+      name: "wg1",
+      type: 2,
+      listen_port: 1,
+      firewall_mark: 0,
+      peers: [
+        { public_key: PUB1, endpoint: "[2001:db8::1]:51820", has_preshared_key: false, allowed_ips: [] },
+        { public_key: PUB2, endpoint: "198.51.100.2:9", has_preshared_key: false, allowed_ips: [] },
+        { public_key: PUB3, endpoint: "not an endpoint", has_preshared_key: false, allowed_ips: [] },
+      ],
+    },
+  } as never);
+  assert.deepEqual([...learned.keys()], [PUB1, PUB2], "unparsable entries are skipped");
+  const byKey = (c: ReturnType<typeof withLearnedEndpoints>) =>
+    Object.fromEntries(c.peers.map((p) => [p.publicKey.toBase64(), p.endpoint?.text]));
+  assert.deepEqual(byKey(withLearnedEndpoints(d.device, learned)), {
+    [PUB1]: "[2001:db8::1]:51820",
+    [PUB2]: "192.0.2.2:2",
+    [PUB3]: undefined,
+  });
+  assert.deepEqual(byKey(withLearnedEndpoints(d.device, new Map())), byKey(d.device), "nothing learned: unchanged");
+  assert.equal(publishedEndpoints(undefined).size, 0);
 });

@@ -9,6 +9,7 @@ import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interfac
 import { Netns } from "../../../src/netlink/mod.ts";
 import { desiredState, type WgDesired } from "../../../src/node/wireguard/desired.ts";
 import { type EnsureResult, WgNode } from "../../../src/node/wireguard/executor.ts";
+import { observedStatus, type WgObserved } from "../../../src/node/wireguard/status.ts";
 import { Endpoint } from "../../../src/wireguard/addr.ts";
 import type { BackendKind } from "../../../src/wireguard/backend.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../../../src/wireguard/key.ts";
@@ -128,6 +129,15 @@ async function handshakeOf(s: Side, peer: string): Promise<number | undefined> {
   return o?.device?.peers.find((p) => p.publicKey.toBase64() === peer)?.lastHandshake?.getTime();
 }
 
+/** An observation's status without the fields that move on their own (peer counters, handshake time). */
+function stable(o: WgObserved | undefined) {
+  const s = o ? observedStatus(o) : undefined;
+  for (const p of s?.wireguard?.peers ?? []) {
+    delete p.receive_bytes, delete p.transmit_bytes, delete p.last_handshake_time;
+  }
+  return s;
+}
+
 async function udpPorts(ns: TestNetns): Promise<string> {
   return await ns.run("ss", "-Hulna");
 }
@@ -158,6 +168,9 @@ export async function nodeScenario(a: Side, b: Side, backend: BackendKind): Prom
   const again = await ensure(a);
   assert.deepEqual(again.actions, []);
   assert.ok(again.converged);
+  // ... and the observation it returns (built from its own single reading) is what a fresh one shows.
+  assert.deepEqual(stable(again.observed), stable(await a.node.observe(a.ctrH, a.spec.interfaceName)));
+  assert.equal(again.observed?.device?.publicKey?.toBase64(), a.pub, "public key derived for the status");
 
   const sessionKept = async () => {
     assert.equal(await handshakeOf(a, b.pub), hs, "same session (no peer reset)");
