@@ -212,8 +212,7 @@ export class KubeClient {
         signal: signals.length ? AbortSignal.any(signals) : undefined,
       });
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new KubeApiError(0, "RequestFailed", operation, msg, { cause: e });
+      throw new KubeApiError(0, "RequestFailed", operation, failureText(e), { cause: e });
     }
   }
 
@@ -225,8 +224,7 @@ export class KubeClient {
     try {
       text = await resp.text();
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new KubeApiError(0, "RequestFailed", operation, msg, { cause: e });
+      throw new KubeApiError(0, "RequestFailed", operation, failureText(e), { cause: e });
     }
     if (resp.ok) return (text ? JSON.parse(text) : undefined) as R;
     if (resp.status === 401) this.#transport.invalidate();
@@ -343,4 +341,15 @@ export class KubeClient {
     );
     return () => end(null);
   }
+}
+
+/** An error's message with its causes ("fetch failed: invalid peer certificate: UnknownIssuer"). */
+export function failureText(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c !== undefined && parts.length < 4; c = (c as { cause?: unknown }).cause) {
+    const text = c instanceof Error ? c.message : String(c);
+    if (text && !parts.includes(text)) parts.push(text);
+    if (!(c instanceof Error)) break;
+  }
+  return parts.join(": ");
 }
