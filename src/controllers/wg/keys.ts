@@ -88,6 +88,8 @@ export async function readKeys(
 ): Promise<WgKeys> {
   const ns = obj.metadata.namespace ?? "default";
   const spec = obj.spec;
+  const secret = (ref: SecretKeyRef, field: string, kind: KeyKind) =>
+    fromSecret(client, ref, ns, field, kind, signal, onGet);
   let privateKey: WireGuardKey;
   if (spec.privateKey) {
     try {
@@ -96,30 +98,14 @@ export async function readKeys(
       throw new KeyMaterialError(CONDITION_REASONS.InvalidKey, (e as Error).message);
     }
   } else if (spec.privateKeySecretRef) {
-    privateKey = await fromSecret(
-      client,
-      spec.privateKeySecretRef,
-      ns,
-      "spec.privateKeySecretRef",
-      "private",
-      signal,
-      onGet,
-    );
+    privateKey = await secret(spec.privateKeySecretRef, "spec.privateKeySecretRef", "private");
   } else {
     throw new KeyMaterialError(CONDITION_REASONS.InvalidKey, "spec: a private key is required");
   }
   const presharedKeys = await Promise.all(
     (spec.peers ?? []).map((p, i) =>
       p.presharedKeySecretRef
-        ? fromSecret(
-          client,
-          p.presharedKeySecretRef,
-          ns,
-          `spec.peers[${i}].presharedKeySecretRef`,
-          "preshared",
-          signal,
-          onGet,
-        )
+        ? secret(p.presharedKeySecretRef, `spec.peers[${i}].presharedKeySecretRef`, "preshared")
         : undefined
     ),
   );
