@@ -153,6 +153,17 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   };
 }
 
+/**
+ * The value of one sample on the agent's /metrics at `address` (its -metrics-bind-address), e.g.
+ * `metricValue(agent, "127.0.0.1:9468", "dn42op_status_write_errors_total", 'controller="nl-controller"')`; 0 while
+ * the sample is not exported yet.
+ */
+export async function metricValue(agent: Agent, address: string, name: string, labels: string): Promise<number> {
+  const text = await agent.host.run("curl", "-sf", `http://${address}/metrics`);
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
 /** A custom-objects API client for the test cluster. */
 export async function customApi(): Promise<k8s.CustomObjectsApi> {
   return (await cluster()).kc.makeApiClient(k8s.CustomObjectsApi);

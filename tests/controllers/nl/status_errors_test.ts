@@ -6,18 +6,15 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
 import { withNamespace } from "../../helpers/cluster.ts";
+import { metricValue } from "../../helpers/agent.ts";
 import { withNetns } from "../../helpers/netns.ts";
 import { vethExample } from "../../node/netlink/examples.ts";
 import { type Agent, create, customApi, nli, read, ready, startNlAgent, waitFor } from "./harness.ts";
 
 const METRICS = "127.0.0.1:9468";
 
-async function statusWriteErrors(agent: Agent): Promise<number> {
-  const text = await agent.host.run("curl", "-sf", `http://${METRICS}/metrics`);
-  const line = text.split("\n").find((l) =>
-    l.startsWith('dn42op_status_write_errors_total{controller="nl-controller"}')
-  );
-  return line ? Number(line.split(" ").at(-1)) : 0;
+function statusWriteErrors(agent: Agent): Promise<number> {
+  return metricValue(agent, METRICS, "dn42op_status_write_errors_total", 'controller="nl-controller"');
 }
 
 Deno.test({

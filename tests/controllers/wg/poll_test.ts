@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { type Agent, until } from "../../helpers/agent.ts";
+import { type Agent, metricValue, until } from "../../helpers/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { cluster } from "../../helpers/cluster.ts";
 import { create, ifname, isReady, read, secret, wgi, withAgent } from "./support.ts";
@@ -27,10 +27,8 @@ async function keypair() {
 }
 
 /** The value of a wg-controller metric (0 when not yet exported). */
-async function metric(agent: Agent, name: string, labels = 'controller="wg-controller"'): Promise<number> {
-  const text = await agent.host.run("curl", "-sf", `http://${METRICS}/metrics`);
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
-  return line ? Number(line.split(" ").at(-1)) : 0;
+function metric(agent: Agent, name: string, labels = 'controller="wg-controller"'): Promise<number> {
+  return metricValue(agent, METRICS, name, labels);
 }
 
 /** Reconciles of wg-controller so far (all results). */
