@@ -90,21 +90,22 @@ class Pass {
 }
 
 /**
- * Creates a link; a kernel refusal (other than "exists"/"not found", which the next pass sorts out) becomes a problem
- * of this pass instead of an exception. False when the link was not created.
+ * Creates a link and then records `announce` (absent for a recreation, whose deletion is already recorded); a dry run
+ * only records it. A kernel refusal (other than "exists"/"not found", which the next pass sorts out) becomes a
+ * problem of this pass instead of an exception. False when no link was created.
  */
-async function create(p: Pass, t: NsTarget, spec: LinkSpec): Promise<boolean> {
-  try {
-    await createLink(t.ns, spec);
-    return true;
-  } catch (e) {
-    if (!(e instanceof NetlinkError) || e.alreadyExists || e.notFound) throw e;
-    p.problems.push(creationProblem(spec.kind, t.label, e));
-    // the announced creation did not happen (a recreation's deletion did, and stays reported)
-    const i = p.actions.findIndex((a) => a.verb === "create" && a.link === spec.name);
-    if (i >= 0) p.actions.splice(i, 1);
-    return false;
+async function create(p: Pass, t: NsTarget, spec: LinkSpec, announce?: Action): Promise<boolean> {
+  if (!p.o.dryRun) {
+    try {
+      await createLink(t.ns, spec);
+    } catch (e) {
+      if (!(e instanceof NetlinkError) || e.alreadyExists || e.notFound) throw e;
+      p.problems.push(creationProblem(spec.kind, t.label, e));
+      return false;
+    }
   }
+  if (announce) p.actions.push(announce);
+  return !p.o.dryRun;
 }
 
 async function indexOf(t: NsTarget, name: string | undefined): Promise<number | null | undefined> {
@@ -242,11 +243,10 @@ async function applySingle(p: Pass, want: DesiredInterface, t: NsTarget): Promis
     await p.do({ verb: "recreate", link: end.name, detail: plan.reason }, () => deleteLink(t.ns, obs.link!.index));
   }
   if (plan.action === "create" || plan.action === "recreate") {
-    if (plan.action === "create") {
-      await p.do({ verb: "create", link: end.name, detail: `${want.params.kind} in ${t.label}` }, async () => {});
-    }
-    if (p.o.dryRun) return;
-    if (!(await create(p, t, createSpec(p, want.params, end)))) return;
+    const announce: Action | undefined = plan.action === "create"
+      ? { verb: "create", link: end.name, detail: `${want.params.kind} in ${t.label}` }
+      : undefined;
+    if (!(await create(p, t, createSpec(p, want.params, end), announce))) return;
     const fresh = await observeEnd(t, end.name, want.params.kind === "bridge");
     await converge(p, end, want.params, fresh, { action: "update", adopt: false, changes: {} });
     return;
@@ -294,16 +294,11 @@ async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTa
     );
   }
   if (lo.link === null || po.link === null) {
-    if (!broken) {
-      await p.do(
-        { verb: "create", link: le.name, detail: `veth ${le.name} (${tl.label}) ↔ ${pe.name} (${tp.label})` },
-        async () => {},
-      );
-    }
-    if (p.o.dryRun) return;
-    if (!(await create(p, tl, createSpec(p, want.params, le, { end: pe, t: tp.id === tl.id ? undefined : tp })))) {
-      return;
-    }
+    const announce: Action | undefined = broken
+      ? undefined
+      : { verb: "create", link: le.name, detail: `veth ${le.name} (${tl.label}) ↔ ${pe.name} (${tp.label})` };
+    const spec = createSpec(p, want.params, le, { end: pe, t: tp.id === tl.id ? undefined : tp });
+    if (!(await create(p, tl, spec, announce))) return;
     const [l2, p2] = await Promise.all([observeEnd(tl, le.name), observeEnd(tp, pe.name)]);
     await converge(p, le, want.params, l2, { action: "update", adopt: false, changes: {} });
     await converge(p, pe, want.params, p2, { action: "update", adopt: false, changes: {} });
