@@ -14,8 +14,11 @@
  *   - net (any host): the API server's address comes from the kubeconfig or the pod's environment; the ops server
  *     listens on -metrics-bind-address.
  *   - read (any path): -kubeconfig and the certificate/token files it names are user-chosen paths.
- *   - env (all): the npm package `debug` (pulled in by @kubernetes/client-node) enumerates the whole environment at
- *     import time, which Deno allows only with unscoped --allow-env. Read on purpose: KUBERNETES_SERVICE_HOST/PORT.
+ *   - env (all): read on purpose: KUBERNETES_SERVICE_HOST/PORT (in-cluster config). But a kubeconfig with an exec
+ *     or auth-provider plugin makes us import @kubernetes/client-node, whose dependency `debug` enumerates the whole
+ *     environment at import time (Deno allows that only with unscoped --allow-env), and the plugin inherits the
+ *     environment. Static kubeconfigs work with a scoped list (tests/kube/kubeconfig_test.ts proves it); one binary
+ *     serves both, so the flag stays unscoped.
  *   - sys=hostname: Event source host and leader-election identity.
  *   - nothing else: no ffi, run or write.
  */
