@@ -95,10 +95,12 @@ if (run.exitCode !== 0 || !line) {
 }
 const guest = JSON.parse(line) as Record<string, unknown>;
 if (guest.backend !== "kernel") throw new Error(`the guest measured the ${guest.backend} backend`);
+const vsPeer = guest.peer_cold_start_s === null
+  ? "no peer run"
+  : `peer ${guest.peer_cold_start_s} s, ratio ${guest.ratio}`;
 console.log(
-  `node layer only (no Kubernetes), kernel WireGuard under QEMU TCG: ours ${guest.kernel_cold_start_s} s, ` +
-    `peer ${guest.peer_cold_start_s} s, ratio ${guest.ratio}; guest boot ${run.timings.boot} s; ` +
-    `host load ${loadBefore} → ${loadAfter}`,
+  `node layer only (no Kubernetes), kernel WireGuard under QEMU TCG, ${N} devices: ours ${guest.kernel_cold_start_s} ` +
+    `s, ${vsPeer}; guest boot ${run.timings.boot} s; host load ${loadBefore} → ${loadAfter}`,
 );
 console.log(JSON.stringify({
   ...guest,
