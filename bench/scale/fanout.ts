@@ -13,6 +13,7 @@ import type { Message } from "../../src/netlink/message.ts";
 import type { Netns } from "../../src/netlink/netns.ts";
 import { addAddress, createLink, setLink } from "../../src/netlink/mod.ts";
 import {
+  decodeLink,
   RTM_DELADDR,
   RTM_DELLINK,
   RTM_NEWADDR,
@@ -113,6 +114,7 @@ export class RtnlCounter {
 
   /** Counts what is still queued and closes the socket. */
   async stop(): Promise<void> {
+    if (this.#stopping) return await this.#done;
     this.#stopping = true;
     await this.#done;
     this.drain();
@@ -250,4 +252,45 @@ export async function fanOut(ns: Netns, dev: string, pids: number[], o: FanOutOp
 /** Creates the veth pair `name`/`name`p (down) in `ns` for {@link fanOut}; it goes with the namespace. */
 export async function fanOutVeth(ns: Netns, name: string): Promise<void> {
   await createLink(ns, { kind: "veth", name, peer: { name: `${name}p` } });
+}
+
+/** Names of the rtnetlink message types {@link WakeupTally} counts. */
+const TYPE_NAMES: Record<number, string> = {
+  [RTM_NEWLINK]: "newlink",
+  [RTM_DELLINK]: "dellink",
+  [RTM_NEWADDR]: "newaddr",
+  [RTM_DELADDR]: "deladdr",
+  [RTM_NEWROUTE]: "newroute",
+  [RTM_DELROUTE]: "delroute",
+};
+
+/**
+ * The notifications of a namespace where wireguard-go daemons are being started, and how many daemon wake-ups they
+ * cause: each notification is delivered to every daemon alive at that moment. A daemon opens its sockets right
+ * after it creates its TUN, so the daemons alive at a notification are the TUNs named `devicePrefix`… created
+ * before it in this namespace (a TUN moved away keeps its daemon, and its sockets, here).
+ */
+export class WakeupTally {
+  /** TUNs (daemons) seen created. */
+  daemons = 0;
+  /** Σ over notifications of the daemons alive at it. */
+  wakeups = 0;
+  /** Notifications by message type (newlink, dellink, newaddr, …). */
+  readonly byType: Record<string, number> = {};
+  readonly counter: RtnlCounter;
+  readonly #seen = new Set<string>();
+
+  constructor(ns: Netns, devicePrefix: string) {
+    this.counter = RtnlCounter.start(ns, ({ message }) => {
+      const type = TYPE_NAMES[message.type];
+      this.byType[type] = (this.byType[type] ?? 0) + 1;
+      this.wakeups += this.daemons;
+      if (message.type !== RTM_NEWLINK) return;
+      const name = decodeLink(message).name;
+      if (name.startsWith(devicePrefix) && !this.#seen.has(name)) {
+        this.#seen.add(name);
+        this.daemons++;
+      }
+    });
+  }
 }
