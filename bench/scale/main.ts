@@ -26,7 +26,8 @@
  * After all are Ready (so cold_start_s is not affected), the same run measures what one link notification costs each
  * daemon (`fanout_link_us`: `--probe-events` MTU changes of a veth there, idle-corrected) and prints the product
  * (`fanout_cpu_s`, and `fanout_floor_s` = that divided by the CPUs): the CPU the fan-out alone needs, next to
- * `daemons_cpu_s` (all the daemons' CPU at Ready) and the notifications their sockets dropped.
+ * `daemons_cpu_s` (all the daemons' CPU at Ready), `controller_cpu_s` and the notifications the daemons' sockets
+ * dropped.
  *
  * Peer figure (same run, same N, same namespaces): a shell loop per interface with the standard tools — start
  * wireguard-go in the host namespace, `wg set` key/port/peer, `ip link set netns`, `ip addr add`, `ip link set up`
@@ -269,6 +270,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
       await tally.counter.stop();
       await ctrTally.counter.stop();
       const hwm = await procKib(agent.pid, "VmHWM");
+      const controllerCpuS = cpuMs(agent.pid) / 1000;
       const pids = await daemonPids(agent.host);
       const daemonsCpuS = pids.reduce((a, p) => a + cpuMs(p), 0) / 1000;
       const sockets = daemonSockets(pids[0]);
@@ -290,7 +292,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
         daemonsCpuS,
         probe,
       };
-      return { coldS, rssMib: hwm / 1024, daemons, heap, fanout };
+      return { coldS, rssMib: hwm / 1024, daemons, heap, fanout, controllerCpuS };
     } finally {
       await tally.counter.stop();
       await ctrTally.counter.stop();
@@ -374,7 +376,7 @@ try {
     const o = await ours(ctr, kk);
     console.log(
       `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
-        `${o.rssMib.toFixed(0)} MiB (V8 heap MiB: ${JSON.stringify(o.heap)}); ` +
+        `${o.rssMib.toFixed(0)} MiB, CPU ${o.controllerCpuS.toFixed(1)} s (V8 heap MiB: ${JSON.stringify(o.heap)}); ` +
         `${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
     );
     const f = o.fanout;
@@ -436,6 +438,7 @@ try {
       fanout_cpu_s: +fanoutCpuS.toFixed(1),
       fanout_floor_s: +(fanoutCpuS / cpus).toFixed(1),
       daemons_cpu_s: +f.daemonsCpuS.toFixed(1),
+      controller_cpu_s: +o.controllerCpuS.toFixed(1),
       daemon_socket_drops: f.dropsAtReady,
       peer_netlink_events: peerFan?.events ?? null,
       peer_daemon_wakeups: peerFan?.wakeups ?? null,
