@@ -217,6 +217,8 @@ for (const [v, r] of Object.entries(results)) {
           (r.start_daemon_cpu_ms + r.start_driver_cpu_ms) / (base.start_daemon_cpu_ms + base.start_driver_cpu_ms),
         ),
         idle_cpu_ratio_vs_go_default: round3(r.idle_cpu_ms_per_s / base.idle_cpu_ms_per_s),
+        fanout_link_ratio_vs_go_default: round3(r.fanout_link_us / base.fanout_link_us),
+        fanout_addr_ratio_vs_go_default: round3(r.fanout_addr_us / base.fanout_addr_us),
       }
       : {}),
   };
