@@ -8,7 +8,8 @@
  * wireguard-go, one PID), a UAPI set (private key, listen port, one peer with an allowed IP), the TUN moved into the
  * container and set up there. Measured per device: wall time, CPU time of the daemon (utime+stime from
  * /proc/PID/stat, which includes the exec chain before it) and of this process (the driving side). Then, after a
- * settling pause, the idle cost over `--window` seconds: CPU time and context switches (all threads) of every daemon.
+ * settling pause, the idle cost over `--window` seconds: CPU time (each thread's schedstat, exact to the ns) and
+ * context switches (all threads) of every daemon.
  *
  * Then the fan-out cost (bench/scale/fanout.ts): every daemon holds two rtnetlink multicast sockets in the host
  * namespace (link + IPv4/IPv6 address groups; IPv4 routes), so each change there wakes every daemon. A veth pair is

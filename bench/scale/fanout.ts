@@ -139,19 +139,24 @@ export function cpuMs(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
 }
 
-/** Context switches (voluntary + involuntary) of all threads of a process. */
-export function ctxSwitches(pid: number): number {
-  let n = 0;
+/**
+ * CPU time (ns on the CPU, from each thread's schedstat: exact, where /proc/PID/stat counts 10 ms ticks) and context
+ * switches (voluntary + involuntary) of the live threads of a process; zeros once it is gone.
+ */
+function threadTotals(pid: number): { ns: number; ctxsw: number } {
+  const r = { ns: 0, ctxsw: 0 };
   try {
     for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/status`);
-      for (const m of s.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+      const dir = `/proc/${pid}/task/${t.name}`;
+      r.ns += Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]);
+      const s = Deno.readTextFileSync(`${dir}/status`);
+      for (const m of s.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) r.ctxsw += Number(m[1]);
     }
   } catch { /* exited meanwhile */ }
-  return n;
+  return r;
 }
 
-/** Total CPU ms and context switches of `pids`, and when they were read. */
+/** Total CPU ms and context switches of `pids` (their live threads), and when they were read. */
 export interface Sample {
   cpuMs: number;
   ctxsw: number;
@@ -160,12 +165,13 @@ export interface Sample {
 
 /** Reads {@link Sample} of `pids` now. */
 export function sample(pids: number[]): Sample {
-  let cpu = 0, cs = 0;
+  let ns = 0, cs = 0;
   for (const p of pids) {
-    cpu += cpuMs(p);
-    cs += ctxSwitches(p);
+    const t = threadTotals(p);
+    ns += t.ns;
+    cs += t.ctxsw;
   }
-  return { cpuMs: cpu, ctxsw: cs, at: performance.now() };
+  return { cpuMs: ns / 1e6, ctxsw: cs, at: performance.now() };
 }
 
 /**

@@ -161,11 +161,24 @@ async function allReady(informer: Informer<Wgi>, n: number, t0: number, limitS: 
   }
 }
 
+/** Whether process `pid` still runs (a zombie has closed its files already). */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Removes the UAPI sockets of `names` that no daemon serves any more: SIGKILLed daemons (the bench's teardown)
- * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left.
+ * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left. The
+ * killed daemons `killed` are waited for first (up to 10 s): one still exiting would keep its socket otherwise.
  */
-async function removeDeadSockets(names: string[]): Promise<void> {
+async function removeDeadSockets(names: string[], killed: number[]): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (killed.some(running) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   for (const n of names) {
     const path = uapiSocketPath(n);
     try {
@@ -300,8 +313,9 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
       ctrNs.close();
       await informer.stop();
       if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
+      const killed = await daemonPids(agent.host);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
-      await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)));
+      await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)), killed);
     }
   } finally {
     await dropFinalizers(client, namespace).catch((e) => console.log(`bench:scale: cleanup: ${e}`));
@@ -382,24 +396,20 @@ try {
     const f = o.fanout;
     const fanoutCpuS = (f.wakeups * f.probe.us) / 1e6;
     const cpus = navigator.hardwareConcurrency;
-    console.log(
-      `fan-out: ${f.events} rtnetlink notifications (${JSON.stringify(f.byType)}) in the daemons' namespace during ` +
-        `the cold start, ${(f.events / N).toFixed(2)} per device (${f.daemons} TUN creations seen; listener ` +
-        `overruns ${f.overruns}); ${f.containerEvents} more in the container namespace (${
-          JSON.stringify(f.containerByType)
-        }), ` +
-        `which wakes no daemon. Each notification is delivered to every daemon alive then: Σ events × live ` +
-        `daemons = ${f.wakeups} deliveries (wake-ups unless a daemon batches) (= ${
-          (f.wakeups / (N * N)).toFixed(2)
-        }·N²). Measured in this run with ${N} daemons: ` +
-        `${f.probe.us.toFixed(0)} µs daemon CPU and ${f.probe.ctxsw.toFixed(1)} context switches per link ` +
-        `notification per daemon (idle ${f.probe.idleCpuMsPerSPerDaemon.toFixed(2)} ms/s per daemon subtracted; ` +
-        `${f.probe.drops} dropped) → ≈ ${fanoutCpuS.toFixed(1)} s of daemon CPU for the fan-out alone ` +
-        `(${(fanoutCpuS / cpus).toFixed(1)} s on ${cpus} CPUs). All daemons together had used ${
-          f.daemonsCpuS.toFixed(1)
-        } s ` +
-        `CPU at Ready; their sockets then held ${f.queuedAtReady} queued bytes and had dropped ${f.dropsAtReady}.`,
-    );
+    const perDaemon = `${f.probe.us.toFixed(0)} µs daemon CPU and ${f.probe.ctxsw.toFixed(1)} context switches`;
+    console.log([
+      `fan-out: ${f.events} rtnetlink notifications in the daemons' namespace during the cold start,`,
+      `${(f.events / N).toFixed(2)} per device ${JSON.stringify(f.byType)} (${f.daemons} TUN creations seen,`,
+      `listener overruns ${f.overruns}); ${f.containerEvents} more in the container namespace`,
+      `${JSON.stringify(f.containerByType)} reach no daemon. Each one is delivered to every daemon alive then:`,
+      `Σ notifications × live daemons = ${f.wakeups} deliveries (wake-ups unless a daemon batches),`,
+      `${(f.wakeups / (N * N)).toFixed(2)}·N². Measured in this run with ${N} daemons: ${perDaemon} per link`,
+      `notification per daemon (idle ${f.probe.idleCpuMsPerSPerDaemon.toFixed(2)} ms/s per daemon subtracted,`,
+      `${f.probe.drops} dropped) → ≈ ${fanoutCpuS.toFixed(1)} s of daemon CPU for the fan-out alone`,
+      `(${(fanoutCpuS / cpus).toFixed(1)} s on ${cpus} CPUs). All daemons together had used`,
+      `${f.daemonsCpuS.toFixed(1)} s CPU at Ready; their sockets then held ${f.queuedAtReady} queued bytes and had`,
+      `dropped ${f.dropsAtReady} notifications.`,
+    ].join(" "));
     let peerS: number | null = null;
     let peerFan: { events: number; wakeups: number } | null = null;
     if (!args.values["skip-peer"]) {
@@ -415,8 +425,9 @@ try {
         );
       } finally {
         await deleteNetns(ctr2);
+        const killed = await daemonPids(host);
         await deleteNetns(host); // kills the peer's daemons
-        await removeDeadSockets(Array.from({ length: N }, (_, i) => peerName(i)));
+        await removeDeadSockets(Array.from({ length: N }, (_, i) => peerName(i)), killed);
       }
     }
     result = {
