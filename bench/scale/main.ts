@@ -174,19 +174,28 @@ function running(pid: number): boolean {
 /**
  * Removes the UAPI sockets of `names` that no daemon serves any more: SIGKILLed daemons (the bench's teardown)
  * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left. The
- * killed daemons `killed` are waited for first (up to 10 s): one still exiting would keep its socket otherwise.
+ * killed daemons `killed` are waited for first (up to 30 s), and a socket that neither answers nor refuses (a daemon
+ * still exiting on a loaded machine) is probed again, up to 5 times a second apart; what is left is reported.
  */
 async function removeDeadSockets(names: string[], killed: number[]): Promise<void> {
-  const deadline = performance.now() + 10_000;
+  const deadline = performance.now() + 30_000;
   while (killed.some(running) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const n of names) {
-    const path = uapiSocketPath(n);
-    try {
-      await uapiCall(n, UAPI_GET, undefined, 500);
-    } catch (e) {
-      if (e instanceof DeviceNotFoundError) await Deno.remove(path).catch(() => {});
+  let left = names;
+  for (let round = 0; round < 5 && left.length; round++) {
+    if (round) await new Promise((r) => setTimeout(r, 1000));
+    const again: string[] = [];
+    for (const n of left) {
+      try {
+        await uapiCall(n, UAPI_GET, undefined, 500);
+        again.push(n);
+      } catch (e) {
+        if (e instanceof DeviceNotFoundError) await Deno.remove(uapiSocketPath(n)).catch(() => {});
+        else again.push(n);
+      }
     }
+    left = again;
   }
+  if (left.length) console.log(`bench:scale: left ${left.length} UAPI sockets that still answer: ${left.join(" ")}`);
 }
 
 /**
