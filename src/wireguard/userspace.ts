@@ -9,7 +9,7 @@ import { DeviceNotFoundError, UapiError } from "./errors.ts";
 import { generatePrivateKey, publicKeyOf } from "./key.ts";
 import type { DeviceState, DeviceUpdate } from "./model.ts";
 import { checkUapiReply, decodeUapiGet, encodeUapiSet, UAPI_GET } from "./uapi.ts";
-import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "./uapi_socket.ts";
+import { DEFAULT_SOCKET_DIR, uapiCall, uapiCallBytes, uapiSocketPath } from "./uapi_socket.ts";
 import {
   daemonAnswers,
   findWireGuardGo,
@@ -41,7 +41,7 @@ export class UserspaceBackend implements WireGuardBackend {
   }
 
   async getDevice(name: string): Promise<DeviceState> {
-    return decodeUapiGet(name, await uapiCall(name, UAPI_GET, this.#socketDir));
+    return decodeUapiGet(name, await uapiCallBytes(name, UAPI_GET, this.#socketDir));
   }
 
   async setDevice(name: string, update: DeviceUpdate): Promise<void> {
