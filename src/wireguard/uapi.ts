@@ -63,8 +63,8 @@ export function decodeUapiGet(name: string, reply: string | Uint8Array): DeviceS
   checkUapiReply(`${text(b, last, bodyEnd)}\n\n`, op);
 
   const device: DeviceState = { name, listenPort: 0, fwmark: 0, peers: [] };
-  const state: LineState = { device, peer: undefined, allowedIps: [], sec: 0, nsec: 0, keys: new KeySlab() };
-  const linesEnd = last - 1; // the lines before the errno line, without their final newline
+  const state: LineState = { device, peer: undefined, ips: [], ipCount: 0, sec: 0, nsec: 0, keys: new KeySlab() };
+  const linesEnd = last - 1; // the lines before the errno line, without their final newline; -1 if there are none
   for (let pos = 0, n = 1; linesEnd >= 0; n++) {
     let eq = -1;
     let nl = pos;
@@ -89,8 +89,12 @@ export function decodeUapiGet(name: string, reply: string | Uint8Array): DeviceS
 interface LineState {
   device: DeviceState;
   peer: PeerState | undefined;
-  /** Allowed IPs of the current peer, copied to it at its end: an array grown by push holds 17 slots for 2 IPs. */
-  allowedIps: IpPrefix[];
+  /**
+   * Allowed IPs of the current peer: `ips[0, ipCount)`, copied to the peer at its end. A scratch array reused for
+   * every peer, because an array grown by push holds 17 slots for a peer's usual 1 or 2 IPs.
+   */
+  ips: IpPrefix[];
+  ipCount: number;
   /** last_handshake_time_sec and _nsec of the current peer (seconds ≤ 2^53: sec * 1000 is exact up to any date). */
   sec: number;
   nsec: number;
@@ -160,9 +164,9 @@ function finishPeer(s: LineState): void {
   const peer = s.peer;
   if (!peer) return;
   peer.lastHandshake = s.sec === 0 && s.nsec === 0 ? null : new Date(s.sec * 1000 + (s.nsec / 1e6 | 0));
-  if (s.allowedIps.length) {
-    peer.allowedIps = s.allowedIps.slice();
-    s.allowedIps.length = 0;
+  if (s.ipCount) {
+    peer.allowedIps = s.ips.slice(0, s.ipCount);
+    s.ipCount = 0;
   }
 }
 
@@ -193,7 +197,7 @@ function decodeBytes(s: LineState, field: number, b: Uint8Array, start: number, 
   switch (field) {
     case ALLOWED_IP: {
       const prefix = prefixAt(b, start, end, F);
-      if (prefix) s.allowedIps.push(prefix);
+      if (prefix) s.ips[s.ipCount++] = prefix;
       return prefix !== undefined;
     }
     case PRESHARED_KEY: {
@@ -249,7 +253,7 @@ function decodeLine(s: LineState, key: string, value: string): void {
   } else {
     switch (key) {
       case "allowed_ip":
-        s.allowedIps.push(IpPrefix.parse(value, F));
+        s.ips[s.ipCount++] = IpPrefix.parse(value, F);
         break;
       case "preshared_key":
         if (value !== ZERO_KEY_HEX) peer.presharedKey = WireGuardKey.fromHex("preshared", value, F);
