@@ -28,12 +28,16 @@ export async function uapiCall(
   return new TextDecoder().decode(await uapiCallBytes(name, request, socketDir, timeoutMs));
 }
 
-/** Like {@link uapiCall} but returns the reply's bytes, for decoders that parse bytes (a `get=1` reply is MBs). */
+/**
+ * Like {@link uapiCall} but returns the reply's bytes, for decoders that parse bytes (a `get=1` reply is MBs).
+ * `sizeHint`, the size of the previous reply, sizes the buffer so that a large reply is read without regrowing it.
+ */
 export async function uapiCallBytes(
   name: string,
   request: string,
   socketDir = DEFAULT_SOCKET_DIR,
   timeoutMs = 30_000,
+  sizeHint = 0,
 ): Promise<Uint8Array> {
   const op = `uapi ${request.slice(0, 5)} ${name}`;
   let conn: Deno.UnixConn;
@@ -54,7 +58,7 @@ export async function uapiCallBytes(
   }, timeoutMs);
   try {
     await writeAll(conn, new TextEncoder().encode(request));
-    return await readUapiReply(conn);
+    return await readUapiReply(conn, sizeHint + (sizeHint >> 2) + FIRST_READ);
   } catch (e) {
     if (timedOut) throw new ProtocolError(op, `no reply within ${timeoutMs} ms`);
     if (e instanceof ProtocolError) throw new ProtocolError(op, e.message.replace(/^[^:]*: /, ""));
@@ -79,11 +83,12 @@ export interface ChunkReader {
 const FIRST_READ = 64 * 1024;
 
 /**
- * Reads until the reply ends in an `errno=N` line followed by the blank line, into one buffer that doubles when
- * full (a 10,000-peer reply is 3.5 MB). Returns a view of the reply; ProtocolError if the stream ends before.
+ * Reads until the reply ends in an `errno=N` line followed by the blank line, into one buffer of `size` bytes that
+ * doubles when full (a 10,000-peer reply is 3.5 MB). Returns a view of the reply; ProtocolError if the stream ends
+ * before.
  */
-export async function readUapiReply(conn: ChunkReader): Promise<Uint8Array> {
-  let buf = new Uint8Array(FIRST_READ);
+export async function readUapiReply(conn: ChunkReader, size = FIRST_READ): Promise<Uint8Array> {
+  let buf = new Uint8Array(size);
   let len = 0;
   for (;;) {
     if (len === buf.length) {

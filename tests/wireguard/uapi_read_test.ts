@@ -57,14 +57,22 @@ Deno.test("uapi reader: a reply split at every byte position is read whole, and 
   }
 });
 
-Deno.test("uapi reader: replies larger than the first buffer, in odd chunk sizes, come back byte for byte", async () => {
+Deno.test("uapi reader: replies larger than the buffer, in odd chunk sizes, come back byte for byte", async () => {
   const lines = [];
   for (let i = 0; i < 3000; i++) lines.push(`public_key=${hex(i & 0xff)}`, `allowed_ip=10.0.${i >> 8}.${i & 0xff}/32`);
   const bytes = enc(`${lines.join("\n")}\nerrno=0\n\n`);
   assert.ok(bytes.length > 3 * 64 * 1024);
   for (const sizes of [[7], [65536], [1, 100_000, 3], [bytes.length]]) {
     assert.deepEqual(await readUapiReply(chunked(bytes, sizes)), bytes, `chunks ${sizes}`);
+    // A buffer sized from the previous reply: too small (regrown), exact, larger.
+    for (const size of [1, bytes.length, bytes.length + 4096]) {
+      assert.deepEqual(await readUapiReply(chunked(bytes, sizes), size), bytes, `chunks ${sizes}, buffer ${size}`);
+    }
   }
+  // The size hint spares the regrowing: one read when the buffer and the chunk hold the whole reply.
+  const one = chunked(bytes, [bytes.length]);
+  await readUapiReply(one, bytes.length);
+  assert.equal(one.reads, 1);
 });
 
 Deno.test("uapi reader: a connection closed before the errno line is a ProtocolError", async () => {
