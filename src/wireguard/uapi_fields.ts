@@ -22,8 +22,9 @@ for (let i = 0; i < 6; i++) HEX[0x61 + i] = HEX[0x41 + i] = 10 + i;
 
 /**
  * Hands out 32-byte views of shared buffers of {@link KEYS_PER_SLAB} keys: a decoded device holds one key per peer,
- * and a Uint8Array of its own per key costs several times more to allocate and to hold. For public keys only:
- * secret keys get arrays of their own, so no public key keeps one alive.
+ * and a Uint8Array with a buffer of its own per key is many times slower to allocate and holds about twice the heap
+ * (measured: 208 against 112 bytes). For public keys only: secret keys get arrays of their own, so that no public
+ * key keeps one alive.
  */
 export class KeySlab {
   #buf = new Uint8Array(0);
