@@ -97,7 +97,7 @@ export async function readUapiReply(conn: ChunkReader, size = FIRST_READ, onData
   let len = 0;
   for (;;) {
     if (len === buf.length) {
-      const bigger = new Uint8Array(buf.length * 2);
+      const bigger = new Uint8Array(Math.max(FIRST_READ, buf.length * 2));
       bigger.set(buf);
       buf = bigger;
     }

@@ -65,7 +65,7 @@ Deno.test("uapi reader: replies larger than the buffer, in odd chunk sizes, come
   for (const sizes of [[7], [65536], [1, 100_000, 3], [bytes.length]]) {
     assert.deepEqual(await readUapiReply(chunked(bytes, sizes)), bytes, `chunks ${sizes}`);
     // A buffer sized from the previous reply: too small (regrown), exact, larger.
-    for (const size of [1, bytes.length, bytes.length + 4096]) {
+    for (const size of [0, 1, bytes.length, bytes.length + 4096]) {
       assert.deepEqual(await readUapiReply(chunked(bytes, sizes), size), bytes, `chunks ${sizes}, buffer ${size}`);
     }
   }
