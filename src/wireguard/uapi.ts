@@ -52,90 +52,38 @@ export function checkUapiReply(reply: string, op: string): void {
  * from the socket (a 10,000-peer reply is 3.5 MB: no text is made of it) or its text.
  */
 export function decodeUapiGet(name: string, reply: string | Uint8Array): DeviceState {
-  return new UapiGetDecoder(name).finish(typeof reply === "string" ? new TextEncoder().encode(reply) : reply);
-}
-
-/**
- * Decodes a `get=1` reply while it arrives: {@link feed} decodes the lines received so far, overlapping the decode
- * with the rest of the transfer; {@link finish} checks the complete reply and decodes what is left. The outcome,
- * errors included, is that of decoding the complete reply at once: the reply's own errors (terminator, errno) come
- * before an error in a line, which feed keeps for finish.
- */
-export class UapiGetDecoder {
-  readonly #op: string;
-  readonly #state: LineState;
-  /** Start and number of the next line to decode. */
-  #pos = 0;
-  #line = 1;
-  #error: unknown;
-  #failed = false;
-
-  constructor(name: string) {
-    this.#op = `uapi get ${name}`;
-    const device: DeviceState = { name, listenPort: 0, fwmark: 0, peers: [] };
-    this.#state = { device, peer: undefined, ips: [], ipCount: 0, sec: 0, nsec: 0, keys: new KeySlab() };
+  const op = `uapi get ${name}`;
+  const b = typeof reply === "string" ? new TextEncoder().encode(reply) : reply;
+  const bodyEnd = b.length - 2;
+  if (bodyEnd < 0 || b[bodyEnd] !== NL || b[bodyEnd + 1] !== NL) {
+    throw new ProtocolError(op, "reply is not terminated by a blank line");
   }
+  let last = bodyEnd; // start of the last line, which must be errno=N
+  while (last > 0 && b[last - 1] !== NL) last--;
+  checkUapiReply(`${text(b, last, bodyEnd)}\n\n`, op);
 
-  /**
-   * Decodes the complete lines of `b[0, len)`, the reply received so far, that are followed by another line: only
-   * the last line, `errno=N` followed by the blank line, is left for {@link finish}.
-   */
-  feed(b: Uint8Array, len: number): void {
-    if (this.#failed) return;
+  const device: DeviceState = { name, listenPort: 0, fwmark: 0, peers: [] };
+  const state: LineState = { device, peer: undefined, ips: [], ipCount: 0, sec: 0, nsec: 0, keys: new KeySlab() };
+  const linesEnd = last - 1; // the lines before the errno line, without their final newline; -1 if there are none
+  for (let pos = 0, n = 1; linesEnd >= 0; n++) {
+    let eq = -1;
+    let nl = pos;
+    for (; nl < linesEnd && b[nl] !== NL; nl++) if (eq < 0 && b[nl] === EQ) eq = nl;
+    if (eq <= pos) throw new ProtocolError(op, `line ${n} is not key=value`);
     try {
-      this.#decodeLines(b, len, false);
-    } catch (e) {
-      this.#failed = true;
-      this.#error = e;
-    }
-  }
-
-  /** Checks the complete reply `b` (as fed so far, and the rest), decodes its remaining lines and returns the device. */
-  finish(b: Uint8Array): DeviceState {
-    const bodyEnd = b.length - 2;
-    if (bodyEnd < 0 || b[bodyEnd] !== NL || b[bodyEnd + 1] !== NL) {
-      throw new ProtocolError(this.#op, "reply is not terminated by a blank line");
-    }
-    let last = bodyEnd; // start of the last line, which must be errno=N
-    while (last > 0 && b[last - 1] !== NL) last--;
-    checkUapiReply(`${text(b, last, bodyEnd)}\n\n`, this.#op);
-    if (this.#failed) throw this.#error;
-    // The lines before the errno line end at its newline (-1 if there are none).
-    this.#decodeLines(b, last - 1, true);
-    finishPeer(this.#state);
-    return this.#state.device;
-  }
-
-  /**
-   * Decodes the lines from the next one on. Final: the lines end at `end`, each line is decoded. Not final: `end` is
-   * the number of bytes received; a line is decoded once its newline and the first byte of a next line are there.
-   */
-  #decodeLines(b: Uint8Array, end: number, final: boolean): void {
-    const op = this.#op;
-    let pos = this.#pos;
-    let n = this.#line;
-    while (!final || pos <= end) {
-      let eq = -1;
-      let nl = pos;
-      for (; nl < end && b[nl] !== NL; nl++) if (eq < 0 && b[nl] === EQ) eq = nl;
-      if (!final && (nl + 1 >= end || b[nl + 1] === NL)) break;
-      if (eq <= pos) throw new ProtocolError(op, `line ${n} is not key=value`);
-      try {
-        if (!decodeBytes(this.#state, fieldAt(b, pos, eq), b, eq + 1, nl)) {
-          decodeLine(this.#state, text(b, pos, eq), text(b, eq + 1, nl));
-        }
-      } catch (e) {
-        // Name the line and key only; values may be key material.
-        const why = e instanceof Error ? e.message.replace(/^value: /, "") : String(e);
-        throw new ProtocolError(`${op} line ${n} (${text(b, pos, eq)})`, why);
+      if (!decodeBytes(state, fieldAt(b, pos, eq), b, eq + 1, nl)) {
+        decodeLine(state, text(b, pos, eq), text(b, eq + 1, nl));
       }
-      n++;
-      pos = nl + 1;
-      if (nl === end) break;
+    } catch (e) {
+      // Name the line and key only; values may be key material.
+      const why = e instanceof Error ? e.message.replace(/^value: /, "") : String(e);
+      throw new ProtocolError(`${op} line ${n} (${text(b, pos, eq)})`, why);
     }
-    this.#pos = pos;
-    this.#line = n;
+    if (nl === linesEnd) break;
+    pos = nl + 1;
   }
+  finishPeer(state);
+  return device;
 }
 
 interface LineState {

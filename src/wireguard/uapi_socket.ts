@@ -30,8 +30,7 @@ export async function uapiCall(
 
 /**
  * Like {@link uapiCall} but returns the reply's bytes, for decoders that parse bytes (a `get=1` reply is MBs).
- * `sizeHint`, the size of the previous reply, sizes the buffer so that a large reply is read without regrowing it;
- * `onData` sees the reply received so far after each read (see {@link readUapiReply}).
+ * `sizeHint`, the size of the previous reply, sizes the buffer so that a large reply is read without regrowing it.
  */
 export async function uapiCallBytes(
   name: string,
@@ -39,7 +38,6 @@ export async function uapiCallBytes(
   socketDir = DEFAULT_SOCKET_DIR,
   timeoutMs = 30_000,
   sizeHint = 0,
-  onData?: OnData,
 ): Promise<Uint8Array> {
   const op = `uapi ${request.slice(0, 5)} ${name}`;
   let conn: Deno.UnixConn;
@@ -60,7 +58,7 @@ export async function uapiCallBytes(
   }, timeoutMs);
   try {
     await writeAll(conn, new TextEncoder().encode(request));
-    return await readUapiReply(conn, sizeHint + (sizeHint >> 2) + FIRST_READ, onData);
+    return await readUapiReply(conn, sizeHint + (sizeHint >> 2) + FIRST_READ);
   } catch (e) {
     if (timedOut) throw new ProtocolError(op, `no reply within ${timeoutMs} ms`);
     if (e instanceof ProtocolError) throw new ProtocolError(op, e.message.replace(/^[^:]*: /, ""));
@@ -84,15 +82,12 @@ export interface ChunkReader {
 
 const FIRST_READ = 64 * 1024;
 
-/** Called with the reply received so far, `b[0, len)`, after each read but the last; must not throw. */
-export type OnData = (b: Uint8Array, len: number) => void;
-
 /**
  * Reads until the reply ends in an `errno=N` line followed by the blank line, into one buffer of `size` bytes that
  * doubles when full (a 10,000-peer reply is 3.5 MB). Returns a view of the reply; ProtocolError if the stream ends
- * before. `onData` lets a decoder work on the reply while the rest arrives.
+ * before.
  */
-export async function readUapiReply(conn: ChunkReader, size = FIRST_READ, onData?: OnData): Promise<Uint8Array> {
+export async function readUapiReply(conn: ChunkReader, size = FIRST_READ): Promise<Uint8Array> {
   let buf = new Uint8Array(size);
   let len = 0;
   for (;;) {
@@ -105,7 +100,6 @@ export async function readUapiReply(conn: ChunkReader, size = FIRST_READ, onData
     if (n === null) throw new ProtocolError("uapi", "connection closed before a complete reply");
     len += n;
     if (replyComplete(buf, len)) return buf.subarray(0, len);
-    onData?.(buf, len);
   }
 }
 

@@ -8,7 +8,7 @@ import type { AllowedIpRemoval } from "./diff.ts";
 import { DeviceNotFoundError, UapiError } from "./errors.ts";
 import { generatePrivateKey, publicKeyOf } from "./key.ts";
 import type { DeviceState, DeviceUpdate } from "./model.ts";
-import { checkUapiReply, encodeUapiSet, UAPI_GET, UapiGetDecoder } from "./uapi.ts";
+import { checkUapiReply, decodeUapiGet, encodeUapiSet, UAPI_GET } from "./uapi.ts";
 import { DEFAULT_SOCKET_DIR, uapiCall, uapiCallBytes, uapiSocketPath } from "./uapi_socket.ts";
 import {
   daemonAnswers,
@@ -42,13 +42,10 @@ export class UserspaceBackend implements WireGuardBackend {
     return this.#opts.socketDir ?? DEFAULT_SOCKET_DIR;
   }
 
-  /** Reads a device, decoding its reply while it arrives. */
   async getDevice(name: string): Promise<DeviceState> {
-    const decoder = new UapiGetDecoder(name);
-    const hint = this.#replySizes.get(name);
-    const reply = await uapiCallBytes(name, UAPI_GET, this.#socketDir, undefined, hint, (b, n) => decoder.feed(b, n));
+    const reply = await uapiCallBytes(name, UAPI_GET, this.#socketDir, undefined, this.#replySizes.get(name));
     this.#replySizes.set(name, reply.length);
-    return decoder.finish(reply);
+    return decodeUapiGet(name, reply);
   }
 
   async setDevice(name: string, update: DeviceUpdate): Promise<void> {

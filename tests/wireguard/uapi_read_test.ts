@@ -7,7 +7,7 @@ import { Endpoint, IpPrefix } from "../../src/wireguard/addr.ts";
 import { ProtocolError, UapiError, WireGuardError } from "../../src/wireguard/errors.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
 import type { DeviceState, PeerState } from "../../src/wireguard/model.ts";
-import { decodeUapiGet, UapiGetDecoder } from "../../src/wireguard/uapi.ts";
+import { decodeUapiGet } from "../../src/wireguard/uapi.ts";
 import { decimal, endpointAt, hexKey, isZeroHexKey, KeySlab, prefixAt } from "../../src/wireguard/uapi_fields.ts";
 import { type ChunkReader, readUapiReply, replyComplete } from "../../src/wireguard/uapi_socket.ts";
 
@@ -362,63 +362,5 @@ Deno.test("uapi get from bytes: errno replies, unknown keys and malformed lines 
       assert.ok(!e.message.includes(secret) && !e.message.includes(secret.slice(0, 63)), "key material in the message");
       return true;
     }, JSON.stringify(reply));
-  }
-});
-
-/** What decoding gives, comparable with deepEqual: the device with its key bytes, or the error's class and message. */
-function outcome(decode: () => DeviceState): unknown {
-  try {
-    return withKeyBytes(decode());
-  } catch (e) {
-    return `${(e as Error).constructor.name}: ${(e as Error).message}`;
-  }
-}
-
-/** Decodes `reply` fed at the given lengths (each feed sees junk `fill` bytes after the length), then finished. */
-function fed(reply: Uint8Array, lengths: number[], fill: number): DeviceState {
-  const decoder = new UapiGetDecoder("wrt0");
-  for (const len of lengths) {
-    const buf = new Uint8Array(reply.length + 8).fill(fill);
-    buf.set(reply.subarray(0, len));
-    decoder.feed(buf, len);
-  }
-  return decoder.finish(reply);
-}
-
-Deno.test("uapi get decoder: fed at every chunk boundary, the outcome is that of the whole reply, errors included", () => {
-  const peers = [
-    `public_key=${hex(4)}`,
-    `preshared_key=${hex(6)}`,
-    "endpoint=[fd00::1]:51821",
-    "last_handshake_time_sec=1795618808",
-    "last_handshake_time_nsec=476556868",
-    "allowed_ip=10.201.1.2/32",
-    "allowed_ip=fd00::/64",
-    `public_key=${hex(5)}`,
-    "rx_bytes=18446744073709551615",
-  ];
-  const head = [`private_key=${hex(0x48)}`, "listen_port=51820"];
-  const replies = [
-    [...head, ...peers, "errno=0", "", ""],
-    ["errno=0", "", ""],
-    ["errno=-98", "", ""],
-    [...head, "errno=0", "", ""],
-    [...head, ...peers, "bogus=1", ...peers, "errno=0", "", ""], // a bad line: the error comes from finish
-    [...head, "bogus=1", "errno=-22", "", ""], // errno wins over the bad line
-    [...head, "", ...peers, "errno=0", "", ""], // a blank line inside
-    [...head, "errno=0", ...peers, "errno=0", "", ""], // an errno line inside is an unknown key
-    ["", "errno=0", "", ""],
-    [...head, `public_key=${hex(7).slice(1)}`, "errno=0", "", ""],
-  ].map((lines) => enc(lines.join("\n")));
-  for (const reply of replies) {
-    const whole = outcome(() => decodeUapiGet("wrt0", reply));
-    const label = JSON.stringify(new TextDecoder().decode(reply).slice(0, 60));
-    for (const fill of [0x0a, 0x61]) {
-      for (let cut = 1; cut < reply.length; cut++) {
-        assert.deepEqual(outcome(() => fed(reply, [cut], fill)), whole, `${label} cut at ${cut}`);
-      }
-      const every = Array.from({ length: reply.length - 1 }, (_, i) => i + 1);
-      assert.deepEqual(outcome(() => fed(reply, every, fill)), whole, `${label} byte by byte`);
-    }
   }
 });
