@@ -8,15 +8,24 @@
  * wireguard-go, one PID), a UAPI set (private key, listen port, one peer with an allowed IP), the TUN moved into the
  * container and set up there. Measured per device: wall time, CPU time of the daemon (utime+stime from
  * /proc/PID/stat, which includes the exec chain before it) and of this process (the driving side). Then, after a
- * settling pause, the idle cost over `--window` seconds: CPU time and context switches (all threads) of every daemon.
+ * settling pause, the idle cost over `--window` seconds: CPU time (each thread's schedstat, exact to the ns) and
+ * context switches (all threads) of every daemon.
+ *
+ * Then the fan-out cost (bench/scale/fanout.ts): every daemon holds two rtnetlink multicast sockets in the host
+ * namespace (link + IPv4/IPv6 address groups; IPv4 routes), so each change there wakes every daemon. A veth pair is
+ * made in the host namespace and `--events` MTU changes (our setLink), then `--events` IPv4 /32 additions (our
+ * addAddress) are made on it in bursts of `--burst`; after each burst the bench waits until every daemon socket's
+ * receive queue is empty (/proc/PID/net/netlink). Reported per change per daemon, minus the idle rate over the
+ * phase: daemon CPU µs (`fanout_link_us`, `fanout_addr_us`) and context switches; also the notifications one
+ * change sends (counted with our own listener: an address brings its local route) and any the daemons dropped.
  * Last, each daemon is stopped (SIGTERM) and the namespaces removed.
  *
  * The "go-default" variant (Go's own GOMAXPROCS, one P per CPU) is the peer of every other variant; "current" is
- * what startWireGuardGo sets today. The JSON line holds each variant's figures and its ratio to the peer. Other work on the machine inflates wall times, not
- * the per-process CPU figures.
+ * what startWireGuardGo sets today. The JSON line holds each variant's figures and its ratio to the peer. Other work
+ * on the machine inflates wall times, not the per-process CPU figures.
  *
  *   deno run -A bench/scale/daemons.ts [--count 300] [--window 10] [--settle 5] [--variants go-default,current]
- *                                     [--tag sc]
+ *                                     [--events 100] [--burst 10] [--tag sc]
  */
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
@@ -27,6 +36,7 @@ import { checkUapiReply } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { startWireGuardGo, stopWireGuardGo, type WireGuardGoDaemon } from "../../src/wireguard/wggo.ts";
 import { createNetns, deleteNetns } from "../../tests/helpers/netns.ts";
+import { cpuMs, fanOut, fanOutVeth, sample } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
 
 const NCPU = String(navigator.hardwareConcurrency);
@@ -51,17 +61,17 @@ const args = parseArgs({
     settle: { type: "string", default: "5" },
     variants: { type: "string", default: "go-default,current" },
     tag: { type: "string", default: "sc" },
+    events: { type: "string", default: "100" },
+    burst: { type: "string", default: "10" },
   },
 });
 const COUNT = Number(args.values.count);
 const WINDOW_S = Number(args.values.window);
 const SETTLE_S = Number(args.values.settle);
+const EVENTS = Number(args.values.events);
+const BURST = Number(args.values.burst);
 const CHOSEN = args.values.variants.split(",");
 for (const v of CHOSEN) if (!(v in VARIANTS)) throw new Error(`--variants: unknown ${v} (${Object.keys(VARIANTS)})`);
-/** Clock ticks per second of /proc/PID/stat times. */
-const TICK = Number(
-  new TextDecoder().decode((await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output()).stdout),
-);
 const RUN = crypto.getRandomValues(new Uint8Array(1)).toHex();
 
 const median = (xs: number[]) => {
@@ -70,23 +80,6 @@ const median = (xs: number[]) => {
 };
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-/** utime+stime of a process in ms (all threads, including what its exec chain spent before). */
-function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
-}
-
-/** Context switches (voluntary + involuntary) of all threads of a process. */
-function ctxSwitches(pid: number): number {
-  let n = 0;
-  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-    const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/status`);
-    for (const m of s.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
-  }
-  return n;
-}
 
 function rssKib(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1] ?? 0);
@@ -117,6 +110,18 @@ interface VariantResult {
   idle_ctxsw_per_s: number;
   rss_mib: number;
   threads: number;
+  /** Fan-out: daemon CPU µs per MTU change of a veth in the daemons' namespace, per daemon (idle-corrected). */
+  fanout_link_us: number;
+  /** Fan-out: the same per IPv4 address added to that veth. */
+  fanout_addr_us: number;
+  /** Context switches per change per daemon (idle-corrected). */
+  fanout_link_ctxsw: number;
+  fanout_addr_ctxsw: number;
+  /** rtnetlink notifications of wireguard-go's groups per change (an address brings its local route). */
+  fanout_link_notifications: number;
+  fanout_addr_notifications: number;
+  /** Notifications the daemons' sockets dropped during the fan-out phases (receive queue full). */
+  fanout_drops: number;
 }
 
 async function measure(variant: string, index: number): Promise<VariantResult> {
@@ -149,20 +154,31 @@ async function measure(variant: string, index: number): Promise<VariantResult> {
       if ((i + 1) % 100 === 0) console.log(`  ${variant}: ${i + 1}/${COUNT} started`);
     }
     await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
-    const cpu0 = daemons.map((d) => cpuMs(d.pid)), cs0 = daemons.map((d) => ctxSwitches(d.pid));
-    const t0 = performance.now();
+    const pids = daemons.map((d) => d.pid);
+    const i0 = sample(pids);
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
-    const cpu1 = daemons.map((d) => cpuMs(d.pid)), cs1 = daemons.map((d) => ctxSwitches(d.pid));
-    const s = (performance.now() - t0) / 1000;
+    const i1 = sample(pids);
+    const s = (i1.at - i0.at) / 1000;
+    const idle = { cpuMsPerS: (i1.cpuMs - i0.cpuMs) / s, ctxswPerS: (i1.ctxsw - i0.ctxsw) / s };
+    await fanOutVeth(hostNs, "fanout0");
+    const link = await fanOut(hostNs, "fanout0", pids, { kind: "link", events: EVENTS, burst: BURST, idle });
+    const addr = await fanOut(hostNs, "fanout0", pids, { kind: "address", events: EVENTS, burst: BURST, idle });
     const r: VariantResult = {
       gomaxprocs: environ(daemons[0].pid, "GOMAXPROCS"),
       start_wall_ms: round3(median(wall)),
       start_daemon_cpu_ms: round3(sum(daemonCpu) / COUNT),
       start_driver_cpu_ms: round3(sum(driverCpu) / COUNT),
-      idle_cpu_ms_per_s: round3((sum(cpu1) - sum(cpu0)) / s / COUNT),
-      idle_ctxsw_per_s: round3((sum(cs1) - sum(cs0)) / s / COUNT),
+      idle_cpu_ms_per_s: round3(idle.cpuMsPerS / COUNT),
+      idle_ctxsw_per_s: round3(idle.ctxswPerS / COUNT),
       rss_mib: round3(sum(daemons.map((d) => rssKib(d.pid))) / COUNT / 1024),
       threads: round3(sum(daemons.map((d) => threads(d.pid))) / COUNT),
+      fanout_link_us: round3(link.us),
+      fanout_addr_us: round3(addr.us),
+      fanout_link_ctxsw: round3(link.ctxsw),
+      fanout_addr_ctxsw: round3(addr.ctxsw),
+      fanout_link_notifications: round3(link.notifications),
+      fanout_addr_notifications: round3(addr.notifications),
+      fanout_drops: link.drops + addr.drops,
     };
     console.log(`${variant} ${JSON.stringify(env)}: ${JSON.stringify(r)}`);
     return r;
@@ -187,7 +203,12 @@ try {
   room.restore();
 }
 const base = results[BASE];
-const summary: Record<string, unknown> = { count: COUNT, window_s: WINDOW_S, cpus: navigator.hardwareConcurrency };
+const summary: Record<string, unknown> = {
+  count: COUNT,
+  window_s: WINDOW_S,
+  events: EVENTS,
+  cpus: navigator.hardwareConcurrency,
+};
 for (const [v, r] of Object.entries(results)) {
   summary[v] = {
     ...r,
@@ -197,6 +218,8 @@ for (const [v, r] of Object.entries(results)) {
           (r.start_daemon_cpu_ms + r.start_driver_cpu_ms) / (base.start_daemon_cpu_ms + base.start_driver_cpu_ms),
         ),
         idle_cpu_ratio_vs_go_default: round3(r.idle_cpu_ms_per_s / base.idle_cpu_ms_per_s),
+        fanout_link_ratio_vs_go_default: round3(r.fanout_link_us / base.fanout_link_us),
+        fanout_addr_ratio_vs_go_default: round3(r.fanout_addr_us / base.fanout_addr_us),
       }
       : {}),
   };

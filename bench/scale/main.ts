@@ -17,17 +17,30 @@
  * 1000 daemons is most of the cold-start time. The kernel backend is not measured here: the qemu tier has no
  * network path to an API server.
  *
+ * Fan-out (bench/scale/fanout.ts): every wireguard-go holds two rtnetlink multicast sockets in the namespace it
+ * started in (the controller's host namespace, where each daemon stays while its TUN is moved away), so every link,
+ * address or IPv4-route notification there reaches every daemon alive at that moment. A listener of our own netlink
+ * layer counts those notifications during the cold start (`netlink_events`, by message type, per device; those in
+ * the container namespace reach no daemon and are reported apart) and sums the daemons alive at each one
+ * (`daemon_wakeups` = Σ notifications × live daemons, the quadratic term: ≈ k·N²/2 for k notifications per device).
+ * After all are Ready (so cold_start_s is not affected), the same run measures what one link notification costs each
+ * daemon (`fanout_link_us`: `--probe-events` MTU changes of a veth there, idle-corrected) and prints the product
+ * (`fanout_cpu_s`, and `fanout_floor_s` = that divided by the CPUs): the CPU the fan-out alone needs, next to
+ * `daemons_cpu_s` (all the daemons' CPU at Ready), `controller_cpu_s` and the notifications the daemons' sockets
+ * dropped.
+ *
  * Peer figure (same run, same N, same namespaces): a shell loop per interface with the standard tools — start
  * wireguard-go in the host namespace, `wg set` key/port/peer, `ip link set netns`, `ip addr add`, `ip link set up`
  * — run 8-way parallel.
  *
  * Usage: deno task bench:scale [--count N] [--workers W (default: the controller's default)] [--skip-peer] [--log FILE]
- *                              [--tag T (network namespace and temp-file sub-prefix, default "ap")]
+ *                              [--tag T (network namespace and temp-file sub-prefix, default "ap")] [--probe-events 20]
  */
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { exec } from "../../lab/exec.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
+import { Netns } from "../../src/netlink/netns.ts";
 import type { KubeObject } from "../../src/kube/client.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
@@ -38,6 +51,7 @@ import { uapiCall, uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { customApi, startAgent } from "../../tests/helpers/agent.ts";
 import { cluster } from "../../tests/helpers/cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { cpuMs, daemonSockets, fanOut, fanOutVeth, sample, WakeupTally } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
 
 const args = parseArgs({
@@ -48,6 +62,7 @@ const args = parseArgs({
     "skip-peer": { type: "boolean", default: false },
     log: { type: "string" },
     tag: { type: "string", default: "ap" },
+    "probe-events": { type: "string", default: "20" },
   },
 });
 const TAG = args.values.tag;
@@ -71,16 +86,20 @@ async function procKib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
 }
 
-async function daemonsRssMib(ns: TestNetns): Promise<{ count: number; mib: number }> {
+/** PIDs of the wireguard-go daemons in `ns`. */
+async function daemonPids(ns: TestNetns): Promise<number[]> {
   const out = (await exec(["ip", "netns", "pids", ns.name])).stdout;
-  let kib = 0;
-  let count = 0;
+  const pids: number[] = [];
   for (const p of out.split(/\s+/).filter(Boolean)) {
-    if ((await Deno.readTextFile(`/proc/${p}/comm`).catch(() => "")).trim() !== "wireguard-go") continue;
-    count++;
-    kib += await procKib(Number(p), "VmRSS");
+    if ((await Deno.readTextFile(`/proc/${p}/comm`).catch(() => "")).trim() === "wireguard-go") pids.push(Number(p));
   }
-  return { count, mib: kib / 1024 };
+  return pids;
+}
+
+async function daemonsRssMib(pids: number[]): Promise<{ count: number; mib: number }> {
+  let kib = 0;
+  for (const p of pids) kib += await procKib(p, "VmRSS");
+  return { count: pids.length, mib: kib / 1024 };
 }
 
 const METRICS_PORT = 18080;
@@ -142,19 +161,41 @@ async function allReady(informer: Informer<Wgi>, n: number, t0: number, limitS: 
   }
 }
 
+/** Whether process `pid` still runs (a zombie has closed its files already). */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Removes the UAPI sockets of `names` that no daemon serves any more: SIGKILLed daemons (the bench's teardown)
- * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left.
+ * cannot remove their own, and /var/run/wireguard is shared by every namespace. A socket that answers is left. The
+ * killed daemons `killed` are waited for first (up to 30 s), and a socket that neither answers nor refuses (a daemon
+ * still exiting on a loaded machine) is probed again, up to 5 times a second apart; what is left is reported.
  */
-async function removeDeadSockets(names: string[]): Promise<void> {
-  for (const n of names) {
-    const path = uapiSocketPath(n);
-    try {
-      await uapiCall(n, UAPI_GET, undefined, 500);
-    } catch (e) {
-      if (e instanceof DeviceNotFoundError) await Deno.remove(path).catch(() => {});
+async function removeDeadSockets(names: string[], killed: number[]): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (killed.some(running) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  let left = names;
+  for (let round = 0; round < 5 && left.length; round++) {
+    if (round) await new Promise((r) => setTimeout(r, 1000));
+    const again: string[] = [];
+    for (const n of left) {
+      try {
+        await uapiCall(n, UAPI_GET, undefined, 500);
+        again.push(n);
+      } catch (e) {
+        if (e instanceof DeviceNotFoundError) await Deno.remove(uapiSocketPath(n)).catch(() => {});
+        else again.push(n);
+      }
     }
+    left = again;
   }
+  if (left.length) console.log(`bench:scale: left ${left.length} UAPI sockets that still answer: ${left.join(" ")}`);
 }
 
 /**
@@ -239,21 +280,51 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
         `-metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
       ],
     });
+    // The controller needs far longer to start than this takes, so no notification of the run is missed (checked:
+    // fan-out.daemons must come out as N).
+    const hostNs = Netns.byName(agent.host.name), ctrNs = Netns.byName(ctr.name);
+    const tally = new WakeupTally(hostNs, PREFIX);
+    const ctrTally = new WakeupTally(ctrNs, PREFIX);
     const informer = new Informer<Wgi>(client, { resource: WGI, namespace, name: "bench readiness" });
     try {
       await allReady(informer, N, t0, LIMIT_S);
       const coldS = (performance.now() - t0) / 1000;
+      await tally.counter.stop();
+      await ctrTally.counter.stop();
       const hwm = await procKib(agent.pid, "VmHWM");
+      const controllerCpuS = cpuMs(agent.pid) / 1000;
+      const pids = await daemonPids(agent.host);
+      const daemonsCpuS = pids.reduce((a, p) => a + cpuMs(p), 0) / 1000;
+      const sockets = daemonSockets(pids[0]);
       const heap = await heapMib(agent.host);
-      const daemons = await daemonsRssMib(agent.host);
+      const daemons = await daemonsRssMib(pids);
       const links = (await ctr.ip("-o", "link", "show")).split("\n").filter((l) => l.includes(`: ${PREFIX}`)).length;
       if (links !== N) throw new Error(`${links} links in the container, expected ${N}`);
-      return { coldS, rssMib: hwm / 1024, daemons, heap };
+      const probe = await probeFanOut(hostNs, pids);
+      const fanout = {
+        events: tally.counter.total,
+        byType: tally.byType,
+        overruns: tally.counter.overruns,
+        daemons: tally.daemons,
+        wakeups: tally.wakeups,
+        containerEvents: ctrTally.counter.total,
+        containerByType: ctrTally.byType,
+        queuedAtReady: sockets.queued,
+        dropsAtReady: sockets.drops,
+        daemonsCpuS,
+        probe,
+      };
+      return { coldS, rssMib: hwm / 1024, daemons, heap, fanout, controllerCpuS };
     } finally {
+      await tally.counter.stop();
+      await ctrTally.counter.stop();
+      hostNs.close();
+      ctrNs.close();
       await informer.stop();
       if (args.values.log) await Deno.copyFile(agent.logFile, args.values.log);
+      const killed = await daemonPids(agent.host);
       await agent.dispose(); // kills the controller and every daemon in its host namespace
-      await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)));
+      await removeDeadSockets(Array.from({ length: N }, (_, i) => name(i)), killed);
     }
   } finally {
     await dropFinalizers(client, namespace).catch((e) => console.log(`bench:scale: cleanup: ${e}`));
@@ -263,8 +334,33 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
   }
 }
 
+const PROBE_EVENTS = Number(args.values["probe-events"]);
+
+/**
+ * What one link notification costs each daemon, measured in the same run once all are Ready: after their sockets
+ * drained and a 1 s pause, the daemons' idle rate over 3 s, then `--probe-events` MTU changes of a veth in their
+ * namespace (bench/scale/fanout.ts; the controller there ignores links without its mark).
+ */
+async function probeFanOut(ns: Netns, pids: number[]) {
+  const deadline = performance.now() + 120_000;
+  while (daemonSockets(pids[0]).queued > 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const i0 = sample(pids);
+  await new Promise((r) => setTimeout(r, 3000));
+  const i1 = sample(pids);
+  const s = (i1.at - i0.at) / 1000;
+  const idle = { cpuMsPerS: (i1.cpuMs - i0.cpuMs) / s, ctxswPerS: (i1.ctxsw - i0.ctxsw) / s };
+  await fanOutVeth(ns, "fanout0");
+  const link = await fanOut(ns, "fanout0", pids, { kind: "link", events: PROBE_EVENTS, burst: 10, idle });
+  return { ...link, idleCpuMsPerSPerDaemon: idle.cpuMsPerS / pids.length };
+}
+
 /** The standard tools, one shell script per interface, 8-way parallel. */
-async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]): Promise<number> {
+async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]) {
+  const hostNs = Netns.byName(host.name);
+  const tally = new WakeupTally(hostNs, peerName(0).slice(0, 4));
   const dir = await Deno.makeTempDir({ prefix: `dn42op-${TAG}-bench-peer-` });
   try {
     const script = `
@@ -285,8 +381,11 @@ ip -n ${ctr.name} link set $n up
     const r = await exec(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], undefined, lines.join("\n") + "\n");
     const s = (performance.now() - t0) / 1000;
     if (r.code !== 0) throw new Error(`peer script failed: ${r.stderr.slice(0, 400)}`);
-    return s;
+    await tally.counter.stop();
+    return { s, events: tally.counter.total, wakeups: tally.wakeups };
   } finally {
+    await tally.counter.stop();
+    hostNs.close();
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -300,20 +399,44 @@ try {
     const o = await ours(ctr, kk);
     console.log(
       `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
-        `${o.rssMib.toFixed(0)} MiB (V8 heap MiB: ${JSON.stringify(o.heap)}); ` +
+        `${o.rssMib.toFixed(0)} MiB, CPU ${o.controllerCpuS.toFixed(1)} s (V8 heap MiB: ${JSON.stringify(o.heap)}); ` +
         `${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
     );
+    const f = o.fanout;
+    const fanoutCpuS = (f.wakeups * f.probe.us) / 1e6;
+    const cpus = navigator.hardwareConcurrency;
+    const perDaemon = `${f.probe.us.toFixed(0)} µs daemon CPU and ${f.probe.ctxsw.toFixed(1)} context switches`;
+    console.log([
+      `fan-out: ${f.events} rtnetlink notifications in the daemons' namespace during the cold start,`,
+      `${(f.events / N).toFixed(2)} per device ${JSON.stringify(f.byType)} (${f.daemons} TUN creations seen,`,
+      `listener overruns ${f.overruns}); ${f.containerEvents} more in the container namespace`,
+      `${JSON.stringify(f.containerByType)} reach no daemon. Each one is delivered to every daemon alive then:`,
+      `Σ notifications × live daemons = ${f.wakeups} deliveries (wake-ups unless a daemon batches),`,
+      `${(f.wakeups / (N * N)).toFixed(2)}·N². Measured in this run with ${N} daemons: ${perDaemon} per link`,
+      `notification per daemon (idle ${f.probe.idleCpuMsPerSPerDaemon.toFixed(2)} ms/s per daemon subtracted,`,
+      `${f.probe.drops} dropped) → ≈ ${fanoutCpuS.toFixed(1)} s of daemon CPU for the fan-out alone`,
+      `(${(fanoutCpuS / cpus).toFixed(1)} s on ${cpus} CPUs). All daemons together had used`,
+      `${f.daemonsCpuS.toFixed(1)} s CPU at Ready; their sockets then held ${f.queuedAtReady} queued bytes and had`,
+      `dropped ${f.dropsAtReady} notifications.`,
+    ].join(" "));
     let peerS: number | null = null;
+    let peerFan: { events: number; wakeups: number } | null = null;
     if (!args.values["skip-peer"]) {
       const host = await createNetns(`${TAG}-benchh`);
       const ctr2 = await createNetns(`${TAG}-benchc`);
       try {
-        peerS = await peer(host, ctr2, kk);
-        console.log(`peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s`);
+        const p = await peer(host, ctr2, kk);
+        peerS = p.s;
+        peerFan = p;
+        console.log(
+          `peer (wireguard-go + wg + ip, 8-way parallel, no Kubernetes): ${peerS.toFixed(1)} s; ${p.events} ` +
+            `notifications in its daemons' namespace, ${p.wakeups} daemon wake-ups`,
+        );
       } finally {
         await deleteNetns(ctr2);
+        const killed = await daemonPids(host);
         await deleteNetns(host); // kills the peer's daemons
-        await removeDeadSockets(Array.from({ length: N }, (_, i) => peerName(i)));
+        await removeDeadSockets(Array.from({ length: N }, (_, i) => peerName(i)), killed);
       }
     }
     result = {
@@ -326,6 +449,19 @@ try {
       inotify_limit_raised: inotify.raised,
       peer_shell_s: peerS === null ? null : +peerS.toFixed(2),
       ratio_vs_peer: peerS === null ? null : +(o.coldS / peerS).toFixed(2),
+      netlink_events: f.events,
+      netlink_events_per_device: +(f.events / N).toFixed(2),
+      netlink_events_by_type: f.byType,
+      netlink_events_container: f.containerEvents,
+      daemon_wakeups: f.wakeups,
+      fanout_link_us: +f.probe.us.toFixed(1),
+      fanout_cpu_s: +fanoutCpuS.toFixed(1),
+      fanout_floor_s: +(fanoutCpuS / cpus).toFixed(1),
+      daemons_cpu_s: +f.daemonsCpuS.toFixed(1),
+      controller_cpu_s: +o.controllerCpuS.toFixed(1),
+      daemon_socket_drops: f.dropsAtReady,
+      peer_netlink_events: peerFan?.events ?? null,
+      peer_daemon_wakeups: peerFan?.wakeups ?? null,
     };
   } finally {
     await deleteNetns(ctr);

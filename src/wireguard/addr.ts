@@ -139,16 +139,12 @@ export class IpPrefix {
   }
 }
 
-/** A UDP endpoint `ip:port` / `[ip6]:port`. */
+/** A UDP endpoint `ip:port` / `[ip6]:port`. Its text is made when first asked for (a device read has one per peer). */
 export class Endpoint {
-  /** Canonical text form. */
-  readonly text: string;
+  #text: string | undefined;
   #bytes: Uint8Array | undefined;
 
-  private constructor(readonly version: IpVersion, readonly words: readonly number[], readonly port: number) {
-    const host = addressText(version, words as number[]);
-    this.text = version === 4 ? `${host}:${port}` : `[${host}]:${port}`;
-  }
+  private constructor(readonly version: IpVersion, readonly words: readonly number[], readonly port: number) {}
 
   /** Parses `1.2.3.4:51820` or `[fd00::1]:51820`. Host names are not resolved here. */
   static parse(text: string, field = "endpoint"): Endpoint {
@@ -184,8 +180,19 @@ export class Endpoint {
     return this.#bytes ??= wordsToBytes(this.words as number[]);
   }
 
+  /** Canonical text form; equal endpoints have equal text. */
+  get text(): string {
+    if (this.#text === undefined) {
+      const host = addressText(this.version, this.words as number[]);
+      this.#text = this.version === 4 ? `${host}:${this.port}` : `[${host}]:${this.port}`;
+    }
+    return this.#text;
+  }
+
+  /** Same address and port (what equal text means, without making the text). */
   equals(other: Endpoint | undefined): boolean {
-    return other !== undefined && other.text === this.text;
+    return other !== undefined && other.version === this.version && other.port === this.port &&
+      compareWords(other.words as number[], this.words as number[]) === 0;
   }
 
   toString(): string {

@@ -348,10 +348,14 @@ class DumpDecoder {
   #at = 0;
   /** Index key of the peer being decoded (from its public key). */
   #prefix = 0;
-  /** Allowed IPs of the peer being decoded (scratch, reused; each peer gets an exact copy). */
+  /**
+   * Allowed IPs of the peer being decoded: `#ips[0, #ipCount)`, a scratch array reused for every peer (each peer gets
+   * an exact copy); counted rather than truncated, since setting length 0 gives its storage up every peer.
+   */
   #ips: IpPrefix[] = [];
+  #ipCount = 0;
   readonly #addPeer = (d: AttrDecoder) => this.#peer(d);
-  readonly #addIp = (d: AttrDecoder) => this.#ips.push(decodeAllowedIp(d, this.#op));
+  readonly #addIp = (d: AttrDecoder) => this.#ips[this.#ipCount++] = decodeAllowedIp(d, this.#op);
 
   constructor(op: string) {
     this.#op = op;
@@ -418,7 +422,7 @@ class DumpDecoder {
       txBytes: 0n,
       protocolVersion: 0,
     };
-    this.#ips.length = 0;
+    this.#ipCount = 0;
     while (d.next()) {
       switch (d.type) {
         case WGPEER_A_PUBLIC_KEY:
@@ -458,7 +462,7 @@ class DumpDecoder {
     }
     if (d.error) throw d.error;
     if (!peer.publicKey) throw new ProtocolError(op, "peer without public key");
-    peer.allowedIps = this.#ips.slice(); // sized exactly (a grown array keeps room for 17)
+    peer.allowedIps = this.#ips.slice(0, this.#ipCount); // sized exactly (a grown array keeps room for 17)
     this.#coalesce(peer as PeerState);
   }
 

@@ -9,7 +9,7 @@ import { DeviceNotFoundError, UapiError } from "./errors.ts";
 import { generatePrivateKey, publicKeyOf } from "./key.ts";
 import type { DeviceState, DeviceUpdate } from "./model.ts";
 import { checkUapiReply, decodeUapiGet, encodeUapiSet, UAPI_GET } from "./uapi.ts";
-import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "./uapi_socket.ts";
+import { DEFAULT_SOCKET_DIR, uapiCall, uapiCallBytes, uapiSocketPath } from "./uapi_socket.ts";
 import {
   daemonAnswers,
   findWireGuardGo,
@@ -31,6 +31,8 @@ export class UserspaceBackend implements WireGuardBackend {
   readonly #opts: WireGuardGoOptions;
   readonly #removal = new Map<string, AllowedIpRemoval>();
   readonly #daemons = new Map<string, WireGuardGoDaemon>();
+  /** Size of the last `get=1` reply per device: the next read's buffer is sized from it. */
+  readonly #replySizes = new Map<string, number>();
 
   constructor(opts: WireGuardGoOptions = {}) {
     this.#opts = opts;
@@ -41,7 +43,9 @@ export class UserspaceBackend implements WireGuardBackend {
   }
 
   async getDevice(name: string): Promise<DeviceState> {
-    return decodeUapiGet(name, await uapiCall(name, UAPI_GET, this.#socketDir));
+    const reply = await uapiCallBytes(name, UAPI_GET, this.#socketDir, undefined, this.#replySizes.get(name));
+    this.#replySizes.set(name, reply.length);
+    return decodeUapiGet(name, reply);
   }
 
   async setDevice(name: string, update: DeviceUpdate): Promise<void> {
@@ -98,6 +102,7 @@ export class UserspaceBackend implements WireGuardBackend {
     await stopWireGuardGo(daemon, this.#opts);
     this.#daemons.delete(daemon.name);
     this.#removal.delete(daemon.name);
+    this.#replySizes.delete(daemon.name);
   }
 
   /** Stops the daemon of `name`; throws DeviceNotFoundError if we know of none. */

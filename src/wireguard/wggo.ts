@@ -217,7 +217,8 @@ async function isAlive(pid: number): Promise<boolean> {
 
 async function answers(name: string, socketDir: string): Promise<boolean> {
   try {
-    await uapiCall(name, UAPI_GET, socketDir, 1000);
+    // The no-op set, not a get: a busy daemon's 10,000-peer get can outlast the timeout and pass for dead.
+    await uapiCall(name, UAPI_PING, socketDir, 1000);
     return true;
   } catch {
     return false;

@@ -244,7 +244,9 @@ export class WgNode {
           // (One that died is cleared by createDevice itself.)
           if (await this.#daemon(name)) throw new Error(`wireguard-go ${name} still serves a device elsewhere`);
           await host.userspace.createDevice(name);
-          await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP, mtu: desired.mtu });
+          // No MTU here: the link plan sets it where the link ends up. Every link change in the host namespace
+          // wakes every wireguard-go running there (bench:daemons), so the host sees only what must happen there.
+          await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP });
         }
       }
     }
