@@ -17,12 +17,11 @@
  *                                     [--timeout SECONDS]
  */
 import { parseArgs } from "node:util";
-import { guestDeno, prepareGuest, runInGuest, writeAll } from "../../scripts/kernel/guest.ts";
-import { sh } from "../../scripts/kernel/sh.ts";
-import { kernelCacheDir, REPO } from "../../scripts/kernel/tier.ts";
+import { REPO } from "../../scripts/kernel/tier.ts";
 import { WG_CONTROLLER_FLAGS } from "../../src/cmd/wg-controller.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
-import type { ScaleKey } from "./kernel_guest.ts";
+import { benchInGuest } from "../guest_bench.ts";
+import type { ScaleKey } from "./spec.ts";
 
 const GUEST = "bench/scale/kernel_guest.ts";
 const { values } = parseArgs({
@@ -49,52 +48,20 @@ for (let i = 0; i < N; i++) {
   keys.push({ priv: k.toBase64(), pub: (await publicKeyOf(k)).toBase64() });
 }
 
-// The guest type-checks about 20x slower than the host: check here, run there with --no-check.
-await sh([guestDeno(REPO), "check", GUEST], { cwd: REPO });
-const abort = new AbortController();
-for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => abort.abort());
 await Deno.mkdir(`${REPO}/.out/kernel-tier`, { recursive: true });
 const keyFile = await Deno.makeTempFile({ dir: `${REPO}/.out/kernel-tier`, prefix: "scale-keys-", suffix: ".json" });
-let output = "";
-const dec = new TextDecoder();
 const loadBefore = await load1();
-let run;
+let bench;
 try {
   await Deno.writeTextFile(keyFile, JSON.stringify(keys));
-  run = await runInGuest({
-    repo: REPO,
-    denoArgs: [
-      "run",
-      "--no-check",
-      "-A",
-      "--cached-only",
-      GUEST,
-      `--keys=${keyFile}`,
-      `--count=${N}`,
-      `--workers=${values.workers}`,
-      ...(values["skip-peer"] ? ["--skip-peer"] : []),
-    ],
-    env: { NO_COLOR: "1" },
-    timeoutMs: timeoutS * 1000,
-    guest: await prepareGuest(kernelCacheDir()),
-    consoleLog: `${REPO}/.out/kernel-tier/bench-scale-console.log`,
-    output: (chunk) => {
-      writeAll(Deno.stdout, chunk);
-      output += dec.decode(chunk, { stream: true });
-    },
-    signal: abort.signal,
-  });
+  const args = [`--keys=${keyFile}`, `--count=${N}`, `--workers=${values.workers}`];
+  if (values["skip-peer"]) args.push("--skip-peer");
+  bench = await benchInGuest("bench:scale:kernel", GUEST, args, timeoutS * 1000);
 } finally {
   await Deno.remove(keyFile).catch(() => {});
 }
 const loadAfter = await load1();
-const line = output.split(/\r?\n/).map((l) => l.trim()).findLast((l) => l.startsWith("{") && l.endsWith("}"));
-if (run.exitCode !== 0 || !line) {
-  console.error(`bench:scale:kernel: the guest run failed (exit ${run.exitCode}; see the console above)`);
-  Deno.exit(1);
-}
-const guest = JSON.parse(line) as Record<string, unknown>;
-if (guest.backend !== "kernel") throw new Error(`the guest measured the ${guest.backend} backend`);
+const { run, figures: guest } = bench;
 const vsPeer = guest.peer_cold_start_s === null
   ? "no peer run"
   : `peer ${guest.peer_cold_start_s} s, ratio ${guest.ratio}`;

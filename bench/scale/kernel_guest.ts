@@ -18,7 +18,6 @@
  * The keys file is a JSON array of {priv, pub} (base64), one per device. The last line is one JSON object.
  */
 import { parseArgs } from "node:util";
-import type { WireGuardInterfaceSpec } from "../../src/api/wireguard_interface.ts";
 import { Netns } from "../../src/netlink/mod.ts";
 import { desiredState } from "../../src/node/wireguard/desired.ts";
 import { WgNode } from "../../src/node/wireguard/executor.ts";
@@ -26,34 +25,11 @@ import { Endpoint } from "../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
 import { exec, run as sh } from "../../lab/exec.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
-
-/** A device's key pair, base64. */
-export interface ScaleKey {
-  priv: string;
-  pub: string;
-}
+import { type ScaleKey, scaleSpec } from "./spec.ts";
 
 /** Device `i`'s interface name (the same on both sides: each side has its own namespaces). */
 export function scaleName(i: number): string {
   return `ks${i.toString(16).padStart(4, "0")}`;
-}
-
-/**
- * The spec of bench:scale's WireGuardInterface number `x` of `kk.length` (bench/scale/main.ts): moved into the
- * container namespace `ctr`, listen port 20000+x, 10.(64+x/256).(x%256).1 peer 10.127.0.1/32, one peer (the next
- * device's key) with one allowed IP, default MTU.
- */
-export function scaleSpec(x: number, kk: readonly ScaleKey[], ctr: string): WireGuardInterfaceSpec {
-  return {
-    node: "bench",
-    moveToContainer: true,
-    container: { netns: { name: ctr } },
-    interfaceName: scaleName(x),
-    privateKey: kk[x].priv,
-    listenPort: 20000 + x,
-    addresses: [{ family: "inet", local: `10.${64 + (x >> 8)}.${x & 255}.1`, peer: "10.127.0.1", prefixlen: 32 }],
-    peers: [{ publicKey: kk[(x + 1) % kk.length].pub, allowedIPs: [`10.200.${x >> 8}.${x & 255}/32`] }],
-  };
 }
 
 /** The p-quantile (0 < p ≤ 1) of `xs`, nearest rank. */
@@ -90,7 +66,7 @@ async function ensurePass(
   try {
     await pool(kk.length, workers, async (i) => {
       const t = performance.now();
-      const spec = scaleSpec(i, kk, ctr.name);
+      const spec = scaleSpec(i, kk, ctr.name, scaleName(i));
       const desired = desiredState(spec, {
         privateKey: WireGuardKey.parse("private", spec.privateKey!, "spec.privateKey"),
       }, parse);

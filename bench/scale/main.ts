@@ -53,6 +53,7 @@ import { cluster } from "../../tests/helpers/cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
 import { cpuMs, daemonSockets, fanOut, fanOutVeth, sample, WakeupTally } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
+import { type ScaleKey, scaleSpec } from "./spec.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -227,7 +228,7 @@ async function keys(n: number) {
   return out;
 }
 
-async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
+async function ours(ctr: TestNetns, kk: ScaleKey[]) {
   const c = await cluster();
   const core = c.kc.makeApiClient(k8s.CoreV1Api);
   const api = await customApi();
@@ -247,21 +248,7 @@ async function ours(ctr: TestNetns, kk: { priv: string; pub: string }[]) {
             apiVersion: "networking.dn42.io/v1alpha1",
             kind: "WireGuardInterface",
             metadata: { name: `w${x}`, namespace },
-            spec: {
-              node: "bench",
-              moveToContainer: true,
-              container: { netns: { name: ctr.name } },
-              interfaceName: name(x),
-              privateKey: kk[x].priv,
-              listenPort: 20000 + x,
-              addresses: [{
-                family: "inet",
-                local: `10.${64 + (x >> 8)}.${x & 255}.1`,
-                peer: "10.127.0.1",
-                prefixlen: 32,
-              }],
-              peers: [{ publicKey: kk[(x + 1) % N].pub, allowedIPs: [`10.200.${x >> 8}.${x & 255}/32`] }],
-            },
+            spec: scaleSpec(x, kk, ctr.name, name(x)),
           },
         });
       }));
@@ -358,7 +345,7 @@ async function probeFanOut(ns: Netns, pids: number[]) {
 }
 
 /** The standard tools, one shell script per interface, 8-way parallel. */
-async function peer(host: TestNetns, ctr: TestNetns, kk: { priv: string; pub: string }[]) {
+async function peer(host: TestNetns, ctr: TestNetns, kk: ScaleKey[]) {
   const hostNs = Netns.byName(host.name);
   const tally = new WakeupTally(hostNs, peerName(0).slice(0, 4));
   const dir = await Deno.makeTempDir({ prefix: `dn42op-${TAG}-bench-peer-` });

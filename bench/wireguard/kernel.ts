@@ -11,9 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseMessages } from "../../src/netlink/mod.ts";
-import { guestDeno, prepareGuest, runInGuest, writeAll } from "../../scripts/kernel/guest.ts";
-import { sh } from "../../scripts/kernel/sh.ts";
-import { kernelCacheDir, REPO } from "../../scripts/kernel/tier.ts";
+import { benchInGuest } from "../guest_bench.ts";
 import { benchDecode } from "./dump.ts";
 
 const { values } = parseArgs({
@@ -22,42 +20,14 @@ const { values } = parseArgs({
 });
 const CAPTURE = "dump.b64";
 
-// The guest type-checks about 20x slower than the host: check here, run there with --no-check.
-await sh([guestDeno(REPO), "check", "bench/wireguard/bench.ts"], { cwd: REPO });
-const abort = new AbortController();
-for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => abort.abort());
-await Deno.mkdir(`${REPO}/.out/kernel-tier`, { recursive: true });
-let output = "";
-const dec = new TextDecoder();
-const run = await runInGuest({
-  repo: REPO,
-  denoArgs: [
-    "run",
-    "--no-check",
-    "-A",
-    "--cached-only",
-    "bench/wireguard/bench.ts",
-    `--peers=${values.peers}`,
-    `--capture=/run/out/${CAPTURE}`,
-  ],
-  env: { NO_COLOR: "1" },
-  timeoutMs: Number(values.timeout) * 1000,
-  guest: await prepareGuest(kernelCacheDir()),
-  consoleLog: `${REPO}/.out/kernel-tier/bench-wireguard-console.log`,
-  output: (chunk) => {
-    writeAll(Deno.stdout, chunk);
-    output += dec.decode(chunk, { stream: true });
-  },
-  signal: abort.signal,
-});
-const line = output.split(/\r?\n/).map((l) => l.trim()).findLast((l) => l.startsWith("{") && l.endsWith("}"));
+const { run, figures: guest } = await benchInGuest(
+  "bench:wireguard:kernel",
+  "bench/wireguard/bench.ts",
+  [`--peers=${values.peers}`, `--capture=/run/out/${CAPTURE}`],
+  Number(values.timeout) * 1000,
+);
 const capture = run.files.get(CAPTURE);
-if (run.exitCode !== 0 || !line || capture === undefined) {
-  console.error(`bench:wireguard:kernel: the guest run failed (exit ${run.exitCode}; see the console above)`);
-  Deno.exit(1);
-}
-const guest = JSON.parse(line) as Record<string, unknown>;
-if (guest.backend !== "kernel") throw new Error(`the guest measured the ${guest.backend} backend`);
+if (capture === undefined) throw new Error(`bench:wireguard:kernel: the guest left no ${CAPTURE}`);
 
 const messages = parseMessages(Uint8Array.fromBase64(capture.trim()), "captured dump");
 const fig = benchDecode(messages);
