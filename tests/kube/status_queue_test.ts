@@ -42,14 +42,18 @@ function recorder(fail: (n: number) => unknown = () => undefined) {
   };
 }
 
-const settle = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits (up to 5 s) until `cond` holds: the queue's timers fire late on a loaded machine. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; !cond() && i < 1000; i++) await settle(5);
+}
 
 Deno.test("status queue: submissions made while a write is in flight collapse into one write of the newest", async () => {
   const r = recorder();
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 4 });
   r.hold();
   q.submit("ns", "a", () => ({ v: 1 }));
-  await settle();
+  await until(() => r.maxInFlight() === 1);
   for (let v = 2; v <= 5; v++) q.submit("ns", "a", () => ({ v }));
   assert.equal(q.pending, 1, "one pending submission per object");
   r.release();
@@ -63,7 +67,7 @@ Deno.test("status queue: different objects are written concurrently up to the li
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 3 });
   r.hold();
   for (const n of ["a", "b", "c", "d", "e"]) q.submit("ns", n, () => ({ v: 1 }));
-  await settle();
+  await until(() => r.maxInFlight() === 3);
   r.release();
   await q.close();
   assert.equal(r.calls.length, 5);
@@ -89,7 +93,7 @@ Deno.test("status queue: a failed write is retried, a 404 is dropped, the lookup
   });
   q.submit("ns", "x", (o) => ({ v: Number(o.metadata.resourceVersion) }));
   // y goes in only after x's retry, whenever the backoff timer fires on a loaded machine
-  for (let i = 0; r.calls.length < 2 && i < 1000; i++) await settle(5);
+  await until(() => r.calls.length === 2);
   q.submit("ns", "y", () => ({ v: 2 }));
   await q.close();
   assert.deepEqual(r.calls.map((c) => [c.key, c.status]), [["ns/x", { v: 9 }], ["ns/x", { v: 9 }], ["ns/y", { v: 2 }]]);
@@ -104,7 +108,7 @@ Deno.test("status queue: cancel drops an unwritten submission", async () => {
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 1 });
   r.hold();
   q.submit("ns", "a", () => ({ v: 1 }));
-  await settle();
+  await until(() => r.maxInFlight() === 1);
   q.submit("ns", "a", () => ({ v: 2 }));
   q.cancel("ns/a");
   r.release();
