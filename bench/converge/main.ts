@@ -19,14 +19,11 @@ import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances 
 import { applyExamples, deleteExamples, inNetnsOf } from "../../lab/scenario.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { percentile } from "../stats.ts";
 
 const PREFIX = "dn42op-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
 const TIMEOUT_MS = 60_000;
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -163,7 +160,12 @@ if (import.meta.main) {
       afterApply.sort((a, b) => a - b);
       peer.sort((a, b) => a - b);
       const r2 = (x: number) => Number(x.toFixed(2));
-      const [p50, p90, q50, q90] = [pct(ours, 50), pct(ours, 90), pct(peer, 50), pct(peer, 90)];
+      const [p50, p90, q50, q90] = [
+        percentile(ours, 50),
+        percentile(ours, 90),
+        percentile(peer, 50),
+        percentile(peer, 90),
+      ];
       console.log(
         `ours p50 ${p50.toFixed(2)} s p90 ${p90.toFixed(2)} s; peer p50 ${q50.toFixed(2)} s p90 ${q90.toFixed(2)} s`,
       );
@@ -172,7 +174,7 @@ if (import.meta.main) {
         runs,
         p50_s: r2(p50),
         p90_s: r2(p90),
-        p50_after_apply_s: r2(pct(afterApply, 50)),
+        p50_after_apply_s: r2(percentile(afterApply, 50)),
         peer_p50_s: r2(q50),
         peer_p90_s: r2(q90),
         ratio_p50: r2(p50 / q50),

@@ -26,6 +26,7 @@ import {
   Netns,
   setLink,
 } from "../../src/netlink/mod.ts";
+import { percentile } from "../stats.ts";
 
 const args = parseArgs({
   options: {
@@ -44,10 +45,6 @@ const PEER = { p50: 15_000, p99: 29_700 };
 
 type Kind = "link deleted" | "address removed" | "MTU changed" | "link down" | "moved away";
 const KINDS: Kind[] = ["link deleted", "address removed", "MTU changed", "link down", "moved away"];
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 async function healthy(ns: Netns, i: number): Promise<boolean> {
   const l = await getLink(ns, `hb${i}`);
@@ -144,9 +141,11 @@ await withNamespace(async ({ namespace }) => {
       times.sort((x, y) => x - y);
       for (const [k, v] of perKind) {
         v.sort((x, y) => x - y);
-        console.log(`${k.padEnd(16)} n=${v.length} p50=${pct(v, 50).toFixed(1)} ms p99=${pct(v, 99).toFixed(1)} ms`);
+        console.log(
+          `${k.padEnd(16)} n=${v.length} p50=${percentile(v, 50).toFixed(1)} ms p99=${percentile(v, 99).toFixed(1)} ms`,
+        );
       }
-      const p50 = pct(times, 50), p99 = pct(times, 99);
+      const p50 = percentile(times, 50), p99 = percentile(times, 99);
       console.log(`ours: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, healed ${healed}/${MUTATIONS}`);
       console.log(`peer (reference, 30 s resync, computed): p50 ${PEER.p50} ms, p99 ${PEER.p99} ms`);
       console.log(`ratio (peer/ours): p50 ${(PEER.p50 / p50).toFixed(0)}x, p99 ${(PEER.p99 / p99).toFixed(0)}x`);

@@ -25,17 +25,12 @@ import { Endpoint } from "../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
 import { exec, run as sh } from "../../lab/exec.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { percentile } from "../stats.ts";
 import { type ScaleKey, scaleSpec } from "./spec.ts";
 
 /** Device `i`'s interface name (the same on both sides: each side has its own namespaces). */
 export function scaleName(i: number): string {
   return `ks${i.toString(16).padStart(4, "0")}`;
-}
-
-/** The p-quantile (0 < p ≤ 1) of `xs`, nearest rank. */
-export function quantile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil(p * s.length) - 1)];
 }
 
 /** Runs `fn(0..n-1)` on `workers` concurrent loops, each taking the next index (the controller's worker model). */
@@ -51,7 +46,7 @@ const parse = {
   publicKey: (t: string, f: string) => WireGuardKey.parse("public", t, f),
 };
 
-/** One ensure pass over every device: total seconds and per-device milliseconds. */
+/** One ensure pass over every device: total seconds and per-device milliseconds (ascending). */
 async function ensurePass(
   node: WgNode,
   ctr: { h: Netns; name: string },
@@ -82,7 +77,7 @@ async function ensurePass(
   } finally {
     clearInterval(progress);
   }
-  return { s: (performance.now() - t0) / 1000, ms };
+  return { s: (performance.now() - t0) / 1000, ms: ms.sort((a, b) => a - b) };
 }
 
 function elapsed(t0: number): string {
@@ -190,13 +185,13 @@ if (import.meta.main) {
     console.log(`ours: ${n} devices through WgNode.ensure, ${workers} workers ...`);
     const cold = await ensurePass(node, { h: ctrH, name: ctr.name }, kk, workers, true);
     console.log(
-      `ours: cold start ${cold.s.toFixed(2)} s; per device p50 ${quantile(cold.ms, 0.5).toFixed(1)} ms, ` +
-        `p99 ${quantile(cold.ms, 0.99).toFixed(1)} ms`,
+      `ours: cold start ${cold.s.toFixed(2)} s; per device p50 ${percentile(cold.ms, 50).toFixed(1)} ms, ` +
+        `p99 ${percentile(cold.ms, 99).toFixed(1)} ms`,
     );
     const steady = await ensurePass(node, { h: ctrH, name: ctr.name }, kk, workers, false);
     console.log(
       `ours: steady pass ${steady.s.toFixed(2)} s (nothing changed); per device p50 ` +
-        `${quantile(steady.ms, 0.5).toFixed(1)} ms, p99 ${quantile(steady.ms, 0.99).toFixed(1)} ms`,
+        `${percentile(steady.ms, 50).toFixed(1)} ms, p99 ${percentile(steady.ms, 99).toFixed(1)} ms`,
     );
 
     let peerS: number | null = null;
@@ -217,10 +212,10 @@ if (import.meta.main) {
       count: n,
       workers,
       kernel_cold_start_s: +cold.s.toFixed(2),
-      per_device_p50_ms: +quantile(cold.ms, 0.5).toFixed(1),
-      per_device_p99_ms: +quantile(cold.ms, 0.99).toFixed(1),
+      per_device_p50_ms: +percentile(cold.ms, 50).toFixed(1),
+      per_device_p99_ms: +percentile(cold.ms, 99).toFixed(1),
       steady_pass_s: +steady.s.toFixed(2),
-      steady_p50_ms: +quantile(steady.ms, 0.5).toFixed(1),
+      steady_p50_ms: +percentile(steady.ms, 50).toFixed(1),
       peer_cold_start_s: peerS === null ? null : +peerS.toFixed(2),
       ratio: peerS === null ? null : +(cold.s / peerS).toFixed(2),
       checked_equal: equal !== null,
