@@ -12,6 +12,8 @@ import { createNetns, deleteNetns, type TestNetns } from "./netns.ts";
 import { serve } from "./apiproxy.ts";
 import { programCommand, PROGRAMS } from "../../scripts/programs.ts";
 
+export { until } from "./wait.ts";
+
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** A running agent. */
@@ -167,21 +169,4 @@ export async function metricValue(agent: Agent, address: string, name: string, l
 /** A custom-objects API client for the test cluster. */
 export async function customApi(): Promise<k8s.CustomObjectsApi> {
   return (await cluster()).kc.makeApiClient(k8s.CustomObjectsApi);
-}
-
-/** Polls `fn` until it returns a truthy value; throws after `ms` with the last value or error. */
-export async function until<T>(what: string, fn: () => Promise<T>, ms = 30_000, every = 50): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, every));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { KubeApiError, type KubeObject } from "../../src/kube/client.ts";
 import { ItemExponentialRateLimiter } from "../../src/kube/ratelimit.ts";
 import { StatusQueue, type StatusWriter } from "../../src/kube/status.ts";
+import { until } from "../helpers/wait.ts";
 
 type Obj = KubeObject & { status?: { v: number } };
 
@@ -42,18 +43,15 @@ function recorder(fail: (n: number) => unknown = () => undefined) {
   };
 }
 
-const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Waits (up to 5 s) until `cond` holds: the queue's timers fire late on a loaded machine. */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; !cond() && i < 1000; i++) await settle(5);
-}
+const waitFor = (what: string, cond: () => boolean) => until(what, () => Promise.resolve(cond()), 5000, 5);
 
 Deno.test("status queue: submissions made while a write is in flight collapse into one write of the newest", async () => {
   const r = recorder();
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 4 });
   r.hold();
   q.submit("ns", "a", () => ({ v: 1 }));
-  await until(() => r.maxInFlight() === 1);
+  await waitFor("the first write in flight", () => r.maxInFlight() === 1);
   for (let v = 2; v <= 5; v++) q.submit("ns", "a", () => ({ v }));
   assert.equal(q.pending, 1, "one pending submission per object");
   r.release();
@@ -67,7 +65,7 @@ Deno.test("status queue: different objects are written concurrently up to the li
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 3 });
   r.hold();
   for (const n of ["a", "b", "c", "d", "e"]) q.submit("ns", n, () => ({ v: 1 }));
-  await until(() => r.maxInFlight() === 3);
+  await waitFor("three writes in flight", () => r.maxInFlight() === 3);
   r.release();
   await q.close();
   assert.equal(r.calls.length, 5);
@@ -93,7 +91,7 @@ Deno.test("status queue: a failed write is retried, a 404 is dropped, the lookup
   });
   q.submit("ns", "x", (o) => ({ v: Number(o.metadata.resourceVersion) }));
   // y goes in only after x's retry, whenever the backoff timer fires on a loaded machine
-  await until(() => r.calls.length === 2);
+  await waitFor("the retry of x", () => r.calls.length === 2);
   q.submit("ns", "y", () => ({ v: 2 }));
   await q.close();
   assert.deepEqual(r.calls.map((c) => [c.key, c.status]), [["ns/x", { v: 9 }], ["ns/x", { v: 9 }], ["ns/y", { v: 2 }]]);
@@ -108,7 +106,7 @@ Deno.test("status queue: cancel drops an unwritten submission", async () => {
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 1 });
   r.hold();
   q.submit("ns", "a", () => ({ v: 1 }));
-  await until(() => r.maxInFlight() === 1);
+  await waitFor("the first write in flight", () => r.maxInFlight() === 1);
   q.submit("ns", "a", () => ({ v: 2 }));
   q.cancel("ns/a");
   r.release();
