@@ -24,7 +24,7 @@ export async function benchInGuest(
   args: string[],
   timeoutMs: number,
 ): Promise<GuestBench> {
-  await sh([guestDeno(REPO), "check", script], { cwd: REPO });
+  await sh([guestDeno(REPO).path, "check", script], { cwd: REPO });
   const abort = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => abort.abort());
   await Deno.mkdir(`${REPO}/.out/kernel-tier`, { recursive: true });

@@ -134,7 +134,7 @@ async function dummyCheck(ctx: CheckContext): Promise<CheckResult> {
 }
 
 /** One check per README claim, in the README's order. */
-export const CHECKS: ((ctx: CheckContext) => Promise<CheckResult>)[] = [
+export const CHECKS: Check[] = [
   (ctx) =>
     linkCheck(ctx, "wgp1: wg-lax1-lax2-0", "agent1", "wg-lax1-lax2-0", {
       mtu: 1420,
@@ -158,10 +158,13 @@ export const CHECKS: ((ctx: CheckContext) => Promise<CheckResult>)[] = [
   dummyCheck,
 ];
 
-/** Runs every check once. */
-export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
+/** One check of the table. */
+export type Check = (ctx: CheckContext) => Promise<CheckResult>;
+
+/** Runs every check once (default: {@link CHECKS}). */
+export async function runChecks(ctx: CheckContext, checks: readonly Check[] = CHECKS): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
-  for (const c of CHECKS) {
+  for (const c of checks) {
     try {
       out.push(await c(ctx));
     } catch (e) {
@@ -172,10 +175,15 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
 }
 
 /** Repeats {@link runChecks} every `intervalMs` until nothing fails or `timeoutMs` has passed; the last results. */
-export async function waitForChecks(ctx: CheckContext, timeoutMs: number, intervalMs = 500): Promise<CheckResult[]> {
+export async function waitForChecks(
+  ctx: CheckContext,
+  timeoutMs: number,
+  intervalMs = 500,
+  checks: readonly Check[] = CHECKS,
+): Promise<CheckResult[]> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
-    const results = await runChecks(ctx);
+    const results = await runChecks(ctx, checks);
     if (!results.some((r) => r.status === "FAIL") || Date.now() >= deadline) return results;
     await new Promise((r) => setTimeout(r, intervalMs));
   }

@@ -38,6 +38,15 @@ export interface LabControllersOptions {
   nodes: string[];
   /** -v of every controller (the reference's README uses 4). */
   verbosity?: number;
+  /**
+   * Where the root-namespace pipe reaches the API server (`tcp:HOST:PORT`); default the server's own 127.0.0.1
+   * port. The kernel lab's guest dials QEMU's forward to the host instead (lab/kernel/).
+   */
+  apiDial?: string;
+  /** Whether to run the wgplan-controller here too (default true; the kernel lab runs it on the host). */
+  planController?: boolean;
+  /** Which node programs to run per node (default both). */
+  nodePrograms?: ("wg-controller" | "nl-controller")[];
 }
 
 /** What {@link startLabControllers} started: process name → supervisor PID, and where the logs are. */
@@ -98,7 +107,7 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
   const pids: Record<string, number> = {};
   pids["api-pipe-root"] = await startSupervised(dirs, {
     name: "api-pipe-root",
-    argv: pipe(`unix:${sock}`, `tcp:127.0.0.1:${port}`),
+    argv: pipe(`unix:${sock}`, o.apiDial ?? `tcp:127.0.0.1:${port}`),
   });
   pids["api-pipe-agentx"] = await startSupervised(dirs, {
     name: "api-pipe-agentx",
@@ -111,33 +120,39 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
   const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
   let metricsPort = 8080;
   const metrics = () => `-metrics-bind-address=127.0.0.1:${metricsPort++}`;
+  const wanted = new Set(o.nodePrograms ?? ["wg-controller", "nl-controller"]);
   for (const node of o.nodes) {
     const wgName = `wg-controller-${node}`;
     // wireguard-go's UAPI sockets live in the fixed /run/wireguard, one name space for all network namespaces:
     // each wg-controller gets its own (in a private mount namespace), so instances with the same interface
     // names (lab, tests, lax1 and lax2) cannot take over each other's devices.
-    pids[wgName] = await startSupervised(dirs, {
-      name: wgName,
-      netns: o.agentxNetns,
-      env,
-      cwd: ROOT,
-      bindMounts: [[`${o.stateDir}/wireguard-run-${node}`, "/run/wireguard"]],
-      argv: programCommand("wg-controller", [
-        ...common,
-        `-nodename=${node}`,
-        metrics(),
-        `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
-      ]),
-    });
+    if (wanted.has("wg-controller")) {
+      pids[wgName] = await startSupervised(dirs, {
+        name: wgName,
+        netns: o.agentxNetns,
+        env,
+        cwd: ROOT,
+        bindMounts: [[`${o.stateDir}/wireguard-run-${node}`, "/run/wireguard"]],
+        argv: programCommand("wg-controller", [
+          ...common,
+          `-nodename=${node}`,
+          metrics(),
+          `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
+        ]),
+      });
+    }
     const nlName = `nl-controller-${node}`;
-    pids[nlName] = await startSupervised(dirs, {
-      name: nlName,
-      netns: o.agentxNetns,
-      env,
-      cwd: ROOT,
-      argv: programCommand("nl-controller", [...common, `-nodename=${node}`, metrics()]),
-    });
+    if (wanted.has("nl-controller")) {
+      pids[nlName] = await startSupervised(dirs, {
+        name: nlName,
+        netns: o.agentxNetns,
+        env,
+        cwd: ROOT,
+        argv: programCommand("nl-controller", [...common, `-nodename=${node}`, metrics()]),
+      });
+    }
   }
+  if (o.planController === false) return { pids, logDir: dirs.logDir };
   pids["wgplan-controller"] = await startSupervised(dirs, {
     name: "wgplan-controller",
     netns: o.agentxNetns,

@@ -17,8 +17,11 @@ export const PROFILES: Record<string, string[]> = {
     "openssl",
     "util-linux",
   ],
-  /** The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod. */
-  kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
+  /**
+   * The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod;
+   * socat carries each guest connection to the host's API server (the kernel lab, lab/kernel/).
+   */
+  kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip", "socat"],
   /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
   containers: [
     "podman",

@@ -1,0 +1,133 @@
+/**
+ * The lab's end-to-end steps, for any backend of the node side: the README's checks, then self-healing — links
+ * deleted by hand come back, a SIGKILLed wg-controller is restarted by its supervisor and converges what changed
+ * meanwhile, a plan change (new port range and key for lax1) re-establishes the tunnel, a deleted plan takes its
+ * links and children along and converges again when re-applied. tests/e2e/lab_test.ts runs them on wireguard-go
+ * in podman containers, tests/e2e/lab.kernel_lab_test.ts on the kernel module in the qemu guest.
+ */
+import assert from "node:assert/strict";
+import { type Check, type CheckContext, formatTable, waitForChecks } from "../../lab/checks.ts";
+import type { ExecResult } from "../../lab/exec.ts";
+import {
+  applyExamples,
+  deleteExamples,
+  type ExampleContainer,
+  kubectl,
+  type ScenarioNames,
+} from "../../lab/scenario.ts";
+import { generatePrivateKey } from "../../src/wireguard/key.ts";
+import { until } from "../helpers/wait.ts";
+
+/** A lab instance with the scenario applied, as the steps see it. */
+export interface LabUnderTest {
+  names: ScenarioNames;
+  kubeconfig: string;
+  checks: readonly Check[];
+  ctx: CheckContext;
+  /** Runs a command in the network namespace of agent1, agent2 or agentx (the controllers' host network). */
+  inNetns(where: ExampleContainer | "agentx", cmd: string[]): Promise<ExecResult>;
+  /** PID of the program a lab process name runs now (`wg-controller-lax1`), or null. */
+  programPid(name: string): Promise<number | null>;
+  /** Supervisor PID of a lab process name, or null. */
+  supervisorPid(name: string): Promise<number | null>;
+  /** Sends a signal to a PID where the node side runs. */
+  kill(pid: number, signal: Deno.Signal): Promise<void>;
+  /** How long convergence may take (the node side is ~20x slower under emulation). */
+  convergeMs: number;
+}
+
+/** Fails with the whole table unless every check passed (dummy may be "n/a" on a kernel without dummy links). */
+export async function converged(lab: LabUnderTest): Promise<void> {
+  const results = await waitForChecks(lab.ctx, lab.convergeMs, 500, lab.checks);
+  const bad = results.filter((r) => r.status === "FAIL" || (r.status === "n/a" && lab.ctx.dummyKernel));
+  assert.equal(bad.length, 0, `checks failed:\n${formatTable(results)}`);
+}
+
+async function ifindex(lab: LabUnderTest, where: ExampleContainer, dev: string): Promise<number | undefined> {
+  const r = await lab.inNetns(where, ["ip", "-j", "link", "show", "dev", dev]);
+  return r.code === 0 ? JSON.parse(r.stdout)[0]?.ifindex : undefined;
+}
+
+/** UDP ports listening in agentx (where the WireGuard sockets live). */
+async function udpPorts(lab: LabUnderTest): Promise<number[]> {
+  const r = await lab.inNetns("agentx", ["ss", "-Hlun"]);
+  return [...r.stdout.matchAll(/:(\d+)\s/g)].map((m) => Number(m[1]));
+}
+
+/** Runs the steps as test steps of `t`; a step is skipped when one it builds on failed. */
+export async function labSteps(t: Deno.TestContext, lab: LabUnderTest): Promise<void> {
+  const wait = () => converged(lab);
+  const ms = lab.convergeMs;
+  if (!await t.step("the README's checks pass (links, addresses, MTU, pings through every link)", wait)) return;
+
+  const healed = await t.step("links deleted by hand come back (WireGuard and vxlan)", async () => {
+    const before = { wg: await ifindex(lab, "agent1", "wg-lax1-lax2-0"), vx: await ifindex(lab, "agent1", "vxlan1") };
+    await lab.inNetns("agent1", ["ip", "link", "del", "dev", "vxlan1"]);
+    await lab.inNetns("agent1", ["ip", "link", "del", "dev", "wg-lax1-lax2-0"]);
+    assert.equal(await ifindex(lab, "agent1", "wg-lax1-lax2-0"), undefined, "deleted");
+    await wait();
+    assert.notEqual(await ifindex(lab, "agent1", "wg-lax1-lax2-0"), before.wg, "wg-lax1-lax2-0 was re-created");
+    assert.notEqual(await ifindex(lab, "agent1", "vxlan1"), before.vx, "vxlan1 was re-created");
+  });
+
+  const restarted = healed &&
+    await t.step("a SIGKILLed wg-controller is restarted and converges what changed meanwhile", async () => {
+      const name = "wg-controller-lax1";
+      const sup = await lab.supervisorPid(name);
+      const pid = (await until("wg-controller-lax1 running", () => lab.programPid(name)))!;
+      const tunnel = await ifindex(lab, "agent1", "wg-lax1-lax2-0");
+      const wg1 = await ifindex(lab, "agent1", "wg1");
+      await lab.kill(pid, "SIGKILL");
+      await lab.inNetns("agent1", ["ip", "link", "del", "dev", "wg1"]);
+      const next = await until("a new wg-controller-lax1", async () => {
+        const p = await lab.programPid(name);
+        return p && p !== pid ? p : null;
+      }, 30_000);
+      assert.equal(await lab.supervisorPid(name), sup, "same supervisor");
+      assert.ok(next! > 0);
+      await wait();
+      assert.notEqual(await ifindex(lab, "agent1", "wg1"), wg1, "wg1 was re-created by the restarted controller");
+      assert.equal(await ifindex(lab, "agent1", "wg-lax1-lax2-0"), tunnel, "the untouched tunnel was adopted");
+    });
+
+  if (restarted) {
+    await t.step("a plan change (lax1 port range and key) re-establishes the tunnel", async () => {
+      assert.ok((await udpPorts(lab)).includes(52820));
+      const key = (await generatePrivateKey()).toBase64();
+      const patch = [
+        { op: "replace", path: "/spec/nodes/0/underlay/portRange", value: { start: 52830, end: 52849 } },
+        { op: "replace", path: "/spec/nodes/0/privateKey", value: key },
+      ];
+      const r = await kubectl(lab.kubeconfig, [
+        "-n",
+        lab.names.namespace,
+        "patch",
+        "wgp",
+        "wgp1",
+        "--type=json",
+        `-p=${JSON.stringify(patch)}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      await until("lax1's tunnel on port 52830 instead of 52820", async () => {
+        const ports = await udpPorts(lab);
+        return ports.includes(52830) && !ports.includes(52820);
+      }, ms);
+      await wait();
+    });
+  }
+
+  await t.step("a deleted plan takes its links and children along; applied again, it converges again", async () => {
+    await deleteExamples(lab.kubeconfig, ["example/wgp/wgp1.yaml"], lab.names); // waits for the plan
+    await until(
+      "the plan's links gone",
+      async () => (await ifindex(lab, "agent1", "wg-lax1-lax2-0")) === undefined,
+      ms,
+    );
+    await until("the plan's children gone", async () => {
+      const r = await kubectl(lab.kubeconfig, ["-n", lab.names.namespace, "get", "wgi", "-o", "name"]);
+      return !r.stdout.includes("wg-lax1-lax2-0") && !r.stdout.includes("wg-lax2-lax1-0");
+    }, ms);
+    await applyExamples(lab.kubeconfig, ["example/wgp/wgp1.yaml"], lab.names);
+    await wait();
+  });
+}
