@@ -18,7 +18,7 @@ import { exec, run } from "../../lab/exec.ts";
 import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { applyExamples, deleteExamples, inNetnsOf } from "../../lab/scenario.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
-import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { type NamespaceContext, withNamespace } from "../../tests/helpers/cluster.ts";
 import { percentile } from "../stats.ts";
 
 const PREFIX = "dn42op-bc-";
@@ -132,57 +132,70 @@ async function peerOnce(inst: Instance): Promise<number> {
   }
 }
 
+/** Seconds per run, ascending: ours (apply to first ping), ours without kubectl's own time, and the peer's. */
+export interface ConvergeRuns {
+  ours: number[];
+  afterApply: number[];
+  peer: number[];
+}
+
+/** One warm-up run, then `runs` of ours and `runs` of the peer on a fresh userspace instance in namespace `k`. */
+export async function measureUserspace(k: NamespaceContext, runs: number): Promise<ConvergeRuns> {
+  await sweepInstances(PREFIX);
+  const o = freshInstance(PREFIX, k.namespace, k.kubeconfigPath, k.server);
+  try {
+    const inst = await instanceUp(o);
+    const warm = await oursOnce(inst);
+    console.log(`warm-up: ${warm.total.toFixed(2)} s (not counted)`);
+    const ours: number[] = [];
+    const afterApply: number[] = [];
+    for (let i = 1; i <= runs; i++) {
+      const r = await oursOnce(inst);
+      ours.push(r.total);
+      afterApply.push(r.total - r.apply);
+      console.log(`ours run ${i}: ${r.total.toFixed(2)} s to the first ping (kubectl apply ${r.apply.toFixed(2)} s)`);
+    }
+    const peer: number[] = [];
+    for (let i = 1; i <= runs; i++) {
+      peer.push(await peerOnce(inst));
+      console.log(`peer run ${i}: ${peer[i - 1].toFixed(2)} s to the first ping (by hand: wireguard-go, wg, ip)`);
+    }
+    const up = (a: number[]) => a.sort((x, y) => x - y);
+    return { ours: up(ours), afterApply: up(afterApply), peer: up(peer) };
+  } finally {
+    await deleteExamples(k.kubeconfigPath, PLAN, o.names).catch(() => {});
+    await instanceDown(o);
+  }
+}
+
+/** p50/p90 of ours and the peer's, rounded to 10 ms, and the p50 ratio (ours / peer). */
+export function convergeFigures(r: ConvergeRuns) {
+  const r2 = (x: number) => Number(x.toFixed(2));
+  const [p50, p90, q50, q90] = [
+    percentile(r.ours, 50),
+    percentile(r.ours, 90),
+    percentile(r.peer, 50),
+    percentile(r.peer, 90),
+  ];
+  return {
+    runs: r.ours.length,
+    p50_s: r2(p50),
+    p90_s: r2(p90),
+    p50_after_apply_s: r2(percentile(r.afterApply, 50)),
+    peer_p50_s: r2(q50),
+    peer_p90_s: r2(q90),
+    ratio_p50: r2(p50 / q50),
+  };
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string", default: "10" } } });
   const runs = Number(values.runs);
   if (!(runs >= 1)) throw new TypeError(`--runs ${values.runs}: expected a positive integer`);
-  await sweepInstances(PREFIX);
   await withNamespace(async (k) => {
-    const o = freshInstance(PREFIX, k.namespace, k.kubeconfigPath, k.server);
-    try {
-      const inst = await instanceUp(o);
-      const warm = await oursOnce(inst);
-      console.log(`warm-up: ${warm.total.toFixed(2)} s (not counted)`);
-      const ours: number[] = [];
-      const afterApply: number[] = [];
-      for (let i = 1; i <= runs; i++) {
-        const r = await oursOnce(inst);
-        ours.push(r.total);
-        afterApply.push(r.total - r.apply);
-        console.log(`ours run ${i}: ${r.total.toFixed(2)} s to the first ping (kubectl apply ${r.apply.toFixed(2)} s)`);
-      }
-      const peer: number[] = [];
-      for (let i = 1; i <= runs; i++) {
-        peer.push(await peerOnce(inst));
-        console.log(`peer run ${i}: ${peer[i - 1].toFixed(2)} s to the first ping (by hand: wireguard-go, wg, ip)`);
-      }
-      ours.sort((a, b) => a - b);
-      afterApply.sort((a, b) => a - b);
-      peer.sort((a, b) => a - b);
-      const r2 = (x: number) => Number(x.toFixed(2));
-      const [p50, p90, q50, q90] = [
-        percentile(ours, 50),
-        percentile(ours, 90),
-        percentile(peer, 50),
-        percentile(peer, 90),
-      ];
-      console.log(
-        `ours p50 ${p50.toFixed(2)} s p90 ${p90.toFixed(2)} s; peer p50 ${q50.toFixed(2)} s p90 ${q90.toFixed(2)} s`,
-      );
-      console.log(`ratio (ours/peer) p50 ${(p50 / q50).toFixed(1)}x; goal p50 < 2 s: ${p50 < 2 ? "met" : "missed"}`);
-      console.log(JSON.stringify({
-        runs,
-        p50_s: r2(p50),
-        p90_s: r2(p90),
-        p50_after_apply_s: r2(percentile(afterApply, 50)),
-        peer_p50_s: r2(q50),
-        peer_p90_s: r2(q90),
-        ratio_p50: r2(p50 / q50),
-        loadavg: (await Deno.readTextFile("/proc/loadavg")).split(" ")[0],
-      }));
-    } finally {
-      await deleteExamples(k.kubeconfigPath, PLAN, o.names).catch(() => {});
-      await instanceDown(o);
-    }
+    const f = convergeFigures(await measureUserspace(k, runs));
+    console.log(`ours p50 ${f.p50_s} s p90 ${f.p90_s} s; peer p50 ${f.peer_p50_s} s p90 ${f.peer_p90_s} s`);
+    console.log(`ratio (ours/peer) p50 ${f.ratio_p50.toFixed(1)}x; goal p50 < 2 s: ${f.p50_s < 2 ? "met" : "missed"}`);
+    console.log(JSON.stringify({ ...f, loadavg: (await Deno.readTextFile("/proc/loadavg")).split(" ")[0] }));
   }, { prefix: PREFIX });
 }

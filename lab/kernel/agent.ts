@@ -30,6 +30,8 @@ export interface GuestUp {
   apiDial: string;
   /** Node programs per node (default both); `up` again with more nodes or programs adds them. */
   nodePrograms?: ("wg-controller" | "nl-controller")[];
+  /** -v of the controllers (default 4, as the reference's README runs them). */
+  verbosity?: number;
 }
 
 /** What `up` brought about. */
@@ -49,6 +51,22 @@ async function must(argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim()}`);
 }
 
+async function controllers(o: GuestUp): Promise<Record<string, number>> {
+  const c = await startLabControllers({
+    stateDir: o.topology.stateDir,
+    agentxNetns: o.topology.agentxNetns,
+    kubeconfig: o.kubeconfig,
+    server: o.server,
+    namespace: o.namespace,
+    nodes: o.nodes,
+    apiDial: o.apiDial,
+    planController: false,
+    nodePrograms: o.nodePrograms,
+    verbosity: o.verbosity,
+  });
+  return c.pids;
+}
+
 function handlers(): RpcHandlers {
   let lastUp: GuestUp | null = null;
   const down = async (o: GuestUp | null) => {
@@ -65,18 +83,12 @@ function handlers(): RpcHandlers {
     up: async (o: GuestUp): Promise<GuestUpResult> => {
       lastUp = o;
       const topo = await labUp({ ...o.topology, backend: "netns-process" });
-      const c = await startLabControllers({
-        stateDir: o.topology.stateDir,
-        agentxNetns: o.topology.agentxNetns,
-        kubeconfig: o.kubeconfig,
-        server: o.server,
-        namespace: o.namespace,
-        nodes: o.nodes,
-        apiDial: o.apiDial,
-        planController: false,
-        nodePrograms: o.nodePrograms,
-      });
-      return { pids: topo.pids, controllers: c.pids };
+      return { pids: topo.pids, controllers: await controllers(o) };
+    },
+    /** Starts what `o` names beyond what runs (the topology must be up). */
+    controllers: async (o: GuestUp) => {
+      lastUp = o;
+      return await controllers(o);
     },
     down: () => down(lastUp),
     programPid: (a: { stateDir: string; name: string }) => labProgramPid(a.stateDir, a.name),
