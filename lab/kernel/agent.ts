@@ -9,7 +9,13 @@
  *   deno run -A lab/kernel/agent.ts PORT_NAME     (in the guest; lab/kernel/node.ts boots it)
  */
 import { kernelHasDummy } from "../checks.ts";
-import { labProgramPid, labSupervisorPid, startLabControllers, stopLabControllers } from "../controllers.ts";
+import {
+  labProgramPid,
+  labSupervisorPid,
+  startLabControllers,
+  stopLabControllers,
+  supervisorDirs,
+} from "../controllers.ts";
 import { exec } from "../exec.ts";
 import { labDown, type LabTopologyOptions, labUp } from "../topology.ts";
 import { type RpcHandlers, serveRpc } from "./rpc.ts";
@@ -91,6 +97,17 @@ function handlers(): RpcHandlers {
       return await controllers(o);
     },
     down: () => down(lastUp),
+    /** The last `lines` lines of every lab process's log in the guest, by process name. */
+    logs: async (a: { lines: number }) => {
+      const out: Record<string, string> = {};
+      if (!lastUp) return out;
+      const dir = supervisorDirs(lastUp.topology.stateDir).logDir;
+      for await (const e of Deno.readDir(dir)) {
+        const text = await Deno.readTextFile(`${dir}/${e.name}`);
+        out[e.name.replace(/\.log$/, "")] = text.trimEnd().split("\n").slice(-a.lines).join("\n");
+      }
+      return out;
+    },
     programPid: (a: { stateDir: string; name: string }) => labProgramPid(a.stateDir, a.name),
     supervisorPid: (a: { stateDir: string; name: string }) => labSupervisorPid(a.stateDir, a.name),
     kill: (a: { pid: number; signal: Deno.Signal }) => Promise.resolve(Deno.kill(a.pid, a.signal)),

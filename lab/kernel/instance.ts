@@ -68,6 +68,8 @@ export interface KernelInstance {
   supervisorPid(name: string): Promise<number | null>;
   /** What the README checks need. */
   checkContext(): CheckContext;
+  /** The last `lines` lines of each guest process's log, as one text (for failure reports). */
+  logTails(lines?: number): Promise<string>;
 }
 
 function netnsOf(o: KernelInstanceOptions, where: ExampleContainer | "agentx"): string {
@@ -84,6 +86,10 @@ function instanceOn(o: KernelInstanceOptions, node: KernelNode): KernelInstance 
     programPid: ask("programPid"),
     supervisorPid: ask("supervisorPid"),
     checkContext: () => ({ dummyKernel: node.hello.dummyKernel, inContainer: inNetns }),
+    logTails: async (lines = 20) => {
+      const logs = await node.call<Record<string, string>>("logs", { lines });
+      return Object.entries(logs).map(([name, text]) => `--- ${name} (guest)\n${text}`).join("\n");
+    },
   };
 }
 

@@ -40,6 +40,7 @@ async function report(inst: KernelInstance, results: CheckResult[], seconds: num
   const wg = await inst.inNetns("agent1", ["ip", "a", "show", "type", "wireguard"]);
   console.log(`agent1 # ip a show type wireguard\n${wg.stdout.trimEnd()}`);
   const count = (s: CheckResult["status"]) => results.filter((r) => r.status === s).length;
+  if (count("FAIL")) console.log(await inst.logTails());
   console.log(
     `lab --kernel: ${count("ok")} ok, ${count("FAIL")} failed, ${count("n/a")} not applicable ` +
       `(after ${seconds.toFixed(1)} s)`,

@@ -44,6 +44,7 @@ Deno.test({
           supervisorPid: inst.supervisorPid,
           kill: (pid, signal) => inst.node.call("kill", { pid, signal }),
           convergeMs: 400_000,
+          diagnose: () => inst.logTails(),
         });
       } finally {
         await deleteExamples(k.kubeconfigPath, LAB_EXAMPLES, o.names).catch((e) => console.error(String(e)));

@@ -34,13 +34,17 @@ export interface LabUnderTest {
   kill(pid: number, signal: Deno.Signal): Promise<void>;
   /** How long convergence may take (the node side is ~20x slower under emulation). */
   convergeMs: number;
+  /** What to add to a failure's message (e.g. the controllers' log tails where they cannot be read directly). */
+  diagnose?: () => Promise<string>;
 }
 
 /** Fails with the whole table unless every check passed (dummy may be "n/a" on a kernel without dummy links). */
 export async function converged(lab: LabUnderTest): Promise<void> {
   const results = await waitForChecks(lab.ctx, lab.convergeMs, 500, lab.checks);
   const bad = results.filter((r) => r.status === "FAIL" || (r.status === "n/a" && lab.ctx.dummyKernel));
-  assert.equal(bad.length, 0, `checks failed:\n${formatTable(results)}`);
+  if (!bad.length) return;
+  const more = lab.diagnose ? `\n${await lab.diagnose().catch((e) => String(e))}` : "";
+  assert.fail(`checks failed:\n${formatTable(results)}${more}`);
 }
 
 async function ifindex(lab: LabUnderTest, where: ExampleContainer, dev: string): Promise<number | undefined> {
