@@ -47,6 +47,10 @@ export interface LabControllersOptions {
   planController?: boolean;
   /** Which node programs to run per node (default both). */
   nodePrograms?: ("wg-controller" | "nl-controller")[];
+  /** Extra `deno run` flags of the programs (the kernel lab's guest, without network, passes --cached-only). */
+  denoFlags?: string[];
+  /** The command of a byte pipe from `listen` to `dial` (`tcp:HOST:PORT`, `unix:PATH`); default lab/apipipe.ts. */
+  pipeCommand?: (listen: string, dial: string) => string[];
 }
 
 /** What {@link startLabControllers} started: process name → supervisor PID, and where the logs are. */
@@ -94,7 +98,7 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
   const dirs = supervisorDirs(o.stateDir);
   const port = apiPort(o.server);
   const sock = `${o.stateDir}/api.sock`;
-  const pipe = (listen: string, dial: string) => [
+  const pipe = o.pipeCommand ?? ((listen: string, dial: string) => [
     Deno.execPath(),
     "run",
     "--allow-net",
@@ -103,7 +107,7 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
     `${ROOT}lab/apipipe.ts`,
     listen,
     dial,
-  ];
+  ]);
   const pids: Record<string, number> = {};
   pids["api-pipe-root"] = await startSupervised(dirs, {
     name: "api-pipe-root",
@@ -133,12 +137,17 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
         env,
         cwd: ROOT,
         bindMounts: [[`${o.stateDir}/wireguard-run-${node}`, "/run/wireguard"]],
-        argv: programCommand("wg-controller", [
-          ...common,
-          `-nodename=${node}`,
-          metrics(),
-          `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
-        ]),
+        argv: programCommand(
+          "wg-controller",
+          [
+            ...common,
+            `-nodename=${node}`,
+            metrics(),
+            `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
+          ],
+          undefined,
+          o.denoFlags,
+        ),
       });
     }
     const nlName = `nl-controller-${node}`;
@@ -148,7 +157,7 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
         netns: o.agentxNetns,
         env,
         cwd: ROOT,
-        argv: programCommand("nl-controller", [...common, `-nodename=${node}`, metrics()]),
+        argv: programCommand("nl-controller", [...common, `-nodename=${node}`, metrics()], undefined, o.denoFlags),
       });
     }
   }

@@ -65,9 +65,15 @@ function isFile(path: string): boolean {
 
 /**
  * The command line that runs program `name` with `args`: `bin/<name> args…` when that binary exists, otherwise
- * `<pinned deno> run --no-prompt <permissions> <entry> args…`. Works from any working directory.
+ * `<pinned deno> run --no-prompt <denoFlags> <permissions> <entry> args…` (e.g. `--cached-only` where there is no
+ * network). Works from any working directory.
  */
-export function programCommand(name: ProgramName, args: readonly string[] = [], root = ROOT): string[] {
+export function programCommand(
+  name: ProgramName,
+  args: readonly string[] = [],
+  root = ROOT,
+  denoFlags: readonly string[] = [],
+): string[] {
   const p = PROGRAMS[name];
   if (!p) throw new TypeError(`programCommand: unknown program "${name}" (known: ${PROGRAM_NAMES.join(", ")})`);
   const bin = binaryPath(name, root);
@@ -76,6 +82,7 @@ export function programCommand(name: ProgramName, args: readonly string[] = [], 
     Deno.execPath(),
     "run",
     "--no-prompt",
+    ...denoFlags,
     `--config=${root}deno.json`,
     ...p.permissions,
     root + p.entry,

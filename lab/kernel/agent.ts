@@ -19,6 +19,7 @@ import {
 import { exec } from "../exec.ts";
 import { labDown, type LabTopologyOptions, labUp } from "../topology.ts";
 import { type RpcHandlers, serveRpc } from "./rpc.ts";
+import { socatPipe } from "./socat.ts";
 import { findPort, VirtioPort } from "./vport.ts";
 
 /** The guest's address on QEMU's user-mode network (its default guest address). */
@@ -69,6 +70,8 @@ async function controllers(o: GuestUp): Promise<Record<string, number>> {
     planController: false,
     nodePrograms: o.nodePrograms,
     verbosity: o.verbosity,
+    denoFlags: ["--cached-only"], // no network here but the API forward: npm packages come from node_modules/
+    pipeCommand: socatPipe,
   });
   return c.pids;
 }

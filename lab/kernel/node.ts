@@ -16,6 +16,7 @@ import { isRunning, logTail, spawnOrphan } from "../../scripts/controlplane/proc
 import { prepareGuest, stageGuestCommand } from "../../scripts/kernel/guest.ts";
 import { qemuArgs } from "../../scripts/kernel/qemu.ts";
 import { kernelCacheDir, REPO } from "../../scripts/kernel/tier.ts";
+import { programCommand } from "../../scripts/programs.ts";
 import { processAlive } from "../exec.ts";
 import { RpcClient } from "./rpc.ts";
 
@@ -34,7 +35,7 @@ export interface KernelNodeOptions {
   memoryMiB?: number;
   /** Bound on the guest's life; it powers off after it (default 24 h). */
   lifetimeS?: number;
-  /** Bound on boot until the agent answers (default 240 s). */
+  /** Bound on boot until the agent answers (default 900 s: a loaded host starves the emulated CPUs). */
   bootTimeoutMs?: number;
 }
 
@@ -51,6 +52,33 @@ interface NodeState {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The guest's command: the agent (its port name follows). */
+const AGENT = ["run", "--no-check", "-A", "--cached-only", "lab/kernel/agent.ts"];
+
+/**
+ * Fills `dir` as a DENO_DIR for what the guest runs — the agent and the node programs — by loading each once here
+ * (usage output; loading is what fills the caches); the guest uses it read-only (scripts/kernel/guest.ts).
+ */
+async function warmDenoDir(dir: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const runs = [
+    [Deno.execPath(), ...AGENT],
+    programCommand("wg-controller", ["-h"], undefined, ["--cached-only"]),
+    programCommand("nl-controller", ["-h"], undefined, ["--cached-only"]),
+  ];
+  for (const argv of runs) {
+    await new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      cwd: REPO,
+      env: { DENO_DIR: dir },
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+  }
+  return dir;
+}
 
 async function qemuPid(stateDir: string): Promise<number | null> {
   const pid = Number((await Deno.readTextFile(`${stateDir}/qemu.pid`).catch(() => "")).trim());
@@ -98,12 +126,14 @@ export class KernelNode {
     const out = `${o.stateDir}/out`;
     await Deno.mkdir(out, { recursive: true, mode: 0o700 });
     const guest = await prepareGuest(kernelCacheDir());
+    const denoDir = await warmDenoDir(`${kernelCacheDir()}/deno-dir`);
     const staged = await stageGuestCommand({
       repo: REPO,
-      denoArgs: ["run", "--no-check", "-A", "--cached-only", "lab/kernel/agent.ts", PORT_NAME],
+      denoArgs: [...AGENT, PORT_NAME],
       env: { NO_COLOR: "1" },
       timeoutS: o.lifetimeS ?? 86_400,
       out,
+      denoDir,
     });
     const socket = `${o.stateDir}/ctl.sock`;
     const args = qemuArgs({
@@ -125,7 +155,7 @@ export class KernelNode {
     const pid = await spawnOrphan([QEMU, ...args], consoleLog);
     await Deno.writeTextFile(`${o.stateDir}/qemu.pid`, `${pid}\n`);
     try {
-      const deadline = Date.now() + (o.bootTimeoutMs ?? 240_000);
+      const deadline = Date.now() + (o.bootTimeoutMs ?? 900_000);
       const rpc = await connect(socket, pid, consoleLog, deadline);
       const hello = await helloWithin(rpc, deadline, pid, consoleLog);
       const state: NodeState = { apiPort: o.apiPort, ...hello };

@@ -1,5 +1,9 @@
-/** The kernel lab's control channel (lab/kernel/rpc.ts): framing, and a client against the server loop. */
+/**
+ * The kernel lab's control channel (lab/kernel/rpc.ts): framing, and a client against the server loop; the guest's
+ * socat pipes (lab/kernel/socat.ts).
+ */
 import assert from "node:assert/strict";
+import { socatPipe } from "../../lab/kernel/socat.ts";
 import {
   LineSplitter,
   parseRequest,
@@ -112,4 +116,18 @@ Deno.test("serveRpc: a line cut short by a dead caller is skipped; the next call
   assert.deepEqual(out, ['{"id":"b-1","ok":true,"value":"pong"}\n']);
   assert.match(logs[0], /skipped not JSON/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("socatPipe: the lab's pipe addresses as socat addresses, forking per client", () => {
+  assert.deepEqual(socatPipe("unix:/run/x/api.sock", "tcp:10.0.2.100:6443"), [
+    "socat",
+    "UNIX-LISTEN:/run/x/api.sock,fork,unlink-early",
+    "TCP:10.0.2.100:6443",
+  ]);
+  assert.deepEqual(socatPipe("tcp:127.0.0.1:6443", "unix:/run/x/api.sock"), [
+    "socat",
+    "TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr",
+    "UNIX-CONNECT:/run/x/api.sock",
+  ]);
+  assert.throws(() => socatPipe("tcp:h", "unix:/x"), /tcp:HOST:PORT/);
 });
