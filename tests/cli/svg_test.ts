@@ -99,3 +99,18 @@ Deno.test({
     assert.ok(s.unreported > 500, `the laptop without an agent grey (${s.unreported} px)`);
   },
 });
+
+Deno.test({
+  name: "docs/lab-topology.svg (the README's picture) is what the CLI draws of the lab's objects",
+  ignore: skipUnless("graphviz"),
+  fn: async () => {
+    const committed = await Deno.readTextFile(new URL("../../docs/lab-topology.svg", import.meta.url));
+    const drawn = await svgOf("lab.yaml", "-n", "default");
+    assert.equal(
+      committed,
+      drawn,
+      "regenerate: deno task dn42op graph -f tests/fixtures/cli/lab.yaml -n default --at 2026-01-15T10:01:00Z " +
+        "-o svg > docs/lab-topology.svg",
+    );
+  },
+});
