@@ -22,6 +22,10 @@ export const PROFILES: Record<string, string[]> = {
    * socat carries each guest connection to the host's API server (the kernel lab, lab/kernel/).
    */
   kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip", "socat"],
+  /** Graphviz's dot: `dn42op graph -o svg` and the lab's topology picture. */
+  graph: ["graphviz"],
+  /** Headless Chromium: the test that opens the CLI's SVG and takes a screenshot. */
+  browser: ["chromium", "fonts-dejavu-core"],
   /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
   containers: [
     "podman",
