@@ -181,7 +181,7 @@ Deno.test({
             assert.equal(plugin.code, 0, plugin.stderr);
             assert.match(plugin.stdout, /^wg-lax1-lax2-0\s+lax1\s+wg-lax1-lax2-0\s+lax2\s/m);
             const help = await exec([BINARIES.kubectl, "dn42", "--help"], env);
-            assert.match(help.stdout, /^  kubectl dn42 COMMAND \[ARGS\] \[flags\]$/m);
+            assert.match(help.stdout, /^ {2}kubectl dn42 COMMAND \[ARGS\] \[flags\]$/m);
             const completion = await exec([BINARIES.kubectl, "__complete", "dn42", "showconf", "-n", ns, ""], env);
             assert.match(completion.stdout, /^mesh\n/m, completion.stdout + completion.stderr);
           } finally {
