@@ -113,15 +113,14 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
   const metrics = () => `-metrics-bind-address=127.0.0.1:${metricsPort++}`;
   for (const node of o.nodes) {
     const wgName = `wg-controller-${node}`;
-    // wireguard-go's UAPI sockets live in the fixed /run/wireguard, one name space for all network namespaces:
-    // each wg-controller gets its own (in a private mount namespace), so instances with the same interface
-    // names (lab, tests, lax1 and lax2) cannot take over each other's devices.
+    // Both nodes' wg-controllers share agentx and its file system, as in the reference's lab; their wireguard-go
+    // state (and UAPI sockets) is per node by design (src/wireguard/wggo.ts). -wg-state-dir only keeps the lab's
+    // files under its state directory, so that lab:down removes them with it.
     pids[wgName] = await startSupervised(dirs, {
       name: wgName,
       netns: o.agentxNetns,
       env,
       cwd: ROOT,
-      bindMounts: [[`${o.stateDir}/wireguard-run-${node}`, "/run/wireguard"]],
       argv: programCommand("wg-controller", [
         ...common,
         `-nodename=${node}`,

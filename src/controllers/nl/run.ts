@@ -55,7 +55,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   const sink = { enqueue: (_key: string) => {} };
   const enqueueAll = () => informer.store.keys().forEach((k) => sink.enqueue(k));
   const monitor = new DriftMonitor({
-    kind: "nl",
+    agent: { kind: "nl", node: c.nodename, namespace: c.namespace },
     enqueue: (k) => sink.enqueue(k),
     resyncAll: (reason) => {
       log.info("full resync", { reason });
@@ -71,6 +71,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     monitor,
     events: new EventRecorder(client, { component: FIELD_MANAGERS.nlController, host: c.nodename }),
     nodename: c.nodename,
+    namespace: c.namespace,
     dryRun: c.dryRun,
     metrics,
   });
@@ -99,7 +100,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   const gc = async () => {
     if (!informer.hasSynced()) return;
     try {
-      await reconciler.collectGarbage();
+      await reconciler.collectGarbage(signal);
     } catch (e) {
       log.error("garbage collection failed", { error: String(e) });
     }
