@@ -14,14 +14,14 @@ import { Controller, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { ControllerMetrics } from "../kube/metrics.ts";
-import { type OpsServer, startOpsServer } from "../kube/server.ts";
+import { opsListen, type OpsServer, startOpsServer } from "../kube/server.ts";
 import { logger } from "../log/mod.ts";
 import { DockerClient } from "../node/container.ts";
 import { DriftMonitor } from "../node/monitor.ts";
 import { NamespaceResolver } from "../node/placement.ts";
 import { agentStateDir, WgNode } from "../node/wireguard/executor.ts";
 import type { BackendChoice } from "../wireguard/client.ts";
-import { COMMON_FLAGS, NODE_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
 
 const PROGRAM = "wg-controller";
 
@@ -65,11 +65,7 @@ export const WG_CONTROLLER_FLAGS = {
     default: "",
     usage: "Docker Engine API socket as unix:///path (default $DOCKER_HOST, else /var/run/docker.sock).",
   },
-  "metrics-bind-address": {
-    type: "string",
-    default: ":8080",
-    usage: 'Address of /metrics, /healthz and /readyz, e.g. ":8080" or "127.0.0.1:9090"; "0" disables.',
-  },
+  "metrics-bind-address": metricsAddressFlag(":8080"),
   "wg-state-dir": {
     type: "string",
     default: "",
@@ -151,10 +147,11 @@ if (import.meta.main) {
       },
     });
     metrics.watchInformers([informer]);
+    const listen = opsListen(f["metrics-bind-address"], ":8080");
     let ops: OpsServer | undefined;
-    if (f["metrics-bind-address"] !== "0") {
+    if (listen) {
       ops = await startOpsServer({
-        address: f["metrics-bind-address"],
+        ...listen,
         metrics: () => metrics.exposition(),
         readyz: [ctl.readyCheck()],
       });

@@ -11,7 +11,7 @@ import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
-import { startOpsServer } from "../../kube/server.ts";
+import { type OpsServerOptions, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
 import { DockerClient } from "../../node/container.ts";
 import { DriftMonitor } from "../../node/monitor.ts";
@@ -32,8 +32,8 @@ export interface NlControllerConfig {
   workers: number;
   resyncSeconds: number;
   dryRun: boolean;
-  /** Go-style listen address for /metrics, /healthz, /readyz; "0" disables. */
-  metricsAddress: string;
+  /** Where /metrics, /healthz, /readyz listen; undefined: no server. */
+  ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** DOCKER_HOST-style value; "" = environment / default socket. */
   dockerHost: string;
 }
@@ -91,8 +91,8 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   metrics.customGauge("dn42op_netlink_events", "rtnetlink events received.", [], () => [
     { labels: {}, value: monitor.events },
   ]);
-  const ops = c.metricsAddress === "0" ? undefined : await startOpsServer({
-    address: c.metricsAddress,
+  const ops = c.ops === undefined ? undefined : await startOpsServer({
+    ...c.ops,
     metrics: () => metrics.exposition(),
     readyz: [ctl.readyCheck()],
   });
