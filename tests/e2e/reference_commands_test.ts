@@ -62,7 +62,7 @@ Deno.test({
         assert.match(log, /serving \/metrics \/healthz \/readyz/, `${PROGRAMS[i]} serves /metrics`);
       }
       const fellBack = text.filter((l) => /default metrics address in use/.test(l)).length;
-      X
+      assert.equal(fellBack, 3, "two of the three programs wanting :8080 and one of the two wanting :8081");
     } catch (e) {
       for (const [i, log] of (await logs().catch(() => [])).entries()) {
         console.error(`--- ${PROGRAMS[i]}\n${log.slice(-3000)}`);
