@@ -12,6 +12,7 @@
 import { freePort } from "../../scripts/controlplane/proc.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import type { CheckContext } from "../checks.ts";
+import type { StabilityTarget } from "../stability.ts";
 import { supervisorDirs } from "../controllers.ts";
 import { applyExamples, type ExampleContainer, LAB_EXAMPLES, type ScenarioNames } from "../scenario.ts";
 import { startSupervised, stopSupervised } from "../supervisor.ts";
@@ -68,6 +69,8 @@ export interface KernelInstance {
   supervisorPid(name: string): Promise<number | null>;
   /** What the README checks need. */
   checkContext(): CheckContext;
+  /** What the stability check (lab/stability.ts) watches: agentx in the guest, no wireguard-go allowed. */
+  stabilityTarget(): StabilityTarget;
   /** The last `lines` lines of each guest process's log, as one text (for failure reports). */
   logTails(lines?: number): Promise<string>;
 }
@@ -86,6 +89,13 @@ function instanceOn(o: KernelInstanceOptions, node: KernelNode): KernelInstance 
     programPid: ask("programPid"),
     supervisorPid: ask("supervisorPid"),
     checkContext: () => ({ dummyKernel: node.hello.dummyKernel, inContainer: inNetns }),
+    stabilityTarget: () => ({
+      agentxNetns: o.guest.agentxNetns,
+      kubeconfig: o.kubeconfig,
+      namespace: o.names.namespace,
+      exec: (argv) => node.exec(argv),
+      wireguardGo: false,
+    }),
     logTails: async (lines = 20) => {
       const logs = await node.call<Record<string, string>>("logs", { lines });
       return Object.entries(logs).map(([name, text]) => `--- ${name} (guest)\n${text}`).join("\n");

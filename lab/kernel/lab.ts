@@ -7,6 +7,7 @@
 import { clusterDown, clusterUp, readClusterState } from "../../scripts/cluster.ts";
 import { ensureProfiles } from "../../scripts/setup.ts";
 import { type CheckResult, CHECKS, formatTable, waitForChecks } from "../checks.ts";
+import { stabilityChecks } from "../stability.ts";
 import { KERNEL_CHECKS } from "./checks.ts";
 import {
   applyKernelScenario,
@@ -48,13 +49,18 @@ async function report(inst: KernelInstance, results: CheckResult[], seconds: num
   return count("FAIL") || count("n/a") ? 1 : 0;
 }
 
-async function checkOn(inst: KernelInstance, waitSeconds: number, t0: number): Promise<number> {
-  const results = await waitForChecks(inst.checkContext(), waitSeconds * 1000, 500, KERNEL_LAB_CHECKS);
+async function checkOn(inst: KernelInstance, waitSeconds: number, stableSeconds: number, t0: number): Promise<number> {
+  const ctx = inst.checkContext();
+  const results = await waitForChecks(ctx, waitSeconds * 1000, 500, KERNEL_LAB_CHECKS);
+  if (stableSeconds > 0 && !results.some((r) => r.status === "FAIL")) {
+    console.log(`lab --kernel: checks pass; watching the lab for ${stableSeconds} s (links, Events, pings)`);
+    results.push(...await stabilityChecks(ctx, inst.stabilityTarget(), stableSeconds * 1000));
+  }
   return await report(inst, results, (performance.now() - t0) / 1000);
 }
 
-/** `lab:up --kernel`. */
-export async function kernelLabUp(waitSeconds: number): Promise<number> {
+/** `lab:up --kernel`: up, the checks, then the stability check when `stableSeconds` > 0. */
+export async function kernelLabUp(waitSeconds: number, stableSeconds: number): Promise<number> {
   const t0 = performance.now();
   await ensureProfiles(["base", "kernel"]);
   const cluster = await clusterUp({ dir: KERNEL_LAB_CLUSTER });
@@ -73,7 +79,7 @@ export async function kernelLabUp(waitSeconds: number): Promise<number> {
     await applyKernelScenario(inst);
     console.log(`lab --kernel: applied the reference examples; control plane at ${cluster.server}`);
     console.log(`KUBECONFIG=${cluster.kubeconfig}`);
-    const code = await checkOn(inst, waitSeconds, t2);
+    const code = await checkOn(inst, waitSeconds, stableSeconds, t2);
     const s = (a: number, b: number) => ((b - a) / 1000).toFixed(1);
     console.log(
       `lab --kernel: up in ${s(t0, performance.now())} s (control plane ${s(t0, t1)} s, guest boot + ` +
@@ -85,14 +91,14 @@ export async function kernelLabUp(waitSeconds: number): Promise<number> {
   }
 }
 
-/** `lab:check --kernel`. */
-export async function kernelLabCheck(waitSeconds: number): Promise<number> {
+/** `lab:check --kernel`: the checks, then the stability check when `stableSeconds` > 0. */
+export async function kernelLabCheck(waitSeconds: number, stableSeconds: number): Promise<number> {
   const t0 = performance.now();
   const cluster = await readClusterState(KERNEL_LAB_CLUSTER);
   const inst = cluster && await attachKernelInstance(options(cluster.kubeconfig, cluster.server));
   if (!inst) throw new Error("no kernel lab running (run deno task lab:up --kernel)");
   try {
-    return await checkOn(inst, waitSeconds, t0);
+    return await checkOn(inst, waitSeconds, stableSeconds, t0);
   } finally {
     inst.node.close();
   }
