@@ -20,7 +20,7 @@
 import { parseArgs } from "node:util";
 import { Netns } from "../../src/netlink/mod.ts";
 import { desiredState } from "../../src/node/wireguard/desired.ts";
-import { WgNode } from "../../src/node/wireguard/executor.ts";
+import { WgNode } from "../../src/node/wireguard/apply.ts";
 import { Endpoint } from "../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
 import { exec, run as sh } from "../../lab/exec.ts";

@@ -5,8 +5,10 @@
  */
 import { type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
 import { type LogFormat, logger, setupLogging, shutdownLogging } from "../log/mod.ts";
+import { ConfigError, type Manager } from "../kube/manager.ts";
+import type { AgentConfig } from "../controllers/agent.ts";
 
-/** Flags every program accepts (reference §3.0.1), plus klog's flags, accepted for compatibility. */
+/** Flags every program accepts (those of the Go implementation), plus klog's flags, accepted for compatibility. */
 export const COMMON_FLAGS = {
   kubeconfig: { type: "string", default: "", usage: "Path to a kubeconfig. Empty means the in-cluster configuration." },
   master: {
@@ -113,4 +115,43 @@ export async function runProgram<D extends FlagDefs & Pick<typeof COMMON_FLAGS, 
     await shutdownLogging();
   }
   Deno.exit(code);
+}
+
+/**
+ * Runs a program built as a {@link Manager}: `build` gets the parsed flags and returns the manager, or an exit
+ * status when the flags do not allow a start (a {@link ConfigError} thrown by `build` is reported and exits 2).
+ */
+export function runManager<D extends FlagDefs & Pick<typeof COMMON_FLAGS, "v" | "log-format">>(
+  program: string,
+  defs: D,
+  build: (flags: FlagValues<D>) => Manager | number,
+): Promise<never> {
+  return runProgram(program, defs, (flags, signal) => {
+    let m: Manager | number;
+    try {
+      m = build(flags);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      logger(program).error(e.message);
+      return Promise.resolve(2);
+    }
+    return typeof m === "number" ? Promise.resolve(m) : m.run(signal);
+  });
+}
+
+/** The node agents' shared settings from their flags (COMMON_FLAGS, NODE_FLAGS, -metrics-bind-address, -docker-host). */
+export function agentConfig(
+  f: FlagValues<typeof COMMON_FLAGS & typeof NODE_FLAGS> & { "metrics-bind-address": string; "docker-host": string },
+): AgentConfig {
+  return {
+    kubeconfig: f.kubeconfig,
+    master: f.master,
+    namespace: f.namespace,
+    nodename: f.nodename,
+    workers: f["num-workers"],
+    resyncSeconds: f["default-resync-period"],
+    dryRun: f["dry-run"],
+    metricsAddress: f["metrics-bind-address"],
+    dockerHost: f["docker-host"],
+  };
 }

@@ -3,9 +3,9 @@
  * per cluster; run several replicas with -leader-elect (default) and only the Lease holder works.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, runManager } from "./program.ts";
 import { loadKubeConfig } from "../kube/config.ts";
-import { PROGRAM, runWgplanController } from "../controllers/wgplan/controller.ts";
+import { PROGRAM, wgplanController } from "../controllers/wgplan/program.ts";
 
 /** Flags of the wgplan-controller: the reference's plus leader election, the ops server and write concurrency. */
 export const WGPLAN_FLAGS = {
@@ -49,7 +49,7 @@ export const WGPLAN_FLAGS = {
 } as const satisfies FlagDefs;
 
 if (import.meta.main) {
-  await runProgram(PROGRAM, WGPLAN_FLAGS, (flags, signal) => {
+  await runManager(PROGRAM, WGPLAN_FLAGS, (flags) => {
     const namespace = flags.namespace;
     const leaderElection = flags["leader-elect"]
       ? {
@@ -61,7 +61,7 @@ if (import.meta.main) {
         retryPeriodMs: flags["leader-elect-retry-period"] * 1000,
       }
       : undefined;
-    return runWgplanController({
+    return wgplanController({
       kubeConfig: loadKubeConfig({ kubeconfig: flags.kubeconfig, master: flags.master }),
       namespace,
       workers: flags["num-workers"],
@@ -70,6 +70,6 @@ if (import.meta.main) {
       leaderElection,
       opsAddress: flags["metrics-bind-address"] === "0" ? undefined : flags["metrics-bind-address"],
       host: Deno.hostname(),
-    }, signal);
+    });
   });
 }

@@ -3,7 +3,7 @@
  * cluster, poll for conditions, and act as a node agent (write a child's status, release its finalizer).
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/controller.ts";
+import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/program.ts";
 import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import type { ReadStore } from "../../src/kube/store.ts";

@@ -277,10 +277,10 @@ export class NlReconciler {
   }
 
   /**
-   * Garbage collection over every open namespace: links with our mark that no cached object wants. Call only with
-   * synced caches.
+   * Orphan sweep (garbage collection) over every open namespace: links with our mark that no cached object wants.
+   * Call only with synced caches.
    */
-  async collectGarbage(): Promise<void> {
+  async sweep(): Promise<void> {
     const wanted = new Map<string, Set<string>>();
     for (const o of this.#o.store.list()) {
       if (o.spec?.node !== this.#o.nodename) continue;

@@ -40,10 +40,10 @@ import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
-import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
+import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/apply.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
-import { conditionsFor, type Outcome } from "./conditions.ts";
+import { conditionsFor, type Outcome } from "../conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import { CounterThrottle } from "./stats.ts";
@@ -110,7 +110,7 @@ export class WgReconciler {
   }
 
   /** Links this process currently manages. */
-  get managed(): number {
+  managedLinks(): number {
     return this.#where.size;
   }
 

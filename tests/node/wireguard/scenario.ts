@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interface.ts";
 import { Netns } from "../../../src/netlink/mod.ts";
 import { desiredState, type WgDesired } from "../../../src/node/wireguard/desired.ts";
-import { type EnsureResult, WgNode } from "../../../src/node/wireguard/executor.ts";
+import { type EnsureResult, WgNode } from "../../../src/node/wireguard/apply.ts";
 import { observedStatus, type WgObserved } from "../../../src/node/wireguard/status.ts";
 import { Endpoint } from "../../../src/wireguard/addr.ts";
 import type { BackendKind } from "../../../src/wireguard/backend.ts";

@@ -35,7 +35,7 @@ import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../..
 import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark, type Ownership } from "../ownership.ts";
 import { type WgDesired, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
-import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
+import { describeLinkOp, type LinkOp, planLink } from "./diff.ts";
 import type { WgObserved } from "./status.ts";
 
 /** A link with the wanted name exists and is not ours (another object's, or foreign and different). */

@@ -1,0 +1,56 @@
+/**
+ * wg-controller wiring: the shared node-agent runtime (src/controllers/agent.ts) with the WireGuardInterface
+ * reconciler and this node's WireGuard devices (kernel module or wireguard-go daemons).
+ */
+import { FIELD_MANAGERS } from "../../api/constants.ts";
+import type { WireGuardInterface } from "../../api/wireguard_interface.ts";
+import type { Manager } from "../../kube/manager.ts";
+import { WgNode } from "../../node/wireguard/apply.ts";
+import type { BackendChoice } from "../../wireguard/client.ts";
+import { type AgentConfig, nodeAgent } from "../agent.ts";
+import { WGI_RESOURCE, WgReconciler } from "./reconciler.ts";
+
+/** Program name: Event component, controller name, logs. */
+export const PROGRAM = "wg-controller";
+
+/** wg-controller's own settings. */
+export interface WgConfig extends AgentConfig {
+  pollIntervalSeconds: number;
+  statsIntervalSeconds: number;
+  backend: BackendChoice;
+  /** Directory of wireguard-go PID and log files. */
+  stateDir: string;
+}
+
+/** Builds the wg-controller's manager. */
+export function wgController(c: WgConfig): Manager {
+  return nodeAgent<WireGuardInterface>(c, {
+    program: PROGRAM,
+    component: FIELD_MANAGERS.wgController,
+    kind: "wg",
+    resource: WGI_RESOURCE,
+    reconciler: ({ manager, client, informer, resolver, monitor, events }) => {
+      const node = new WgNode(resolver.host.ns, {
+        backend: c.backend,
+        // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
+        wireguardGo: { stateDir: c.stateDir, startTimeoutMs: 30_000 },
+      });
+      resolver.listen({ closing: (t) => node.forget(t.ns) });
+      return new WgReconciler({
+        client,
+        informer,
+        resolver,
+        node,
+        monitor,
+        events,
+        nodename: c.nodename,
+        dryRun: c.dryRun,
+        pollIntervalMs: c.pollIntervalSeconds * 1000,
+        statsIntervalMs: c.statsIntervalSeconds * 1000,
+        keyMaxAgeMs: c.resyncSeconds * 1000,
+        metrics: manager.metrics,
+        controllerName: PROGRAM,
+      });
+    },
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * wgplan-controller wiring: informers on plans and on their children (label selector: the is-controlled-by label
+ * exists) feeding one controller, run by the {@link Manager} under leader election when configured (only the leader
+ * watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby).
+ */
+import { KubeClient } from "../../kube/client.ts";
+import type { ClientConfigInput } from "../../kube/credentials.ts";
+import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
+import { EventRecorder } from "../../kube/events.ts";
+import { Informer } from "../../kube/informer.ts";
+import { type LeaderElectionSettings, Manager } from "../../kube/manager.ts";
+import type { OpsServer } from "../../kube/server.ts";
+import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
+import { PlanReconciler } from "./reconciler.ts";
+import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
+
+/** Name of the program: field manager, Event component, metrics label. */
+export const PROGRAM = "wgplan-controller";
+
+/** Everything the controller needs, decided by the entry point from flags. */
+export interface WgplanControllerOptions {
+  kubeConfig: ClientConfigInput;
+  /** Namespace of the plans; "" means all namespaces. */
+  namespace: string;
+  workers: number;
+  resyncPeriodMs: number;
+  /** Maximum concurrent child writes per plan. */
+  writeConcurrency: number;
+  /** Undefined: no leader election (a single replica). */
+  leaderElection?: LeaderElectionSettings;
+  /** Listen address of /metrics /healthz /readyz; undefined: no server. */
+  opsAddress?: string;
+  /** Host name for Events. */
+  host: string;
+  /** Called once the ops server listens (tests read the port). */
+  onOpsListening?(server: OpsServer): void;
+}
+
+/** The owning plan's cache key of a child: its controller owner reference of kind WireGuardNetworkPlan. */
+function planKeyOf(child: InterfaceObject): string[] {
+  const ref = child.metadata.ownerReferences?.find((r) => r.controller && r.kind === "WireGuardNetworkPlan");
+  return ref ? [`${child.metadata.namespace}/${ref.name}`] : [];
+}
+
+/** Builds the wgplan-controller's manager; `run(signal)` returns 1 when leadership was lost. */
+export function wgplanController(o: WgplanControllerOptions): Manager {
+  const client = new KubeClient(o.kubeConfig);
+  const manager = new Manager({
+    name: PROGRAM,
+    client,
+    opsAddress: o.opsAddress,
+    onOpsListening: o.onOpsListening,
+    leaderElection: o.leaderElection,
+  });
+  const namespace = o.namespace || undefined;
+  const plans = new Informer<PlanObject>(client, { resource: PLANS, namespace, resyncPeriodMs: o.resyncPeriodMs });
+  const children = new Informer<InterfaceObject>(client, {
+    resource: INTERFACES,
+    namespace,
+    labelSelector: LABEL_CONTROLLED_BY,
+    name: "plan-children",
+  });
+  const recorder = new EventRecorder(client, { component: PROGRAM, host: o.host });
+  const reconciler = new PlanReconciler(client, plans.store, children.store, recorder, {
+    fieldManager: PROGRAM,
+    concurrency: o.writeConcurrency,
+  });
+  const controller = new Controller<PlanObject>({
+    name: PROGRAM,
+    informer: plans,
+    reconcile: reconciler.reconcile,
+    workers: o.workers,
+    metrics: manager.metrics,
+    shouldEnqueueUpdate: specOrLifecycleChanged,
+  });
+  controller.watch(children, planKeyOf);
+  manager.addController(controller, { needLeaderElection: true });
+  return manager;
+}
+
+/**
+ * Runs until `signal` aborts. Returns 0 after a clean shutdown, 1 when leadership was lost (the process should exit
+ * and be restarted as a standby, as client-go controllers do).
+ */
+export function runWgplanController(o: WgplanControllerOptions, signal: AbortSignal): Promise<number> {
+  return wgplanController(o).run(signal);
+}
