@@ -100,7 +100,7 @@ Deno.test("periodic: waits until ready, runs, runs again after the period, survi
     name: "never",
     periodMs: 1,
     ready: () => Promise.resolve(false),
-    run: async () => void (ran = true),
+    run: () => Promise.resolve(void (ran = true)),
   })
     .start(new AbortController().signal);
   assert.equal(ran, false, "a task whose ready gives up never runs");
