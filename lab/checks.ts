@@ -3,7 +3,7 @@
  * state inside the containers (`ip -j`, through nsenter into the container's network namespace) or pings through
  * the links, and yields (check, expected, observed, status). `waitForChecks` repeats until all pass or a deadline.
  */
-import { exec, type ExecResult } from "./exec.ts";
+import { exec, type ExecResult } from "../kit/proc.ts";
 
 /** How a check ended: passed, failed, or not applicable on this kernel (neither a pass nor a failure). */
 export type CheckStatus = "ok" | "FAIL" | "n/a";

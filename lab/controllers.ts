@@ -8,7 +8,7 @@
  * `<stateDir>/pids/` and its output in `<stateDir>/logs/<name>.log`.
  */
 import { programCommand } from "../scripts/programs.ts";
-import { exec } from "./exec.ts";
+import { exec } from "../kit/proc.ts";
 import {
   logFile,
   programPid,

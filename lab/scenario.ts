@@ -6,7 +6,7 @@
  */
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
-import { exec, type ExecResult, run } from "./exec.ts";
+import { exec, type ExecResult, run } from "../kit/proc.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -75,7 +75,7 @@ export function renderExample(yamlText: string, names: ScenarioNames): string {
 
 /** Runs the control plane's kubectl with `kubeconfig`; `stdin` is fed when given. */
 export function kubectl(kubeconfig: string, args: string[], stdin?: string): Promise<ExecResult> {
-  return exec([BINARIES.kubectl, `--kubeconfig=${kubeconfig}`, ...args], undefined, stdin);
+  return exec([BINARIES.kubectl, `--kubeconfig=${kubeconfig}`, ...args], { stdin });
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 
 import { type ContainerBackendKind, type LabContainers, openLabContainers, removeLabContainers } from "./containers.ts";
-import { exec, run } from "./exec.ts";
+import { exec, run } from "../kit/proc.ts";
 
 /** Names and addresses of a lab instance; tests pass their own prefixed names. */
 export interface LabTopologyOptions {

@@ -7,7 +7,7 @@
  *   3. fetches Debian's kernel and builds the kernel tier's initramfs (cached).
  * Suite (offline; as root inside a throwaway network namespace `dn42op-suite-…` created here and removed at the
  * end, so no test can touch the machine's own links even by mistake — tests make their own namespaces too):
- *   4. static checks: `deno fmt --check`, `deno lint`, `deno check`,
+ *   4. static checks: `deno fmt --check`, `deno lint`, `deno check`, `check:layers`,
  *   5. one real control plane for the whole run (scripts/cluster.ts),
  *   6. every test under tests/ (capability-dependent tests skip with a recorded reason),
  *   7. the kernel tier under qemu (scripts/kernel/): every `*.kernel_test.ts` on Debian's kernel,
@@ -22,6 +22,8 @@ import { buildControlPlane } from "./controlplane/build.ts";
 import { junitCases } from "./kernel/junit.ts";
 import { prepareKernelTier, runKernelTier } from "./kernel/tier.ts";
 import { ensureProfiles } from "./setup.ts";
+import { createNetns, deleteNetns } from "../kit/netns.ts";
+import { stream } from "../kit/proc.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const OUT = `${ROOT}/.out`;
@@ -42,48 +44,16 @@ function record(name: string, status: Outcome["status"], detail?: string): void 
   console.log(`== ${name}: ${mark}${detail && status !== "passed" ? ` (${detail.split("\n")[0]})` : ""}`);
 }
 
-async function run(
-  cmd: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number; quiet?: boolean } = {},
-): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    cwd: ROOT,
-    env: opts.env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let output = "";
-  const dec = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
-    for await (const chunk of stream) {
-      output += dec.decode(chunk, { stream: true });
-      if (!opts.quiet) await sink.write(chunk);
-    }
-  };
-  const timer = opts.timeoutMs
-    ? setTimeout(() => {
-      console.log(`!! ${cmd.slice(0, 3).join(" ")} exceeded ${opts.timeoutMs! / 1000} s; stopping it`);
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already exited */ }
-    }, opts.timeoutMs)
-    : undefined;
-  await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
-  const status = await child.status;
-  clearTimeout(timer);
-  return { code: status.code, output };
-}
-
 async function staticChecks(): Promise<void> {
   const deno = Deno.execPath();
   const checks: [string, string[]][] = [
     ["deno fmt --check", [deno, "fmt", "--check"]],
     ["deno lint", [deno, "lint"]],
     ["deno check", [deno, "check", "."]],
+    ["check:layers", [deno, "run", "--allow-read", "scripts/layers.ts"]],
   ];
   for (const [name, cmd] of checks) {
-    const r = await run(cmd, { quiet: true });
+    const r = await stream(cmd, { quiet: true });
     if (r.code === 0) record(name, "passed");
     else {
       console.log(r.output.slice(-4000));
@@ -95,7 +65,7 @@ async function staticChecks(): Promise<void> {
 async function hostTests(paths: string[], env: Record<string, string>): Promise<void> {
   const junit = `${OUT}/junit-host.xml`;
   await Deno.remove(junit).catch(() => {});
-  const r = await run(
+  const r = await stream(
     [Deno.execPath(), "test", "-A", "--no-check", `--junit-path=${junit}`, ...paths],
     { env, timeoutMs: TEST_TIMEOUT_MS },
   );
@@ -152,27 +122,18 @@ function summarize(skipLog: string): number {
   return failed.length ? 1 : 0;
 }
 
-/** Re-runs this script inside a throwaway network namespace; returns its exit code. */
+/** Re-runs this script inside a throwaway network namespace `dn42op-suite-…`; returns its exit code. */
 async function runInSuiteNetns(argv: string[]): Promise<number> {
-  const name = `dn42op-suite-${crypto.randomUUID().slice(0, 8)}`;
-  const ip = (...a: string[]) => new Deno.Command("ip", { args: a, stdout: "null", stderr: "inherit" }).output();
-  if (!(await ip("netns", "add", name)).success) return 1;
+  const ns = await createNetns("suite");
   try {
-    await ip("-n", name, "link", "set", "lo", "up");
     const child = new Deno.Command("ip", {
-      args: ["netns", "exec", name, Deno.execPath(), "run", "-A", new URL(import.meta.url).pathname, ...argv],
-      env: { DN42OP_SUITE_NETNS: name },
+      args: ["netns", "exec", ns.name, Deno.execPath(), "run", "-A", new URL(import.meta.url).pathname, ...argv],
+      env: { DN42OP_SUITE_NETNS: ns.name },
       stdin: "null",
     }).spawn();
     return (await child.status).code;
   } finally {
-    const pids = await new Deno.Command("ip", { args: ["netns", "pids", name], stdout: "piped" }).output();
-    for (const pid of new TextDecoder().decode(pids.stdout).split(/\s+/).filter(Boolean)) {
-      try {
-        Deno.kill(Number(pid), "SIGKILL");
-      } catch { /* gone */ }
-    }
-    await ip("netns", "del", name);
+    await deleteNetns(ns);
   }
 }
 
@@ -212,7 +173,7 @@ async function prepare(opts: Options): Promise<void> {
     }
   };
   await step("setup (apt packages)", () => ensureProfiles(["base", "containers", ...(opts.kernel ? ["kernel"] : [])]));
-  await step("npm packages cached", () => run([Deno.execPath(), "install"], { quiet: true }).then(okOrThrow));
+  await step("npm packages cached", () => stream([Deno.execPath(), "install"], { quiet: true }).then(okOrThrow));
   if (opts.cluster) await step("control plane built", () => buildControlPlane());
   if (opts.kernel) await step("kernel tier prepared", () => prepareKernelTier());
 }

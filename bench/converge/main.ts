@@ -14,11 +14,11 @@
  * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s", "peer_p90_s", "ratio_p50", "loadavg"}; ratio = ours / peer.
  */
 import { parseArgs } from "node:util";
-import { exec, run } from "../../lab/exec.ts";
+import { exec, run } from "../../kit/proc.ts";
 import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { applyExamples, deleteExamples, inNetnsOf } from "../../lab/scenario.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
-import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { percentile } from "../stats.ts";
 
 const PREFIX = "dn42op-bc-";

@@ -35,7 +35,7 @@ import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { checkUapiReply } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { startWireGuardGo, stopWireGuardGo, type WireGuardGoDaemon } from "../../src/wireguard/wggo.ts";
-import { createNetns, deleteNetns } from "../../tests/helpers/netns.ts";
+import { createNetns, deleteNetns } from "../../kit/netns.ts";
 import { cpuMs, fanOut, fanOutVeth, sample } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
 

@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { type Message, type NetlinkSocket, Netns } from "../../src/netlink/mod.ts";
 import { decodeGetDevice, encodeGetDevice, WG_GENL_NAME } from "../../src/wireguard/genl_codec.ts";
-import type { TestNetns } from "../../tests/helpers/netns.ts";
+import type { TestNetns } from "../../kit/netns.ts";
 
 /** Figures of one read. */
 export interface ReadSample {
@@ -92,7 +92,7 @@ export function formatSamples(samples: ReadSample[]): string[] {
 if (import.meta.main) {
   const { openWireGuard } = await import("../../src/wireguard/client.ts");
   const { generatePrivateKey } = await import("../../src/wireguard/key.ts");
-  const { createNetns, deleteNetns } = await import("../../tests/helpers/netns.ts");
+  const { createNetns, deleteNetns } = await import("../../kit/netns.ts");
   const { benchPeers } = await import("./peers.ts");
   const { values } = parseArgs({
     args: Deno.args,

@@ -5,7 +5,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { ApiClient } from "../../scripts/controlplane/api.ts";
 import { applyCrds, type Crd, waitCrdsServed } from "../../scripts/controlplane/crds.ts";
-import { cluster } from "../helpers/cluster.ts";
+import { cluster } from "../../kit/cluster.ts";
 
 export const GROUP = "test.dn42op.io";
 export const VERSION = "v1";

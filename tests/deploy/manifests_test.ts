@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { renderCrdFiles } from "../../src/api/crds.ts";
 import { programCommand, type ProgramName } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl } from "../helpers/cluster.ts";
+import { kubectl } from "../../kit/cluster.ts";
 import { stringify } from "yaml";
 import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "./support.ts";
 

@@ -6,7 +6,7 @@ import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
 import { readKubeconfig } from "../../scripts/controlplane/kubeconfig.ts";
 import { ROOT } from "../../scripts/programs.ts";
-import { cluster, kubectl, type NamespaceContext, withNamespace } from "../helpers/cluster.ts";
+import { cluster, kubectl, type NamespaceContext, withNamespace } from "../../kit/cluster.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Obj = any;

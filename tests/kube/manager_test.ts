@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Manager, periodic, type Runnable } from "../../src/kube/manager.ts";
 import { ControllerMetrics } from "../../src/kube/metrics.ts";
+import { until } from "../../kit/wait.ts";
 
 /** A runnable that records its start and stop in `log` and runs until aborted. */
 function recorder(name: string, log: string[], o: { fail?: boolean; leader?: boolean } = {}): Runnable {
@@ -21,11 +22,6 @@ function manager(o: { opsAddress?: string } = {}) {
   return new Manager({ name: "test", metrics: new ControllerMetrics(undefined, { processMetrics: false }), ...o });
 }
 
-/** Resolves once `cond()` holds (checked on each macrotask turn). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 1));
-}
-
 Deno.test("manager: runnables start at once, stop on the signal; closers run after them in reverse order", async () => {
   const log: string[] = [];
   const m = manager();
@@ -35,7 +31,7 @@ Deno.test("manager: runnables start at once, stop on the signal; closers run aft
   m.onStop("second", () => log.push("close second"));
   const ac = new AbortController();
   const done = m.run(ac.signal);
-  await until(() => log.length === 2);
+  await until("log.length === 2", () => log.length === 2, 5000, 1);
   assert.deepEqual(log, ["start a", "start b"]);
   ac.abort();
   assert.equal(await done, 0);
@@ -64,7 +60,7 @@ Deno.test("manager: without leader election, leader-only runnables start at once
   });
   const ac = new AbortController();
   const done = m.run(ac.signal);
-  await until(() => log.length === 1);
+  await until("log.length === 1", () => log.length === 1, 5000, 1);
   assert.ok(m.isLeader());
   ac.abort();
   assert.equal(await done, 0);
@@ -79,7 +75,7 @@ Deno.test("periodic: waits until ready, runs, runs again after the period, survi
     name: "sweep",
     periodMs: 1,
     ready: async () => {
-      await until(() => ready);
+      await until("ready", () => ready, 5000, 1);
       return true;
     },
     run: () => {
@@ -124,7 +120,7 @@ Deno.test("manager: the ops server serves the registered metrics and probes, and
   );
   const ac = new AbortController();
   const done = m.run(ac.signal);
-  await until(() => port !== 0);
+  await until("port !== 0", () => port !== 0, 5000, 1);
   const base = `http://127.0.0.1:${port}`;
   const notReady = await fetch(`${base}/readyz`);
   assert.equal(notReady.status, 503);

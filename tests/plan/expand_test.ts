@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { allocateIndexes, expandPlan } from "../../src/plan/expand.ts";
 import { isValidInterfaceName, isValidObjectName } from "../../src/plan/names.ts";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
-import { fakePub, fullMesh, keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
+import { fakePub, fullMesh, keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "../../kit/plan_fixtures.ts";
 
 const twoNodes = (extra: Partial<WireGuardNetworkPlanSpec> = {}): WireGuardNetworkPlanSpec => ({
   defaultPortRange: { start: 100, end: 199 },

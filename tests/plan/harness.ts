@@ -10,6 +10,7 @@ import type { ReadStore } from "../../src/kube/store.ts";
 import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
 import { removeFinalizer } from "../../src/kube/finalizers.ts";
 import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
+import { until } from "../../kit/wait.ts";
 
 /** A controller running in this process. */
 export interface RunningController {
@@ -35,26 +36,6 @@ export function startController(
     ...over,
   }, ac.signal);
   return { done, stop: () => (ac.abort(), done) };
-}
-
-/** Polls `fn` every 100 ms until it returns a value other than undefined/false; throws with `what` after timeout. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Lists a plan's children (all pages), by name. */
@@ -125,7 +106,7 @@ export async function watchCount(
   });
   inf.start();
   try {
-    await waitFor(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
+    await until(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
     return inf.store;
   } finally {
     await inf.stop();

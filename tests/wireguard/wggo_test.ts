@@ -8,7 +8,7 @@ import { DaemonError } from "../../src/wireguard/errors.ts";
 import { findWireGuardGo, startWireGuardGo, stopWireGuardGo } from "../../src/wireguard/wggo.ts";
 import { uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { devName } from "./scenario.ts";
 
 Deno.test({

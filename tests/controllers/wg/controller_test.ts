@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { until } from "../../helpers/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import {
   condition,
@@ -22,6 +21,7 @@ import {
   wireguardGoPids,
   withAgent,
 } from "./support.ts";
+import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
 const START_MS = 180_000;
@@ -205,7 +205,7 @@ Deno.test({
       // Deletion without our finalizer (removed by hand first): the cache delete still removes the link.
       const o1: Obj = await read(ctx.ns, "wg1");
       await patchSpec(ctx.ns, "wg1", {}); // no-op; keeps generation
-      const { customApi } = await import("../../helpers/agent.ts");
+      const { customApi } = await import("../../../kit/agent.ts");
       const k8s = await import("@kubernetes/client-node");
       await (await customApi()).patchNamespacedCustomObject(
         {

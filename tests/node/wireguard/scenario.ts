@@ -14,7 +14,7 @@ import { Endpoint } from "../../../src/wireguard/addr.ts";
 import type { BackendKind } from "../../../src/wireguard/backend.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../../../src/wireguard/key.ts";
 import { findWireGuardGo } from "../../../src/wireguard/wggo.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../helpers/netns.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../../kit/netns.ts";
 import { ping } from "../../wireguard/scenario.ts";
 
 export { ping };

@@ -1,6 +1,6 @@
 /** Shared inputs of the plan tests: the reference's wgp1 example (§2.1) and helpers to build plans. */
-import type { NodeKey } from "../../src/plan/expand.ts";
-import type { PlanNode, WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
+import type { NodeKey } from "../src/plan/expand.ts";
+import type { PlanNode, WireGuardNetworkPlanSpec } from "../src/plan/types.ts";
 
 /** Public keys of the wgp1 nodes as given in reference §2.1. */
 export const LAX1_PUB = "mH275OIRLUolb0t0PzJlVt9Fxvjfn34njOgpy49y7jM=";
