@@ -20,7 +20,7 @@ export const PROFILES: Record<string, string[]> = {
   ],
   /** The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod. */
   kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
-  /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
+  /** Podman with its Docker-compatible API for the lab and container tests (docs/testbed.md). */
   containers: [
     "podman",
     "crun",

@@ -14,7 +14,7 @@ const twoNodes = (extra: Partial<WireGuardNetworkPlanSpec> = {}): WireGuardNetwo
   ...extra,
 });
 
-Deno.test("wgp1 expands to exactly the reference's two children (§2.1)", () => {
+Deno.test("wgp1 expands to exactly the reference's two children (docs/reference.md#the-examples)", () => {
   const keys = keysFor(["lax1", "lax2"], { lax1: LAX1_PUB, lax2: LAX2_PUB }, "default");
   const out = expandPlan(wgp1Spec(), keys);
   assert.deepEqual(out.problems, []);

@@ -272,7 +272,7 @@ export class WgReconciler {
 
   /**
    * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
-   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * (docs/reference.md#plan-expansion: each node's wg-controller deletes the link, then clears that finalizer); without
    * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
    */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {

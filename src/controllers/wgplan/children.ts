@@ -2,7 +2,7 @@
  * Writes a plan's children: creates missing ones, patches drifted ones (childPatch: whole-spec replace guarded by the
  * resourceVersion), deletes ones the plan no longer stands for, with bounded concurrency. A name held by an object
  * this plan does not control is never touched: it is reported as a NameConflict (the reference's AlreadyExists loop
- * between two plans, §5 item 19).
+ * between two plans, docs/reference.md#plan-names).
  */
 import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
 import { childObject, childPatch, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";

@@ -268,7 +268,7 @@ e2e(
 );
 
 e2e(
-  "two nodes: each agent handles and writes status only for its own node's objects (§5 item 21)",
+  "two nodes: each agent handles and writes status only for its own node's objects (docs/reference.md#nl-status-all-nodes)",
   2,
   async ({ ns, nets: [a, b] }) => {
     const api = await customApi();
