@@ -89,12 +89,3 @@ export async function statusOf(p: Promise<unknown>): Promise<number> {
   }
   return 200;
 }
-
-/** Polls `check` every 200 ms until it returns true; throws naming `what` after `timeoutMs`. */
-export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
