@@ -3,7 +3,7 @@
  * (a module may import its own directory and any lower layer, never its own layer's siblings or a higher one):
  *
  *   ffi/, src/log/  →  src/netlink/  →  src/wireguard/  →  src/kube/  →  src/api/  →  src/node/, src/plan/
- *   →  src/controllers/  →  src/cmd/
+ *   →  src/controllers/  →  src/cmd/, src/cli/
  *
  * Around them: src/ and ffi/ import nothing outside src/ and ffi/; bench/, kit/, lab/ and scripts/ never import
  * tests/.
@@ -19,7 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["src/api"],
   ["src/node", "src/plan"],
   ["src/controllers"],
-  ["src/cmd"],
+  ["src/cmd", "src/cli"],
 ];
 
 /** Top-level directories that must not import tests/. */

@@ -3,7 +3,7 @@
  * node's objects (server-side field selector spec.node), the Docker client and namespace resolver, the drift monitor
  * feeding the controller's queue from rtnetlink events, the Event recorder, the controller itself, the orphan sweep
  * (once the cache has synced, then every resync period), the agent metrics (`dn42op_managed_links` and
- * `dn42op_netlink_events`, each labelled `kind`) and the shutdown order of these parts.
+ * `dn42op_netlink_events`, each labelled `kind`; `dn42op_object_ready`) and the shutdown order of these parts.
  */
 import { NODE_FIELD } from "../api/constants.ts";
 import { KubeClient, type KubeObject, type ResourceType } from "../kube/client.ts";
@@ -17,6 +17,7 @@ import { DockerClient } from "../node/container.ts";
 import { DriftMonitor } from "../node/monitor.ts";
 import type { OwnerKind } from "../node/ownership.ts";
 import { NamespaceResolver } from "../node/placement.ts";
+import { watchReadiness } from "./readiness_metrics.ts";
 
 /** Settings of a node agent, from the flags both share. */
 export interface AgentConfig {
@@ -63,7 +64,10 @@ export interface AgentSpec<T extends KubeObject> {
   program: string;
   /** Source component of the agent's Events (its field manager name). */
   component: string;
+  /** Owner-mark kind of its links; also the `kind` label of the agent metrics. */
   kind: OwnerKind;
+  /** The custom resource's kind, for `dn42op_object_ready`. */
+  objectKind: string;
   resource: ResourceType;
   /** Builds the reconciler from the shared parts (may register more runnables on `parts.manager`). */
   reconciler(parts: AgentParts<T>): AgentReconciler;
@@ -136,6 +140,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
   manager.metrics.customGauge("dn42op_managed_links", "Links this agent manages, by kind (wg, nl).", ["kind"], () => [
     { labels: { kind: spec.kind }, value: reconciler.managedLinks() },
   ]);
+  watchReadiness(manager.metrics.registry, spec.objectKind, informer.store);
   manager.metrics.customGauge("dn42op_netlink_events", "rtnetlink events received, by agent kind.", ["kind"], () => [
     { labels: { kind: spec.kind }, value: monitor.events },
   ]);

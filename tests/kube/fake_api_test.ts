@@ -13,8 +13,8 @@ import { Manager } from "../../src/kube/manager.ts";
 import { ControllerMetrics } from "../../src/kube/metrics.ts";
 import { ItemExponentialRateLimiter } from "../../src/kube/ratelimit.ts";
 import { StatusWriter } from "../../src/kube/status.ts";
-import { until } from "../../kit/wait.ts";
 import { FakeApiServer, jsonPatch, matchesFields, matchesLabels, mergePatch } from "../doubles/apiserver.ts";
+import { until } from "../../kit/wait.ts";
 
 const WIDGETS: ResourceType = { group: "kr.test.dn42op.io", version: "v1", plural: "widgets" };
 const LEASES: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases" };

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { until } from "../../kit/wait.ts";
 import { withHandle } from "./handle.ts";
 import { addAddress } from "../../src/netlink/addr.ts";
 import { type NetlinkEvent, NetlinkMonitor } from "../../src/netlink/events.ts";
 import { createLink, deleteLink, setLink } from "../../src/netlink/link.ts";
+import { until } from "../../kit/wait.ts";
 
 const root = skipUnless("root");
 

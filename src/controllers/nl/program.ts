@@ -2,7 +2,7 @@
  * nl-controller wiring: the shared node-agent runtime (src/controllers/agent.ts) with the NetlinkInterface
  * reconciler, plus Docker container events that re-queue the objects placed in a restarted container.
  */
-import { FIELD_MANAGERS } from "../../api/constants.ts";
+import { FIELD_MANAGERS, KINDS } from "../../api/constants.ts";
 import { objectKey } from "../../kube/client.ts";
 import type { Manager } from "../../kube/manager.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
@@ -19,6 +19,7 @@ export function nlController(c: AgentConfig): Manager {
     program: PROGRAM,
     component: FIELD_MANAGERS.nlController,
     kind: "nl",
+    objectKind: KINDS.NetlinkInterface.kind,
     resource: NETLINK_INTERFACES,
     reconciler: ({ manager, client, informer, docker, resolver, monitor, events, enqueue }) => {
       manager.add({

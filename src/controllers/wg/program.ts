@@ -2,12 +2,13 @@
  * wg-controller wiring: the shared node-agent runtime (src/controllers/agent.ts) with the WireGuardInterface
  * reconciler and this node's WireGuard devices (kernel module or wireguard-go daemons).
  */
-import { FIELD_MANAGERS } from "../../api/constants.ts";
+import { FIELD_MANAGERS, KINDS } from "../../api/constants.ts";
 import type { WireGuardInterface } from "../../api/wireguard_interface.ts";
 import type { Manager } from "../../kube/manager.ts";
 import { WgNode } from "../../node/wireguard/apply.ts";
 import type { BackendChoice } from "../../wireguard/client.ts";
 import { type AgentConfig, nodeAgent } from "../agent.ts";
+import { PeerMetrics } from "./peer_metrics.ts";
 import { WGI_RESOURCE, WgReconciler } from "./reconciler.ts";
 
 /** Program name: Event component, controller name, logs. */
@@ -28,6 +29,7 @@ export function wgController(c: WgConfig): Manager {
     program: PROGRAM,
     component: FIELD_MANAGERS.wgController,
     kind: "wg",
+    objectKind: KINDS.WireGuardInterface.kind,
     resource: WGI_RESOURCE,
     reconciler: ({ manager, client, informer, resolver, monitor, events }) => {
       const node = new WgNode(resolver.host.ns, {
@@ -50,6 +52,7 @@ export function wgController(c: WgConfig): Manager {
         keyMaxAgeMs: c.resyncSeconds * 1000,
         metrics: manager.metrics,
         controllerName: PROGRAM,
+        peers: new PeerMetrics(manager.metrics.registry, c.nodename),
       });
     },
   });

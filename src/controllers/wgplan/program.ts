@@ -11,6 +11,8 @@ import { Informer } from "../../kube/informer.ts";
 import { type LeaderElectionSettings, Manager } from "../../kube/manager.ts";
 import type { OpsServer } from "../../kube/server.ts";
 import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
+import { KINDS } from "../../api/constants.ts";
+import { watchReadiness } from "../readiness_metrics.ts";
 import { PlanReconciler } from "./reconciler.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
 
@@ -75,6 +77,7 @@ export function wgplanController(o: WgplanControllerOptions): Manager {
   });
   controller.watch(children, planKeyOf);
   manager.addController(controller, { needLeaderElection: true });
+  watchReadiness(manager.metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
   return manager;
 }
 
