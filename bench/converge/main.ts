@@ -11,7 +11,13 @@
  *
  *   deno task bench:converge [--runs 10]
  *
- * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s", "peer_p90_s", "ratio_p50", "loadavg"}; ratio = ours / peer.
+ * Each of our runs is traced (src/log/trace.ts): the controllers run at -v 4, and their `trace` lines give every
+ * phase's offset from the start of `kubectl apply`; the first handshake is read from the initiating device (UAPI,
+ * nanoseconds). The median of each phase over the runs is printed as a table and goes into the JSON.
+ *
+ * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s",
+ * "peer_p90_s", "ratio_p50", "phases_p50_ms" (phase and object → median offset from the apply), "loadavg"};
+ * ratio = ours / peer.
  */
 import { parseArgs } from "node:util";
 import { exec, run } from "../../lab/exec.ts";
@@ -19,7 +25,9 @@ import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances 
 import { applyExamples, deleteExamples, inNetnsOf } from "../../lab/scenario.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { DEFAULT_SOCKET_DIR, uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { percentile } from "../stats.ts";
+import { parseTrace, phaseOffsets } from "./trace.ts";
 
 const PREFIX = "dn42op-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
@@ -40,22 +48,75 @@ async function linkGone(pid: number, dev: string): Promise<boolean> {
   return (await inNetnsOf(pid, ["ip", "link", "show", "dev", dev])).code !== 0;
 }
 
+/** The UAPI socket of wireguard-go device `dev` started by one of the instance's agents. */
+async function uapiSocketDir(stateDir: string, dev: string): Promise<string> {
+  const dirs = [DEFAULT_SOCKET_DIR];
+  for await (const e of Deno.readDir(stateDir)) if (e.isDirectory) dirs.push(`${stateDir}/${e.name}`);
+  for (const d of dirs) {
+    if (await Deno.stat(`${d}/${dev}.sock`).then(() => true, () => false)) return d;
+  }
+  throw new Error(`no UAPI socket of ${dev} in ${dirs.join(", ")}`);
+}
+
+/** Wall-clock ms of the latest handshake of any peer of wireguard-go device `dev` (undefined: none yet). */
+async function latestHandshake(stateDir: string, dev: string): Promise<number | undefined> {
+  const reply = await uapiCall(dev, "get=1\n\n", await uapiSocketDir(stateDir, dev), 5_000);
+  const sec = [...reply.matchAll(/^last_handshake_time_sec=(\d+)$/gm)].map((m) => Number(m[1]));
+  const nsec = [...reply.matchAll(/^last_handshake_time_nsec=(\d+)$/gm)].map((m) => Number(m[1]));
+  const at = sec.map((s, i) => s * 1000 + (nsec[i] ?? 0) / 1e6).filter((t) => t > 0);
+  return at.length ? Math.max(...at) : undefined;
+}
+
+/** The plan, its two children (lax1's, lax2's): the objects a run traces. */
+function tracedKeys(namespace: string): string[] {
+  return [`${namespace}/wgp1`, `${namespace}/wg-lax1-lax2-0`, `${namespace}/wg-lax2-lax1-0`];
+}
+
+/** Phase offsets (ms from the apply) of one run, read from the controllers' logs; plus handshake and ping. */
+async function traceOf(inst: Instance, wallT0: number, pingMs: number): Promise<Map<string, number>> {
+  const events = [];
+  for await (const e of Deno.readDir(inst.controllers.logDir)) {
+    if (e.name.endsWith(".log")) {
+      events.push(...parseTrace(await Deno.readTextFile(`${inst.controllers.logDir}/${e.name}`)));
+    }
+  }
+  const offsets = phaseOffsets(events, wallT0, tracedKeys(inst.options.names.namespace));
+  const hs = await latestHandshake(inst.options.topology.stateDir, "wg-lax2-lax1-0").catch(() => undefined);
+  if (hs !== undefined) offsets.set("first-handshake", hs - wallT0);
+  offsets.set("first-ping", pingMs);
+  return offsets;
+}
+
 /** One run of ours: apply, ping, delete, wait clean. Returns seconds to the first ping and of the apply itself. */
-async function oursOnce(inst: Instance): Promise<{ total: number; apply: number }> {
+async function oursOnce(inst: Instance): Promise<{ total: number; apply: number; trace: Map<string, number> }> {
   const { kubeconfig, names } = inst.options;
   const [a1, a2] = [await inst.pid("agent1"), await inst.pid("agent2")];
+  const wallT0 = Date.now();
   const t0 = performance.now();
   await applyExamples(kubeconfig, PLAN, names);
   const apply = (performance.now() - t0) / 1000;
   await firstPing(a1, t0);
   const total = (performance.now() - t0) / 1000;
+  const trace = await traceOf(inst, wallT0, total * 1000);
+  trace.set("kubectl-apply-returned", apply * 1000);
   await deleteExamples(kubeconfig, PLAN, names);
   const deadline = Date.now() + TIMEOUT_MS;
   while (!(await linkGone(a1, "wg-lax1-lax2-0") && await linkGone(a2, "wg-lax2-lax1-0"))) {
     if (Date.now() > deadline) throw new Error("the plan's links did not go away after delete");
     await sleep(50);
   }
-  return { total, apply };
+  return { total, apply, trace };
+}
+
+/** Per-label medians (ms) over the runs' traces, in the order of the first run that has each label. */
+function medianTrace(traces: Map<string, number>[]): Map<string, number> {
+  const labels = [...new Set(traces.flatMap((t) => [...t.keys()]))];
+  const out = new Map<string, number>();
+  for (const l of labels) {
+    const xs = traces.map((t) => t.get(l)).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    out.set(l, Math.round(percentile(xs, 50)));
+  }
+  return new Map([...out].sort((a, b) => a[1] - b[1]));
 }
 
 /** One run of the peer: the same tunnel by hand with wireguard-go, wg and ip. Returns seconds to the first ping. */
@@ -145,10 +206,12 @@ if (import.meta.main) {
       console.log(`warm-up: ${warm.total.toFixed(2)} s (not counted)`);
       const ours: number[] = [];
       const afterApply: number[] = [];
+      const traces: Map<string, number>[] = [];
       for (let i = 1; i <= runs; i++) {
         const r = await oursOnce(inst);
         ours.push(r.total);
         afterApply.push(r.total - r.apply);
+        traces.push(r.trace);
         console.log(`ours run ${i}: ${r.total.toFixed(2)} s to the first ping (kubectl apply ${r.apply.toFixed(2)} s)`);
       }
       const peer: number[] = [];
@@ -156,6 +219,7 @@ if (import.meta.main) {
         peer.push(await peerOnce(inst));
         console.log(`peer run ${i}: ${peer[i - 1].toFixed(2)} s to the first ping (by hand: wireguard-go, wg, ip)`);
       }
+      const byRun = [...ours];
       ours.sort((a, b) => a - b);
       afterApply.sort((a, b) => a - b);
       peer.sort((a, b) => a - b);
@@ -169,7 +233,16 @@ if (import.meta.main) {
       console.log(
         `ours p50 ${p50.toFixed(2)} s p90 ${p90.toFixed(2)} s; peer p50 ${q50.toFixed(2)} s p90 ${q90.toFixed(2)} s`,
       );
-      console.log(`ratio (ours/peer) p50 ${(p50 / q50).toFixed(1)}x; goal p50 < 2 s: ${p50 < 2 ? "met" : "missed"}`);
+      const phases = medianTrace(traces);
+      const median = traces[byRun.indexOf(percentile(ours, 50))];
+      console.log("\nconvergence trace, ms after kubectl apply started: the median run, and each phase's median");
+      for (const [label, ms] of [...median].sort((x, y) => x[1] - y[1])) {
+        const name = label.replace(`${k.namespace}/`, "");
+        console.log(`  ${String(Math.round(ms)).padStart(6)}  ${String(phases.get(label)).padStart(6)}  ${name}`);
+      }
+      console.log(
+        `ratio (ours/peer) p50 ${(p50 / q50).toFixed(2)}x; goal ≤ 1.5: ${p50 / q50 <= 1.5 ? "met" : "missed"}`,
+      );
       console.log(JSON.stringify({
         runs,
         p50_s: r2(p50),
@@ -178,6 +251,7 @@ if (import.meta.main) {
         peer_p50_s: r2(q50),
         peer_p90_s: r2(q90),
         ratio_p50: r2(p50 / q50),
+        phases_p50_ms: Object.fromEntries([...phases].map(([l, ms]) => [l.replace(`${k.namespace}/`, ""), ms])),
         loadavg: (await Deno.readTextFile("/proc/loadavg")).split(" ")[0],
       }));
     } finally {

@@ -37,6 +37,10 @@ import { type WgDesired, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
 import type { WgObserved } from "./status.ts";
+import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
+
+const log = logger("node", "wireguard");
 
 /** A link with the wanted name exists and is not ours (another object's, or foreign and different). */
 export class LinkConflictError extends Error {
@@ -160,7 +164,10 @@ export class WgNode {
     }
     const addresses = await listAddresses(target, link!.index);
     const ops = planLink(desired, { mtu: link!.mtu, up: link!.up, addresses });
-    if (!dryRun) await this.#applyLinkOps(target, name, ops);
+    if (!dryRun && ops.length) {
+      await this.#applyLinkOps(target, name, ops);
+      trace(log, "link-configured", owner);
+    }
     r.actions.push(...ops.map(describeLinkOp));
     // One device read decides whether anything must be sent; a device that already matches is not touched, and
     // when nothing at all changed, what was read IS the observation (a steady-state poll reads each fact once).
@@ -174,6 +181,7 @@ export class WgNode {
     if (!read.device || updates.length > 0) {
       const applied = await client.apply(name, r.created ? initial : desired.device);
       r.actions.push(...applied.updates.map(describeUpdate));
+      if (applied.updates.length) trace(log, "device-configured", owner);
     }
     if (r.created) kickFirstHandshakes(client, name, initial.peers);
     r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
@@ -248,6 +256,7 @@ export class WgNode {
           // wakes every wireguard-go running there (bench:daemons), so the host sees only what must happen there.
           await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP });
         }
+        trace(log, "device-created", owner);
       }
     }
     r.created = true;
@@ -255,7 +264,9 @@ export class WgNode {
     r.actions.push(`configure ${name} in the host namespace`, `move ${name} to ${target.label}`);
     if (dryRun) return;
     await host.apply(name, initial);
+    trace(log, "device-configured", owner);
     await setLink(this.host, name, { netns: target });
+    trace(log, "device-moved", owner);
   }
 
   async #applyLinkOps(ns: Netns, name: string, ops: LinkOp[]): Promise<void> {
