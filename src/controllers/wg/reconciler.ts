@@ -37,6 +37,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalize
 import type { Informer } from "../../kube/informer.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
@@ -130,12 +131,17 @@ export class WgReconciler {
     if (obj.spec.node !== this.#d.nodename) return;
     const placement = wireGuardPlacement(obj.spec);
     if (obj.metadata.deletionTimestamp) return void await this.#finalize(key, obj, placement);
+    const fresh = obj.status?.observedGeneration !== obj.metadata.generation; // trace only until converged
+    if (fresh) trace(log, "agent-reconcile", key, { generation: obj.metadata.generation });
     await this.#moved(key, obj, placement);
 
+    // The target namespace is looked up while the keys are read: neither needs the other.
+    const resolving = this.#d.resolver.resolve(placement, signal).then((t) => ({ t }), (e: unknown) => ({ e }));
     let desired: WgDesired;
     try {
       const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
       const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
+      if (fresh) trace(log, "keys-read", key);
       const endpoint = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
         endpoint,
@@ -147,20 +153,25 @@ export class WgReconciler {
       throw e;
     }
 
-    let target;
-    try {
-      target = await this.#d.resolver.resolve(placement, signal);
-    } catch (e) {
+    const resolved = await resolving;
+    if ("e" in resolved) {
+      const e = resolved.e;
       if (!(e instanceof PlacementError)) throw e;
       const reason = e.reason === "PlacementForbidden"
         ? CONDITION_REASONS.PlacementForbidden
         : CONDITION_REASONS.PlacementNotFound;
       return this.#degraded(obj, reason, e.message, 2000);
     }
+    const target = resolved.t;
+    if (fresh) trace(log, "placement-resolved", key);
 
-    if (!this.#d.dryRun && !hasFinalizer(obj, FINALIZERS.wireGuardInterface)) {
+    // A plan's child carries the plan's finalizer, which #finalize removes only after the link is gone: it guards the
+    // link as ours would, so a child needs no second finalizer (and its first pass no extra API write).
+    const guarded = hasFinalizer(obj, FINALIZERS.wireGuardInterface) || hasFinalizer(obj, FINALIZERS.planChild);
+    if (!this.#d.dryRun && !guarded) {
       const updated = await addFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
       if (!updated) return;
+      trace(log, "finalizer-added", key);
     }
 
     let r: EnsureResult;
