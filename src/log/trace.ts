@@ -1,5 +1,6 @@
 /**
- * Convergence trace: at `-v 4` every program logs one line per phase of bringing an object about, with the message
+ * Convergence trace: at `-v 4` every program logs one line per phase of bringing an object about (or removing it),
+ * with the message
  * `trace`, the phase and the object's key ("namespace/name"); the line's timestamp says when. `deno task
  * bench:converge` reads these lines from the controllers' logs and reports each phase's offset from `kubectl apply`
  * (bench/converge/trace.ts); a user reads them to see where a slow convergence waited.
@@ -24,6 +25,9 @@ export const TRACE_PHASES = [
   "device-moved", // link moved into its target namespace
   "link-configured", // MTU, addresses and admin state applied where the link lives
   "status-written", // the object's status written
+  "plan-deleting", // the plan controller picked up a plan being deleted (key: the plan)
+  "agent-deleting", // a node agent picked up an object being deleted, or gone from the API
+  "device-removed", // the object's link deleted (and its wireguard-go stopped)
 ] as const;
 
 /** One phase of the trace. */

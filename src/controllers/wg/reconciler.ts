@@ -261,8 +261,10 @@ export class WgReconciler {
     } catch (e) {
       if (!(e instanceof PlacementError)) throw e; // the container is gone, and its namespace took the link
     }
+    trace(log, "agent-deleting", key);
     const actions = await this.#d.node.remove(key, at.name, ns, this.#d.dryRun);
     if (actions.length) {
+      trace(log, "device-removed", key);
       log.info(this.#d.dryRun ? "dry-run: would remove" : "removed", { key, actions: actions.join("; ") });
     }
     if (!this.#d.dryRun) {

@@ -69,7 +69,10 @@ export class PlanReconciler {
       uid: cached.metadata.uid ?? "",
       generation: cached.metadata.generation ?? 0,
     };
-    if (cached.metadata.deletionTimestamp) return await this.#finalize(cached, plan);
+    if (cached.metadata.deletionTimestamp) {
+      trace(log, "plan-deleting", key);
+      return await this.#finalize(cached, plan);
+    }
     trace(log, "plan-reconcile", key, { generation: plan.generation });
 
     const current = hasFinalizer(cached, PLAN_FINALIZER)
