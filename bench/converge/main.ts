@@ -19,6 +19,8 @@
  * link del` of both ends), and a peer edit → the new peer in the device (`kubectl patch` of the WireGuardInterface
  * wg1 from example/wgi/lax1-wg1.yaml vs `wg set … peer`), with the edit's trace.
  *
+ * The controllers' logs are kept in .out/bench-converge-logs/.
+ *
  * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s",
  * "peer_p90_s", "ratio_p50", "delete_p50_s", "peer_delete_p50_s", "delete_ratio_p50", "edit_p50_s",
  * "peer_edit_p50_s", "edit_ratio_p50", "edit_phases_ms" (the median edit's trace), "phases_p50_ms" (phase and object → median offset
@@ -28,7 +30,7 @@ import { parseArgs } from "node:util";
 import { exec, run } from "../../lab/exec.ts";
 import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { applyExamples, deleteExamples, inNetnsOf, kubectl } from "../../lab/scenario.ts";
-import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
+import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
 import { DEFAULT_SOCKET_DIR, uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { percentile } from "../stats.ts";
@@ -160,41 +162,36 @@ async function peerEdits(inst: Instance, rounds: number) {
   const newKey = async () => await publicKeyOf(await generatePrivateKey());
   await applyExamples(kubeconfig, WGI, names);
   try {
+    // Adds a peer to wg1; returns the generation the patch made.
+    const addPeer = async (key: WireGuardKey, prefix: string) => {
+      const op = { op: "add", path: "/spec/peers/-", value: { publicKey: key.toBase64(), allowedIPs: [prefix] } };
+      const args = ["patch", "-n", names.namespace, "wireguardinterface", "wg1", "--type=json", "-p"];
+      const r = await kubectl(kubeconfig, [...args, JSON.stringify([op]), "-o", "jsonpath={.metadata.generation}"]);
+      if (r.code !== 0) throw new Error(`kubectl patch: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    // The agent's pass of an edit is over (status written) before the next edit starts: no trace line of one edit
+    // is counted for the next.
+    const settled = async (generation: string) => {
+      const jsonpath = `jsonpath={.status.observedGeneration}=${generation}`;
+      const r = await kubectl(kubeconfig, [
+        "wait",
+        "-n",
+        names.namespace,
+        "wireguardinterface/wg1",
+        `--for=${jsonpath}`,
+      ]);
+      if (r.code !== 0) throw new Error(`kubectl wait: ${r.stderr}`);
+    };
     const first = await newKey();
-    await kubectl(kubeconfig, [
-      "patch",
-      "-n",
-      names.namespace,
-      "wireguardinterface",
-      "wg1",
-      "--type=json",
-      "-p",
-      JSON.stringify([{
-        op: "add",
-        path: "/spec/peers/-",
-        value: { publicKey: first.toBase64(), allowedIPs: ["10.99.0.0/24"] },
-      }]),
-    ]);
-    await peerInDevice(topology.stateDir, "wg1", first.toHex()); // the device is up: warm
+    const g0 = await addPeer(first, "10.99.0.0/24");
+    await peerInDevice(topology.stateDir, "wg1", first.toHex());
+    await settled(g0);
     for (let i = 1; i <= rounds; i++) {
       const key = await newKey();
       const wallT0 = Date.now();
       const t0 = performance.now();
-      const r = await kubectl(kubeconfig, [
-        "patch",
-        "-n",
-        names.namespace,
-        "wireguardinterface",
-        "wg1",
-        "--type=json",
-        "-p",
-        JSON.stringify([{
-          op: "add",
-          path: "/spec/peers/-",
-          value: { publicKey: key.toBase64(), allowedIPs: [`10.99.${i}.0/24`] },
-        }]),
-      ]);
-      if (r.code !== 0) throw new Error(`kubectl patch: ${r.stderr}`);
+      const generation = await addPeer(key, `10.99.${i}.0/24`);
       await peerInDevice(topology.stateDir, "wg1", key.toHex());
       const ms = performance.now() - t0;
       ours.push(ms / 1000);
@@ -207,6 +204,7 @@ async function peerEdits(inst: Instance, rounds: number) {
       const t = phaseOffsets(events, wallT0, [`${names.namespace}/wg1`]);
       t.set("peer-in-device", ms);
       traces.push(t);
+      await settled(generation);
     }
   } finally {
     await deleteExamples(kubeconfig, WGI, names);
@@ -234,6 +232,17 @@ async function peerEdits(inst: Instance, rounds: number) {
     await daemon.status;
   }
   return { ours, peer, trace: traces[ours.indexOf(percentile([...ours].sort((a, b) => a - b), 50))] };
+}
+
+/** Copies the controllers' logs of the run to .out/bench-converge-logs/ (replacing an earlier run's). */
+async function keepLogs(logDir: string): Promise<void> {
+  const dest = new URL("../../.out/bench-converge-logs/", import.meta.url).pathname;
+  await Deno.remove(dest, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dest, { recursive: true });
+  for await (const e of Deno.readDir(logDir)) {
+    if (e.isFile) await Deno.copyFile(`${logDir}/${e.name}`, `${dest}${e.name}`);
+  }
+  console.log(`controller logs of this run: ${dest}`);
 }
 
 /** Per-label medians (ms) over the runs' traces, in the order of the first run that has each label. */
@@ -423,6 +432,7 @@ if (import.meta.main) {
       }));
     } finally {
       await deleteExamples(k.kubeconfigPath, PLAN, o.names).catch(() => {});
+      await keepLogs(`${o.topology.stateDir}/logs`);
       await instanceDown(o);
     }
   }, { prefix: PREFIX });
