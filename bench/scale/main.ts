@@ -26,9 +26,9 @@
  * After all are Ready (so cold_start_s is not affected), the same run measures what one link notification costs each
  * daemon (`fanout_link_us`: `--probe-events` MTU changes of a veth there, idle-corrected) and prints the product
  * (`fanout_cpu_s`, and `fanout_floor_s` = that divided by the CPUs): the CPU the fan-out alone needs, next to
- * `daemons_cpu_s` (all the daemons' CPU at Ready), `controller_cpu_s`, the controller's CPU rate over three poll periods once all are converged
- * (`controller_idle_ms_per_s`) and the notifications the daemons' sockets
- * dropped.
+ * `daemons_cpu_s` (all the daemons' CPU at Ready), `controller_cpu_s` and the notifications the daemons' sockets
+ * dropped. Last, the steady state: the controller's CPU over three poll periods with all converged
+ * (`controller_idle_ms_per_s`).
  *
  * Peer figure (same run, same N, same namespaces): a shell loop per interface with the standard tools — start
  * wireguard-go in the host namespace, `wg set` key/port/peer, `ip link set netns`, `ip addr add`, `ip link set up`
