@@ -3,18 +3,17 @@
  * kernel and keeps them there. Reference flags work unchanged; ours: -metrics-bind-address, -docker-host.
  */
 import type { FlagDefs } from "./flags.ts";
-import { agentConfig, COMMON_FLAGS, NODE_FLAGS, runManager } from "./program.ts";
+import { agentConfig, COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runManager } from "./program.ts";
 import { nlController, PROGRAM } from "../controllers/nl/program.ts";
 import { logger } from "../log/mod.ts";
+
+/** Where /metrics, /healthz and /readyz listen unless -metrics-bind-address says otherwise. */
+const OPS_DEFAULT = ":8081";
 
 const FLAGS = {
   ...COMMON_FLAGS,
   ...NODE_FLAGS,
-  "metrics-bind-address": {
-    type: "string",
-    default: ":8081",
-    usage: "Address for /metrics, /healthz and /readyz (Go style, e.g. :8081 or 127.0.0.1:0); 0 disables.",
-  },
+  "metrics-bind-address": metricsAddressFlag(OPS_DEFAULT),
   "docker-host": {
     type: "string",
     default: "",
@@ -27,6 +26,6 @@ if (import.meta.main) {
     if (!f.nodename) {
       logger(PROGRAM).warn("-nodename is empty: only objects with an empty spec.node would match; none will");
     }
-    return nlController(agentConfig(f));
+    return nlController(agentConfig(f, OPS_DEFAULT));
   });
 }

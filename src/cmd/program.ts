@@ -3,9 +3,10 @@
  * (`-h` → usage, exit 0; a bad flag → message + usage, exit 2), logging setup, and clean shutdown — the first
  * SIGINT/SIGTERM aborts the program's signal so it can stop its loops, a second one exits at once with status 1.
  */
-import { type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
+import { type FlagDef, type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
 import { type LogFormat, logger, setupLogging, shutdownLogging } from "../log/mod.ts";
 import { ConfigError, type Manager } from "../kube/manager.ts";
+import { opsListen } from "../kube/server.ts";
 import type { AgentConfig } from "../controllers/agent.ts";
 
 /** Flags every program accepts (those of the Go implementation), plus klog's flags, accepted for compatibility. */
@@ -54,6 +55,20 @@ export const NODE_FLAGS = {
   },
   "dry-run": { type: "bool", default: false, usage: "Observe and report, but change nothing at all." },
 } as const satisfies FlagDefs;
+
+/**
+ * The `-metrics-bind-address` flag of a program whose default address is `programDefault` (resolved with
+ * `opsListen` of src/kube/server.ts): unset means that address, or a free port when it is taken.
+ */
+export function metricsAddressFlag(programDefault: string) {
+  return {
+    type: "string",
+    default: "",
+    usage: `Address of /metrics, /healthz and /readyz, e.g. "${programDefault}" or "127.0.0.1:9090"; "0" disables. ` +
+      `Unset: "${programDefault}", or a free port (logged) when another program has it; an address given here that ` +
+      "is in use is a fatal error.",
+  } as const satisfies FlagDef;
+}
 
 /** Result of parsing: either values to run with, or an exit code (help or usage error) already reported. */
 export type ParseOutcome<D extends FlagDefs> = { flags: FlagValues<D> } | { exitCode: number };
@@ -139,9 +154,13 @@ export function runManager<D extends FlagDefs & Pick<typeof COMMON_FLAGS, "v" | 
   });
 }
 
-/** The node agents' shared settings from their flags (COMMON_FLAGS, NODE_FLAGS, -metrics-bind-address, -docker-host). */
+/**
+ * The node agents' shared settings from their flags (COMMON_FLAGS, NODE_FLAGS, -metrics-bind-address with the
+ * program's default address `opsDefault`, -docker-host).
+ */
 export function agentConfig(
   f: FlagValues<typeof COMMON_FLAGS & typeof NODE_FLAGS> & { "metrics-bind-address": string; "docker-host": string },
+  opsDefault: string,
 ): AgentConfig {
   return {
     kubeconfig: f.kubeconfig,
@@ -151,7 +170,7 @@ export function agentConfig(
     workers: f["num-workers"],
     resyncSeconds: f["default-resync-period"],
     dryRun: f["dry-run"],
-    metricsAddress: f["metrics-bind-address"],
+    ops: opsListen(f["metrics-bind-address"], opsDefault),
     dockerHost: f["docker-host"],
   };
 }

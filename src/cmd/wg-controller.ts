@@ -7,7 +7,10 @@
 import { PROGRAM, wgController } from "../controllers/wg/program.ts";
 import { logger } from "../log/mod.ts";
 import type { BackendChoice } from "../wireguard/client.ts";
-import { agentConfig, COMMON_FLAGS, NODE_FLAGS, runManager } from "./program.ts";
+import { agentConfig, COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runManager } from "./program.ts";
+
+/** Where /metrics, /healthz and /readyz listen unless -metrics-bind-address says otherwise. */
+const OPS_DEFAULT = ":8080";
 
 /** Flags of wg-controller. */
 export const WG_CONTROLLER_FLAGS = {
@@ -49,15 +52,13 @@ export const WG_CONTROLLER_FLAGS = {
     default: "",
     usage: "Docker Engine API socket as unix:///path (default $DOCKER_HOST, else /var/run/docker.sock).",
   },
-  "metrics-bind-address": {
-    type: "string",
-    default: ":8080",
-    usage: 'Address of /metrics, /healthz and /readyz, e.g. ":8080" or "127.0.0.1:9090"; "0" disables.',
-  },
+  "metrics-bind-address": metricsAddressFlag(OPS_DEFAULT),
   "wg-state-dir": {
     type: "string",
-    default: "/run/dn42op/wireguard-go",
-    usage: "Directory of wireguard-go PID and log files (daemons found there after a restart are adopted).",
+    default: "",
+    usage: "Directory of this agent's wireguard-go PID, log and UAPI socket files (daemons found there after a " +
+      "restart are adopted; daemons of other directories are never touched). Empty: " +
+      "/run/dn42op/wireguard-go/<-namespace, _all for all>/<-nodename>, one per agent.",
   },
 } as const;
 
@@ -68,7 +69,7 @@ if (import.meta.main) {
       return 2;
     }
     return wgController({
-      ...agentConfig(f),
+      ...agentConfig(f, OPS_DEFAULT),
       pollIntervalSeconds: f["wg-poll-interval"],
       statsIntervalSeconds: f["wg-status-stats-interval"],
       backend: f["wg-backend"] as BackendChoice,

@@ -12,6 +12,7 @@ import { Controller, type Reconciler, specOrLifecycleChanged } from "../kube/con
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { ConfigError, Manager } from "../kube/manager.ts";
+import type { OpsServerOptions } from "../kube/server.ts";
 import { logger } from "../log/mod.ts";
 import { DockerClient } from "../node/container.ts";
 import { DriftMonitor } from "../node/monitor.ts";
@@ -29,8 +30,8 @@ export interface AgentConfig {
   workers: number;
   resyncSeconds: number;
   dryRun: boolean;
-  /** Go-style listen address of /metrics, /healthz, /readyz; "0" disables. */
-  metricsAddress: string;
+  /** Where /metrics, /healthz, /readyz listen (src/kube/server.ts `opsListen`); undefined: no server. */
+  ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** DOCKER_HOST-style value; "" = environment / default socket. */
   dockerHost: string;
 }
@@ -51,8 +52,8 @@ export interface AgentParts<T extends KubeObject> {
 /** What an agent's reconciler offers the runtime. */
 export interface AgentReconciler {
   reconcile: Reconciler;
-  /** Removes marked links (and daemons) no cached object wants; runs once synced, then every resync period. */
-  sweep(): Promise<void>;
+  /** Removes this agent's marked links (and daemons) whose owner is proven gone; once synced, then every resync. */
+  sweep(signal?: AbortSignal): Promise<void>;
   /** Links currently managed (dn42op_managed_links). */
   managedLinks(): number;
   /** Flushes pending status writes. */
@@ -86,7 +87,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
   const manager = new Manager({
     name: spec.program,
     client,
-    opsAddress: c.metricsAddress === "0" ? undefined : c.metricsAddress,
+    ops: c.ops,
   });
   const informer = new Informer<T>(client, {
     resource: spec.resource,
@@ -98,7 +99,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
   // events may arrive before the controller exists: they go through a sink it is plugged into
   const sink = { enqueue: (_key: string) => {} };
   const monitor = new DriftMonitor({
-    kind: spec.kind,
+    agent: { kind: spec.kind, node: c.nodename, namespace: c.namespace },
     enqueue: (k) => sink.enqueue(k),
     resyncAll: (reason) => {
       log.info("full resync", { reason });
@@ -135,7 +136,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
     name: "sweep",
     periodMs: c.resyncSeconds * 1000,
     ready: (signal) => informer.waitForSync(signal),
-    run: () => reconciler.sweep(),
+    run: (signal) => reconciler.sweep(signal),
   });
   manager.metrics.customGauge("dn42op_managed_links", "Links this agent manages, by kind (wg, nl).", ["kind"], () => [
     { labels: { kind: spec.kind }, value: reconciler.managedLinks() },

@@ -21,7 +21,7 @@ import type { Controller } from "./controller.ts";
 import type { Informer } from "./informer.ts";
 import { LeaderElector } from "./leaderelection.ts";
 import { ControllerMetrics } from "./metrics.ts";
-import { type Check, type OpsServer, startOpsServer } from "./server.ts";
+import { type Check, type OpsServer, type OpsServerOptions, startOpsServer } from "./server.ts";
 
 const log = logger("kube", "manager");
 
@@ -56,8 +56,8 @@ export interface ManagerOptions {
   client?: KubeClient;
   /** Metrics registry (default: a new one with process metrics). */
   metrics?: ControllerMetrics;
-  /** Listen address of /metrics /healthz /readyz (Go style); undefined: no server. */
-  opsAddress?: string;
+  /** Where /metrics /healthz /readyz listen (src/kube/server.ts `opsListen`); undefined: no server. */
+  ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** Called once the ops server listens (tests read the port). */
   onOpsListening?(server: OpsServer): void;
   /** Undefined: no leader election, every runnable starts at once. */
@@ -202,9 +202,9 @@ export class Manager {
     if (informers.length > 0) this.metrics.watchInformers(informers);
     let ops: OpsServer | undefined;
     try {
-      if (o.opsAddress !== undefined) {
+      if (o.ops !== undefined) {
         ops = await startOpsServer({
-          address: o.opsAddress,
+          ...o.ops,
           metrics: () => this.metrics.exposition(),
           healthz: this.#healthz,
           readyz: this.#readyz,

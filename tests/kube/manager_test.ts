@@ -18,8 +18,8 @@ function recorder(name: string, log: string[], o: { fail?: boolean; leader?: boo
   };
 }
 
-function manager(o: { opsAddress?: string } = {}) {
-  return new Manager({ name: "test", metrics: new ControllerMetrics(undefined, { processMetrics: false }), ...o });
+function manager() {
+  return new Manager({ name: "test", metrics: new ControllerMetrics(undefined, { processMetrics: false }) });
 }
 
 Deno.test("manager: runnables start at once, stop on the signal; closers run after them in reverse order", async () => {
@@ -107,7 +107,7 @@ Deno.test("manager: the ops server serves the registered metrics and probes, and
   const m = new Manager({
     name: "test",
     metrics: new ControllerMetrics(undefined, { processMetrics: false }),
-    opsAddress: "127.0.0.1:0",
+    ops: { address: "127.0.0.1:0" },
     onOpsListening: (s) => (port = s.port),
   });
   let ready: boolean | string = "not yet";

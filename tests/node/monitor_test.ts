@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNetns } from "../../kit/netns.ts";
 import { DriftMonitor } from "../../src/node/monitor.ts";
-import { ownerMark } from "../../src/node/ownership.ts";
+import { type AgentIdentity, ownerMark } from "../../src/node/ownership.ts";
 import { NamespaceResolver } from "../../src/node/placement.ts";
 import { until } from "../../kit/wait.ts";
+
+const agent: AgentIdentity = { kind: "nl", node: "lax1", namespace: "ns" };
 
 Deno.test({
   name: "monitor: link/address events map to owners by mark, tracked name, ifindex and master; handles close",
@@ -15,7 +17,7 @@ Deno.test({
       const seen: string[] = [];
       const resyncs: string[] = [];
       const r = new NamespaceResolver();
-      const m = new DriftMonitor({ kind: "nl", enqueue: (k) => seen.push(k), resyncAll: (why) => resyncs.push(why) });
+      const m = new DriftMonitor({ agent, enqueue: (k) => seen.push(k), resyncAll: (why) => resyncs.push(why) });
       r.listen(m);
       try {
         const ta = await r.resolve({ kind: "netns-name", name: a.name });
@@ -38,10 +40,12 @@ Deno.test({
         await a.ip("link", "set", "x9", "master", "br0");
         await until("master", () => seen.includes("ns/br"), 5000);
         seen.length = 0;
-        // attribution by ownership mark only
+        // attribution by ownership mark only, and only by this agent's (not another node's in the same namespace)
         await a.ip("link", "add", "mk0", "type", "veth", "peer", "name", "mk1");
-        await a.ip("link", "set", "mk0", "alias", ownerMark("nl", "ns/marked"), "up");
+        await a.ip("link", "set", "mk1", "alias", ownerMark({ ...agent, node: "lax2" }, "ns/theirs"), "up");
+        await a.ip("link", "set", "mk0", "alias", ownerMark(agent, "ns/marked"), "up");
         await until("mark", () => seen.includes("ns/marked"), 5000);
+        assert.ok(!seen.includes("ns/theirs"), "another node's mark is not attributed");
         // a second namespace; releasing its last placement closes it and re-queues what was tracked there
         const tb = await r.resolve({ kind: "netns-name", name: b.name });
         m.track(tb.id, "ns/inb", { names: ["q0"] });

@@ -36,6 +36,7 @@ export function nlController(c: AgentConfig): Manager {
         monitor,
         events,
         nodename: c.nodename,
+        namespace: c.namespace,
         dryRun: c.dryRun,
         metrics: manager.metrics,
       });

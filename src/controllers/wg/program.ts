@@ -5,7 +5,7 @@
 import { FIELD_MANAGERS, KINDS } from "../../api/constants.ts";
 import type { WireGuardInterface } from "../../api/wireguard_interface.ts";
 import type { Manager } from "../../kube/manager.ts";
-import { WgNode } from "../../node/wireguard/apply.ts";
+import { agentStateDir, WgNode } from "../../node/wireguard/apply.ts";
 import type { BackendChoice } from "../../wireguard/client.ts";
 import { type AgentConfig, nodeAgent } from "../agent.ts";
 import { PeerMetrics } from "./peer_metrics.ts";
@@ -19,7 +19,7 @@ export interface WgConfig extends AgentConfig {
   pollIntervalSeconds: number;
   statsIntervalSeconds: number;
   backend: BackendChoice;
-  /** Directory of wireguard-go PID and log files. */
+  /** Directory of this agent's wireguard-go PID, log and socket files; "" = agentStateDir. */
   stateDir: string;
 }
 
@@ -32,10 +32,12 @@ export function wgController(c: WgConfig): Manager {
     objectKind: KINDS.WireGuardInterface.kind,
     resource: WGI_RESOURCE,
     reconciler: ({ manager, client, informer, resolver, monitor, events }) => {
+      const agent = { node: c.nodename, namespace: c.namespace };
       const node = new WgNode(resolver.host.ns, {
+        agent,
         backend: c.backend,
         // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
-        wireguardGo: { stateDir: c.stateDir, startTimeoutMs: 30_000 },
+        wireguardGo: { stateDir: c.stateDir || agentStateDir(agent), startTimeoutMs: 30_000 },
       });
       resolver.listen({ closing: (t) => node.forget(t.ns) });
       return new WgReconciler({
@@ -46,6 +48,7 @@ export function wgController(c: WgConfig): Manager {
         monitor,
         events,
         nodename: c.nodename,
+        namespace: c.namespace,
         dryRun: c.dryRun,
         pollIntervalMs: c.pollIntervalSeconds * 1000,
         statsIntervalMs: c.statsIntervalSeconds * 1000,

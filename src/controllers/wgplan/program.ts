@@ -9,7 +9,7 @@ import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { type LeaderElectionSettings, Manager } from "../../kube/manager.ts";
-import type { OpsServer } from "../../kube/server.ts";
+import type { OpsServer, OpsServerOptions } from "../../kube/server.ts";
 import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
 import { KINDS } from "../../api/constants.ts";
 import { watchReadiness } from "../readiness_metrics.ts";
@@ -30,8 +30,8 @@ export interface WgplanControllerOptions {
   writeConcurrency: number;
   /** Undefined: no leader election (a single replica). */
   leaderElection?: LeaderElectionSettings;
-  /** Listen address of /metrics /healthz /readyz; undefined: no server. */
-  opsAddress?: string;
+  /** Where /metrics /healthz /readyz listen; undefined: no server. */
+  ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** Host name for Events. */
   host: string;
   /** Called once the ops server listens (tests read the port). */
@@ -50,7 +50,7 @@ export function wgplanController(o: WgplanControllerOptions): Manager {
   const manager = new Manager({
     name: PROGRAM,
     client,
-    opsAddress: o.opsAddress,
+    ops: o.ops,
     onOpsListening: o.onOpsListening,
     leaderElection: o.leaderElection,
   });
