@@ -77,14 +77,24 @@ async function waitTcpInNetns(netns: string, port: number, timeoutMs = 15_000): 
   }
 }
 
+/** The controllers' common flags. */
+function commonFlags(o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity">): string[] {
+  return [`-kubeconfig=${o.kubeconfig}`, `-namespace=${o.namespace}`, `-v=${o.verbosity ?? 4}`];
+}
+
 /**
- * Starts the pipes and the controllers (idempotent: running ones are kept). Returns when the API server is
- * reachable from inside agentx; the controllers then sync their caches on their own.
+ * Starts the API pipes for `netns` (idempotent): the root namespace's one of the state directory (shared by all
+ * namespaces) and `pipeName` inside `netns`, listening on the apiserver's port. Returns when it accepts there.
  */
-export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
-  const dirs = supervisorDirs(o.stateDir);
-  const port = apiPort(o.server);
-  const sock = `${o.stateDir}/api.sock`;
+export async function startApiPipe(
+  stateDir: string,
+  server: string,
+  netns: string,
+  pipeName: string,
+): Promise<Record<string, number>> {
+  const dirs = supervisorDirs(stateDir);
+  const port = apiPort(server);
+  const sock = `${stateDir}/api.sock`;
   const pipe = (listen: string, dial: string) => [
     Deno.execPath(),
     "run",
@@ -100,51 +110,102 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
     name: "api-pipe-root",
     argv: pipe(`unix:${sock}`, `tcp:127.0.0.1:${port}`),
   });
-  pids["api-pipe-agentx"] = await startSupervised(dirs, {
-    name: "api-pipe-agentx",
-    netns: o.agentxNetns,
+  pids[pipeName] = await startSupervised(dirs, {
+    name: pipeName,
+    netns,
     argv: pipe(`tcp:127.0.0.1:${port}`, `unix:${sock}`),
   });
-  await waitTcpInNetns(o.agentxNetns, port);
+  await waitTcpInNetns(netns, port);
+  return pids;
+}
 
-  const common = [`-kubeconfig=${o.kubeconfig}`, `-namespace=${o.namespace}`, `-v=${o.verbosity ?? 4}`];
+/** Where a node's agents run and which metrics addresses they get. */
+export interface NodeAgentPlace {
+  node: string;
+  netns: string;
+  metrics: { wg: string; nl: string };
+}
+
+/**
+ * Starts one node's wg-controller and nl-controller inside `place.netns` (idempotent), as the DaemonSets run them
+ * (`-nodename`). wireguard-go's UAPI sockets live in the fixed /run/wireguard, one name space for all network
+ * namespaces: each wg-controller gets its own (in a private mount namespace), so instances with the same interface
+ * names (lab, tests, lax1 and lax2) cannot take over each other's devices.
+ */
+export async function startNodeAgents(
+  o: Omit<LabControllersOptions, "nodes" | "agentxNetns" | "server">,
+  place: NodeAgentPlace,
+): Promise<Record<string, number>> {
+  const dirs = supervisorDirs(o.stateDir);
   const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
-  let metricsPort = 8080;
-  const metrics = () => `-metrics-bind-address=127.0.0.1:${metricsPort++}`;
-  for (const node of o.nodes) {
-    const wgName = `wg-controller-${node}`;
-    // wireguard-go's UAPI sockets live in the fixed /run/wireguard, one name space for all network namespaces:
-    // each wg-controller gets its own (in a private mount namespace), so instances with the same interface
-    // names (lab, tests, lax1 and lax2) cannot take over each other's devices.
-    pids[wgName] = await startSupervised(dirs, {
+  const { node, netns } = place;
+  const wgName = `wg-controller-${node}`;
+  const nlName = `nl-controller-${node}`;
+  return {
+    [wgName]: await startSupervised(dirs, {
       name: wgName,
-      netns: o.agentxNetns,
+      netns,
       env,
       cwd: ROOT,
-      bindMounts: [[`${o.stateDir}/wireguard-run-${node}`, "/run/wireguard"]],
+      bindMounts: [[wireguardSocketDir(o.stateDir, node), "/run/wireguard"]],
       argv: programCommand("wg-controller", [
-        ...common,
+        ...commonFlags(o),
         `-nodename=${node}`,
-        metrics(),
+        `-metrics-bind-address=${place.metrics.wg}`,
         `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
       ]),
-    });
-    const nlName = `nl-controller-${node}`;
-    pids[nlName] = await startSupervised(dirs, {
+    }),
+    [nlName]: await startSupervised(dirs, {
       name: nlName,
-      netns: o.agentxNetns,
+      netns,
       env,
       cwd: ROOT,
-      argv: programCommand("nl-controller", [...common, `-nodename=${node}`, metrics()]),
-    });
+      argv: programCommand("nl-controller", [
+        ...commonFlags(o),
+        `-nodename=${node}`,
+        `-metrics-bind-address=${place.metrics.nl}`,
+      ]),
+    }),
+  };
+}
+
+/** The host directory of a node's wireguard-go UAPI sockets (its wg-controller's /run/wireguard). */
+export function wireguardSocketDir(stateDir: string, node: string): string {
+  return `${stateDir}/wireguard-run-${node}`;
+}
+
+/** Starts the wgplan-controller in `netns` (default: the caller's) with the given metrics address (idempotent). */
+export async function startPlanController(
+  o: Pick<LabControllersOptions, "stateDir" | "kubeconfig" | "namespace" | "verbosity">,
+  metrics: string,
+  netns?: string,
+): Promise<Record<string, number>> {
+  return {
+    "wgplan-controller": await startSupervised(supervisorDirs(o.stateDir), {
+      name: "wgplan-controller",
+      netns,
+      cwd: ROOT,
+      argv: programCommand("wgplan-controller", [...commonFlags(o), `-metrics-bind-address=${metrics}`]),
+    }),
+  };
+}
+
+/**
+ * Starts the pipes and the controllers (idempotent: running ones are kept). Returns when the API server is
+ * reachable from inside agentx; the controllers then sync their caches on their own.
+ */
+export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
+  const pids = await startApiPipe(o.stateDir, o.server, o.agentxNetns, "api-pipe-agentx");
+  let metricsPort = 8080;
+  const metrics = () => `127.0.0.1:${metricsPort++}`;
+  for (const node of o.nodes) {
+    Object.assign(
+      pids,
+      await startNodeAgents(o, { node, netns: o.agentxNetns, metrics: { wg: metrics(), nl: metrics() } }),
+    );
   }
-  pids["wgplan-controller"] = await startSupervised(dirs, {
-    name: "wgplan-controller",
-    netns: o.agentxNetns,
-    cwd: ROOT,
-    argv: programCommand("wgplan-controller", [...common, metrics()]),
-  });
-  return { pids, logDir: dirs.logDir };
+  Object.assign(pids, await startPlanController(o, metrics(), o.agentxNetns));
+  return { pids, logDir: supervisorDirs(o.stateDir).logDir };
 }
 
 /** PID of the program a lab process name currently runs (e.g. `wg-controller-lax1`), or null. */
@@ -163,16 +224,18 @@ export function labLogFile(stateDir: string, name: string): string {
 }
 
 /**
- * Stops every recorded lab process, controllers first, the pipes last, then whatever still runs inside agentx
- * (the controllers' wireguard-go daemons, which detach into their own sessions), each by PID. Idempotent.
+ * Stops every recorded lab process, controllers first, the pipes last, then whatever still runs inside the
+ * namespaces (the controllers' wireguard-go daemons, which detach into their own sessions), each by PID.
+ * Idempotent.
  */
-export async function stopLabControllers(stateDir: string, agentxNetns: string): Promise<void> {
+export async function stopLabControllers(stateDir: string, netns: string | string[]): Promise<void> {
   const dirs = supervisorDirs(stateDir);
   const names = await recordedNames(dirs);
   const pipes = names.filter((n) => n.startsWith("api-pipe-"));
   for (const n of names.filter((n) => !pipes.includes(n))) await stopSupervised(dirs, n);
-  const inside = await exec(["ip", "netns", "pids", agentxNetns]);
-  if (inside.code === 0) {
+  for (const ns of typeof netns === "string" ? [netns] : netns) {
+    const inside = await exec(["ip", "netns", "pids", ns]);
+    if (inside.code !== 0) continue;
     for (const pid of inside.stdout.split(/\s+/).filter(Boolean).map(Number)) {
       try {
         Deno.kill(pid, "SIGKILL");

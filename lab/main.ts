@@ -7,7 +7,12 @@
  *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS]
+ * `--scenario mesh` runs the mesh lab instead (lab/mesh/lab.ts: N nodes in their own namespaces, NAT, one plan,
+ * an all-pairs matrix; `--drills` adds the fault drills to check). Without --scenario, check and down follow the
+ * lab that is up (the reference lab when both are).
+ *
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] [--nodes N] [--drills]
+ *     [--outage SECONDS]
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -21,6 +26,7 @@ import {
   instanceUp,
   labInstance,
 } from "./instance.ts";
+import { DEFAULT_MESH_NODES, meshLabCheck, meshLabDown, meshLabPresent, meshLabUp } from "./mesh/lab.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
 
 /** Prints the table and a summary line; returns the exit code (1 when a check failed). */
@@ -83,19 +89,43 @@ async function down(): Promise<number> {
   return 0;
 }
 
+/** The scenario a command acts on: the one given, else for check and down the lab that is up. */
+async function scenarioOf(cmd: string, given: string | undefined): Promise<"reference" | "mesh"> {
+  if (given === "reference" || given === "mesh") return given;
+  if (given !== undefined) throw new Error(`unknown --scenario ${given} (reference or mesh)`);
+  if (cmd === "up") return "reference";
+  const reference = await readClusterState(await defaultClusterDir());
+  return !reference && await meshLabPresent() ? "mesh" : "reference";
+}
+
+const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] " +
+  "[--nodes N] [--drills] [--outage SECONDS]";
+
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: { wait: { type: "string", default: "120" } },
+    options: {
+      wait: { type: "string", default: "120" },
+      scenario: { type: "string" },
+      nodes: { type: "string", default: String(DEFAULT_MESH_NODES) },
+      drills: { type: "boolean", default: false },
+      outage: { type: "string", default: "60" },
+    },
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
-  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0)) {
-    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS]");
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(Number(values.outage) > 0)) {
+    console.error(USAGE);
     Deno.exit(2);
   }
   try {
+    if (await scenarioOf(cmd, values.scenario) === "mesh") {
+      if (cmd === "up") Deno.exit(await meshLabUp(Number(values.nodes), wait));
+      if (cmd === "down") Deno.exit(await meshLabDown());
+      Deno.exit(await meshLabCheck({ waitSeconds: wait, drills: values.drills, outageSeconds: Number(values.outage) }));
+    }
+    if (values.drills) throw new Error("--drills belongs to --scenario mesh");
     if (cmd === "up") Deno.exit(await up(wait));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
