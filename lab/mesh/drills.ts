@@ -19,8 +19,10 @@ import { decodeUapiGet, UAPI_GET } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { exec, processCmdline, run } from "../exec.ts";
 import {
+  AGENT_PORTS,
   applyMeshPlan,
   applyObjects,
+  httpGetInNetns,
   type Mesh,
   rotateKeySecret,
   startAgents,
@@ -128,12 +130,11 @@ async function fingerprint(ctx: DrillContext, nodeName: string): Promise<string[
   return [...links].map(([name, idx]) => `${name} ifindex ${idx} pid ${pids.get(name) ?? "-"}`).sort();
 }
 
-/** A Prometheus counter or gauge summed over the series whose labels contain `labels`, from a node agent. */
-async function agentMetric(ctx: DrillContext, nodeName: string, port: number, metric: string, labels = "") {
-  const get = `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
-  const r = await exec(["ip", "netns", "exec", ctx.mesh.netns.nodes[nodeName], "bash", "-c", get]);
+/** A Prometheus counter or gauge of a node's wg-controller, summed over the series whose labels contain `labels`. */
+async function agentMetric(ctx: DrillContext, nodeName: string, metric: string, labels = "") {
+  const r = await httpGetInNetns(ctx.mesh.netns.nodes[nodeName], AGENT_PORTS.wg, "/metrics");
   let sum: number | null = null;
-  for (const line of r.stdout.split("\n")) {
+  for (const line of (r?.body ?? "").split("\n")) {
     if (!line.startsWith(metric) || !line.includes(labels)) continue;
     sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
   }
@@ -324,8 +325,8 @@ const agentsStopped: Drill = {
     // the restarted wg-controller has reconciled each of its objects once (a new process counts from zero)
     const objects = ctx.mesh.nodes.length - 1;
     const syncedS = await until(`${victim.name}'s wg-controller reconciled its ${objects} objects`, async () => {
-      const n = await agentMetric(ctx, victim.name, 8080, "controller_runtime_reconcile_total", 'result="success"');
-      const depth = await agentMetric(ctx, victim.name, 8080, "workqueue_depth");
+      const n = await agentMetric(ctx, victim.name, "controller_runtime_reconcile_total", 'result="success"');
+      const depth = await agentMetric(ctx, victim.name, "workqueue_depth");
       return (n ?? 0) >= objects && depth === 0;
     }, 120_000).catch(() => null);
     const after = await fingerprint(ctx, victim.name);

@@ -40,6 +40,12 @@ export interface MeshOptions {
 /** The lab's fixed names (one mesh lab per machine; the reference lab's names are dn42op-lab-…). */
 export const MESH_LAB = { prefix: "dn42op-mesh-lab-", stateDir: "/run/dn42op/mesh-lab" } as const;
 
+/**
+ * Metrics/readiness ports of a node's wg-controller and nl-controller: each node has its own network namespace,
+ * hence its own 127.0.0.1, so every node uses the same two.
+ */
+export const AGENT_PORTS = { wg: 8080, nl: 8081 } as const;
+
 /** The plan's names in every instance. */
 export const PLAN_NAMES: Omit<MeshPlanNames, "namespace"> = { plan: "mesh", keySecret: "mesh-n1-key" };
 
@@ -77,9 +83,35 @@ export function startAgents(mesh: Mesh, node: string): Promise<Record<string, nu
   const { o } = mesh;
   return startNodeAgents(
     { stateDir: o.stateDir, kubeconfig: o.kubeconfig, namespace: o.namespace, verbosity: o.verbosity ?? 2 },
-    // each node has its own network namespace, hence its own 127.0.0.1: the same ports on every node
-    { node, netns: mesh.netns.nodes[node], metrics: { wg: "127.0.0.1:8080", nl: "127.0.0.1:8081" } },
+    {
+      node,
+      netns: mesh.netns.nodes[node],
+      metrics: { wg: `127.0.0.1:${AGENT_PORTS.wg}`, nl: `127.0.0.1:${AGENT_PORTS.nl}` },
+    },
   );
+}
+
+/** GET of `path` from 127.0.0.1:`port` inside `netns` (plain HTTP/1.0 through bash): status and body, or null. */
+export async function httpGetInNetns(
+  netns: string,
+  port: number,
+  path: string,
+): Promise<{ status: number; body: string } | null> {
+  const get = `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET ${path} HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
+  const r = await exec(["ip", "netns", "exec", netns, "bash", "-c", get]);
+  const m = /^HTTP\/1\.\d (\d{3})/.exec(r.stdout);
+  if (r.code !== 0 || !m) return null;
+  return { status: Number(m[1]), body: r.stdout.slice(r.stdout.indexOf("\r\n\r\n") + 4) };
+}
+
+/** Whether every node's wg-controller and nl-controller answer /readyz with 200. */
+export async function agentsReady(mesh: Mesh): Promise<boolean> {
+  const all = await Promise.all(
+    mesh.nodes.flatMap((n) =>
+      [AGENT_PORTS.wg, AGENT_PORTS.nl].map((port) => httpGetInNetns(mesh.netns.nodes[n.name], port, "/readyz"))
+    ),
+  );
+  return all.every((r) => r?.status === 200);
 }
 
 /** Stops a node's agents by PID (their wireguard-go daemons keep running, as in a DaemonSet rollout). */

@@ -5,6 +5,7 @@
  */
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../../scripts/cluster.ts";
 import { ensureProfiles } from "../../scripts/setup.ts";
+import { raiseInotifyInstances } from "../../bench/scale/inotify.ts";
 import { type DrillResult, DRILLS, formatDrills } from "./drills.ts";
 import {
   applyMeshPlan,
@@ -22,6 +23,17 @@ import { formatMatrix, waitForMesh } from "./matrix.ts";
 export const DEFAULT_MESH_NODES = 6;
 
 const stateFile = `${MESH_LAB.stateDir}/mesh.json`;
+const INOTIFY = "/proc/sys/fs/inotify/max_user_instances";
+
+/** What the lab records while it is up: its size and the inotify limit it raised (restored by lab:down). */
+interface LabState {
+  nodes: number;
+  inotify?: { before: number; raised: number };
+}
+
+async function readState(): Promise<LabState | undefined> {
+  return await Deno.readTextFile(stateFile).then((t) => JSON.parse(t) as LabState, () => undefined);
+}
 
 /** The mesh lab's control plane directory. */
 export async function meshClusterDir(): Promise<string> {
@@ -35,7 +47,7 @@ export async function meshLabPresent(): Promise<boolean> {
 
 async function labMesh(nodes?: number): Promise<Mesh> {
   const cluster = await readClusterState(await meshClusterDir());
-  const recorded = await Deno.readTextFile(stateFile).then((t) => JSON.parse(t).nodes as number, () => undefined);
+  const recorded = (await readState())?.nodes;
   return describeMesh({
     ...MESH_LAB,
     nodes: nodes ?? recorded ?? DEFAULT_MESH_NODES,
@@ -65,8 +77,12 @@ export async function meshLabUp(nodes: number, waitSeconds: number): Promise<num
   const mesh = await labMesh(nodes);
   if (!await meshRunning(mesh)) {
     await meshDown(mesh); // a half-made instance
+    // one wireguard-go per tunnel, each holding an inotify instance: N=12 needs 132, the default limit is 128
+    const room = await raiseInotifyInstances(nodes * (nodes - 1), "mesh lab");
     await meshUp(mesh);
-    await Deno.writeTextFile(stateFile, JSON.stringify({ nodes }) + "\n");
+    const state: LabState = { nodes };
+    if (room.raised) state.inotify = { before: room.before, raised: Number((await Deno.readTextFile(INOTIFY)).trim()) };
+    await Deno.writeTextFile(stateFile, JSON.stringify(state) + "\n");
   }
   phase("network + agents");
   await applyMeshPlan(mesh);
@@ -123,9 +139,14 @@ export async function meshLabCheck(o: MeshCheckOptions, given?: Mesh): Promise<n
   return results.every((d) => d.ok) ? 0 : 1;
 }
 
-/** Stops and removes the mesh lab and its control plane (idempotent). */
+/** Stops and removes the mesh lab and its control plane (idempotent); restores an inotify limit it raised. */
 export async function meshLabDown(): Promise<number> {
+  const state = await readState();
   await meshDown(await labMesh());
+  if (state?.inotify && Number((await Deno.readTextFile(INOTIFY)).trim()) === state.inotify.raised) {
+    await Deno.writeTextFile(INOTIFY, `${state.inotify.before}\n`);
+    console.log(`mesh lab: fs.inotify.max_user_instances restored to ${state.inotify.before}`);
+  }
   await sweepMeshes(MESH_LAB.prefix);
   await clusterDown({ dir: await meshClusterDir() });
   console.log("mesh lab: down");
