@@ -11,8 +11,8 @@
  * an all-pairs matrix; `--drills` adds the fault drills to check). Without --scenario, check and down follow the
  * lab that is up (the reference lab when both are).
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] [--nodes N] [--drills]
- *     [--outage SECONDS]
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] [--nodes N]
+ *     [--drills [--only LETTERS]] [--outage SECONDS]
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -99,7 +99,7 @@ async function scenarioOf(cmd: string, given: string | undefined): Promise<"refe
 }
 
 const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] " +
-  "[--nodes N] [--drills] [--outage SECONDS]";
+  "[--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]";
 
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
@@ -111,6 +111,7 @@ if (import.meta.main) {
       nodes: { type: "string", default: String(DEFAULT_MESH_NODES) },
       drills: { type: "boolean", default: false },
       outage: { type: "string", default: "60" },
+      only: { type: "string", default: "abcdef" },
     },
   });
   const cmd = positionals[0];
@@ -123,7 +124,13 @@ if (import.meta.main) {
     if (await scenarioOf(cmd, values.scenario) === "mesh") {
       if (cmd === "up") Deno.exit(await meshLabUp(Number(values.nodes), wait));
       if (cmd === "down") Deno.exit(await meshLabDown());
-      Deno.exit(await meshLabCheck({ waitSeconds: wait, drills: values.drills, outageSeconds: Number(values.outage) }));
+      Deno.exit(
+        await meshLabCheck({
+          waitSeconds: wait,
+          drills: values.drills ? values.only : undefined,
+          outageSeconds: Number(values.outage),
+        }),
+      );
     }
     if (values.drills) throw new Error("--drills belongs to --scenario mesh");
     if (cmd === "up") Deno.exit(await up(wait));

@@ -130,12 +130,12 @@ async function fingerprint(ctx: DrillContext, nodeName: string): Promise<string[
   return [...links].map(([name, idx]) => `${name} ifindex ${idx} pid ${pids.get(name) ?? "-"}`).sort();
 }
 
-/** A Prometheus counter or gauge of a node's wg-controller, summed over the series whose labels contain `labels`. */
-async function agentMetric(ctx: DrillContext, nodeName: string, metric: string, labels = "") {
+/** A Prometheus counter or gauge of a node's wg-controller, summed over the series whose labels pass `labels`. */
+async function agentMetric(ctx: DrillContext, nodeName: string, metric: string, labels = (_: string) => true) {
   const r = await httpGetInNetns(ctx.mesh.netns.nodes[nodeName], AGENT_PORTS.wg, "/metrics");
   let sum: number | null = null;
   for (const line of (r?.body ?? "").split("\n")) {
-    if (!line.startsWith(metric) || !line.includes(labels)) continue;
+    if (!line.startsWith(`${metric}{`) || !labels(line.slice(metric.length, line.lastIndexOf(" ")))) continue;
     sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return sum;
@@ -322,10 +322,16 @@ const agentsStopped: Drill = {
     } finally {
       await startAgents(ctx.mesh, victim.name);
     }
-    // the restarted wg-controller has reconciled each of its objects once (a new process counts from zero)
+    // the restarted wg-controller has reconciled each of its objects once without error (a new process counts
+    // from zero; a reconcile ends in success or requeue_after, the device poll)
     const objects = ctx.mesh.nodes.length - 1;
     const syncedS = await until(`${victim.name}'s wg-controller reconciled its ${objects} objects`, async () => {
-      const n = await agentMetric(ctx, victim.name, "controller_runtime_reconcile_total", 'result="success"');
+      const n = await agentMetric(
+        ctx,
+        victim.name,
+        "controller_runtime_reconcile_total",
+        (l) => !l.includes('"error"'),
+      );
       const depth = await agentMetric(ctx, victim.name, "workqueue_depth");
       return (n ?? 0) >= objects && depth === 0;
     }, 120_000).catch(() => null);

@@ -101,8 +101,8 @@ export async function meshLabUp(nodes: number, waitSeconds: number): Promise<num
 /** Options of {@link meshLabCheck}. */
 export interface MeshCheckOptions {
   waitSeconds: number;
-  /** Run the fault drills after a green matrix. */
-  drills?: boolean;
+  /** Run these fault drills (letters a–f) after a green matrix. */
+  drills?: string;
   /** Outage of drills a, e, f in seconds (default 60). */
   outageSeconds?: number;
 }
@@ -120,7 +120,7 @@ export async function meshLabCheck(o: MeshCheckOptions, given?: Mesh): Promise<n
   if (!cluster) throw new Error("the mesh lab's control plane is not running");
   const ctx = { mesh, cluster, outageMs: (o.outageSeconds ?? 60) * 1000, log: (l: string) => console.log(l) };
   const results: DrillResult[] = [];
-  for (const d of DRILLS) {
+  for (const d of DRILLS.filter((d) => o.drills!.includes(d.id))) {
     console.log(`drill ${d.id}: ${d.title}`);
     const t = performance.now();
     results.push(
