@@ -21,6 +21,10 @@ export const PROFILES: Record<string, string[]> = {
   kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
   /** The mesh lab's NAT router (iptables inside its namespace) and the NAT drill's `conntrack -F`. */
   mesh: ["iptables", "conntrack"],
+  /** Graphviz's dot: `dn42op graph -o svg` and the lab's topology picture. */
+  graph: ["graphviz"],
+  /** Headless Chromium: the test that opens the CLI's SVG and takes a screenshot. */
+  browser: ["chromium", "fonts-dejavu-core"],
   /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
   containers: [
     "podman",
