@@ -38,6 +38,7 @@ import { formatMatrix, waitForMesh } from "../../lab/mesh/matrix.ts";
 import { meshInterfaces, meshKeys, peerMeshDown, peerMeshUp, type PeerNode } from "../../lab/mesh/peer.ts";
 import { meshNetworkUp } from "../../lab/mesh/topology.ts";
 import { kubectl } from "../../lab/scenario.ts";
+import { cpuMs } from "../scale/fanout.ts";
 import { raiseInotifyInstances } from "../scale/inotify.ts";
 import { percentile } from "../stats.ts";
 
@@ -49,12 +50,7 @@ const since = (t: number) => Number(((performance.now() - t) / 1000).toFixed(2))
 const p50 = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 
 /** CPU seconds (user + system) a process has used, 0 when it is gone. */
-async function cpuSeconds(pid: number | null): Promise<number> {
-  if (!pid) return 0;
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return f.length > 13 ? (Number(f[11]) + Number(f[12])) / 100 : 0;
-}
+const cpuSeconds = (pid: number | null) => Promise.resolve(pid ? cpuMs(pid) / 1000 : 0);
 
 /** CPU seconds so far of each kind of process of the instance. */
 async function cpuByKind(mesh: Mesh, cluster: { etcd: number; apiserver: number }): Promise<Record<string, number>> {

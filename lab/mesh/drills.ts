@@ -17,7 +17,7 @@
 import { type ClusterInfo, restartApiserver } from "../../scripts/cluster.ts";
 import { decodeUapiGet, UAPI_GET } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
-import { exec, processCmdline, run } from "../exec.ts";
+import { exec, processCmdline, run, waitFor } from "../exec.ts";
 import {
   AGENT_PORTS,
   applyMeshPlan,
@@ -77,21 +77,34 @@ async function secondsToGreen(ctx: DrillContext, timeoutMs: number, filter?: Pai
 }
 
 /** Pings the `filter` pairs round after round for `ms`; the failed cells of every round that had any. */
-async function watchPairs(
+function watchPairs(ctx: DrillContext, ms: number, filter?: PairFilter): Promise<Watched> {
+  return watchUntil(ctx, filter, () => Promise.resolve(false), ms);
+}
+
+/** Rounds of pings and the failed pairs of every round that had any; `done` tells whether the end condition held. */
+interface Watched {
+  rounds: number;
+  bad: string[];
+  done: boolean;
+}
+
+/** Pings the `filter` pairs round after round until `done` holds (or `timeoutMs`). */
+async function watchUntil(
   ctx: DrillContext,
-  ms: number,
-  filter?: PairFilter,
-): Promise<{ rounds: number; bad: string[] }> {
-  const end = performance.now() + ms;
-  let rounds = 0;
-  const bad: string[] = [];
+  filter: PairFilter | undefined,
+  done: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<Watched> {
+  const end = performance.now() + timeoutMs;
+  const w: Watched = { rounds: 0, bad: [], done: false };
   while (performance.now() < end) {
-    const cells = await pingMatrix(ctx.mesh.target, filter);
-    rounds++;
-    const failed = cells.filter((c) => !c.ok);
-    if (failed.length) bad.push(failed.map((c: MatrixCell) => `${c.from}→${c.to}`).join(" "));
+    const [cells, finished] = await Promise.all([pingMatrix(ctx.mesh.target, filter), done().catch(() => false)]);
+    w.rounds++;
+    const failed = cells.filter((c: MatrixCell) => !c.ok);
+    if (failed.length) w.bad.push(failed.map((c) => `${c.from}→${c.to}`).join(" "));
+    if (finished) return { ...w, done: true };
   }
-  return { rounds, bad };
+  return w;
 }
 
 const node = (ctx: DrillContext, name: string) => ctx.mesh.nodes.find((n) => n.name === name)!;
@@ -141,84 +154,65 @@ async function agentMetric(ctx: DrillContext, nodeName: string, metric: string, 
   return sum;
 }
 
+/** Seconds until `probe` holds; throws after `timeoutMs`. */
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const t0 = performance.now();
-  while (!(await probe().catch(() => false))) {
-    if (since(t0) * 1000 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitFor(what, async () => (await probe()) || undefined, timeoutMs, 250);
   return since(t0);
 }
 
-const underlayCut: Drill = {
-  id: "a",
-  title: "underlay of one node cut and restored",
-  async run(ctx) {
-    const t0 = performance.now();
-    await green(ctx, "before the cut");
-    const victim = node(ctx, "n2");
-    const up = uplinkOf(ctx.mesh.netns, victim);
-    ctx.log(`a: cutting ${victim.name}'s underlay (${up.link} in ${up.netns}) for ${ctx.outageMs / 1000} s`);
-    await run(["ip", "-n", up.netns, "link", "set", "dev", up.link, "down"]);
-    let watched;
-    try {
-      watched = await watchPairs(ctx, ctx.outageMs, involves(victim));
-    } finally {
-      await run(["ip", "-n", up.netns, "link", "set", "dev", up.link, "up"]);
-    }
-    const back = await secondsToGreen(ctx, 45_000);
-    const ok = watched.bad.length === 0 && back !== null && back <= 30;
-    return {
-      drill: "a",
-      bound: "green ≤ 30 s after restore; other pairs never fail",
-      observed: `${back === null ? "not green 45 s after restore" : `green ${fmt(back)} after restore`}; other ` +
-        `pairs: ${watched.rounds} rounds, ${watched.bad.length ? `failures ${watched.bad.join(" | ")}` : "no failure"}`,
-      ok,
-      seconds: since(t0),
-    };
-  },
-};
+const underlayCut = drill("a", "underlay of one node cut and restored", "before the cut", async (ctx) => {
+  const victim = node(ctx, "n2");
+  const up = uplinkOf(ctx.mesh.netns, victim);
+  ctx.log(`a: cutting ${victim.name}'s underlay (${up.link} in ${up.netns}) for ${ctx.outageMs / 1000} s`);
+  await run(["ip", "-n", up.netns, "link", "set", "dev", up.link, "down"]);
+  let watched;
+  try {
+    watched = await watchPairs(ctx, ctx.outageMs, involves(victim));
+  } finally {
+    await run(["ip", "-n", up.netns, "link", "set", "dev", up.link, "up"]);
+  }
+  const back = await secondsToGreen(ctx, 45_000);
+  const ok = watched.bad.length === 0 && back !== null && back <= 30;
+  return {
+    bound: "green ≤ 30 s after restore; other pairs never fail",
+    observed: `${back === null ? "not green 45 s after restore" : `green ${fmt(back)} after restore`}; other ` +
+      `pairs: ${watchText(watched)}`,
+    ok,
+  };
+});
 
-const natFlush: Drill = {
-  id: "b",
-  title: "NAT router's mappings flushed",
-  async run(ctx) {
-    const t0 = performance.now();
-    await green(ctx, "before the flush");
-    const nat = ctx.mesh.nodes.filter((n) => n.segment === "lan");
-    const keepalive = nat.find((n) => !n.hostname)!;
-    const watcher = node(ctx, "n1");
-    const seen = async () =>
-      (await device(ctx, watcher.name, (await linksTo(ctx, watcher.name, keepalive.name))[0]))
-        .peers[0]?.endpoint?.toString();
-    const before = await seen();
-    const flushed = await run(["ip", "netns", "exec", ctx.mesh.netns.nat, "conntrack", "-F"]).then(
-      () => "flushed",
-      (e) => `conntrack -F failed: ${(e as Error).message}`,
-    );
-    // only towards the NAT nodes: n4 sends nothing but its keepalives, so those alone must renew its mapping
-    const back = await secondsToGreen(ctx, 45_000, (from, to) => nat.includes(to) && from !== keepalive);
-    const after = await seen();
-    const full = back !== null && (await waitForMesh(ctx.mesh.target, 30_000)).ok;
-    return {
-      drill: "b",
-      bound: "NAT nodes reachable ≤ 30 s after the flush (through keepalive)",
-      observed: `${flushed}; ${back === null ? "not reachable within 45 s" : `reachable after ${fmt(back)}`}; ` +
-        `${watcher.name} sees ${keepalive.name} at ${before} before, ${after} after; full matrix ${
-          full ? "green" : "NOT green"
-        }`,
-      ok: back !== null && back <= 30 && full,
-      seconds: since(t0),
-    };
-  },
-};
+const natFlush = drill("b", "NAT router's mappings flushed", "before the flush", async (ctx) => {
+  const nat = ctx.mesh.nodes.filter((n) => n.segment === "lan");
+  const keepalive = nat.find((n) => !n.hostname)!;
+  const watcher = node(ctx, "n1");
+  const seen = async () =>
+    (await device(ctx, watcher.name, (await linksTo(ctx, watcher.name, keepalive.name))[0]))
+      .peers[0]?.endpoint?.toString();
+  const before = await seen();
+  const flushed = await run(["ip", "netns", "exec", ctx.mesh.netns.nat, "conntrack", "-F"]).then(
+    () => "flushed",
+    (e) => `conntrack -F failed: ${(e as Error).message}`,
+  );
+  // only towards the NAT nodes: n4 sends nothing but its keepalives, so those alone must renew its mapping
+  const back = await secondsToGreen(ctx, 45_000, (from, to) => nat.includes(to) && from !== keepalive);
+  const after = await seen();
+  const full = back !== null && (await waitForMesh(ctx.mesh.target, 30_000)).ok;
+  return {
+    bound: "NAT nodes reachable ≤ 30 s after the flush (through keepalive)",
+    observed: `${flushed}; ${back === null ? "not reachable within 45 s" : `reachable after ${fmt(back)}`}; ` +
+      `${watcher.name} sees ${keepalive.name} at ${before} before, ${after} after; full matrix ${
+        full ? "green" : "NOT green"
+      }`,
+    ok: back !== null && back <= 30 && full,
+  };
+});
 
-const removeAddNode: Drill = {
-  id: "c",
-  title: "a node removed from the plan, then added again",
-  async run(ctx) {
-    const t0 = performance.now();
-    await green(ctx, "before the removal");
+const removeAddNode = drill(
+  "c",
+  "a node removed from the plan, then added again",
+  "before the removal",
+  async (ctx) => {
     const gone = publicNode(ctx);
     const rest = ctx.mesh.nodes.filter((n) => n !== gone);
     const toGone = new RegExp(`^wg-[^-]+-${gone.name}-`);
@@ -242,76 +236,48 @@ const removeAddNode: Drill = {
     await applyMeshPlan(ctx.mesh);
     const back = await secondsToGreen(ctx, 90_000);
     return {
-      drill: "c",
       bound: "removed node's links gone on every node, other pairs never fail nor are recreated; re-added: green",
       observed: `${gone.name}'s links gone after ${watched.done ? fmt(removedS) : "—(not within 90 s)"}; other ` +
-        `pairs: ${watched.rounds} rounds, ${
-          watched.bad.length ? `failures ${watched.bad.join(" | ")}` : "no failure"
-        }` +
+        `pairs: ${watchText(watched)}` +
         `; ${recreated.length ? `changed: ${recreated.join(", ")}` : "no other link or daemon changed"}; re-added: ` +
         `${back === null ? "not green within 90 s" : `green after ${fmt(back)}`}`,
       ok: watched.done && !watched.bad.length && !recreated.length && back !== null,
-      seconds: since(t0),
     };
   },
-};
+);
 
-/** Pings the `filter` pairs round after round until `done` holds (or `timeoutMs`); failures as in watchPairs. */
-async function watchUntil(ctx: DrillContext, filter: PairFilter, done: () => Promise<boolean>, timeoutMs: number) {
-  const end = performance.now() + timeoutMs;
-  let rounds = 0;
-  const bad: string[] = [];
-  while (performance.now() < end) {
-    const [cells, finished] = await Promise.all([pingMatrix(ctx.mesh.target, filter), done().catch(() => false)]);
-    rounds++;
-    const failed = cells.filter((c) => !c.ok);
-    if (failed.length) bad.push(failed.map((c) => `${c.from}→${c.to}`).join(" "));
-    if (finished) return { rounds, bad, done: true };
-  }
-  return { rounds, bad, done: false };
-}
+const rotateKey = drill("d", "n1's private key rotated (its Secret)", "before the rotation", async (ctx) => {
+  const peers = ctx.mesh.nodes.filter((n) => n.name !== "n1");
+  const keysSeen = async () =>
+    await Promise.all(peers.map(async (p) => {
+      const [ifname] = await linksTo(ctx, p.name, "n1");
+      return (await device(ctx, p.name, ifname)).peers[0]?.publicKey.toBase64();
+    }));
+  const old = (await keysSeen())[0];
+  await rotateKeySecret(ctx.mesh);
+  const rotated = performance.now();
+  let updated = 0;
+  const keysS = await until("every peer holds n1's new public key", async () => {
+    const seen = await keysSeen();
+    updated = seen.filter((k) => k && k !== old).length;
+    return updated === peers.length && new Set(seen).size === 1;
+  }, 90_000).catch(() => null);
+  const r = await waitForMesh(ctx.mesh.target, Math.max(0, 90_000 - since(rotated) * 1000));
+  const greenS = since(rotated);
+  return {
+    bound: "every peer updated, matrix green ≤ 60 s after the rotation",
+    observed: `${updated}/${peers.length} peers hold the new public key${
+      keysS === null ? " (not all within 90 s)" : ` after ${fmt(keysS)}`
+    }; matrix ${r.ok ? `green after ${fmt(greenS)}` : "NOT green within 90 s"}`,
+    ok: keysS !== null && r.ok && greenS <= 60,
+  };
+});
 
-const rotateKey: Drill = {
-  id: "d",
-  title: "n1's private key rotated (its Secret)",
-  async run(ctx) {
-    const t0 = performance.now();
-    await green(ctx, "before the rotation");
-    const peers = ctx.mesh.nodes.filter((n) => n.name !== "n1");
-    const keysSeen = async () =>
-      await Promise.all(peers.map(async (p) => {
-        const [ifname] = await linksTo(ctx, p.name, "n1");
-        return (await device(ctx, p.name, ifname)).peers[0]?.publicKey.toBase64();
-      }));
-    const old = (await keysSeen())[0];
-    await rotateKeySecret(ctx.mesh);
-    const rotated = performance.now();
-    let updated = 0;
-    const keysS = await until("every peer holds n1's new public key", async () => {
-      const seen = await keysSeen();
-      updated = seen.filter((k) => k && k !== old).length;
-      return updated === peers.length && new Set(seen).size === 1;
-    }, 90_000).catch(() => null);
-    const r = await waitForMesh(ctx.mesh.target, Math.max(0, 90_000 - since(rotated) * 1000));
-    const greenS = since(rotated);
-    return {
-      drill: "d",
-      bound: "every peer updated, matrix green ≤ 60 s after the rotation",
-      observed: `${updated}/${peers.length} peers hold the new public key${
-        keysS === null ? " (not all within 90 s)" : ` after ${fmt(keysS)}`
-      }; matrix ${r.ok ? `green after ${fmt(greenS)}` : "NOT green within 90 s"}`,
-      ok: keysS !== null && r.ok && greenS <= 60,
-      seconds: since(t0),
-    };
-  },
-};
-
-const agentsStopped: Drill = {
-  id: "e",
-  title: "a node's agents stopped, then restarted",
-  async run(ctx) {
-    const t0 = performance.now();
-    await green(ctx, "before stopping the agents");
+const agentsStopped = drill(
+  "e",
+  "a node's agents stopped, then restarted",
+  "before stopping the agents",
+  async (ctx) => {
     const victim = node(ctx, "n1");
     const before = await fingerprint(ctx, victim.name);
     ctx.log(`e: stopping ${victim.name}'s wg-controller and nl-controller for ${ctx.outageMs / 1000} s`);
@@ -339,12 +305,11 @@ const agentsStopped: Drill = {
     const changed = before.filter((l) => !after.includes(l));
     const r = await waitForMesh(ctx.mesh.target, 30_000);
     return {
-      drill: "e",
       bound: "data plane forwards throughout; after restart no link or daemon recreated (ifindex, pid)",
       observed:
-        `all pairs: ${watched.rounds} rounds, ${
-          watched.bad.length ? `failures ${watched.bad.join(" | ")}` : "no failure"
-        }; restarted agent reconciled ${syncedS === null ? "—(not within 120 s)" : `after ${fmt(syncedS)}`}; ` +
+        `all pairs: ${watchText(watched)}; restarted agent reconciled ${
+          syncedS === null ? "—(not within 120 s)" : `after ${fmt(syncedS)}`
+        }; ` +
         `${
           changed.length
             ? `changed: ${changed.join(", ")} → ${after.join(", ")}`
@@ -352,10 +317,9 @@ const agentsStopped: Drill = {
         }` +
         `; matrix ${r.ok ? "green" : "NOT green"}`,
       ok: !watched.bad.length && syncedS !== null && !changed.length && before.length === objects && r.ok,
-      seconds: since(t0),
     };
   },
-};
+);
 
 /** One bridge per node, managed by the node's nl-controller (drill f's proof that nl-controllers reconnected). */
 function probeBridges(ctx: DrillContext): unknown[] {
@@ -367,14 +331,13 @@ function probeBridges(ctx: DrillContext): unknown[] {
   }));
 }
 
-const apiserverStopped: Drill = {
-  id: "f",
-  title: "API server stopped, then started again",
-  async run(ctx) {
-    const t0 = performance.now();
-    await green(ctx, "before stopping the API server");
+const apiserverStopped = drill(
+  "f",
+  "API server stopped, then started again",
+  "before stopping the API server",
+  async (ctx) => {
     ctx.log(`f: stopping the API server for ${ctx.outageMs / 1000} s`);
-    let watched = { rounds: 0, bad: [] as string[] };
+    let watched: Watched = { rounds: 0, bad: [], done: false };
     ctx.cluster = await restartApiserver(ctx.cluster, async () => {
       watched = await watchPairs(ctx, ctx.outageMs);
     });
@@ -400,18 +363,37 @@ const apiserverStopped: Drill = {
     await applyMeshPlan(ctx.mesh);
     const back = await secondsToGreen(ctx, 60_000);
     return {
-      drill: "f",
       bound: "every pair answers throughout; agents and plan controller reconnect after the restart",
-      observed: `all pairs: ${watched.rounds} rounds, ${
-        watched.bad.length ? `failures ${watched.bad.join(" | ")}` : "no failure"
-      }; a change after the restart reached every link and node ${
+      observed: `all pairs: ${watchText(watched)}; a change after the restart reached every link and node ${
         reconnectAfter === null ? "—(not within 120 s)" : `${fmt(reconnectAfter)} after the API was back`
       }; restored: ${back === null ? "NOT green" : "green"}`,
       ok: !watched.bad.length && reconnectAfter !== null && back !== null,
-      seconds: since(t0),
     };
   },
-};
+);
+
+/** A drill `id` whose `body` runs once the matrix is green (checked first, as `before` says). */
+function drill(
+  id: string,
+  title: string,
+  before: string,
+  body: (ctx: DrillContext) => Promise<Omit<DrillResult, "drill" | "seconds">>,
+): Drill {
+  return {
+    id,
+    title,
+    async run(ctx) {
+      const t0 = performance.now();
+      await green(ctx, before);
+      return { drill: id, ...await body(ctx), seconds: since(t0) };
+    },
+  };
+}
+
+/** What a watch saw: `12 rounds, no failure` or the failed pairs of each bad round. */
+function watchText(w: Watched): string {
+  return `${w.rounds} rounds, ${w.bad.length ? `failures ${w.bad.join(" | ")}` : "no failure"}`;
+}
 
 /** The drills in order. */
 export const DRILLS: readonly Drill[] = [
