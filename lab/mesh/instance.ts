@@ -179,7 +179,7 @@ async function apply(kubeconfig: string, objects: unknown[]): Promise<void> {
 }
 
 /** Creates n1's key Secret unless it exists. */
-async function ensureKeySecret(mesh: Mesh): Promise<void> {
+export async function ensureKeySecret(mesh: Mesh): Promise<void> {
   const { o, names } = mesh;
   const got = await kubectl(o.kubeconfig, ["get", "-n", o.namespace, "secret", names.keySecret, "-o", "name"]);
   if (got.code === 0) return;
