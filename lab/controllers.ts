@@ -7,7 +7,8 @@
  * kubeconfig works unchanged there. Every process runs under a restart loop (lab/supervisor.ts) with its PID in
  * `<stateDir>/pids/` and its output in `<stateDir>/logs/<name>.log`.
  */
-import { programCommand } from "../scripts/programs.ts";
+import { programCommand, type ProgramName } from "../scripts/programs.ts";
+import { daemonSocketDir, DEFAULT_STATE_DIR } from "../src/wireguard/wggo.ts";
 import { exec } from "./exec.ts";
 import {
   logFile,
@@ -20,6 +21,44 @@ import {
 } from "./supervisor.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
+
+/** A program's arguments: `(program, node) → argv`. */
+type ArgsOf = (program: ProgramName, node?: string) => string[];
+
+/**
+ * The lab's flags: the reference's (-kubeconfig, -nodename, -v) plus -namespace, -default-resync-period when asked,
+ * one fixed metrics address each (127.0.0.1:8080…), and for wg-controller a state directory under the lab's (so that
+ * lab:down removes it). Both nodes' agents share agentx and its file system, as in the reference's lab; their
+ * wireguard-go daemons are per node by design (src/wireguard/wggo.ts).
+ */
+function labArgs(
+  o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity" | "resyncSeconds" | "stateDir">,
+  metrics?: (program: ProgramName) => string,
+): ArgsOf {
+  const common = [
+    `-kubeconfig=${o.kubeconfig}`,
+    `-namespace=${o.namespace}`,
+    `-v=${o.verbosity ?? 4}`,
+    ...(o.resyncSeconds ? [`-default-resync-period=${o.resyncSeconds}`] : []),
+  ];
+  let metricsPort = 8080;
+  return (program, node) => [
+    ...common,
+    ...(node ? [`-nodename=${node}`] : []),
+    `-metrics-bind-address=${metrics ? metrics(program) : `127.0.0.1:${metricsPort++}`}`,
+    ...(program === "wg-controller" ? [`-wg-state-dir=${wireguardStateDir(o.stateDir, node!)}`] : []),
+  ];
+}
+
+/** Exactly the reference README's commands (`--kubeconfig <path> -nodename lax1 -v 4`, `--kubeconfig=<path> -v 4`). */
+function referenceArgs(kubeconfig: string): ArgsOf {
+  return (_program, node) =>
+    node ? ["--kubeconfig", kubeconfig, "-nodename", node, "-v", "4"] : [
+      `--kubeconfig=${kubeconfig}`,
+      "-v",
+      "4",
+    ];
+}
 
 /** Where and how a lab instance runs its controllers. */
 export interface LabControllersOptions {
@@ -38,6 +77,14 @@ export interface LabControllersOptions {
   nodes: string[];
   /** -v of every controller (the reference's README uses 4). */
   verbosity?: number;
+  /** -default-resync-period of every controller (absent: the programs' default). */
+  resyncSeconds?: number;
+  /**
+   * "lab" (default): the lab's flags ({@link labArgs}); the Kubernetes namespace is `namespace`. "reference": only
+   * the reference README's flags ({@link referenceArgs}): `namespace`, `verbosity` and `resyncSeconds` must be the
+   * programs' defaults ("default", 4, 30 s).
+   */
+  flags?: "lab" | "reference";
 }
 
 /** What {@link startLabControllers} started: process name → supervisor PID, and where the logs are. */
@@ -77,9 +124,14 @@ async function waitTcpInNetns(netns: string, port: number, timeoutMs = 15_000): 
   }
 }
 
-/** The controllers' common flags. */
-function commonFlags(o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity">): string[] {
-  return [`-kubeconfig=${o.kubeconfig}`, `-namespace=${o.namespace}`, `-v=${o.verbosity ?? 4}`];
+/** A node agent's wireguard-go state directory (PID and log files, its daemons' /var/run with their sockets). */
+export function wireguardStateDir(stateDir: string, node: string): string {
+  return `${stateDir}/wireguard-go-${node}`;
+}
+
+/** The directory of a node agent's wireguard-go UAPI sockets. */
+export function wireguardSocketDir(stateDir: string, node: string): string {
+  return daemonSocketDir({ stateDir: wireguardStateDir(stateDir, node) });
 }
 
 /**
@@ -119,73 +171,40 @@ export async function startApiPipe(
   return pids;
 }
 
-/** Where a node's agents run and which metrics addresses they get. */
-export interface NodeAgentPlace {
-  node: string;
-  netns: string;
-  metrics: { wg: string; nl: string };
-}
-
 /**
- * Starts one node's wg-controller and nl-controller inside `place.netns` (idempotent), as the DaemonSets run them
- * (`-nodename`). wireguard-go's UAPI sockets live in the fixed /run/wireguard, one name space for all network
- * namespaces: each wg-controller gets its own (in a private mount namespace), so instances with the same interface
- * names (lab, tests, lax1 and lax2) cannot take over each other's devices.
+ * Starts one node's wg-controller and nl-controller in `netns` with the lab's flags and the given metrics addresses,
+ * as the DaemonSets run them (`-nodename`); idempotent.
  */
 export async function startNodeAgents(
-  o: Omit<LabControllersOptions, "nodes" | "agentxNetns" | "server">,
-  place: NodeAgentPlace,
+  o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity" | "resyncSeconds" | "stateDir">,
+  node: string,
+  netns: string,
+  metrics: { wg: string; nl: string },
 ): Promise<Record<string, number>> {
-  const dirs = supervisorDirs(o.stateDir);
-  const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
-  const { node, netns } = place;
-  const wgName = `wg-controller-${node}`;
-  const nlName = `nl-controller-${node}`;
-  return {
-    [wgName]: await startSupervised(dirs, {
-      name: wgName,
+  const argv = labArgs(o, (p) => p === "wg-controller" ? metrics.wg : metrics.nl);
+  const pids: Record<string, number> = {};
+  for (const program of ["wg-controller", "nl-controller"] as const) {
+    pids[`${program}-${node}`] = await startSupervised(supervisorDirs(o.stateDir), {
+      name: `${program}-${node}`,
       netns,
-      env,
       cwd: ROOT,
-      bindMounts: [[wireguardSocketDir(o.stateDir, node), "/run/wireguard"]],
-      argv: programCommand("wg-controller", [
-        ...commonFlags(o),
-        `-nodename=${node}`,
-        `-metrics-bind-address=${place.metrics.wg}`,
-        `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
-      ]),
-    }),
-    [nlName]: await startSupervised(dirs, {
-      name: nlName,
-      netns,
-      env,
-      cwd: ROOT,
-      argv: programCommand("nl-controller", [
-        ...commonFlags(o),
-        `-nodename=${node}`,
-        `-metrics-bind-address=${place.metrics.nl}`,
-      ]),
-    }),
-  };
+      argv: programCommand(program, argv(program, node)),
+    });
+  }
+  return pids;
 }
 
-/** The host directory of a node's wireguard-go UAPI sockets (its wg-controller's /run/wireguard). */
-export function wireguardSocketDir(stateDir: string, node: string): string {
-  return `${stateDir}/wireguard-run-${node}`;
-}
-
-/** Starts the wgplan-controller in `netns` (default: the caller's) with the given metrics address (idempotent). */
+/** Starts the wgplan-controller in the caller's namespace with the lab's flags and `metrics` (idempotent). */
 export async function startPlanController(
-  o: Pick<LabControllersOptions, "stateDir" | "kubeconfig" | "namespace" | "verbosity">,
+  o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity" | "resyncSeconds" | "stateDir">,
   metrics: string,
-  netns?: string,
 ): Promise<Record<string, number>> {
+  const argv = labArgs(o, () => metrics);
   return {
     "wgplan-controller": await startSupervised(supervisorDirs(o.stateDir), {
       name: "wgplan-controller",
-      netns,
       cwd: ROOT,
-      argv: programCommand("wgplan-controller", [...commonFlags(o), `-metrics-bind-address=${metrics}`]),
+      argv: programCommand("wgplan-controller", argv("wgplan-controller")),
     }),
   };
 }
@@ -195,17 +214,33 @@ export async function startPlanController(
  * reachable from inside agentx; the controllers then sync their caches on their own.
  */
 export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
+  const dirs = supervisorDirs(o.stateDir);
   const pids = await startApiPipe(o.stateDir, o.server, o.agentxNetns, "api-pipe-agentx");
-  let metricsPort = 8080;
-  const metrics = () => `127.0.0.1:${metricsPort++}`;
-  for (const node of o.nodes) {
-    Object.assign(
-      pids,
-      await startNodeAgents(o, { node, netns: o.agentxNetns, metrics: { wg: metrics(), nl: metrics() } }),
-    );
+
+  const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
+  const argv = o.flags === "reference" ? referenceArgs(o.kubeconfig) : labArgs(o);
+  const programs: [name: string, program: ProgramName, node?: string][] = [
+    ...o.nodes.flatMap((n): [string, ProgramName, string][] => [
+      [`wg-controller-${n}`, "wg-controller", n],
+      [`nl-controller-${n}`, "nl-controller", n],
+    ]),
+    ["wgplan-controller", "wgplan-controller"],
+  ];
+  for (const [name, program, node] of programs) {
+    pids[name] = await startSupervised(dirs, {
+      name,
+      netns: o.agentxNetns,
+      env: node ? env : {},
+      cwd: ROOT,
+      // With the reference's flags, wg-controller keeps wireguard-go files in the machine-wide default directory:
+      // that directory is the instance's own (a bind mount) so that two instances on one machine stay apart.
+      bindMounts: o.flags === "reference" && program === "wg-controller"
+        ? [[`${o.stateDir}/wireguard-go`, DEFAULT_STATE_DIR]]
+        : undefined,
+      argv: programCommand(program, argv(program, node)),
+    });
   }
-  Object.assign(pids, await startPlanController(o, metrics(), o.agentxNetns));
-  return { pids, logDir: supervisorDirs(o.stateDir).logDir };
+  return { pids, logDir: dirs.logDir };
 }
 
 /** PID of the program a lab process name currently runs (e.g. `wg-controller-lax1`), or null. */

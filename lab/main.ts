@@ -5,15 +5,17 @@
  *          examples' underlay address, containers agent1 and agent2), the controllers inside agentx (wg and nl for
  *          lax1 and lax2, wgplan), applies the reference examples unchanged, runs the checks, and draws the
  *          topology with the CLI's graph into /run/dn42op/lab/topology.svg (its path is printed)
- *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
+ *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; then watches the lab
+ *          for --stable seconds (default 65: two resync periods and a margin) — no managed link recreated, no
+ *          wireguard-go restarted, no Warning Event, pings answered throughout; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
  * `--scenario mesh` runs the mesh lab instead (lab/mesh/lab.ts: N nodes in their own namespaces, NAT, one plan,
  * an all-pairs matrix; `--drills` adds the fault drills to check). Without --scenario, check and down follow the
  * lab that is up (the reference lab when both are).
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] [--nodes N]
- *     [--drills [--only LETTERS]] [--outage SECONDS]
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--scenario reference|mesh]
+ *     [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -26,10 +28,15 @@ import {
   type InstanceOptions,
   instanceUp,
   labInstance,
+  stabilityTarget,
 } from "./instance.ts";
 import { DEFAULT_MESH_NODES, meshLabCheck, meshLabDown, meshLabPresent, meshLabUp } from "./mesh/lab.ts";
 import { writeTopologyPicture } from "./picture.ts";
+import { stabilityChecks } from "./stability.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
+
+/** Default watch of `lab:check`: two resync periods of the lab's controllers (30 s each) and a margin. */
+const STABLE_SECONDS = 65;
 
 /** Prints the table and a summary line; returns the exit code (1 when a check failed). */
 function report(results: CheckResult[], seconds: number): number {
@@ -42,13 +49,23 @@ function report(results: CheckResult[], seconds: number): number {
   return count("FAIL") ? 1 : 0;
 }
 
-async function check(o: InstanceOptions, waitSeconds: number, t0 = performance.now()): Promise<number> {
+async function check(
+  o: InstanceOptions,
+  waitSeconds: number,
+  stableSeconds: number,
+  t0 = performance.now(),
+): Promise<number> {
   const inst = await attachInstance(o);
-  const results = await waitForChecks(await inst.checkContext(), waitSeconds * 1000);
+  const ctx = await inst.checkContext();
+  const results = await waitForChecks(ctx, waitSeconds * 1000);
+  if (stableSeconds > 0 && !results.some((r) => r.status === "FAIL")) {
+    console.log(`lab: checks pass; watching the lab for ${stableSeconds} s (links, daemons, Events, pings)`);
+    results.push(...await stabilityChecks(ctx, stabilityTarget(o), stableSeconds * 1000));
+  }
   return report(results, (performance.now() - t0) / 1000);
 }
 
-async function up(waitSeconds: number): Promise<number> {
+async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
   const t0 = performance.now();
   const phases: string[] = [];
   let mark = t0;
@@ -77,7 +94,7 @@ async function up(waitSeconds: number): Promise<number> {
   phase("apply examples");
   console.log(`lab: applied the reference examples; control plane at ${cluster.server}`);
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
-  const code = await check(o, waitSeconds, t0);
+  const code = await check(o, waitSeconds, stableSeconds, t0);
   phase("convergence + checks");
   const picture = await writeTopologyPicture(o.kubeconfig, o.names.namespace, o.topology.stateDir).then(
     (path) => `lab: topology picture ${path}`,
@@ -105,8 +122,8 @@ async function scenarioOf(cmd: string, given: string | undefined): Promise<"refe
   return !reference && await meshLabPresent() ? "mesh" : "reference";
 }
 
-const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--scenario reference|mesh] " +
-  "[--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]";
+const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] " +
+  "[--scenario reference|mesh] [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]";
 
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
@@ -114,6 +131,7 @@ if (import.meta.main) {
     allowPositionals: true,
     options: {
       wait: { type: "string", default: "120" },
+      stable: { type: "string" },
       scenario: { type: "string" },
       nodes: { type: "string", default: String(DEFAULT_MESH_NODES) },
       drills: { type: "boolean", default: false },
@@ -123,7 +141,9 @@ if (import.meta.main) {
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
-  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(Number(values.outage) > 0)) {
+  // lab:check watches two resync periods (30 s) and a margin by default; lab:up only when asked
+  const stable = Number(values.stable ?? (cmd === "check" ? STABLE_SECONDS : 0));
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0) || !(Number(values.outage) > 0)) {
     console.error(USAGE);
     Deno.exit(2);
   }
@@ -140,11 +160,11 @@ if (import.meta.main) {
       );
     }
     if (values.drills) throw new Error("--drills belongs to --scenario mesh");
-    if (cmd === "up") Deno.exit(await up(wait));
+    if (cmd === "up") Deno.exit(await up(wait, stable));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
     if (!state) throw new Error("no running control plane (run deno task lab:up)");
-    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait));
+    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait, stable));
   } catch (e) {
     console.error(`lab ${cmd} failed: ${(e as Error).message}`);
     Deno.exit(1);

@@ -83,11 +83,9 @@ export function startAgents(mesh: Mesh, node: string): Promise<Record<string, nu
   const { o } = mesh;
   return startNodeAgents(
     { stateDir: o.stateDir, kubeconfig: o.kubeconfig, namespace: o.namespace, verbosity: o.verbosity ?? 2 },
-    {
-      node,
-      netns: mesh.netns.nodes[node],
-      metrics: { wg: `127.0.0.1:${AGENT_PORTS.wg}`, nl: `127.0.0.1:${AGENT_PORTS.nl}` },
-    },
+    node,
+    mesh.netns.nodes[node],
+    { wg: `127.0.0.1:${AGENT_PORTS.wg}`, nl: `127.0.0.1:${AGENT_PORTS.nl}` },
   );
 }
 
