@@ -47,16 +47,16 @@ async function getPlan(client: KubeClient, ns: string, name: string): Promise<Pl
 
 const condition = (p: PlanObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
-/** The project's wgp1 example (example/wgp/wgp1.yaml: the reference example with fresh, complete keys). */
+/** The reference's wgp1 example (example/wgp/wgp1.yaml, byte for byte). */
 async function wgp1Example(): Promise<{ spec: WireGuardNetworkPlanSpec; priv: WireGuardKey[]; pub: string[] }> {
   const file = new URL("../../example/wgp/wgp1.yaml", import.meta.url);
   const spec = (parse(await Deno.readTextFile(file)) as PlanObject).spec;
   const priv = spec.nodes!.map((n) => WireGuardKey.parse("private", n.privateKey!));
   const pub = await Promise.all(priv.map(async (k) => (await publicKeyOf(k)).toBase64()));
-  // The public keys the example's comment promises.
+  // The nodes' public keys, derived from the example's private keys.
   assert.deepEqual(pub, [
-    "SRvXKLMEqN5K95PC58VhHRwL0ML+5ko53iVUSvZPgRw=",
-    "VrtpHP5hfeuvj6hIjEhCQKRcXETYc1Z21JdmxO/HoVA=",
+    "mH275OIRLUolb0t0PzJlVt9Fxvjfn34njOgpy49y7jM=",
+    "sLd9bBoHQGYMPQowZj/0k6c0LI5j8sWZ7RzrUD9kEmg=",
   ]);
   return { spec, priv, pub };
 }
