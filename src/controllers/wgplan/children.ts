@@ -56,37 +56,36 @@ export async function writeChildren(
 
   await eachLimited(desired, o.concurrency, async (d) => {
     const want = childObject(plan, d);
-    const have = owned.get(d.objectName);
-    try {
-      if (!have) {
-        r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
-        r.created++;
-        return;
-      }
-      if (have.metadata.deletionTimestamp) return; // being deleted; recreated once it is gone
-      const ops = childPatch(have, want);
+    /** Patches a child of this plan into shape (one being deleted is left to finish; it is recreated later). */
+    const align = async (have: InterfaceObject) => {
+      r.children.set(d.objectName, have);
+      const ops = have.metadata.deletionTimestamp ? undefined : childPatch(have, want);
       if (!ops) return;
       r.children.set(
         d.objectName,
         await client.patch(INTERFACES, plan.namespace, d.objectName, "json", ops, { fieldManager: o.fieldManager }),
       );
       r.updated++;
-    } catch (e) {
-      if (isAlreadyExists(e)) {
-        const other = await client.get<InterfaceObject>(INTERFACES, plan.namespace, d.objectName).catch(() =>
-          undefined
-        );
-        if (other && isOwnedBy(other, plan.uid)) {
-          r.children.set(d.objectName, other); // our own child, not yet in the cache; patched on the next pass
-          return;
-        }
-        r.conflicts.push({
-          reason: "NameConflict",
-          message: `WireGuardInterface ${plan.namespace}/${d.objectName} (link ${d.fromNode} → ${d.toNode}) exists ` +
-            "and is not controlled by this plan; it is left alone",
-        });
+    };
+    try {
+      const have = owned.get(d.objectName);
+      if (have) return await align(have);
+      try {
+        r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
+        r.created++;
         return;
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
       }
+      // The name is taken: our own child not (yet) in the cache is aligned now; anything else is left alone.
+      const other = await client.get<InterfaceObject>(INTERFACES, plan.namespace, d.objectName);
+      if (isOwnedBy(other, plan.uid)) return await align(other);
+      r.conflicts.push({
+        reason: "NameConflict",
+        message: `WireGuardInterface ${plan.namespace}/${d.objectName} (link ${d.fromNode} → ${d.toNode}) exists ` +
+          "and is not controlled by this plan; it is left alone",
+      });
+    } catch (e) {
       fail(`write WireGuardInterface ${d.objectName}`, e);
     }
   });

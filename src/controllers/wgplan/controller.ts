@@ -1,6 +1,7 @@
 /**
- * The wgplan-controller process body: informers on plans and on their children (label selector: the
- * is-controlled-by label exists), the reconcile harness, leader election through a coordination.k8s.io Lease (only
+ * The wgplan-controller process body: informers on plans and on the WireGuardInterfaces of the same namespace (no
+ * label selector: a child belongs to its plan by its controller owner reference, so a child whose labels were edited
+ * stays in the cache and is restored), the reconcile harness, leader election through a coordination.k8s.io Lease (only
  * the leader watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby), and the
  * /metrics /healthz /readyz server.
  */
@@ -13,7 +14,6 @@ import { LeaderElector } from "../../kube/leaderelection.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
 import { type OpsServer, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
-import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
 import { PlanReconciler } from "./reconciler.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
 
@@ -61,12 +61,7 @@ function planKeyOf(child: InterfaceObject): string[] {
 function buildController(client: KubeClient, o: WgplanControllerOptions, metrics: ControllerMetrics) {
   const namespace = o.namespace || undefined;
   const plans = new Informer<PlanObject>(client, { resource: PLANS, namespace, resyncPeriodMs: o.resyncPeriodMs });
-  const children = new Informer<InterfaceObject>(client, {
-    resource: INTERFACES,
-    namespace,
-    labelSelector: LABEL_CONTROLLED_BY,
-    name: "plan-children",
-  });
+  const children = new Informer<InterfaceObject>(client, { resource: INTERFACES, namespace, name: "plan-children" });
   const recorder = new EventRecorder(client, { component: PROGRAM, host: o.host });
   const reconciler = new PlanReconciler(client, plans.store, children.store, recorder, {
     fieldManager: PROGRAM,
