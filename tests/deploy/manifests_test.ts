@@ -134,10 +134,14 @@ Deno.test({
   fn: async () => {
     const objs = await renderBase();
     const wg = "dn42op-wg-controller", nl = "dn42op-nl-controller", plan = "dn42op-wgplan-controller";
-    const le = `${plan}-leader-election`;
+    const le = `${plan}-leader-election`, hb = "dn42op-node-heartbeats";
     assert.deepEqual(
       layout(objs),
       [
+        `dn42op-heartbeats/Role/${hb}`,
+        `dn42op-heartbeats/Role/${plan}-heartbeats`,
+        `dn42op-heartbeats/RoleBinding/${hb} → dn42op-system/${wg} → dn42op-system/${nl}`,
+        `dn42op-heartbeats/RoleBinding/${plan}-heartbeats → dn42op-system/${plan}`,
         `default/Role/${nl}`,
         `default/Role/${wg}`,
         `default/Role/${plan}`,
@@ -158,13 +162,19 @@ Deno.test({
       assert.equal(args[0], "-namespace=default", `${name}: the watched namespace is the first argument`);
       assert.equal(args.filter((a) => a.startsWith("-namespace=")).length, 1, name);
     }
-    // The Lease stays with the plan controller's pods.
+    // The Lease stays with the plan controller's pods; every program names the heartbeats' namespace.
     assert.ok(argsOf(objs)["wgplan-controller"].includes("-leader-elect-namespace=$(POD_NAMESPACE)"));
-    // The Lease rules are only in dn42op-system; the watched Role has none.
+    for (const [name, args] of Object.entries(argsOf(objs))) {
+      assert.ok(args.includes("-heartbeat-namespace=dn42op-heartbeats"), name);
+    }
+    // Lease rules: the leader Lease's in dn42op-system, the heartbeats' in dn42op-heartbeats; the watched Roles none.
     const leaseRules = objs.filter((o) =>
       o.kind === "Role" && o.rules.some((r: Obj) => r.resources.includes("leases"))
     );
-    assert.deepEqual(leaseRules.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), [`dn42op-system/${le}`]);
+    assert.deepEqual(
+      leaseRules.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort(),
+      [`dn42op-heartbeats/${hb}`, `dn42op-heartbeats/${plan}-heartbeats`, `dn42op-system/${le}`],
+    );
   },
 });
 

@@ -20,6 +20,7 @@ import { parse } from "yaml";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
 import { fullMesh, wgp1Spec } from "./fixtures.ts";
 import {
+  heartbeats,
   listChildren,
   releaseAll,
   releaseChild,
@@ -70,6 +71,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace: ns }) => {
       const client = new KubeClient(kc);
       let opsPort = 0;
+      const stopHeartbeats = heartbeats(client, ns, ["lax1", "lax2"]);
       const ctl = startController(kc, ns, { opsAddress: "127.0.0.1:0", onOpsListening: (s) => (opsPort = s.port) });
       try {
         const { spec, priv, pub } = await wgp1Example();
@@ -134,10 +136,11 @@ Deno.test({
           const p = await getPlan(client, ns, "wgp1");
           return p.status?.interfaces?.length === 2 && p;
         });
-        assert.deepEqual(withStatus.status!.nodes, [{ nodeName: "lax1", publicKey: pub[0] }, {
-          nodeName: "lax2",
-          publicKey: pub[1],
-        }]);
+        assert.deepEqual(withStatus.status!.nodes, [
+          { nodeName: "lax1", publicKey: pub[0], agent: "Alive" },
+          { nodeName: "lax2", publicKey: pub[1], agent: "Alive" },
+        ]);
+        assert.equal(condition(withStatus, "AgentsAvailable")?.status, "True");
         assert.equal(withStatus.status!.desiredInterfaces, 2);
         assert.equal(condition(withStatus, "Progressing")?.status, "True");
         assert.equal(condition(withStatus, "Degraded")?.status, "False");
@@ -220,6 +223,7 @@ Deno.test({
         );
       } finally {
         assert.equal(await ctl.stop(), 0);
+        await stopHeartbeats();
         await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
