@@ -93,7 +93,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deploy: the whole base applies with a server-side dry run (moved into two test namespaces)",
+  name: "deploy: the whole base applies with a server-side dry run (moved into three test namespaces)",
   ignore: skipUnless("cluster"),
   fn: () =>
     withNamespaces(async (ns) => {
@@ -106,7 +106,7 @@ Deno.test({
       });
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.trim().split("\n");
-      assert.equal(lines.length, base.length - 1, r.stdout);
+      assert.equal(lines.length, base.filter((o) => o.kind !== "Namespace").length, r.stdout);
       assert.ok(lines.every((l) => l.endsWith("serverside-applied (server dry run)")), r.stdout);
       for (const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding", "daemonset", "deployment"]) {
         assert.ok(lines.some((l) => l.startsWith(`${kind}.`)), `${kind} in ${r.stdout}`);
