@@ -15,6 +15,8 @@ import { LeaderElector } from "../../kube/leaderelection.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
 import { type OpsServer, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
+import { KINDS } from "../../api/constants.ts";
+import { watchReadiness } from "../readiness_metrics.ts";
 import { AgentTracker } from "./agents.ts";
 import { nodeOf } from "./children.ts";
 import { PlanReconciler } from "./reconciler.ts";
@@ -96,6 +98,7 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
   });
   controller.watch(children, planKeyOf);
   if (tracker) controller.watch(tracker.informer, () => []); // started and synced with the others
+  watchReadiness(metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
   /** Runs the controller until `signal` aborts, then stops its informers (the harness leaves them running). */
   const run = async (signal: AbortSignal) => {
     try {
