@@ -6,6 +6,8 @@
  * this plan and the plan opted in to taking it over.
  */
 import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
+import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
 import { FINALIZERS } from "../../api/constants.ts";
 import { removeFinalizer } from "../../kube/finalizers.ts";
 import {
@@ -20,6 +22,8 @@ import {
 } from "../../plan/child.ts";
 import type { DesiredInterface, PlanProblem } from "../../plan/expand.ts";
 import { type InterfaceObject, INTERFACES } from "./resources.ts";
+
+const log = logger("wgplan-controller", "children");
 
 /** What one write pass did. */
 export interface WriteResult {
@@ -94,6 +98,7 @@ export async function writeChildren(
         await client.patch(INTERFACES, plan.namespace, d.objectName, "json", ops, { fieldManager: o.fieldManager }),
       );
       r.updated++;
+      trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "patch" });
     };
     try {
       const have = owned.get(d.objectName);
@@ -103,6 +108,7 @@ export async function writeChildren(
         try {
           r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
           r.created++;
+          trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "create" });
           return;
         } catch (e) {
           if (!isAlreadyExists(e)) throw e;
