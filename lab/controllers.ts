@@ -61,7 +61,8 @@ export function processNames(nodes: string[]): string[] {
   ];
 }
 
-function apiPort(server: string): number {
+/** The apiserver's port (it must listen on 127.0.0.1: the pipes reach it from the root namespace). */
+export function apiPort(server: string): number {
   const u = new URL(server);
   if (u.hostname !== "127.0.0.1") throw new Error(`lab controllers: apiserver ${server} is not on 127.0.0.1`);
   return Number(u.port);
@@ -77,15 +78,9 @@ async function waitTcpInNetns(netns: string, port: number, timeoutMs = 15_000): 
   }
 }
 
-/**
- * Starts the pipes and the controllers (idempotent: running ones are kept). Returns when the API server is
- * reachable from inside agentx; the controllers then sync their caches on their own.
- */
-export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
-  const dirs = supervisorDirs(o.stateDir);
-  const port = apiPort(o.server);
-  const sock = `${o.stateDir}/api.sock`;
-  const pipe = (listen: string, dial: string) => [
+/** The API pipes' argv: listen on `listen`, dial `dial` (see lab/apipipe.ts). */
+function pipeArgv(listen: string, dial: string): string[] {
+  return [
     Deno.execPath(),
     "run",
     "--allow-net",
@@ -95,17 +90,44 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
     listen,
     dial,
   ];
+}
+
+/**
+ * Starts the API pipes (idempotent): `api-pipe-root` from `<stateDir>/api.sock` to the apiserver, and for each
+ * network namespace `[name, netns]` a pipe `api-pipe-<name>` listening on the apiserver's port inside it. Returns
+ * name → supervisor PID once every namespace accepts on that port.
+ */
+export async function startApiPipes(
+  stateDir: string,
+  server: string,
+  namespaces: [name: string, netns: string][],
+): Promise<Record<string, number>> {
+  const dirs = supervisorDirs(stateDir);
+  const port = apiPort(server);
+  const sock = `${stateDir}/api.sock`;
   const pids: Record<string, number> = {};
   pids["api-pipe-root"] = await startSupervised(dirs, {
     name: "api-pipe-root",
-    argv: pipe(`unix:${sock}`, `tcp:127.0.0.1:${port}`),
+    argv: pipeArgv(`unix:${sock}`, `tcp:127.0.0.1:${port}`),
   });
-  pids["api-pipe-agentx"] = await startSupervised(dirs, {
-    name: "api-pipe-agentx",
-    netns: o.agentxNetns,
-    argv: pipe(`tcp:127.0.0.1:${port}`, `unix:${sock}`),
-  });
-  await waitTcpInNetns(o.agentxNetns, port);
+  for (const [name, netns] of namespaces) {
+    pids[`api-pipe-${name}`] = await startSupervised(dirs, {
+      name: `api-pipe-${name}`,
+      netns,
+      argv: pipeArgv(`tcp:127.0.0.1:${port}`, `unix:${sock}`),
+    });
+  }
+  for (const [, netns] of namespaces) await waitTcpInNetns(netns, port);
+  return pids;
+}
+
+/**
+ * Starts the pipes and the controllers (idempotent: running ones are kept). Returns when the API server is
+ * reachable from inside agentx; the controllers then sync their caches on their own.
+ */
+export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
+  const dirs = supervisorDirs(o.stateDir);
+  const pids: Record<string, number> = await startApiPipes(o.stateDir, o.server, [["agentx", o.agentxNetns]]);
 
   const common = [`-kubeconfig=${o.kubeconfig}`, `-namespace=${o.namespace}`, `-v=${o.verbosity ?? 4}`];
   const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};

@@ -7,7 +7,9 @@
  *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS]
+ *   --image (up)  the controllers are deploy/'s workloads as containers from the image (lab/imagepods.ts)
+ *
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--image]
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -40,7 +42,7 @@ async function check(o: InstanceOptions, waitSeconds: number, t0 = performance.n
   return report(results, (performance.now() - t0) / 1000);
 }
 
-async function up(waitSeconds: number): Promise<number> {
+async function up(waitSeconds: number, image: boolean): Promise<number> {
   const t0 = performance.now();
   const phases: string[] = [];
   let mark = t0;
@@ -53,9 +55,12 @@ async function up(waitSeconds: number): Promise<number> {
   phase("setup");
   const cluster = await clusterUp();
   phase("control plane");
-  const o = labInstance(cluster.kubeconfig, cluster.server);
+  const o = labInstance(cluster.kubeconfig, cluster.server, image);
   const inst = await instanceUp(o);
   phase("topology + controllers");
+  for (const p of inst.pods ?? []) {
+    console.log(`lab: pod ${p.run.name} (${p.run.image}) ready ${(p.readyMs / 1000).toFixed(1)} s after podman run`);
+  }
   const c = inst.topology.containers;
   console.log(`lab: namespace ${o.topology.agentxNetns} holds the underlay ${LAB_DEFAULTS.underlayAddress}`);
   for (const [name, pid] of Object.entries(inst.topology.pids)) {
@@ -87,16 +92,16 @@ if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: { wait: { type: "string", default: "120" } },
+    options: { wait: { type: "string", default: "120" }, image: { type: "boolean", default: false } },
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
   if (!["up", "check", "down"].includes(cmd) || !(wait >= 0)) {
-    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS]");
+    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--image]");
     Deno.exit(2);
   }
   try {
-    if (cmd === "up") Deno.exit(await up(wait));
+    if (cmd === "up") Deno.exit(await up(wait, values.image));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
     if (!state) throw new Error("no running control plane (run deno task lab:up)");
