@@ -169,8 +169,9 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
     })),
   ]);
   const podNetns = new Map<string, string>();
+  const shortName = (podObject: string) => podObject.replace(/^dn42op-/, "");
   for (const p of pods.filter((p) => !p.w.spec.template.spec.hostNetwork)) {
-    podNetns.set(p.podObject, await ensureNetns(`${o.prefix}pod-${p.index}-${p.w.metadata.name.slice(-20)}`));
+    podNetns.set(p.podObject, await ensureNetns(`${o.prefix}pod-${shortName(p.podObject)}`));
   }
   await startApiPipes(o.stateDir, o.server, [
     ["agentx", o.agentxNetns],
@@ -180,7 +181,7 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
   await Deno.mkdir(`${o.stateDir}/logs`, { recursive: true });
   const started: { run: PodmanRun; p: (typeof pods)[number]; t0: number }[] = [];
   for (const p of pods) {
-    const name = p.podObject.replace(/^dn42op-/, "");
+    const name = shortName(p.podObject);
     const run = podmanRun(p.w, {
       podName: `${o.prefix}${name}`,
       nodeName: p.node ?? "",
@@ -205,19 +206,19 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
     if (r.code !== 0) throw new Error(`podman run ${run.name}: ${r.stderr.trim()}`);
     started.push({ run, p, t0 });
   }
-  const out: ImagePod[] = [];
-  for (const { run, p, t0 } of started) {
+  // All probed at once, so each pod's time to Ready is its own.
+  return await Promise.all(started.map(async ({ run, p, t0 }): Promise<ImagePod> => {
     if (run.readinessProbe) await waitForProbe(run.netns, run.readinessProbe, o.readyTimeoutMs ?? 180_000);
-    out.push({
+    const readyMs = performance.now() - t0;
+    return {
       run,
       namespace: p.w.metadata.namespace,
       podObject: p.podObject,
       node: p.node,
-      readyMs: performance.now() - t0,
+      readyMs,
       pid: await podman.pid(run.name),
-    });
-  }
-  return out;
+    };
+  }));
 }
 
 /**

@@ -35,6 +35,8 @@ export interface InstanceOptions {
   nodes: string[];
   /** Run deploy/'s workloads as containers from the image (lab/imagepods.ts) instead of processes. */
   image?: boolean;
+  /** Prefix of the image pods' container and network namespace names. */
+  podPrefix: string;
   /** With `image`: the rendered manifests to run (default deploy/ rendered; tests move them into their namespaces). */
   // deno-lint-ignore no-explicit-any
   manifests?: any[];
@@ -42,7 +44,15 @@ export interface InstanceOptions {
 
 /** The real lab's instance options for a cluster. */
 export function labInstance(kubeconfig: string, server: string, image = false): InstanceOptions {
-  return { topology: LAB_DEFAULTS, names: LAB_NAMES, kubeconfig, server, nodes: ["lax1", "lax2"], image };
+  return {
+    topology: LAB_DEFAULTS,
+    names: LAB_NAMES,
+    kubeconfig,
+    server,
+    nodes: ["lax1", "lax2"],
+    image,
+    podPrefix: LAB_DEFAULTS.netnsPrefix,
+  };
 }
 
 /**
@@ -70,6 +80,7 @@ export function namedInstance(
     kubeconfig,
     server,
     nodes: ["lax1", "lax2"],
+    podPrefix: `${prefix}${id}-`,
   };
 }
 
@@ -124,7 +135,7 @@ export async function instanceUp(o: InstanceOptions): Promise<Instance> {
       server: o.server,
       nodes: o.nodes,
       owner: o.topology.owner,
-      prefix: o.topology.netnsPrefix,
+      prefix: o.podPrefix,
       dockerSocket: topology.containers.dockerHost.replace(/^unix:\/\//, ""),
       objects: o.manifests,
     });
@@ -162,7 +173,7 @@ export async function attachInstance(o: InstanceOptions): Promise<Pick<Instance,
 
 /** Stops the controllers and removes the topology; idempotent. The cluster and its objects are left alone. */
 export async function instanceDown(o: InstanceOptions): Promise<void> {
-  await stopImagePods(o.topology.stateDir, o.topology.netnsPrefix);
+  await stopImagePods(o.topology.stateDir, o.podPrefix);
   await stopLabControllers(o.topology.stateDir, o.topology.agentxNetns);
   await labDown(o.topology);
 }

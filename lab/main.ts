@@ -13,7 +13,9 @@
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
+import { rssKiB } from "../scripts/controlplane/proc.ts";
 import { ensureProfiles } from "../scripts/setup.ts";
+import { Podman } from "./podman/podman.ts";
 import { type CheckResult, formatTable, waitForChecks } from "./checks.ts";
 import {
   applyScenario,
@@ -24,6 +26,11 @@ import {
   labInstance,
 } from "./instance.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
+
+/** The main process of a (restarted or not) container. */
+function podmanPid(name: string): Promise<number> {
+  return new Podman().pid(name);
+}
 
 /** Prints the table and a summary line; returns the exit code (1 when a check failed). */
 function report(results: CheckResult[], seconds: number): number {
@@ -76,6 +83,10 @@ async function up(waitSeconds: number, image: boolean): Promise<number> {
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
   const code = await check(o, waitSeconds, t0);
   phase("convergence + checks");
+  for (const p of inst.pods ?? []) {
+    const kib = rssKiB(await podmanPid(p.run.name));
+    console.log(`lab: pod ${p.run.name} resident memory after convergence ${kib ? (kib / 1024).toFixed(0) : "?"} MiB`);
+  }
   console.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${phases.join(", ")})`);
   return code;
 }
