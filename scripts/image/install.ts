@@ -16,7 +16,10 @@
 import { parseArgs } from "node:util";
 import { exec } from "../../lab/exec.ts";
 import { CompileError, compileProgram } from "../compile.ts";
-import { denoRunCommand, PROGRAM_NAMES, type ProgramName, PROGRAMS, ROOT } from "../programs.ts";
+import { denoRunCommand, type ProgramName, PROGRAMS, ROOT } from "../programs.ts";
+
+/** The programs in the image: those deploy/'s workloads run (the CLI, dn42op, runs where the operator is). */
+export const IMAGE_PROGRAMS: readonly ProgramName[] = ["wg-controller", "nl-controller", "wgplan-controller"];
 
 /** How the programs are put into the image. */
 export type InstallMode = "compiled" | "deno-run";
@@ -63,7 +66,7 @@ async function copyTree(from: string, to: string): Promise<void> {
 }
 
 async function installCompiled(out: string): Promise<void> {
-  for (const name of PROGRAM_NAMES) {
+  for (const name of IMAGE_PROGRAMS) {
     const bin = await compileProgram(name);
     await Deno.copyFile(bin, `${out}/usr/local/bin/${name}`);
     await Deno.chmod(`${out}/usr/local/bin/${name}`, 0o755);
@@ -72,7 +75,7 @@ async function installCompiled(out: string): Promise<void> {
 
 async function installDenoRun(out: string): Promise<void> {
   const root = ROOT; // the application directory, the same path in the build stage and in the image
-  for (const name of PROGRAM_NAMES) {
+  for (const name of IMAGE_PROGRAMS) {
     const path = `/usr/local/bin/${name}`;
     await Deno.writeTextFile(path, launcherScript(name, root), { mode: 0o755 });
     await checkUsage(name, path);
@@ -102,7 +105,7 @@ if (import.meta.main) {
   try {
     await Deno.mkdir(`${values.out}/usr/local/bin`, { recursive: true });
     await (mode === "compiled" ? installCompiled(values.out) : installDenoRun(values.out));
-    console.log(`image: installed ${PROGRAM_NAMES.join(", ")} (${mode}) into ${values.out}`);
+    console.log(`image: installed ${IMAGE_PROGRAMS.join(", ")} (${mode}) into ${values.out}`);
   } catch (e) {
     console.error(e instanceof CompileError ? e.message : `image: ${(e as Error).message}`);
     Deno.exit(1);
