@@ -184,6 +184,8 @@ export async function buildImage(tag = IMAGE, podman = new Podman()): Promise<Bu
       `PROGRAMS=${mode}`,
       ...(denort ? ["--volume", `${denort}:/denort:ro`, "--build-arg", "DENORT_BIN=/denort"] : []),
       ...(cert ? ["--volume", `${cert}:/build-ca.crt:ro`, "--build-arg", "DENO_CERT=/build-ca.crt"] : []),
+      "--label",
+      `${SOURCE_LABEL}=${await sourceHash()}`,
       "--tag",
       tag,
       ROOT,
@@ -211,9 +213,55 @@ export async function buildImage(tag = IMAGE, podman = new Podman()): Promise<Bu
   }
 }
 
-/** Makes sure `tag` exists (builds it when missing); for tests and the lab. */
+/** What deploy/Dockerfile copies from the repository (with the Dockerfile): the image's sources. */
+export const IMAGE_INPUTS = [
+  "deploy/Dockerfile",
+  "deploy/image/packages.txt",
+  "deno.json",
+  "deno.lock",
+  "ffi",
+  "src",
+  "lab/exec.ts",
+  "scripts/programs.ts",
+  "scripts/compile.ts",
+  "scripts/image/install.ts",
+];
+
+/** Label holding {@link sourceHash} of what an image was built from. */
+export const SOURCE_LABEL = "io.dn42op.source";
+
+async function* files(path: string): AsyncGenerator<string> {
+  if ((await Deno.stat(path)).isDirectory) {
+    const entries = (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
+    for (const e of entries) yield* files(`${path}/${e}`);
+  } else yield path;
+}
+
+/** SHA-256 (hex, 16 digits) over the paths and contents of {@link IMAGE_INPUTS} under `root`. */
+export async function sourceHash(root = ROOT): Promise<string> {
+  const h: Uint8Array[] = [];
+  const enc = new TextEncoder();
+  for (const input of IMAGE_INPUTS) {
+    for await (const f of files(`${root}${input}`)) {
+      h.push(enc.encode(`${f.slice(root.length)}\0`), await Deno.readFile(f));
+    }
+  }
+  const all = new Uint8Array(h.reduce((n, b) => n + b.length, 0));
+  h.reduce((off, b) => (all.set(b, off), off + b.length), 0);
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...d.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Makes sure `tag` holds an image of the current sources (builds it when missing or built from other sources, as
+ * its {@link SOURCE_LABEL} says); for tests and the lab.
+ */
 export async function ensureImage(tag = IMAGE, podman = new Podman()): Promise<void> {
-  if (!await imageExists(podman, tag)) await buildImage(tag, podman);
+  const r = await exec(
+    ["podman", "image", "inspect", "--format", `{{index .Labels "${SOURCE_LABEL}"}}`, tag],
+    await podman.env(),
+  );
+  if (r.code !== 0 || r.stdout.trim() !== await sourceHash()) await buildImage(tag, podman);
 }
 
 const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;

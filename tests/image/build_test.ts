@@ -6,6 +6,7 @@ import {
   mmdebstrapCommand,
   PACKAGES_FILE,
   parsePackages,
+  sourceHash,
 } from "../../scripts/image/build.ts";
 import { LAUNCHER_FLAGS, launcherScript } from "../../scripts/image/install.ts";
 import { PROGRAM_NAMES, PROGRAMS, ROOT } from "../../scripts/programs.ts";
@@ -51,5 +52,38 @@ Deno.test("launchers: exec the pinned Deno with the program's permissions, cache
     }
     assert.ok(exec.startsWith("exec /usr/local/bin/deno run --no-prompt --config=/opt/dn42op/deno.json"));
     assert.ok(exec.endsWith(` /opt/dn42op/${PROGRAMS[name].entry} "$@"`));
+  }
+});
+
+Deno.test("the image's source hash follows what the Dockerfile copies, and nothing else", async () => {
+  const root = await Deno.makeTempDir({ prefix: "dn42op-img-src-" });
+  try {
+    for (const d of ["deploy/image", "ffi", "src/a", "lab", "scripts/image"]) {
+      await Deno.mkdir(`${root}/${d}`, { recursive: true });
+    }
+    for (
+      const f of [
+        "deploy/Dockerfile",
+        "deploy/image/packages.txt",
+        "deno.json",
+        "deno.lock",
+        "ffi/x.ts",
+        "src/a/y.ts",
+        "lab/exec.ts",
+        "scripts/programs.ts",
+        "scripts/compile.ts",
+        "scripts/image/install.ts",
+      ]
+    ) {
+      await Deno.writeTextFile(`${root}/${f}`, f);
+    }
+    const a = await sourceHash(`${root}/`);
+    assert.equal(await sourceHash(`${root}/`), a);
+    await Deno.writeTextFile(`${root}/README.md`, "not copied");
+    assert.equal(await sourceHash(`${root}/`), a, "a file the Dockerfile does not copy");
+    await Deno.writeTextFile(`${root}/src/a/y.ts`, "changed");
+    assert.notEqual(await sourceHash(`${root}/`), a, "a source file");
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
