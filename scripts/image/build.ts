@@ -8,10 +8,12 @@
  *   `localhost/dn42op-deno:<version>`; it must be the Dockerfile's DENO_VERSION.
  * - PROGRAMS: `compiled` when DENORT_BIN names Deno's runtime binary (mounted into the build), else `deno-run`.
  *
- * The build runs with `--pull=never` (no registry is asked for anything) and host networking for the one step that
- * fetches npm packages (`deno install --frozen`, lockfile frozen), trusting the CA bundle this machine's tools trust
- * (DENO_CERT or SSL_CERT_FILE, mounted into the build; not part of the image). It uses the lab's private podman configuration
- * (lab/podman/config.ts), so the image is where the lab runs it. Prints the image's size.
+ * The npm packages are fetched before the build, on this machine, by `deno install --frozen` (the lockfile frozen)
+ * into a DENO_DIR of the build's own (`.out/image/deno-dir`, from a copy of deno.json and deno.lock), whose npm cache is mounted into the build's
+ * `deno install --frozen`; the build itself runs with `--network=none` and `--pull=never`: nothing is fetched in
+ * it and no registry is asked for anything (so it also works in a test's network namespace once the cache is
+ * filled). It uses the lab's private podman configuration (lab/podman/config.ts), so the image is where the lab
+ * runs it. Prints the image's size.
  *
  *   deno task image [--tag localhost/dn42op:latest]
  */
@@ -144,6 +146,26 @@ export async function imageSize(podman: Podman, tag: string): Promise<number> {
   return Number((await podman.run("image", "inspect", "--format", "{{.Size}}", tag)).trim());
 }
 
+/** The build's own DENO_DIR (its npm cache is what the build installs from). */
+export const BUILD_DENO_DIR = `${ROOT}.out/image/deno-dir`;
+
+/**
+ * `deno install --frozen` of the repository's dependencies into {@link BUILD_DENO_DIR} (a no-op when they are there,
+ * which needs no network); returns its npm cache directory. Throws with Deno's error (e.g. the lockfile does not match).
+ */
+async function fillNpmCache(): Promise<string> {
+  // In a directory of its own: in the repository, an installed node_modules/ would let Deno skip the cache.
+  const project = `${ROOT}.out/image/deps`;
+  await Deno.mkdir(project, { recursive: true });
+  for (const f of ["deno.json", "deno.lock"]) await Deno.copyFile(`${ROOT}${f}`, `${project}/${f}`);
+  const r = await exec(
+    ["sh", "-c", 'cd "$1" && exec "$2" install --frozen --quiet', "sh", project, Deno.execPath()],
+    { DENO_DIR: BUILD_DENO_DIR, NO_COLOR: "1" },
+  );
+  if (r.code !== 0) throw new Error(`image: deno install --frozen failed: ${r.stderr.trim().split("\n").slice(-4)}`);
+  return `${BUILD_DENO_DIR}/npm`;
+}
+
 /** What {@link buildImage} did. */
 export interface BuildResult {
   tag: string;
@@ -165,15 +187,14 @@ export async function buildImage(tag = IMAGE, podman = new Podman()): Promise<Bu
     const deno = await ensureDenoImage(podman, work);
     const denort = Deno.env.get("DENORT_BIN") || undefined;
     const mode: InstallMode = denort ? "compiled" : "deno-run";
-    // The npm step trusts what this machine trusts (a TLS-inspecting proxy's CA, say): DENO_CERT or SSL_CERT_FILE.
-    const cert = Deno.env.get("DENO_CERT") || Deno.env.get("SSL_CERT_FILE") || undefined;
+    const npm = await fillNpmCache();
     const old = await imageId(podman, tag);
     const log = `${work}/build.log`;
     const cmd = [
       "podman",
       "build",
       "--pull=never",
-      "--network=host",
+      "--network=none",
       "--file",
       `${ROOT}deploy/Dockerfile`,
       "--build-arg",
@@ -183,7 +204,8 @@ export async function buildImage(tag = IMAGE, podman = new Podman()): Promise<Bu
       "--build-arg",
       `PROGRAMS=${mode}`,
       ...(denort ? ["--volume", `${denort}:/denort:ro`, "--build-arg", "DENORT_BIN=/denort"] : []),
-      ...(cert ? ["--volume", `${cert}:/build-ca.crt:ro`, "--build-arg", "DENO_CERT=/build-ca.crt"] : []),
+      "--volume",
+      `${npm}:/opt/dn42op/.deno/npm`,
       "--label",
       `${SOURCE_LABEL}=${await sourceHash()}`,
       "--tag",
