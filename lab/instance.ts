@@ -20,6 +20,7 @@ import {
   LAB_NAMES,
   type ScenarioNames,
 } from "./scenario.ts";
+import type { StabilityTarget } from "./stability.ts";
 import { LAB_DEFAULTS, labDown, type LabTopology, type LabTopologyOptions, labUp } from "./topology.ts";
 
 /** Names and access of a lab instance. */
@@ -40,6 +41,10 @@ export interface InstanceOptions {
   /** With `image`: the rendered manifests to run (default deploy/ rendered; tests move them into their namespaces). */
   // deno-lint-ignore no-explicit-any
   manifests?: any[];
+  /** -default-resync-period of every controller (absent: the programs' default, 30 s). */
+  resyncSeconds?: number;
+  /** The controllers' flags: the lab's, or only the reference README's (see lab/controllers.ts). */
+  flags?: "lab" | "reference";
 }
 
 /** The real lab's instance options for a cluster. */
@@ -151,8 +156,15 @@ export async function instanceUp(o: InstanceOptions): Promise<Instance> {
     namespace: o.names.namespace,
     dockerHost: topology.containers.dockerHost,
     nodes: o.nodes,
+    resyncSeconds: o.resyncSeconds,
+    flags: o.flags,
   });
   return { options: o, topology, controllers, ...contextFor(o, topology.containers) };
+}
+
+/** Where {@link stabilityChecks} finds the instance's controllers and objects. */
+export function stabilityTarget(o: InstanceOptions): StabilityTarget {
+  return { agentxNetns: o.topology.agentxNetns, kubeconfig: o.kubeconfig, namespace: o.names.namespace };
 }
 
 /** Applies the examples in order, after the bridge example's precondition. */

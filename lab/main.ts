@@ -5,12 +5,14 @@
  *          examples' underlay address, containers agent1 and agent2), the controllers inside agentx (wg and nl for
  *          lax1 and lax2, wgplan), applies the reference examples unchanged, runs the checks, and draws the
  *          topology with the CLI's graph into /run/dn42op/lab/topology.svg (its path is printed)
- *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
+ *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; then watches the lab
+ *          for --stable seconds (default 65: two resync periods and a margin) — no managed link recreated, no
+ *          wireguard-go restarted, no Warning Event, pings answered throughout; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
  *   --image (up)  the controllers are deploy/'s workloads as containers from the image (lab/imagepods.ts)
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--image]
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--image]
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -25,14 +27,18 @@ import {
   type InstanceOptions,
   instanceUp,
   labInstance,
+  stabilityTarget,
 } from "./instance.ts";
 import { writeTopologyPicture } from "./picture.ts";
+import { stabilityChecks } from "./stability.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
 
 /** The main process of a (restarted or not) container. */
 function podmanPid(name: string): Promise<number> {
   return new Podman().pid(name);
 }
+/** Default watch of `lab:check`: two resync periods of the lab's controllers (30 s each) and a margin. */
+const STABLE_SECONDS = 65;
 
 /** Prints the table and a summary line; returns the exit code (1 when a check failed). */
 function report(results: CheckResult[], seconds: number): number {
@@ -45,13 +51,23 @@ function report(results: CheckResult[], seconds: number): number {
   return count("FAIL") ? 1 : 0;
 }
 
-async function check(o: InstanceOptions, waitSeconds: number, t0 = performance.now()): Promise<number> {
+async function check(
+  o: InstanceOptions,
+  waitSeconds: number,
+  stableSeconds: number,
+  t0 = performance.now(),
+): Promise<number> {
   const inst = await attachInstance(o);
-  const results = await waitForChecks(await inst.checkContext(), waitSeconds * 1000);
+  const ctx = await inst.checkContext();
+  const results = await waitForChecks(ctx, waitSeconds * 1000);
+  if (stableSeconds > 0 && !results.some((r) => r.status === "FAIL")) {
+    console.log(`lab: checks pass; watching the lab for ${stableSeconds} s (links, daemons, Events, pings)`);
+    results.push(...await stabilityChecks(ctx, stabilityTarget(o), stableSeconds * 1000));
+  }
   return report(results, (performance.now() - t0) / 1000);
 }
 
-async function up(waitSeconds: number, image: boolean): Promise<number> {
+async function up(waitSeconds: number, stableSeconds: number, image: boolean): Promise<number> {
   const t0 = performance.now();
   const phases: string[] = [];
   let mark = t0;
@@ -83,7 +99,7 @@ async function up(waitSeconds: number, image: boolean): Promise<number> {
   phase("apply examples");
   console.log(`lab: applied the reference examples; control plane at ${cluster.server}`);
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
-  const code = await check(o, waitSeconds, t0);
+  const code = await check(o, waitSeconds, stableSeconds, t0);
   phase("convergence + checks");
   for (const p of inst.pods ?? []) {
     const kib = rssKiB(await podmanPid(p.run.name));
@@ -110,20 +126,26 @@ if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: { wait: { type: "string", default: "120" }, image: { type: "boolean", default: false } },
+    options: {
+      wait: { type: "string", default: "120" },
+      stable: { type: "string" },
+      image: { type: "boolean", default: false },
+    },
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
-  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0)) {
-    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--image]");
+  // lab:check watches two resync periods (30 s) and a margin by default; lab:up only when asked
+  const stable = Number(values.stable ?? (cmd === "check" ? STABLE_SECONDS : 0));
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0)) {
+    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--image]");
     Deno.exit(2);
   }
   try {
-    if (cmd === "up") Deno.exit(await up(wait, values.image));
+    if (cmd === "up") Deno.exit(await up(wait, stable, values.image));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
     if (!state) throw new Error("no running control plane (run deno task lab:up)");
-    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait));
+    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait, stable));
   } catch (e) {
     console.error(`lab ${cmd} failed: ${(e as Error).message}`);
     Deno.exit(1);

@@ -217,7 +217,11 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
   ], cw);
   const psc = pod.securityContext ?? {};
   const csc = c.securityContext ?? {};
-  onlyKnown(psc, ["runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile"], `${where} pod securityContext`);
+  onlyKnown(
+    psc,
+    ["runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile"],
+    `${where} pod securityContext`,
+  );
   onlyKnown(csc, [
     "runAsUser",
     "runAsGroup",
@@ -227,6 +231,7 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
     "allowPrivilegeEscalation",
     "privileged",
     "seccompProfile",
+    "appArmorProfile",
   ], `${cw} securityContext`);
   const sc = { ...psc, ...csc };
   const args: string[] = ["--detach", "--name", ctx.podName];
@@ -264,6 +269,12 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
   if (seccomp === "Unconfined") args.push("--security-opt", "seccomp=unconfined");
   else if (seccomp !== "RuntimeDefault") {
     throw new Error(`deploy/: ${cw} seccompProfile ${seccomp} is not mapped to podman by lab/workloads.ts`);
+  }
+
+  const apparmor = sc.appArmorProfile?.type ?? "RuntimeDefault";
+  if (apparmor === "Unconfined") args.push("--security-opt", "apparmor=unconfined");
+  else if (apparmor !== "RuntimeDefault") {
+    throw new Error(`deploy/: ${cw} appArmorProfile ${apparmor} is not mapped to podman by lab/workloads.ts`);
   }
 
   // Namespaces.

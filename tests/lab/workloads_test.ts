@@ -149,6 +149,8 @@ Deno.test("podmanRun: a pod-network Deployment as non-root with everything dropp
   assert.deepEqual(pairs(a, "--user"), ["65532:65532"]);
   assert.deepEqual(pairs(a, "--cap-drop"), ["ALL"]);
   assert.deepEqual(pairs(a, "--security-opt"), ["no-new-privileges"], "RuntimeDefault is podman's default profile");
+  const unconfined = daemonSet({}, { securityContext: { appArmorProfile: { type: "Unconfined" } } });
+  assert.ok(podmanRun(unconfined, ctx).args.includes("apparmor=unconfined"));
   assert.deepEqual(pairs(a, "--stop-timeout"), ["10"]);
 });
 
