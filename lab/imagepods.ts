@@ -19,7 +19,7 @@ import { stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { readKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
 import { ensureImage } from "../scripts/image/build.ts";
-import { apiPort, startApiPipes } from "./controllers.ts";
+import { apiPort, startApiPipe } from "./controllers.ts";
 import { exec, run } from "./exec.ts";
 import { OWNER_LABEL, Podman } from "./podman/podman.ts";
 import { waitForProbe } from "./probe.ts";
@@ -173,10 +173,10 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
   for (const p of pods.filter((p) => !p.w.spec.template.spec.hostNetwork)) {
     podNetns.set(p.podObject, await ensureNetns(`${o.prefix}pod-${shortName(p.podObject)}`));
   }
-  await startApiPipes(o.stateDir, o.server, [
-    ["agentx", o.agentxNetns],
-    ...[...podNetns].map(([pod, path]): [string, string] => [pod, path.slice("/run/netns/".length)]),
-  ]);
+  await startApiPipe(o.stateDir, o.server, o.agentxNetns, "api-pipe-agentx");
+  for (const [pod, path] of podNetns) {
+    await startApiPipe(o.stateDir, o.server, path.slice("/run/netns/".length), `api-pipe-${pod}`);
+  }
   const env = await podman.env();
   await Deno.mkdir(`${o.stateDir}/logs`, { recursive: true });
   const started: { run: PodmanRun; p: (typeof pods)[number]; t0: number }[] = [];

@@ -10,9 +10,13 @@
  *          wireguard-go restarted, no Warning Event, pings answered throughout; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
- *   --image (up)  the controllers are deploy/'s workloads as containers from the image (lab/imagepods.ts)
+ * `--scenario mesh` runs the mesh lab instead (lab/mesh/lab.ts: N nodes in their own namespaces, NAT, one plan,
+ * an all-pairs matrix; `--drills` adds the fault drills to check). Without --scenario, check and down follow the
+ * lab that is up (the reference lab when both are).
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--image]
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--scenario reference|mesh] [--image]
+ *     [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]
+ *   --image (up)  the controllers are deploy/'s workloads as containers from the image (lab/imagepods.ts)
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -29,6 +33,7 @@ import {
   labInstance,
   stabilityTarget,
 } from "./instance.ts";
+import { DEFAULT_MESH_NODES, meshLabCheck, meshLabDown, meshLabPresent, meshLabUp } from "./mesh/lab.ts";
 import { writeTopologyPicture } from "./picture.ts";
 import { stabilityChecks } from "./stability.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
@@ -122,6 +127,18 @@ async function down(): Promise<number> {
   return 0;
 }
 
+/** The scenario a command acts on: the one given, else for check and down the lab that is up. */
+async function scenarioOf(cmd: string, given: string | undefined): Promise<"reference" | "mesh"> {
+  if (given === "reference" || given === "mesh") return given;
+  if (given !== undefined) throw new Error(`unknown --scenario ${given} (reference or mesh)`);
+  if (cmd === "up") return "reference";
+  const reference = await readClusterState(await defaultClusterDir());
+  return !reference && await meshLabPresent() ? "mesh" : "reference";
+}
+
+const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] " +
+  "[--scenario reference|mesh] [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS] [--image]";
+
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: Deno.args,
@@ -130,17 +147,34 @@ if (import.meta.main) {
       wait: { type: "string", default: "120" },
       stable: { type: "string" },
       image: { type: "boolean", default: false },
+      scenario: { type: "string" },
+      nodes: { type: "string", default: String(DEFAULT_MESH_NODES) },
+      drills: { type: "boolean", default: false },
+      outage: { type: "string", default: "60" },
+      only: { type: "string", default: "abcdef" },
     },
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
   // lab:check watches two resync periods (30 s) and a margin by default; lab:up only when asked
   const stable = Number(values.stable ?? (cmd === "check" ? STABLE_SECONDS : 0));
-  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0)) {
-    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--image]");
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0) || !(Number(values.outage) > 0)) {
+    console.error(USAGE);
     Deno.exit(2);
   }
   try {
+    if (await scenarioOf(cmd, values.scenario) === "mesh") {
+      if (cmd === "up") Deno.exit(await meshLabUp(Number(values.nodes), wait));
+      if (cmd === "down") Deno.exit(await meshLabDown());
+      Deno.exit(
+        await meshLabCheck({
+          waitSeconds: wait,
+          drills: values.drills ? values.only : undefined,
+          outageSeconds: Number(values.outage),
+        }),
+      );
+    }
+    if (values.drills) throw new Error("--drills belongs to --scenario mesh");
     if (cmd === "up") Deno.exit(await up(wait, stable, values.image));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());

@@ -32,7 +32,8 @@ import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances 
 import { applyExamples, deleteExamples, inNetnsOf, kubectl } from "../../lab/scenario.ts";
 import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
-import { DEFAULT_SOCKET_DIR, uapiCall } from "../../src/wireguard/uapi_socket.ts";
+import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
+import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
 import { percentile } from "../stats.ts";
 import { parseTrace, phaseOffsets } from "./trace.ts";
 
@@ -66,10 +67,12 @@ async function linksGone(links: [number, string][]): Promise<void> {
   }
 }
 
-/** The UAPI socket of wireguard-go device `dev` started by one of the instance's agents. */
+/** The UAPI socket directory of wireguard-go device `dev` started by one of the instance's agents. */
 async function uapiSocketDir(stateDir: string, dev: string): Promise<string> {
-  const dirs = [DEFAULT_SOCKET_DIR];
-  for await (const e of Deno.readDir(stateDir)) if (e.isDirectory) dirs.push(`${stateDir}/${e.name}`);
+  const dirs: string[] = [];
+  for await (const e of Deno.readDir(stateDir)) {
+    if (e.isDirectory) dirs.push(daemonSocketDir({ stateDir: `${stateDir}/${e.name}` })); // an agent's -wg-state-dir
+  }
   for (const d of dirs) {
     if (await Deno.stat(`${d}/${dev}.sock`).then(() => true, () => false)) return d;
   }
