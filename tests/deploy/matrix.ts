@@ -102,7 +102,7 @@ export const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
 /** Runs the matrix for the ServiceAccounts of `ns.system` in the namespaces `ns`; returns the mismatches. */
 export async function matrixMismatches(ns: Namespaces): Promise<string[]> {
   const { system, watched } = ns;
-  const where = { system, heartbeats: ns.heartbeats, other: "kube-public", "*": "*" };
+  const where = { system, heartbeats: ns.heartbeats ?? system, other: "kube-public", "*": "*" };
   const wrong: string[] = [];
   for (const [program, all] of Object.entries(MATRIX)) {
     const sa = SERVICE_ACCOUNTS[program as keyof typeof SERVICE_ACCOUNTS];

@@ -43,7 +43,8 @@ export const BASE_NAMESPACES = {
 export interface Namespaces {
   system: string;
   watched: string;
-  heartbeats: string;
+  /** Default: `system` (the heartbeat Leases and their Roles then live with the programs). */
+  heartbeats?: string;
 }
 
 const opts = { prefix: "dn42op-sh-" };
@@ -74,9 +75,10 @@ export function withNamespaces<T>(fn: (ns: Namespaces, ctx: NamespaceContext) =>
  */
 function moveObject(o: Obj, ns: Namespaces): Obj {
   const names = Object.keys(BASE_NAMESPACES) as (keyof Namespaces)[];
+  const to = { ...ns, heartbeats: ns.heartbeats ?? ns.system };
   const move = (n: string | undefined) => {
     const k = names.find((k) => BASE_NAMESPACES[k] === n);
-    return k ? ns[k] : n;
+    return k ? to[k] : n;
   };
   if (o.metadata.namespace) o.metadata.namespace = move(o.metadata.namespace);
   for (const s of o.subjects ?? []) s.namespace = move(s.namespace);
