@@ -39,6 +39,8 @@ export const PROFILES: Record<string, string[]> = {
     "iptables",
     "busybox-static",
   ],
+  /** `deno task image`: the image's Debian base made from Debian's packages (deploy/image/packages.txt). */
+  image: ["mmdebstrap"],
 };
 
 /** Returns the packages of the list that dpkg does not report as installed. */

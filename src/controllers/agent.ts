@@ -2,7 +2,7 @@
  * What the two node agents (wg-controller, nl-controller) share, on top of the {@link Manager}: the informer on this
  * node's objects (server-side field selector spec.node), the Docker client and namespace resolver, the drift monitor
  * feeding the controller's queue from rtnetlink events, the Event recorder, the controller itself, the orphan sweep
- * (once the cache has synced, then every resync period), the agent metrics (`dn42op_managed_links` and
+ * (once the cache has synced, then every resync period), the heartbeat Lease (not in a dry run), the agent metrics (`dn42op_managed_links` and
  * `dn42op_netlink_events`, each labelled `kind`; `dn42op_object_ready`) and the shutdown order of these parts.
  */
 import { NODE_FIELD } from "../api/constants.ts";
@@ -10,6 +10,7 @@ import { KubeClient, type KubeObject, type ResourceType } from "../kube/client.t
 import { loadKubeConfig } from "../kube/config.ts";
 import { Controller, type Reconciler, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
+import { HeartbeatPublisher } from "../kube/heartbeat.ts";
 import { Informer } from "../kube/informer.ts";
 import { ConfigError, Manager } from "../kube/manager.ts";
 import type { OpsServerOptions } from "../kube/server.ts";
@@ -34,6 +35,8 @@ export interface AgentConfig {
   ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** DOCKER_HOST-style value; "" = environment / default socket. */
   dockerHost: string;
+  /** Namespace and duration (seconds) of this agent's heartbeat Lease. */
+  heartbeat: { namespace: string; leaseDurationSeconds: number };
 }
 
 /** The parts an agent's reconciler is built from. */
@@ -145,6 +148,11 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
   manager.metrics.customGauge("dn42op_netlink_events", "rtnetlink events received, by agent kind.", ["kind"], () => [
     { labels: { kind: spec.kind }, value: monitor.events },
   ]);
+  // A dry run releases no finalizer, so it must not make deletions wait for it: no heartbeat.
+  if (!c.dryRun && c.nodename) {
+    const heartbeat = new HeartbeatPublisher(client, { ...c.heartbeat, program: spec.program, node: c.nodename });
+    manager.add({ name: "heartbeat", start: (signal) => heartbeat.run(signal) });
+  }
   if (c.dryRun) log.info("dry-run: no link, address, status or finalizer on this node will be changed");
   return manager;
 }

@@ -22,7 +22,7 @@ import {
   SERVICE_ACCOUNTS,
   tokenKubeconfig,
   withNamespaces,
-} from "./support.ts";
+} from "../../kit/deploy.ts";
 import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
@@ -207,7 +207,11 @@ Deno.test({
             nodename: s.node,
             namespace,
             netnsTag: "sh",
-            args: [`-kubeconfig=${s.kubeconfig}`, "-default-resync-period=3600"],
+            args: [
+              `-kubeconfig=${s.kubeconfig}`,
+              `-heartbeat-namespace=${ns.heartbeats}`,
+              "-default-resync-period=3600",
+            ],
           });
           try {
             await adminApi.createNamespacedCustomObject({ ...res, body: nli("sh-br0", s.node) });
@@ -281,6 +285,7 @@ Deno.test({
           netnsTag: "sh",
           args: [
             `-kubeconfig=${s.kubeconfig}`,
+            `-heartbeat-namespace=${ns.heartbeats}`,
             "-wg-backend=userspace",
             `-wg-state-dir=${stateDir}`,
             "-wg-poll-interval=1",

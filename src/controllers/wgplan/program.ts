@@ -1,18 +1,21 @@
 /**
- * wgplan-controller wiring: informers on plans and on their children (label selector: the is-controlled-by label
- * exists) feeding one controller, run by the {@link Manager} under leader election when configured (only the leader
+ * wgplan-controller wiring: informers on plans and on the WireGuardInterfaces of the same namespace (no label
+ * selector: a child belongs to its plan by its controller owner reference, so a child whose labels were edited stays in
+ * the cache and is restored) and, with heartbeats, on the wg-controllers' heartbeat Leases (agents.ts), feeding one
+ * controller, run by the {@link Manager} under leader election when configured (only the leader
  * watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby).
  */
-import { KubeClient } from "../../kube/client.ts";
+import { KubeClient, objectKey } from "../../kube/client.ts";
 import type { ClientConfigInput } from "../../kube/credentials.ts";
 import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { type LeaderElectionSettings, Manager } from "../../kube/manager.ts";
 import type { OpsServer, OpsServerOptions } from "../../kube/server.ts";
-import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
 import { KINDS } from "../../api/constants.ts";
 import { watchReadiness } from "../readiness_metrics.ts";
+import { AgentTracker } from "./agents.ts";
+import { nodeOf } from "./children.ts";
 import { PlanReconciler } from "./reconciler.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
 
@@ -36,6 +39,11 @@ export interface WgplanControllerOptions {
   host: string;
   /** Called once the ops server listens (tests read the port). */
   onOpsListening?(server: OpsServer): void;
+  /**
+   * The node agents' heartbeats (src/controllers/wgplan/agents.ts): the Leases' namespace and the grace period after
+   * which a stopped agent counts as gone. Undefined: heartbeats are not used, every child waits for its node's agent.
+   */
+  agents?: { namespace: string; graceMs: number };
 }
 
 /** The owning plan's cache key of a child: its controller owner reference of kind WireGuardNetworkPlan. */
@@ -56,16 +64,23 @@ export function wgplanController(o: WgplanControllerOptions): Manager {
   });
   const namespace = o.namespace || undefined;
   const plans = new Informer<PlanObject>(client, { resource: PLANS, namespace, resyncPeriodMs: o.resyncPeriodMs });
-  const children = new Informer<InterfaceObject>(client, {
-    resource: INTERFACES,
-    namespace,
-    labelSelector: LABEL_CONTROLLED_BY,
-    name: "plan-children",
-  });
+  const children = new Informer<InterfaceObject>(client, { resource: INTERFACES, namespace, name: "plan-children" });
   const recorder = new EventRecorder(client, { component: PROGRAM, host: o.host });
+  const tracker = o.agents && new AgentTracker(client, {
+    ...o.agents,
+    // the plans that name the node, and those with a child on it (a node removed from a plan can still hold one)
+    onChange: (node) => {
+      const keys = new Set<string>();
+      for (const p of plans.store.list()) if (p.spec.nodes?.some((n) => n.nodeName === node)) keys.add(objectKey(p));
+      for (const c of children.store.list()) if (nodeOf(c) === node) planKeyOf(c).forEach((k) => keys.add(k));
+      keys.forEach((k) => controller.enqueue(k));
+    },
+  });
+  if (tracker) manager.onStop("agent tracker", () => tracker.stop());
   const reconciler = new PlanReconciler(client, plans.store, children.store, recorder, {
     fieldManager: PROGRAM,
     concurrency: o.writeConcurrency,
+    agents: tracker && ((node, now) => tracker.liveness(node, now)),
   });
   const controller = new Controller<PlanObject>({
     name: PROGRAM,
@@ -76,6 +91,7 @@ export function wgplanController(o: WgplanControllerOptions): Manager {
     shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   controller.watch(children, planKeyOf);
+  if (tracker) controller.watch(tracker.informer, () => []); // started and synced with the others
   manager.addController(controller, { needLeaderElection: true });
   watchReadiness(manager.metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
   return manager;
