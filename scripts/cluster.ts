@@ -17,17 +17,9 @@ import { BINARIES, buildControlPlane } from "./controlplane/build.ts";
 import { applyCrds, crdFiles, readCrds, waitCrdsServed } from "./controlplane/crds.ts";
 import { renderKubeconfig } from "./controlplane/kubeconfig.ts";
 import { createCa, createServiceAccountKeys, issueCert } from "./controlplane/pki.ts";
-import {
-  freePort,
-  isRunning,
-  recordPid,
-  rssKiB,
-  sleep,
-  startDaemon,
-  startWatchdog,
-  stopRecorded,
-  waitReady,
-} from "./controlplane/proc.ts";
+import { recordPid, startWatchdog, stopRecorded, waitReady } from "./controlplane/proc.ts";
+import { freePort, isRunning, rssKiB, startDaemon, stopDaemon } from "../kit/proc.ts";
+import { sleep } from "../kit/wait.ts";
 
 const REPO_ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 /**
@@ -372,6 +364,36 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterInf
     }
     return await startCluster(dir, opts, log);
   });
+}
+
+/**
+ * Stops the apiserver of a running cluster, awaits `down` (the API is unreachable meanwhile; etcd keeps the
+ * state), then starts it again on the same port with the same arguments and waits until it is ready. The new PID
+ * is recorded for cluster:down and the watchdog; returns the updated state. `down`'s error is rethrown after the
+ * restart.
+ */
+export async function restartApiserver(info: ClusterInfo, down: () => Promise<void>): Promise<ClusterInfo> {
+  await stopDaemon(info.pids.apiserver, BINARIES.kubeApiserver);
+  let failure: unknown;
+  await down().catch((e) => failure = e);
+  const args = apiserverArgs(info.pki, info.ports.etcd, info.ports.apiserver);
+  const pid = await startDaemon(BINARIES.kubeApiserver, args, info.logs.apiserver);
+  await recordPid(info.dir, "apiserver", pid);
+  const next: ClusterInfo = { ...info, pids: { ...info.pids, apiserver: pid } };
+  await Deno.writeTextFile(`${info.dir}/state.json`, JSON.stringify(next, null, 2));
+  const api = await ApiClient.fromKubeconfig(info.kubeconfig);
+  try {
+    await waitReady(
+      "kube-apiserver /readyz",
+      async () => (await api.request("GET", "/readyz")).status === 200,
+      { pid, bin: BINARIES.kubeApiserver, logPath: info.logs.apiserver },
+      READY_TIMEOUT_MS,
+    );
+  } finally {
+    api.close();
+  }
+  if (failure) throw failure;
+  return next;
 }
 
 /** Stops the cluster described by `info` (or the one in the default directory) and removes its directory. */

@@ -74,7 +74,7 @@ function isFile(path: string): boolean {
 
 /**
  * The command line that runs program `name` with `args`: `bin/<name> args…` when that binary exists, otherwise
- * `<pinned deno> run --no-prompt <denoFlags> <permissions> <entry> args…` (e.g. `--cached-only` where there is no
+ * `<pinned deno> run --no-prompt <permissions> <denoFlags> <entry> args…` (e.g. `--cached-only` where there is no
  * network). Works from any working directory.
  */
 export function programCommand(
@@ -87,14 +87,18 @@ export function programCommand(
   if (!p) throw new TypeError(`programCommand: unknown program "${name}" (known: ${PROGRAM_NAMES.join(", ")})`);
   const bin = binaryPath(name, root);
   if (isFile(bin)) return [bin, ...args];
-  return [
-    Deno.execPath(),
-    "run",
-    "--no-prompt",
-    ...denoFlags,
-    `--config=${root}deno.json`,
-    ...p.permissions,
-    root + p.entry,
-    ...args,
-  ];
+  return [...denoRunCommand(p, root, Deno.execPath(), denoFlags), ...args];
+}
+
+/**
+ * `<deno> run --no-prompt --config=<root>deno.json <permissions> [extra…] <entry>`: program `p` run from its sources
+ * with its permissions (the image's launchers add `--cached-only --frozen`, see scripts/image/install.ts).
+ */
+export function denoRunCommand(
+  p: Program,
+  root = ROOT,
+  deno = Deno.execPath(),
+  extra: readonly string[] = [],
+): string[] {
+  return [deno, "run", "--no-prompt", `--config=${root}deno.json`, ...p.permissions, ...extra, root + p.entry];
 }

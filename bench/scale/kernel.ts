@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { REPO } from "../../scripts/kernel/tier.ts";
 import { WG_CONTROLLER_FLAGS } from "../../src/cmd/wg-controller.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
-import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { benchInGuest } from "../guest_bench.ts";
 import { kernelApiScale } from "./kernel_api.ts";
 import type { ScaleKey } from "./spec.ts";

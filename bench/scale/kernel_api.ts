@@ -17,7 +17,7 @@ import { KernelNode } from "../../lab/kernel/node.ts";
 import { kubectl } from "../../lab/scenario.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
-import type { NamespaceContext } from "../../tests/helpers/cluster.ts";
+import type { NamespaceContext } from "../../kit/cluster.ts";
 import { peerDeviceScript, peerLines } from "./peer.ts";
 import { allReady, dropFinalizers, WGI, type Wgi } from "./ready.ts";
 import { type ScaleKey, scaleName, scaleSpec } from "./spec.ts";

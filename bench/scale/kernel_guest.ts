@@ -20,11 +20,11 @@
 import { parseArgs } from "node:util";
 import { Netns } from "../../src/netlink/mod.ts";
 import { desiredState } from "../../src/node/wireguard/desired.ts";
-import { WgNode } from "../../src/node/wireguard/executor.ts";
+import { WgNode } from "../../src/node/wireguard/apply.ts";
 import { Endpoint } from "../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
-import { exec, run as sh } from "../../lab/exec.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { exec, run as sh } from "../../kit/proc.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { percentile } from "../stats.ts";
 import { peerDeviceScript, peerLines } from "./peer.ts";
 import { type ScaleKey, scaleName, scaleSpec } from "./spec.ts";
@@ -87,7 +87,7 @@ async function peer(host: TestNetns, ctr: TestNetns, kk: readonly ScaleKey[], wo
     await Deno.writeTextFile(`${dir}/one.sh`, peerDeviceScript(host.name, ctr.name, dir));
     const lines = peerLines(kk, scaleName);
     const t0 = performance.now();
-    const r = await exec(["xargs", "-P", String(workers), "-L", "1", "sh", `${dir}/one.sh`], undefined, lines);
+    const r = await exec(["xargs", "-P", String(workers), "-L", "1", "sh", `${dir}/one.sh`], { stdin: lines });
     const s = (performance.now() - t0) / 1000;
     if (r.code !== 0) throw new Error(`peer script failed: ${r.stderr.slice(0, 400)}`);
     return s;

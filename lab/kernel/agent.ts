@@ -16,7 +16,7 @@ import {
   stopLabControllers,
   supervisorDirs,
 } from "../controllers.ts";
-import { exec } from "../exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { labDown, type LabTopologyOptions, labUp } from "../topology.ts";
 import { type RpcHandlers, serveRpc } from "./rpc.ts";
 import { socatPipe } from "./socat.ts";
@@ -88,7 +88,7 @@ function handlers(): RpcHandlers {
       release: (await exec(["uname", "-r"])).stdout.trim(),
       dummyKernel: await kernelHasDummy("dn42op-kl-probe-"),
     }),
-    exec: (a: { argv: string[]; stdin?: string }) => exec(a.argv, undefined, a.stdin),
+    exec: (a: { argv: string[]; stdin?: string }) => exec(a.argv, { stdin: a.stdin }),
     up: async (o: GuestUp): Promise<GuestUpResult> => {
       lastUp = o;
       const topo = await labUp({ ...o.topology, backend: "netns-process" });

@@ -9,7 +9,7 @@
  * `container.netns.name` of those (lab/scenario.ts), as tests render them under their own names. Everything else in
  * the examples is applied unchanged.
  */
-import { freePort } from "../../scripts/controlplane/proc.ts";
+import { freePort } from "../../kit/proc.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import type { CheckContext } from "../checks.ts";
 import type { StabilityTarget } from "../stability.ts";

@@ -12,12 +12,11 @@
  * Host state directory: qemu.pid, console.log (the guest's console), ctl.sock, node.json, and out/ (the guest's
  * writable /run/out: the kubeconfig handed to the guest lives there).
  */
-import { isRunning, logTail, spawnOrphan } from "../../scripts/controlplane/proc.ts";
+import { isRunning, logTail, processAlive, spawnOrphan } from "../../kit/proc.ts";
 import { prepareGuest, stageGuestCommand } from "../../scripts/kernel/guest.ts";
 import { qemuArgs } from "../../scripts/kernel/qemu.ts";
 import { kernelCacheDir, REPO } from "../../scripts/kernel/tier.ts";
 import { programCommand } from "../../scripts/programs.ts";
-import { processAlive } from "../exec.ts";
 import { RpcClient } from "./rpc.ts";
 
 /** The address the guest dials for the API server (inside QEMU's user-mode network 10.0.2.0/24). */

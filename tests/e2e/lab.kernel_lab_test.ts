@@ -15,7 +15,7 @@ import {
 } from "../../lab/kernel/instance.ts";
 import { deleteExamples, LAB_EXAMPLES } from "../../lab/scenario.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { labSteps } from "./lab_steps.ts";
 
 const PREFIX = "dn42op-kl-e2e-";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type Check, type CheckContext, formatTable, waitForChecks } from "../../lab/checks.ts";
-import type { ExecResult } from "../../lab/exec.ts";
+import type { ExecResult } from "../../kit/proc.ts";
 import {
   applyExamples,
   deleteExamples,
@@ -16,7 +16,7 @@ import {
   type ScenarioNames,
 } from "../../lab/scenario.ts";
 import { generatePrivateKey } from "../../src/wireguard/key.ts";
-import { until } from "../helpers/wait.ts";
+import { until } from "../../kit/wait.ts";
 
 /** A lab instance with the scenario applied, as the steps see it. */
 export interface LabUnderTest {

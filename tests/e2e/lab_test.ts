@@ -6,10 +6,10 @@
  */
 import { CHECKS } from "../../lab/checks.ts";
 import { labProgramPid, labSupervisorPid } from "../../lab/controllers.ts";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { applyScenario, freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { deleteExamples, inNetnsOf, LAB_EXAMPLES } from "../../lab/scenario.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { ensureContainersProfile } from "../lab/podman_fixture.ts";
 import { labSteps } from "./lab_steps.ts";
 

@@ -41,14 +41,15 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalize
 import type { Informer } from "../../kube/informer.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
-import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
+import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/apply.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
-import { conditionsFor, type Outcome } from "./conditions.ts";
+import { conditionsFor, type Outcome } from "../conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
@@ -120,7 +121,7 @@ export class WgReconciler {
   }
 
   /** Links this process currently manages. */
-  get managed(): number {
+  managedLinks(): number {
     return this.#where.size;
   }
 
@@ -140,12 +141,17 @@ export class WgReconciler {
     if (obj.spec.node !== this.#d.nodename) return;
     const placement = wireGuardPlacement(obj.spec);
     if (obj.metadata.deletionTimestamp) return void await this.#finalize(key, obj, placement);
+    const fresh = obj.status?.observedGeneration !== obj.metadata.generation; // trace only until converged
+    if (fresh) trace(log, "agent-reconcile", key, { generation: obj.metadata.generation });
     await this.#moved(key, obj, placement);
 
+    // The target namespace is looked up while the keys are read: neither needs the other.
+    const resolving = this.#d.resolver.resolve(placement, signal).then((t) => ({ t }), (e: unknown) => ({ e }));
     let desired: WgDesired;
     try {
       const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
       const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
+      if (fresh) trace(log, "keys-read", key);
       const endpoint = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
         endpoint,
@@ -157,20 +163,25 @@ export class WgReconciler {
       throw e;
     }
 
-    let target;
-    try {
-      target = await this.#d.resolver.resolve(placement, signal);
-    } catch (e) {
+    const resolved = await resolving;
+    if ("e" in resolved) {
+      const e = resolved.e;
       if (!(e instanceof PlacementError)) throw e;
       const reason = e.reason === "PlacementForbidden"
         ? CONDITION_REASONS.PlacementForbidden
         : CONDITION_REASONS.PlacementNotFound;
       return this.#degraded(obj, reason, e.message, 2000);
     }
+    const target = resolved.t;
+    if (fresh) trace(log, "placement-resolved", key);
 
-    if (!this.#d.dryRun && !hasFinalizer(obj, FINALIZERS.wireGuardInterface)) {
+    // A plan's child carries the plan's finalizer, which #finalize removes only after the link is gone: it guards the
+    // link as ours would, so a child needs no second finalizer (and its first pass no extra API write).
+    const guarded = hasFinalizer(obj, FINALIZERS.wireGuardInterface) || hasFinalizer(obj, FINALIZERS.planChild);
+    if (!this.#d.dryRun && !guarded) {
       const updated = await addFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
       if (!updated) return;
+      trace(log, "finalizer-added", key);
     }
 
     let r: EnsureResult;
@@ -261,8 +272,10 @@ export class WgReconciler {
     } catch (e) {
       if (!(e instanceof PlacementError)) throw e; // the container is gone, and its namespace took the link
     }
+    trace(log, "agent-deleting", key);
     const actions = await this.#d.node.remove(key, at.name, ns, this.#d.dryRun);
     if (actions.length) {
+      trace(log, "device-removed", key);
       log.info(this.#d.dryRun ? "dry-run: would remove" : "removed", { key, actions: actions.join("; ") });
     }
     if (!this.#d.dryRun) {
@@ -284,7 +297,7 @@ export class WgReconciler {
 
   /**
    * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
-   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * (docs/reference.md#plan-expansion: each node's wg-controller deletes the link, then clears that finalizer); without
    * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
    */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
