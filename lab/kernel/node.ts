@@ -55,11 +55,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The guest's command: the agent (its port name follows). */
 const AGENT = ["run", "--no-check", "-A", "--cached-only", "lab/kernel/agent.ts"];
 
+/** The DENO_DIR the guest starts from (see {@link warmDenoDir}). */
+export function labDenoDir(): string {
+  return `${kernelCacheDir()}/deno-dir`;
+}
+
 /**
- * Fills `dir` as a DENO_DIR for what the guest runs — the agent and the node programs — by loading each once here
- * (usage output; loading is what fills the caches); the guest uses it read-only (scripts/kernel/guest.ts).
+ * Fills the guest's DENO_DIR ({@link labDenoDir}) for what the guest runs — the agent and the node programs — by
+ * loading each once here (usage output; loading is what fills the caches, V8's code cache included); the guest copies
+ * it onto its tmpfs (scripts/kernel/guest.ts). Works offline (npm packages come from node_modules/); the kernel
+ * tier's prepare phase calls it so the suite phase only tops it up. Throws when a module does not load.
  */
-async function warmDenoDir(dir: string): Promise<string> {
+export async function warmDenoDir(dir = labDenoDir()): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const runs = [
     [Deno.execPath(), ...AGENT],
@@ -67,14 +74,16 @@ async function warmDenoDir(dir: string): Promise<string> {
     programCommand("nl-controller", ["-h"], undefined, ["--cached-only"]),
   ];
   for (const argv of runs) {
-    await new Deno.Command(argv[0], {
+    const r = await new Deno.Command(argv[0], {
       args: argv.slice(1),
       cwd: REPO,
-      env: { DENO_DIR: dir },
+      env: { DENO_DIR: dir, NO_COLOR: "1" },
       stdout: "null",
-      stderr: "null",
-    })
-      .output();
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(r.stderr);
+    // usage output exits 0 or 2; a module that does not load exits 1 with Deno's "error: …"
+    if (r.code === 1 || r.signal) throw new Error(`kernel lab: warming ${dir}: ${argv.join(" ")}: ${err.trim()}`);
   }
   return dir;
 }
@@ -125,7 +134,7 @@ export class KernelNode {
     const out = `${o.stateDir}/out`;
     await Deno.mkdir(out, { recursive: true, mode: 0o700 });
     const guest = await prepareGuest(kernelCacheDir());
-    const denoDir = await warmDenoDir(`${kernelCacheDir()}/deno-dir`);
+    const denoDir = await warmDenoDir();
     const staged = await stageGuestCommand({
       repo: REPO,
       denoArgs: [...AGENT, PORT_NAME],

@@ -81,9 +81,10 @@ export function verdict(guestExitCode: number, haveJunit: boolean): number {
 }
 
 /**
- * The tier's network-dependent preparation: the apt packages, Debian's kernel, the initramfs, and the host type-check
- * of the kernel tests (which also fills node_modules/ for the offline guest). Call it before entering a namespace
- * without network; {@link runKernelTier} repeats it, which is then offline and quick.
+ * The tier's network-dependent preparation: the apt packages (qemu, and socat for the kernel lab), Debian's kernel,
+ * the initramfs, the host type-check of the kernel tests (which also fills node_modules/ for the offline guest) and,
+ * when there are host-driven guest tests, the kernel lab guest's DENO_DIR (lab/kernel/node.ts). Call it before
+ * entering a namespace without network; {@link runKernelTier} repeats it, which is then offline and quick.
  */
 export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "files" | "cacheDir"> = {}): Promise<{
   files: string[];
@@ -97,6 +98,11 @@ export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "
   // Type-checking inside the guest is ~20x slower, so the guest runs with --no-check.
   await timed(timings, "check", () => sh([Deno.execPath(), "check", ...files], { cwd: repo }));
   const guest = await prepareGuest(kernelCacheDir(opts.cacheDir));
+  if (files.some((f) => f.endsWith(LAB_TEST_SUFFIX))) {
+    // imported here: lab/kernel/node.ts imports this module
+    const { warmDenoDir } = await import("../../lab/kernel/node.ts");
+    await timed(timings, "lab deno dir", () => warmDenoDir());
+  }
   return { files, guest, timings: { ...timings, ...guest.timings } };
 }
 

@@ -5,7 +5,7 @@
  * network namespaces there (the examples rendered with container.netns.name); the wgplan-controller, kubectl and the
  * checks run on the host. The kernel tier runs it (it sets DN42OP_KERNEL_LAB); a plain host run skips it.
  */
-import { KERNEL_LAB_CHECKS } from "../../lab/kernel/lab.ts";
+import { KERNEL_CHECK_EVERY_MS, KERNEL_LAB_CHECKS } from "../../lab/kernel/lab.ts";
 import {
   applyKernelScenario,
   kernelInstance,
@@ -44,6 +44,7 @@ Deno.test({
           supervisorPid: inst.supervisorPid,
           kill: (pid, signal) => inst.node.call("kill", { pid, signal }),
           convergeMs: 400_000,
+          checkEveryMs: KERNEL_CHECK_EVERY_MS,
           diagnose: () => inst.logTails(),
         });
       } finally {

@@ -34,13 +34,18 @@ export interface LabUnderTest {
   kill(pid: number, signal: Deno.Signal): Promise<void>;
   /** How long convergence may take (the node side is ~20x slower under emulation). */
   convergeMs: number;
+  /**
+   * Pause between two rounds of the checks (default 500 ms). Under emulation every check costs the guest processes
+   * its controllers need for converging, so the kernel lab looks less often.
+   */
+  checkEveryMs?: number;
   /** What to add to a failure's message (e.g. the controllers' log tails where they cannot be read directly). */
   diagnose?: () => Promise<string>;
 }
 
 /** Fails with the whole table unless every check passed (dummy may be "n/a" on a kernel without dummy links). */
 export async function converged(lab: LabUnderTest): Promise<void> {
-  const results = await waitForChecks(lab.ctx, lab.convergeMs, 500, lab.checks);
+  const results = await waitForChecks(lab.ctx, lab.convergeMs, lab.checkEveryMs ?? 500, lab.checks);
   const bad = results.filter((r) => r.status === "FAIL" || (r.status === "n/a" && lab.ctx.dummyKernel));
   if (!bad.length) return;
   const more = lab.diagnose ? `\n${await lab.diagnose().catch((e) => String(e))}` : "";
