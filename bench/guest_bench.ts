@@ -6,7 +6,7 @@
  */
 import { guestDeno, type GuestRun, prepareGuest, runInGuest, writeAll } from "../scripts/kernel/guest.ts";
 import { run as sh } from "../kit/proc.ts";
-import { kernelCacheDir, REPO } from "../scripts/kernel/tier.ts";
+import { kernelCacheDir, REPO } from "../scripts/kernel/paths.ts";
 
 /** A finished guest bench: the run (timings, files) and the figures of its last JSON line. */
 export interface GuestBench {

@@ -17,7 +17,7 @@
  *        default)] [--skip-peer] [--timeout SECONDS] [--node-layer]
  */
 import { parseArgs } from "node:util";
-import { REPO } from "../../scripts/kernel/tier.ts";
+import { REPO } from "../../scripts/kernel/paths.ts";
 import { WG_CONTROLLER_FLAGS } from "../../src/cmd/wg-controller.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { withNamespace } from "../../kit/cluster.ts";

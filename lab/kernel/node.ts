@@ -15,7 +15,7 @@
 import { isRunning, logTail, processAlive, spawnOrphan } from "../../kit/proc.ts";
 import { prepareGuest, stageGuestCommand } from "../../scripts/kernel/guest.ts";
 import { qemuArgs } from "../../scripts/kernel/qemu.ts";
-import { kernelCacheDir, REPO } from "../../scripts/kernel/tier.ts";
+import { kernelCacheDir, REPO } from "../../scripts/kernel/paths.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { RpcClient } from "./rpc.ts";
 

@@ -14,6 +14,8 @@ import { type GuestRun, type PreparedGuest, prepareGuest, runInGuest, timed, wri
 import { countCases, type JunitCase, junitCases } from "./junit.ts";
 import type { GuestOutcome } from "./qemu.ts";
 import { run as sh } from "../../kit/proc.ts";
+import { warmDenoDir } from "../../lab/kernel/node.ts";
+import { kernelCacheDir, REPO } from "./paths.ts";
 
 /** Options of {@link runKernelTier}; every field has a default. */
 export interface KernelTierOptions {
@@ -51,8 +53,6 @@ export interface KernelTierResult {
   timings: Record<string, number>;
 }
 
-/** Root of this repository. */
-export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_TIMEOUT_MS = 12 * 60_000;
 
 /** File name ending of the tests that run inside the guest. */
@@ -99,16 +99,9 @@ export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "
   await timed(timings, "check", () => sh([Deno.execPath(), "check", ...files], { cwd: repo }));
   const guest = await prepareGuest(kernelCacheDir(opts.cacheDir));
   if (files.some((f) => f.endsWith(LAB_TEST_SUFFIX))) {
-    // imported here: lab/kernel/node.ts imports this module
-    const { warmDenoDir } = await import("../../lab/kernel/node.ts");
     await timed(timings, "lab deno dir", () => warmDenoDir());
   }
   return { files, guest, timings: { ...timings, ...guest.timings } };
-}
-
-/** The kernel and initramfs cache: `dir` if given, else $DN42OP_KERNEL_CACHE, else /var/cache/dn42op/kernel-tier. */
-export function kernelCacheDir(dir?: string): string {
-  return dir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier";
 }
 
 /** Bound on the host-driven guest tests (each boots a guest and starts Deno programs under emulation). */
