@@ -117,8 +117,11 @@ export async function kernelInstanceUp(
   o: KernelInstanceOptions,
   opts: { lifetimeS?: number } = {},
 ): Promise<KernelInstance & { up: GuestUpResult }> {
+  const t0 = performance.now();
+  const since = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
   const node = await KernelNode.attach(nodeDir(o)) ??
     await KernelNode.boot({ stateDir: nodeDir(o), apiPort: apiPort(o.server), lifetimeS: opts.lifetimeS });
+  console.log(`kernel lab: node up after ${since()} (Linux ${node.hello.release}, qemu pid ${node.pid})`);
   if (node.apiPort !== apiPort(o.server)) {
     node.close();
     throw new Error(`kernel lab: the node in ${nodeDir(o)} forwards port ${node.apiPort}, not ${o.server}`);
@@ -133,6 +136,7 @@ export async function kernelInstanceUp(
     apiDial: node.apiDial,
   };
   const up = await node.call<GuestUpResult>("up", req, 600_000);
+  console.log(`kernel lab: topology and node programs started in the guest after ${since()}`);
   await startSupervised(supervisorDirs(o.stateDir), {
     name: "wgplan-controller",
     argv: programCommand("wgplan-controller", [

@@ -105,7 +105,7 @@ export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "
 }
 
 /** Bound on the host-driven guest tests (each boots a guest and starts Deno programs under emulation). */
-const LAB_TIMEOUT_MS = 20 * 60_000;
+const LAB_TIMEOUT_MS = 30 * 60_000;
 
 /**
  * Runs the host-driven guest tests (`*.kernel_lab_test.ts`) with `deno test` on this host; returns their cases

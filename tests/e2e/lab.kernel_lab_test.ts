@@ -43,7 +43,7 @@ Deno.test({
           programPid: inst.programPid,
           supervisorPid: inst.supervisorPid,
           kill: (pid, signal) => inst.node.call("kill", { pid, signal }),
-          convergeMs: 400_000,
+          convergeMs: 600_000, // the first wait includes the start of five Deno programs under emulation
           checkEveryMs: KERNEL_CHECK_EVERY_MS,
           diagnose: () => inst.logTails(),
         });
