@@ -17,10 +17,14 @@ import {
   supervisorDirs,
 } from "../controllers.ts";
 import { exec } from "../../kit/proc.ts";
+import { sleep } from "../../kit/wait.ts";
 import { labDown, type LabTopologyOptions, labUp } from "../topology.ts";
 import { type RpcHandlers, serveRpc } from "./rpc.ts";
 import { socatPipe } from "./socat.ts";
 import { findPort, VirtioPort } from "./vport.ts";
+
+/** Pause between two pings of `pingUntil`. */
+const PING_PAUSE_MS = 200;
 
 /** The guest's address on QEMU's user-mode network (its default guest address). */
 export const GUEST_ADDRESS = "10.0.2.15/24";
@@ -114,12 +118,16 @@ function handlers(): RpcHandlers {
     programPid: (a: { stateDir: string; name: string }) => labProgramPid(a.stateDir, a.name),
     supervisorPid: (a: { stateDir: string; name: string }) => labSupervisorPid(a.stateDir, a.name),
     kill: (a: { pid: number; signal: Deno.Signal }) => Promise.resolve(Deno.kill(a.pid, a.signal)),
-    /** Pings `target` from network namespace `netns` until it answers; milliseconds until then. */
+    /**
+     * Pings `target` from network namespace `netns` until it answers; milliseconds until then. A pause after each
+     * miss leaves the emulated CPUs to the controllers that are converging meanwhile.
+     */
     pingUntil: async (a: { netns: string; target: string; timeoutMs: number }) => {
       const t0 = performance.now();
       while (performance.now() - t0 < a.timeoutMs) {
         const r = await exec(["ip", "netns", "exec", a.netns, "ping", "-n", "-c", "1", "-W", "0.2", a.target]);
         if (r.code === 0) return performance.now() - t0;
+        await sleep(PING_PAUSE_MS);
       }
       throw new Error(`no answer from ${a.target} in ${a.netns} within ${a.timeoutMs} ms`);
     },
