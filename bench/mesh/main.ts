@@ -13,9 +13,12 @@
  * seconds each kind of process spent in the round (agents, plan controller, kube-apiserver, etcd, wireguard-go
  * daemons, API pipes).
  *
- *   deno task bench:mesh [--sizes 4,8,12] [--rounds 5,3,1]
+ *   deno task bench:mesh [--sizes 4,8,12] [--rounds 5,3,1] [--prefix dn42op-mesh-b] [-v 2]
  *
- * Own control plane and namespaces `dn42op-mesh-b<id>-…`. Last line: {"mesh_<N>_p50_s", "peer_<N>_p50_s",
+ * The controllers' logs are kept in .out/bench-mesh-logs/n<N>/.
+ *
+ * Own control plane and namespaces `<prefix><id>-…` (leftovers of `<prefix>` are swept at the start, so two runs at
+ * once need two prefixes); `-v` is the controllers' verbosity (4 logs the convergence trace, src/log/trace.ts). Last line: {"mesh_<N>_p50_s", "peer_<N>_p50_s",
  * "ratio_<N>" (ours / peer) for each N, "mesh_8_goal_s": 15, "per_n": {N: rounds, phases and CPU}, "load_avg_1m"}.
  */
 import { parseArgs } from "node:util";
@@ -43,9 +46,10 @@ import { meshNetworkUp } from "../../lab/mesh/topology.ts";
 import { kubectl } from "../../lab/scenario.ts";
 import { cpuMs } from "../scale/fanout.ts";
 import { raiseInotifyInstances } from "../scale/inotify.ts";
+import { keepLogs } from "../logs.ts";
 import { percentile } from "../stats.ts";
 
-const NAME_PREFIX = "dn42op-mesh-b";
+const DEFAULT_PREFIX = "dn42op-mesh-b";
 const GREEN_TIMEOUT_MS = 300_000;
 
 const load = async () => Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
@@ -133,10 +137,19 @@ async function peerOnce(mesh: Mesh, peers: PeerNode[]) {
   return { seconds: green, scripts_s: scripts };
 }
 
-async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<typeof clusterUp>>, id: string) {
+/** Where and how one size runs. */
+interface SizeRun {
+  cluster: Awaited<ReturnType<typeof clusterUp>>;
+  /** `<prefix><id>`: the run's namespaces and state directory. */
+  name: string;
+  verbosity: number;
+}
+
+async function benchSize(n: number, rounds: number, { cluster, name, verbosity }: SizeRun) {
   const mesh = describeMesh({
-    prefix: `${NAME_PREFIX}${id}-`,
-    stateDir: `/run/dn42op/${NAME_PREFIX}${id}`,
+    prefix: `${name}-`,
+    stateDir: `/run/dn42op/${name}`,
+    verbosity,
     nodes: n,
     kubeconfig: cluster.kubeconfig,
     server: cluster.server,
@@ -183,6 +196,7 @@ async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<
       peer_scripts_s: peer.map((o) => o.scripts_s),
     };
   } finally {
+    await keepLogs(`${mesh.o.stateDir}/logs`, `bench-mesh-logs/n${n}`).catch(() => {});
     await meshDown(mesh);
   }
 }
@@ -190,15 +204,20 @@ async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { sizes: { type: "string", default: "4,8,12" }, rounds: { type: "string", default: "5,3,1" } },
+    options: {
+      sizes: { type: "string", default: "4,8,12" },
+      rounds: { type: "string", default: "5,3,1" },
+      prefix: { type: "string", default: DEFAULT_PREFIX },
+      v: { type: "string", short: "v", default: "2" },
+    },
   });
   const sizes = values.sizes.split(",").map(Number);
   const rounds = values.rounds.split(",").map(Number);
   await ensureProfiles(["base", "mesh"]);
-  const swept = await sweepMeshes(NAME_PREFIX);
+  const swept = await sweepMeshes(values.prefix);
   if (swept.length) console.log(`swept stale bench leftovers: ${swept.join(", ")}`);
-  const id = crypto.randomUUID().slice(0, 6);
-  const clusterDir = `/tmp/${NAME_PREFIX}${id}-cluster`;
+  const name = `${values.prefix}${crypto.randomUUID().slice(0, 6)}`;
+  const clusterDir = `/tmp/${name}-cluster`;
   const loadStart = await load();
   const summary: Record<string, unknown> = {};
   const perN: Record<string, unknown> = {};
@@ -207,7 +226,7 @@ if (import.meta.main) {
   try {
     const cluster = await clusterUp({ dir: clusterDir, ownerPid: Deno.pid });
     for (const [i, n] of sizes.entries()) {
-      const r = await benchSize(n, rounds[i] ?? rounds.at(-1)!, cluster, id);
+      const r = await benchSize(n, rounds[i] ?? rounds.at(-1)!, { cluster, name, verbosity: Number(values.v) });
       perN[n] = r;
       summary[`mesh_${n}_p50_s`] = r.p50_s;
       summary[`peer_${n}_p50_s`] = r.peer_p50_s;
