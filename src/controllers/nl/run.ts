@@ -115,9 +115,14 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
       if (!signal.aborted) await gc();
     }
   })();
-  const containers = followContainers(docker, (name) => {
-    for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) ctl.enqueue(objectKey(o));
-  }, signal);
+  const containers = followContainers(
+    docker,
+    (name) => {
+      for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) ctl.enqueue(objectKey(o));
+    },
+    signal,
+    () => informer.store.list().some((o) => containerNames(o.spec).length > 0),
+  );
   try {
     await ctl.run(signal);
     await containers;
