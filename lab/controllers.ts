@@ -108,7 +108,8 @@ export function processNames(nodes: string[]): string[] {
   ];
 }
 
-function apiPort(server: string): number {
+/** The apiserver's port (it must listen on 127.0.0.1: the pipes reach it from the root namespace). */
+export function apiPort(server: string): number {
   const u = new URL(server);
   if (u.hostname !== "127.0.0.1") throw new Error(`lab controllers: apiserver ${server} is not on 127.0.0.1`);
   return Number(u.port);

@@ -14,12 +14,15 @@
  * an all-pairs matrix; `--drills` adds the fault drills to check). Without --scenario, check and down follow the
  * lab that is up (the reference lab when both are).
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--scenario reference|mesh]
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--scenario reference|mesh] [--image]
  *     [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]
+ *   --image (up)  the controllers are deploy/'s workloads as containers from the image (lab/imagepods.ts)
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
+import { rssKiB } from "../scripts/controlplane/proc.ts";
 import { ensureProfiles } from "../scripts/setup.ts";
+import { Podman } from "./podman/podman.ts";
 import { type CheckResult, formatTable, waitForChecks } from "./checks.ts";
 import {
   applyScenario,
@@ -35,6 +38,10 @@ import { writeTopologyPicture } from "./picture.ts";
 import { stabilityChecks } from "./stability.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
 
+/** The main process of a (restarted or not) container. */
+function podmanPid(name: string): Promise<number> {
+  return new Podman().pid(name);
+}
 /** Default watch of `lab:check`: two resync periods of the lab's controllers (30 s each) and a margin. */
 const STABLE_SECONDS = 65;
 
@@ -65,7 +72,7 @@ async function check(
   return report(results, (performance.now() - t0) / 1000);
 }
 
-async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
+async function up(waitSeconds: number, stableSeconds: number, image: boolean): Promise<number> {
   const t0 = performance.now();
   const phases: string[] = [];
   let mark = t0;
@@ -78,9 +85,12 @@ async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
   phase("setup");
   const cluster = await clusterUp();
   phase("control plane");
-  const o = labInstance(cluster.kubeconfig, cluster.server);
+  const o = labInstance(cluster.kubeconfig, cluster.server, image);
   const inst = await instanceUp(o);
   phase("topology + controllers");
+  for (const p of inst.pods ?? []) {
+    console.log(`lab: pod ${p.run.name} (${p.run.image}) ready ${(p.readyMs / 1000).toFixed(1)} s after podman run`);
+  }
   const c = inst.topology.containers;
   console.log(`lab: namespace ${o.topology.agentxNetns} holds the underlay ${LAB_DEFAULTS.underlayAddress}`);
   for (const [name, pid] of Object.entries(inst.topology.pids)) {
@@ -96,6 +106,10 @@ async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
   const code = await check(o, waitSeconds, stableSeconds, t0);
   phase("convergence + checks");
+  for (const p of inst.pods ?? []) {
+    const kib = rssKiB(await podmanPid(p.run.name));
+    console.log(`lab: pod ${p.run.name} resident memory after convergence ${kib ? (kib / 1024).toFixed(0) : "?"} MiB`);
+  }
   const picture = await writeTopologyPicture(o.kubeconfig, o.names.namespace, o.topology.stateDir).then(
     (path) => `lab: topology picture ${path}`,
     (e) => `lab: no topology picture: ${(e as Error).message}`,
@@ -123,7 +137,7 @@ async function scenarioOf(cmd: string, given: string | undefined): Promise<"refe
 }
 
 const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] " +
-  "[--scenario reference|mesh] [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]";
+  "[--scenario reference|mesh] [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS] [--image]";
 
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
@@ -132,6 +146,7 @@ if (import.meta.main) {
     options: {
       wait: { type: "string", default: "120" },
       stable: { type: "string" },
+      image: { type: "boolean", default: false },
       scenario: { type: "string" },
       nodes: { type: "string", default: String(DEFAULT_MESH_NODES) },
       drills: { type: "boolean", default: false },
@@ -160,7 +175,7 @@ if (import.meta.main) {
       );
     }
     if (values.drills) throw new Error("--drills belongs to --scenario mesh");
-    if (cmd === "up") Deno.exit(await up(wait, stable));
+    if (cmd === "up") Deno.exit(await up(wait, stable, values.image));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
     if (!state) throw new Error("no running control plane (run deno task lab:up)");

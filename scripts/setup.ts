@@ -38,6 +38,8 @@ export const PROFILES: Record<string, string[]> = {
     "iptables",
     "busybox-static",
   ],
+  /** `deno task image`: the image's Debian base made from Debian's packages (deploy/image/packages.txt). */
+  image: ["mmdebstrap"],
 };
 
 async function run(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {

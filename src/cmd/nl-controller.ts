@@ -3,7 +3,7 @@
  * kernel and keeps them there. Reference flags work unchanged; ours: -metrics-bind-address, -docker-host.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, heartbeatNamespace, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
 import { runNlController } from "../controllers/nl/run.ts";
 import { opsListen } from "../kube/server.ts";
 
@@ -30,5 +30,9 @@ if (import.meta.main) {
       dryRun: f["dry-run"] as boolean,
       ops: opsListen(f["metrics-bind-address"] as string, ":8081"),
       dockerHost: f["docker-host"] as string,
+      heartbeat: {
+        namespace: heartbeatNamespace(f["heartbeat-namespace"] as string, f.namespace as string),
+        leaseDurationSeconds: f["heartbeat-lease-duration"] as number,
+      },
     }, signal));
 }

@@ -5,6 +5,7 @@
  */
 import { type FlagDef, type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
 import { type LogFormat, logger, setupLogging, shutdownLogging } from "../log/mod.ts";
+import { DEFAULT_HEARTBEAT_SECONDS } from "../kube/heartbeat.ts";
 
 /** Flags every program accepts (reference §3.0.1), plus klog's flags, accepted for compatibility. */
 export const COMMON_FLAGS = {
@@ -43,6 +44,13 @@ export const COMMON_FLAGS = {
   log_backtrace_at: { type: "string", default: "", usage: "Accepted for klog compatibility (no effect)." },
 } as const satisfies FlagDefs;
 
+/** -heartbeat-namespace, shared by the node agents (which publish there) and the plan controller (which reads). */
+export const HEARTBEAT_NAMESPACE_FLAG = {
+  type: "string",
+  default: "",
+  usage: 'Namespace of the node agents\' heartbeat Leases. Empty means -namespace, or "default" when that is empty.',
+} as const;
+
 /** Flags of the per-node programs. */
 export const NODE_FLAGS = {
   nodename: {
@@ -51,7 +59,19 @@ export const NODE_FLAGS = {
     usage: "Name of this node; only objects whose spec.node matches are handled.",
   },
   "dry-run": { type: "bool", default: false, usage: "Observe and report, but change nothing at all." },
+  "heartbeat-namespace": HEARTBEAT_NAMESPACE_FLAG,
+  "heartbeat-lease-duration": {
+    type: "int",
+    default: DEFAULT_HEARTBEAT_SECONDS,
+    min: 4,
+    usage: "Seconds of this agent's heartbeat Lease (<program>-<nodename>); renewed every quarter of it.",
+  },
 } as const satisfies FlagDefs;
+
+/** The namespace of the node agents' heartbeat Leases: the flag, else -namespace, else "default". */
+export function heartbeatNamespace(flag: string, namespace: string): string {
+  return flag || namespace || "default";
+}
 
 /**
  * The `-metrics-bind-address` flag of a program whose default address is `programDefault` (resolved with

@@ -14,6 +14,7 @@ import { KubeClient, objectKey } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { Controller, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
+import { HeartbeatPublisher } from "../kube/heartbeat.ts";
 import { Informer } from "../kube/informer.ts";
 import { ControllerMetrics } from "../kube/metrics.ts";
 import { opsListen, type OpsServer, startOpsServer } from "../kube/server.ts";
@@ -23,7 +24,7 @@ import { DriftMonitor } from "../node/monitor.ts";
 import { NamespaceResolver } from "../node/placement.ts";
 import { agentStateDir, WgNode } from "../node/wireguard/executor.ts";
 import type { BackendChoice } from "../wireguard/client.ts";
-import { COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, heartbeatNamespace, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
 
 const PROGRAM = "wg-controller";
 
@@ -170,8 +171,16 @@ if (import.meta.main) {
     };
     const sweeper = setInterval(sweep, f["default-resync-period"] * 1000);
     void sweep();
+    // A dry run releases no finalizer, so it must not make deletions wait for it: no heartbeat.
+    const heartbeat = f["dry-run"] ? undefined : new HeartbeatPublisher(client, {
+      namespace: heartbeatNamespace(f["heartbeat-namespace"], f.namespace),
+      program: PROGRAM,
+      node: f.nodename,
+      leaseDurationSeconds: f["heartbeat-lease-duration"],
+    }).run(signal);
     try {
       await ctl.run(signal);
+      await heartbeat;
     } finally {
       clearInterval(sweeper);
       await reconciler.close();

@@ -3,7 +3,13 @@
  * per cluster; run several replicas with -leader-elect (default) and only the Lease holder works.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, metricsAddressFlag, runProgram } from "./program.ts";
+import {
+  COMMON_FLAGS,
+  HEARTBEAT_NAMESPACE_FLAG,
+  heartbeatNamespace,
+  metricsAddressFlag,
+  runProgram,
+} from "./program.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { opsListen } from "../kube/server.ts";
 import { PROGRAM, runWgplanController } from "../controllers/wgplan/controller.ts";
@@ -43,6 +49,21 @@ export const WGPLAN_FLAGS = {
     max: 512,
     usage: "Maximum concurrent WireGuardInterface writes per plan.",
   },
+  "heartbeat-namespace": HEARTBEAT_NAMESPACE_FLAG,
+  "require-agent-heartbeat": {
+    type: "bool",
+    default: true,
+    usage: "Make deletions wait only for nodes whose wg-controller publishes a heartbeat Lease and stopped at most " +
+      "-agent-grace-period ago. false: every child waits for its node's agent (agents without heartbeats, such as " +
+      "the Go implementation's).",
+  },
+  "agent-grace-period": {
+    type: "int",
+    default: 600,
+    min: 0,
+    usage: "Seconds after its heartbeat Lease expired that a stopped wg-controller still counts as coming back " +
+      "(deletions wait for it); later it is gone for good and its children's finalizers are released.",
+  },
 } as const satisfies FlagDefs;
 
 if (import.meta.main) {
@@ -67,6 +88,12 @@ if (import.meta.main) {
       leaderElection,
       ops: opsListen(flags["metrics-bind-address"], ":8080"),
       host: Deno.hostname(),
+      agents: flags["require-agent-heartbeat"]
+        ? {
+          namespace: heartbeatNamespace(flags["heartbeat-namespace"], namespace),
+          graceMs: flags["agent-grace-period"] * 1000,
+        }
+        : undefined,
     }, signal);
   });
 }

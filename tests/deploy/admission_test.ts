@@ -206,7 +206,11 @@ Deno.test({
             nodename: s.node,
             namespace,
             netnsTag: "sh",
-            args: [`-kubeconfig=${s.kubeconfig}`, "-default-resync-period=3600"],
+            args: [
+              `-kubeconfig=${s.kubeconfig}`,
+              `-heartbeat-namespace=${ns.heartbeats}`,
+              "-default-resync-period=3600",
+            ],
           });
           try {
             await adminApi.createNamespacedCustomObject({ ...res, body: nli("sh-br0", s.node) });
@@ -280,6 +284,7 @@ Deno.test({
           netnsTag: "sh",
           args: [
             `-kubeconfig=${s.kubeconfig}`,
+            `-heartbeat-namespace=${ns.heartbeats}`,
             "-wg-backend=userspace",
             `-wg-state-dir=${stateDir}`,
             "-wg-poll-interval=1",

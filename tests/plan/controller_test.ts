@@ -20,6 +20,7 @@ import { parse } from "yaml";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
 import { fullMesh, wgp1Spec } from "./fixtures.ts";
 import {
+  heartbeats,
   listChildren,
   releaseAll,
   releaseChild,
@@ -47,16 +48,16 @@ async function getPlan(client: KubeClient, ns: string, name: string): Promise<Pl
 
 const condition = (p: PlanObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
-/** The project's wgp1 example (example/wgp/wgp1.yaml: the reference example with fresh, complete keys). */
+/** The reference's wgp1 example (example/wgp/wgp1.yaml, byte for byte). */
 async function wgp1Example(): Promise<{ spec: WireGuardNetworkPlanSpec; priv: WireGuardKey[]; pub: string[] }> {
   const file = new URL("../../example/wgp/wgp1.yaml", import.meta.url);
   const spec = (parse(await Deno.readTextFile(file)) as PlanObject).spec;
   const priv = spec.nodes!.map((n) => WireGuardKey.parse("private", n.privateKey!));
   const pub = await Promise.all(priv.map(async (k) => (await publicKeyOf(k)).toBase64()));
-  // The public keys the example's comment promises.
+  // The nodes' public keys, derived from the example's private keys.
   assert.deepEqual(pub, [
-    "SRvXKLMEqN5K95PC58VhHRwL0ML+5ko53iVUSvZPgRw=",
-    "VrtpHP5hfeuvj6hIjEhCQKRcXETYc1Z21JdmxO/HoVA=",
+    "mH275OIRLUolb0t0PzJlVt9Fxvjfn34njOgpy49y7jM=",
+    "sLd9bBoHQGYMPQowZj/0k6c0LI5j8sWZ7RzrUD9kEmg=",
   ]);
   return { spec, priv, pub };
 }
@@ -70,6 +71,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace: ns }) => {
       const client = new KubeClient(kc);
       let opsPort = 0;
+      const stopHeartbeats = heartbeats(client, ns, ["lax1", "lax2"]);
       const ctl = startController(kc, ns, {
         ops: { address: "127.0.0.1:0" },
         onOpsListening: (s) => (opsPort = s.port),
@@ -137,10 +139,11 @@ Deno.test({
           const p = await getPlan(client, ns, "wgp1");
           return p.status?.interfaces?.length === 2 && p;
         });
-        assert.deepEqual(withStatus.status!.nodes, [{ nodeName: "lax1", publicKey: pub[0] }, {
-          nodeName: "lax2",
-          publicKey: pub[1],
-        }]);
+        assert.deepEqual(withStatus.status!.nodes, [
+          { nodeName: "lax1", publicKey: pub[0], agent: "Alive" },
+          { nodeName: "lax2", publicKey: pub[1], agent: "Alive" },
+        ]);
+        assert.equal(condition(withStatus, "AgentsAvailable")?.status, "True");
         assert.equal(withStatus.status!.desiredInterfaces, 2);
         assert.equal(condition(withStatus, "Progressing")?.status, "True");
         assert.equal(condition(withStatus, "Degraded")?.status, "False");
@@ -223,6 +226,7 @@ Deno.test({
         );
       } finally {
         assert.equal(await ctl.stop(), 0);
+        await stopHeartbeats();
         await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),

@@ -10,6 +10,7 @@ import type { ReadStore } from "../../src/kube/store.ts";
 import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
 import { removeFinalizer } from "../../src/kube/finalizers.ts";
 import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
+import { HeartbeatPublisher } from "../../src/kube/heartbeat.ts";
 
 /** A controller running in this process. */
 export interface RunningController {
@@ -18,7 +19,10 @@ export interface RunningController {
   done: Promise<number>;
 }
 
-/** Starts the wgplan-controller in-process for `namespace` (no ops server unless asked). */
+/**
+ * Starts the wgplan-controller in-process for `namespace` (no ops server unless asked), reading heartbeats in the same
+ * namespace with a 10-minute grace period unless `over.agents` says otherwise.
+ */
 export function startController(
   kubeConfig: KubeConfig,
   namespace: string,
@@ -32,6 +36,7 @@ export function startController(
     resyncPeriodMs: 30_000,
     writeConcurrency: 32,
     host: "test",
+    agents: { namespace, graceMs: 600_000 },
     ...over,
   }, ac.signal);
   return { done, stop: () => (ac.abort(), done) };
@@ -139,4 +144,19 @@ export async function releaseChild(client: KubeClient, child: InterfaceObject): 
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
+}
+
+/**
+ * Publishes heartbeat Leases for `nodes` as their wg-controllers would (the test plays the node agents), renewed
+ * until the returned function is called.
+ */
+export function heartbeats(client: KubeClient, namespace: string, nodes: string[], leaseDurationSeconds = 40) {
+  const ac = new AbortController();
+  const runs = nodes.map((node) =>
+    new HeartbeatPublisher(client, { namespace, program: "wg-controller", node, leaseDurationSeconds }).run(ac.signal)
+  );
+  return async () => {
+    ac.abort();
+    await Promise.all(runs);
+  };
 }

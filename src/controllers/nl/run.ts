@@ -9,6 +9,7 @@ import { loadKubeConfig } from "../../kube/config.ts";
 import { sleep } from "../../kube/clock.ts";
 import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
+import { HeartbeatPublisher } from "../../kube/heartbeat.ts";
 import { Informer } from "../../kube/informer.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
 import { type OpsServerOptions, startOpsServer } from "../../kube/server.ts";
@@ -37,6 +38,8 @@ export interface NlControllerConfig {
   ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** DOCKER_HOST-style value; "" = environment / default socket. */
   dockerHost: string;
+  /** Namespace and duration (seconds) of this agent's heartbeat Lease. */
+  heartbeat: { namespace: string; leaseDurationSeconds: number };
 }
 
 /** Runs until `signal` aborts; returns the exit status. */
@@ -123,8 +126,13 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     signal,
     () => informer.store.list().some((o) => containerNames(o.spec).length > 0),
   );
+  // A dry run releases no finalizer, so it must not make deletions wait for it: no heartbeat.
+  const heartbeat = c.dryRun || !c.nodename
+    ? undefined
+    : new HeartbeatPublisher(client, { ...c.heartbeat, program: "nl-controller", node: c.nodename }).run(signal);
   try {
     await ctl.run(signal);
+    await heartbeat;
     await containers;
     await gcLoop;
   } finally {

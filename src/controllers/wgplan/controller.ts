@@ -1,10 +1,12 @@
 /**
- * The wgplan-controller process body: informers on plans and on their children (label selector: the
- * is-controlled-by label exists), the reconcile harness, leader election through a coordination.k8s.io Lease (only
+ * The wgplan-controller process body: informers on plans and on the WireGuardInterfaces of the same namespace (no
+ * label selector: a child belongs to its plan by its controller owner reference, so a child whose labels were edited
+ * stays in the cache and is restored) and, with heartbeats, on the wg-controllers' heartbeat Leases (agents.ts), the
+ * reconcile harness, leader election through a coordination.k8s.io Lease (only
  * the leader watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby), and the
  * /metrics /healthz /readyz server.
  */
-import { KubeClient } from "../../kube/client.ts";
+import { KubeClient, objectKey } from "../../kube/client.ts";
 import type { ClientConfigInput } from "../../kube/credentials.ts";
 import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
@@ -13,9 +15,10 @@ import { LeaderElector } from "../../kube/leaderelection.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
 import { type OpsServer, type OpsServerOptions, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
-import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
 import { KINDS } from "../../api/constants.ts";
 import { watchReadiness } from "../readiness_metrics.ts";
+import { AgentTracker } from "./agents.ts";
+import { nodeOf } from "./children.ts";
 import { PlanReconciler } from "./reconciler.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
 
@@ -51,6 +54,11 @@ export interface WgplanControllerOptions {
   host: string;
   /** Called once the ops server listens (tests read the port). */
   onOpsListening?(server: OpsServer): void;
+  /**
+   * The node agents' heartbeats (src/controllers/wgplan/agents.ts): the Leases' namespace and the grace period after
+   * which a stopped agent counts as gone. Undefined: heartbeats are not used, every child waits for its node's agent.
+   */
+  agents?: { namespace: string; graceMs: number };
 }
 
 /** The owning plan's cache key of a child: its controller owner reference of kind WireGuardNetworkPlan. */
@@ -63,16 +71,22 @@ function planKeyOf(child: InterfaceObject): string[] {
 function buildController(client: KubeClient, o: WgplanControllerOptions, metrics: ControllerMetrics) {
   const namespace = o.namespace || undefined;
   const plans = new Informer<PlanObject>(client, { resource: PLANS, namespace, resyncPeriodMs: o.resyncPeriodMs });
-  const children = new Informer<InterfaceObject>(client, {
-    resource: INTERFACES,
-    namespace,
-    labelSelector: LABEL_CONTROLLED_BY,
-    name: "plan-children",
-  });
+  const children = new Informer<InterfaceObject>(client, { resource: INTERFACES, namespace, name: "plan-children" });
   const recorder = new EventRecorder(client, { component: PROGRAM, host: o.host });
+  const tracker = o.agents && new AgentTracker(client, {
+    ...o.agents,
+    // the plans that name the node, and those with a child on it (a node removed from a plan can still hold one)
+    onChange: (node) => {
+      const keys = new Set<string>();
+      for (const p of plans.store.list()) if (p.spec.nodes?.some((n) => n.nodeName === node)) keys.add(objectKey(p));
+      for (const c of children.store.list()) if (nodeOf(c) === node) planKeyOf(c).forEach((k) => keys.add(k));
+      keys.forEach((k) => controller.enqueue(k));
+    },
+  });
   const reconciler = new PlanReconciler(client, plans.store, children.store, recorder, {
     fieldManager: PROGRAM,
     concurrency: o.writeConcurrency,
+    agents: tracker && ((node, now) => tracker.liveness(node, now)),
   });
   const controller = new Controller<PlanObject>({
     name: PROGRAM,
@@ -83,13 +97,15 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
     shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   controller.watch(children, planKeyOf);
+  if (tracker) controller.watch(tracker.informer, () => []); // started and synced with the others
   watchReadiness(metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
   /** Runs the controller until `signal` aborts, then stops its informers (the harness leaves them running). */
   const run = async (signal: AbortSignal) => {
     try {
       await controller.run(signal);
     } finally {
-      await Promise.all([plans.stop(), children.stop()]);
+      tracker?.stop();
+      await Promise.all([plans.stop(), children.stop(), tracker?.informer.stop()]);
     }
   };
   return { controller, run };
