@@ -5,9 +5,10 @@
  * profile's busy time (all but `(idle)`; `(program)` is native work outside JavaScript, e.g. the event loop, I/O
  * and TLS), summed over all files given.
  *
- *   deno run -A scripts/cpuprof.ts [--top 30] [--match TEXT] [--after S] FILE.cpuprofile…
+ *   deno run -A scripts/cpuprof.ts [--top 30] [--match TEXT] [--under TEXT] [--after S] FILE.cpuprofile…
  *
- * `--match` keeps only the functions whose name or location contains TEXT; `--after` counts only the samples taken
+ * `--match` keeps only the functions whose name or location contains TEXT; `--under` counts only the samples taken
+ * inside a function whose name or location contains TEXT (what it spends its time on); `--after` counts only the samples taken
  * S seconds or more after the process started (leaving out its start-up).
  */
 import { parseArgs } from "node:util";
@@ -44,8 +45,14 @@ function label(f: CallFrame): string {
   return `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
 }
 
-/** Adds one profile's times from `afterMs` on into `into` (pure apart from that). */
-export function summarise(p: CpuProfile, into: ProfileSummary, afterMs = 0): void {
+/** Which samples count: those `afterMs` or later after the start, inside a function labelled with `under`. */
+export interface SampleFilter {
+  afterMs?: number;
+  under?: string;
+}
+
+/** Adds the times of the samples `filter` keeps into `into` (pure apart from that). */
+export function summarise(p: CpuProfile, into: ProfileSummary, filter: SampleFilter = {}): void {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -53,18 +60,19 @@ export function summarise(p: CpuProfile, into: ProfileSummary, afterMs = 0): voi
   let at = 0;
   for (let i = 0; i < p.samples.length; i++) {
     at += p.timeDeltas[i] / 1000;
-    if (at < afterMs) continue;
+    if (at < (filter.afterMs ?? 0)) continue;
     // a sample lasts until the next one
     const ms = (p.timeDeltas[i + 1] ?? 0) / 1000;
     const leaf = byId.get(p.samples[i])!;
     if (leaf.callFrame.functionName === "(idle)") continue;
-    into.busyMs += ms;
-    add(into.self, label(leaf.callFrame), ms);
-    const seen = new Set<string>();
+    const stack: string[] = [];
     for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
-      const l = label(byId.get(id)!.callFrame);
-      if (!seen.has(l)) add(into.total, l, ms), seen.add(l);
+      stack.push(label(byId.get(id)!.callFrame));
     }
+    if (filter.under && !stack.some((l) => l.includes(filter.under!))) continue;
+    into.busyMs += ms;
+    add(into.self, stack[0], ms);
+    for (const l of new Set(stack)) add(into.total, l, ms);
   }
 }
 
@@ -76,10 +84,12 @@ if (import.meta.main) {
       top: { type: "string", default: "30" },
       match: { type: "string", default: "" },
       after: { type: "string", default: "0" },
+      under: { type: "string", default: "" },
     },
   });
   const s: ProfileSummary = { self: new Map(), total: new Map(), busyMs: 0 };
-  for (const f of positionals) summarise(JSON.parse(await Deno.readTextFile(f)), s, Number(values.after) * 1000);
+  const filter = { afterMs: Number(values.after) * 1000, under: values.under };
+  for (const f of positionals) summarise(JSON.parse(await Deno.readTextFile(f)), s, filter);
   const top = Number(values.top);
   const show = (title: string, m: Map<string, number>) => {
     console.log(`\n${title}`);
