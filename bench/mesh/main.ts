@@ -24,7 +24,7 @@
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
 import { ensureProfiles } from "../../scripts/setup.ts";
-import { exec, processCmdline, waitFor } from "../../lab/exec.ts";
+import { exec, processCmdline } from "../../kit/proc.ts";
 import {
   agentsReady,
   applyObjects,
@@ -48,6 +48,7 @@ import { cpuMs } from "../scale/fanout.ts";
 import { raiseInotifyInstances } from "../scale/inotify.ts";
 import { keepLogs } from "../logs.ts";
 import { percentile } from "../stats.ts";
+import { until } from "../../kit/wait.ts";
 
 const DEFAULT_PREFIX = "dn42op-mesh-b";
 const GREEN_TIMEOUT_MS = 300_000;
@@ -114,7 +115,7 @@ async function oursOnce(mesh: Mesh, cluster: { etcd: number; apiserver: number }
   const cpu = diff(cpu0, await cpuByKind(mesh, cluster));
   const phases = { kubectl_apply_s: applied, children_s: await lastChildCreated(mesh, wall0), green_s: green };
   await deleteMeshPlan(mesh);
-  await waitFor(
+  await until(
     "every link gone after the plan's delete",
     async () => (await noLinksLeft(mesh)) || undefined,
     120_000,
@@ -171,7 +172,7 @@ async function benchSize(n: number, rounds: number, { cluster, name, verbosity }
     }
     const t = performance.now();
     await startMeshAgents(mesh);
-    await waitFor("every agent ready", async () => (await agentsReady(mesh)) || undefined, 120_000, 250);
+    await until("every agent ready", async () => (await agentsReady(mesh)) || undefined, 120_000, 250);
     console.log(`N=${n}: ${2 * n} agents started and ready in ${since(t)} s`);
     const ours = [];
     for (let i = 0; i < rounds; i++) {

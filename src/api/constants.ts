@@ -1,6 +1,6 @@
 /**
  * Strings and defaults of the networking.dn42.io API that other layers and the reference implementation depend on
- * (reference-behaviour Appendix A). Everything here is a typed constant; nothing is computed.
+ * (docs/reference.md). Everything here is a typed constant; nothing is computed.
  */
 
 /** API group of every kind in this project. */

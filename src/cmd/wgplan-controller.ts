@@ -8,11 +8,11 @@ import {
   HEARTBEAT_NAMESPACE_FLAG,
   heartbeatNamespace,
   metricsAddressFlag,
-  runProgram,
+  runManager,
 } from "./program.ts";
-import { loadKubeConfig } from "../kube/config.ts";
 import { opsListen } from "../kube/server.ts";
-import { PROGRAM, runWgplanController } from "../controllers/wgplan/controller.ts";
+import { loadKubeConfig } from "../kube/config.ts";
+import { PROGRAM, wgplanController } from "../controllers/wgplan/program.ts";
 
 /** Flags of the wgplan-controller: the reference's plus leader election, the ops server and write concurrency. */
 export const WGPLAN_FLAGS = {
@@ -67,7 +67,7 @@ export const WGPLAN_FLAGS = {
 } as const satisfies FlagDefs;
 
 if (import.meta.main) {
-  await runProgram(PROGRAM, WGPLAN_FLAGS, (flags, signal) => {
+  await runManager(PROGRAM, WGPLAN_FLAGS, (flags) => {
     const namespace = flags.namespace;
     const leaderElection = flags["leader-elect"]
       ? {
@@ -79,7 +79,7 @@ if (import.meta.main) {
         retryPeriodMs: flags["leader-elect-retry-period"] * 1000,
       }
       : undefined;
-    return runWgplanController({
+    return wgplanController({
       kubeConfig: loadKubeConfig({ kubeconfig: flags.kubeconfig, master: flags.master }),
       namespace,
       workers: flags["num-workers"],
@@ -94,6 +94,6 @@ if (import.meta.main) {
           graceMs: flags["agent-grace-period"] * 1000,
         }
         : undefined,
-    }, signal);
+    });
   });
 }

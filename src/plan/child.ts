@@ -1,6 +1,6 @@
 /**
  * The WireGuardInterface object generated for one {@link DesiredInterface}: spec plus the reference's labels,
- * annotation, finalizer and owner reference (§3.2.5), and the drift check that decides whether an existing child has
+ * annotation, finalizer and owner reference (docs/reference.md#plan-expansion), and the drift check that decides whether an existing child has
  * to be rewritten.
  */
 import { createHash } from "node:crypto";

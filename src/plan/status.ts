@@ -1,7 +1,7 @@
 /**
  * The plan status, computed purely from the expansion, the problems found and the children as read back.
  *
- * observedGeneration is not the minimum of the children's generation annotations (the reference, §5 item 17): it
+ * observedGeneration is not the minimum of the children's generation annotations (the reference's rule, docs/reference.md#plan-generation): it
  * becomes the plan's generation only when every generated child carries that generation's annotation, has exactly the
  * spec computed from it, and its node reports `status.observedGeneration == metadata.generation`, i.e. the nodes have
  * applied this generation. Until then it keeps its previous value.

@@ -20,7 +20,7 @@
  * Adopt: after our restart, a device is found by its UAPI socket plus the PID recorded in `<stateDir>/<name>.pid`
  * (checked against /proc: command line and, if given, network namespace). Daemons of the earlier layout (PID files
  * directly in the shared directory, sockets in /var/run/wireguard) are never adopted: nothing there proves which
- * agent started them (src/node/wireguard/executor.ts replaces their links instead).
+ * agent started them (src/node/wireguard/apply.ts replaces their links instead).
  *
  * Stop: SIGTERM by PID, SIGKILL after a grace period. A wireguard-go started inside a container's namespace keeps
  * that namespace alive, so the device owner must stop it when the device goes.

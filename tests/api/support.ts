@@ -2,7 +2,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { GROUP, type KindName, KINDS, VERSION } from "../../src/api/constants.ts";
-import { kubectl } from "../helpers/cluster.ts";
+import { kubectl } from "../../kit/cluster.ts";
 
 /** Test namespaces of this area. */
 export const NS_OPTS = { prefix: "dn42op-api-" };

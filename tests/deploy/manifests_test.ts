@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { renderCrdFiles } from "../../src/api/crds.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl } from "../helpers/cluster.ts";
+import { kubectl } from "../../kit/cluster.ts";
 import { stringify } from "yaml";
-import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "./support.ts";
+import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "../../kit/deploy.ts";
 
 Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", async () => {
   const files = renderCrdFiles();

@@ -2,8 +2,8 @@
  * The least-privilege matrix of deploy/'s RBAC: per ServiceAccount, what `kubectl auth can-i` must answer (what the
  * program uses yes, its neighbours no), in the watched namespace, the programs' own and others.
  */
-import { until } from "../helpers/agent.ts";
-import { canI, type Namespaces, SERVICE_ACCOUNTS } from "./support.ts";
+import { canI, type Namespaces, SERVICE_ACCOUNTS } from "../../kit/deploy.ts";
+import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
 

@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl } from "../helpers/cluster.ts";
-import { until } from "../helpers/agent.ts";
+import { kubectl } from "../../kit/cluster.ts";
 import { matrixMismatches } from "./matrix.ts";
 import {
   apply,
@@ -19,7 +18,8 @@ import {
   SERVICE_ACCOUNTS,
   tokenKubeconfig,
   withNamespaces,
-} from "./support.ts";
+} from "../../kit/deploy.ts";
+import { until } from "../../kit/wait.ts";
 
 const RBAC_KINDS = ["ServiceAccount", "Role", "RoleBinding"];
 const G = "networking.dn42.io";

@@ -9,8 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { programCommand, ROOT } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { cluster, kubectl } from "../helpers/cluster.ts";
-import { until } from "../helpers/agent.ts";
+import { cluster, kubectl } from "../../kit/cluster.ts";
 import { childSelector } from "../../src/plan/child.ts";
 import { matrixMismatches } from "./matrix.ts";
 import {
@@ -22,7 +21,8 @@ import {
   saToken,
   SERVICE_ACCOUNTS,
   tokenKubeconfig,
-} from "./support.ts";
+} from "../../kit/deploy.ts";
+import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
 const EXAMPLE = `${ROOT}example/wgp/wgp1.yaml`;

@@ -10,7 +10,7 @@ import {
 } from "../../src/plan/child.ts";
 import { expandPlan } from "../../src/plan/expand.ts";
 import { interfaceNameFor, isValidObjectName, labelValueFor, objectNameFor } from "../../src/plan/names.ts";
-import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
+import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "../../kit/plan_fixtures.ts";
 
 const plan = { name: "wgp1", namespace: "default", uid: "uid-1", generation: 3 };
 const [lax1] = expandPlan(wgp1Spec(), keysFor(["lax1", "lax2"], { lax1: LAX1_PUB, lax2: LAX2_PUB })).interfaces;

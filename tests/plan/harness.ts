@@ -3,7 +3,7 @@
  * cluster, poll for conditions, and act as a node agent (write a child's status, release its finalizer).
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/controller.ts";
+import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/program.ts";
 import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import type { ReadStore } from "../../src/kube/store.ts";
@@ -11,6 +11,7 @@ import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
 import { removeFinalizer } from "../../src/kube/finalizers.ts";
 import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
 import { HeartbeatPublisher } from "../../src/kube/heartbeat.ts";
+import { until } from "../../kit/wait.ts";
 
 /** A controller running in this process. */
 export interface RunningController {
@@ -40,26 +41,6 @@ export function startController(
     ...over,
   }, ac.signal);
   return { done, stop: () => (ac.abort(), done) };
-}
-
-/** Polls `fn` every 100 ms until it returns a value other than undefined/false; throws with `what` after timeout. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Lists a plan's children (all pages), by name. */
@@ -130,7 +111,7 @@ export async function watchCount(
   });
   inf.start();
   try {
-    await waitFor(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
+    await until(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
     return inf.store;
   } finally {
     await inf.stop();

@@ -9,13 +9,14 @@
  * Node names carry a random tag: interface names are `wg-<from>-<to>-<idx>` and wireguard-go sockets are global.
  */
 import assert from "node:assert/strict";
-import { type Agent, startAgent } from "../helpers/agent.ts";
+import { type Agent, startAgent } from "../../kit/agent.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
-import { listChildren, releaseAll, startController, waitFor } from "./harness.ts";
+import { listChildren, releaseAll, startController } from "./harness.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = await skipUnless("root", "cluster", "wireguard-go");
 const PREFIX = "dn42op-pl-";
@@ -92,7 +93,7 @@ async function linkMtu(agent: Agent, name: string): Promise<number | undefined> 
 
 /** Waits until the node's children are applied and Ready, and their links exist. */
 async function converged(client: KubeClient, ns: string, plan: string, agent: Agent, count: number) {
-  return await waitFor(`${agent.nodename}'s ${count} children Ready with links`, async () => {
+  return await until(`${agent.nodename}'s ${count} children Ready with links`, async () => {
     const mine = [...(await listChildren(client, ns, plan)).values()].filter((c) => nodeOf(c) === agent.nodename);
     const ready = mine.filter((c) =>
       c.status?.observedGeneration === c.metadata.generation &&
@@ -127,7 +128,7 @@ Deno.test({
       try {
         await client.create(PLANS, ns, planObject("p4", ns, mesh([n1, n2, n3, n4])));
         // The status names the nodes without an agent.
-        const p = await waitFor("status with each node's agent", async () => {
+        const p = await until("status with each node's agent", async () => {
           const p = await getPlan(client, ns, "p4");
           const agents = Object.fromEntries((p?.status?.nodes ?? []).map((n) => [n.nodeName, n.agent]));
           return agents[n1] === "Alive" && agents[n2] === "Alive" && agents[n3] === "None" && agents[n4] === "None" &&
@@ -149,14 +150,14 @@ Deno.test({
 
         // n2's agent stops; within the grace period it counts as coming back.
         await a2.stop();
-        await waitFor("n2 Stale", async () => {
+        await until("n2 Stale", async () => {
           const p = await getPlan(client, ns, "p4");
           return p?.status?.nodes?.find((n) => n.nodeName === n2)?.agent === "Stale";
         });
         const t0 = performance.now();
         await client.delete(PLANS, ns, "p4");
         // n1's children go with their links (its agent runs), n3's and n4's at once (nothing to clean up) ...
-        const left = await waitFor("only n2's children left", async () => {
+        const left = await until("only n2's children left", async () => {
           const m = [...(await listChildren(client, ns, "p4")).values()];
           return m.length === 3 && m.every((c) => nodeOf(c) === n2) && m;
         }, 60_000);
@@ -166,7 +167,7 @@ Deno.test({
         }
         for (const to of [n2, n3, n4]) assert.equal(await linkMtu(a1, `wg-${n1}-${to}-0`), undefined);
         // ... while the plan waits for n2 and says so.
-        const waiting = await waitFor("the plan waiting for n2", async () => {
+        const waiting = await until("the plan waiting for n2", async () => {
           const p = await getPlan(client, ns, "p4");
           return condition(p!, "AgentsAvailable")?.message.includes(
             `stopped recently (deletions wait for them): ${n2}`,
@@ -178,7 +179,7 @@ Deno.test({
 
         // n2's agent comes back within the grace period and cleans up: links, children, then the plan are gone.
         a2.restart();
-        await waitFor("plan and children gone", async () => {
+        await until("plan and children gone", async () => {
           return !(await getPlan(client, ns, "p4")) && (await listChildren(client, ns, "p4")).size === 0;
         }, 90_000);
         const seconds = ((performance.now() - t0) / 1000).toFixed(1);
@@ -210,13 +211,13 @@ Deno.test({
         await a1.stop();
         await client.delete(PLANS, ns, "p2");
         // Lease (4 s) plus grace (3 s), then the plan controller releases n1's child.
-        await waitFor("plan and children gone without n1's agent", async () => {
+        await until("plan and children gone without n1's agent", async () => {
           return !(await getPlan(client, ns, "p2")) && (await listChildren(client, ns, "p2")).size === 0;
         }, 60_000);
         const link = `wg-${n1}-${n2}-0`;
         assert.equal(await linkMtu(a1, link), 1420, "nobody removed n1's link while its agent was gone");
         a1.restart();
-        await waitFor("n1's agent sweeps its orphaned link", async () => await linkMtu(a1, link) === undefined, 60_000);
+        await until("n1's agent sweeps its orphaned link", async () => await linkMtu(a1, link) === undefined, 60_000);
       } finally {
         await ctl.stop();
         await cleanup(client, ns, running.values(), stateDir);
@@ -251,7 +252,7 @@ Deno.test({
         await client.patch(INTERFACES, ns, name, "json", [
           { op: "remove", path: `/metadata/labels/${CONTROLLED_BY.replace("/", "~1")}` },
         ]);
-        await waitFor(
+        await until(
           "is-controlled-by restored",
           async () => (await child()).metadata.labels?.[CONTROLLED_BY] === "p",
         );
@@ -264,7 +265,7 @@ Deno.test({
           },
           spec: { mtu: 1300 },
         });
-        const restored = await waitFor("labels, annotations and spec restored", async () => {
+        const restored = await until("labels, annotations and spec restored", async () => {
           const c = await child();
           const l = c.metadata.labels ?? {};
           const ok = Object.entries(labels).every(([k, v]) => l[k] === v) && l.mine === "kept" &&
@@ -272,19 +273,19 @@ Deno.test({
           return ok && c;
         });
         assert.equal(restored.metadata.uid, original.metadata.uid, "the same object, not a new one");
-        await waitFor("kernel MTU back at 1420", async () => await linkMtu(a1, name) === 1420);
+        await until("kernel MTU back at 1420", async () => await linkMtu(a1, name) === 1420);
 
         // Without the label again, a plan edit still reaches the child and the kernel.
         await client.patch(INTERFACES, ns, name, "json", [
           { op: "remove", path: `/metadata/labels/${CONTROLLED_BY.replace("/", "~1")}` },
         ]);
         await client.patch(PLANS, ns, "p", "json", [{ op: "replace", path: "/spec/nodes/0/mtu", value: 1380 }]);
-        const edited = await waitFor("plan edit on the child", async () => {
+        const edited = await until("plan edit on the child", async () => {
           const c = await child();
           return mtuOf(c) === 1380 && c.metadata.labels?.[CONTROLLED_BY] === "p" && c;
         });
         assert.equal(edited.metadata.uid, original.metadata.uid);
-        await waitFor("kernel MTU 1380", async () => await linkMtu(a1, name) === 1380, 60_000);
+        await until("kernel MTU 1380", async () => await linkMtu(a1, name) === 1380, 60_000);
       } finally {
         await ctl.stop();
         await cleanup(client, ns, running.values(), stateDir);

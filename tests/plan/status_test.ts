@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { childObject } from "../../src/plan/child.ts";
 import { expandPlan } from "../../src/plan/expand.ts";
 import { type ObservedChild, planStatus, type StatusInput } from "../../src/plan/status.ts";
-import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
+import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "../../kit/plan_fixtures.ts";
 
 const now = new Date("2026-11-25T16:00:00Z");
 const plan = { name: "wgp1", namespace: "default", uid: "u", generation: 2 };

@@ -8,12 +8,13 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import { expandPlan, type NodeKey } from "../../src/plan/expand.ts";
 import { publicKeyOf, WireGuardKey } from "../../src/wireguard/key.ts";
-import { releaseAll, startController, waitFor } from "./harness.ts";
+import { releaseAll, startController } from "./harness.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = await skipUnless("cluster");
 const TAKE_OVER = "networkplan.networking.dn42.io/take-over-children";
@@ -80,7 +81,7 @@ Deno.test({
       const ctl = startController(kc, ns);
       try {
         const degraded = (p: PlanObject | undefined) => p?.status?.conditions?.find((c) => c.type === "Degraded");
-        const refused = await waitFor("both names reported", async () => {
+        const refused = await until("both names reported", async () => {
           const p = await client.get<PlanObject>(PLANS, ns, "wgp1");
           return degraded(p)?.reason === "NameConflict" && p;
         });
@@ -93,7 +94,7 @@ Deno.test({
         }
 
         await client.patch(PLANS, ns, "wgp1", "merge", { metadata: { annotations: { [TAKE_OVER]: "true" } } });
-        const taken = await waitFor("the Go child taken over", async () => {
+        const taken = await until("the Go child taken over", async () => {
           const c = await client.get<InterfaceObject>(INTERFACES, ns, "wg-lax1-lax2-0");
           const ref = (c.spec as { privateKeySecretRef?: unknown }).privateKeySecretRef;
           return c.metadata.ownerReferences?.[0]?.controller && ref !== undefined ? c : undefined;
@@ -110,7 +111,7 @@ Deno.test({
         assert.equal((taken.spec as { privateKey?: string }).privateKey, undefined, "no inline key any more");
         // No node agent runs here, so nothing waits for one: the Go controller's child finalizer is gone too.
         assert.deepEqual(taken.metadata.finalizers ?? [], []);
-        const after = await waitFor("only the user's object still reported", async () => {
+        const after = await until("only the user's object still reported", async () => {
           const p = await client.get<PlanObject>(PLANS, ns, "wgp1");
           const m = degraded(p)?.message ?? "";
           return !m.includes("wg-lax1-lax2-0") && m.includes("wg-lax2-lax1-0") && p;

@@ -46,14 +46,14 @@ export class AgentTracker {
       name: "agent-heartbeats",
     });
     this.informer.on({
-      add: (l) => this.#check(l),
+      add: (l) => this.#check(nodeOf(l)),
       update: (a, b) => {
         if (a.spec?.renewTime !== b.spec?.renewTime) this.#observed.set(nodeOf(b), Date.now());
-        this.#check(b);
+        this.#check(nodeOf(b));
       },
       delete: (l) => {
         this.#observed.delete(nodeOf(l));
-        this.#check(l);
+        this.#check(nodeOf(l));
       },
     });
   }
@@ -72,8 +72,8 @@ export class AgentTracker {
     this.#timers.clear();
   }
 
-  #check(lease: Lease): void {
-    const node = nodeOf(lease);
+  /** Reports a changed state of `node` and sets the timer for its next change. */
+  #check(node: string): void {
     if (!node) return;
     const now = Date.now();
     const l = this.liveness(node, now);
@@ -82,17 +82,12 @@ export class AgentTracker {
     if (l.changesAtMs !== undefined) {
       // the Lease expires (or its grace ends): look again then
       const at = Math.min(Math.max(0, l.changesAtMs - now) + 10, 2 ** 31 - 1);
-      this.#timers.set(node, setTimeout(() => this.#recheck(node), at));
+      this.#timers.set(node, setTimeout(() => this.#check(node), at));
     }
     if (this.#state.get(node) !== l.state) {
       this.#state.set(node, l.state);
       this.o.onChange(node);
     }
-  }
-
-  #recheck(node: string): void {
-    const lease = this.informer.store.get(`${this.o.namespace}/${heartbeatLeaseName(AGENT, node)}`);
-    this.#check(lease ?? { metadata: {}, spec: { holderIdentity: node } });
   }
 }
 

@@ -186,7 +186,7 @@ const AGENT_FINALIZERS = [CHILD_FINALIZER, FINALIZERS.wireGuardInterface];
 export async function releaseChildren(
   client: KubeClient,
   owned: Iterable<InterfaceObject>,
-  o: WriteOptions,
+  o: Pick<WriteOptions, "fieldManager" | "concurrency" | "waitsForAgent">,
 ): Promise<{ released: string[]; errors: string[] }> {
   const r = { released: [] as string[], errors: [] as string[] };
   const list = [...owned].filter((c) =>

@@ -163,7 +163,7 @@ export class PlanReconciler {
   }
 
   /** Releases Terminating children whose node has no agent to wait for; one Event on the plan names them. */
-  async #release(plan: PlanObject, children: Iterable<InterfaceObject>, o: WriteOptions) {
+  async #release(plan: PlanObject, children: Iterable<InterfaceObject>, o: Parameters<typeof releaseChildren>[2]) {
     const r = await releaseChildren(this.client, children, o);
     if (r.released.length) {
       const names = r.released.sort();
@@ -179,7 +179,7 @@ export class PlanReconciler {
     if (!hasFinalizer(cached, PLAN_FINALIZER)) return;
     const owned = this.ownedChildren(plan);
     const agents = this.#agents(cached, owned.values());
-    const o = { ...this.o, waitsForAgent: this.#waits(agents), takeOver: false, lookup: () => undefined };
+    const o = { ...this.o, waitsForAgent: this.#waits(agents) };
     const errors = await deleteChildren(this.client, plan.namespace, owned.values(), this.o.concurrency);
     errors.push(...(await this.#release(cached, owned.values(), o)).errors);
     if (errors.length) throw new Error(`plan ${plan.namespace}/${plan.name}: ${errors[0]}`);

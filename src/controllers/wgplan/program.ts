@@ -1,20 +1,17 @@
 /**
- * The wgplan-controller process body: informers on plans and on the WireGuardInterfaces of the same namespace (no
- * label selector: a child belongs to its plan by its controller owner reference, so a child whose labels were edited
- * stays in the cache and is restored) and, with heartbeats, on the wg-controllers' heartbeat Leases (agents.ts), the
- * reconcile harness, leader election through a coordination.k8s.io Lease (only
- * the leader watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby), and the
- * /metrics /healthz /readyz server.
+ * wgplan-controller wiring: informers on plans and on the WireGuardInterfaces of the same namespace (no label
+ * selector: a child belongs to its plan by its controller owner reference, so a child whose labels were edited stays in
+ * the cache and is restored) and, with heartbeats, on the wg-controllers' heartbeat Leases (agents.ts), feeding one
+ * controller, run by the {@link Manager} under leader election when configured (only the leader
+ * watches and writes; a replica that loses the Lease stops and exits so it restarts as a standby).
  */
 import { KubeClient, objectKey } from "../../kube/client.ts";
 import type { ClientConfigInput } from "../../kube/credentials.ts";
 import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
-import { LeaderElector } from "../../kube/leaderelection.ts";
-import { ControllerMetrics } from "../../kube/metrics.ts";
-import { type OpsServer, type OpsServerOptions, startOpsServer } from "../../kube/server.ts";
-import { logger } from "../../log/mod.ts";
+import { type LeaderElectionSettings, Manager } from "../../kube/manager.ts";
+import type { OpsServer, OpsServerOptions } from "../../kube/server.ts";
 import { KINDS } from "../../api/constants.ts";
 import { watchReadiness } from "../readiness_metrics.ts";
 import { AgentTracker } from "./agents.ts";
@@ -22,20 +19,8 @@ import { nodeOf } from "./children.ts";
 import { PlanReconciler } from "./reconciler.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
 
-const log = logger("wgplan-controller");
-
 /** Name of the program: field manager, Event component, metrics label. */
 export const PROGRAM = "wgplan-controller";
-
-/** Leader election settings. */
-export interface LeaderElectionSettings {
-  namespace: string;
-  leaseName: string;
-  identity: string;
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-}
 
 /** Everything the controller needs, decided by the entry point from flags. */
 export interface WgplanControllerOptions {
@@ -48,7 +33,7 @@ export interface WgplanControllerOptions {
   writeConcurrency: number;
   /** Undefined: no leader election (a single replica). */
   leaderElection?: LeaderElectionSettings;
-  /** Listen address of /metrics /healthz /readyz; undefined: no server. */
+  /** Where /metrics /healthz /readyz listen; undefined: no server. */
   ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** Host name for Events. */
   host: string;
@@ -67,8 +52,16 @@ function planKeyOf(child: InterfaceObject): string[] {
   return ref ? [`${child.metadata.namespace}/${ref.name}`] : [];
 }
 
-/** Builds the controller (informers not yet started). */
-function buildController(client: KubeClient, o: WgplanControllerOptions, metrics: ControllerMetrics) {
+/** Builds the wgplan-controller's manager; `run(signal)` returns 1 when leadership was lost. */
+export function wgplanController(o: WgplanControllerOptions): Manager {
+  const client = new KubeClient(o.kubeConfig);
+  const manager = new Manager({
+    name: PROGRAM,
+    client,
+    ops: o.ops,
+    onOpsListening: o.onOpsListening,
+    leaderElection: o.leaderElection,
+  });
   const namespace = o.namespace || undefined;
   const plans = new Informer<PlanObject>(client, { resource: PLANS, namespace, resyncPeriodMs: o.resyncPeriodMs });
   const children = new Informer<InterfaceObject>(client, { resource: INTERFACES, namespace, name: "plan-children" });
@@ -83,6 +76,7 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
       keys.forEach((k) => controller.enqueue(k));
     },
   });
+  if (tracker) manager.onStop("agent tracker", () => tracker.stop());
   const reconciler = new PlanReconciler(client, plans.store, children.store, recorder, {
     fieldManager: PROGRAM,
     concurrency: o.writeConcurrency,
@@ -93,81 +87,20 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
     informer: plans,
     reconcile: reconciler.reconcile,
     workers: o.workers,
-    metrics,
+    metrics: manager.metrics,
     shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   controller.watch(children, planKeyOf);
   if (tracker) controller.watch(tracker.informer, () => []); // started and synced with the others
-  watchReadiness(metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
-  /** Runs the controller until `signal` aborts, then stops its informers (the harness leaves them running). */
-  const run = async (signal: AbortSignal) => {
-    try {
-      await controller.run(signal);
-    } finally {
-      tracker?.stop();
-      await Promise.all([plans.stop(), children.stop(), tracker?.informer.stop()]);
-    }
-  };
-  return { controller, run };
+  manager.addController(controller, { needLeaderElection: true });
+  watchReadiness(manager.metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
+  return manager;
 }
 
 /**
  * Runs until `signal` aborts. Returns 0 after a clean shutdown, 1 when leadership was lost (the process should exit
  * and be restarted as a standby, as client-go controllers do).
  */
-export async function runWgplanController(o: WgplanControllerOptions, signal: AbortSignal): Promise<number> {
-  const client = new KubeClient(o.kubeConfig);
-  const metrics = new ControllerMetrics();
-  const { controller, run } = buildController(client, o, metrics);
-  const stop = new AbortController();
-  const done = AbortSignal.any([signal, stop.signal]);
-  let elector: LeaderElector | undefined;
-  let running: Promise<void> | undefined;
-  let lost = false;
-
-  const ops = o.ops === undefined ? undefined : await startOpsServer({
-    ...o.ops,
-    metrics: () => metrics.exposition(),
-    healthz: [{ name: "leader-election", check: () => elector?.healthy() ?? true }],
-    readyz: [{
-      name: "informers-synced",
-      check: () => !elector || elector.isLeader() ? controller.hasSynced() || "caches not synced" : true,
-    }],
-  });
-  if (ops) o.onOpsListening?.(ops);
-  try {
-    if (!o.leaderElection) {
-      await run(done);
-      return 0;
-    }
-    const le = o.leaderElection;
-    elector = new LeaderElector(client, {
-      namespace: le.namespace,
-      name: le.leaseName,
-      identity: le.identity,
-      leaseDurationMs: le.leaseDurationMs,
-      renewDeadlineMs: le.renewDeadlineMs,
-      retryPeriodMs: le.retryPeriodMs,
-      onStartedLeading: (leading) => {
-        running = run(AbortSignal.any([done, leading])).catch((e) => {
-          log.error("controller stopped: {error}", { error: String((e as Error).message ?? e) });
-          stop.abort();
-        });
-      },
-      onStoppedLeading: () => {
-        if (!signal.aborted) {
-          lost = true;
-          log.error("lost leadership of lease {ns}/{name}; stopping", { ns: le.namespace, name: le.leaseName });
-        }
-        stop.abort();
-      },
-      onNewLeader: (id) => log.info("leader is {id}", { id }),
-    });
-    await elector.run(done);
-    await running;
-    return lost ? 1 : 0;
-  } finally {
-    await ops?.shutdown();
-    client.close();
-  }
+export function runWgplanController(o: WgplanControllerOptions, signal: AbortSignal): Promise<number> {
+  return wgplanController(o).run(signal);
 }

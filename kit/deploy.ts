@@ -1,12 +1,12 @@
 /**
- * Helpers of the deploy tests: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
+ * Helpers of the deploy tests and bench:image: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
  * objects get a unique suffix and are confined to the watched one), and kubeconfigs for ServiceAccount tokens.
  */
 import { parseAllDocuments, stringify } from "yaml";
-import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { readKubeconfig } from "../../scripts/controlplane/kubeconfig.ts";
-import { ROOT } from "../../scripts/programs.ts";
-import { cluster, kubectl, type NamespaceContext, withNamespace } from "../helpers/cluster.ts";
+import { BINARIES } from "../scripts/controlplane/build.ts";
+import { readKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
+import { ROOT } from "../scripts/programs.ts";
+import { cluster, kubectl, type NamespaceContext, withNamespace } from "./cluster.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Obj = any;
