@@ -25,20 +25,21 @@ export function containerNames(spec: NetlinkInterfaceSpec): string[] {
 
 /**
  * Runs until `signal` aborts: container lifecycle events → `enqueueFor(containerName)`, while `wanted()` says that
- * some object names a container.
+ * some object names a container (asked every `idleCheckMs` while it says no).
  */
 export async function followContainers(
   docker: DockerClient,
   enqueueFor: (name: string) => void,
   signal: AbortSignal,
   wanted: () => boolean,
+  idleCheckMs: number = IDLE_CHECK_MS,
 ): Promise<void> {
   let retry: number = RETRY_MS.first;
   let since = new Date();
   while (!signal.aborted) {
     if (!wanted()) {
-      await sleep(IDLE_CHECK_MS, signal);
-      since = new Date(Date.now() - IDLE_CHECK_MS); // replays a restart just before an object named its container
+      await sleep(idleCheckMs, signal);
+      since = new Date(Date.now() - idleCheckMs); // replays a restart just before an object named its container
       continue;
     }
     try {
