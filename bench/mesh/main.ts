@@ -20,6 +20,7 @@
  * Own control plane and namespaces `<prefix><id>-…` (leftovers of `<prefix>` are swept at the start, so two runs at
  * once need two prefixes); `-v` is the controllers' verbosity (4 logs the convergence trace, src/log/trace.ts). Last line: {"mesh_<N>_p50_s", "peer_<N>_p50_s",
  * "ratio_<N>" (ours / peer) for each N, "mesh_8_goal_s": 15, "per_n": {N: rounds, phases and CPU}, "load_avg_1m"}.
+ * At -v 4 each round also lists, per trace phase, how many objects reached it and when the median and the last did.
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
@@ -47,6 +48,7 @@ import { kubectl } from "../../lab/scenario.ts";
 import { cpuMs } from "../scale/fanout.ts";
 import { raiseInotifyInstances } from "../scale/inotify.ts";
 import { keepLogs } from "../logs.ts";
+import { parseTrace, phaseSpread } from "../converge/trace.ts";
 import { percentile } from "../stats.ts";
 import { until } from "../../kit/wait.ts";
 
@@ -96,6 +98,24 @@ async function lastChildCreated(mesh: Mesh, startMs: number): Promise<number> {
   return Number(((last - Math.floor(startMs / 1000) * 1000) / 1000).toFixed(0));
 }
 
+/**
+ * With the controllers at -v 4, per trace phase (src/log/trace.ts) how many objects reached it since `startMs` (wall
+ * clock), the median and the last one's offset in seconds; empty at lower verbosity.
+ */
+async function traceSpread(mesh: Mesh, startMs: number) {
+  const events = [];
+  for await (const e of Deno.readDir(`${mesh.o.stateDir}/logs`)) {
+    if (e.isFile) events.push(...parseTrace(await Deno.readTextFile(`${mesh.o.stateDir}/logs/${e.name}`)));
+  }
+  const s = (ms: number) => Number((ms / 1000).toFixed(2));
+  return phaseSpread(events, startMs).map(({ phase, objects, p50_ms, max_ms }) => ({
+    phase,
+    objects,
+    p50_s: s(p50_ms),
+    max_s: s(max_ms),
+  }));
+}
+
 async function noLinksLeft(mesh: Mesh): Promise<boolean> {
   for (const n of mesh.nodes) if ((await wireguardLinks(mesh, n.name)).size) return false;
   return true;
@@ -114,6 +134,7 @@ async function oursOnce(mesh: Mesh, cluster: { etcd: number; apiserver: number }
   if (!r.ok) throw new Error(`no green matrix within ${GREEN_TIMEOUT_MS / 1000} s:\n${formatMatrix(r)}`);
   const cpu = diff(cpu0, await cpuByKind(mesh, cluster));
   const phases = { kubectl_apply_s: applied, children_s: await lastChildCreated(mesh, wall0), green_s: green };
+  const trace = mesh.o.verbosity !== undefined && mesh.o.verbosity >= 4 ? await traceSpread(mesh, wall0) : [];
   await deleteMeshPlan(mesh);
   await until(
     "every link gone after the plan's delete",
@@ -121,7 +142,7 @@ async function oursOnce(mesh: Mesh, cluster: { etcd: number; apiserver: number }
     120_000,
     100,
   );
-  return { seconds: green, phases, cpu };
+  return { seconds: green, phases, cpu, trace };
 }
 
 /** One round of the peer: script up, green, down. */
@@ -181,6 +202,7 @@ async function benchSize(n: number, rounds: number, { cluster, name, verbosity }
       console.log(
         `N=${n} round ${i + 1}: green ${o.seconds} s (children ${o.phases.children_s} s) cpu ${JSON.stringify(o.cpu)}`,
       );
+      for (const t of o.trace) console.log(`  ${t.phase}: ${t.objects} objects, p50 ${t.p50_s} s, last ${t.max_s} s`);
     }
     await stopMeshAgents(mesh);
     const ourP50 = p50(ours.map((o) => o.seconds));
@@ -193,6 +215,7 @@ async function benchSize(n: number, rounds: number, { cluster, name, verbosity }
       ratio: Number((ourP50 / peerP50).toFixed(2)),
       tunnels: n * (n - 1),
       phases: ours.map((o) => o.phases),
+      trace: ours.map((o) => o.trace),
       cpu_s: ours.map((o) => o.cpu),
       peer_scripts_s: peer.map((o) => o.scripts_s),
     };
