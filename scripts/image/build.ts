@@ -166,6 +166,21 @@ async function fillNpmCache(): Promise<string> {
   return `${BUILD_DENO_DIR}/npm`;
 }
 
+/**
+ * Everything of a build that needs the network, done ahead: the Debian base (mmdebstrap) and the npm cache. The
+ * test command calls it in its prepare phase, because its suite runs in a network namespace without network.
+ */
+export async function prepareImageInputs(podman = new Podman()): Promise<void> {
+  await ensureProfiles(["containers", "image"]);
+  const work = await Deno.makeTempDir({ prefix: "dn42op-image-" });
+  try {
+    await ensureBase(podman, work);
+    await fillNpmCache();
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
 /** What {@link buildImage} did. */
 export interface BuildResult {
   tag: string;
