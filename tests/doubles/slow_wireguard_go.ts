@@ -8,7 +8,7 @@ const dir = "/var/run/wireguard";
 await Deno.mkdir(dir, { recursive: true });
 const listener = Deno.listen({ transport: "unix", path: `${dir}/${name}.sock` });
 Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
-setTimeout(() => Deno.exit(0), 120_000); // a failed start's stop does not signal it (not a wireguard-go by name)
+setTimeout(() => Deno.exit(0), 45_000); // a failed start's stop does not signal it (not a wireguard-go by name)
 const held: Deno.Conn[] = []; // the first connection: kept open, never answered
 for await (const conn of listener) {
   if (!held.length) {

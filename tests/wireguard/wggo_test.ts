@@ -95,7 +95,7 @@ Deno.test({
     const name = devName();
     let daemon: WireGuardGoDaemon | undefined;
     try {
-      daemon = await startWireGuardGo(name, { stateDir, binary, startTimeoutMs: 30_000 });
+      daemon = await startWireGuardGo(name, { stateDir, binary, startTimeoutMs: 20_000 });
       assert.equal((await uapiCall(name, "set=1\n\n", daemonSocketDir({ stateDir }))).trim(), "errno=0");
     } finally {
       if (daemon) {
