@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../../kit/cluster.ts";
-import { type TestNetns, withNetns } from "../../../kit/netns.ts";
+import { dadOver, type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
 import {
   type Agent,
@@ -54,9 +54,7 @@ function e2e(name: string, ...a: Parameters<typeof scenario>): void {
 const netns = (t: TestNetns) => ({ netns: { name: t.name } });
 const links = (t: TestNetns) => t.ip("-d", "-br", "link").catch(() => "");
 const addrs = (t: TestNetns, dev: string) => t.ip("addr", "show", "dev", dev).catch(() => "");
-/** Waits until no IPv6 address of `dev` is tentative (duplicate address detection is over). */
-const dadDone = (t: TestNetns, dev: string) =>
-  until(`${dev}: DAD over`, async () => !/tentative/.test(await addrs(t, dev)), WAIT_MS);
+const dadDone = (t: TestNetns, dev: string) => dadOver((...a) => t.ip(...a), dev);
 
 /** The agent's /metrics, for the tests that pass `-metrics-bind-address=${METRICS}`. */
 const METRICS = "127.0.0.1:9468";
