@@ -2,7 +2,7 @@
  * wg-controller: one per node. Converges this node's WireGuardInterface objects (spec.node = -nodename) to the
  * kernel: links, addresses, MTU, WireGuard devices (kernel module or wireguard-go), in the host namespace or
  * moved into a container's namespace. Reference flags plus ours (-wg-poll-interval, -wg-status-stats-interval,
- * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir).
+ * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir, -wireguard-go-holder).
  */
 import { Gauge } from "prom-client";
 import { KINDS, NODE_FIELD } from "../api/constants.ts";
@@ -75,6 +75,12 @@ export const WG_CONTROLLER_FLAGS = {
       "restart are adopted; daemons of other directories are never touched). Empty: " +
       "/run/dn42op/wireguard-go/<-namespace, _all for all>/<-nodename>, one per agent.",
   },
+  "wireguard-go-holder": {
+    type: "string",
+    default: "",
+    usage: "Unix socket of a wireguard-go-holder that starts the wireguard-go daemons (in its container, so that " +
+      "they survive a restart of ours). Empty: this program starts them.",
+  },
 } as const;
 
 if (import.meta.main) {
@@ -104,7 +110,11 @@ if (import.meta.main) {
       agent,
       backend: f["wg-backend"] as BackendChoice,
       // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
-      wireguardGo: { stateDir: f["wg-state-dir"] || agentStateDir(agent), startTimeoutMs: 30_000 },
+      wireguardGo: {
+        stateDir: f["wg-state-dir"] || agentStateDir(agent),
+        startTimeoutMs: 30_000,
+        holder: f["wireguard-go-holder"] || undefined,
+      },
     });
     const enqueueAll = () => informer.store.list().forEach((o) => ctl.enqueue(objectKey(o)));
     const monitor = new DriftMonitor({
