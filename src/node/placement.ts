@@ -6,7 +6,7 @@
  * restarted container (new PID, new namespace) yields a new handle; a handle no placement resolves to any more is
  * closed (listeners are told first, e.g. to stop a drift monitor on it).
  *
- * Security (reference §5.5): a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the
+ * Security (docs/reference.md#netns-targeting): a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the
  * agent's own (host) namespace — the host is selected only by the "no container" placement.
  */
 import type { Placement } from "../api/placement.ts";

@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import * as checks from "../../lab/checks.ts";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import type { ImagePod } from "../../lab/imagepods.ts";
 import {
   applyScenario,
@@ -30,9 +30,9 @@ import { inNetnsOf } from "../../lab/scenario.ts";
 import { stabilityChecks } from "../../lab/stability.ts";
 import { renderManifests } from "../../lab/workloads.ts";
 import { ensureImage, IMAGE } from "../../scripts/image/build.ts";
-import { baseFor, type Obj } from "../deploy/support.ts";
-import { withNamespace } from "../helpers/cluster.ts";
-import { until } from "../helpers/wait.ts";
+import { baseFor, type Obj } from "../../kit/deploy.ts";
+import { withNamespace } from "../../kit/cluster.ts";
+import { until } from "../../kit/wait.ts";
 import { ensureContainersProfile } from "../lab/podman_fixture.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman

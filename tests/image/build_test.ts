@@ -58,7 +58,7 @@ Deno.test("launchers: exec the pinned Deno with the program's permissions, cache
 Deno.test("the image's source hash follows what the Dockerfile copies, and nothing else", async () => {
   const root = await Deno.makeTempDir({ prefix: "dn42op-img-src-" });
   try {
-    for (const d of ["deploy/image", "ffi", "src/a", "lab", "scripts/image"]) {
+    for (const d of ["deploy/image", "ffi", "src/a", "kit", "scripts/image"]) {
       await Deno.mkdir(`${root}/${d}`, { recursive: true });
     }
     for (
@@ -69,7 +69,8 @@ Deno.test("the image's source hash follows what the Dockerfile copies, and nothi
         "deno.lock",
         "ffi/x.ts",
         "src/a/y.ts",
-        "lab/exec.ts",
+        "kit/proc.ts",
+        "kit/wait.ts",
         "scripts/programs.ts",
         "scripts/compile.ts",
         "scripts/image/install.ts",

@@ -13,8 +13,8 @@ import { MAX_REQUEST_BYTES, readLine } from "../../src/wireguard/holder_protocol
 import { daemonAnswers, findWireGuardGo, startWireGuardGo } from "../../src/wireguard/wggo.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../helpers/netns.ts";
-import { until } from "../helpers/wait.ts";
+import { type TestNetns, withNetns } from "../../kit/netns.ts";
+import { until } from "../../kit/wait.ts";
 import { devName } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-go");

@@ -45,11 +45,11 @@ import { trace } from "../../log/trace.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
-import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
+import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/apply.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
-import { conditionsFor, type Outcome } from "./conditions.ts";
+import { conditionsFor, type Outcome } from "../conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
@@ -121,7 +121,7 @@ export class WgReconciler {
   }
 
   /** Links this process currently manages. */
-  get managed(): number {
+  managedLinks(): number {
     return this.#where.size;
   }
 
@@ -297,7 +297,7 @@ export class WgReconciler {
 
   /**
    * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
-   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * (docs/reference.md#plan-expansion: each node's wg-controller deletes the link, then clears that finalizer); without
    * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
    */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {

@@ -1,6 +1,6 @@
 /** Pure parts of the wg-controller glue: endpoint resolution, conditions, the key cache policy. */
 import assert from "node:assert/strict";
-import { conditionsFor } from "../../../src/controllers/wg/conditions.ts";
+import { conditionsFor } from "../../../src/controllers/conditions.ts";
 import { resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
 import { KeyCache } from "../../../src/controllers/wg/keys.ts";
 import { generatePrivateKey } from "../../../src/wireguard/key.ts";
