@@ -3,12 +3,14 @@ import assert from "node:assert/strict";
 import {
   baseTag,
   dockerfileDenoVersion,
+  IMAGE_INPUTS,
   mmdebstrapCommand,
   PACKAGES_FILE,
   parsePackages,
   sourceHash,
 } from "../../scripts/image/build.ts";
-import { LAUNCHER_FLAGS, launcherScript } from "../../scripts/image/install.ts";
+import { IMAGE_PROGRAMS, LAUNCHER_FLAGS, launcherScript } from "../../scripts/image/install.ts";
+import { importsOf } from "../../scripts/layers.ts";
 import { PROGRAM_NAMES, PROGRAMS, ROOT } from "../../scripts/programs.ts";
 
 Deno.test("the package list: comments and blanks skipped; what the programs load is in it", async () => {
@@ -87,4 +89,24 @@ Deno.test("the image's source hash follows what the Dockerfile copies, and nothi
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("the image's inputs: what deploy/Dockerfile copies, and every module its programs and build step import", async () => {
+  const dockerfile = await Deno.readTextFile(`${ROOT}deploy/Dockerfile`);
+  const copied = dockerfile.split("\n").filter((l) => l.startsWith("COPY ") && !l.includes("--from="))
+    .flatMap((l) => l.trim().split(/\s+/).slice(1, -1).map((s) => s.replace(/\/$/, "")));
+  assert.deepEqual([...copied, "deploy/Dockerfile"].sort(), [...IMAGE_INPUTS].sort());
+
+  const inInputs = (f: string) => IMAGE_INPUTS.some((i) => f === i || f.startsWith(`${i}/`));
+  const seen = new Set<string>();
+  const todo = [...IMAGE_PROGRAMS.map((n) => PROGRAMS[n].entry), "scripts/image/install.ts"];
+  for (let f = todo.pop(); f !== undefined; f = todo.pop()) {
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const { spec } of importsOf(await Deno.readTextFile(`${ROOT}${f}`))) {
+      todo.push(new URL(spec, `file:///${f}`).pathname.slice(1));
+    }
+  }
+  assert.ok(seen.size > 50, `${seen.size} modules reached`);
+  assert.deepEqual([...seen].filter((f) => !inInputs(f)).sort(), [], "imported but not copied into the image");
 });
