@@ -133,9 +133,12 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
     env: { WG_LOG: p.log, LOG_LEVEL: "error", GOMAXPROCS: daemonGomaxprocs() },
     stdin: "null",
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
   child.unref(); // the daemon may outlive this process
+  // setsid, nsenter and unshare write here until the shell sends everything to the log: what they say when they fail
+  // (a namespace that is gone) goes into the log too. The pipe ends when the shell redirects (or the start fails).
+  const early = new Response(child.stderr).text().catch(() => "");
   const daemon: WireGuardGoDaemon = { name, pid: child.pid, child };
   await Deno.writeTextFile(p.pid, `${child.pid}\n`, { mode: 0o600 });
 
@@ -151,6 +154,8 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   }
   const why = exited ? "exited during start" : "did not answer on its UAPI socket in time";
   await stopWireGuardGo(daemon, opts).catch(() => {});
+  const said = await early;
+  if (said) await Deno.writeTextFile(p.log, said, { append: true }).catch(() => {});
   throw new DaemonError(op, `${why}; log: ${await logTail(p.log)}`);
 }
 
