@@ -25,9 +25,14 @@ export function nlController(c: AgentConfig): Manager {
       manager.add({
         name: "container events",
         start: (signal) =>
-          followContainers(docker, (name) => {
-            for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) enqueue(objectKey(o));
-          }, signal),
+          followContainers(
+            docker,
+            (name) => {
+              for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) enqueue(objectKey(o));
+            },
+            signal,
+            () => informer.store.list().some((o) => containerNames(o.spec).length > 0),
+          ),
       });
       return new NlReconciler({
         client,

@@ -51,7 +51,7 @@ import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
 import { conditionsFor, type Outcome } from "../conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
-import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
+import { KeyCache, KeyMaterialError, readKeys, SharedSecretReads } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
 import { CounterThrottle } from "./stats.ts";
 
@@ -95,6 +95,7 @@ export class WgReconciler {
   readonly #status: StatusQueue<WireGuardInterface, WireGuardInterfaceStatus>;
   readonly #counters: CounterThrottle;
   readonly #keys: KeyCache;
+  readonly #secrets: SharedSecretReads;
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
@@ -109,6 +110,10 @@ export class WgReconciler {
     });
     this.#counters = new CounterThrottle(deps.statsIntervalMs);
     this.#keys = new KeyCache(deps.keyMaxAgeMs);
+    this.#secrets = new SharedSecretReads(
+      deps.client,
+      () => deps.metrics?.secretReads.inc({ controller: this.#controller }),
+    );
   }
 
   /** Writes the pending statuses (bounded wait) and stops the status writers. */
@@ -149,8 +154,7 @@ export class WgReconciler {
     const resolving = this.#d.resolver.resolve(placement, signal).then((t) => ({ t }), (e: unknown) => ({ e }));
     let desired: WgDesired;
     try {
-      const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
-      const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
+      const keys = await this.#keys.get(key, obj, () => readKeys(this.#secrets.get, obj, signal));
       if (fresh) trace(log, "keys-read", key);
       const endpoint = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
