@@ -219,13 +219,14 @@ function kernelFigures(r: KernelRuns, namespace: string) {
   };
 }
 
-/** bench:converge (userspace) as it is, its output shown as it comes; its last line's figures. */
+/** bench:converge (userspace) as it is, its output shown as it comes; the figures of its JSON line. */
 async function userspaceFigures(runs: number): Promise<Record<string, unknown>> {
   const main = new URL("./main.ts", import.meta.url).pathname;
   const r = await stream([Deno.execPath(), "run", "-A", main, "--runs", String(runs)]);
-  const last = r.output.trimEnd().split("\n").at(-1) ?? "";
-  if (r.code !== 0 || !last.startsWith("{")) throw new Error(`bench:converge (userspace) failed: exit ${r.code}`);
-  return JSON.parse(last);
+  // its JSON line, the last one of its figures (a note on where its logs went may follow)
+  const json = r.output.split("\n").findLast((l) => l.startsWith("{"));
+  if (r.code !== 0 || !json) throw new Error(`bench:converge (userspace) failed: exit ${r.code}`);
+  return JSON.parse(json);
 }
 
 if (import.meta.main) {
