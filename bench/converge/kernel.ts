@@ -11,17 +11,18 @@
  *
  * Each of our runs is traced (src/log/trace.ts, the controllers run at -v 4): the `trace` lines of the guest's
  * controllers and the host's wgplan-controller give each phase's offset from the start of `kubectl apply`; guest
- * times are moved onto the host's clock by the offset measured once (one round trip through the agent, its middle).
- * The first handshake is read from the initiating device (`wg show … latest-handshakes`).
+ * times are moved onto the host's clock by the offset measured once (one round trip through the agent, its middle;
+ * under emulation that is good to some 100 ms).
+ * (No first-handshake phase: the kernel reports handshake times in whole seconds only.)
  *
  * Also in the same run, before the guest boots: bench:converge's userspace figure (wireguard-go, podman containers;
- * bench/converge/main.ts run as it is, its last line read) on this host, so the two backends are compared on one
+ * bench/converge/main.ts run as it is, its JSON line read) on this host, so the two backends are compared on one
  * machine at one load. Emulation (TCG, no KVM) makes the guest ~20x slower: compare ratios, not absolute times.
  *
  *   deno task bench:converge:kernel [--runs 10] [--skip-userspace]
  *
  * Last line: {"kernel": {runs, p50_s, p90_s, p50_after_apply_s, peer_p50_s, peer_p90_s, ratio_p50, phases_p50_ms},
- * "userspace": {bench:converge's last line, or null}, "kernel_vs_userspace_p50", "guest_boot_s", "emulation": "tcg",
+ * "userspace": {bench:converge's JSON line, or null}, "kernel_vs_userspace_p50", "guest_boot_s", "emulation": "tcg",
  * "loadavg_before", "loadavg_after"}.
  */
 import { parseArgs } from "node:util";
@@ -81,13 +82,6 @@ async function traceEvents(inst: KernelInstance, offsetMs: number): Promise<Trac
   return [...guest, ...parseTrace(host)];
 }
 
-/** Wall-clock ms (guest clock) of the latest handshake of the tunnel's initiating end, or undefined. */
-async function latestHandshake(inst: KernelInstance): Promise<number | undefined> {
-  const r = await inst.inNetns("agent2", ["wg", "show", "wg-lax2-lax1-0", "latest-handshakes"]);
-  const at = [...r.stdout.matchAll(/\s(\d+)$/gm)].map((m) => Number(m[1]) * 1000).filter((t) => t > 0);
-  return at.length ? Math.max(...at) : undefined;
-}
-
 /**
  * One run of ours: apply, first ping (awaited in the guest, up to `timeoutMs`), trace, delete, wait clean (the same
  * bound).
@@ -106,8 +100,6 @@ async function oursOnce(
   await inst.node.call("pingUntil", ping, timeoutMs + 10_000);
   const total = (performance.now() - t0) / 1000;
   const trace = phaseOffsets(await traceEvents(inst, offsetMs), wallT0, tracedKeys(names.namespace));
-  const hs = await latestHandshake(inst);
-  if (hs !== undefined) trace.set("first-handshake", hs - offsetMs - wallT0);
   trace.set("kubectl-apply-returned", apply * 1000);
   trace.set("first-ping", total * 1000);
   await deleteExamples(kubeconfig, PLAN, names);
