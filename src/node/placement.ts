@@ -6,11 +6,14 @@
  * restarted container (new PID, new namespace) yields a new handle; a handle no placement resolves to any more is
  * closed (listeners are told first, e.g. to stop a drift monitor on it).
  *
- * Security (reference §5.5): a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the
- * agent's own (host) namespace — the host is selected only by the "no container" placement.
+ * Security: a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the agent's own namespace
+ * or to the node's (PID 1's) — those are selected only by the "no container" placement, on purpose. Paths are opened
+ * with `openNetnsFileAsync` (never blocks on a FIFO or a hung file system; must be an nsfs network namespace) and the
+ * refusal is decided on the identity of the namespace actually held, so a symlink swapped after a check cannot land
+ * in the host.
  */
 import type { Placement } from "../api/placement.ts";
-import { Netns } from "../netlink/mod.ts";
+import { closeNetnsFile, Netns, type NetnsFile, openNetnsFileAsync } from "../netlink/mod.ts";
 import type { DockerClient } from "./container.ts";
 
 /** Why a placement cannot be used: the target does not exist, or it is refused. */
@@ -47,6 +50,8 @@ export interface NamespaceListener {
 export interface NamespaceResolverOptions {
   /** Docker Engine API client for `docker` placements; without it they fail with PlacementNotFound. */
   docker?: DockerClient;
+  /** Time limit of a namespace path's lookup (default 5000 ms). */
+  openTimeoutMs?: number;
 }
 
 /** A stable text key of a placement (for bookkeeping; not the namespace identity). */
@@ -81,9 +86,14 @@ export function describePlacement(p: Placement): string {
   }
 }
 
-function identity(path: string): string {
-  const st = Deno.statSync(path);
-  return `${st.dev}:${st.ino}`;
+/** Identity of the node's own namespace (PID 1's); undefined when it cannot be read (e.g. no host PID namespace). */
+function nodeIdentity(): string | undefined {
+  try {
+    const st = Deno.statSync("/proc/1/ns/net");
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Entry {
@@ -99,11 +109,15 @@ export class NamespaceResolver {
   readonly #placementToId = new Map<string, string>();
   readonly #listeners: NamespaceListener[] = [];
   readonly #hostId: string;
+  readonly #nodeId?: string;
+  readonly #openTimeoutMs: number;
 
   constructor(opts: NamespaceResolverOptions = {}) {
     this.#docker = opts.docker;
-    this.#hostId = identity("/proc/thread-self/ns/net");
+    this.#openTimeoutMs = opts.openTimeoutMs ?? 5000;
     const ns = Netns.host();
+    this.#hostId = ns.id;
+    this.#nodeId = nodeIdentity();
     this.#byId.set(this.#hostId, { target: { id: this.#hostId, ns, isHost: true, label: "host" }, users: new Set() });
   }
 
@@ -124,11 +138,9 @@ export class NamespaceResolver {
   }
 
   /** The path of the namespace file a placement names (docker: looked up now). */
-  async #path(p: Placement, signal?: AbortSignal): Promise<{ path: string; label: string }> {
+  async #path(p: Exclude<Placement, { kind: "host" }>, signal?: AbortSignal): Promise<{ path: string; label: string }> {
     const where = describePlacement(p);
     switch (p.kind) {
-      case "host":
-        return { path: "/proc/thread-self/ns/net", label: "host" };
       case "pid":
         if (!Number.isInteger(p.pid) || p.pid <= 1) {
           throw new PlacementError("PlacementForbidden", `${where}: pid must be greater than 1 (pid 1 is the host)`);
@@ -157,49 +169,50 @@ export class NamespaceResolver {
 
   /**
    * Resolves `p` to a namespace handle. Throws {@link PlacementError}: PlacementNotFound when the target does not
-   * exist, PlacementForbidden for pid ≤ 1 or a non-host placement that reaches the agent's own namespace.
+   * exist or is not a network namespace file, PlacementForbidden for pid ≤ 1 or a non-host placement that reaches
+   * the agent's own or the node's namespace.
    */
   async resolve(p: Placement, signal?: AbortSignal): Promise<NsTarget> {
     const pk = placementKey(p);
+    if (p.kind === "host") return this.#bind(pk, this.#byId.get(this.#hostId)!);
     const { path, label } = await this.#path(p, signal);
-    let id: string;
+    let file: NetnsFile;
     try {
-      id = identity(path);
+      file = await openNetnsFileAsync(path, this.#openTimeoutMs);
     } catch (e) {
       await this.#unbind(pk);
-      throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${path}: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${(e as Error).message}`, { cause: e });
     }
-    if (id === this.#hostId && p.kind !== "host") {
+    if (file.id === this.#hostId || file.id === this.#nodeId) {
+      closeNetnsFile(file);
+      await this.#unbind(pk);
+      const whose = file.id === this.#hostId ? "the agent's own" : "the node's";
       throw new PlacementError(
         "PlacementForbidden",
-        `${describePlacement(p)} resolves to the agent's own host namespace; omit the container to mean the host`,
+        `${describePlacement(p)} resolves to ${whose} network namespace; omit the container to mean the host`,
       );
     }
-    let entry = this.#byId.get(id);
-    if (!entry) {
+    let entry = this.#byId.get(file.id);
+    if (entry) closeNetnsFile(file);
+    else {
       let ns: Netns;
       try {
-        ns = Netns.byPath(path, label);
+        ns = Netns.fromFile(file, label);
       } catch (e) {
         throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${(e as Error).message}`, {
           cause: e,
         });
       }
-      // The namespace behind the path may have changed between stat and open: key by what we actually hold.
-      const held = identity(`/proc/self/fd/${ns.fd}`);
-      entry = this.#byId.get(held);
-      if (entry) ns.close();
-      else {
-        entry = { target: { id: held, ns, isHost: false, label }, users: new Set() };
-        this.#byId.set(held, entry);
-        for (const l of this.#listeners) l.opened?.(entry.target);
-      }
-      id = held;
+      entry = { target: { id: file.id, ns, isHost: false, label }, users: new Set() };
+      this.#byId.set(file.id, entry);
+      for (const l of this.#listeners) l.opened?.(entry.target);
     }
-    if (this.#placementToId.get(pk) !== id) await this.#unbind(pk);
-    this.#placementToId.set(pk, id);
+    return this.#bind(pk, entry);
+  }
+
+  async #bind(pk: string, entry: Entry): Promise<NsTarget> {
+    if (this.#placementToId.get(pk) !== entry.target.id) await this.#unbind(pk);
+    this.#placementToId.set(pk, entry.target.id);
     entry.users.add(pk);
     return entry.target;
   }

@@ -183,7 +183,7 @@ Deno.test({
         r.resolve({ kind: "pid", pid: Deno.pid }),
         (e: Error & { reason?: string }) => e.reason === "PlacementForbidden",
       );
-      await assert.rejects(r.resolve({ kind: "netns-path", path: "/proc/self/ns/net" }), /own host namespace/);
+      await assert.rejects(r.resolve({ kind: "netns-path", path: "/proc/self/ns/net" }), /agent.s own network namespace/);
       await assert.rejects(
         r.resolve({ kind: "netns-name", name: "dn42op-na-missing" }),
         (e: Error & { reason?: string }) => e.reason === "PlacementNotFound",
