@@ -61,6 +61,8 @@ export function placementKey(p: Placement): string {
       return "host";
     case "docker":
       return `docker:${p.name}`;
+    case "pod":
+      return `pod:${p.namespace}/${p.name}`;
     case "pid":
       return `pid:${p.pid}`;
     case "netns-name":
@@ -77,6 +79,8 @@ export function describePlacement(p: Placement): string {
       return "the host namespace";
     case "docker":
       return `docker container "${p.name}"`;
+    case "pod":
+      return `pod "${p.name}" of namespace "${p.namespace}"`;
     case "pid":
       return `netns of pid ${p.pid}`;
     case "netns-name":
@@ -153,17 +157,25 @@ export class NamespaceResolver {
         return { path: `/run/netns/${p.name}`, label: `netns ${p.name}` };
       case "netns-path":
         return { path: p.path, label: p.path };
-      case "docker": {
-        if (!this.#docker) {
-          throw new PlacementError("PlacementNotFound", `${where}: no Docker API client configured`);
-        }
-        try {
-          const pid = await this.#docker.pid(p.name, signal);
-          return { path: `/proc/${pid}/ns/net`, label: `docker ${p.name} (pid ${pid})` };
-        } catch (e) {
-          throw new PlacementError("PlacementNotFound", `${where}: ${(e as Error).message}`, { cause: e });
-        }
-      }
+      case "pod":
+        return await this.#containerPath(
+          where,
+          (d) => d.podPid(p.namespace, p.name, signal),
+          `pod ${p.namespace}/${p.name}`,
+        );
+      case "docker":
+        return await this.#containerPath(where, (d) => d.pid(p.name, signal), `docker ${p.name}`);
+    }
+  }
+
+  /** The namespace path of a container whose PID `lookup` finds through the Docker API. */
+  async #containerPath(where: string, lookup: (d: DockerClient) => Promise<number>, label: string) {
+    if (!this.#docker) throw new PlacementError("PlacementNotFound", `${where}: no Docker API client configured`);
+    try {
+      const pid = await lookup(this.#docker);
+      return { path: `/proc/${pid}/ns/net`, label: `${label} (pid ${pid})` };
+    } catch (e) {
+      throw new PlacementError("PlacementNotFound", `${where}: ${(e as Error).message}`, { cause: e });
     }
   }
 

@@ -3,25 +3,36 @@
  * that container, so the link is re-created in the new network namespace without waiting for a resync. Without a
  * reachable Docker API this loop just retries quietly; PIDs are looked up on every reconcile anyway.
  */
-import type { Container } from "../../api/common.ts";
 import type { NetlinkInterfaceSpec } from "../../api/netlink_interface.ts";
+import { placementOf, vethEnds } from "../../api/placement.ts";
 import { sleep } from "../../kube/clock.ts";
 import { logger } from "../../log/mod.ts";
-import type { DockerClient } from "../../node/container.ts";
+import type { ContainerEvent, DockerClient } from "../../node/container.ts";
+import { placementKey } from "../../node/placement.ts";
 
 const log = logger("nl-controller", "containers");
 const RETRY_MS = 5000;
 
-/** Docker container names an NetlinkInterface spec places links in (pure). */
-export function containerNames(spec: NetlinkInterfaceSpec): string[] {
-  const all: (Container | undefined)[] = [spec.container, spec.veth?.local?.container, spec.veth?.peer?.container];
-  return [...new Set(all.map((c) => c?.docker?.name).filter((n): n is string => !!n))];
+/**
+ * Placement keys of the containers and Pods a NetlinkInterface of `namespace` places links in (pure): `docker:<name>`,
+ * `pod:<namespace>/<name>`.
+ */
+export function containerKeys(spec: NetlinkInterfaceSpec, namespace: string): string[] {
+  const placements = spec.type === "veth"
+    ? Object.values(vethEnds(spec, namespace)).map((e) => e.placement)
+    : [placementOf(spec.container, namespace)];
+  return [...new Set(placements.filter((p) => p.kind === "docker" || p.kind === "pod").map(placementKey))];
 }
 
-/** Runs until `signal` aborts: container lifecycle events → `enqueueFor(containerName)`. */
+/** The placement keys a container event concerns: the container's name and, for a Pod's container, the Pod. */
+export function eventKeys(ev: ContainerEvent): string[] {
+  return [...(ev.name ? [`docker:${ev.name}`] : []), ...(ev.pod ? [`pod:${ev.pod}`] : [])];
+}
+
+/** Runs until `signal` aborts: container lifecycle events → `enqueueFor(placement keys of the event)`. */
 export async function followContainers(
   docker: DockerClient,
-  enqueueFor: (name: string) => void,
+  enqueueFor: (keys: string[]) => void,
   signal: AbortSignal,
 ): Promise<void> {
   let since = new Date();
@@ -29,8 +40,8 @@ export async function followContainers(
     try {
       for await (const ev of docker.events({ actions: ["start", "die", "restart"], since, signal })) {
         since = ev.time;
-        log.v(2).info("container event", { action: ev.action, name: ev.name });
-        enqueueFor(ev.name);
+        log.v(2).info("container event", { action: ev.action, name: ev.name, pod: ev.pod });
+        enqueueFor(eventKeys(ev));
       }
     } catch (e) {
       if (signal.aborted) return;

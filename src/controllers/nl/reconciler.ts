@@ -111,7 +111,7 @@ export class NlReconciler {
     const key = objectKey(obj);
     let want: DesiredInterface;
     try {
-      want = desiredInterface(obj.spec);
+      want = desiredInterface(obj.spec, obj.metadata.namespace ?? "");
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
       return this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
@@ -232,7 +232,7 @@ export class NlReconciler {
     if (!hasFinalizer(obj, FINALIZERS.netlinkInterface)) return await this.#vanished(key);
     let want: DesiredInterface | undefined;
     try {
-      want = desiredInterface(obj.spec);
+      want = desiredInterface(obj.spec, obj.metadata.namespace ?? "");
     } catch { /* an invalid spec created nothing */ }
     const ends: { target: NsTarget; name: string }[] = [];
     for (const e of want?.ends ?? []) {
@@ -285,7 +285,7 @@ export class NlReconciler {
     for (const o of this.#o.store.list()) {
       if (o.spec?.node !== this.#o.nodename) continue;
       try {
-        wanted.set(objectKey(o), new Set(desiredInterface(o.spec).ends.map((e) => e.name)));
+        wanted.set(objectKey(o), new Set(desiredInterface(o.spec, o.metadata.namespace ?? "").ends.map((e) => e.name)));
       } catch {
         wanted.set(objectKey(o), new Set());
       }

@@ -16,7 +16,7 @@ import { logger } from "../../log/mod.ts";
 import { DockerClient } from "../../node/container.ts";
 import { DriftMonitor } from "../../node/monitor.ts";
 import { NamespaceResolver } from "../../node/placement.ts";
-import { containerNames, followContainers } from "./containers.ts";
+import { containerKeys, followContainers } from "./containers.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
 import { NETLINK_INTERFACES, NlReconciler } from "./reconciler.ts";
 
@@ -112,8 +112,10 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
       if (!signal.aborted) await gc();
     }
   })();
-  const containers = followContainers(docker, (name) => {
-    for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) ctl.enqueue(objectKey(o));
+  const containers = followContainers(docker, (keys) => {
+    for (const o of informer.store.list()) {
+      if (containerKeys(o.spec, o.metadata.namespace ?? "").some((k) => keys.includes(k))) ctl.enqueue(objectKey(o));
+    }
   }, signal);
   try {
     await ctl.run(signal);

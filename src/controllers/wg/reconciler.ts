@@ -128,7 +128,7 @@ export class WgReconciler {
     const obj = this.#d.informer.store.get(key);
     if (!obj) return void await this.#gone(key);
     if (obj.spec.node !== this.#d.nodename) return;
-    const placement = wireGuardPlacement(obj.spec);
+    const placement = wireGuardPlacement(obj.spec, obj.metadata.namespace ?? "");
     if (obj.metadata.deletionTimestamp) return void await this.#finalize(key, obj, placement);
     await this.#moved(key, obj, placement);
 

@@ -13,7 +13,7 @@ const ignore = skipUnless("root");
 const KEY = "default/t1";
 
 async function pass(r: NamespaceResolver, spec: NetlinkInterfaceSpec, dryRun = false) {
-  const want = desiredInterface(spec);
+  const want = desiredInterface(spec, "t");
   const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
   return applyInterface(want, targets, { key: KEY, dryRun });
 }
@@ -183,7 +183,10 @@ Deno.test({
         r.resolve({ kind: "pid", pid: Deno.pid }),
         (e: Error & { reason?: string }) => e.reason === "PlacementForbidden",
       );
-      await assert.rejects(r.resolve({ kind: "netns-path", path: "/proc/self/ns/net" }), /agent.s own network namespace/);
+      await assert.rejects(
+        r.resolve({ kind: "netns-path", path: "/proc/self/ns/net" }),
+        /agent.s own network namespace/,
+      );
       await assert.rejects(
         r.resolve({ kind: "netns-name", name: "dn42op-na-missing" }),
         (e: Error & { reason?: string }) => e.reason === "PlacementNotFound",
