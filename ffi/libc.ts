@@ -28,6 +28,7 @@ const symbols = {
   poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -69,4 +70,5 @@ export const NSFS_MAGIC = 0x6e736673;
 export const NS_GET_NSTYPE = 0xb703;
 export const CLONE_NEWNET = 0x40000000;
 export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
 export const POLLIN = 1;
