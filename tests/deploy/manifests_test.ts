@@ -61,23 +61,41 @@ Deno.test({
     for (const [name, o] of workloads(objs)) {
       const pod = o.spec.template.spec;
       const c = pod.containers[0];
-      const port = Number(c.args.find((a: string) => a.startsWith("-metrics-bind-address="))?.split(":").at(-1));
+      const address = c.args.find((a: string) => a.startsWith("-metrics-bind-address="))?.split("=")[1];
+      const port = Number(address?.split(":").at(-1));
       assert.ok(port > 0, `${name}: explicit metrics port`);
-      assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port }, name);
-      assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port }, name);
+      // Hardening common to all: seccomp RuntimeDefault, read-only root, no capability beyond the listed ones.
+      assert.deepEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" }, name);
+      assert.equal(c.securityContext.readOnlyRootFilesystem, true, name);
+      assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"], name);
       if (name === "wgplan-controller") {
+        assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port }, name);
+        assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port }, name);
         assert.equal(o.kind, "Deployment");
         assert.equal(o.spec.replicas, 2);
         assert.ok(c.args.includes("-leader-elect=true"));
         assert.equal(pod.hostNetwork, undefined);
         assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false);
         assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
+        // Its metrics port is reachable only from namespaces labelled as scrapers.
+        const np = objs.find((x) => x.kind === "NetworkPolicy" && x.metadata.name === "dn42op-wgplan-controller");
+        assert.deepEqual(np.spec.podSelector.matchLabels, o.spec.selector.matchLabels);
+        assert.deepEqual(np.spec.ingress, [{
+          from: [{ namespaceSelector: { matchLabels: { "networking.dn42.io/metrics-scraper": "true" } } }],
+          ports: [{ protocol: "TCP", port }],
+        }]);
         continue;
       }
+      // Node agents share the node's network: metrics and probes on the node's loopback only.
+      assert.equal(address, `127.0.0.1:${port}`, name);
+      assert.deepEqual(c.livenessProbe.httpGet, { host: "127.0.0.1", path: "/healthz", port }, name);
+      assert.deepEqual(c.readinessProbe.httpGet, { host: "127.0.0.1", path: "/readyz", port }, name);
+      assert.equal(c.ports, undefined, `${name}: no port published`);
       assert.equal(o.kind, "DaemonSet");
       assert.equal(pod.hostNetwork, true);
       assert.equal(pod.hostPID, true);
-      assert.deepEqual(c.securityContext.capabilities.add, ["NET_ADMIN", "SYS_ADMIN"]);
+      assert.deepEqual(c.securityContext.capabilities.add, ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"]);
       assert.ok(c.args.includes("-nodename=$(NODE_NAME)"));
       assert.deepEqual(c.env.find((e: Obj) => e.name === "NODE_NAME").valueFrom, {
         fieldRef: { fieldPath: "spec.nodeName" },
@@ -88,6 +106,34 @@ Deno.test({
         v.name === c.volumeMounts.find((m: Obj) => m.mountPath === "/var/run/docker.sock").name
       );
       assert.equal(sock.hostPath.path, "/var/run/docker.sock");
+    }
+  },
+});
+
+Deno.test({
+  name: "deploy: components/no-container-runtime leaves the node agents without the container runtime socket",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dn42op-ten-overlay-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/kustomization.yaml`,
+        stringify({
+          apiVersion: "kustomize.config.k8s.io/v1beta1",
+          kind: "Kustomization",
+          resources: [DEPLOY_DIR],
+          components: [`${DEPLOY_DIR}/components/no-container-runtime`],
+        }),
+      );
+      const agents = [...workloads(await renderBase(dir))].filter(([name]) => name !== "wgplan-controller");
+      assert.equal(agents.length, 2);
+      for (const [name, o] of agents) {
+        const text = JSON.stringify(o);
+        assert.ok(!text.includes("docker.sock"), `${name}: ${text}`);
+        assert.ok(o.spec.template.spec.volumes.some((v: Obj) => v.hostPath?.path === "/run/netns"), name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
