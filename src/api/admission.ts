@@ -243,7 +243,7 @@ const secretVariables = [
   {
     name: "unreadable",
     expression: "variables.refs.filter(r, !authorizer.group('').resource('secrets').namespace(r.namespace)" +
-      ".name(r.name).check('get').allowed()).map(r, r.namespace + '/' + r.name)",
+      ".name(r.name).check('get').allowed())",
   },
 ];
 
@@ -280,8 +280,10 @@ export function secretRefsPolicy(): unknown[] {
     [
       {
         expression: "!variables.specChanged || size(variables.unreadable) == 0",
-        messageExpression: "'you may not get Secret ' + variables.unreadable.join(', ') + ': an object may only " +
-          "reference Secrets its author can read'",
+        // Message expressions have no authorizer: the message lists every referenced Secret, not only the refused.
+        messageExpression: "'you may not get every Secret this object references (' + " +
+          "variables.refs.map(r, string(r.namespace) + '/' + string(r.name)).join(', ') + " +
+          "'): an object may only reference Secrets its author can read'",
         reason: "Forbidden",
       },
     ],

@@ -132,6 +132,8 @@ export const CONDITION_REASONS = {
   InvalidPlan: "InvalidPlan",
   /** A plan: a generated name is taken by an object this plan does not own. */
   NameConflict: "NameConflict",
+  /** A plan: its key Secret holds keys this controller did not write (planted or changed by someone else). */
+  KeySecretNotTrusted: "KeySecretNotTrusted",
 } as const;
 
 /** A condition reason. */

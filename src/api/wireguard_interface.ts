@@ -119,8 +119,8 @@ export const WireGuardInterfaceSpec = Type.Object({
     },
     {
       rule: "!has(self.moveToContainer) || !self.moveToContainer || " +
-        "(has(self.container) && (has(self.container.docker) || has(self.container.netns)))",
-      message: "spec.container with docker or netns is required when spec.moveToContainer is true",
+        "(has(self.container) && (has(self.container.docker) || has(self.container.pod) || has(self.container.netns)))",
+      message: "spec.container with docker, pod or netns is required when spec.moveToContainer is true",
       fieldPath: ".container",
       reason: "FieldValueRequired",
     },

@@ -80,8 +80,8 @@ export const PlanNode = Type.Object({
     },
     {
       rule: "!has(self.moveToContainer) || !self.moveToContainer || " +
-        "(has(self.container) && (has(self.container.docker) || has(self.container.netns)))",
-      message: "container with docker or netns is required when moveToContainer is true",
+        "(has(self.container) && (has(self.container.docker) || has(self.container.pod) || has(self.container.netns)))",
+      message: "container with docker, pod or netns is required when moveToContainer is true",
       fieldPath: ".container",
       reason: "FieldValueRequired",
     },

@@ -42,7 +42,8 @@ export type ProblemReason =
   | "SecretNamespaceForbidden"
   | "SecretNotFound"
   | "InvalidKey"
-  | "NameConflict";
+  | "NameConflict"
+  | "KeySecretNotTrusted";
 
 /** One problem of a plan, with a message naming the spec field or link at fault. */
 export interface PlanProblem {

@@ -65,7 +65,15 @@ function joinMessages(messages: string[]): string {
 
 /** The Degraded reason: the most specific cause among the problems. */
 function degradedReason(problems: PlanProblem[], writeErrors: string[]): string {
-  for (const r of ["SecretNamespaceForbidden", "SecretNotFound", "InvalidKey", "NameConflict"] as const) {
+  for (
+    const r of [
+      "KeySecretNotTrusted",
+      "SecretNamespaceForbidden",
+      "SecretNotFound",
+      "InvalidKey",
+      "NameConflict",
+    ] as const
+  ) {
     if (problems.some((p) => p.reason === r)) return CONDITION_REASONS[r];
   }
   return problems.length ? CONDITION_REASONS.InvalidPlan : writeErrors.length ? "ApplyFailed" : "";

@@ -3,6 +3,7 @@
  * at the ops server's port, and the whole base applies with a server-side dry run against the real API server.
  */
 import assert from "node:assert/strict";
+import { renderPolicyFiles } from "../../src/api/admission.ts";
 import { renderCrdFiles } from "../../src/api/crds.ts";
 import { programCommand, type ProgramName } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
@@ -10,7 +11,7 @@ import { kubectl } from "../helpers/cluster.ts";
 import { stringify } from "yaml";
 import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "./support.ts";
 
-Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", async () => {
+Deno.test("deploy: deploy/crds/ and the admission policies hold exactly what `deno task crds` generates", async () => {
   const files = renderCrdFiles();
   assert.ok(files.size >= 3);
   for (const [name, text] of files) {
@@ -18,6 +19,10 @@ Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", 
   }
   const kust = await Deno.readTextFile(`${DEPLOY_DIR}/kustomization.yaml`);
   for (const [name] of files) assert.ok(kust.includes(`crds/${name}`), `kustomization.yaml lists crds/${name}`);
+  for (const [name, text] of renderPolicyFiles()) {
+    assert.equal(await Deno.readTextFile(`${DEPLOY_DIR}/${name}`), text, `deploy/${name} is stale`);
+    assert.ok(kust.includes(`- ${name}`), `kustomization.yaml lists ${name}`);
+  }
 });
 
 /** The workload objects (DaemonSets and Deployment) of the base, by program. */
@@ -114,18 +119,23 @@ Deno.test({
   name: "deploy: components/no-container-runtime leaves the node agents without the container runtime socket",
   ignore: skipUnless("cluster"),
   fn: async () => {
+    // kustomize takes only relative resource paths: the overlay sits next to a link to deploy/.
     const dir = await Deno.makeTempDir({ prefix: "dn42op-ten-overlay-" });
     try {
+      await Deno.symlink(DEPLOY_DIR, `${dir}/deploy`);
+      await Deno.mkdir(`${dir}/overlay`);
       await Deno.writeTextFile(
-        `${dir}/kustomization.yaml`,
+        `${dir}/overlay/kustomization.yaml`,
         stringify({
           apiVersion: "kustomize.config.k8s.io/v1beta1",
           kind: "Kustomization",
-          resources: [DEPLOY_DIR],
-          components: [`${DEPLOY_DIR}/components/no-container-runtime`],
+          resources: ["../deploy"],
+          components: ["../deploy/components/no-container-runtime"],
         }),
       );
-      const agents = [...workloads(await renderBase(dir))].filter(([name]) => name !== "wgplan-controller");
+      const agents = [...workloads(await renderBase(`${dir}/overlay`))].filter(([name]) =>
+        name !== "wgplan-controller"
+      );
       assert.equal(agents.length, 2);
       for (const [name, o] of agents) {
         const text = JSON.stringify(o);
@@ -193,6 +203,7 @@ Deno.test({
         `dn42op-system/DaemonSet/${nl}`,
         `dn42op-system/DaemonSet/${wg}`,
         `dn42op-system/Deployment/${plan}`,
+        `dn42op-system/NetworkPolicy/${plan}`,
         `dn42op-system/Role/${le}`,
         `dn42op-system/RoleBinding/${le} → dn42op-system/${plan}`,
         `dn42op-system/ServiceAccount/${nl}`,

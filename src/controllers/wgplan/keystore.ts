@@ -2,6 +2,12 @@
  * Key I/O of one plan: reads the referenced Secrets and the plan's own key Secret (only in the plan's namespace),
  * resolves the keys (src/plan/keys.ts) and writes the plan's key Secret when it must change. The Secret is owned by
  * the plan (controller owner reference), so garbage collection removes it with the plan.
+ *
+ * Trust: the generated keys come from that Secret, and anyone who may create or update Secrets in the namespace could
+ * plant one under its name (owner reference included) or change its data. So a stored generated key is used only
+ * when its public key is the one this controller recorded in the plan's status (`status.nodes`, which only the
+ * controller writes), or — before any was recorded — when this process wrote the Secret itself. Otherwise the
+ * Secret is not used and not overwritten: the plan reports KeySecretNotTrusted and those nodes' links are held.
  */
 import { isNotFound, type KubeClient } from "../../kube/client.ts";
 import { controlledByValue, LABEL_CONTROLLED_BY, type PlanIdentity } from "../../plan/child.ts";
@@ -10,6 +16,9 @@ import { keySources, planKeySecretName, type ResolvedKeys, resolveKeys, type Sec
 import type { WireGuardNetworkPlanSpec } from "../../plan/types.ts";
 import { type SecretObject, SECRETS } from "./resources.ts";
 import { API_VERSION, KINDS } from "../../api/constants.ts";
+import { Lru } from "../../kube/correlator.ts";
+import { publicKeyOf, WireGuardKey } from "../../wireguard/key.ts";
+import { secretDataKeyFor } from "../../plan/keys.ts";
 
 /** Keys of a plan plus every problem found on the way. */
 export interface PlanKeys extends ResolvedKeys {
@@ -35,17 +44,50 @@ function ownedBy(secret: SecretObject, uid: string): boolean {
   return (secret.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 }
 
-/** Resolves the plan's keys, generating and storing missing ones; writes nothing when nothing changed. */
+/** UIDs of the key Secrets this process created or replaced (bounded). */
+const written = new Lru<string, true>(4096);
+
+/**
+ * The generated nodes whose stored key is not trusted (see the module doc): its public key differs from the
+ * recorded one, or none is recorded and this process did not write the Secret.
+ */
+async function untrustedNodes(
+  own: SecretObject,
+  data: Record<string, Uint8Array>,
+  generated: string[],
+  recorded: ReadonlyMap<string, string>,
+): Promise<string[]> {
+  const wroteIt = own.metadata.uid !== undefined && written.get(own.metadata.uid) !== undefined;
+  const bad: string[] = [];
+  for (const node of generated) {
+    const stored = data[secretDataKeyFor(node)];
+    if (stored?.length !== 32) continue;
+    const pub = (await publicKeyOf(WireGuardKey.fromBytes("private", stored))).toBase64();
+    const want = recorded.get(node);
+    if (want === undefined ? !wroteIt : want !== pub) bad.push(node);
+  }
+  return bad;
+}
+
+/**
+ * Resolves the plan's keys, generating and storing missing ones; writes nothing when nothing changed. `recorded`: the
+ * nodes' public keys as this controller last wrote them into the plan's status.
+ */
 export async function loadPlanKeys(
   client: KubeClient,
   plan: PlanIdentity,
   spec: WireGuardNetworkPlanSpec,
   fieldManager: string,
+  recorded: ReadonlyMap<string, string> = new Map(),
 ): Promise<PlanKeys> {
   const { sources, problems } = keySources(spec, plan.namespace);
   const secretName = planKeySecretName(plan.name);
   const own = await getSecret(client, plan.namespace, secretName);
-  const foreign = own !== undefined && !ownedBy(own, plan.uid);
+  const generated = sources.filter((s) => s.kind === "generated").map((s) => s.node);
+  const untrusted = own && ownedBy(own, plan.uid)
+    ? await untrustedNodes(own, decode(own) ?? {}, generated, recorded)
+    : [];
+  const foreign = own !== undefined && (!ownedBy(own, plan.uid) || untrusted.length > 0);
   const users = new Map<string, SecretData>();
   for (const s of sources) {
     if (s.kind === "secret" && !users.has(s.ref.name)) {
@@ -54,7 +96,15 @@ export async function loadPlanKeys(
   }
   const resolved = await resolveKeys(sources, plan.namespace, secretName, foreign ? undefined : decode(own), users);
   const allProblems: PlanProblem[] = [...problems, ...resolved.problems];
-  if (foreign && Object.keys(resolved.planSecretData).length) {
+  if (untrusted.length) {
+    allProblems.push({
+      reason: "KeySecretNotTrusted",
+      message: `Secret ${plan.namespace}/${secretName} holds keys of node(s) ${untrusted.join(", ")} that this ` +
+        "controller did not write (their public keys are not the ones it recorded); it is neither used nor " +
+        "overwritten: delete it to have new keys generated",
+    });
+    for (const s of sources) if (s.kind !== "secret") resolved.keys.delete(s.node);
+  } else if (foreign && Object.keys(resolved.planSecretData).length) {
     // Someone else's Secret has our name: never overwrite it; the nodes stored there get no key.
     allProblems.push({
       reason: "NameConflict",
@@ -83,8 +133,10 @@ export async function loadPlanKeys(
       type: "Opaque",
       data: Object.fromEntries(Object.entries(resolved.planSecretData).map(([k, v]) => [k, v.toBase64()])),
     };
-    if (own) await client.replace(SECRETS, body, { fieldManager });
-    else await client.create(SECRETS, plan.namespace, body, fieldManager);
+    const stored = own
+      ? await client.replace<SecretObject>(SECRETS, body, { fieldManager })
+      : await client.create<SecretObject>(SECRETS, plan.namespace, body, fieldManager);
+    if (stored?.metadata?.uid) written.set(stored.metadata.uid, true);
   }
   const nodes = (spec.nodes ?? [])
     .filter((n, i, all) => all.findIndex((m) => m.nodeName === n.nodeName) === i)

@@ -75,7 +75,10 @@ export class PlanReconciler {
       : await addFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
     if (!current) return;
 
-    const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager);
+    const recorded = new Map(
+      (cached.status?.nodes ?? []).flatMap((n) => n.publicKey ? [[n.nodeName, n.publicKey]] : []),
+    );
+    const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager, recorded);
     const owned = this.ownedChildren(plan);
     const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
     const written = await writeChildren(
