@@ -3,7 +3,8 @@
  *
  *   up     installs what is missing, starts the real control plane, the topology (agentx namespace holding the
  *          examples' underlay address, containers agent1 and agent2), the controllers inside agentx (wg and nl for
- *          lax1 and lax2, wgplan), applies the reference examples unchanged, then runs the checks
+ *          lax1 and lax2, wgplan), applies the reference examples unchanged, runs the checks, and draws the
+ *          topology with the CLI's graph into /run/dn42op/lab/topology.svg (its path is printed)
  *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
@@ -21,6 +22,7 @@ import {
   instanceUp,
   labInstance,
 } from "./instance.ts";
+import { writeTopologyPicture } from "./picture.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
 
 /** Prints the table and a summary line; returns the exit code (1 when a check failed). */
@@ -49,7 +51,7 @@ async function up(waitSeconds: number): Promise<number> {
     phases.push(`${name} ${((now - mark) / 1000).toFixed(1)} s`);
     mark = now;
   };
-  await ensureProfiles(["base", "containers"]);
+  await ensureProfiles(["base", "containers", "graph"]);
   phase("setup");
   const cluster = await clusterUp();
   phase("control plane");
@@ -71,6 +73,11 @@ async function up(waitSeconds: number): Promise<number> {
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
   const code = await check(o, waitSeconds, t0);
   phase("convergence + checks");
+  const picture = await writeTopologyPicture(o.kubeconfig, o.names.namespace, o.topology.stateDir).then(
+    (path) => `lab: topology picture ${path}`,
+    (e) => `lab: no topology picture: ${(e as Error).message}`,
+  );
+  console.log(picture);
   console.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${phases.join(", ")})`);
   return code;
 }

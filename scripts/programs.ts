@@ -1,5 +1,5 @@
 /**
- * The three programs this repository ships, in one table: entry point and the exact Deno permissions each needs.
+ * The programs this repository ships, in one table: entry point and the exact Deno permissions each needs.
  * `deno task compile` bakes these permissions into bin/<name>; {@link programCommand} runs bin/<name> when it was
  * built, else `deno run` of the entry point with the same permissions, so tests and the lab exercise the table either
  * way.
@@ -21,10 +21,14 @@
  *     serves both, so the flag stays unscoped.
  *   - sys=hostname: Event source host and leader-election identity.
  *   - nothing else: no ffi, run or write.
+ * - dn42op (the operator's CLI, also `kubectl dn42`): net and read as wgplan-controller (kubeconfig, API server; read
+ *   also for `-f FILE`), env unscoped for the same client-node reason plus $KUBECONFIG/$HOME/$NO_COLOR, write for
+ *   `showconf --dir`, run for Graphviz's `dot` (`graph -o svg`) and for exec credential plugins (which client-node
+ *   starts; their command is named by the kubeconfig, so run cannot be scoped either).
  */
 
 /** Names of the shipped programs. */
-export type ProgramName = "wg-controller" | "nl-controller" | "wgplan-controller";
+export type ProgramName = "wg-controller" | "nl-controller" | "wgplan-controller" | "dn42op";
 
 /** One program: its entry point (relative to the repository) and the Deno permission flags it runs with. */
 export interface Program {
@@ -44,6 +48,11 @@ export const PROGRAMS: Readonly<Record<ProgramName, Program>> = {
     name: "wgplan-controller",
     entry: "src/cmd/wgplan-controller.ts",
     permissions: ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"],
+  },
+  dn42op: {
+    name: "dn42op",
+    entry: "src/cli/main.ts",
+    permissions: ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-run"],
   },
 };
 

@@ -19,6 +19,10 @@ export const PROFILES: Record<string, string[]> = {
   ],
   /** The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod. */
   kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
+  /** Graphviz's dot: `dn42op graph -o svg` and the lab's topology picture. */
+  graph: ["graphviz"],
+  /** Headless Chromium: the test that opens the CLI's SVG and takes a screenshot. */
+  browser: ["chromium", "fonts-dejavu-core"],
   /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
   containers: [
     "podman",

@@ -2,7 +2,7 @@
  * The whole test suite, as run by the README's test command and by CI (`.ci/run`), in two phases:
  *
  * Prepare (needs the network: apt, the Go module proxy, npm):
- *   1. installs what is missing (scripts/setup.ts profiles base, containers, kernel),
+ *   1. installs what is missing (scripts/setup.ts profiles base, containers, graph, browser, kernel),
  *   2. builds the control plane from its Go modules (cached) and caches the npm packages,
  *   3. fetches Debian's kernel and builds the kernel tier's initramfs (cached).
  * Suite (offline; as root inside a throwaway network namespace `dn42op-suite-…` created here and removed at the
@@ -211,7 +211,10 @@ async function prepare(opts: Options): Promise<void> {
       record(name, "failed", (e as Error).message);
     }
   };
-  await step("setup (apt packages)", () => ensureProfiles(["base", "containers", ...(opts.kernel ? ["kernel"] : [])]));
+  await step(
+    "setup (apt packages)",
+    () => ensureProfiles(["base", "containers", "graph", "browser", ...(opts.kernel ? ["kernel"] : [])]),
+  );
   await step("npm packages cached", () => run([Deno.execPath(), "install"], { quiet: true }).then(okOrThrow));
   if (opts.cluster) await step("control plane built", () => buildControlPlane());
   if (opts.kernel) await step("kernel tier prepared", () => prepareKernelTier());

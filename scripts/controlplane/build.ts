@@ -115,7 +115,8 @@ async function sha256Hex(data: string): Promise<string> {
 async function stampOf(go: string): Promise<string> {
   const parts = [await goOutput(go, ["env", "GOVERSION"], CONTROLPLANE_DIR), JSON.stringify(goEnv())];
   for (const t of TARGETS) {
-    parts.push(t.module, t.packages.join(","), t.out, t.versionFlags("V", "T").join(" "));
+    // the output path relative to the bin directory: checkouts of one repository at other paths share a build
+    parts.push(t.module, t.packages.join(","), t.out.slice(BIN_DIR.length), t.versionFlags("V", "T").join(" "));
     for (const f of ["go.mod", "go.sum"]) parts.push(await Deno.readTextFile(`${CONTROLPLANE_DIR}${t.module}/${f}`));
   }
   return await sha256Hex(parts.join("\n\0"));

@@ -5,8 +5,10 @@
  * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir).
  */
 import { Gauge } from "prom-client";
-import { NODE_FIELD } from "../api/constants.ts";
+import { KINDS, NODE_FIELD } from "../api/constants.ts";
 import type { WireGuardInterface } from "../api/wireguard_interface.ts";
+import { watchReadiness } from "../controllers/readiness_metrics.ts";
+import { PeerMetrics } from "../controllers/wg/peer_metrics.ts";
 import { WGI_RESOURCE, WgReconciler } from "../controllers/wg/reconciler.ts";
 import { KubeClient, objectKey } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
@@ -126,6 +128,7 @@ if (import.meta.main) {
       keyMaxAgeMs: f["default-resync-period"] * 1000,
       metrics,
       controllerName: PROGRAM,
+      peers: new PeerMetrics(metrics.registry, f.nodename),
     });
     const ctl: Controller<WireGuardInterface> = new Controller({
       name: PROGRAM,
@@ -146,6 +149,7 @@ if (import.meta.main) {
       },
     });
     metrics.watchInformers([informer]);
+    watchReadiness(metrics.registry, KINDS.WireGuardInterface.kind, informer.store);
     let ops: OpsServer | undefined;
     if (f["metrics-bind-address"] !== "0") {
       ops = await startOpsServer({

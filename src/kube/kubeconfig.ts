@@ -60,6 +60,8 @@ export interface Selection {
   context: string;
   cluster: ClusterSettings;
   user: UserSettings;
+  /** The context's default namespace (kubectl's `-n` default), when it sets one. */
+  namespace?: string;
 }
 
 type Doc = Record<string, unknown>;
@@ -199,23 +201,67 @@ function userOf(doc: Doc, name: string | undefined, baseDir: string): UserSettin
 }
 
 /**
- * Selects the current context's cluster and user from a parsed kubeconfig (pure). `baseDir` is the kubeconfig's
- * directory, against which relative paths are resolved. Throws `KubeConfigError` naming the missing or bad field.
+ * Selects the cluster and user of a context from a parsed kubeconfig (pure): `context` when given (kubectl's
+ * `--context`), else the current-context. `baseDir` is the kubeconfig's directory, against which relative paths are
+ * resolved. Throws `KubeConfigError` naming the missing or bad field.
  */
-export function selectCurrentContext(doc: unknown, baseDir: string): Selection {
+export function selectCurrentContext(doc: unknown, baseDir: string, context?: string): Selection {
   if (!isObject(doc)) throw new KubeConfigError("not a kubeconfig (expected a YAML or JSON map)");
-  const context = str(doc, "current-context", "kubeconfig");
+  const which = context ? "the --context" : "the current-context";
+  context ||= str(doc, "current-context", "kubeconfig");
   if (!context) throw new KubeConfigError("current-context: missing");
   const ctx = entry(doc, "contexts", context);
-  if (!ctx) throw new KubeConfigError(`context "${context}" (the current-context) not found in contexts`);
+  if (!ctx) throw new KubeConfigError(`context "${context}" (${which}) not found in contexts`);
   if (!isObject(ctx.context)) throw new KubeConfigError(`contexts[${context}].context: missing`);
-  const clusterName = str(ctx.context, "cluster", `contexts[${context}].context`);
-  if (!clusterName) throw new KubeConfigError(`contexts[${context}].context.cluster: missing`);
+  const where = `contexts[${context}].context`;
+  const clusterName = str(ctx.context, "cluster", where);
+  if (!clusterName) throw new KubeConfigError(`${where}.cluster: missing`);
+  const namespace = str(ctx.context, "namespace", where);
   return {
     context,
     cluster: clusterOf(doc, clusterName, baseDir),
-    user: userOf(doc, str(ctx.context, "user", `contexts[${context}].context`), baseDir),
+    user: userOf(doc, str(ctx.context, "user", where), baseDir),
+    ...(namespace ? { namespace } : {}),
   };
+}
+
+/** Path fields of kubeconfig entries, relative to the file that holds them (client-go's `ResolvePaths`). */
+const PATH_FIELDS: Record<string, { inner: string; fields: string[] }> = {
+  clusters: { inner: "cluster", fields: ["certificate-authority"] },
+  users: { inner: "user", fields: ["client-certificate", "client-key", "tokenFile", "token-file"] },
+};
+
+/**
+ * Merges the kubeconfig documents of a `KUBECONFIG` list (pure), as kubectl does: for clusters, users and contexts
+ * the first entry of a name wins, and so does the first file's current-context. Relative paths are made absolute
+ * against their own file's directory first, so the result can be read from anywhere.
+ */
+export function mergeKubeConfigs(docs: readonly { doc: unknown; dir: string }[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { apiVersion: "v1", kind: "Config", clusters: [], users: [], contexts: [] };
+  for (const { doc, dir } of docs) {
+    if (!isObject(doc)) continue;
+    if (!out["current-context"] && typeof doc["current-context"] === "string" && doc["current-context"]) {
+      out["current-context"] = doc["current-context"];
+    }
+    for (const list of ["clusters", "users", "contexts"]) {
+      const items = doc[list];
+      if (!Array.isArray(items)) continue;
+      const merged = out[list] as Doc[];
+      for (const item of items) {
+        if (!isObject(item) || typeof item.name !== "string") continue;
+        if (merged.some((e) => e.name === item.name)) continue;
+        const paths = PATH_FIELDS[list];
+        const body = isObject(item[paths?.inner ?? ""]) ? { ...item[paths!.inner] as Doc } : undefined;
+        if (paths && body) {
+          for (const f of paths.fields) if (typeof body[f] === "string" && body[f]) body[f] = resolve(dir, body[f]);
+          merged.push({ ...item, [paths.inner]: body });
+        } else {
+          merged.push(item);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** Where the service-account credentials live in a pod. */

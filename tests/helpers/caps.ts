@@ -16,6 +16,8 @@ export type Capability =
   | "vlan-kernel" // the kernel knows link kind "vlan" (8021q; kernel tier)
   | "wireguard-go" // the userspace implementation is installed
   | "podman" // podman can run containers here
+  | "graphviz" // Graphviz's dot is installed (setup profile graph)
+  | "chromium" // Debian's chromium is installed (setup profile browser)
   | "cluster" // a control plane can be built and started (Go toolchain present)
   | "denort"; // $DENORT_BIN names Deno's runtime binary, so `deno task compile` can build the programs
 
@@ -68,6 +70,10 @@ async function probe(cap: Capability): Promise<string | null> {
       return (await which("wireguard-go")) ? null : "wireguard-go is not installed (deno task setup)";
     case "podman":
       return (await which("podman")) ? null : "podman is not installed";
+    case "graphviz":
+      return (await which("dot")) ? null : "Graphviz's dot is not installed (deno task setup graph)";
+    case "chromium":
+      return (await which("chromium")) ? null : "chromium is not installed (deno task setup browser)";
     case "denort": {
       const bin = Deno.env.get("DENORT_BIN");
       const ok = bin ? await Deno.stat(bin).then((s) => s.isFile, () => false) : false;
@@ -91,6 +97,8 @@ export async function probeCapabilities(): Promise<void> {
       "vlan-kernel",
       "wireguard-go",
       "podman",
+      "graphviz",
+      "chromium",
       "cluster",
       "denort",
     ] as const

@@ -3,7 +3,7 @@
  * namespace resolver + drift monitor feeding the same queue from rtnetlink events; periodic full resync and
  * garbage collection; /metrics, /healthz, /readyz.
  */
-import { FIELD_MANAGERS, NODE_FIELD } from "../../api/constants.ts";
+import { FIELD_MANAGERS, KINDS, NODE_FIELD } from "../../api/constants.ts";
 import { KubeClient, objectKey } from "../../kube/client.ts";
 import { loadKubeConfig } from "../../kube/config.ts";
 import { sleep } from "../../kube/clock.ts";
@@ -16,6 +16,7 @@ import { logger } from "../../log/mod.ts";
 import { DockerClient } from "../../node/container.ts";
 import { DriftMonitor } from "../../node/monitor.ts";
 import { NamespaceResolver } from "../../node/placement.ts";
+import { watchReadiness } from "../readiness_metrics.ts";
 import { containerKeys, followContainers } from "./containers.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
 import { NETLINK_INTERFACES, NlReconciler } from "./reconciler.ts";
@@ -84,6 +85,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   });
   sink.enqueue = (k) => ctl.enqueue(k);
   metrics.watchInformers([informer]);
+  watchReadiness(metrics.registry, KINDS.NetlinkInterface.kind, informer.store);
   metrics.customGauge("dn42op_managed_links", "Links managed by this agent.", ["kind"], () => [
     { labels: { kind: "nl" }, value: reconciler.managedLinks() },
   ]);

@@ -46,6 +46,7 @@ import { WireGuardKey } from "../../wireguard/key.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
+import type { PeerObserver } from "./peer_metrics.ts";
 import { CounterThrottle } from "./stats.ts";
 
 const log = logger("wg-controller", "reconcile");
@@ -71,6 +72,8 @@ export interface WgReconcilerDeps {
   /** Where status write failures and Secret reads are counted, labelled `controllerName`. */
   metrics?: ControllerMetrics;
   controllerName?: string;
+  /** Gets every device the poll reads (peer metrics); told when a link goes. */
+  peers?: PeerObserver;
 }
 
 interface Location {
@@ -176,6 +179,7 @@ export class WgReconciler {
       return { requeueAfterMs: this.#d.pollIntervalMs };
     }
     this.#where.set(key, { placement, name: desired.name });
+    this.#d.peers?.observe(key, r.observed?.device);
     if (r.observed) {
       this.#d.monitor.track(target.id, key, { names: [desired.name], indexes: [r.observed.link.index] });
     }
@@ -260,6 +264,7 @@ export class WgReconciler {
       this.#status.cancel(key);
       this.#counters.forget(key);
       this.#keys.forget(key);
+      this.#d.peers?.forget(key);
       await this.#d.resolver.release(at.placement);
     }
     return actions;

@@ -14,6 +14,8 @@ import { ControllerMetrics } from "../../kube/metrics.ts";
 import { type OpsServer, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
 import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
+import { KINDS } from "../../api/constants.ts";
+import { watchReadiness } from "../readiness_metrics.ts";
 import { PlanReconciler } from "./reconciler.ts";
 import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "./resources.ts";
 
@@ -81,6 +83,7 @@ function buildController(client: KubeClient, o: WgplanControllerOptions, metrics
     shouldEnqueueUpdate: specOrLifecycleChanged,
   });
   controller.watch(children, planKeyOf);
+  watchReadiness(metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
   /** Runs the controller until `signal` aborts, then stops its informers (the harness leaves them running). */
   const run = async (signal: AbortSignal) => {
     try {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { until } from "../../helpers/agent.ts";
+import { metricValue, until } from "../../helpers/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import {
   condition,
@@ -25,6 +25,7 @@ import {
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
 const START_MS = 180_000;
+const METRICS = "127.0.0.1:18080";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function keypair() {
@@ -117,7 +118,19 @@ Deno.test({
       assert.deepEqual(o1.status.addresses.filter((a: string) => a.includes("->")), ["fe80::1771 -> fe80::a:1771/64"]);
       assert.ok(o1.status.wireguard.peers[0].receive_bytes > 0);
       console.log(`both Ready after ${r.readyMs.toFixed(0)} ms`);
-    }),
+
+      // Peer metrics as prometheus_wireguard_exporter names them, from the controller's own poll.
+      const labels = `interface="${r.n1}",public_key="${r.k2.pub}",allowed_ips="0.0.0.0/0,::/0",node="lax1",` +
+        `namespace="${ctx.ns}",wireguardinterface="wg1"`;
+      const metric = (name: string, l = labels) => metricValue(ctx.agent, METRICS, name, l);
+      const handshake = await until("handshake in /metrics", () => metric("wireguard_latest_handshake_seconds"));
+      assert.ok(Math.abs(handshake - Date.now() / 1000) < 180, `handshake ${handshake} is recent`);
+      assert.ok(await metric("wireguard_received_bytes_total") > 0);
+      assert.ok(await metric("wireguard_sent_bytes_total") > 0);
+      assert.equal(await metric("dn42op_wireguard_persistent_keepalive_seconds"), 0);
+      const ready = `kind="WireGuardInterface",namespace="${ctx.ns}",name="wg1",node="lax1"`;
+      assert.equal(await metric("dn42op_object_ready", ready), 1);
+    }, [`-metrics-bind-address=${METRICS}`]),
 });
 
 Deno.test({

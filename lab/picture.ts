@@ -1,0 +1,32 @@
+/**
+ * The lab's topology picture: what `dn42op graph -o svg` draws of the instance's namespace, written to
+ * `<stateDir>/topology.svg` (the lab's: /run/dn42op/lab/topology.svg). Made from the API server's objects only,
+ * with the CLI's own code (src/cli), so the picture is exactly what an operator gets.
+ */
+import { dotToSvg, renderDot } from "../src/cli/graph.ts";
+import { interfaceViews, topology } from "../src/cli/model.ts";
+import { fetchObjects } from "../src/cli/source.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { loadKubeConfig } from "../src/kube/config.ts";
+
+/** Handshakes older than this are drawn stale (the CLI's default, `--stale-after`). */
+const STALE_AFTER_S = 300;
+
+/** Draws the WireGuard objects of `namespace` into `<stateDir>/topology.svg`; returns the file's path. */
+export async function writeTopologyPicture(kubeconfig: string, namespace: string, stateDir: string): Promise<string> {
+  const client = new KubeClient(loadKubeConfig({ kubeconfig }));
+  try {
+    const objs = await fetchObjects(client, namespace);
+    const now = Date.now();
+    const dot = renderDot(
+      topology(interfaceViews(objs.wgis, objs.plans), objs.plans, now, STALE_AFTER_S),
+      `namespace ${namespace}`,
+      now,
+    );
+    const path = `${stateDir}/topology.svg`;
+    await Deno.writeTextFile(path, await dotToSvg(dot));
+    return path;
+  } finally {
+    client.close();
+  }
+}
