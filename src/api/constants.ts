@@ -122,6 +122,15 @@ export const CONDITION_REASONS = {
   DependencyNotFound: "DependencyNotFound",
   /** The kernel refused an operation. */
   KernelError: "KernelError",
+  /**
+   * Some peers could not be configured (a preshared-key Secret is missing, an endpoint does not resolve); the rest of
+   * the interface, peer removals included, is applied.
+   */
+  PeersDegraded: "PeersDegraded",
+  /** Deleting: whether the link is gone cannot be confirmed (container runtime unreachable); the finalizer stays. */
+  DeletionBlocked: "DeletionBlocked",
+  /** A peer's endpoint host name does not resolve (Event reason; the peer keeps its endpoint). */
+  EndpointUnresolvable: "EndpointUnresolvable",
   /** The node's kernel lacks the link kind of spec.type (EOPNOTSUPP: not built, or its module not loaded). */
   KindUnsupported: "KindUnsupported",
   /** An immutable kernel parameter changed and the link is being recreated. */

@@ -14,17 +14,30 @@
  */
 import type { Placement } from "../api/placement.ts";
 import { closeNetnsFile, Netns, type NetnsFile, openNetnsFileAsync } from "../netlink/mod.ts";
-import type { DockerClient } from "./container.ts";
+import { type DockerClient, DockerError } from "./container.ts";
+
+/** A namespace path lookup that timed out (a hung file system): whether the target exists is unknown. */
+const ETIMEDOUT = 110;
 
 /** Why a placement cannot be used: the target does not exist, or it is refused. */
 export type PlacementErrorReason = "PlacementNotFound" | "PlacementForbidden";
 
-/** A placement that cannot be resolved; `message` names the placement and the cause. */
+/**
+ * A placement that cannot be resolved; `message` names the placement and the cause. `transient`: whether the target
+ * still exists could not be decided (the container runtime did not answer, the lookup timed out, access was denied),
+ * as opposed to a target that is known to be gone — a deletion must not conclude "its links went with it" then.
+ */
 export class PlacementError extends Error {
   override name = "PlacementError";
-  constructor(readonly reason: PlacementErrorReason, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: PlacementErrorReason,
+    message: string,
+    options?: { cause?: unknown; transient?: boolean },
+  ) {
     super(message, options);
+    this.transient = options?.transient ?? false;
   }
+  readonly transient: boolean;
 }
 
 /** A resolved namespace. */
@@ -175,7 +188,9 @@ export class NamespaceResolver {
       const pid = await lookup(this.#docker);
       return { path: `/proc/${pid}/ns/net`, label: `${label} (pid ${pid})` };
     } catch (e) {
-      throw new PlacementError("PlacementNotFound", `${where}: ${(e as Error).message}`, { cause: e });
+      // The daemon said there is no such (running) container, or the name can never exist: nothing is there.
+      const transient = !(e instanceof DockerError) || e.code === "unreachable" || e.code === "api";
+      throw new PlacementError("PlacementNotFound", `${where}: ${(e as Error).message}`, { cause: e, transient });
     }
   }
 
@@ -193,7 +208,11 @@ export class NamespaceResolver {
       file = await openNetnsFileAsync(path, this.#openTimeoutMs);
     } catch (e) {
       await this.#unbind(pk);
-      throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${(e as Error).message}`, { cause: e });
+      const errno = (e as { errno?: number }).errno;
+      throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${(e as Error).message}`, {
+        cause: e,
+        transient: errno === ETIMEDOUT,
+      });
     }
     if (file.id === this.#hostId || file.id === this.#nodeId) {
       closeNetnsFile(file);

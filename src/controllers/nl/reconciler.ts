@@ -5,7 +5,7 @@
  * the cache then simply stays as it was.
  */
 import { hostname } from "node:os";
-import { FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
+import { CONDITION_REASONS, FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
 import { Backoff } from "../../kube/backoff.ts";
 import { type KubeClient, objectKey, type ResourceType } from "../../kube/client.ts";
@@ -22,6 +22,7 @@ import { type DesiredInterface, desiredInterface, SpecError } from "../../node/n
 import { collectGarbage, removeOwnLinks } from "../../node/netlink/remove.ts";
 import { type NamespaceResolver, type NsTarget, PlacementError } from "../../node/placement.ts";
 import { buildStatus, problemsShown, type StatusProblem } from "./status.ts";
+import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 
 const log = logger("nl-controller");
 
@@ -66,6 +67,7 @@ export class NlReconciler {
   readonly #warned = new Map<string, string>();
   /** Per key: backoff of retries after kernel refusals. */
   readonly #kernelRetry = new Map<string, Backoff>();
+  readonly #deletions = new DeletionRetries();
   readonly #host = hostname();
 
   constructor(o: NlReconcilerOptions) {
@@ -178,9 +180,10 @@ export class NlReconciler {
     obj: NetlinkInterface,
     ends: Awaited<ReturnType<typeof applyInterface>>["ends"],
     problems: StatusProblem[],
+    warn = true,
   ): ReconcileResult {
     const key = objectKey(obj);
-    this.#warn(obj, problems);
+    if (warn) this.#warn(obj, problems);
     const retry = problems.length ? { requeueAfterMs: this.#retryMs(key, problems) } : undefined;
     if (!problems.length) this.#kernelRetry.delete(key);
     if (this.#o.dryRun) return retry;
@@ -239,7 +242,9 @@ export class NlReconciler {
       try {
         ends.push({ target: await this.#o.resolver.resolve(e.placement), name: e.name });
       } catch (err) {
-        if (!(err instanceof PlacementError)) throw err; // namespace gone: its links went with it
+        if (!(err instanceof PlacementError)) throw err;
+        // A known-gone namespace took its links with it; an unanswered lookup proves nothing: keep the finalizer.
+        if (err.transient) return this.#deletionBlocked(obj, `link ${e.name}`, err);
       }
     }
     const removed = await removeOwnLinks(key, ends, this.#o.dryRun);
@@ -251,6 +256,19 @@ export class NlReconciler {
     if (removed.length) log.info("deleted links", { key, links: removed.map((r) => r.name) });
     await removeFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface);
     for (const e of want?.ends ?? []) await this.#o.resolver.release(e.placement);
+  }
+
+  /** The link's namespace cannot be reached: status says so with the attempt count, one Event, retried with backoff. */
+  #deletionBlocked(obj: NetlinkInterface, what: string, e: PlacementError): ReconcileResult {
+    const key = objectKey(obj);
+    const { attempt, delayMs } = this.#deletions.next(key);
+    log.warn("deletion blocked", { key, attempt, error: e.message });
+    const message = deletionBlockedMessage(what, e.message, attempt, delayMs);
+    if (attempt === 1 && !this.#o.dryRun) {
+      void this.#o.events.record(obj, "Warning", CONDITION_REASONS.DeletionBlocked, message);
+    }
+    this.#report(obj, [], [{ reason: CONDITION_REASONS.DeletionBlocked, message }], false);
+    return { requeueAfterMs: delayMs };
   }
 
   /** The synced cache no longer holds the object (deleted without our finalizer): remove what we created. */
@@ -273,6 +291,7 @@ export class NlReconciler {
     this.#records.delete(key);
     this.#warned.delete(key);
     this.#kernelRetry.delete(key);
+    this.#deletions.clear(key);
     this.#o.monitor.untrack(key);
   }
 

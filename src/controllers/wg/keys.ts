@@ -11,7 +11,7 @@ import type { SecretKeyRef } from "../../api/common.ts";
 import { resolveSecretRef, wireGuardKeyFromSecretData } from "../../api/secret_ref.ts";
 import type { WireGuardInterfaceSpec } from "../../api/wireguard_interface.ts";
 import { isNotFound, type KubeClient, type KubeObject } from "../../kube/client.ts";
-import type { WgKeys } from "../../node/wireguard/desired.ts";
+import type { PeerProblem, WgKeys } from "../../node/wireguard/desired.ts";
 import { type KeyKind, WireGuardKey } from "../../wireguard/key.ts";
 
 /** Why the keys of an object cannot be had; `reason` is a condition reason. */
@@ -79,7 +79,11 @@ export interface KeyedObject {
   spec: WireGuardInterfaceSpec;
 }
 
-/** The keys of `obj`: inline private key or its Secret, and each referenced preshared key (`onGet` per Secret GET). */
+/**
+ * The keys of `obj`: inline private key or its Secret, and each referenced preshared key (`onGet` per Secret GET). A
+ * preshared key that cannot be had affects only its peer: it becomes a held {@link PeerProblem}; only the private key
+ * is needed by the whole interface.
+ */
 export async function readKeys(
   client: KubeClient,
   obj: KeyedObject,
@@ -102,14 +106,20 @@ export async function readKeys(
   } else {
     throw new KeyMaterialError(CONDITION_REASONS.InvalidKey, "spec: a private key is required");
   }
+  const peerProblems: PeerProblem[] = [];
   const presharedKeys = await Promise.all(
-    (spec.peers ?? []).map((p, i) =>
-      p.presharedKeySecretRef
-        ? secret(p.presharedKeySecretRef, `spec.peers[${i}].presharedKeySecretRef`, "preshared")
-        : undefined
-    ),
+    (spec.peers ?? []).map(async (p, i) => {
+      if (!p.presharedKeySecretRef) return undefined;
+      try {
+        return await secret(p.presharedKeySecretRef, `spec.peers[${i}].presharedKeySecretRef`, "preshared");
+      } catch (e) {
+        if (!(e instanceof KeyMaterialError)) throw e;
+        peerProblems.push({ index: i, reason: e.reason, message: `peer ${p.publicKey}: ${e.message}`, hold: true });
+        return undefined;
+      }
+    }),
   );
-  return { privateKey, presharedKeys };
+  return { privateKey, presharedKeys, peerProblems: peerProblems.sort((a, b) => a.index - b.index) };
 }
 
 /** The Secret references of a spec, as one comparable string ("" when it references none). */
@@ -154,7 +164,7 @@ export class KeyCache {
     this.#entries.delete(key);
     const readAt = this.now();
     const keys = await read();
-    this.#entries.set(key, { fingerprint, keys, readAt });
+    if (!keys.peerProblems?.length) this.#entries.set(key, { fingerprint, keys, readAt }); // a failed read is not kept
     return keys;
   }
 

@@ -20,6 +20,7 @@
  */
 import {
   CONDITION_REASONS,
+  CONDITION_TYPES,
   type ConditionReason,
   FIELD_MANAGERS,
   FINALIZERS,
@@ -39,11 +40,12 @@ import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
-import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
+import { desiredState, type PeerProblem, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
 import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
+import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
@@ -87,6 +89,7 @@ export class WgReconciler {
   readonly #status: StatusQueue<WireGuardInterface, WireGuardInterfaceStatus>;
   readonly #counters: CounterThrottle;
   readonly #keys: KeyCache;
+  readonly #deletions = new DeletionRetries();
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
@@ -132,18 +135,21 @@ export class WgReconciler {
     if (!obj) return void await this.#gone(key);
     if (obj.spec.node !== this.#d.nodename) return;
     const placement = wireGuardPlacement(obj.spec, obj.metadata.namespace ?? "");
-    if (obj.metadata.deletionTimestamp) return void await this.#finalize(key, obj, placement);
+    if (obj.metadata.deletionTimestamp) return await this.#finalize(key, obj, placement);
+    this.#deletions.clear(key);
     await this.#moved(key, obj, placement);
 
     let desired: WgDesired;
+    let peerProblems: PeerProblem[];
     try {
       const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
       const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
-      const endpoint = await resolveEndpoints(obj.spec);
+      const endpoints = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
-        endpoint,
+        endpoint: endpoints.endpoint,
         publicKey: (t, f) => WireGuardKey.parse("public", t, f),
       });
+      peerProblems = [...(keys.peerProblems ?? []), ...endpoints.problems].sort((a, b) => a.index - b.index);
     } catch (e) {
       if (e instanceof KeyMaterialError) return this.#degraded(obj, e.reason, e.message);
       if (e instanceof WgSpecError) return this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
@@ -184,6 +190,15 @@ export class WgReconciler {
       this.#d.monitor.track(target.id, key, { names: [desired.name], indexes: [r.observed.link.index] });
     }
     this.#notify(obj, r);
+    if (peerProblems.length) {
+      // Only these peers are affected; everything else, peer removals included, was applied above.
+      const message = peerProblems.map((p) => p.message).join("; ");
+      if (this.#conditionChanged(obj, CONDITION_REASONS.PeersDegraded, message)) {
+        for (const p of peerProblems) this.#warn(obj, p.reason, p.message);
+      }
+      this.#writeStatus(obj, { kind: "degraded", reason: CONDITION_REASONS.PeersDegraded, message }, r);
+      return { requeueAfterMs: this.#d.pollIntervalMs };
+    }
     const outcome: Outcome = r.converged
       ? { kind: "converged" }
       : { kind: "progressing", message: "changes applied; waiting for the node to match" };
@@ -222,7 +237,33 @@ export class WgReconciler {
     }, obj);
   }
 
-  /** Status Degraded with `reason`, a Warning Event; retried after `retryMs` (-1: caller throws). */
+  /** The link's namespace cannot be reached: keep the finalizer, say so in status, retry with backoff. */
+  #deletionBlocked(obj: WireGuardInterface, e: PlacementError): ReconcileResult {
+    const { attempt, delayMs } = this.#deletions.next(objectKey(obj));
+    const what = `link ${obj.spec.interfaceName}`;
+    log.warn("deletion blocked", { key: objectKey(obj), attempt, error: e.message });
+    if (attempt === 1) {
+      this.#warn(obj, CONDITION_REASONS.DeletionBlocked, deletionBlockedMessage(what, e.message, 1, delayMs));
+    }
+    const message = deletionBlockedMessage(what, e.message, attempt, delayMs);
+    this.#writeStatus(obj, { kind: "degraded", reason: CONDITION_REASONS.DeletionBlocked, message });
+    return { requeueAfterMs: delayMs };
+  }
+
+  /** Whether the object's Ready condition does not already say `reason` and `message` (then an Event is news). */
+  #conditionChanged(obj: WireGuardInterface, reason: string, message: string): boolean {
+    const ready = obj.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Ready);
+    return ready?.reason !== reason || ready.message !== message;
+  }
+
+  #warn(obj: WireGuardInterface, reason: string, message: string): void {
+    if (!this.#d.dryRun) void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
+  }
+
+  /**
+   * Status Degraded with `reason`, and a Warning Event when the condition is news (a retry of the same problem adds
+   * none); retried after `retryMs` (-1: caller throws).
+   */
   #degraded(
     obj: WireGuardInterface,
     reason: ConditionReason,
@@ -231,7 +272,7 @@ export class WgReconciler {
   ): ReconcileResult {
     log.warn("degraded", { key: objectKey(obj), reason, message });
     if (!this.#d.dryRun) {
-      void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
+      if (this.#conditionChanged(obj, reason, message)) this.#warn(obj, reason, message);
       this.#writeStatus(obj, { kind: "degraded", reason, message });
     }
     if (retryMs === -1) return;
@@ -247,12 +288,14 @@ export class WgReconciler {
     await this.#removeAt(key, was);
   }
 
+  /** Removes the link at `at`; throws a transient PlacementError when its namespace may still exist but is unreachable. */
   async #removeAt(key: string, at: Location): Promise<string[]> {
     let ns;
     try {
       ns = (await this.#d.resolver.resolve(at.placement)).ns;
     } catch (e) {
-      if (!(e instanceof PlacementError)) throw e; // the container is gone, and its namespace took the link
+      // A known-gone container or namespace took the link with it; an unanswered lookup proves nothing.
+      if (!(e instanceof PlacementError) || e.transient) throw e;
     }
     const actions = await this.#d.node.remove(key, at.name, ns, this.#d.dryRun);
     if (actions.length) {
@@ -280,10 +323,17 @@ export class WgReconciler {
    * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
    * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
    */
-  async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
+  async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<ReconcileResult> {
     const waiting = [FINALIZERS.wireGuardInterface, FINALIZERS.planChild].filter((f) => hasFinalizer(obj, f));
     if (!waiting.length) return;
-    const actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
+    let actions: string[];
+    try {
+      actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
+    } catch (e) {
+      if (!(e instanceof PlacementError && e.transient)) throw e;
+      return this.#deletionBlocked(obj, e);
+    }
+    this.#deletions.clear(key);
     if (this.#d.dryRun) return;
     if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
     let current: WireGuardInterface | undefined = obj;

@@ -33,7 +33,7 @@ import type { DeviceConfig, DeviceState } from "../../wireguard/model.ts";
 import type { Endpoint } from "../../wireguard/addr.ts";
 import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
 import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark, type Ownership } from "../ownership.ts";
-import { type WgDesired, withLearnedEndpoints } from "./desired.ts";
+import { type WgDesired, withHeldPeers, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
 import type { WgObserved } from "./status.ts";
@@ -165,14 +165,15 @@ export class WgNode {
     // One device read decides whether anything must be sent; a device that already matches is not touched, and
     // when nothing at all changed, what was read IS the observation (a steady-state poll reads each fact once).
     const read = await this.#readDevice(target, name);
-    const updates = read.device ? diffDevice(desired.device, read.device, { allowedIpRemoval: "remove-me" }) : [];
+    const want = withHeldPeers(desired.device, read.device, desired.heldPeers);
+    const updates = read.device ? diffDevice(want, read.device, { allowedIpRemoval: "remove-me" }) : [];
     if (dryRun) {
       r.actions.push(...(read.device ? updates.map(describeUpdate) : ["configure WireGuard device"]));
       return r;
     }
     const client = this.client(target);
     if (!read.device || updates.length > 0) {
-      const applied = await client.apply(name, r.created ? initial : desired.device);
+      const applied = await client.apply(name, r.created ? initial : want);
       r.actions.push(...applied.updates.map(describeUpdate));
     }
     if (r.created) kickFirstHandshakes(client, name, initial.peers);
@@ -360,5 +361,6 @@ export function isConverged(desired: WgDesired, o: WgObserved | undefined): bool
 }
 
 function deviceMatches(desired: WgDesired, dev: DeviceState): boolean {
-  return diffDevice(desired.device, dev, { allowedIpRemoval: "remove-me" }).length === 0;
+  const want = withHeldPeers(desired.device, dev, desired.heldPeers);
+  return diffDevice(want, dev, { allowedIpRemoval: "remove-me" }).length === 0;
 }

@@ -2,13 +2,15 @@
  * Placement with the real nl-controller, real containers (podman playing the kubelet's Pods through the Docker API)
  * and the real API server: container.pod reaches only Pods of the object's own namespace; a netns.path naming a
  * FIFO, or leading back to the agent's own namespace, is refused with a condition while the agent keeps serving the
- * other objects (it never blocks).
+ * other objects (it never blocks). A deletion while the container runtime does not answer keeps the finalizer.
  */
 import assert from "node:assert/strict";
-import { withNamespace } from "../../helpers/cluster.ts";
+import * as k8s from "@kubernetes/client-node";
+import { cluster, withNamespace } from "../../helpers/cluster.ts";
+import { startService, stopService } from "../../../lab/podman/service.ts";
 import { ensureContainersProfile, withPodman } from "../../lab/podman_fixture.ts";
 import { run } from "../../../lab/exec.ts";
-import { create, customApi, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
+import { create, customApi, NLI, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman
 const { skipUnless } = await import("../../helpers/caps.ts");
@@ -85,6 +87,63 @@ Deno.test({
         } finally {
           await agent.dispose();
           await Deno.remove(dir, { recursive: true });
+        }
+      }, { prefix: "dn42op-ten-" })
+    ),
+});
+
+Deno.test({
+  name: "deletion while the container runtime is unreachable keeps the finalizer until the link is really gone",
+  ignore: skipUnless("root", "cluster", "podman"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withPodman(({ podman, service, paths, container }) =>
+      withNamespace(async ({ namespace }) => {
+        const c = await container("del");
+        const agent = await startNlAgent({
+          nodename: "lax1",
+          namespace,
+          netnsTag: "ten",
+          args: [`-docker-host=${service.dockerHost}`, "-default-resync-period=3600"],
+        });
+        const api = await customApi();
+        const inC = () => run(["nsenter", "-t", String(c.pid), "-n", "ip", "-br", "link"]);
+        try {
+          await create(api, {
+            apiVersion: "networking.dn42.io/v1alpha1",
+            kind: "NetlinkInterface",
+            metadata: { name: "br-del", namespace },
+            spec: { node: "lax1", interfaceName: "br-del", type: "bridge", container: { docker: { name: c.name } } },
+          });
+          await ready(api, namespace, "br-del");
+          await stopService(paths); // the container keeps running; only its runtime's API is gone
+          await api.deleteNamespacedCustomObject({ ...NLI, namespace, name: "br-del" });
+          const blocked = await waitFor("deletion blocked, attempt 2 shown", async () => {
+            const o: Obj = await read(api, namespace, "br-del");
+            const c = o?.status?.conditions?.find((c: Obj) => c.type === "Ready");
+            return c?.reason === "DeletionBlocked" && /attempt [2-9]/.test(c.message) ? o : undefined;
+          });
+          assert.deepEqual(blocked.metadata.finalizers, ["netlinkinterface.networking.dn42.io/finalizer"]);
+          assert.match(
+            blocked.status.conditions.find((c: Obj) => c.type === "Ready").message,
+            /cannot confirm that link br-del is gone \(.*unreachable.*\); the finalizer stays until it is: attempt \d+, next in \d+ s/,
+          );
+          assert.match(await inC(), /br-del/, "the link is still there, and so is the object");
+          const events = await (await cluster()).kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({
+            namespace,
+            fieldSelector: "involvedObject.name=br-del,reason=DeletionBlocked",
+          });
+          assert.equal(events.items.length, 1);
+          assert.equal(events.items[0].count ?? 1, 1, "one Event, not one per attempt");
+          await startService(podman, paths);
+          await waitFor("object gone", async () => (await read(api, namespace, "br-del")) === null);
+          assert.doesNotMatch(await inC(), /br-del/, "the link went before the finalizer");
+        } catch (e) {
+          console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));
+          throw e;
+        } finally {
+          await agent.dispose();
         }
       }, { prefix: "dn42op-ten-" })
     ),
