@@ -7,7 +7,8 @@
  * kubeconfig works unchanged there. Every process runs under a restart loop (lab/supervisor.ts) with its PID in
  * `<stateDir>/pids/` and its output in `<stateDir>/logs/<name>.log`.
  */
-import { programCommand } from "../scripts/programs.ts";
+import { programCommand, type ProgramName } from "../scripts/programs.ts";
+import { DEFAULT_STATE_DIR } from "../src/wireguard/wggo.ts";
 import { exec } from "./exec.ts";
 import {
   logFile,
@@ -20,6 +21,41 @@ import {
 } from "./supervisor.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
+
+/** A program's arguments: `(program, node) → argv`. */
+type ArgsOf = (program: ProgramName, node?: string) => string[];
+
+/**
+ * The lab's flags: the reference's (-kubeconfig, -nodename, -v) plus -namespace, -default-resync-period when asked,
+ * one fixed metrics address each (127.0.0.1:8080…), and for wg-controller a state directory under the lab's (so that
+ * lab:down removes it). Both nodes' agents share agentx and its file system, as in the reference's lab; their
+ * wireguard-go daemons are per node by design (src/wireguard/wggo.ts).
+ */
+function labArgs(o: LabControllersOptions): ArgsOf {
+  const common = [
+    `-kubeconfig=${o.kubeconfig}`,
+    `-namespace=${o.namespace}`,
+    `-v=${o.verbosity ?? 4}`,
+    ...(o.resyncSeconds ? [`-default-resync-period=${o.resyncSeconds}`] : []),
+  ];
+  let metricsPort = 8080;
+  return (program, node) => [
+    ...common,
+    ...(node ? [`-nodename=${node}`] : []),
+    `-metrics-bind-address=127.0.0.1:${metricsPort++}`,
+    ...(program === "wg-controller" ? [`-wg-state-dir=${o.stateDir}/wireguard-go-${node}`] : []),
+  ];
+}
+
+/** Exactly the reference README's commands (`--kubeconfig <path> -nodename lax1 -v 4`, `--kubeconfig=<path> -v 4`). */
+function referenceArgs(kubeconfig: string): ArgsOf {
+  return (_program, node) =>
+    node ? ["--kubeconfig", kubeconfig, "-nodename", node, "-v", "4"] : [
+      `--kubeconfig=${kubeconfig}`,
+      "-v",
+      "4",
+    ];
+}
 
 /** Where and how a lab instance runs its controllers. */
 export interface LabControllersOptions {
@@ -38,6 +74,14 @@ export interface LabControllersOptions {
   nodes: string[];
   /** -v of every controller (the reference's README uses 4). */
   verbosity?: number;
+  /** -default-resync-period of every controller (absent: the programs' default). */
+  resyncSeconds?: number;
+  /**
+   * "lab" (default): the lab's flags ({@link labArgs}); the Kubernetes namespace is `namespace`. "reference": only
+   * the reference README's flags ({@link referenceArgs}): `namespace`, `verbosity` and `resyncSeconds` must be the
+   * programs' defaults ("default", 4, 30 s).
+   */
+  flags?: "lab" | "reference";
 }
 
 /** What {@link startLabControllers} started: process name → supervisor PID, and where the logs are. */
@@ -107,43 +151,29 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
   });
   await waitTcpInNetns(o.agentxNetns, port);
 
-  const common = [`-kubeconfig=${o.kubeconfig}`, `-namespace=${o.namespace}`, `-v=${o.verbosity ?? 4}`];
   const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
-  let metricsPort = 8080;
-  const metrics = () => `-metrics-bind-address=127.0.0.1:${metricsPort++}`;
-  for (const node of o.nodes) {
-    const wgName = `wg-controller-${node}`;
-    // wireguard-go's UAPI sockets live in the fixed /run/wireguard, one name space for all network namespaces:
-    // each wg-controller gets its own (in a private mount namespace), so instances with the same interface
-    // names (lab, tests, lax1 and lax2) cannot take over each other's devices.
-    pids[wgName] = await startSupervised(dirs, {
-      name: wgName,
+  const argv = o.flags === "reference" ? referenceArgs(o.kubeconfig) : labArgs(o);
+  const programs: [name: string, program: ProgramName, node?: string][] = [
+    ...o.nodes.flatMap((n): [string, ProgramName, string][] => [
+      [`wg-controller-${n}`, "wg-controller", n],
+      [`nl-controller-${n}`, "nl-controller", n],
+    ]),
+    ["wgplan-controller", "wgplan-controller"],
+  ];
+  for (const [name, program, node] of programs) {
+    pids[name] = await startSupervised(dirs, {
+      name,
       netns: o.agentxNetns,
-      env,
+      env: node ? env : {},
       cwd: ROOT,
-      bindMounts: [[`${o.stateDir}/wireguard-run-${node}`, "/run/wireguard"]],
-      argv: programCommand("wg-controller", [
-        ...common,
-        `-nodename=${node}`,
-        metrics(),
-        `-wg-state-dir=${o.stateDir}/wireguard-go-${node}`,
-      ]),
-    });
-    const nlName = `nl-controller-${node}`;
-    pids[nlName] = await startSupervised(dirs, {
-      name: nlName,
-      netns: o.agentxNetns,
-      env,
-      cwd: ROOT,
-      argv: programCommand("nl-controller", [...common, `-nodename=${node}`, metrics()]),
+      // With the reference's flags, wg-controller keeps wireguard-go files in the machine-wide default directory:
+      // that directory is the instance's own (a bind mount) so that two instances on one machine stay apart.
+      bindMounts: o.flags === "reference" && program === "wg-controller"
+        ? [[`${o.stateDir}/wireguard-go`, DEFAULT_STATE_DIR]]
+        : undefined,
+      argv: programCommand(program, argv(program, node)),
     });
   }
-  pids["wgplan-controller"] = await startSupervised(dirs, {
-    name: "wgplan-controller",
-    netns: o.agentxNetns,
-    cwd: ROOT,
-    argv: programCommand("wgplan-controller", [...common, metrics()]),
-  });
   return { pids, logDir: dirs.logDir };
 }
 

@@ -19,6 +19,7 @@ import {
   LAB_NAMES,
   type ScenarioNames,
 } from "./scenario.ts";
+import type { StabilityTarget } from "./stability.ts";
 import { LAB_DEFAULTS, labDown, type LabTopology, type LabTopologyOptions, labUp } from "./topology.ts";
 
 /** Names and access of a lab instance. */
@@ -32,6 +33,10 @@ export interface InstanceOptions {
   server: string;
   /** Node names that get a wg-controller and an nl-controller. */
   nodes: string[];
+  /** -default-resync-period of every controller (absent: the programs' default, 30 s). */
+  resyncSeconds?: number;
+  /** The controllers' flags: the lab's, or only the reference README's (see lab/controllers.ts). */
+  flags?: "lab" | "reference";
 }
 
 /** The real lab's instance options for a cluster. */
@@ -113,8 +118,15 @@ export async function instanceUp(o: InstanceOptions): Promise<Instance> {
     namespace: o.names.namespace,
     dockerHost: topology.containers.dockerHost,
     nodes: o.nodes,
+    resyncSeconds: o.resyncSeconds,
+    flags: o.flags,
   });
   return { options: o, topology, controllers, ...contextFor(o, topology.containers) };
+}
+
+/** Where {@link stabilityChecks} finds the instance's controllers and objects. */
+export function stabilityTarget(o: InstanceOptions): StabilityTarget {
+  return { agentxNetns: o.topology.agentxNetns, kubeconfig: o.kubeconfig, namespace: o.names.namespace };
 }
 
 /** Applies the examples in order, after the bridge example's precondition. */

@@ -5,10 +5,12 @@
  *          examples' underlay address, containers agent1 and agent2), the controllers inside agentx (wg and nl for
  *          lax1 and lax2, wgplan), applies the reference examples unchanged, runs the checks, and draws the
  *          topology with the CLI's graph into /run/dn42op/lab/topology.svg (its path is printed)
- *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; exit 1 on a failure
+ *   check  the reference README's checks as a table; waits up to --wait seconds for convergence; then watches the lab
+ *          for --stable seconds (default 65: two resync periods and a margin) — no managed link recreated, no
+ *          wireguard-go restarted, no Warning Event, pings answered throughout; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS]
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS]
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
@@ -21,9 +23,14 @@ import {
   type InstanceOptions,
   instanceUp,
   labInstance,
+  stabilityTarget,
 } from "./instance.ts";
 import { writeTopologyPicture } from "./picture.ts";
+import { stabilityChecks } from "./stability.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
+
+/** Default watch of `lab:check`: two resync periods of the lab's controllers (30 s each) and a margin. */
+const STABLE_SECONDS = 65;
 
 /** Prints the table and a summary line; returns the exit code (1 when a check failed). */
 function report(results: CheckResult[], seconds: number): number {
@@ -36,13 +43,23 @@ function report(results: CheckResult[], seconds: number): number {
   return count("FAIL") ? 1 : 0;
 }
 
-async function check(o: InstanceOptions, waitSeconds: number, t0 = performance.now()): Promise<number> {
+async function check(
+  o: InstanceOptions,
+  waitSeconds: number,
+  stableSeconds: number,
+  t0 = performance.now(),
+): Promise<number> {
   const inst = await attachInstance(o);
-  const results = await waitForChecks(await inst.checkContext(), waitSeconds * 1000);
+  const ctx = await inst.checkContext();
+  const results = await waitForChecks(ctx, waitSeconds * 1000);
+  if (stableSeconds > 0 && !results.some((r) => r.status === "FAIL")) {
+    console.log(`lab: checks pass; watching the lab for ${stableSeconds} s (links, daemons, Events, pings)`);
+    results.push(...await stabilityChecks(ctx, stabilityTarget(o), stableSeconds * 1000));
+  }
   return report(results, (performance.now() - t0) / 1000);
 }
 
-async function up(waitSeconds: number): Promise<number> {
+async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
   const t0 = performance.now();
   const phases: string[] = [];
   let mark = t0;
@@ -71,7 +88,7 @@ async function up(waitSeconds: number): Promise<number> {
   phase("apply examples");
   console.log(`lab: applied the reference examples; control plane at ${cluster.server}`);
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
-  const code = await check(o, waitSeconds, t0);
+  const code = await check(o, waitSeconds, stableSeconds, t0);
   phase("convergence + checks");
   const picture = await writeTopologyPicture(o.kubeconfig, o.names.namespace, o.topology.stateDir).then(
     (path) => `lab: topology picture ${path}`,
@@ -94,20 +111,22 @@ if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: { wait: { type: "string", default: "120" } },
+    options: { wait: { type: "string", default: "120" }, stable: { type: "string" } },
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
-  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0)) {
-    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS]");
+  // lab:check watches two resync periods (30 s) and a margin by default; lab:up only when asked
+  const stable = Number(values.stable ?? (cmd === "check" ? STABLE_SECONDS : 0));
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0)) {
+    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS]");
     Deno.exit(2);
   }
   try {
-    if (cmd === "up") Deno.exit(await up(wait));
+    if (cmd === "up") Deno.exit(await up(wait, stable));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
     if (!state) throw new Error("no running control plane (run deno task lab:up)");
-    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait));
+    Deno.exit(await check(labInstance(state.kubeconfig, state.server), wait, stable));
   } catch (e) {
     console.error(`lab ${cmd} failed: ${(e as Error).message}`);
     Deno.exit(1);

@@ -11,15 +11,31 @@
  *
  *   deno task bench:converge [--runs 10]
  *
- * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s", "peer_p90_s", "ratio_p50", "loadavg"}; ratio = ours / peer.
+ * Each of our runs is traced (src/log/trace.ts): the controllers run at -v 4, and their `trace` lines give every
+ * phase's offset from the start of `kubectl apply`; the first handshake is read from the initiating device (UAPI,
+ * nanoseconds). The median of each phase over the runs is printed as a table and goes into the JSON.
+ *
+ * Also measured, ours against by hand in the same instance: plan delete → both links gone (`kubectl delete` vs `ip
+ * link del` of both ends), and a peer edit → the new peer in the device (`kubectl patch` of the WireGuardInterface
+ * wg1 from example/wgi/lax1-wg1.yaml vs `wg set … peer`), with the edit's trace.
+ *
+ * The controllers' logs are kept in .out/bench-converge-logs/.
+ *
+ * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s",
+ * "peer_p90_s", "ratio_p50", "delete_p50_s", "peer_delete_p50_s", "delete_ratio_p50", "edit_p50_s",
+ * "peer_edit_p50_s", "edit_ratio_p50", "edit_phases_ms" (the median edit's trace), "phases_p50_ms" (phase and object → median offset
+ * from the apply), "loadavg"}; ratios = ours / peer.
  */
 import { parseArgs } from "node:util";
 import { exec, run } from "../../lab/exec.ts";
 import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
-import { applyExamples, deleteExamples, inNetnsOf } from "../../lab/scenario.ts";
-import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
+import { applyExamples, deleteExamples, inNetnsOf, kubectl } from "../../lab/scenario.ts";
+import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
 import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
+import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
 import { percentile } from "../stats.ts";
+import { parseTrace, phaseOffsets } from "./trace.ts";
 
 const PREFIX = "dn42op-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
@@ -40,26 +56,214 @@ async function linkGone(pid: number, dev: string): Promise<boolean> {
   return (await inNetnsOf(pid, ["ip", "link", "show", "dev", dev])).code !== 0;
 }
 
+/** Returns once every (container pid, link) is gone. */
+async function linksGone(links: [number, string][]): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (const [pid, dev] of links) {
+    while (!(await linkGone(pid, dev))) {
+      if (Date.now() > deadline) throw new Error(`${dev} did not go away`);
+      await sleep(20);
+    }
+  }
+}
+
+/** The UAPI socket directory of wireguard-go device `dev` started by one of the instance's agents. */
+async function uapiSocketDir(stateDir: string, dev: string): Promise<string> {
+  const dirs: string[] = [];
+  for await (const e of Deno.readDir(stateDir)) {
+    if (e.isDirectory) dirs.push(daemonSocketDir({ stateDir: `${stateDir}/${e.name}` })); // an agent's -wg-state-dir
+  }
+  for (const d of dirs) {
+    if (await Deno.stat(`${d}/${dev}.sock`).then(() => true, () => false)) return d;
+  }
+  throw new Error(`no UAPI socket of ${dev} in ${dirs.join(", ")}`);
+}
+
+/** Wall-clock ms of the latest handshake of any peer of wireguard-go device `dev` (undefined: none yet). */
+async function latestHandshake(stateDir: string, dev: string): Promise<number | undefined> {
+  const reply = await uapiCall(dev, "get=1\n\n", await uapiSocketDir(stateDir, dev), 5_000);
+  const sec = [...reply.matchAll(/^last_handshake_time_sec=(\d+)$/gm)].map((m) => Number(m[1]));
+  const nsec = [...reply.matchAll(/^last_handshake_time_nsec=(\d+)$/gm)].map((m) => Number(m[1]));
+  const at = sec.map((s, i) => s * 1000 + (nsec[i] ?? 0) / 1e6).filter((t) => t > 0);
+  return at.length ? Math.max(...at) : undefined;
+}
+
+/** The plan, its two children (lax1's, lax2's): the objects a run traces. */
+function tracedKeys(namespace: string): string[] {
+  return [`${namespace}/wgp1`, `${namespace}/wg-lax1-lax2-0`, `${namespace}/wg-lax2-lax1-0`];
+}
+
+/** Phase offsets (ms from the apply) of one run, read from the controllers' logs; plus handshake and ping. */
+async function traceOf(inst: Instance, wallT0: number, pingMs: number): Promise<Map<string, number>> {
+  const events = [];
+  for await (const e of Deno.readDir(inst.controllers.logDir)) {
+    if (e.name.endsWith(".log")) {
+      events.push(...parseTrace(await Deno.readTextFile(`${inst.controllers.logDir}/${e.name}`)));
+    }
+  }
+  const offsets = phaseOffsets(events, wallT0, tracedKeys(inst.options.names.namespace));
+  const hs = await latestHandshake(inst.options.topology.stateDir, "wg-lax2-lax1-0").catch(() => undefined);
+  if (hs !== undefined) offsets.set("first-handshake", hs - wallT0);
+  offsets.set("first-ping", pingMs);
+  return offsets;
+}
+
 /** One run of ours: apply, ping, delete, wait clean. Returns seconds to the first ping and of the apply itself. */
-async function oursOnce(inst: Instance): Promise<{ total: number; apply: number }> {
+async function oursOnce(
+  inst: Instance,
+): Promise<{ total: number; apply: number; del: number; trace: Map<string, number> }> {
   const { kubeconfig, names } = inst.options;
   const [a1, a2] = [await inst.pid("agent1"), await inst.pid("agent2")];
+  const wallT0 = Date.now();
   const t0 = performance.now();
   await applyExamples(kubeconfig, PLAN, names);
   const apply = (performance.now() - t0) / 1000;
   await firstPing(a1, t0);
   const total = (performance.now() - t0) / 1000;
-  await deleteExamples(kubeconfig, PLAN, names);
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (!(await linkGone(a1, "wg-lax1-lax2-0") && await linkGone(a2, "wg-lax2-lax1-0"))) {
-    if (Date.now() > deadline) throw new Error("the plan's links did not go away after delete");
-    await sleep(50);
-  }
-  return { total, apply };
+  const trace = await traceOf(inst, wallT0, total * 1000);
+  trace.set("kubectl-apply-returned", apply * 1000);
+  const d0 = performance.now();
+  await deleteExamples(kubeconfig, PLAN, names, false);
+  await linksGone([[a1, "wg-lax1-lax2-0"], [a2, "wg-lax2-lax1-0"]]);
+  const del = (performance.now() - d0) / 1000;
+  await deleteExamples(kubeconfig, PLAN, names); // and the objects with them, before the next run
+  return { total, apply, del, trace };
 }
 
-/** One run of the peer: the same tunnel by hand with wireguard-go, wg and ip. Returns seconds to the first ping. */
-async function peerOnce(inst: Instance): Promise<number> {
+const WGI = ["example/wgi/lax1-wg1.yaml"];
+
+/** Returns once wireguard-go device `dev` of the instance lists the peer with public key `hex`. */
+async function peerInDevice(stateDir: string, dev: string, hex: string): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  const dir = await until(() => uapiSocketDir(stateDir, dev).catch(() => undefined), deadline, `${dev}'s socket`);
+  await until(
+    async () => (await uapiCall(dev, "get=1\n\n", dir, 5_000)).includes(`public_key=${hex}\n`) || undefined,
+    deadline,
+    `peer ${hex} in ${dev}`,
+  );
+}
+
+/** Polls `f` every 5 ms until it returns a value; throws after `deadline` (ms since the epoch). */
+async function until<T>(f: () => Promise<T | undefined>, deadline: number, what: string): Promise<T> {
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/**
+ * Peer edits: ours, `kubectl patch` adding a peer to the WireGuardInterface wg1 (example/wgi/lax1-wg1.yaml) → the
+ * peer in wg1's device; by hand, `wg set … peer` on a wireguard-go device of its own → the same. Seconds per edit.
+ */
+async function peerEdits(inst: Instance, rounds: number) {
+  const { kubeconfig, names, topology } = inst.options;
+  const ours: number[] = [];
+  const peer: number[] = [];
+  const traces: Map<string, number>[] = [];
+  const newKey = async () => await publicKeyOf(await generatePrivateKey());
+  await applyExamples(kubeconfig, WGI, names);
+  try {
+    // Adds a peer to wg1; returns the generation the patch made.
+    const addPeer = async (key: WireGuardKey, prefix: string) => {
+      const op = { op: "add", path: "/spec/peers/-", value: { publicKey: key.toBase64(), allowedIPs: [prefix] } };
+      const args = ["patch", "-n", names.namespace, "wireguardinterface", "wg1", "--type=json", "-p"];
+      const r = await kubectl(kubeconfig, [...args, JSON.stringify([op]), "-o", "jsonpath={.metadata.generation}"]);
+      if (r.code !== 0) throw new Error(`kubectl patch: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    // The agent's pass of an edit is over (status written) before the next edit starts: no trace line of one edit
+    // is counted for the next.
+    const settled = async (generation: string) => {
+      const jsonpath = `jsonpath={.status.observedGeneration}=${generation}`;
+      const r = await kubectl(kubeconfig, [
+        "wait",
+        "-n",
+        names.namespace,
+        "wireguardinterface/wg1",
+        `--for=${jsonpath}`,
+      ]);
+      if (r.code !== 0) throw new Error(`kubectl wait: ${r.stderr}`);
+    };
+    const first = await newKey();
+    const g0 = await addPeer(first, "10.99.0.0/24");
+    await peerInDevice(topology.stateDir, "wg1", first.toHex());
+    await settled(g0);
+    for (let i = 1; i <= rounds; i++) {
+      const key = await newKey();
+      const wallT0 = Date.now();
+      const t0 = performance.now();
+      const generation = await addPeer(key, `10.99.${i}.0/24`);
+      await peerInDevice(topology.stateDir, "wg1", key.toHex());
+      const ms = performance.now() - t0;
+      ours.push(ms / 1000);
+      const events = [];
+      for await (const e of Deno.readDir(inst.controllers.logDir)) {
+        if (e.name.startsWith("wg-controller")) {
+          events.push(...parseTrace(await Deno.readTextFile(`${inst.controllers.logDir}/${e.name}`)));
+        }
+      }
+      const t = phaseOffsets(events, wallT0, [`${names.namespace}/wg1`]);
+      t.set("peer-in-device", ms);
+      traces.push(t);
+      await settled(generation);
+    }
+  } finally {
+    await deleteExamples(kubeconfig, WGI, names);
+  }
+  const ax = topology.agentxNetns;
+  const dev = `bp${crypto.randomUUID().slice(0, 6)}`;
+  const daemon = new Deno.Command("ip", {
+    args: ["netns", "exec", ax, "wireguard-go", "-f", dev],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    while ((await exec(["ip", "netns", "exec", ax, "wg", "show", dev])).code !== 0) await sleep(5);
+    for (let i = 1; i <= rounds; i++) {
+      const key = (await newKey()).toBase64();
+      const t0 = performance.now();
+      await run(["ip", "netns", "exec", ax, "wg", "set", dev, "peer", key, "allowed-ips", `10.98.${i}.0/24`]);
+      peer.push((performance.now() - t0) / 1000);
+      const shown = await exec(["ip", "netns", "exec", ax, "wg", "show", dev, "peers"]);
+      if (!shown.stdout.includes(key)) throw new Error(`wg set did not add the peer to ${dev}`);
+    }
+  } finally {
+    daemon.kill("SIGTERM");
+    await daemon.status;
+  }
+  return { ours, peer, trace: traces[ours.indexOf(percentile([...ours].sort((a, b) => a - b), 50))] };
+}
+
+/** Copies the controllers' logs of the run to .out/bench-converge-logs/ (replacing an earlier run's). */
+async function keepLogs(logDir: string): Promise<void> {
+  const dest = new URL("../../.out/bench-converge-logs/", import.meta.url).pathname;
+  await Deno.remove(dest, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dest, { recursive: true });
+  for await (const e of Deno.readDir(logDir)) {
+    if (e.isFile) await Deno.copyFile(`${logDir}/${e.name}`, `${dest}${e.name}`);
+  }
+  console.log(`controller logs of this run: ${dest}`);
+}
+
+/** Per-label medians (ms) over the runs' traces, in the order of the first run that has each label. */
+function medianTrace(traces: Map<string, number>[]): Map<string, number> {
+  const labels = [...new Set(traces.flatMap((t) => [...t.keys()]))];
+  const out = new Map<string, number>();
+  for (const l of labels) {
+    const xs = traces.map((t) => t.get(l)).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    out.set(l, Math.round(percentile(xs, 50)));
+  }
+  return new Map([...out].sort((a, b) => a[1] - b[1]));
+}
+
+/**
+ * One run of the peer: the same tunnel by hand with wireguard-go, wg and ip. Returns seconds to the first ping, and
+ * from `ip link del` of both ends to both links gone.
+ */
+async function peerOnce(inst: Instance): Promise<{ up: number; del: number }> {
   const ax = inst.options.topology.agentxNetns;
   const [a1, a2] = [await inst.pid("agent1"), await inst.pid("agent2")];
   const id = crypto.randomUUID().slice(0, 6);
@@ -120,7 +324,12 @@ async function peerOnce(inst: Instance): Promise<number> {
     await inNs(a1, "ip", "link", "set", "dev", n1, "mtu", "1420", "up");
     await inNs(a2, "ip", "link", "set", "dev", n2, "mtu", "1420", "up");
     await firstPing(a1, t0);
-    return (performance.now() - t0) / 1000;
+    const up = (performance.now() - t0) / 1000;
+    const d0 = performance.now();
+    await inNs(a1, "ip", "link", "del", "dev", n1);
+    await inNs(a2, "ip", "link", "del", "dev", n2);
+    await linksGone([[a1, n1], [a2, n2]]);
+    return { up, del: (performance.now() - d0) / 1000 };
   } finally {
     for (const d of daemons) {
       try {
@@ -145,17 +354,42 @@ if (import.meta.main) {
       console.log(`warm-up: ${warm.total.toFixed(2)} s (not counted)`);
       const ours: number[] = [];
       const afterApply: number[] = [];
+      const oursDel: number[] = [];
+      const traces: Map<string, number>[] = [];
       for (let i = 1; i <= runs; i++) {
         const r = await oursOnce(inst);
         ours.push(r.total);
         afterApply.push(r.total - r.apply);
-        console.log(`ours run ${i}: ${r.total.toFixed(2)} s to the first ping (kubectl apply ${r.apply.toFixed(2)} s)`);
+        oursDel.push(r.del);
+        traces.push(r.trace);
+        console.log(
+          `ours run ${i}: ${r.total.toFixed(2)} s to the first ping (kubectl apply ${r.apply.toFixed(2)} s); ` +
+            `delete → links gone ${r.del.toFixed(2)} s`,
+        );
       }
       const peer: number[] = [];
+      const peerDel: number[] = [];
       for (let i = 1; i <= runs; i++) {
-        peer.push(await peerOnce(inst));
-        console.log(`peer run ${i}: ${peer[i - 1].toFixed(2)} s to the first ping (by hand: wireguard-go, wg, ip)`);
+        const r = await peerOnce(inst);
+        peer.push(r.up);
+        peerDel.push(r.del);
+        console.log(`peer run ${i}: ${r.up.toFixed(2)} s to the first ping, ip link del → gone ${r.del.toFixed(2)} s`);
       }
+      const edits = await peerEdits(inst, runs);
+      const p50Of = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+      console.log(
+        `delete → links gone: ours p50 ${p50Of(oursDel).toFixed(2)} s, by hand (ip link del) ${
+          p50Of(peerDel).toFixed(2)
+        } s`,
+      );
+      console.log(
+        `peer edit → in the device: ours (kubectl patch) p50 ${p50Of(edits.ours).toFixed(3)} s, by hand (wg set) ` +
+          `${p50Of(edits.peer).toFixed(3)} s; trace of the median edit (ms after kubectl patch started):`,
+      );
+      for (const [label, ms] of [...edits.trace].sort((x, y) => x[1] - y[1])) {
+        console.log(`  ${String(Math.round(ms)).padStart(6)}  ${label.replace(`${k.namespace}/`, "")}`);
+      }
+      const byRun = [...ours];
       ours.sort((a, b) => a - b);
       afterApply.sort((a, b) => a - b);
       peer.sort((a, b) => a - b);
@@ -169,7 +403,16 @@ if (import.meta.main) {
       console.log(
         `ours p50 ${p50.toFixed(2)} s p90 ${p90.toFixed(2)} s; peer p50 ${q50.toFixed(2)} s p90 ${q90.toFixed(2)} s`,
       );
-      console.log(`ratio (ours/peer) p50 ${(p50 / q50).toFixed(1)}x; goal p50 < 2 s: ${p50 < 2 ? "met" : "missed"}`);
+      const phases = medianTrace(traces);
+      const median = traces[byRun.indexOf(percentile(ours, 50))];
+      console.log("\nconvergence trace, ms after kubectl apply started: the median run, and each phase's median");
+      for (const [label, ms] of [...median].sort((x, y) => x[1] - y[1])) {
+        const name = label.replace(`${k.namespace}/`, "");
+        console.log(`  ${String(Math.round(ms)).padStart(6)}  ${String(phases.get(label)).padStart(6)}  ${name}`);
+      }
+      console.log(
+        `ratio (ours/peer) p50 ${(p50 / q50).toFixed(2)}x; goal ≤ 1.5: ${p50 / q50 <= 1.5 ? "met" : "missed"}`,
+      );
       console.log(JSON.stringify({
         runs,
         p50_s: r2(p50),
@@ -178,10 +421,21 @@ if (import.meta.main) {
         peer_p50_s: r2(q50),
         peer_p90_s: r2(q90),
         ratio_p50: r2(p50 / q50),
+        delete_p50_s: r2(p50Of(oursDel)),
+        peer_delete_p50_s: r2(p50Of(peerDel)),
+        delete_ratio_p50: r2(p50Of(oursDel) / p50Of(peerDel)),
+        edit_p50_s: Number(p50Of(edits.ours).toFixed(3)),
+        peer_edit_p50_s: Number(p50Of(edits.peer).toFixed(3)),
+        edit_ratio_p50: r2(p50Of(edits.ours) / p50Of(edits.peer)),
+        edit_phases_ms: Object.fromEntries(
+          [...edits.trace].map(([l, ms]) => [l.replace(`${k.namespace}/`, ""), Math.round(ms)]),
+        ),
+        phases_p50_ms: Object.fromEntries([...phases].map(([l, ms]) => [l.replace(`${k.namespace}/`, ""), ms])),
         loadavg: (await Deno.readTextFile("/proc/loadavg")).split(" ")[0],
       }));
     } finally {
       await deleteExamples(k.kubeconfigPath, PLAN, o.names).catch(() => {});
+      await keepLogs(`${o.topology.stateDir}/logs`);
       await instanceDown(o);
     }
   }, { prefix: PREFIX });

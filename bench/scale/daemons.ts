@@ -5,7 +5,7 @@
  *
  * Per variant, in a throwaway host namespace and a throwaway "container" namespace: `--count` devices are started one
  * after the other the way the wg-controller does it — startWireGuardGo in the host namespace (sh → setsid → nsenter →
- * wireguard-go, one PID), a UAPI set (private key, listen port, one peer with an allowed IP), the TUN moved into the
+ * unshare → sh → wireguard-go, one PID), a UAPI set (private key, listen port, one peer with an allowed IP), the TUN moved into the
  * container and set up there. Measured per device: wall time, CPU time of the daemon (utime+stime from
  * /proc/PID/stat, which includes the exec chain before it) and of this process (the driving side). Then, after a
  * settling pause, the idle cost over `--window` seconds: CPU time (each thread's schedstat, exact to the ns) and
@@ -34,7 +34,12 @@ import { Netns } from "../../src/netlink/netns.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { checkUapiReply } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
-import { startWireGuardGo, stopWireGuardGo, type WireGuardGoDaemon } from "../../src/wireguard/wggo.ts";
+import {
+  daemonSocketDir,
+  startWireGuardGo,
+  stopWireGuardGo,
+  type WireGuardGoDaemon,
+} from "../../src/wireguard/wggo.ts";
 import { createNetns, deleteNetns } from "../../tests/helpers/netns.ts";
 import { cpuMs, fanOut, fanOutVeth, sample } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
@@ -145,7 +150,7 @@ async function measure(variant: string, index: number): Promise<VariantResult> {
       daemons.push(d);
       const set = `set=1\nprivate_key=${keys[0].priv}\nlisten_port=${40000 + i}\npublic_key=${keys[1].pub}\n` +
         `allowed_ip=10.200.${i >> 8}.${i & 255}/32\n\n`;
-      checkUapiReply(await uapiCall(name, set, undefined, 10_000), `uapi set ${name}`);
+      checkUapiReply(await uapiCall(name, set, daemonSocketDir({ stateDir }), 10_000), `uapi set ${name}`);
       await setLink(hostNs, name, { netns: ctrNs });
       await setLink(ctrNs, name, { up: true });
       wall.push(performance.now() - t0);

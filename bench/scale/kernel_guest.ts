@@ -180,7 +180,7 @@ if (import.meta.main) {
     const ctrH = Netns.byPath(ctr.path, ctr.name);
     handles.push(ctrH);
     // The wg-controller's default backend choice (auto): the kernel module here; ensurePass checks it was used.
-    const node = new WgNode(hostH, { backend: "auto" });
+    const node = new WgNode(hostH, { agent: { node: "bench", namespace: "default" }, backend: "auto" });
 
     console.log(`ours: ${n} devices through WgNode.ensure, ${workers} workers ...`);
     const cold = await ensurePass(node, { h: ctrH, name: ctr.name }, kk, workers, true);

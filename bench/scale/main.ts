@@ -27,7 +27,8 @@
  * daemon (`fanout_link_us`: `--probe-events` MTU changes of a veth there, idle-corrected) and prints the product
  * (`fanout_cpu_s`, and `fanout_floor_s` = that divided by the CPUs): the CPU the fan-out alone needs, next to
  * `daemons_cpu_s` (all the daemons' CPU at Ready), `controller_cpu_s` and the notifications the daemons' sockets
- * dropped.
+ * dropped. Last, the steady state: the controller's CPU over three poll periods with all converged
+ * (`controller_idle_ms_per_s`).
  *
  * Peer figure (same run, same N, same namespaces): a shell loop per interface with the standard tools — start
  * wireguard-go in the host namespace, `wg set` key/port/peer, `ip link set netns`, `ip addr add`, `ip link set up`
@@ -106,6 +107,8 @@ async function daemonsRssMib(pids: number[]): Promise<{ count: number; mib: numb
 const METRICS_PORT = 18080;
 /** Give up after this long (wireguard-go daemons start slowly on a loaded host). */
 const LIMIT_S = Math.max(900, N * 1.5);
+/** The steady-state window: three of the controller's 10 s device polls. */
+const IDLE_WINDOW_MS = 30_000;
 
 /** The controller's V8 heap (used/total) and external memory, from its own /metrics (prom-client). */
 async function heapMib(host: TestNetns): Promise<Record<string, number>> {
@@ -288,6 +291,11 @@ async function ours(ctr: TestNetns, kk: ScaleKey[]) {
       const links = (await ctr.ip("-o", "link", "show")).split("\n").filter((l) => l.includes(`: ${PREFIX}`)).length;
       if (links !== N) throw new Error(`${links} links in the container, expected ${N}`);
       const probe = await probeFanOut(hostNs, pids);
+      // The steady state: the controller's CPU over three poll periods with every object converged.
+      const idle0 = cpuMs(agent.pid);
+      const idleT0 = performance.now();
+      await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+      const controllerIdleMsPerS = (cpuMs(agent.pid) - idle0) / ((performance.now() - idleT0) / 1000);
       const fanout = {
         events: tally.counter.total,
         byType: tally.byType,
@@ -301,7 +309,7 @@ async function ours(ctr: TestNetns, kk: ScaleKey[]) {
         daemonsCpuS,
         probe,
       };
-      return { coldS, rssMib: hwm / 1024, daemons, heap, fanout, controllerCpuS };
+      return { coldS, rssMib: hwm / 1024, daemons, heap, fanout, controllerCpuS, controllerIdleMsPerS };
     } finally {
       await tally.counter.stop();
       await ctrTally.counter.stop();
@@ -386,7 +394,8 @@ try {
     const o = await ours(ctr, kk);
     console.log(
       `ours: ${N} WGIs Ready ${o.coldS.toFixed(1)} s after the controller started; controller peak RSS ` +
-        `${o.rssMib.toFixed(0)} MiB, CPU ${o.controllerCpuS.toFixed(1)} s (V8 heap MiB: ${JSON.stringify(o.heap)}); ` +
+        `${o.rssMib.toFixed(0)} MiB, CPU ${o.controllerCpuS.toFixed(1)} s (V8 heap MiB: ${JSON.stringify(o.heap)}), ` +
+        `then ${o.controllerIdleMsPerS.toFixed(1)} ms CPU per s with all converged; ` +
         `${o.daemons.count} wireguard-go daemons using ${o.daemons.mib.toFixed(0)} MiB`,
     );
     const f = o.fanout;
@@ -446,6 +455,7 @@ try {
       fanout_floor_s: +(fanoutCpuS / cpus).toFixed(1),
       daemons_cpu_s: +f.daemonsCpuS.toFixed(1),
       controller_cpu_s: +o.controllerCpuS.toFixed(1),
+      controller_idle_ms_per_s: +o.controllerIdleMsPerS.toFixed(1),
       daemon_socket_drops: f.dropsAtReady,
       peer_netlink_events: peerFan?.events ?? null,
       peer_daemon_wakeups: peerFan?.wakeups ?? null,

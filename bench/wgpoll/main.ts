@@ -83,7 +83,11 @@ async function syscalls(fn: () => Promise<void>): Promise<number | undefined> {
 const ns = await createNetns("wp");
 const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wp-" });
 const handle = Netns.byPath(ns.path, ns.name);
-const node = new WgNode(handle, { backend: "userspace", wireguardGo: { stateDir } });
+const node = new WgNode(handle, {
+  agent: { node: "bench", namespace: "default" },
+  backend: "userspace",
+  wireguardGo: { stateDir },
+});
 const devices: WgDesired[] = [];
 try {
   for (let i = 0; i < DEVICES; i++) devices.push(await desired(i + 1));

@@ -16,7 +16,7 @@ import { dotToSvg, renderDot } from "./graph.ts";
 import { interfaceViews, topology } from "./model.ts";
 import { pendingRotation, planChildren, rotateKeys, rotationTargets } from "./rotate.ts";
 import { concatFiles, wgQuickFiles } from "./showconf.ts";
-import { fetchObjects, listAll, type Objects, objectsFromText, PLANS } from "./source.ts";
+import { fetchObjects, listAll, type Objects, objectsFromText, PLANS, SECRETS } from "./source.ts";
 import { renderStatus, type StatusFormat, statusRows } from "./status.ts";
 import { SHELLS, type VerbSpec } from "./spec.ts";
 
@@ -140,8 +140,6 @@ async function privateKeyOf(client: KubeClient, ref: { namespace: string; name: 
   return WireGuardKey.parse("private", wireGuardKeyFromSecretData(Uint8Array.fromBase64(value), field), field)
     .toBase64();
 }
-
-const SECRETS = { group: "", version: "v1", plural: "secrets" };
 
 async function showconf(_verb: VerbSpec, args: string[], f: FlagValues, io: Io, conn: () => Connection) {
   const c = conn();

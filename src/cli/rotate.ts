@@ -12,9 +12,7 @@ import { isConflict, type KubeClient, type KubeObject } from "../kube/client.ts"
 import { childSelector } from "../plan/child.ts";
 import { keySources, planKeySecretName, secretDataKeyFor } from "../plan/keys.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../wireguard/key.ts";
-import { INTERFACES, listAll } from "./source.ts";
-
-const SECRETS = { group: "", version: "v1", plural: "secrets" };
+import { INTERFACES, listAll, SECRETS } from "./source.ts";
 
 interface Secret extends KubeObject {
   data?: Record<string, string>;

@@ -13,6 +13,9 @@ export const PLANS: ResourceType = { group: GROUP, version: VERSION, plural: KIN
 /** WireGuardInterfaces. */
 export const INTERFACES: ResourceType = { group: GROUP, version: VERSION, plural: KINDS.WireGuardInterface.plural };
 
+/** Secrets (the plan's key Secret). */
+export const SECRETS: ResourceType = { group: "", version: "v1", plural: "secrets" };
+
 /** What the views are made of. */
 export interface Objects {
   plans: WireGuardNetworkPlan[];

@@ -3,17 +3,14 @@
  * kernel and keeps them there. Reference flags work unchanged; ours: -metrics-bind-address, -docker-host.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, NODE_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
 import { runNlController } from "../controllers/nl/run.ts";
+import { opsListen } from "../kube/server.ts";
 
 const FLAGS = {
   ...COMMON_FLAGS,
   ...NODE_FLAGS,
-  "metrics-bind-address": {
-    type: "string",
-    default: ":8081",
-    usage: "Address for /metrics, /healthz and /readyz (Go style, e.g. :8081 or 127.0.0.1:0); 0 disables.",
-  },
+  "metrics-bind-address": metricsAddressFlag(":8081"),
   "docker-host": {
     type: "string",
     default: "",
@@ -31,7 +28,7 @@ if (import.meta.main) {
       workers: f["num-workers"] as number,
       resyncSeconds: f["default-resync-period"] as number,
       dryRun: f["dry-run"] as boolean,
-      metricsAddress: f["metrics-bind-address"] as string,
+      ops: opsListen(f["metrics-bind-address"] as string, ":8081"),
       dockerHost: f["docker-host"] as string,
     }, signal));
 }

@@ -3,7 +3,7 @@
  * (`-h` → usage, exit 0; a bad flag → message + usage, exit 2), logging setup, and clean shutdown — the first
  * SIGINT/SIGTERM aborts the program's signal so it can stop its loops, a second one exits at once with status 1.
  */
-import { type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
+import { type FlagDef, type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
 import { type LogFormat, logger, setupLogging, shutdownLogging } from "../log/mod.ts";
 
 /** Flags every program accepts (reference §3.0.1), plus klog's flags, accepted for compatibility. */
@@ -52,6 +52,20 @@ export const NODE_FLAGS = {
   },
   "dry-run": { type: "bool", default: false, usage: "Observe and report, but change nothing at all." },
 } as const satisfies FlagDefs;
+
+/**
+ * The `-metrics-bind-address` flag of a program whose default address is `programDefault` (resolved with
+ * `opsListen` of src/kube/server.ts): unset means that address, or a free port when it is taken.
+ */
+export function metricsAddressFlag(programDefault: string) {
+  return {
+    type: "string",
+    default: "",
+    usage: `Address of /metrics, /healthz and /readyz, e.g. "${programDefault}" or "127.0.0.1:9090"; "0" disables. ` +
+      `Unset: "${programDefault}", or a free port (logged) when another program has it; an address given here that ` +
+      "is in use is a fatal error.",
+  } as const satisfies FlagDef;
+}
 
 /** Result of parsing: either values to run with, or an exit code (help or usage error) already reported. */
 export type ParseOutcome<D extends FlagDefs> = { flags: FlagValues<D> } | { exitCode: number };

@@ -16,14 +16,14 @@ import { Controller, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { ControllerMetrics } from "../kube/metrics.ts";
-import { type OpsServer, startOpsServer } from "../kube/server.ts";
+import { opsListen, type OpsServer, startOpsServer } from "../kube/server.ts";
 import { logger } from "../log/mod.ts";
 import { DockerClient } from "../node/container.ts";
 import { DriftMonitor } from "../node/monitor.ts";
 import { NamespaceResolver } from "../node/placement.ts";
-import { WgNode } from "../node/wireguard/executor.ts";
+import { agentStateDir, WgNode } from "../node/wireguard/executor.ts";
 import type { BackendChoice } from "../wireguard/client.ts";
-import { COMMON_FLAGS, NODE_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
 
 const PROGRAM = "wg-controller";
 
@@ -67,15 +67,13 @@ export const WG_CONTROLLER_FLAGS = {
     default: "",
     usage: "Docker Engine API socket as unix:///path (default $DOCKER_HOST, else /var/run/docker.sock).",
   },
-  "metrics-bind-address": {
-    type: "string",
-    default: ":8080",
-    usage: 'Address of /metrics, /healthz and /readyz, e.g. ":8080" or "127.0.0.1:9090"; "0" disables.',
-  },
+  "metrics-bind-address": metricsAddressFlag(":8080"),
   "wg-state-dir": {
     type: "string",
-    default: "/run/dn42op/wireguard-go",
-    usage: "Directory of wireguard-go PID and log files (daemons found there after a restart are adopted).",
+    default: "",
+    usage: "Directory of this agent's wireguard-go PID, log and UAPI socket files (daemons found there after a " +
+      "restart are adopted; daemons of other directories are never touched). Empty: " +
+      "/run/dn42op/wireguard-go/<-namespace, _all for all>/<-nodename>, one per agent.",
   },
 } as const;
 
@@ -101,14 +99,16 @@ if (import.meta.main) {
       resyncPeriodMs: f["default-resync-period"] * 1000,
     });
     const resolver = new NamespaceResolver({ docker });
+    const agent = { node: f.nodename, namespace: f.namespace };
     const node = new WgNode(resolver.host.ns, {
+      agent,
       backend: f["wg-backend"] as BackendChoice,
       // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
-      wireguardGo: { stateDir: f["wg-state-dir"], startTimeoutMs: 30_000 },
+      wireguardGo: { stateDir: f["wg-state-dir"] || agentStateDir(agent), startTimeoutMs: 30_000 },
     });
     const enqueueAll = () => informer.store.list().forEach((o) => ctl.enqueue(objectKey(o)));
     const monitor = new DriftMonitor({
-      kind: "wg",
+      agent: { kind: "wg", ...agent },
       enqueue: (k) => ctl.enqueue(k),
       resyncAll: enqueueAll,
       knownKeys: () => informer.store.list().map(objectKey),
@@ -122,6 +122,7 @@ if (import.meta.main) {
       monitor,
       events: new EventRecorder(client, { component: PROGRAM, host: f.nodename }),
       nodename: f.nodename,
+      namespace: f.namespace,
       dryRun: f["dry-run"],
       pollIntervalMs: f["wg-poll-interval"] * 1000,
       statsIntervalMs: f["wg-status-stats-interval"] * 1000,
@@ -150,10 +151,11 @@ if (import.meta.main) {
     });
     metrics.watchInformers([informer]);
     watchReadiness(metrics.registry, KINDS.WireGuardInterface.kind, informer.store);
+    const listen = opsListen(f["metrics-bind-address"], ":8080");
     let ops: OpsServer | undefined;
-    if (f["metrics-bind-address"] !== "0") {
+    if (listen) {
       ops = await startOpsServer({
-        address: f["metrics-bind-address"],
+        ...listen,
         metrics: () => metrics.exposition(),
         readyz: [ctl.readyCheck()],
       });
@@ -163,7 +165,7 @@ if (import.meta.main) {
     // Orphan sweep: once the cache has synced, then every resync period.
     const sweep = async () => {
       if (await informer.waitForSync(signal)) {
-        await reconciler.sweep().catch((e) => log.error("sweep failed", { error: String(e) }));
+        await reconciler.sweep(signal).catch((e) => log.error("sweep failed", { error: String(e) }));
       }
     };
     const sweeper = setInterval(sweep, f["default-resync-period"] * 1000);

@@ -3,8 +3,9 @@
  * per cluster; run several replicas with -leader-elect (default) and only the Lease holder works.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, runProgram } from "./program.ts";
+import { COMMON_FLAGS, metricsAddressFlag, runProgram } from "./program.ts";
 import { loadKubeConfig } from "../kube/config.ts";
+import { opsListen } from "../kube/server.ts";
 import { PROGRAM, runWgplanController } from "../controllers/wgplan/controller.ts";
 
 /** Flags of the wgplan-controller: the reference's plus leader election, the ops server and write concurrency. */
@@ -34,11 +35,7 @@ export const WGPLAN_FLAGS = {
     usage: "Seconds the leader keeps trying to renew before it gives leadership up.",
   },
   "leader-elect-retry-period": { type: "int", default: 2, min: 1, usage: "Seconds between Lease attempts." },
-  "metrics-bind-address": {
-    type: "string",
-    default: ":8080",
-    usage: 'Listen address of /metrics, /healthz and /readyz ("0" disables the server).',
-  },
+  "metrics-bind-address": metricsAddressFlag(":8080"),
   "write-concurrency": {
     type: "int",
     default: 32,
@@ -68,7 +65,7 @@ if (import.meta.main) {
       resyncPeriodMs: flags["default-resync-period"] * 1000,
       writeConcurrency: flags["write-concurrency"],
       leaderElection,
-      opsAddress: flags["metrics-bind-address"] === "0" ? undefined : flags["metrics-bind-address"],
+      ops: opsListen(flags["metrics-bind-address"], ":8080"),
       host: Deno.hostname(),
     }, signal);
   });

@@ -2,6 +2,11 @@
  * The operations HTTP server (Deno.serve): /metrics (Prometheus text), /healthz (liveness), /readyz (readiness).
  * Probes answer 200 "ok" or 503 with one line per check (`[+]name ok` / `[-]name failed: reason`), like the
  * kube-apiserver's; `?verbose` lists passing checks too.
+ *
+ * Address in use: an address the user gave is a fatal error (probes and scrapers expect it). The program's default
+ * address is only a preference: several programs on one host (the reference README runs five in one network
+ * namespace) cannot all have it, so when it is taken the server listens on a free port of the same host instead and
+ * logs a warning naming it ({@link opsListen}).
  */
 import { logger } from "../log/mod.ts";
 
@@ -17,6 +22,8 @@ export interface Check {
 export interface OpsServerOptions {
   /** Listen address, Go style: ":8080", "127.0.0.1:8080", "[::1]:8080"; port 0 picks a free port. */
   address: string;
+  /** When `address` is in use: fail (the default), or listen on a free port of the same host with a warning. */
+  fallbackToFreePort?: boolean;
   /** Renders /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Liveness checks (the process answering at all is the implicit first one). */
@@ -61,9 +68,35 @@ async function runChecks(checks: Check[], verbose: boolean): Promise<Response> {
   return new Response(body, { status: ok ? 200 : 503, headers: { "content-type": "text/plain; charset=utf-8" } });
 }
 
+/**
+ * The listen settings of a `-metrics-bind-address` value: "0" disables the server (undefined), "" means the
+ * program's `programDefault` with a fallback to a free port, anything else is that address exactly.
+ */
+export function opsListen(
+  value: string,
+  programDefault: string,
+): Pick<OpsServerOptions, "address" | "fallbackToFreePort"> | undefined {
+  if (value === "0") return undefined;
+  return value === "" ? { address: programDefault, fallbackToFreePort: true } : { address: value };
+}
+
 /** Starts the operations server. */
 export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
   const { hostname, port } = parseListenAddress(o.address);
+  try {
+    return await listen(o, hostname, port);
+  } catch (e) {
+    if (!o.fallbackToFreePort || !(e instanceof Error && e.cause instanceof Deno.errors.AddrInUse)) throw e;
+    const server = await listen(o, hostname, 0);
+    log.warn("default metrics address in use; serving on a free port instead (set -metrics-bind-address to choose)", {
+      wanted: o.address,
+      port: server.port,
+    });
+    return server;
+  }
+}
+
+async function listen(o: OpsServerOptions, hostname: string, port: number): Promise<OpsServer> {
   const ac = new AbortController();
   return await new Promise((resolve, reject) => {
     let server: Deno.HttpServer;
@@ -107,7 +140,8 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
         }
       });
     } catch (e) {
-      reject(new Error(`cannot listen on ${o.address}: ${e instanceof Error ? e.message : e}`, { cause: e }));
+      const where = port === 0 ? `${hostname}:0` : o.address;
+      reject(new Error(`cannot listen on ${where}: ${e instanceof Error ? e.message : e}`, { cause: e }));
     }
   });
 }

@@ -9,6 +9,10 @@ import { isConflict, isNotFound, type KubeClient, type KubeObject, type Resource
 import type { Clock } from "./clock.ts";
 import { ItemExponentialRateLimiter, type RateLimiter } from "./ratelimit.ts";
 import { WorkQueue } from "./workqueue.ts";
+import { logger } from "../log/mod.ts";
+import { trace } from "../log/trace.ts";
+
+const log = logger("kube", "status");
 
 /** Result of a status update. */
 export interface StatusUpdate<T> {
@@ -112,7 +116,11 @@ export class StatusQueue<T extends KubeObject & { status?: S }, S = T["status"]>
     this.#workers = Array.from({ length: Math.max(1, o.concurrency ?? 4) }, () => this.#work());
   }
 
-  /** Asks for `mutate` to be applied to `namespace/name`'s status soon; replaces an unwritten earlier submission. */
+  /**
+   * Asks for `mutate` to be applied to `namespace/name`'s status soon; replaces an unwritten earlier submission. With
+   * `current` (the object the caller acted on) the status is written only to that incarnation of the object (same
+   * uid): a write still pending when the object is deleted and created again never lands on the new one.
+   */
   submit(namespace: string, name: string, mutate: StatusMutation<T, S>, current?: T): void {
     const key = `${namespace}/${name}`;
     this.#pending.set(key, { namespace, name, mutate, current });
@@ -157,8 +165,15 @@ export class StatusQueue<T extends KubeObject & { status?: S }, S = T["status"]>
       try {
         if (!sub) continue;
         const cached = this.o.lookup?.(sub.namespace, sub.name) ?? sub.current;
-        const r = await this.writer.update(sub.namespace, sub.name, sub.mutate, cached);
-        if (r.written) this.#written++;
+        const uid = sub.current?.metadata.uid;
+        const mutate: StatusMutation<T, S> = uid
+          ? (o) => o.metadata.uid === uid ? sub.mutate(o) : undefined
+          : sub.mutate;
+        const r = await this.writer.update(sub.namespace, sub.name, mutate, cached);
+        if (r.written) {
+          this.#written++;
+          trace(log, "status-written", key);
+        }
         this.#queue.forget(key);
       } catch (e) {
         if (isNotFound(e)) {

@@ -3,22 +3,22 @@
  * (started and stopped with the {@link NamespaceResolver}'s handles) that maps link and address changes to the keys
  * of the objects owning or depending on them, and hands those keys to the controller's queue.
  *
- * A link event is attributed to: the owner in its ownership mark; every object that tracks its name or ifindex in
+ * A link event is attributed to: the owner in its ownership mark (this agent's marks only); every object that tracks its name or ifindex in
  * that namespace (a wanted link that someone else created or deleted, a bridge slave, a vxlan underlay); and the
  * objects tracking its master (a slave joined or left a bridge). An address event is attributed through the
  * ifindex. A kernel buffer overflow (ENOBUFS) or a failed subscription asks for a full resync.
  */
 import { logger } from "../log/mod.ts";
 import { type NetlinkEvent, NetlinkMonitor } from "../netlink/mod.ts";
-import { ownerKeyOf, type OwnerKind } from "./ownership.ts";
+import { type AgentIdentity, markedKey } from "./ownership.ts";
 import type { NamespaceListener, NsTarget } from "./placement.ts";
 
 const log = logger("node", "monitor");
 
 /** Options of {@link DriftMonitor}. */
 export interface DriftMonitorOptions {
-  /** The agent's kind; only marks of this kind are attributed by mark. */
-  kind: OwnerKind;
+  /** The agent; only its own marks are attributed by mark (other agents' links in a shared namespace are not). */
+  agent: AgentIdentity;
   /** Queues one object key. */
   enqueue(key: string): void;
   /** Queues every object (after lost notifications). */
@@ -138,7 +138,7 @@ export class DriftMonitor implements NamespaceListener {
     }
     if (e.type !== "link") return keys;
     const l = e.link;
-    const owner = ownerKeyOf(l, this.#o.kind, this.#o.knownKeys?.() ?? []);
+    const owner = markedKey(l.alias, this.#o.agent, this.#o.knownKeys?.() ?? []);
     if (owner !== undefined) keys.add(owner);
     for (const k of w.names.get(l.name)) keys.add(k);
     for (const k of w.indexes.get(l.index)) keys.add(k);

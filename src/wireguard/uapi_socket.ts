@@ -1,12 +1,13 @@
 /**
- * Transport of the wireguard-go UAPI: one request per connection over the unix socket
- * `/var/run/wireguard/<name>.sock`. The socket lives on the host's /run, which every network namespace shares,
- * so it is reachable whichever namespace the device sits in.
+ * Transport of the wireguard-go UAPI: one request per connection over the unix socket `<socketDir>/<name>.sock`
+ * (wireguard-go's own `/var/run/wireguard`, or the per-state-directory one of src/wireguard/wggo.ts). Sockets live
+ * in the file system, which every network namespace shares, so they are reachable whichever namespace the device
+ * sits in.
  */
 
 import { DeviceNotFoundError, ProtocolError } from "./errors.ts";
 
-/** Directory where wireguard-go creates its sockets. */
+/** Directory where wireguard-go creates its sockets (unless started by src/wireguard/wggo.ts). */
 export const DEFAULT_SOCKET_DIR = "/var/run/wireguard";
 
 /** Socket path of a device. */

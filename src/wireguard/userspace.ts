@@ -1,6 +1,7 @@
 /**
- * Userspace backend: devices served by wireguard-go, one daemon per device, configured over the UAPI socket.
- * Creating a device starts its daemon in the backend's namespace; deleting it stops the daemon by PID.
+ * Userspace backend: devices served by wireguard-go, one daemon per device, configured over the UAPI socket in the
+ * state directory's socket directory (src/wireguard/wggo.ts). Creating a device starts its daemon in the backend's
+ * namespace; deleting it stops the daemon by PID.
  */
 
 import type { WireGuardBackend } from "./backend.ts";
@@ -9,9 +10,10 @@ import { DeviceNotFoundError, UapiError } from "./errors.ts";
 import { generatePrivateKey, publicKeyOf } from "./key.ts";
 import type { DeviceState, DeviceUpdate } from "./model.ts";
 import { checkUapiReply, decodeUapiGet, encodeUapiSet, UAPI_GET } from "./uapi.ts";
-import { DEFAULT_SOCKET_DIR, uapiCall, uapiCallBytes, uapiSocketPath } from "./uapi_socket.ts";
+import { uapiCall, uapiCallBytes, uapiSocketPath } from "./uapi_socket.ts";
 import {
   daemonAnswers,
+  daemonSocketDir,
   findWireGuardGo,
   startWireGuardGo,
   stopWireGuardGo,
@@ -39,7 +41,7 @@ export class UserspaceBackend implements WireGuardBackend {
   }
 
   get #socketDir(): string {
-    return this.#opts.socketDir ?? DEFAULT_SOCKET_DIR;
+    return daemonSocketDir(this.#opts);
   }
 
   async getDevice(name: string): Promise<DeviceState> {

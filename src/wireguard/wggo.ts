@@ -1,14 +1,24 @@
 /**
- * Lifecycle of wireguard-go daemons, one per userspace device.
+ * Lifecycle of wireguard-go daemons, one per userspace device, kept apart per state directory.
  *
- * Start: `setsid nsenter --net=<netns path> wireguard-go -f <name>`, with output appended to a log file. Each
- * step execs the next, so the PID we spawn is wireguard-go's own. nsenter is used rather than `ip netns exec`
- * because it takes any namespace path (a bind mount under /run/netns or a container's /proc/PID/ns/net) and does
- * not create a mount namespace. wireguard-go creates its TUN link and its UDP socket in the namespace it starts
- * in; setsid detaches it from our process group and its output goes to a file, so it survives a restart of ours.
+ * wireguard-go puts its UAPI socket into the fixed `/var/run/wireguard/<name>.sock`, one name space for every
+ * network namespace of the host: two agents (two nodes' wg-controllers sharing a host, another install) with an
+ * equal interface name would find, adopt or replace each other's daemons there. So each daemon runs in a private
+ * mount namespace in which `<stateDir>/run` is bind-mounted over /var/run, and its socket is
+ * `<stateDir>/run/wireguard/<name>.sock` for everyone else ({@link daemonSocketDir}). One state directory per agent
+ * (wg-controller's default is per node and watched namespace) is then all the separation needed.
+ *
+ * Start: `setsid nsenter --net=<netns path> unshare --mount --propagation private sh -c 'mount --bind <stateDir>/run
+ * /var/run && exec wireguard-go -f <name>'`, with output appended to `<stateDir>/<name>.log`. Each step execs the
+ * next, so the PID we spawn ends up as wireguard-go's own. nsenter takes any namespace path (a bind mount under
+ * /run/netns or a container's /proc/PID/ns/net). wireguard-go creates its TUN link and its UDP socket in the network
+ * namespace it starts in; setsid detaches it from our process group and its output goes to a file, so it survives a
+ * restart of ours.
  *
  * Adopt: after our restart, a device is found by its UAPI socket plus the PID recorded in `<stateDir>/<name>.pid`
- * (checked against /proc: command line and, if given, network namespace).
+ * (checked against /proc: command line and, if given, network namespace). Daemons of the earlier layout (PID files
+ * directly in the shared directory, sockets in /var/run/wireguard) are never adopted: nothing there proves which
+ * agent started them (src/node/wireguard/executor.ts replaces their links instead).
  *
  * Stop: SIGTERM by PID, SIGKILL after a grace period. A wireguard-go started inside a container's namespace keeps
  * that namespace alive, so the device owner must stop it when the device goes.
@@ -16,16 +26,14 @@
 
 import { DaemonError, DeviceNotFoundError } from "./errors.ts";
 import { checkDeviceName, UAPI_GET } from "./uapi.ts";
-import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "./uapi_socket.ts";
+import { uapiCall, uapiSocketPath } from "./uapi_socket.ts";
 
 /** Where and how daemons run. */
 export interface WireGuardGoOptions {
   /** Network namespace to start in (any nsfs path); absent means the caller's own namespace. */
   netnsPath?: string;
-  /** PID and log files. Default `/run/dn42op/wireguard-go`. */
+  /** PID and log files, and the daemons' /var/run (their UAPI sockets). Default {@link DEFAULT_STATE_DIR}. */
   stateDir?: string;
-  /** Directory of the UAPI sockets (fixed in wireguard-go; for tests only). */
-  socketDir?: string;
   /** Executable. Default `wireguard-go`. */
   binary?: string;
   /** How long to wait for the socket to answer after starting. Default 5000 ms. */
@@ -40,7 +48,13 @@ export interface WireGuardGoDaemon {
   child?: Deno.ChildProcess;
 }
 
-const DEFAULT_STATE_DIR = "/run/dn42op/wireguard-go";
+/** State directory when none is given (wg-controller gives one per node and watched namespace). */
+export const DEFAULT_STATE_DIR = "/run/dn42op/wireguard-go";
+
+/** Where the daemons of `opts.stateDir` have their UAPI sockets (their private /var/run/wireguard). */
+export function daemonSocketDir(opts: Pick<WireGuardGoOptions, "stateDir"> = {}): string {
+  return `${opts.stateDir ?? DEFAULT_STATE_DIR}/run/wireguard`;
+}
 /** A set request without changes: answered with `errno=0` by a serving daemon. */
 const UAPI_PING = "set=1\n\n";
 
@@ -65,26 +79,30 @@ function paths(name: string, opts: WireGuardGoOptions) {
 export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = {}): Promise<WireGuardGoDaemon> {
   checkDeviceName(name);
   const op = `start wireguard-go ${name}`;
-  const socketDir = opts.socketDir ?? DEFAULT_SOCKET_DIR;
+  const socketDir = daemonSocketDir(opts);
   if (await exists(uapiSocketPath(name, socketDir))) {
     const running = await findWireGuardGo(name, opts);
     if (running) throw new DaemonError(op, `already running as PID ${running.pid}`);
-    // A socket that still answers belongs to a live daemon we did not start (another agent, another state
-    // directory): UAPI sockets are one name space for every network namespace, so removing it would hijack
-    // that daemon's device. Only a dead socket is stale.
+    // A socket that still answers belongs to a live daemon whose PID file is lost: removing the socket would make
+    // it exit and take its device along. Only a dead socket is stale.
     if (await answers(name, socketDir)) {
       throw new DaemonError(
         op,
-        `another wireguard-go serves ${uapiSocketPath(name, socketDir)} (not one of ours); not replacing it`,
+        `a wireguard-go without a PID file serves ${uapiSocketPath(name, socketDir)}; not replacing it`,
       );
     }
     await Deno.remove(uapiSocketPath(name, socketDir)); // stale socket of a killed daemon
   }
   const p = paths(name, opts);
   await Deno.mkdir(p.dir, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(`${p.dir}/run`, { mode: 0o700 }).catch((e) => {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  });
   const inner = [
     "setsid",
     ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
+    ...["unshare", "--mount", "--propagation", "private", "--"],
+    ...["sh", "-c", 'mount --bind "$0" /var/run && exec "$@"', `${p.dir}/run`],
     opts.binary ?? "wireguard-go",
     "-f",
     name,
@@ -155,7 +173,7 @@ export async function daemonAnswers(
 ): Promise<boolean> {
   if (!(await isWireGuardGo(daemon.pid, daemon.name)) || !(await isAlive(daemon.pid))) return false;
   try {
-    return /^errno=0\n\n$/.test(await uapiCall(daemon.name, UAPI_PING, opts.socketDir, timeoutMs));
+    return /^errno=0\n\n$/.test(await uapiCall(daemon.name, UAPI_PING, daemonSocketDir(opts), timeoutMs));
   } catch {
     return false;
   }
@@ -187,7 +205,7 @@ export async function stopWireGuardGo(
   if (gone) await gone;
   await Deno.remove(paths(daemon.name, opts).pid).catch(() => {});
   // After SIGKILL the daemon cannot remove its socket; a stale one would look like a running device.
-  await Deno.remove(uapiSocketPath(daemon.name, opts.socketDir)).catch(() => {});
+  await Deno.remove(uapiSocketPath(daemon.name, daemonSocketDir(opts))).catch(() => {});
 }
 
 function signal(pid: number, sig: Deno.Signal): void {

@@ -4,6 +4,7 @@
  * a plan "mesh" with lax1 (underlay, in container agent1), lax2 (NAT, in agent2) and lax3, a node outside the
  * cluster played by a fresh network namespace wired to agentx's underlay.
  * - status and graph show the live tunnel (peer, handshake, Ready) and the lab's topology picture is drawn;
+ * - installed as cli:install does, `kubectl dn42` runs it and kubectl's plugin completion asks it;
  * - showconf's wg-quick file, applied with wg-quick (wg, ip and wireguard-go) in the outside namespace, joins the
  *   plan's mesh: it pings lax1 through the tunnel; without read access to the key Secret --with-private-key is
  *   refused and the rest is still printed;
@@ -15,6 +16,8 @@ import { exec } from "../../lab/exec.ts";
 import { freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { writeTopologyPicture } from "../../lab/picture.ts";
 import { inNetnsOf } from "../../lab/scenario.ts";
+import { wrapperScripts } from "../../scripts/cli_install.ts";
+import { BINARIES } from "../../scripts/controlplane/build.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { until } from "../helpers/agent.ts";
 import { kubectl, mintIdentity, withNamespace } from "../helpers/cluster.ts";
@@ -161,8 +164,29 @@ Deno.test({
           const dot = await ok(["graph", "mesh"], kc, ns);
           assert.match(dot, new RegExp(`"lax1/${agent1}" -- "lax2/${agent2}" \\[color="#2e7d32"`), dot);
           assert.match(dot, /"lax3" \[label="lax3\\nNAT\\nno agent reports"/);
-          const svg = await Deno.readTextFile(await writeTopologyPicture(kc, ns, o.topology.stateDir));
+          // lax1–lax3 has no handshake yet (lax3 joins below): draw at once instead of waiting for it.
+          const svg = await Deno.readTextFile(await writeTopologyPicture(kc, ns, o.topology.stateDir, 0));
           assert.equal(svg.match(/<g id="edge\d+" class="edge">/g)?.length, 2);
+          assert.match(svg, /stroke="#2e7d32"/, "the live tunnel is drawn green");
+        });
+
+        await t.step("as a kubectl plugin: kubectl dn42 runs the CLI, kubectl completes its arguments", async () => {
+          const bin = await Deno.makeTempDir({ prefix: PREFIX });
+          try {
+            for (const [name, text] of Object.entries(wrapperScripts(programCommand("dn42op")))) {
+              await Deno.writeTextFile(`${bin}/${name}`, text, { mode: 0o755 });
+            }
+            const env = { PATH: `${bin}:${Deno.env.get("PATH")}`, KUBECONFIG: kc, NO_COLOR: "1" };
+            const plugin = await exec([BINARIES.kubectl, "dn42", "status", "mesh", "-n", ns], env);
+            assert.equal(plugin.code, 0, plugin.stderr);
+            assert.match(plugin.stdout, /^wg-lax1-lax2-0\s+lax1\s+wg-lax1-lax2-0\s+lax2\s/m);
+            const help = await exec([BINARIES.kubectl, "dn42", "--help"], env);
+            assert.match(help.stdout, /^ {2}kubectl dn42 COMMAND \[ARGS\] \[flags\]$/m);
+            const completion = await exec([BINARIES.kubectl, "__complete", "dn42", "showconf", "-n", ns, ""], env);
+            assert.match(completion.stdout, /^mesh\n/m, completion.stdout + completion.stderr);
+          } finally {
+            await Deno.remove(bin, { recursive: true });
+          }
         });
 
         await t.step(

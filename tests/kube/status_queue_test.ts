@@ -113,3 +113,14 @@ Deno.test("status queue: cancel drops an unwritten submission", async () => {
   await q.close();
   assert.deepEqual(r.calls.map((c) => c.status), [{ v: 1 }]);
 });
+
+Deno.test("status queue: a submission for one incarnation of an object is not written to a re-created one", async () => {
+  const r = recorder();
+  const fresh = { metadata: { namespace: "ns", name: "a", uid: "u2" } };
+  const q = new StatusQueue<Obj>(r.writer, { lookup: () => fresh });
+  q.submit("ns", "a", () => ({ v: 1 }), { metadata: { namespace: "ns", name: "a", uid: "u1" } });
+  q.submit("ns", "b", () => ({ v: 2 }), { metadata: { namespace: "ns", name: "b", uid: "u2" } });
+  await q.close();
+  const byKey = r.calls.map((c) => [c.key, c.status]).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+  assert.deepEqual(byKey, [["ns/a", undefined], ["ns/b", { v: 2 }]]);
+});

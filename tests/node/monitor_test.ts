@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNetns } from "../helpers/netns.ts";
 import { DriftMonitor } from "../../src/node/monitor.ts";
-import { ownerMark } from "../../src/node/ownership.ts";
+import { type AgentIdentity, ownerMark } from "../../src/node/ownership.ts";
 import { NamespaceResolver } from "../../src/node/placement.ts";
 
 async function waitFor(what: string, fn: () => boolean, ms = 5000): Promise<void> {
@@ -14,6 +14,8 @@ async function waitFor(what: string, fn: () => boolean, ms = 5000): Promise<void
   }
 }
 
+const agent: AgentIdentity = { kind: "nl", node: "lax1", namespace: "ns" };
+
 Deno.test({
   name: "monitor: link/address events map to owners by mark, tracked name, ifindex and master; handles close",
   ignore: skipUnless("root"),
@@ -22,7 +24,7 @@ Deno.test({
       const seen: string[] = [];
       const resyncs: string[] = [];
       const r = new NamespaceResolver();
-      const m = new DriftMonitor({ kind: "nl", enqueue: (k) => seen.push(k), resyncAll: (why) => resyncs.push(why) });
+      const m = new DriftMonitor({ agent, enqueue: (k) => seen.push(k), resyncAll: (why) => resyncs.push(why) });
       r.listen(m);
       try {
         const ta = await r.resolve({ kind: "netns-name", name: a.name });
@@ -45,10 +47,12 @@ Deno.test({
         await a.ip("link", "set", "x9", "master", "br0");
         await waitFor("master", () => seen.includes("ns/br"));
         seen.length = 0;
-        // attribution by ownership mark only
+        // attribution by ownership mark only, and only by this agent's (not another node's in the same namespace)
         await a.ip("link", "add", "mk0", "type", "veth", "peer", "name", "mk1");
-        await a.ip("link", "set", "mk0", "alias", ownerMark("nl", "ns/marked"), "up");
+        await a.ip("link", "set", "mk1", "alias", ownerMark({ ...agent, node: "lax2" }, "ns/theirs"), "up");
+        await a.ip("link", "set", "mk0", "alias", ownerMark(agent, "ns/marked"), "up");
         await waitFor("mark", () => seen.includes("ns/marked"));
+        assert.ok(!seen.includes("ns/theirs"), "another node's mark is not attributed");
         // a second namespace; releasing its last placement closes it and re-queues what was tracked there
         const tb = await r.resolve({ kind: "netns-name", name: b.name });
         m.track(tb.id, "ns/inb", { names: ["q0"] });

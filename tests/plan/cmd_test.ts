@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { WGPLAN_FLAGS } from "../../src/cmd/wgplan-controller.ts";
 import { parseProgramFlags } from "../../src/cmd/program.ts";
+import { opsListen } from "../../src/kube/server.ts";
 
 Deno.test("wgplan-controller flags: the reference's invocation works unchanged; ours have safe defaults", () => {
   const ref = parseProgramFlags("wgplan-controller", WGPLAN_FLAGS, ["-kubeconfig", "/k", "-v", "4", "-namespace=ns"]);
@@ -8,7 +9,10 @@ Deno.test("wgplan-controller flags: the reference's invocation works unchanged; 
   assert.equal(ref.flags.kubeconfig, "/k");
   assert.equal(ref.flags.namespace, "ns");
   assert.equal(ref.flags["leader-elect"], true);
-  assert.equal(ref.flags["metrics-bind-address"], ":8080");
+  assert.deepEqual(opsListen(ref.flags["metrics-bind-address"], ":8080"), {
+    address: ":8080",
+    fallbackToFreePort: true,
+  });
   const ours = parseProgramFlags("wgplan-controller", WGPLAN_FLAGS, [
     "-leader-elect=false",
     "--metrics-bind-address",
@@ -16,6 +20,7 @@ Deno.test("wgplan-controller flags: the reference's invocation works unchanged; 
     "-write-concurrency=8",
   ]);
   assert.ok("flags" in ours);
+  assert.equal(opsListen(ours.flags["metrics-bind-address"], ":8080"), undefined);
   assert.equal(ours.flags["leader-elect"], false);
   assert.equal(ours.flags["write-concurrency"], 8);
   let usage = "";

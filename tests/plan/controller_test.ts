@@ -70,7 +70,10 @@ Deno.test({
     withNamespace(async ({ kc, namespace: ns }) => {
       const client = new KubeClient(kc);
       let opsPort = 0;
-      const ctl = startController(kc, ns, { opsAddress: "127.0.0.1:0", onOpsListening: (s) => (opsPort = s.port) });
+      const ctl = startController(kc, ns, {
+        ops: { address: "127.0.0.1:0" },
+        onOpsListening: (s) => (opsPort = s.port),
+      });
       try {
         const { spec, priv, pub } = await wgp1Example();
         await client.create(PLANS, ns, planObject("wgp1", ns, spec));

@@ -11,7 +11,7 @@ import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wi
 import type { DeviceConfig } from "../../src/wireguard/model.ts";
 import type { TestNetns } from "../helpers/netns.ts";
 
-/** A short device name, unique machine-wide (wireguard-go sockets share /var/run/wireguard). */
+/** A short random device name. */
 export function devName(): string {
   return `wgt${crypto.getRandomValues(new Uint8Array(2)).toHex()}`;
 }

@@ -1,53 +1,83 @@
 /**
- * wireguard-go daemons of two owners (two agents, two state directories) with the same device name: UAPI sockets
- * are one name space for every network namespace, so the second start must refuse instead of removing the first
- * daemon's live socket (which took over that device: seen with a lab and a test running the same examples).
+ * wireguard-go daemons of two owners (two agents, two state directories) with the same device name: each daemon's
+ * UAPI socket lives in its own state directory (a private /var/run per daemon), so both run side by side, each
+ * answers on its own socket with its own device, and wireguard-go's shared /var/run/wireguard is not used. Within
+ * one state directory a live socket without a PID file is refused, a dead one replaced.
  */
 import assert from "node:assert/strict";
 import { DaemonError } from "../../src/wireguard/errors.ts";
-import { findWireGuardGo, startWireGuardGo, stopWireGuardGo } from "../../src/wireguard/wggo.ts";
-import { uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
+import { UAPI_GET } from "../../src/wireguard/uapi.ts";
+import {
+  daemonSocketDir,
+  findWireGuardGo,
+  startWireGuardGo,
+  stopWireGuardGo,
+  type WireGuardGoDaemon,
+} from "../../src/wireguard/wggo.ts";
+import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNetns } from "../helpers/netns.ts";
 import { devName } from "./scenario.ts";
 
+const ignore = skipUnless("root", "wireguard-go");
+
 Deno.test({
-  name: "wireguard-go: a name served by another owner's live daemon is refused, a dead socket is replaced",
-  ignore: skipUnless("root", "wireguard-go"),
+  name: "wireguard-go: equal names in two state directories run side by side, each on its own socket",
+  ignore,
   fn: () =>
     withNetns(async (a, b) => {
-      const [dirA, dirB] = [
-        await Deno.makeTempDir({ prefix: "dn42op-wg-" }),
-        await Deno.makeTempDir({ prefix: "dn42op-wg-" }),
-      ];
+      const dirs = [await Deno.makeTempDir({ prefix: "dn42op-wg-" }), await Deno.makeTempDir({ prefix: "dn42op-wg-" })];
       const name = devName();
-      const first = await startWireGuardGo(name, { netnsPath: a.path, stateDir: dirA });
+      const started: WireGuardGoDaemon[] = [];
       try {
+        started.push(await startWireGuardGo(name, { netnsPath: a.path, stateDir: dirs[0] }));
+        started.push(await startWireGuardGo(name, { netnsPath: b.path, stateDir: dirs[1] }));
+        assert.notEqual(started[0].pid, started[1].pid);
+        await uapiCall(name, `set=1\nlisten_port=40101\n\n`, daemonSocketDir({ stateDir: dirs[0] }));
+        await uapiCall(name, `set=1\nlisten_port=40102\n\n`, daemonSocketDir({ stateDir: dirs[1] }));
+        for (const [i, port] of [[0, 40101], [1, 40102]]) {
+          const reply = await uapiCall(name, UAPI_GET, daemonSocketDir({ stateDir: dirs[i] }));
+          assert.match(reply, new RegExp(`listen_port=${port}\\n`), `daemon ${i} answers for its own device`);
+          assert.equal((await findWireGuardGo(name, { stateDir: dirs[i] }))?.pid, started[i].pid);
+        }
+        await assert.rejects(Deno.lstat(uapiSocketPath(name, DEFAULT_SOCKET_DIR)), Deno.errors.NotFound);
+        assert.match(await a.ip("link", "show", name), new RegExp(name));
+        assert.match(await b.ip("link", "show", name), new RegExp(name));
+      } finally {
+        for (const [i, d] of started.entries()) await stopWireGuardGo(d, { stateDir: dirs[i] }).catch(() => {});
+        for (const d of dirs) await Deno.remove(d, { recursive: true });
+      }
+    }, { count: 2, tag: "e2e" }),
+});
+
+Deno.test({
+  name: "wireguard-go: a live socket without a PID file is refused, a dead one is replaced",
+  ignore,
+  fn: () =>
+    withNetns(async (a) => {
+      const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wg-" });
+      const name = devName();
+      const socket = uapiSocketPath(name, daemonSocketDir({ stateDir }));
+      const first = await startWireGuardGo(name, { netnsPath: a.path, stateDir });
+      let second: WireGuardGoDaemon | undefined;
+      try {
+        await Deno.remove(`${stateDir}/${name}.pid`); // its PID file lost: the daemon can no longer be proven ours
         await assert.rejects(
-          startWireGuardGo(name, { netnsPath: b.path, stateDir: dirB }),
-          (e: Error) => e instanceof DaemonError && /another wireguard-go serves/.test(e.message),
+          startWireGuardGo(name, { netnsPath: a.path, stateDir }),
+          (e: Error) => e instanceof DaemonError && /without a PID file serves/.test(e.message),
         );
-        assert.equal(
-          (await findWireGuardGo(name, { stateDir: dirA }))?.pid,
-          first.pid,
-          "the first daemon is untouched",
-        );
-        assert.ok(await Deno.lstat(uapiSocketPath(name)), "its socket is still there");
+        assert.ok(await Deno.lstat(socket), "its socket is still there");
 
         // Killed without cleanup: its socket stays but no longer answers, so it is stale and replaced.
         Deno.kill(first.pid, "SIGKILL");
         first.child?.ref(); // started unref'd (it may outlive its starter); awaiting its status needs a ref
         await first.child?.status;
-        assert.ok(await Deno.lstat(uapiSocketPath(name)), "SIGKILL leaves the socket file");
-        const second = await startWireGuardGo(name, { netnsPath: b.path, stateDir: dirB });
-        await stopWireGuardGo(second, { stateDir: dirB });
+        assert.ok(await Deno.lstat(socket), "SIGKILL leaves the socket file");
+        second = await startWireGuardGo(name, { netnsPath: a.path, stateDir });
       } finally {
-        await stopWireGuardGo(first, { stateDir: dirA }).catch(() => {});
-        const other = await findWireGuardGo(name, { stateDir: dirB });
-        if (other) await stopWireGuardGo(other, { stateDir: dirB }).catch(() => {});
-        await Deno.remove(uapiSocketPath(name)).catch(() => {}); // whatever a failed run left
-        await Deno.remove(dirA, { recursive: true });
-        await Deno.remove(dirB, { recursive: true });
+        if (second) await stopWireGuardGo(second, { stateDir }).catch(() => {});
+        await stopWireGuardGo(first, { stateDir }).catch(() => {});
+        await Deno.remove(stateDir, { recursive: true });
       }
-    }, { count: 2, tag: "e2e" }),
+    }, { tag: "e2e" }),
 });

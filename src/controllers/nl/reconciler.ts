@@ -1,8 +1,9 @@
 /**
  * NetlinkInterface reconcile: one key → finalizer, desired state, placement, kernel pass, drift tracking, Events,
- * status. Deletions happen only for an object deleted with our finalizer, an object the synced cache no longer holds,
- * or (garbage collection) marked links no cached object wants; a failing watch never leads to deletions because
- * the cache then simply stays as it was.
+ * status. Deletions happen only for an object deleted with our finalizer, an object the synced cache no longer holds
+ * (links this process recorded for it), or (garbage collection) links carrying this agent's mark whose owner the API
+ * proves gone, moved to another node or renamed (src/controllers/owners.ts; other nodes' links in a shared namespace
+ * are never touched). A failing watch or API never leads to deletions.
  */
 import { hostname } from "node:os";
 import { CONDITION_REASONS, FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
@@ -20,7 +21,9 @@ import type { DriftMonitor } from "../../node/monitor.ts";
 import { type Action, applyInterface } from "../../node/netlink/apply.ts";
 import { type DesiredInterface, desiredInterface, SpecError } from "../../node/netlink/desired.ts";
 import { collectGarbage, removeOwnLinks } from "../../node/netlink/remove.ts";
+import type { AgentIdentity } from "../../node/ownership.ts";
 import { type NamespaceResolver, type NsTarget, PlacementError } from "../../node/placement.ts";
+import { ownerSource } from "../owners.ts";
 import { buildStatus, problemsShown, type StatusProblem } from "./status.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 
@@ -47,6 +50,8 @@ export interface NlReconcilerOptions {
   monitor: DriftMonitor;
   events: EventRecorder;
   nodename: string;
+  /** Watched namespace (`-namespace`; "" means all): part of the ownership marks and the scope of API lookups. */
+  namespace: string;
   dryRun: boolean;
   /** Where failed status writes are counted (dn42op_status_write_errors_total). */
   metrics?: ControllerMetrics;
@@ -69,9 +74,11 @@ export class NlReconciler {
   readonly #kernelRetry = new Map<string, Backoff>();
   readonly #deletions = new DeletionRetries();
   readonly #host = hostname();
+  readonly #agent: AgentIdentity;
 
   constructor(o: NlReconcilerOptions) {
     this.#o = o;
+    this.#agent = { kind: "nl", node: o.nodename, namespace: o.namespace };
     this.#status = new StatusQueue(new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController), {
       lookup: (namespace, name) => o.store.get(`${namespace}/${name}`),
       onError: (key, e) => {
@@ -127,7 +134,7 @@ export class NlReconciler {
       this.#o.monitor.untrack(key);
       return this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
     }
-    const res = await applyInterface(want, targets, { key, dryRun: this.#o.dryRun });
+    const res = await applyInterface(want, targets, { key, agent: this.#agent, dryRun: this.#o.dryRun });
     this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
     const prev = this.#records.get(key);
     this.#records.set(key, {
@@ -247,7 +254,7 @@ export class NlReconciler {
         if (err.transient) return this.#deletionBlocked(obj, `link ${e.name}`, err);
       }
     }
-    const removed = await removeOwnLinks(key, ends, this.#o.dryRun);
+    const removed = await removeOwnLinks(this.#agent, key, ends, this.#o.dryRun);
     this.#forget(key);
     if (this.#o.dryRun) {
       log.info("dry-run: would delete links and remove the finalizer", { key, links: removed.map((r) => r.name) });
@@ -277,7 +284,7 @@ export class NlReconciler {
     this.#forget(key);
     if (!rec) return;
     const live = rec.ends.filter((e) => !e.target.ns.closed);
-    const removed = await removeOwnLinks(key, live, this.#o.dryRun);
+    const removed = await removeOwnLinks(this.#agent, key, live, this.#o.dryRun);
     if (removed.length) {
       log.info(this.#o.dryRun ? "dry-run: would delete links" : "deleted links of a deleted object", {
         key,
@@ -296,22 +303,22 @@ export class NlReconciler {
   }
 
   /**
-   * Garbage collection over every open namespace: links with our mark that no cached object wants. Call only with
-   * synced caches.
+   * Garbage collection over every open namespace: links carrying this agent's mark whose owner the API proves gone or
+   * no longer wanting them. Call only with synced caches.
    */
-  async collectGarbage(): Promise<void> {
-    const wanted = new Map<string, Set<string>>();
-    for (const o of this.#o.store.list()) {
-      if (o.spec?.node !== this.#o.nodename) continue;
-      try {
-        wanted.set(objectKey(o), new Set(desiredInterface(o.spec, o.metadata.namespace ?? "").ends.map((e) => e.name)));
-      } catch {
-        wanted.set(objectKey(o), new Set());
-      }
-    }
+  async collectGarbage(signal?: AbortSignal): Promise<void> {
+    const owners = ownerSource<NetlinkInterface>({
+      client: this.#o.client,
+      resource: NETLINK_INTERFACES,
+      store: this.#o.store,
+      namespace: this.#o.namespace,
+      nodeOf: (o) => o.spec?.node ?? "",
+      wants: (o, name) => wantedNames(o).has(name),
+      signal,
+    });
     for (const t of this.#o.resolver.targets()) {
       if (t.ns.closed) continue;
-      for (const r of await collectGarbage(t, wanted, this.#o.dryRun)) {
+      for (const r of await collectGarbage(t, this.#agent, owners, this.#o.dryRun)) {
         log.info(this.#o.dryRun ? "dry-run: would delete orphan link" : "deleted orphan link", {
           ns: t.label,
           link: r.name,
@@ -319,5 +326,14 @@ export class NlReconciler {
         });
       }
     }
+  }
+}
+
+/** Names of the links an object wants (none for an invalid spec). */
+function wantedNames(o: NetlinkInterface): Set<string> {
+  try {
+    return new Set(desiredInterface(o.spec, o.metadata.namespace ?? "").ends.map((e) => e.name));
+  } catch {
+    return new Set();
   }
 }

@@ -11,7 +11,7 @@ import { Controller, specOrLifecycleChanged } from "../../kube/controller.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
-import { startOpsServer } from "../../kube/server.ts";
+import { type OpsServerOptions, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
 import { DockerClient } from "../../node/container.ts";
 import { DriftMonitor } from "../../node/monitor.ts";
@@ -33,8 +33,8 @@ export interface NlControllerConfig {
   workers: number;
   resyncSeconds: number;
   dryRun: boolean;
-  /** Go-style listen address for /metrics, /healthz, /readyz; "0" disables. */
-  metricsAddress: string;
+  /** Where /metrics, /healthz, /readyz listen; undefined: no server. */
+  ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** DOCKER_HOST-style value; "" = environment / default socket. */
   dockerHost: string;
 }
@@ -56,7 +56,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   const sink = { enqueue: (_key: string) => {} };
   const enqueueAll = () => informer.store.keys().forEach((k) => sink.enqueue(k));
   const monitor = new DriftMonitor({
-    kind: "nl",
+    agent: { kind: "nl", node: c.nodename, namespace: c.namespace },
     enqueue: (k) => sink.enqueue(k),
     resyncAll: (reason) => {
       log.info("full resync", { reason });
@@ -72,6 +72,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
     monitor,
     events: new EventRecorder(client, { component: FIELD_MANAGERS.nlController, host: c.nodename }),
     nodename: c.nodename,
+    namespace: c.namespace,
     dryRun: c.dryRun,
     metrics,
   });
@@ -92,8 +93,8 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   metrics.customGauge("dn42op_netlink_events", "rtnetlink events received.", [], () => [
     { labels: {}, value: monitor.events },
   ]);
-  const ops = c.metricsAddress === "0" ? undefined : await startOpsServer({
-    address: c.metricsAddress,
+  const ops = c.ops === undefined ? undefined : await startOpsServer({
+    ...c.ops,
     metrics: () => metrics.exposition(),
     readyz: [ctl.readyCheck()],
   });
@@ -101,7 +102,7 @@ export async function runNlController(c: NlControllerConfig, signal: AbortSignal
   const gc = async () => {
     if (!informer.hasSynced()) return;
     try {
-      await reconciler.collectGarbage();
+      await reconciler.collectGarbage(signal);
     } catch (e) {
       log.error("garbage collection failed", { error: String(e) });
     }

@@ -78,44 +78,53 @@ export class PeerMetrics implements PeerObserver {
 
   constructor(registry: Registry, readonly node: string, private readonly now: () => number = Date.now) {
     const all = () => [...this.#readings.values()].flat();
-    const counter = (name: string, help: string, value: (r: PeerReading) => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames: PEER_LABELS,
-        registers: [registry],
+    /** A counter or gauge whose samples are the readings' `value`s (absent where it is undefined). */
+    const metric = (
+      type: "counter" | "gauge",
+      name: string,
+      help: string,
+      value: (r: PeerReading) => number | undefined,
+    ) => {
+      const samples = function* () {
+        for (const r of all()) {
+          const v = value(r);
+          if (v !== undefined) yield [r.labels, v] as const;
+        }
+      };
+      const common = { name, help, labelNames: PEER_LABELS, registers: [registry] };
+      if (type === "counter") {
+        return new Counter({
+          ...common,
+          collect() {
+            this.reset();
+            for (const [labels, v] of samples()) this.inc(labels, v);
+          },
+        });
+      }
+      return new Gauge({
+        ...common,
         collect() {
           this.reset();
-          for (const r of all()) this.inc(r.labels, value(r));
+          for (const [labels, v] of samples()) this.set(labels, v);
         },
       });
-    const gauge = (name: string, help: string, value: (r: PeerReading) => number | undefined) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: PEER_LABELS,
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const r of all()) {
-            const v = value(r);
-            if (v !== undefined) this.set(r.labels, v);
-          }
-        },
-      });
-    counter("wireguard_sent_bytes_total", "Bytes sent to the peer", (r) => r.sentBytes);
-    counter("wireguard_received_bytes_total", "Bytes received from the peer", (r) => r.receivedBytes);
-    gauge(
+    };
+    metric("counter", "wireguard_sent_bytes_total", "Bytes sent to the peer", (r) => r.sentBytes);
+    metric("counter", "wireguard_received_bytes_total", "Bytes received from the peer", (r) => r.receivedBytes);
+    metric(
+      "gauge",
       "wireguard_latest_handshake_seconds",
       "Unix time of the latest handshake with the peer (0: none yet)",
       (r) => r.handshakeSeconds,
     );
-    gauge(
+    metric(
+      "gauge",
       "wireguard_latest_handshake_delay_seconds",
       "Seconds since the latest handshake with the peer (absent: none yet)",
       (r) => handshakeDelay(r, this.now()),
     );
-    gauge(
+    metric(
+      "gauge",
       "dn42op_wireguard_persistent_keepalive_seconds",
       "Persistent keepalive interval configured for the peer (0: off)",
       (r) => r.keepaliveSeconds,

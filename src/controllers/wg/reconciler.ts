@@ -7,9 +7,12 @@
  * - The finalizer is added by us before the first kernel change and only ours is removed, after the link is gone
  *   (a vanished container needs no link deletion: its namespace took the link with it).
  * - A deleted object without our finalizer (seen as a cache delete) is cleaned up from the location we last used.
- * - Orphans (a link marked by us whose owner the SYNCED cache no longer has) are swept in every open namespace,
- *   and wireguard-go daemons nobody wants are stopped. Nothing is deleted on watch errors: a disconnected
- *   informer keeps its last cache, so it never proves an owner gone.
+ * - Orphans are swept in every open namespace: links carrying THIS agent's mark (kind, node, watched namespace;
+ *   src/node/ownership.ts) whose owner the API proves gone, moved to another node or renamed — the node-filtered
+ *   cache alone proves nothing, since other nodes' objects are never in it (src/controllers/owners.ts asks the API).
+ *   Links of other nodes' agents sharing a namespace are never touched. wireguard-go daemons of our own state
+ *   directory that no object of this node wants (confirmed by a live LIST) are stopped. Nothing is deleted on
+ *   doubt: an API error keeps the link.
  * - `dryRun`: the plan is computed and logged; no link, status, finalizer or Event is written.
  * - WireGuard drift is found by polling (requeue after `pollIntervalMs`), link and address drift by the shared
  *   rtnetlink monitor, which enqueues the owning key. A poll that finds nothing to change reads each kernel fact
@@ -26,6 +29,7 @@ import {
   FINALIZERS,
   GROUP,
   KINDS,
+  NODE_FIELD,
   VERSION,
 } from "../../api/constants.ts";
 import { type Placement, wireGuardPlacement } from "../../api/placement.ts";
@@ -38,12 +42,14 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalize
 import type { Informer } from "../../kube/informer.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type PeerProblem, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
 import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
+import { listAll, ownerSource } from "../owners.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 import { resolveEndpoints } from "./endpoints.ts";
@@ -65,6 +71,8 @@ export interface WgReconcilerDeps {
   monitor: DriftMonitor;
   events: EventRecorder;
   nodename: string;
+  /** Watched namespace (`-namespace`; "" means all): part of the ownership marks and the scope of API lookups. */
+  namespace: string;
   dryRun: boolean;
   pollIntervalMs: number;
   /** Peer counters (handshake, bytes) are written at most once per this interval per object (0: on every change). */
@@ -137,13 +145,18 @@ export class WgReconciler {
     const placement = wireGuardPlacement(obj.spec, obj.metadata.namespace ?? "");
     if (obj.metadata.deletionTimestamp) return await this.#finalize(key, obj, placement);
     this.#deletions.clear(key);
+    const fresh = obj.status?.observedGeneration !== obj.metadata.generation; // trace only until converged
+    if (fresh) trace(log, "agent-reconcile", key, { generation: obj.metadata.generation });
     await this.#moved(key, obj, placement);
 
+    // The target namespace is looked up while the keys are read: neither needs the other.
+    const resolving = this.#d.resolver.resolve(placement, signal).then((t) => ({ t }), (e: unknown) => ({ e }));
     let desired: WgDesired;
     let peerProblems: PeerProblem[];
     try {
       const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
       const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
+      if (fresh) trace(log, "keys-read", key);
       const endpoints = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
         endpoint: endpoints.endpoint,
@@ -156,20 +169,25 @@ export class WgReconciler {
       throw e;
     }
 
-    let target;
-    try {
-      target = await this.#d.resolver.resolve(placement, signal);
-    } catch (e) {
+    const resolved = await resolving;
+    if ("e" in resolved) {
+      const e = resolved.e;
       if (!(e instanceof PlacementError)) throw e;
       const reason = e.reason === "PlacementForbidden"
         ? CONDITION_REASONS.PlacementForbidden
         : CONDITION_REASONS.PlacementNotFound;
       return this.#degraded(obj, reason, e.message, 2000);
     }
+    const target = resolved.t;
+    if (fresh) trace(log, "placement-resolved", key);
 
-    if (!this.#d.dryRun && !hasFinalizer(obj, FINALIZERS.wireGuardInterface)) {
+    // A plan's child carries the plan's finalizer, which #finalize removes only after the link is gone: it guards the
+    // link as ours would, so a child needs no second finalizer (and its first pass no extra API write).
+    const guarded = hasFinalizer(obj, FINALIZERS.wireGuardInterface) || hasFinalizer(obj, FINALIZERS.planChild);
+    if (!this.#d.dryRun && !guarded) {
       const updated = await addFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
       if (!updated) return;
+      trace(log, "finalizer-added", key);
     }
 
     let r: EnsureResult;
@@ -297,8 +315,10 @@ export class WgReconciler {
       // A known-gone container or namespace took the link with it; an unanswered lookup proves nothing.
       if (!(e instanceof PlacementError) || e.transient) throw e;
     }
+    trace(log, "agent-deleting", key);
     const actions = await this.#d.node.remove(key, at.name, ns, this.#d.dryRun);
     if (actions.length) {
+      trace(log, "device-removed", key);
       log.info(this.#d.dryRun ? "dry-run: would remove" : "removed", { key, actions: actions.join("; ") });
     }
     if (!this.#d.dryRun) {
@@ -343,22 +363,49 @@ export class WgReconciler {
   }
 
   /**
-   * Deletes links marked by us whose owner the synced cache does not hold (or whose owner wants another name),
-   * and stops wireguard-go daemons no object wants. Call only after the informer has synced.
+   * Deletes links marked by this agent whose owner the API proves gone (or moved or renamed), and stops the
+   * wireguard-go daemons of our state directory no object of this node wants. Call only after the informer synced.
    */
-  async sweep(): Promise<void> {
+  async sweep(signal?: AbortSignal): Promise<void> {
     if (!this.#d.informer.hasSynced()) return;
-    const live = new Map(this.#d.informer.store.list().map((o) => [objectKey(o), o]));
+    const owners = ownerSource<WireGuardInterface>({
+      client: this.#d.client,
+      resource: WGI_RESOURCE,
+      store: this.#d.informer.store,
+      namespace: this.#d.namespace,
+      nodeOf: (o) => o.spec.node,
+      wants: (o, name) => o.spec.interfaceName === name,
+      signal,
+    });
     for (const t of this.#d.resolver.targets()) {
-      const actions = await this.#d.node.sweep(t.ns, (owner, link) => {
-        const o = owner === undefined ? undefined : live.get(owner);
-        return o !== undefined && o.spec.interfaceName === link.name;
-      }, this.#d.dryRun);
+      if (t.ns.closed) continue;
+      const actions = await this.#d.node.sweep(t.ns, owners, this.#d.dryRun);
       if (actions.length) log.info(this.#d.dryRun ? "dry-run: would sweep" : "swept", { actions: actions.join("; ") });
     }
-    const wanted = new Set([...live.values()].map((o) => o.spec.interfaceName));
-    const stopped = await this.#d.node.sweepDaemons(wanted, this.#d.dryRun);
+    const stopped = await this.#d.node.sweepDaemons((names) => this.#unwantedDaemons(names, signal), this.#d.dryRun);
     if (stopped.length) log.info(this.#d.dryRun ? "dry-run: would stop" : "stopped", { actions: stopped.join("; ") });
+  }
+
+  /** Of `names` (our running daemons), those that neither the cache nor a live LIST of this node's objects wants. */
+  async #unwantedDaemons(names: string[], signal?: AbortSignal): Promise<string[]> {
+    const cached = new Set(this.#d.informer.store.list().map((o) => o.spec.interfaceName));
+    const candidates = names.filter((n) => !cached.has(n));
+    if (!candidates.length) return [];
+    try {
+      const live = await listAll<WireGuardInterface>(this.#d.client, WGI_RESOURCE, {
+        namespace: this.#d.namespace || undefined,
+        fieldSelector: `${NODE_FIELD}=${this.#d.nodename}`,
+        signal,
+      });
+      const wanted = new Set(live.map((o) => o.spec.interfaceName));
+      return candidates.filter((n) => !wanted.has(n));
+    } catch (e) {
+      log.warn("cannot confirm that no object wants these daemons; keeping them", {
+        daemons: candidates.join(" "),
+        error: String(e),
+      });
+      return [];
+    }
   }
 }
 

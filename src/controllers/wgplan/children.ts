@@ -5,9 +5,13 @@
  * between two plans, §5 item 19).
  */
 import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
+import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
 import { childObject, childPatch, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
 import type { DesiredInterface, PlanProblem } from "../../plan/expand.ts";
 import { type InterfaceObject, INTERFACES } from "./resources.ts";
+
+const log = logger("wgplan-controller", "children");
 
 /** What one write pass did. */
 export interface WriteResult {
@@ -61,6 +65,7 @@ export async function writeChildren(
       if (!have) {
         r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
         r.created++;
+        trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "create" });
         return;
       }
       if (have.metadata.deletionTimestamp) return; // being deleted; recreated once it is gone
@@ -71,6 +76,7 @@ export async function writeChildren(
         await client.patch(INTERFACES, plan.namespace, d.objectName, "json", ops, { fieldManager: o.fieldManager }),
       );
       r.updated++;
+      trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "patch" });
     } catch (e) {
       if (isAlreadyExists(e)) {
         const other = await client.get<InterfaceObject>(INTERFACES, plan.namespace, d.objectName).catch(() =>

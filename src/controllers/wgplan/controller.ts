@@ -11,7 +11,7 @@ import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { LeaderElector } from "../../kube/leaderelection.ts";
 import { ControllerMetrics } from "../../kube/metrics.ts";
-import { type OpsServer, startOpsServer } from "../../kube/server.ts";
+import { type OpsServer, type OpsServerOptions, startOpsServer } from "../../kube/server.ts";
 import { logger } from "../../log/mod.ts";
 import { LABEL_CONTROLLED_BY } from "../../plan/child.ts";
 import { KINDS } from "../../api/constants.ts";
@@ -46,7 +46,7 @@ export interface WgplanControllerOptions {
   /** Undefined: no leader election (a single replica). */
   leaderElection?: LeaderElectionSettings;
   /** Listen address of /metrics /healthz /readyz; undefined: no server. */
-  opsAddress?: string;
+  ops?: Pick<OpsServerOptions, "address" | "fallbackToFreePort">;
   /** Host name for Events. */
   host: string;
   /** Called once the ops server listens (tests read the port). */
@@ -109,8 +109,8 @@ export async function runWgplanController(o: WgplanControllerOptions, signal: Ab
   let running: Promise<void> | undefined;
   let lost = false;
 
-  const ops = o.opsAddress === undefined ? undefined : await startOpsServer({
-    address: o.opsAddress,
+  const ops = o.ops === undefined ? undefined : await startOpsServer({
+    ...o.ops,
     metrics: () => metrics.exposition(),
     healthz: [{ name: "leader-election", check: () => elector?.healthy() ?? true }],
     readyz: [{

@@ -14,6 +14,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalize
 import { StatusWriter } from "../../kube/status.ts";
 import type { ReadStore } from "../../kube/store.ts";
 import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
 import { allocationsOf, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
 import { expandPlan } from "../../plan/expand.ts";
 import { planStatus } from "../../plan/status.ts";
@@ -68,7 +69,11 @@ export class PlanReconciler {
       uid: cached.metadata.uid ?? "",
       generation: cached.metadata.generation ?? 0,
     };
-    if (cached.metadata.deletionTimestamp) return await this.#finalize(cached, plan);
+    if (cached.metadata.deletionTimestamp) {
+      trace(log, "plan-deleting", key);
+      return await this.#finalize(cached, plan);
+    }
+    trace(log, "plan-reconcile", key, { generation: plan.generation });
 
     const current = hasFinalizer(cached, PLAN_FINALIZER)
       ? cached
@@ -81,6 +86,7 @@ export class PlanReconciler {
     const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager, recorded);
     const owned = this.ownedChildren(plan);
     const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
+    trace(log, "plan-expanded", key);
     const written = await writeChildren(
       this.client,
       plan,
@@ -107,6 +113,7 @@ export class PlanReconciler {
         }),
       current,
     );
+    if (result.written) trace(log, "plan-status-written", key);
     const after = result.object.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Degraded);
     if (after?.status === "True" && (before?.status !== "True" || before.message !== after.message)) {
       void this.recorder.record(result.object, "Warning", after.reason, after.message);

@@ -16,7 +16,7 @@ import {
   NetlinkError,
   setLink,
 } from "../../netlink/mod.ts";
-import { classifyLink, MANAGED_GROUP, ownerMark } from "../ownership.ts";
+import { type AgentIdentity, classifyLink, isOwn, MANAGED_GROUP, ownerMark } from "../ownership.ts";
 import type { NsTarget } from "../placement.ts";
 import type { DesiredEnd, DesiredInterface, DesiredParams } from "./desired.ts";
 import { diffAddresses, diffSlaves, type LinkPlan, type ParamRefs, planLink } from "./diff.ts";
@@ -63,6 +63,8 @@ export interface ApplyResult {
 export interface ApplyOptions {
   /** Owner key `namespace/name`. */
   key: string;
+  /** The agent whose mark the links get (kind `nl`). */
+  agent: AgentIdentity;
   dryRun: boolean;
 }
 
@@ -85,7 +87,7 @@ class Pass {
   }
 
   get mark(): string {
-    return ownerMark("nl", this.o.key);
+    return ownerMark(this.o.agent, this.o.key);
   }
 }
 
@@ -189,6 +191,12 @@ async function converge(p: Pass, end: DesiredEnd, params: DesiredParams, obs: Ob
       () => setLink(ns, link.index, { alias: p.mark, group: MANAGED_GROUP }),
     );
   }
+  if (plan.action === "update" && plan.remark) {
+    await p.do(
+      { verb: "set", link: end.name, detail: `mark ${link.alias} → ${p.mark}` },
+      () => setLink(ns, link.index, { alias: p.mark, group: MANAGED_GROUP }),
+    );
+  }
   const changes = plan.action === "update" ? plan.changes : {};
   if (params.kind === "bridge") await convergeSlaves(p, params.slaves, obs, link.index);
   // A bridge's MTU follows its ports until set explicitly: compare after the slave changes.
@@ -233,7 +241,7 @@ async function applySingle(p: Pass, want: DesiredInterface, t: NsTarget): Promis
   const obs = await observeEnd(t, end.name, want.params.kind === "bridge");
   const refs = await paramRefs(p, want.params, t, end.name);
   if (!refs) return;
-  const own = classifyLink(obs.link, "nl", p.o.key);
+  const own = classifyLink(obs.link, p.o.agent, p.o.key);
   const plan = planLink(end, want.params, obs.link, own, { refs, addressesMatch: sameAddresses(end, obs) });
   if (plan.action === "conflict") {
     p.problems.push({ reason: "LinkConflict", message: plan.reason });
@@ -257,11 +265,11 @@ async function applySingle(p: Pass, want: DesiredInterface, t: NsTarget): Promis
 async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTarget): Promise<void> {
   const [le, pe] = want.ends;
   const [lo, po] = await Promise.all([observeEnd(tl, le.name), observeEnd(tp, pe.name)]);
-  const lOwn = classifyLink(lo.link, "nl", p.o.key);
-  let pOwn = classifyLink(po.link, "nl", p.o.key);
+  const lOwn = classifyLink(lo.link, p.o.agent, p.o.key);
+  let pOwn = classifyLink(po.link, p.o.agent, p.o.key);
   // The peer gets its mark (and group) in a second request: a peer left unmarked by an interrupted creation, next
   // to our local end, is ours.
-  if (pOwn === "unmarked" && po.link?.kind === "veth" && (lOwn === "owned" || lOwn === "unfinished")) {
+  if (pOwn === "unmarked" && po.link?.kind === "veth" && isOwn(lOwn)) {
     pOwn = "unfinished";
   }
   for (const [own, obs] of [[lOwn, lo], [pOwn, po]] as const) {
@@ -284,7 +292,7 @@ async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTa
     // One end vanished (deleted with a move, or moved away): the other end belongs to a different pair now.
     const left = lo.link ? lo : po;
     const own = lo.link ? lOwn : pOwn;
-    if (own !== "owned" && own !== "unfinished") {
+    if (!isOwn(own)) {
       p.problems.push({ reason: "LinkConflict", message: `link ${left.name} in ${left.target.label} is not ours` });
       return;
     }

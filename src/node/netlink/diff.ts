@@ -111,7 +111,7 @@ export type LinkPlan =
   | { action: "create" }
   | { action: "recreate"; reason: string }
   | { action: "conflict"; reason: string }
-  | { action: "update"; adopt: boolean; changes: { mtu?: number; up?: boolean } };
+  | { action: "update"; adopt: boolean; remark?: boolean; changes: { mtu?: number; up?: boolean } };
 
 /**
  * The plan for one link end. `ownership` is the link's relation to the object (see ownership.ts);
@@ -137,5 +137,6 @@ export function planLink(
     return { action: "conflict", reason: `an unmanaged link ${end.name} exists and differs from the spec (${why})` };
   }
   if (diffs.length) return { action: "recreate", reason: diffs.join(", ") };
+  if (ownership === "legacy") return { action: "update", adopt: false, remark: true, changes };
   return { action: "update", adopt: ownership === "unfinished", changes };
 }

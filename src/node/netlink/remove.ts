@@ -1,11 +1,13 @@
 /**
- * Removal of managed links: an object's own links on deletion, and garbage collection of links that carry our
- * mark but that no live object wants where they are (owner deleted while the agent was down, or a changed
- * interfaceName/placement). Only links with this agent's mark are ever deleted.
+ * Removal of managed links: an object's own links on deletion, and garbage collection of links that carry this
+ * agent's mark but whose object the API proves gone or no longer wanting them (owner deleted while the agent was
+ * down, moved to another node, or a changed interfaceName). Only links with this agent's mark (or, on deletion, the
+ * object's mark of the earlier format) are ever deleted; other agents' links in a shared namespace are left alone.
  */
 import { deleteLink, getLink, isNotFound, listLinks } from "../../netlink/mod.ts";
-import { classifyLink, isManagedBy, ownerKeyOf } from "../ownership.ts";
+import { type AgentIdentity, classifyLink, isOwn } from "../ownership.ts";
 import type { NsTarget } from "../placement.ts";
+import { judgeLinks, type OwnerSource } from "../sweep.ts";
 
 /** A link deleted (or, in dry-run mode, one that would be). */
 export interface Removed {
@@ -25,6 +27,7 @@ async function drop(t: NsTarget, index: number, dryRun: boolean): Promise<void> 
 
 /** Deletes the named links of object `key` that carry its mark or are its unfinished creations (others stay). */
 export async function removeOwnLinks(
+  agent: AgentIdentity,
   key: string,
   ends: { target: NsTarget; name: string }[],
   dryRun: boolean,
@@ -32,8 +35,7 @@ export async function removeOwnLinks(
   const out: Removed[] = [];
   for (const { target, name } of ends) {
     const link = await getLink(target.ns, name);
-    const own = classifyLink(link, "nl", key);
-    if (own !== "owned" && own !== "unfinished") continue;
+    if (!isOwn(classifyLink(link, agent, key))) continue;
     await drop(target, link!.index, dryRun);
     out.push({ target, name, why: "object deleted" });
   }
@@ -41,32 +43,20 @@ export async function removeOwnLinks(
 }
 
 /**
- * Deletes, in namespace `t`, every link with an `nl` mark whose owner is not in `wanted` (a map of live owner keys to
- * the names they want in this namespace). `wanted` must come from a SYNCED cache.
+ * Deletes, in namespace `t`, every link that src/node/sweep.ts judges an orphan of `agent` (see `sweepVerdict` in
+ * src/node/ownership.ts). `owners` answers from a synced cache and the API.
  */
 export async function collectGarbage(
   t: NsTarget,
-  wanted: ReadonlyMap<string, ReadonlySet<string>>,
+  agent: AgentIdentity,
+  owners: OwnerSource,
   dryRun: boolean,
 ): Promise<Removed[]> {
   const out: Removed[] = [];
-  for (const l of await listLinks(t.ns)) {
-    const owner = ownerKeyOf(l, "nl", wanted.keys());
-    if (owner === undefined) {
-      if (isManagedBy(l, "nl")) { // a hashed mark that no live object produces
-        await drop(t, l.index, dryRun);
-        out.push({ target: t, name: l.name, why: `owner of ${l.alias} no longer exists` });
-      }
-      continue;
-    }
-    const names = wanted.get(owner);
-    if (names?.has(l.name)) continue;
-    await drop(t, l.index, dryRun);
-    out.push({
-      target: t,
-      name: l.name,
-      why: names ? `${owner} no longer wants ${l.name} in ${t.label}` : `owner ${owner} no longer exists`,
-    });
+  for (const { link, verdict } of await judgeLinks(await listLinks(t.ns), agent, owners)) {
+    if (!verdict.delete) continue;
+    await drop(t, link.index, dryRun);
+    out.push({ target: t, name: link.name, why: verdict.why });
   }
   return out;
 }

@@ -8,9 +8,14 @@
  * started in the host namespace (its socket stays there), its TUN is moved, and it is configured over its UAPI
  * socket. A link created in the host but not yet moved (a crash in between) is picked up by its ownership mark.
  *
- * Ownership (src/node/ownership.ts): only links carrying this object's mark are changed or deleted; an unmarked
- * WireGuard link with the wanted name is adopted only when it already matches the spec exactly, anything else is
- * a {@link LinkConflictError}.
+ * Ownership (src/node/ownership.ts): only links carrying this agent's mark for the object (or the object's mark of
+ * the earlier format, which is re-marked) are changed or deleted; an unmarked WireGuard link with the wanted name is
+ * adopted only when it already matches the spec exactly, anything else is a {@link LinkConflictError}. The orphan
+ * sweep deletes only what src/node/sweep.ts judges this agent's and no longer wanted.
+ *
+ * A TUN link of ours that no wireguard-go of this agent serves (its daemon runs elsewhere: started by an earlier
+ * version with the shared socket directory, see src/wireguard/wggo.ts) cannot be configured: it is replaced, and
+ * the old daemon exits when its TUN is deleted.
  */
 import {
   addAddress,
@@ -31,12 +36,27 @@ import { DeviceNotFoundError } from "../../wireguard/errors.ts";
 import { publicKeyOf } from "../../wireguard/key.ts";
 import type { DeviceConfig, DeviceState } from "../../wireguard/model.ts";
 import type { Endpoint } from "../../wireguard/addr.ts";
-import { findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
-import { classifyLink, MANAGED_GROUP, ownerKeyOf, ownerMark, type Ownership } from "../ownership.ts";
+import { DEFAULT_STATE_DIR, findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
+import { type AgentIdentity, classifyLink, MANAGED_GROUP, ownerMark, type Ownership } from "../ownership.ts";
+import { judgeLinks, type OwnerSource } from "../sweep.ts";
 import { type WgDesired, withHeldPeers, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
 import type { WgObserved } from "./status.ts";
+import { logger } from "../../log/mod.ts";
+import { trace } from "../../log/trace.ts";
+
+const log = logger("node", "wireguard");
+
+/**
+ * The wireguard-go state directory of an agent when none is configured: `<base>/<namespace>/<node>` (`_all` for all
+ * namespaces), so that agents sharing a host — two nodes' wg-controllers, installs watching other namespaces — never
+ * see each other's daemons (src/wireguard/wggo.ts keeps each directory's UAPI sockets apart too).
+ */
+export function agentStateDir(agent: Omit<AgentIdentity, "kind">, base = DEFAULT_STATE_DIR): string {
+  const segment = (s: string) => /^\.{0,2}$/.test(s) ? `_${s.replaceAll(".", "%2E")}` : encodeURIComponent(s);
+  return `${base}/${agent.namespace === "" ? "_all" : segment(agent.namespace)}/${segment(agent.node)}`;
+}
 
 /** A link with the wanted name exists and is not ours (another object's, or foreign and different). */
 export class LinkConflictError extends Error {
@@ -46,6 +66,8 @@ export class LinkConflictError extends Error {
 
 /** Options of {@link WgNode}. */
 export interface WgNodeOptions {
+  /** The agent whose marks this node writes and honours (`-nodename`, `-namespace`). */
+  agent: Omit<AgentIdentity, "kind">;
   /** WireGuard backend: automatic (kernel if the genl family exists, else wireguard-go), or forced. */
   backend?: BackendChoice;
   /** wireguard-go settings (state directory, binary). */
@@ -75,9 +97,11 @@ function addressSpec(a: LinkAddress) {
 export class WgNode {
   readonly #clients = new Map<Netns, WireGuardClient>();
   readonly #opts: WgNodeOptions;
+  readonly #agent: AgentIdentity;
 
-  constructor(readonly host: Netns, opts: WgNodeOptions = {}) {
+  constructor(readonly host: Netns, opts: WgNodeOptions) {
     this.#opts = opts;
+    this.#agent = { kind: "wg", ...opts.agent };
   }
 
   /** The WireGuard client of a namespace (cached per handle; {@link forget} it when the handle closes). */
@@ -132,14 +156,12 @@ export class WgNode {
     learned: ReadonlyMap<string, Endpoint> = new Map(),
   ): Promise<EnsureResult> {
     const name = desired.name;
-    const mark = ownerMark("wg", owner);
+    const mark = ownerMark(this.#agent, owner);
     const r: EnsureResult = { actions: [], created: false, adopted: false, converged: false };
     let link = await getLink(target, name);
     let state = await this.#classify(target, link, owner);
     if (state === "other-owner") {
-      throw new LinkConflictError(
-        `link ${name} in ${target.label} belongs to ${ownerKeyOf(link!, "wg") ?? link!.alias}`,
-      );
+      throw new LinkConflictError(`link ${name} in ${target.label} belongs to another owner (${link!.alias})`);
     }
     if (state === "unmarked") {
       await this.#adopt(link!, desired, target, mark, r, dryRun);
@@ -147,9 +169,15 @@ export class WgNode {
       link = await getLink(target, name);
       state = "owned";
     }
-    if (state === "unfinished") {
+    if (state === "unfinished" || state === "legacy") {
       await this.#claim(target, name, mark, r, dryRun);
       state = "owned";
+    }
+    if (state === "owned" && await this.#unserved(link!)) {
+      r.actions.push(`replace ${name} in ${target.label}: no wireguard-go of this agent serves it`);
+      if (dryRun) return r;
+      await deleteLink(target, link!.index).catch(ignoreNotFound);
+      state = "absent";
     }
     const initial = learned.size ? withLearnedEndpoints(desired.device, learned) : desired.device;
     if (state === "absent") {
@@ -160,7 +188,10 @@ export class WgNode {
     }
     const addresses = await listAddresses(target, link!.index);
     const ops = planLink(desired, { mtu: link!.mtu, up: link!.up, addresses });
-    if (!dryRun) await this.#applyLinkOps(target, name, ops);
+    if (!dryRun && ops.length) {
+      await this.#applyLinkOps(target, name, ops);
+      trace(log, "link-configured", owner);
+    }
     r.actions.push(...ops.map(describeLinkOp));
     // One device read decides whether anything must be sent; a device that already matches is not touched, and
     // when nothing at all changed, what was read IS the observation (a steady-state poll reads each fact once).
@@ -175,6 +206,7 @@ export class WgNode {
     if (!read.device || updates.length > 0) {
       const applied = await client.apply(name, r.created ? initial : want);
       r.actions.push(...applied.updates.map(describeUpdate));
+      if (applied.updates.length) trace(log, "device-configured", owner);
     }
     if (r.created) kickFirstHandshakes(client, name, initial.peers);
     r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
@@ -189,9 +221,15 @@ export class WgNode {
    * with the creation).
    */
   async #classify(ns: Netns, link: Link | null, owner: string): Promise<Ownership> {
-    const state = classifyLink(link, "wg", owner);
+    const state = classifyLink(link, this.#agent, owner);
     if (state !== "unmarked" || ns !== this.host || link!.kind !== "tun" || link!.alias) return state;
     return (await this.#daemon(link!.name)) ? "unfinished" : state;
+  }
+
+  /** A TUN that neither a daemon in our state directory nor a socket in our socket directory serves. */
+  async #unserved(link: Link): Promise<boolean> {
+    if (link.kind !== "tun" || this.#opts.backend === "kernel") return false;
+    return !(await this.client(this.host).userspace.hasDevice(link.name)) && !(await this.#daemon(link.name));
   }
 
   /** Writes the mark and group on an unfinished link of ours. */
@@ -220,6 +258,7 @@ export class WgNode {
     dryRun: boolean,
   ) {
     const name = desired.name;
+    const mark = () => ownerMark(this.#agent, owner);
     const moving = target !== this.host;
     const host = this.client(this.host);
     // A link of ours left in the host by a crash between create and move is reused.
@@ -227,7 +266,7 @@ export class WgNode {
     if (leftover === "other-owner" || leftover === "unmarked") {
       throw new LinkConflictError(`link ${name} exists in the host namespace and is not this object's`);
     }
-    if (leftover === "unfinished") await this.#claim(this.host, name, ownerMark("wg", owner), r, dryRun);
+    if (leftover === "unfinished" || leftover === "legacy") await this.#claim(this.host, name, mark(), r, dryRun);
     if (leftover === "absent") {
       const backend = await host.backendFor(name);
       r.actions.push(`create ${name} (${backend.kind})`);
@@ -237,7 +276,7 @@ export class WgNode {
             kind: "wireguard",
             name,
             mtu: desired.mtu,
-            alias: ownerMark("wg", owner),
+            alias: mark(),
             group: MANAGED_GROUP,
           });
         } else {
@@ -247,8 +286,9 @@ export class WgNode {
           await host.userspace.createDevice(name);
           // No MTU here: the link plan sets it where the link ends up. Every link change in the host namespace
           // wakes every wireguard-go running there (bench:daemons), so the host sees only what must happen there.
-          await setLink(this.host, name, { alias: ownerMark("wg", owner), group: MANAGED_GROUP });
+          await setLink(this.host, name, { alias: mark(), group: MANAGED_GROUP });
         }
+        trace(log, "device-created", owner);
       }
     }
     r.created = true;
@@ -256,7 +296,9 @@ export class WgNode {
     r.actions.push(`configure ${name} in the host namespace`, `move ${name} to ${target.label}`);
     if (dryRun) return;
     await host.apply(name, initial);
+    trace(log, "device-configured", owner);
     await setLink(this.host, name, { netns: target });
+    trace(log, "device-moved", owner);
   }
 
   async #applyLinkOps(ns: Netns, name: string, ops: LinkOp[]): Promise<void> {
@@ -280,7 +322,8 @@ export class WgNode {
 
   /**
    * Removes object `owner`'s link `name` from `target` (if given and reachable) and from the host (a link not yet
-   * moved), and stops its wireguard-go. Links without this object's mark are left alone. Returns what was done.
+   * moved), and stops its wireguard-go. Links without this object's mark (ours or of the earlier format) are left
+   * alone. Returns what was done.
    */
   async remove(owner: string, name: string, target?: Netns, dryRun = false): Promise<string[]> {
     const actions: string[] = [];
@@ -288,8 +331,8 @@ export class WgNode {
     for (const ns of new Set([target, this.host])) {
       if (!ns) continue;
       const link = await getLink(ns, name);
-      const state = classifyLink(link, "wg", owner);
-      if (state === "owned") {
+      const state = classifyLink(link, this.#agent, owner);
+      if (state === "owned" || state === "legacy") {
         actions.push(`delete ${name} in ${ns.label}`);
         if (!dryRun) await this.#deleteOwned(ns, link!);
       } else if (state !== "absent") foreign = true;
@@ -317,31 +360,37 @@ export class WgNode {
   }
 
   /**
-   * Deletes the links of `ns` that carry a wg mark and that `keep(ownerKey, link)` rejects (an owner gone from a
-   * SYNCED cache, or a link no longer where its owner wants it). Returns what was done.
+   * Deletes the links of `ns` that src/node/sweep.ts judges this agent's orphans (mark ours, owner gone, moved to
+   * another node or no longer wanting the link, as `owners` proves). Returns what was done.
    */
-  async sweep(ns: Netns, keep: (owner: string | undefined, link: Link) => boolean, dryRun = false): Promise<string[]> {
+  async sweep(ns: Netns, owners: OwnerSource, dryRun = false): Promise<string[]> {
     const actions: string[] = [];
-    for (const link of await listLinks(ns)) {
-      if (!link.alias?.startsWith("dn42op:wg:")) continue;
-      if (keep(ownerKeyOf(link, "wg"), link)) continue;
-      actions.push(`delete orphan ${link.name} in ${ns.label} (${link.alias})`);
+    for (const { link, verdict } of await judgeLinks(await listLinks(ns), this.#agent, owners)) {
+      if (!verdict.delete) continue;
+      actions.push(`delete orphan ${link.name} in ${ns.label} (${verdict.why})`);
       if (!dryRun) await this.#deleteOwned(ns, link);
     }
     return actions;
   }
 
-  /** Stops our wireguard-go daemons whose device name is not in `wanted`. Returns what was done. */
-  async sweepDaemons(wanted: ReadonlySet<string>, dryRun = false): Promise<string[]> {
-    const dir = this.#opts.wireguardGo?.stateDir ?? "/run/dn42op/wireguard-go";
-    const actions: string[] = [];
+  /**
+   * Stops the wireguard-go daemons of our state directory (this agent's alone) that `unwanted` confirms no object
+   * wants; it gets the names of the running ones. Returns what was done.
+   */
+  async sweepDaemons(unwanted: (names: string[]) => Promise<Iterable<string>>, dryRun = false): Promise<string[]> {
+    const dir = this.#opts.wireguardGo?.stateDir ?? DEFAULT_STATE_DIR;
     let entries: Deno.DirEntry[] = [];
     try {
       entries = [...Deno.readDirSync(dir)];
     } catch { /* no daemons started yet */ }
+    const running: string[] = [];
     for (const e of entries) {
-      const name = e.name.endsWith(".pid") ? e.name.slice(0, -4) : "";
-      if (!name || wanted.has(name) || !(await this.#daemon(name))) continue;
+      const name = e.isFile && e.name.endsWith(".pid") ? e.name.slice(0, -4) : "";
+      if (name && await this.#daemon(name)) running.push(name);
+    }
+    const actions: string[] = [];
+    if (!running.length) return actions;
+    for (const name of await unwanted(running)) {
       actions.push(`stop orphan wireguard-go ${name}`);
       if (!dryRun) await this.#stopDaemon(name);
     }

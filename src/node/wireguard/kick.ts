@@ -12,8 +12,12 @@ import type { PeerConfig } from "../../wireguard/model.ts";
 
 const log = logger("node", "wireguard", "kick");
 
-/** Delays after the device came up at which a peer still without a handshake is re-added. */
-export const KICK_DELAYS_MS = [750, 1500, 2500, 3500];
+/**
+ * Delays after the device came up at which a peer still without a handshake is re-added. Dense at first: the other
+ * end usually comes up within a few hundred milliseconds, and each step waits only for the next one (a read of the
+ * device when the handshake happened already); sparse later, ending before WireGuard's own retry at 5 s.
+ */
+export const KICK_DELAYS_MS = [100, 200, 300, 500, 800, 1300, 2100, 3400];
 
 /** The peers that initiate on their own: an endpoint to send to and a keepalive that triggers the first send. */
 export function initiators(peers: readonly PeerConfig[]): PeerConfig[] {

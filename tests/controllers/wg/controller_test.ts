@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { metricValue, until } from "../../helpers/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
+import { wg } from "../../helpers/wgtool.ts";
 import {
   condition,
   create,
@@ -147,7 +148,7 @@ Deno.test({
         console.log(`${what}: healed in ${(performance.now() - t0).toFixed(0)} ms`);
       };
       const show = () => c1.ip("addr", "show", "dev", n).catch(() => "");
-      const dump = () => c1.run("wg", "show", n, "dump").catch(() => "");
+      const dump = () => wg(c1, ctx.stateDir, "show", n, "dump").catch(() => "");
 
       await c1.ip("addr", "del", "fe80::1771", "peer", "fe80::a:1771/64", "dev", n);
       await healed("address removed", async () => /fe80::1771 peer fe80::a:1771/.test(await show()));
@@ -155,15 +156,15 @@ Deno.test({
       await healed("MTU changed", async () => /mtu 1420/.test(await show()));
       await c1.ip("link", "set", n, "down");
       await healed("link down", async () => /[<,]UP[,>]/.test(await show()));
-      await c1.run("wg", "set", n, "peer", r.k2.pub, "remove");
+      await wg(c1, ctx.stateDir, "set", n, "peer", r.k2.pub, "remove");
       await healed("peer removed", async () => (await dump()).includes(r.k2.pub));
       const other = await keypair();
       const keyFile = await Deno.makeTempFile();
       await Deno.writeTextFile(keyFile, other.priv);
-      await c1.run("wg", "set", n, "private-key", keyFile);
+      await wg(c1, ctx.stateDir, "set", n, "private-key", keyFile);
       await Deno.remove(keyFile);
       await healed("key changed", async () => (await dump()).split("\n")[0].split("\t")[1] === r.k1.pub);
-      await c1.run("wg", "set", n, "listen-port", "51999");
+      await wg(c1, ctx.stateDir, "set", n, "listen-port", "51999");
       await healed("listen port changed", async () => (await dump()).split("\n")[0].split("\t")[2] === "51021");
       await c1.ip("link", "del", n);
       await healed("link deleted", async () => /fe80::1771 peer fe80::a:1771/.test(await show()));
@@ -290,10 +291,18 @@ Deno.test({
       // that is the data plane working, not the agent changing anything.
       assert.ok(await until("tunnel up before the outage", () => ping6(ctx, r.n1), 30_000));
       await sleep(2000);
-      const before = await Promise.all([snapshot(r.c1), snapshot(r.c2), snapshot(ctx.agent.host)]);
+      const before = await Promise.all([
+        snapshot(r.c1, ctx.stateDir),
+        snapshot(r.c2, ctx.stateDir),
+        snapshot(ctx.agent.host, ctx.stateDir),
+      ]);
       await ctx.agent.setApiReachable(false);
       await sleep(60_000);
-      const during = await Promise.all([snapshot(r.c1), snapshot(r.c2), snapshot(ctx.agent.host)]);
+      const during = await Promise.all([
+        snapshot(r.c1, ctx.stateDir),
+        snapshot(r.c2, ctx.stateDir),
+        snapshot(ctx.agent.host, ctx.stateDir),
+      ]);
       await ctx.agent.setApiReachable(true);
       assert.deepEqual(during, before);
       // The agent is still alive and keeps working afterwards.
@@ -318,14 +327,14 @@ Deno.test({
         privateKey: k.priv,
         peers: [],
       }));
-      const before = await Promise.all([snapshot(c), snapshot(ctx.agent.host)]);
+      const before = await Promise.all([snapshot(c, ctx.stateDir), snapshot(ctx.agent.host, ctx.stateDir)]);
       await until(
         "dry-run logged",
         async () => (await Deno.readTextFile(ctx.agent.logFile)).includes("would"),
         START_MS,
       );
       await sleep(3000);
-      assert.deepEqual(await Promise.all([snapshot(c), snapshot(ctx.agent.host)]), before);
+      assert.deepEqual(await Promise.all([snapshot(c, ctx.stateDir), snapshot(ctx.agent.host, ctx.stateDir)]), before);
       const o = await read(ctx.ns, "dry");
       assert.equal(o.status, undefined);
       assert.equal(o.metadata.finalizers, undefined);
@@ -372,7 +381,7 @@ Deno.test({
       const endpoints = await until("wg1 recreated with its peer", async () => {
         const shown = await c1.ip("link", "show", r.n1).catch(() => "");
         if (!shown || shown.startsWith(`${index}:`)) return false;
-        const e = await c1.run("wg", "show", r.n1, "endpoints").catch(() => "");
+        const e = await wg(c1, ctx.stateDir, "show", r.n1, "endpoints").catch(() => "");
         return e.includes(r.k2.pub) && e;
       });
       // Right after the recreate (wg2 has not re-handshaken: it has no keepalive and sent nothing since).

@@ -11,6 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { type Agent, metricValue, until } from "../../helpers/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
+import { wg } from "../../helpers/wgtool.ts";
 import { cluster } from "../../helpers/cluster.ts";
 import { create, ifname, isReady, read, secret, wgi, withAgent } from "./support.ts";
 
@@ -47,7 +48,7 @@ Deno.test({
   fn: () =>
     withAgent(
       0,
-      async ({ ns, agent }) => {
+      async ({ ns, agent, stateDir }) => {
         const N = 20;
         const keys = await Promise.all(Array.from({ length: N }, keypair));
         const peer = (await keypair()).pub;
@@ -101,7 +102,7 @@ Deno.test({
         );
         const ms = performance.now() - t0;
         console.log(`rotated Secret applied after ${ms.toFixed(0)} ms (stated bound ${bound} ms + status write)`);
-        const dump = await agent.host.run("wg", "show", o.spec.interfaceName, "public-key");
+        const dump = await wg(agent.host, stateDir, "show", o.spec.interfaceName, "public-key");
         assert.equal(dump.trim(), fresh.pub, "the kernel device has the rotated key");
         assert.ok(!JSON.stringify(o.status).includes(fresh.priv), "no private key in status");
       },

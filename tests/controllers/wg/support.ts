@@ -3,6 +3,7 @@ import * as k8s from "@kubernetes/client-node";
 import { type Agent, customApi, startAgent } from "../../helpers/agent.ts";
 import { cluster, withNamespace } from "../../helpers/cluster.ts";
 import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { wg } from "../../helpers/wgtool.ts";
 
 /** WireGuardInterface resource path parts. */
 export const WGI = { group: "networking.dn42.io", version: "v1alpha1", plural: "wireguardinterfaces" };
@@ -65,23 +66,26 @@ export function condition(o: Obj | null, type: string): Obj | undefined {
   return o?.status?.conditions?.find((c: Obj) => c.type === type);
 }
 
-/** What the kernel shows of a namespace's links, addresses and WireGuard devices, counters stripped. */
-export async function snapshot(ns: TestNetns): Promise<string> {
+/**
+ * What the kernel shows of a namespace's links, addresses and WireGuard devices (wireguard-go of `stateDir`),
+ * counters stripped.
+ */
+export async function snapshot(ns: TestNetns, stateDir: string): Promise<string> {
   const links = (await ns.ip("-d", "link", "show")).replace(/\s+(RX|TX):[^\n]*\n[^\n]*/g, "");
   const addrs = (await ns.ip("addr", "show")).replace(/valid_lft.*|preferred_lft.*/g, "");
-  // Only this namespace's links: `wg show all` lists every wireguard-go socket of the machine (other tests' too).
+  // Only this namespace's links, each through its own daemon's socket.
   const names = [...links.matchAll(/^\d+: ([^:@\s]+)[:@]/gm)].map((m) => m[1]).sort();
-  let wg = "";
+  let dumps = "";
   for (const name of names) {
     try {
-      wg += (await ns.run("wg", "show", name, "dump")).split("\n").map((l) => {
+      dumps += (await wg(ns, stateDir, "show", name, "dump")).split("\n").map((l) => {
         const f = l.split("\t");
         // Peer lines: pub psk endpoint allowed handshake rx tx keepalive → drop handshake/rx/tx.
         return f.length === 8 ? [...f.slice(0, 4), f[7]].join("\t") : l;
       }).join("\n") + "\n";
     } catch { /* not a WireGuard device */ }
   }
-  return `${links}\n${addrs}\n${wg}`;
+  return `${links}\n${addrs}\n${dumps}`;
 }
 
 /** The wireguard-go processes inside a namespace (by PID). */

@@ -6,16 +6,19 @@ import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts
 import { applyInterface } from "../../../src/node/netlink/apply.ts";
 import { desiredInterface } from "../../../src/node/netlink/desired.ts";
 import { collectGarbage, removeOwnLinks } from "../../../src/node/netlink/remove.ts";
+import { type AgentIdentity, legacyMark, ownerMark } from "../../../src/node/ownership.ts";
 import { NamespaceResolver } from "../../../src/node/placement.ts";
+import { fakeOwners } from "../../helpers/owners.ts";
 import { bridgeExample, vethExample } from "./examples.ts";
 
 const ignore = skipUnless("root");
 const KEY = "default/t1";
+const AGENT: AgentIdentity = { kind: "nl", node: "lax1", namespace: "default" };
 
 async function pass(r: NamespaceResolver, spec: NetlinkInterfaceSpec, dryRun = false) {
   const want = desiredInterface(spec, "t");
   const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
-  return applyInterface(want, targets, { key: KEY, dryRun });
+  return applyInterface(want, targets, { key: KEY, agent: AGENT, dryRun });
 }
 
 async function withResolver(fn: (r: NamespaceResolver, ...ns: TestNetns[]) => Promise<void>, count = 1) {
@@ -67,7 +70,7 @@ Deno.test({
       assert.ok(moved.actions.some((x) => x.verb === "recreate"));
       assert.ok(moved.ends[0].link && moved.ends[1].link);
       assert.doesNotMatch(await b.ip("-br", "link"), /veth1-a/);
-      const removed = await removeOwnLinks(KEY, moved.ends, false);
+      const removed = await removeOwnLinks(AGENT, KEY, moved.ends, false);
       assert.deepEqual(removed.map((x) => x.name), ["veth1-a"], "the peer goes with its pair");
       assert.doesNotMatch(await b.ip("-br", "link"), /veth1/);
       assert.doesNotMatch(await a.ip("-br", "link"), /veth1/);
@@ -94,14 +97,45 @@ Deno.test({
       // a missing slave is reported, the rest converges
       const missing = await pass(r, { ...spec, bridge: { slaves: ["v1", "v2", "nope"] } });
       assert.equal(missing.problems[0].reason, "DependencyNotFound");
-      // GC: owner gone → deleted; unmarked links untouched
+      // GC: owner alive → kept; owner gone from the API → deleted; another node's and unmarked links untouched
       const t = await r.resolve({ kind: "netns-name", name: a.name });
-      const dry = await collectGarbage(t, new Map(), true);
-      assert.deepEqual(dry.map((x) => x.name), ["nl2-bridge"]);
+      await a.ip("link", "add", "theirs", "type", "bridge");
+      await a.ip("link", "set", "theirs", "alias", ownerMark({ ...AGENT, node: "lax2" }, KEY));
+      const alive = fakeOwners({ [KEY]: { node: "lax1", names: ["nl2-bridge"] } });
+      assert.deepEqual(await collectGarbage(t, AGENT, alive, false), []);
+      const dry = await collectGarbage(t, AGENT, fakeOwners({}), true);
+      assert.deepEqual(dry.map((x) => `${x.name}: ${x.why}`), [`nl2-bridge: owner ${KEY} no longer exists`]);
       assert.match(await a.ip("-br", "link"), /nl2-bridge/);
-      await collectGarbage(t, new Map(), false);
+      await collectGarbage(t, AGENT, fakeOwners({}), false);
       assert.doesNotMatch(await a.ip("-br", "link"), /nl2-bridge/);
       assert.match(await a.ip("-br", "link"), /v3/);
+      assert.match(await a.ip("-br", "link"), /theirs/, "another node's link is never collected");
+    }),
+});
+
+Deno.test({
+  name: "migration: a link with the earlier mark format is re-marked in place (same ifindex), never recreated",
+  ignore,
+  fn: () =>
+    withResolver(async (r, a) => {
+      for (const v of ["v1", "v2"]) await a.ip("link", "add", v, "type", "veth", "peer", "name", `${v}p`);
+      const spec = bridgeExample("n", netns(a));
+      assert.deepEqual((await pass(r, spec)).problems, []);
+      // what the previous version left: its mark names the object but no node
+      await a.ip("link", "set", "nl2-bridge", "alias", legacyMark("nl", KEY));
+      const before = JSON.parse(await a.ip("-j", "link", "show", "nl2-bridge"))[0].ifindex;
+      const res = await pass(r, spec);
+      assert.deepEqual(res.problems, []);
+      assert.deepEqual(res.actions.map((x) => x.detail), [`mark ${legacyMark("nl", KEY)} → ${ownerMark(AGENT, KEY)}`]);
+      const after = JSON.parse(await a.ip("-j", "-d", "link", "show", "nl2-bridge"))[0];
+      assert.equal(after.ifindex, before, "not recreated");
+      assert.equal(after.ifalias, ownerMark(AGENT, KEY));
+      assert.deepEqual((await pass(r, spec)).actions, [], "converged");
+      // a legacy mark of the object is its own on deletion too
+      await a.ip("link", "set", "nl2-bridge", "alias", legacyMark("nl", KEY));
+      const t = await r.resolve({ kind: "netns-name", name: a.name });
+      const removed = await removeOwnLinks(AGENT, KEY, [{ target: t, name: "nl2-bridge" }], false);
+      assert.deepEqual(removed.map((x) => x.name), ["nl2-bridge"]);
     }),
 });
 

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import type { Address, Link } from "../../../src/netlink/mod.ts";
 import { desiredInterface, SpecError } from "../../../src/node/netlink/desired.ts";
 import { diffAddresses, diffSlaves, immutableDifferences, planLink } from "../../../src/node/netlink/diff.ts";
-import { classifyLink, isOrphan, MANAGED_GROUP, ownerMark, parseOwnerMark } from "../../../src/node/ownership.ts";
+import { type AgentIdentity, classifyLink, legacyMark, MANAGED_GROUP, ownerMark } from "../../../src/node/ownership.ts";
+
+const agent: AgentIdentity = { kind: "nl", node: "lax1", namespace: "default" };
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 
 const MAC = "b2:4b:e8:30:51:9d";
@@ -189,15 +191,15 @@ Deno.test("planLink: create, update, recreate, adopt only an exact unmarked matc
   const d = desiredInterface({ ...base, mtu: 1420 }, "t");
   const end = d.ends[0];
   const key = "default/x";
-  const mine = link({ alias: ownerMark("nl", key), mtu: 1500, up: false });
+  const mine = link({ alias: ownerMark(agent, key), mtu: 1500, up: false });
   assert.deepEqual(planLink(end, d.params, null, "absent"), { action: "create" });
-  assert.deepEqual(planLink(end, d.params, mine, classifyLink(mine, "nl", key)), {
+  assert.deepEqual(planLink(end, d.params, mine, classifyLink(mine, agent, key)), {
     action: "update",
     adopt: false,
     changes: { mtu: 1420, up: true },
   });
   assert.equal(
-    planLink(end, d.params, link({ alias: ownerMark("nl", key), kind: "bridge" }), "owned").action,
+    planLink(end, d.params, link({ alias: ownerMark(agent, key), kind: "bridge" }), "owned").action,
     "recreate",
   );
   const foreign = link({ mtu: 1420, up: true });
@@ -212,24 +214,19 @@ Deno.test("planLink: create, update, recreate, adopt only an exact unmarked matc
     "conflict",
   );
   const unfinished = link({ group: MANAGED_GROUP, mtu: 1420, up: true });
-  assert.equal(classifyLink(unfinished, "nl", key), "unfinished");
+  assert.equal(classifyLink(unfinished, agent, key), "unfinished");
   assert.deepEqual(planLink(end, d.params, unfinished, "unfinished"), { action: "update", adopt: true, changes: {} });
-  const other = link({ alias: ownerMark("nl", "default/y") });
-  assert.equal(classifyLink(other, "nl", key), "other-owner");
+  const old = link({ alias: legacyMark("nl", key), mtu: 1420, up: true });
+  assert.equal(classifyLink(old, agent, key), "legacy");
+  assert.deepEqual(planLink(end, d.params, old, "legacy"), {
+    action: "update",
+    adopt: false,
+    remark: true,
+    changes: {},
+  });
+  const other = link({ alias: ownerMark(agent, "default/y") });
+  assert.equal(classifyLink(other, agent, key), "other-owner");
+  const lax2 = link({ alias: ownerMark({ ...agent, node: "lax2" }, key) });
+  assert.equal(planLink(end, d.params, lax2, classifyLink(lax2, agent, key)).action, "conflict", "another node's");
   assert.equal(planLink(end, d.params, other, "other-owner").action, "conflict");
-});
-
-Deno.test("ownership marks: round trip, hashed when too long, orphans only with our kind", () => {
-  assert.deepEqual(parseOwnerMark(ownerMark("nl", "default/a")), { kind: "nl", key: "default/a" });
-  const long = `ns/${"n".repeat(253)}`;
-  const m = ownerMark("wg", long);
-  assert.ok(new TextEncoder().encode(m).length <= 255);
-  assert.deepEqual(parseOwnerMark(m), { kind: "wg", key: null });
-  assert.equal(parseOwnerMark("something else"), null);
-  const l = { alias: ownerMark("nl", "default/a"), group: 0 };
-  assert.equal(isOrphan(l, "nl", new Set(["default/a"])), false);
-  assert.equal(isOrphan(l, "nl", new Set()), true);
-  assert.equal(isOrphan(l, "wg", new Set()), false);
-  assert.equal(isOrphan({ alias: m, group: 0 }, "wg", new Set([long])), false);
-  assert.equal(isOrphan({ alias: null, group: 0 }, "nl", new Set()), false);
 });

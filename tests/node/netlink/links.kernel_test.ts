@@ -10,7 +10,11 @@ import { NamespaceResolver } from "../../../src/node/placement.ts";
 async function pass(r: NamespaceResolver, spec: NetlinkInterfaceSpec) {
   const want = desiredInterface(spec, "t");
   const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
-  return applyInterface(want, targets, { key: "default/k", dryRun: false });
+  return applyInterface(want, targets, {
+    key: "default/k",
+    agent: { kind: "nl", node: "n", namespace: "default" },
+    dryRun: false,
+  });
 }
 
 Deno.test({

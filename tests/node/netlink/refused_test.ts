@@ -18,7 +18,11 @@ async function pass(spec: NetlinkInterfaceSpec) {
   try {
     const want = desiredInterface(spec, "t");
     const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
-    return await applyInterface(want, targets, { key: "default/k", dryRun: false });
+    return await applyInterface(want, targets, {
+      key: "default/k",
+      agent: { kind: "nl", node: "n", namespace: "default" },
+      dryRun: false,
+    });
   } finally {
     await r.close();
   }

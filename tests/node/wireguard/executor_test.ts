@@ -1,10 +1,9 @@
 /** Node-level executor with wireguard-go in throwaway namespaces (scenario.ts; the kernel tier runs the same). */
 import assert from "node:assert/strict";
-import { ownerMark } from "../../../src/node/ownership.ts";
 import { LinkConflictError } from "../../../src/node/wireguard/executor.ts";
 import { UserspaceBackend } from "../../../src/wireguard/userspace.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { ensure, nodeScenario, pair, pingWithin, want, withSides } from "./scenario.ts";
+import { ensure, markOf, nodeScenario, pair, pingWithin, want, withSides } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-go");
 
@@ -41,7 +40,7 @@ Deno.test({
       await a.ctr.ip("link", "set", name, "group", "default");
       const adopted = await ensure(a);
       assert.ok(adopted.adopted);
-      assert.match(await a.ctr.ip("-d", "link", "show", name), new RegExp(`alias ${ownerMark("wg", a.owner)}`));
+      assert.match(await a.ctr.ip("-d", "link", "show", name), new RegExp(`alias ${markOf(a)}`));
       await a.ctr.ip("link", "set", name, "alias", "");
       await a.ctr.ip("link", "set", name, "group", "default");
       await a.ctr.ip("link", "set", name, "mtu", "1300");
@@ -67,7 +66,7 @@ Deno.test({
         `mark ${name} in ${a.hostH.label}`,
         `configure ${name} in the host namespace`,
       ]);
-      assert.match(await a.ctr.ip("-d", "link", "show", name), new RegExp(`alias ${ownerMark("wg", a.owner)}`));
+      assert.match(await a.ctr.ip("-d", "link", "show", name), new RegExp(`alias ${markOf(a)}`));
       assert.doesNotMatch(await a.host.ip("link", "show"), new RegExp(`: ${name}[:@]`), "nothing left in the host");
 
       // The same bare TUN from a wireguard-go this agent did not start is foreign: a conflict, left alone.

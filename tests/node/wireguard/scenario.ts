@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interface.ts";
 import { Netns } from "../../../src/netlink/mod.ts";
+import { type AgentIdentity, ownerMark } from "../../../src/node/ownership.ts";
 import { desiredState, type WgDesired } from "../../../src/node/wireguard/desired.ts";
 import { type EnsureResult, WgNode } from "../../../src/node/wireguard/executor.ts";
 import { observedStatus, type WgObserved } from "../../../src/node/wireguard/status.ts";
@@ -15,11 +16,12 @@ import type { BackendKind } from "../../../src/wireguard/backend.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../../../src/wireguard/key.ts";
 import { findWireGuardGo } from "../../../src/wireguard/wggo.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../helpers/netns.ts";
+import { wg } from "../../helpers/wgtool.ts";
 import { ping } from "../../wireguard/scenario.ts";
 
 export { ping };
 
-/** A short interface name, unique machine-wide (wireguard-go sockets are global): `wa` + 6 hex. */
+/** A short random interface name: `wa` + 6 hex. */
 export function ifname(): string {
   return `wa${crypto.getRandomValues(new Uint8Array(3)).toHex()}`;
 }
@@ -38,6 +40,9 @@ export interface Side {
   hostH: Netns;
   ctrH: Netns;
   node: WgNode;
+  /** The side's agent (node `n-<tag>`) and its wireguard-go state directory. */
+  agent: AgentIdentity;
+  stateDir: string;
   owner: string;
   priv: WireGuardKey;
   pub: string;
@@ -49,6 +54,11 @@ const parse = {
   publicKey: (t: string, f: string) => WireGuardKey.parse("public", t, f),
 };
 
+/** The ownership mark of a side's object. */
+export function markOf(s: Side): string {
+  return ownerMark(s.agent, s.owner);
+}
+
 /** The desired state of a side's current spec. */
 export function want(s: Side): WgDesired {
   return desiredState(s.spec, { privateKey: s.priv }, parse);
@@ -59,18 +69,22 @@ export function ensure(s: Side): Promise<EnsureResult> {
   return s.node.ensure(s.owner, want(s), s.ctrH);
 }
 
-async function makeSide(tag: string, stateDir: string, backend: BackendKind): Promise<Side> {
+async function makeSide(tag: string, dir: string, backend: BackendKind): Promise<Side> {
   const host = await createNetns(`wa-${tag}h`);
   const ctr = await createNetns(`wa-${tag}c`);
   const hostH = Netns.byPath(host.path, host.name);
   const ctrH = Netns.byPath(ctr.path, ctr.name);
   const priv = await generatePrivateKey();
+  const agent: AgentIdentity = { kind: "wg", node: `n-${tag}`, namespace: "dn42op-wa" };
+  const stateDir = `${dir}/${tag}`;
   return {
     host,
     ctr,
     hostH,
     ctrH,
-    node: new WgNode(hostH, { backend, wireguardGo: { stateDir } }),
+    node: new WgNode(hostH, { agent, backend, wireguardGo: { stateDir } }),
+    agent,
+    stateDir,
     owner: `dn42op-wa/${tag}`,
     priv,
     pub: (await publicKeyOf(priv)).toBase64(),
@@ -208,7 +222,7 @@ export async function nodeScenario(a: Side, b: Side, backend: BackendKind): Prom
       "set up",
     ],
   );
-  await a.ctr.run("wg", "set", a.spec.interfaceName, "peer", b.pub, "remove");
+  await wg(a.ctr, a.stateDir, "set", a.spec.interfaceName, "peer", b.pub, "remove");
   assert.deepEqual((await ensure(a)).actions, [`peer ${b.pub} (+2 allowed IPs)`]);
   // a lost the session and b's learned endpoint with the peer; b (which dials a) re-handshakes once its data goes
   // unanswered (WireGuard's ~15 s rekey timeout).
@@ -226,9 +240,11 @@ export async function nodeScenario(a: Side, b: Side, backend: BackendKind): Prom
   assert.ok(await ping(a.ctr, "10.4.0.2"), "tunnel up with the new key");
 
   // Removal: link gone, wireguard-go stopped.
+  const daemon = () => findWireGuardGo(a.spec.interfaceName, { stateDir: a.stateDir });
+  assert.equal(!!(await daemon()), backend === "userspace", "a wireguard-go serves the userspace device");
   await a.node.remove(a.owner, a.spec.interfaceName, a.ctrH);
   await assert.rejects(a.ctr.ip("link", "show", a.spec.interfaceName));
-  assert.equal(await findWireGuardGo(a.spec.interfaceName), undefined);
+  assert.equal(await daemon(), undefined);
   assert.doesNotMatch(await udpPorts(a.host), /:51821\b/);
 }
 

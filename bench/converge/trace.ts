@@ -1,0 +1,56 @@
+/**
+ * Reads the convergence trace (src/log/trace.ts) back from the controllers' text logs: every `trace` line with its
+ * time, phase and object key, and per run the offset of each phase from the moment `kubectl apply` started.
+ */
+import { TRACE_PHASES, type TracePhase } from "../../src/log/trace.ts";
+
+/** One trace line. */
+export interface TraceEvent {
+  /** Wall-clock time, ms since the epoch. */
+  at: number;
+  phase: TracePhase;
+  key: string;
+}
+
+const LINE = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) ([+-]\d\d)(?::?(\d\d))? \[\w+\] [^:]+: trace( .*)$/;
+const PAIR = / (\w+)=("(?:[^"\\]|\\.)*"|\S+)/g;
+
+/** Parses one log line; undefined when it is not a trace line. */
+export function parseTraceLine(line: string): TraceEvent | undefined {
+  const m = LINE.exec(line);
+  if (!m) return undefined;
+  const props = new Map<string, string>();
+  for (const [, k, v] of m[5].matchAll(PAIR)) props.set(k, v.startsWith('"') ? JSON.parse(v) : v);
+  const phase = props.get("phase") as TracePhase | undefined;
+  const key = props.get("key");
+  if (!phase || !key || !TRACE_PHASES.includes(phase)) return undefined;
+  const at = Date.parse(`${m[1]}T${m[2]}${m[3]}:${m[4] ?? "00"}`);
+  return Number.isNaN(at) ? undefined : { at, phase, key };
+}
+
+/** Every trace line of `text` (a log file), in file order. */
+export function parseTrace(text: string): TraceEvent[] {
+  return text.split("\n").map(parseTraceLine).filter((e): e is TraceEvent => e !== undefined);
+}
+
+/**
+ * Offsets (ms from `t0`) at which each phase was first reached by each of `keys`, counting only events at or after
+ * `t0`. The result maps "phase key" labels, in phase order, to offsets; phases a key never reached are absent.
+ */
+export function phaseOffsets(events: readonly TraceEvent[], t0: number, keys: readonly string[]): Map<string, number> {
+  const first = new Map<string, number>();
+  for (const e of events) {
+    if (e.at < t0 || !keys.includes(e.key)) continue;
+    const label = `${e.phase} ${e.key}`;
+    const seen = first.get(label);
+    if (seen === undefined || e.at < seen) first.set(label, e.at);
+  }
+  const out = new Map<string, number>();
+  for (const phase of TRACE_PHASES) {
+    for (const key of keys) {
+      const at = first.get(`${phase} ${key}`);
+      if (at !== undefined) out.set(`${phase} ${key}`, at - t0);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { parseTrace, parseTraceLine, phaseOffsets } from "../../bench/converge/trace.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+Deno.test("trace lines: time, phase and key are read; other lines and unknown phases are not", () => {
+  const cases: [string, ReturnType<typeof parseTraceLine>][] = [
+    [
+      "2026-12-06 06:34:18.160 +00 [INF] dn42op·node·wireguard: trace phase=device-created key=ns/wg-a v=4",
+      { at: Date.parse("2026-12-06T06:34:18.160Z"), phase: "device-created", key: "ns/wg-a" },
+    ],
+    [
+      '2026-12-06 08:00:00.005 +02:00 [INF] dn42op·kube·status: trace phase=status-written key="ns/odd name" v=4',
+      { at: Date.parse("2026-12-06T06:00:00.005Z"), phase: "status-written", key: "ns/odd name" },
+    ],
+    ["2026-12-06 06:34:18.160 +00 [INF] dn42op·kube·controller: successfully synced key=ns/wg-a", undefined],
+    ["2026-12-06 06:34:18.160 +00 [INF] dn42op·x: trace phase=no-such-phase key=ns/a", undefined],
+    ["2026-12-06 06:34:18.160 +00 [INF] dn42op·x: trace phase=keys-read", undefined],
+    ["not a log line", undefined],
+  ];
+  for (const [line, want] of cases) assert.deepEqual(parseTraceLine(line), want, line);
+});
+
+Deno.test("phase offsets: first occurrence per phase and key at or after t0, in phase order", () => {
+  const at = (s: string) => Date.parse(`2026-12-06T06:00:${s}Z`);
+  const log = [
+    "2026-12-06 06:00:00.500 +00 [INF] a: trace phase=agent-reconcile key=ns/x", // before t0: an earlier run
+    "2026-12-06 06:00:01.300 +00 [INF] a: trace phase=device-created key=ns/x",
+    "2026-12-06 06:00:01.100 +00 [INF] a: trace phase=agent-reconcile key=ns/x",
+    "2026-12-06 06:00:01.900 +00 [INF] a: trace phase=agent-reconcile key=ns/x", // a later pass
+    "2026-12-06 06:00:01.200 +00 [INF] a: trace phase=agent-reconcile key=ns/y",
+    "2026-12-06 06:00:01.250 +00 [INF] a: trace phase=agent-reconcile key=other/z", // not asked for
+  ].join("\n");
+  const got = phaseOffsets(parseTrace(log), at("01.000"), ["ns/x", "ns/y"]);
+  assert.deepEqual([...got], [
+    ["agent-reconcile ns/x", 100],
+    ["agent-reconcile ns/y", 200],
+    ["device-created ns/x", 300],
+  ]);
+});
+
+Deno.test("trace lines written by the programs' logging at -v 4 are read back; at -v 3 there are none", async () => {
+  const script = (v: number) =>
+    `import { logger, setupLogging, shutdownLogging } from "${ROOT}src/log/mod.ts";
+     import { trace } from "${ROOT}src/log/trace.ts";
+     await setupLogging({ verbosity: ${v}, format: "text", program: "t" });
+     trace(logger("t"), "device-moved", "ns/wg-a", { extra: "x y" });
+     await shutdownLogging();`;
+  for (const [v, want] of [[4, ["device-moved ns/wg-a"]], [3, []]] as const) {
+    const out = await new Deno.Command(Deno.execPath(), { args: ["eval", script(v)], cwd: ROOT, stderr: "piped" })
+      .output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const events = parseTrace(new TextDecoder().decode(out.stderr));
+    assert.deepEqual(events.map((e) => `${e.phase} ${e.key}`), want);
+    for (const e of events) assert.ok(Math.abs(e.at - Date.now()) < 60_000);
+  }
+});
