@@ -26,6 +26,7 @@ import { type NamespaceResolver, type NsTarget, PlacementError } from "../../nod
 import { ownerSource } from "../owners.ts";
 import { buildStatus, problemsShown, type StatusProblem } from "./status.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
+import { adoptionOf } from "../../node/adoption.ts";
 
 const log = logger("nl-controller");
 
@@ -134,7 +135,12 @@ export class NlReconciler {
       this.#o.monitor.untrack(key);
       return this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
     }
-    const res = await applyInterface(want, targets, { key, agent: this.#agent, dryRun: this.#o.dryRun });
+    const res = await applyInterface(want, targets, {
+      key,
+      agent: this.#agent,
+      dryRun: this.#o.dryRun,
+      adoption: adoptionOf(key, obj.metadata.annotations),
+    });
     this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
     const prev = this.#records.get(key);
     this.#records.set(key, {

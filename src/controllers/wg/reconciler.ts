@@ -52,6 +52,7 @@ import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
 import { conditionsFor, type Outcome } from "./conditions.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
+import { adoptionOf } from "../../node/adoption.ts";
 import { resolveEndpoints } from "./endpoints.ts";
 import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
@@ -192,7 +193,14 @@ export class WgReconciler {
 
     let r: EnsureResult;
     try {
-      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun, publishedEndpoints(obj.status));
+      r = await this.#d.node.ensure(
+        key,
+        desired,
+        target.ns,
+        this.#d.dryRun,
+        publishedEndpoints(obj.status),
+        adoptionOf(key, obj.metadata.annotations),
+      );
     } catch (e) {
       if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
       this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);

@@ -39,6 +39,7 @@ import type { Endpoint } from "../../wireguard/addr.ts";
 import { DEFAULT_STATE_DIR, findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
 import { type AgentIdentity, classifyLink, MANAGED_GROUP, ownerMark, type Ownership } from "../ownership.ts";
 import { judgeLinks, type OwnerSource } from "../sweep.ts";
+import { type Adoption, mayChange, notOursMessage } from "../adoption.ts";
 import { type WgDesired, withHeldPeers, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
@@ -154,6 +155,7 @@ export class WgNode {
     target: Netns,
     dryRun = false,
     learned: ReadonlyMap<string, Endpoint> = new Map(),
+    adoption: Adoption = { key: owner, links: new Set() },
   ): Promise<EnsureResult> {
     const name = desired.name;
     const mark = ownerMark(this.#agent, owner);
@@ -164,6 +166,9 @@ export class WgNode {
       throw new LinkConflictError(`link ${name} in ${target.label} belongs to another owner (${link!.alias})`);
     }
     if (state === "unmarked") {
+      if (!mayChange(link!, this.#agent, adoption)) {
+        throw new LinkConflictError(notOursMessage("adopt", name, target.label, owner));
+      }
       await this.#adopt(link!, desired, target, mark, r, dryRun);
       if (dryRun) return r;
       link = await getLink(target, name);
