@@ -22,6 +22,7 @@ const symbols = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   open_nb: { name: "open", parameters: ["buffer", "i32"], result: "i32", nonblocking: true },
   fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
   // ioctl is variadic; the request codes used here take no argument, so the fixed part is the whole call.
   ioctl: { parameters: ["i32", "u64"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },

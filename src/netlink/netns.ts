@@ -41,24 +41,35 @@ export interface NetnsFile {
   id: string;
 }
 
+/** fstat(2) of `fd` (through FFI: the netlink layer needs no read permission): identity and file type bits. */
+function fstat(fd: number): { id: string; mode: number } | null {
+  const st = new BigUint64Array(32); // struct stat; st_dev and st_ino are its first two words on x86_64 and arm64
+  if (libc().fstat(fd, st) !== 0) return null;
+  // st_mode: after st_nlink (8 bytes) on x86_64, right after st_ino on arm64 (the generic layout).
+  const mode = new DataView(st.buffer).getUint32(Deno.build.arch === "x86_64" ? 24 : 16, true);
+  return { id: `${st[0]}:${st[1]}`, mode };
+}
+
 /** Identity `dev:ino` of what `fd` refers to. */
 function fdIdentity(fd: number): string {
-  const st = Deno.statSync(`/proc/self/fd/${fd}`);
-  return `${st.dev}:${st.ino}`;
+  const st = fstat(fd);
+  if (!st) throw new NetlinkError({ op: "fstat namespace fd", errno: errno() });
+  return st.id;
 }
+
+const S_IFMT = 0o170000;
+const FILE_KINDS: Record<number, string> = {
+  0o010000: "a FIFO",
+  0o020000: "a device",
+  0o060000: "a device",
+  0o140000: "a socket",
+  0o040000: "a directory",
+};
 
 /** What kind of file `fd` (O_PATH) is, for messages. */
 function fileKind(fd: number): string {
-  try {
-    const st = Deno.statSync(`/proc/self/fd/${fd}`);
-    if (st.isFifo) return "a FIFO";
-    if (st.isCharDevice || st.isBlockDevice) return "a device";
-    if (st.isSocket) return "a socket";
-    if (st.isDirectory) return "a directory";
-    return "a regular file";
-  } catch {
-    return "not a namespace file";
-  }
+  const st = fstat(fd);
+  return st ? FILE_KINDS[st.mode & S_IFMT] ?? "a regular file" : "not a namespace file";
 }
 
 const NS_TYPES: Record<number, string> = {

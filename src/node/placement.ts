@@ -13,7 +13,7 @@
  * in the host.
  */
 import type { Placement } from "../api/placement.ts";
-import { closeNetnsFile, Netns, type NetnsFile, openNetnsFileAsync } from "../netlink/mod.ts";
+import { closeNetnsFile, Netns, type NetnsFile, openNetnsFile, openNetnsFileAsync } from "../netlink/mod.ts";
 import { type DockerClient, DockerError } from "./container.ts";
 
 /** A namespace path lookup that timed out (a hung file system): whether the target exists is unknown. */
@@ -103,11 +103,12 @@ export function describePlacement(p: Placement): string {
   }
 }
 
-/** Identity of the node's own namespace (PID 1's); undefined when it cannot be read (e.g. no host PID namespace). */
+/** Identity of the node's own namespace (PID 1's); undefined when it cannot be opened (then nothing can reach it). */
 function nodeIdentity(): string | undefined {
   try {
-    const st = Deno.statSync("/proc/1/ns/net");
-    return `${st.dev}:${st.ino}`;
+    const file = openNetnsFile("/proc/1/ns/net");
+    closeNetnsFile(file);
+    return file.id;
   } catch {
     return undefined;
   }
