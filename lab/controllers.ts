@@ -8,7 +8,7 @@
  * `<stateDir>/pids/` and its output in `<stateDir>/logs/<name>.log`.
  */
 import { programCommand, type ProgramName } from "../scripts/programs.ts";
-import { DEFAULT_STATE_DIR } from "../src/wireguard/wggo.ts";
+import { daemonSocketDir, DEFAULT_STATE_DIR } from "../src/wireguard/wggo.ts";
 import { exec } from "./exec.ts";
 import {
   logFile,
@@ -31,7 +31,10 @@ type ArgsOf = (program: ProgramName, node?: string) => string[];
  * lab:down removes it). Both nodes' agents share agentx and its file system, as in the reference's lab; their
  * wireguard-go daemons are per node by design (src/wireguard/wggo.ts).
  */
-function labArgs(o: LabControllersOptions): ArgsOf {
+function labArgs(
+  o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity" | "resyncSeconds" | "stateDir">,
+  metrics?: (program: ProgramName) => string,
+): ArgsOf {
   const common = [
     `-kubeconfig=${o.kubeconfig}`,
     `-namespace=${o.namespace}`,
@@ -42,8 +45,8 @@ function labArgs(o: LabControllersOptions): ArgsOf {
   return (program, node) => [
     ...common,
     ...(node ? [`-nodename=${node}`] : []),
-    `-metrics-bind-address=127.0.0.1:${metricsPort++}`,
-    ...(program === "wg-controller" ? [`-wg-state-dir=${o.stateDir}/wireguard-go-${node}`] : []),
+    `-metrics-bind-address=${metrics ? metrics(program) : `127.0.0.1:${metricsPort++}`}`,
+    ...(program === "wg-controller" ? [`-wg-state-dir=${wireguardStateDir(o.stateDir, node!)}`] : []),
   ];
 }
 
@@ -105,7 +108,8 @@ export function processNames(nodes: string[]): string[] {
   ];
 }
 
-function apiPort(server: string): number {
+/** The apiserver's port (it must listen on 127.0.0.1: the pipes reach it from the root namespace). */
+export function apiPort(server: string): number {
   const u = new URL(server);
   if (u.hostname !== "127.0.0.1") throw new Error(`lab controllers: apiserver ${server} is not on 127.0.0.1`);
   return Number(u.port);
@@ -121,14 +125,29 @@ async function waitTcpInNetns(netns: string, port: number, timeoutMs = 15_000): 
   }
 }
 
+/** A node agent's wireguard-go state directory (PID and log files, its daemons' /var/run with their sockets). */
+export function wireguardStateDir(stateDir: string, node: string): string {
+  return `${stateDir}/wireguard-go-${node}`;
+}
+
+/** The directory of a node agent's wireguard-go UAPI sockets. */
+export function wireguardSocketDir(stateDir: string, node: string): string {
+  return daemonSocketDir({ stateDir: wireguardStateDir(stateDir, node) });
+}
+
 /**
- * Starts the pipes and the controllers (idempotent: running ones are kept). Returns when the API server is
- * reachable from inside agentx; the controllers then sync their caches on their own.
+ * Starts the API pipes for `netns` (idempotent): the root namespace's one of the state directory (shared by all
+ * namespaces) and `pipeName` inside `netns`, listening on the apiserver's port. Returns when it accepts there.
  */
-export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
-  const dirs = supervisorDirs(o.stateDir);
-  const port = apiPort(o.server);
-  const sock = `${o.stateDir}/api.sock`;
+export async function startApiPipe(
+  stateDir: string,
+  server: string,
+  netns: string,
+  pipeName: string,
+): Promise<Record<string, number>> {
+  const dirs = supervisorDirs(stateDir);
+  const port = apiPort(server);
+  const sock = `${stateDir}/api.sock`;
   const pipe = (listen: string, dial: string) => [
     Deno.execPath(),
     "run",
@@ -144,12 +163,60 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
     name: "api-pipe-root",
     argv: pipe(`unix:${sock}`, `tcp:127.0.0.1:${port}`),
   });
-  pids["api-pipe-agentx"] = await startSupervised(dirs, {
-    name: "api-pipe-agentx",
-    netns: o.agentxNetns,
+  pids[pipeName] = await startSupervised(dirs, {
+    name: pipeName,
+    netns,
     argv: pipe(`tcp:127.0.0.1:${port}`, `unix:${sock}`),
   });
-  await waitTcpInNetns(o.agentxNetns, port);
+  await waitTcpInNetns(netns, port);
+  return pids;
+}
+
+/**
+ * Starts one node's wg-controller and nl-controller in `netns` with the lab's flags and the given metrics addresses,
+ * as the DaemonSets run them (`-nodename`); idempotent.
+ */
+export async function startNodeAgents(
+  o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity" | "resyncSeconds" | "stateDir">,
+  node: string,
+  netns: string,
+  metrics: { wg: string; nl: string },
+): Promise<Record<string, number>> {
+  const argv = labArgs(o, (p) => p === "wg-controller" ? metrics.wg : metrics.nl);
+  const pids: Record<string, number> = {};
+  for (const program of ["wg-controller", "nl-controller"] as const) {
+    pids[`${program}-${node}`] = await startSupervised(supervisorDirs(o.stateDir), {
+      name: `${program}-${node}`,
+      netns,
+      cwd: ROOT,
+      argv: programCommand(program, argv(program, node)),
+    });
+  }
+  return pids;
+}
+
+/** Starts the wgplan-controller in the caller's namespace with the lab's flags and `metrics` (idempotent). */
+export async function startPlanController(
+  o: Pick<LabControllersOptions, "kubeconfig" | "namespace" | "verbosity" | "resyncSeconds" | "stateDir">,
+  metrics: string,
+): Promise<Record<string, number>> {
+  const argv = labArgs(o, () => metrics);
+  return {
+    "wgplan-controller": await startSupervised(supervisorDirs(o.stateDir), {
+      name: "wgplan-controller",
+      cwd: ROOT,
+      argv: programCommand("wgplan-controller", argv("wgplan-controller")),
+    }),
+  };
+}
+
+/**
+ * Starts the pipes and the controllers (idempotent: running ones are kept). Returns when the API server is
+ * reachable from inside agentx; the controllers then sync their caches on their own.
+ */
+export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
+  const dirs = supervisorDirs(o.stateDir);
+  const pids = await startApiPipe(o.stateDir, o.server, o.agentxNetns, "api-pipe-agentx");
 
   const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
   const argv = o.flags === "reference" ? referenceArgs(o.kubeconfig) : labArgs(o);
@@ -193,16 +260,18 @@ export function labLogFile(stateDir: string, name: string): string {
 }
 
 /**
- * Stops every recorded lab process, controllers first, the pipes last, then whatever still runs inside agentx
- * (the controllers' wireguard-go daemons, which detach into their own sessions), each by PID. Idempotent.
+ * Stops every recorded lab process, controllers first, the pipes last, then whatever still runs inside the
+ * namespaces (the controllers' wireguard-go daemons, which detach into their own sessions), each by PID.
+ * Idempotent.
  */
-export async function stopLabControllers(stateDir: string, agentxNetns: string): Promise<void> {
+export async function stopLabControllers(stateDir: string, netns: string | string[]): Promise<void> {
   const dirs = supervisorDirs(stateDir);
   const names = await recordedNames(dirs);
   const pipes = names.filter((n) => n.startsWith("api-pipe-"));
   for (const n of names.filter((n) => !pipes.includes(n))) await stopSupervised(dirs, n);
-  const inside = await exec(["ip", "netns", "pids", agentxNetns]);
-  if (inside.code === 0) {
+  for (const ns of typeof netns === "string" ? [netns] : netns) {
+    const inside = await exec(["ip", "netns", "pids", ns]);
+    if (inside.code !== 0) continue;
     for (const pid of inside.stdout.split(/\s+/).filter(Boolean).map(Number)) {
       try {
         Deno.kill(pid, "SIGKILL");

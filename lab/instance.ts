@@ -8,6 +8,7 @@ import { type CheckContext, kernelHasDummy } from "./checks.ts";
 import type { LabContainers } from "./containers.ts";
 import { openLabContainers } from "./containers.ts";
 import { exec, processAlive } from "./exec.ts";
+import { type ImagePod, startImagePods, stopImagePods } from "./imagepods.ts";
 import { Podman } from "./podman/podman.ts";
 import { type LabControllers, startLabControllers, stopLabControllers } from "./controllers.ts";
 import {
@@ -33,6 +34,13 @@ export interface InstanceOptions {
   server: string;
   /** Node names that get a wg-controller and an nl-controller. */
   nodes: string[];
+  /** Run deploy/'s workloads as containers from the image (lab/imagepods.ts) instead of processes. */
+  image?: boolean;
+  /** Prefix of the image pods' container and network namespace names. */
+  podPrefix: string;
+  /** With `image`: the rendered manifests to run (default deploy/ rendered; tests move them into their namespaces). */
+  // deno-lint-ignore no-explicit-any
+  manifests?: any[];
   /** -default-resync-period of every controller (absent: the programs' default, 30 s). */
   resyncSeconds?: number;
   /** The controllers' flags: the lab's, or only the reference README's (see lab/controllers.ts). */
@@ -40,8 +48,16 @@ export interface InstanceOptions {
 }
 
 /** The real lab's instance options for a cluster. */
-export function labInstance(kubeconfig: string, server: string): InstanceOptions {
-  return { topology: LAB_DEFAULTS, names: LAB_NAMES, kubeconfig, server, nodes: ["lax1", "lax2"] };
+export function labInstance(kubeconfig: string, server: string, image = false): InstanceOptions {
+  return {
+    topology: LAB_DEFAULTS,
+    names: LAB_NAMES,
+    kubeconfig,
+    server,
+    nodes: ["lax1", "lax2"],
+    image,
+    podPrefix: LAB_DEFAULTS.netnsPrefix,
+  };
 }
 
 /**
@@ -69,6 +85,7 @@ export function namedInstance(
     kubeconfig,
     server,
     nodes: ["lax1", "lax2"],
+    podPrefix: `${prefix}${id}-`,
   };
 }
 
@@ -82,6 +99,8 @@ export interface Instance {
   options: InstanceOptions;
   topology: LabTopology;
   controllers: LabControllers;
+  /** The image's pods (image mode only). */
+  pods?: ImagePod[];
   /** Init PID of the examples' container `agent1`/`agent2` (as of now; containers can be restarted). */
   pid(container: ExampleContainer): Promise<number>;
   /** What the README checks need. */
@@ -110,6 +129,25 @@ function contextFor(o: InstanceOptions, containers: LabContainers) {
 /** Brings topology and controllers up (idempotent) without applying anything. */
 export async function instanceUp(o: InstanceOptions): Promise<Instance> {
   const topology = await labUp(o.topology);
+  if (o.image) {
+    if (!topology.containers.dockerHost) {
+      throw new Error(`lab --image needs podman: ${topology.containers.fallbackReason ?? "no Docker API"}`);
+    }
+    const pods = await startImagePods({
+      stateDir: o.topology.stateDir,
+      agentxNetns: o.topology.agentxNetns,
+      kubeconfig: o.kubeconfig,
+      server: o.server,
+      nodes: o.nodes,
+      owner: o.topology.owner,
+      prefix: o.podPrefix,
+      dockerSocket: topology.containers.dockerHost.replace(/^unix:\/\//, ""),
+      objects: o.manifests,
+    });
+    const pids = Object.fromEntries(pods.map((p) => [p.run.name, p.pid]));
+    const controllers = { pids, logDir: `${o.topology.stateDir}/logs` };
+    return { options: o, topology, controllers, pods, ...contextFor(o, topology.containers) };
+  }
   const controllers = await startLabControllers({
     stateDir: o.topology.stateDir,
     agentxNetns: o.topology.agentxNetns,
@@ -147,6 +185,7 @@ export async function attachInstance(o: InstanceOptions): Promise<Pick<Instance,
 
 /** Stops the controllers and removes the topology; idempotent. The cluster and its objects are left alone. */
 export async function instanceDown(o: InstanceOptions): Promise<void> {
+  await stopImagePods(o.topology.stateDir, o.podPrefix);
   await stopLabControllers(o.topology.stateDir, o.topology.agentxNetns);
   await labDown(o.topology);
 }

@@ -10,11 +10,19 @@
  *          wireguard-go restarted, no Warning Event, pings answered throughout; exit 1 on a failure
  *   down   stops the controllers by PID, removes containers, namespaces and the control plane (idempotent)
  *
- *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS]
+ * `--scenario mesh` runs the mesh lab instead (lab/mesh/lab.ts: N nodes in their own namespaces, NAT, one plan,
+ * an all-pairs matrix; `--drills` adds the fault drills to check). Without --scenario, check and down follow the
+ * lab that is up (the reference lab when both are).
+ *
+ *   deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] [--scenario reference|mesh] [--image]
+ *     [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS]
+ *   --image (up)  the controllers are deploy/'s workloads as containers from the image (lab/imagepods.ts)
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
+import { rssKiB } from "../scripts/controlplane/proc.ts";
 import { ensureProfiles } from "../scripts/setup.ts";
+import { Podman } from "./podman/podman.ts";
 import { type CheckResult, formatTable, waitForChecks } from "./checks.ts";
 import {
   applyScenario,
@@ -25,10 +33,15 @@ import {
   labInstance,
   stabilityTarget,
 } from "./instance.ts";
+import { DEFAULT_MESH_NODES, meshLabCheck, meshLabDown, meshLabPresent, meshLabUp } from "./mesh/lab.ts";
 import { writeTopologyPicture } from "./picture.ts";
 import { stabilityChecks } from "./stability.ts";
 import { LAB_DEFAULTS } from "./topology.ts";
 
+/** The main process of a (restarted or not) container. */
+function podmanPid(name: string): Promise<number> {
+  return new Podman().pid(name);
+}
 /** Default watch of `lab:check`: two resync periods of the lab's controllers (30 s each) and a margin. */
 const STABLE_SECONDS = 65;
 
@@ -59,7 +72,7 @@ async function check(
   return report(results, (performance.now() - t0) / 1000);
 }
 
-async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
+async function up(waitSeconds: number, stableSeconds: number, image: boolean): Promise<number> {
   const t0 = performance.now();
   const phases: string[] = [];
   let mark = t0;
@@ -72,9 +85,12 @@ async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
   phase("setup");
   const cluster = await clusterUp();
   phase("control plane");
-  const o = labInstance(cluster.kubeconfig, cluster.server);
+  const o = labInstance(cluster.kubeconfig, cluster.server, image);
   const inst = await instanceUp(o);
   phase("topology + controllers");
+  for (const p of inst.pods ?? []) {
+    console.log(`lab: pod ${p.run.name} (${p.run.image}) ready ${(p.readyMs / 1000).toFixed(1)} s after podman run`);
+  }
   const c = inst.topology.containers;
   console.log(`lab: namespace ${o.topology.agentxNetns} holds the underlay ${LAB_DEFAULTS.underlayAddress}`);
   for (const [name, pid] of Object.entries(inst.topology.pids)) {
@@ -90,6 +106,10 @@ async function up(waitSeconds: number, stableSeconds: number): Promise<number> {
   console.log(`KUBECONFIG=${cluster.kubeconfig}`);
   const code = await check(o, waitSeconds, stableSeconds, t0);
   phase("convergence + checks");
+  for (const p of inst.pods ?? []) {
+    const kib = rssKiB(await podmanPid(p.run.name));
+    console.log(`lab: pod ${p.run.name} resident memory after convergence ${kib ? (kib / 1024).toFixed(0) : "?"} MiB`);
+  }
   const picture = await writeTopologyPicture(o.kubeconfig, o.names.namespace, o.topology.stateDir).then(
     (path) => `lab: topology picture ${path}`,
     (e) => `lab: no topology picture: ${(e as Error).message}`,
@@ -107,22 +127,55 @@ async function down(): Promise<number> {
   return 0;
 }
 
+/** The scenario a command acts on: the one given, else for check and down the lab that is up. */
+async function scenarioOf(cmd: string, given: string | undefined): Promise<"reference" | "mesh"> {
+  if (given === "reference" || given === "mesh") return given;
+  if (given !== undefined) throw new Error(`unknown --scenario ${given} (reference or mesh)`);
+  if (cmd === "up") return "reference";
+  const reference = await readClusterState(await defaultClusterDir());
+  return !reference && await meshLabPresent() ? "mesh" : "reference";
+}
+
+const USAGE = "usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS] " +
+  "[--scenario reference|mesh] [--nodes N] [--drills [--only LETTERS]] [--outage SECONDS] [--image]";
+
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: { wait: { type: "string", default: "120" }, stable: { type: "string" } },
+    options: {
+      wait: { type: "string", default: "120" },
+      stable: { type: "string" },
+      image: { type: "boolean", default: false },
+      scenario: { type: "string" },
+      nodes: { type: "string", default: String(DEFAULT_MESH_NODES) },
+      drills: { type: "boolean", default: false },
+      outage: { type: "string", default: "60" },
+      only: { type: "string", default: "abcdef" },
+    },
   });
   const cmd = positionals[0];
   const wait = Number(values.wait);
   // lab:check watches two resync periods (30 s) and a margin by default; lab:up only when asked
   const stable = Number(values.stable ?? (cmd === "check" ? STABLE_SECONDS : 0));
-  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0)) {
-    console.error("usage: deno run -A lab/main.ts up|check|down [--wait SECONDS] [--stable SECONDS]");
+  if (!["up", "check", "down"].includes(cmd) || !(wait >= 0) || !(stable >= 0) || !(Number(values.outage) > 0)) {
+    console.error(USAGE);
     Deno.exit(2);
   }
   try {
-    if (cmd === "up") Deno.exit(await up(wait, stable));
+    if (await scenarioOf(cmd, values.scenario) === "mesh") {
+      if (cmd === "up") Deno.exit(await meshLabUp(Number(values.nodes), wait));
+      if (cmd === "down") Deno.exit(await meshLabDown());
+      Deno.exit(
+        await meshLabCheck({
+          waitSeconds: wait,
+          drills: values.drills ? values.only : undefined,
+          outageSeconds: Number(values.outage),
+        }),
+      );
+    }
+    if (values.drills) throw new Error("--drills belongs to --scenario mesh");
+    if (cmd === "up") Deno.exit(await up(wait, stable, values.image));
     if (cmd === "down") Deno.exit(await down());
     const state = await readClusterState(await defaultClusterDir());
     if (!state) throw new Error("no running control plane (run deno task lab:up)");

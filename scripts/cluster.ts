@@ -25,6 +25,7 @@ import {
   sleep,
   startDaemon,
   startWatchdog,
+  stopDaemon,
   stopRecorded,
   waitReady,
 } from "./controlplane/proc.ts";
@@ -372,6 +373,36 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterInf
     }
     return await startCluster(dir, opts, log);
   });
+}
+
+/**
+ * Stops the apiserver of a running cluster, awaits `down` (the API is unreachable meanwhile; etcd keeps the
+ * state), then starts it again on the same port with the same arguments and waits until it is ready. The new PID
+ * is recorded for cluster:down and the watchdog; returns the updated state. `down`'s error is rethrown after the
+ * restart.
+ */
+export async function restartApiserver(info: ClusterInfo, down: () => Promise<void>): Promise<ClusterInfo> {
+  await stopDaemon(info.pids.apiserver, BINARIES.kubeApiserver);
+  let failure: unknown;
+  await down().catch((e) => failure = e);
+  const args = apiserverArgs(info.pki, info.ports.etcd, info.ports.apiserver);
+  const pid = await startDaemon(BINARIES.kubeApiserver, args, info.logs.apiserver);
+  await recordPid(info.dir, "apiserver", pid);
+  const next: ClusterInfo = { ...info, pids: { ...info.pids, apiserver: pid } };
+  await Deno.writeTextFile(`${info.dir}/state.json`, JSON.stringify(next, null, 2));
+  const api = await ApiClient.fromKubeconfig(info.kubeconfig);
+  try {
+    await waitReady(
+      "kube-apiserver /readyz",
+      async () => (await api.request("GET", "/readyz")).status === 200,
+      { pid, bin: BINARIES.kubeApiserver, logPath: info.logs.apiserver },
+      READY_TIMEOUT_MS,
+    );
+  } finally {
+    api.close();
+  }
+  if (failure) throw failure;
+  return next;
 }
 
 /** Stops the cluster described by `info` (or the one in the default directory) and removes its directory. */

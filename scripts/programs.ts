@@ -81,13 +81,18 @@ export function programCommand(name: ProgramName, args: readonly string[] = [], 
   if (!p) throw new TypeError(`programCommand: unknown program "${name}" (known: ${PROGRAM_NAMES.join(", ")})`);
   const bin = binaryPath(name, root);
   if (isFile(bin)) return [bin, ...args];
-  return [
-    Deno.execPath(),
-    "run",
-    "--no-prompt",
-    `--config=${root}deno.json`,
-    ...p.permissions,
-    root + p.entry,
-    ...args,
-  ];
+  return [...denoRunCommand(p, root), ...args];
+}
+
+/**
+ * `<deno> run --no-prompt --config=<root>deno.json <permissions> [extra…] <entry>`: program `p` run from its sources
+ * with its permissions (the image's launchers add `--cached-only --frozen`, see scripts/image/install.ts).
+ */
+export function denoRunCommand(
+  p: Program,
+  root = ROOT,
+  deno = Deno.execPath(),
+  extra: readonly string[] = [],
+): string[] {
+  return [deno, "run", "--no-prompt", `--config=${root}deno.json`, ...p.permissions, ...extra, root + p.entry];
 }

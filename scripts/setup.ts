@@ -19,6 +19,8 @@ export const PROFILES: Record<string, string[]> = {
   ],
   /** The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod. */
   kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
+  /** The mesh lab's NAT router (iptables inside its namespace) and the NAT drill's `conntrack -F`. */
+  mesh: ["iptables", "conntrack"],
   /** Graphviz's dot: `dn42op graph -o svg` and the lab's topology picture. */
   graph: ["graphviz"],
   /** Headless Chromium: the test that opens the CLI's SVG and takes a screenshot. */
@@ -36,6 +38,8 @@ export const PROFILES: Record<string, string[]> = {
     "iptables",
     "busybox-static",
   ],
+  /** `deno task image`: the image's Debian base made from Debian's packages (deploy/image/packages.txt). */
+  image: ["mmdebstrap"],
 };
 
 async function run(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
