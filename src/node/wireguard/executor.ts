@@ -36,7 +36,13 @@ import { DeviceNotFoundError } from "../../wireguard/errors.ts";
 import { publicKeyOf } from "../../wireguard/key.ts";
 import type { DeviceConfig, DeviceState } from "../../wireguard/model.ts";
 import type { Endpoint } from "../../wireguard/addr.ts";
-import { DEFAULT_STATE_DIR, findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
+import {
+  DEFAULT_STATE_DIR,
+  findWireGuardGo,
+  stopWireGuardGo,
+  trimLogs,
+  type WireGuardGoOptions,
+} from "../../wireguard/wggo.ts";
 import { type AgentIdentity, classifyLink, MANAGED_GROUP, ownerMark, type Ownership } from "../ownership.ts";
 import { judgeLinks, type OwnerSource } from "../sweep.ts";
 import { type Adoption, mayChange, notOursMessage } from "../adoption.ts";
@@ -384,6 +390,7 @@ export class WgNode {
    */
   async sweepDaemons(unwanted: (names: string[]) => Promise<Iterable<string>>, dryRun = false): Promise<string[]> {
     const dir = this.#opts.wireguardGo?.stateDir ?? DEFAULT_STATE_DIR;
+    await trimLogs(dir);
     let entries: Deno.DirEntry[] = [];
     try {
       entries = [...Deno.readDirSync(dir)];
