@@ -180,7 +180,14 @@ export const WireGuardNetworkPlanStatus = Type.Object({
     }, { description: "A node and its public key." }),
     { description: "Public key of every node (for configuring peers outside the plan)." },
   )),
-  interfaces: Type.Optional(Type.Array(PlanInterfaceStatus, { description: "One entry per generated interface." })),
+  interfaces: Type.Optional(Type.Array(PlanInterfaceStatus, {
+    description: "One entry per generated interface, those not ready first; at most 1000 (see interfacesOmitted).",
+  })),
+  interfacesOmitted: Type.Optional(Type.Integer({
+    description:
+      "Generated interfaces left out of interfaces (ready ones) to keep the status within the size the API " +
+      "server stores; desiredInterfaces and readyInterfaces count them all.",
+  })),
 }, { description: "Expansion and readiness of the plan. Never contains private keys." });
 /** WireGuardNetworkPlan status. */
 export type WireGuardNetworkPlanStatus = Static<typeof WireGuardNetworkPlanStatus>;

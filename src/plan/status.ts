@@ -158,12 +158,26 @@ export function planStatus(input: StatusInput): WireGuardNetworkPlanStatus {
       now,
     ),
   ];
+  const shown = boundInterfaces(interfaces);
   return {
     observedGeneration: allApplied ? generation : previous?.observedGeneration ?? 0,
     conditions,
     desiredInterfaces: total,
     readyInterfaces: ready,
     nodes: input.nodes,
-    interfaces,
+    interfaces: shown,
+    ...(shown.length < interfaces.length ? { interfacesOmitted: interfaces.length - shown.length } : {}),
   };
+}
+
+/**
+ * Most interface entries a plan status lists: a full mesh of 64 nodes has 4032, about 1.4 MB of status, more than
+ * the API server stores with the plan (etcd takes at most 1.5 MiB per object).
+ */
+export const MAX_STATUS_INTERFACES = 1000;
+
+/** The entries shown: all when they fit, else the ones not ready first (pure; order kept within each group). */
+function boundInterfaces<T extends { ready: boolean }>(entries: T[]): T[] {
+  if (entries.length <= MAX_STATUS_INTERFACES) return entries;
+  return [...entries.filter((e) => !e.ready), ...entries.filter((e) => e.ready)].slice(0, MAX_STATUS_INTERFACES);
 }

@@ -99,6 +99,8 @@ export class WgReconciler {
   readonly #counters: CounterThrottle;
   readonly #keys: KeyCache;
   readonly #deletions = new DeletionRetries();
+  /** Peer problems already announced with an Event, per object. */
+  readonly #announced = new Map<string, Set<string>>();
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
@@ -219,12 +221,14 @@ export class WgReconciler {
     if (peerProblems.length) {
       // Only these peers are affected; everything else, peer removals included, was applied above.
       const message = peerProblems.map((p) => p.message).join("; ");
-      if (this.#conditionChanged(obj, CONDITION_REASONS.PeersDegraded, message)) {
-        for (const p of peerProblems) this.#warn(obj, p.reason, p.message);
-      }
+      // One Event per problem when it first appears (also across restarts: the condition already names it).
+      const shown = this.#announced.get(key) ?? new Set(condition(obj, CONDITION_TYPES.Ready)?.message?.split("; "));
+      for (const p of peerProblems) if (!shown.has(p.message)) this.#warn(obj, p.reason, p.message);
+      this.#announced.set(key, new Set(peerProblems.map((p) => p.message)));
       this.#writeStatus(obj, { kind: "degraded", reason: CONDITION_REASONS.PeersDegraded, message }, r);
       return { requeueAfterMs: this.#d.pollIntervalMs };
     }
+    this.#announced.delete(key);
     const outcome: Outcome = r.converged
       ? { kind: "converged" }
       : { kind: "progressing", message: "changes applied; waiting for the node to match" };
@@ -278,7 +282,7 @@ export class WgReconciler {
 
   /** Whether the object's Ready condition does not already say `reason` and `message` (then an Event is news). */
   #conditionChanged(obj: WireGuardInterface, reason: string, message: string): boolean {
-    const ready = obj.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Ready);
+    const ready = condition(obj, CONDITION_TYPES.Ready);
     return ready?.reason !== reason || ready.message !== message;
   }
 
@@ -336,6 +340,7 @@ export class WgReconciler {
       this.#counters.forget(key);
       this.#keys.forget(key);
       this.#d.peers?.forget(key);
+      this.#announced.delete(key);
       await this.#d.resolver.release(at.placement);
     }
     return actions;
@@ -415,6 +420,11 @@ export class WgReconciler {
       return [];
     }
   }
+}
+
+/** The object's condition of `type`. */
+function condition(obj: WireGuardInterface, type: string) {
+  return obj.status?.conditions?.find((c) => c.type === type);
 }
 
 function pickObserved(s: WireGuardInterfaceStatus): Partial<WireGuardInterfaceStatus> {
