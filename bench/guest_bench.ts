@@ -5,7 +5,7 @@
  * that failed, printed no such line or measured another backend than the kernel's is an Error.
  */
 import { guestDeno, type GuestRun, prepareGuest, runInGuest, writeAll } from "../scripts/kernel/guest.ts";
-import { sh } from "../scripts/kernel/sh.ts";
+import { run as sh } from "../kit/proc.ts";
 import { kernelCacheDir, REPO } from "../scripts/kernel/tier.ts";
 
 /** A finished guest bench: the run (timings, files) and the figures of its last JSON line. */

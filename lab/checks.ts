@@ -1,9 +1,9 @@
 /**
- * The reference README's checks (reference-behaviour §2) against a running scenario: each one looks at kernel
+ * The reference README's checks (docs/reference.md#the-examples) against a running scenario: each one looks at kernel
  * state inside the containers (`ip -j`, through nsenter into the container's network namespace) or pings through
  * the links, and yields (check, expected, observed, status). `waitForChecks` repeats until all pass or a deadline.
  */
-import { exec, type ExecResult } from "./exec.ts";
+import { exec, type ExecResult } from "../kit/proc.ts";
 
 /** How a check ended: passed, failed, or not applicable on this kernel (neither a pass nor a failure). */
 export type CheckStatus = "ok" | "FAIL" | "n/a";

@@ -7,7 +7,7 @@
  * `shutdown` stops the API service; nothing else on the machine is touched.
  */
 
-import { exec, killAndWait, processAlive, processCmdline, run, spawnDetached } from "./exec.ts";
+import { exec, killAndWait, processAlive, processCmdline, run, spawnDetached } from "../kit/proc.ts";
 import { ensureBusyboxImage } from "./podman/image.ts";
 import { Podman } from "./podman/podman.ts";
 import { type PodmanService, servicePaths, startService, stopService } from "./podman/service.ts";

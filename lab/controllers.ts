@@ -1,5 +1,5 @@
 /**
- * The lab's controllers, run as the reference runs them inside `agentx` (reference-behaviour §4.3):
+ * The lab's controllers, run as the reference runs them inside `agentx` (docs/reference.md#the-references-lab):
  * wg-controller and nl-controller per node (`-nodename lax1`, `-nodename lax2`) and one wgplan-controller, all with
  * `-kubeconfig <admin kubeconfig> -v 4` and DOCKER_HOST pointing at podman's Docker-compatible API. agentx's
  * network is their host network; they reach the API server through two byte pipes (lab/apipipe.ts): one in the
@@ -9,7 +9,7 @@
  */
 import { programCommand, type ProgramName } from "../scripts/programs.ts";
 import { daemonSocketDir, DEFAULT_STATE_DIR } from "../src/wireguard/wggo.ts";
-import { exec } from "./exec.ts";
+import { exec } from "../kit/proc.ts";
 import {
   logFile,
   programPid,

@@ -20,7 +20,7 @@ import { BINARIES } from "../scripts/controlplane/build.ts";
 import { readKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
 import { ensureImage } from "../scripts/image/build.ts";
 import { apiPort, startApiPipe } from "./controllers.ts";
-import { exec, run } from "./exec.ts";
+import { exec, run } from "../kit/proc.ts";
 import { OWNER_LABEL, Podman } from "./podman/podman.ts";
 import { waitForProbe } from "./probe.ts";
 import { type PodmanRun, podmanRun, renderManifests } from "./workloads.ts";
@@ -78,7 +78,7 @@ export function labHostPath(stateDir: string, node: string, dockerSocket: string
 }
 
 function kubectl(o: ImagePodsOptions, args: string[], stdin?: string) {
-  return exec([BINARIES.kubectl, `--kubeconfig=${o.kubeconfig}`, ...args], undefined, stdin).then((r) => {
+  return exec([BINARIES.kubectl, `--kubeconfig=${o.kubeconfig}`, ...args], { stdin }).then((r) => {
     if (r.code !== 0) throw new Error(`kubectl ${args.slice(0, 3).join(" ")}: ${r.stderr.trim()}`);
     return r.stdout;
   });

@@ -7,7 +7,7 @@
 import { type CheckContext, kernelHasDummy } from "./checks.ts";
 import type { LabContainers } from "./containers.ts";
 import { openLabContainers } from "./containers.ts";
-import { exec, processAlive } from "./exec.ts";
+import { exec, processAlive } from "../kit/proc.ts";
 import { type ImagePod, startImagePods, stopImagePods } from "./imagepods.ts";
 import { Podman } from "./podman/podman.ts";
 import { type LabControllers, startLabControllers, stopLabControllers } from "./controllers.ts";

@@ -20,7 +20,7 @@
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
-import { rssKiB } from "../scripts/controlplane/proc.ts";
+import { rssKiB } from "../kit/proc.ts";
 import { ensureProfiles } from "../scripts/setup.ts";
 import { Podman } from "./podman/podman.ts";
 import { type CheckResult, formatTable, waitForChecks } from "./checks.ts";

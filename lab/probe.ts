@@ -3,7 +3,7 @@
  * network namespace (the kubelet dials the pod IP; for the lab's pods that is their namespace's loopback or the node's
  * address, on which the programs listen alike), with the probe's timeout; 200–399 is a success.
  */
-import { exec } from "./exec.ts";
+import { exec } from "../kit/proc.ts";
 import type { HttpProbe } from "./workloads.ts";
 
 /** One probe's outcome: the HTTP status, or why there was none. */

@@ -1,5 +1,5 @@
 /**
- * The reference README's scenario (reference-behaviour §2): which examples the lab applies, and the one thing the
+ * The reference README's scenario (docs/reference.md#the-examples): which examples the lab applies, and the one thing the
  * README leaves to the user (links v1 and v2 inside agent1 for the bridge example). The lab applies the example
  * files unchanged; tests and benchmarks run the same scenario under their own names (Kubernetes namespace,
  * container names), for which {@link renderExample} rewrites exactly those fields.
@@ -7,7 +7,7 @@
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { grantAlias } from "../src/node/adoption.ts";
-import { exec, type ExecResult, run } from "./exec.ts";
+import { exec, type ExecResult, run } from "../kit/proc.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -76,7 +76,7 @@ export function renderExample(yamlText: string, names: ScenarioNames): string {
 
 /** Runs the control plane's kubectl with `kubeconfig`; `stdin` is fed when given. */
 export function kubectl(kubeconfig: string, args: string[], stdin?: string): Promise<ExecResult> {
-  return exec([BINARIES.kubectl, `--kubeconfig=${kubeconfig}`, ...args], undefined, stdin);
+  return exec([BINARIES.kubectl, `--kubeconfig=${kubeconfig}`, ...args], { stdin });
 }
 
 /**
@@ -116,10 +116,10 @@ export function inNetnsOf(pid: number, cmd: string[]): Promise<ExecResult> {
 export const BRIDGE_EXAMPLE_OBJECT = "lax1-nl2-bridge";
 
 /**
- * The bridge example's precondition (reference-behaviour §2.5: "links v1 and v2 must already exist in agent1; no
- * example creates them"): a veth pair v1/v2 inside agent1, made there directly (idempotent). The lab made them, not
- * dn42op, so the agent would refuse to enslave them; as the node's administrator the lab marks them for the bridge
- * example's object with the grant alias (src/node/adoption.ts), so the example applies unchanged.
+ * The bridge example's precondition (docs/reference.md#the-examples: links v1 and v2 must already exist in agent1,
+ * and no example creates them): a veth pair v1/v2 inside agent1, made there directly (idempotent).
+ * The lab made them, not dn42op, so the agent would refuse to enslave them; as the node's administrator the lab marks
+ * them for the bridge example's object with the grant alias (src/node/adoption.ts), so the example applies unchanged.
  */
 export async function ensureBridgeSlaves(agent1Pid: number, namespace: string): Promise<void> {
   const grant = grantAlias(`${namespace}/${BRIDGE_EXAMPLE_OBJECT}`);

@@ -6,7 +6,7 @@
  * undo each other's work every resync period.
  */
 import { type CheckContext, type CheckResult, tunnelPings } from "./checks.ts";
-import { exec } from "./exec.ts";
+import { exec } from "../kit/proc.ts";
 import { kubectl } from "./scenario.ts";
 
 /** Where the instance's controllers and objects are. */

@@ -5,8 +5,8 @@
  * `<dir>/<name>.pid`), so stopping it stops the program too; optionally it runs inside a named network namespace.
  * Output of supervisor and program is appended to a log file.
  */
-import { spawnOrphan } from "../scripts/controlplane/proc.ts";
-import { exec } from "./exec.ts";
+import { spawnOrphan } from "../kit/proc.ts";
+import { exec } from "../kit/proc.ts";
 
 /** Marker in every supervisor's command line; a recorded PID is only signalled when its command line has it. */
 const MARK = "dn42op-supervise";

@@ -1,5 +1,5 @@
 /**
- * The lab's topology (reference-behaviour §4, rebuilt without Docker): a network namespace playing the
+ * The lab's topology (docs/reference.md#the-references-lab, rebuilt without Docker): a network namespace playing the
  * reference's `agentx` (the controllers' host network, where WireGuard UDP sockets live; it holds the
  * examples' underlay address 192.168.65.3 on a veth pair inside it, since this kernel has no dummy links),
  * and the containers agent1 and agent2 (podman, or namespace-holding processes as a fallback).
@@ -11,7 +11,7 @@
  */
 
 import { type ContainerBackendKind, type LabContainers, openLabContainers, removeLabContainers } from "./containers.ts";
-import { exec, run } from "./exec.ts";
+import { exec, run } from "../kit/proc.ts";
 
 /** Names and addresses of a lab instance; tests pass their own prefixed names. */
 export interface LabTopologyOptions {

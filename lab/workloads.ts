@@ -12,7 +12,7 @@
 import { parseAllDocuments } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { ROOT } from "../scripts/programs.ts";
-import { run } from "./exec.ts";
+import { run } from "../kit/proc.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;

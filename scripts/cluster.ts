@@ -17,18 +17,9 @@ import { BINARIES, buildControlPlane } from "./controlplane/build.ts";
 import { applyCrds, crdFiles, readCrds, waitCrdsServed } from "./controlplane/crds.ts";
 import { renderKubeconfig } from "./controlplane/kubeconfig.ts";
 import { createCa, createServiceAccountKeys, issueCert } from "./controlplane/pki.ts";
-import {
-  freePort,
-  isRunning,
-  recordPid,
-  rssKiB,
-  sleep,
-  startDaemon,
-  startWatchdog,
-  stopDaemon,
-  stopRecorded,
-  waitReady,
-} from "./controlplane/proc.ts";
+import { recordPid, startWatchdog, stopRecorded, waitReady } from "./controlplane/proc.ts";
+import { freePort, isRunning, rssKiB, startDaemon, stopDaemon } from "../kit/proc.ts";
+import { sleep } from "../kit/wait.ts";
 
 const REPO_ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 /**

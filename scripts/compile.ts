@@ -8,7 +8,7 @@
  * and exits 1. Each binary is then run with `-h`; a binary that does not print its usage (e.g. DENORT_BIN pointed at
  * the `deno` CLI, which ignores the appended program) is deleted and reported the same way.
  */
-import { exec, type ExecResult } from "../lab/exec.ts";
+import { exec, type ExecResult } from "../kit/proc.ts";
 import { binaryPath, PROGRAM_NAMES, type ProgramName, PROGRAMS, ROOT } from "./programs.ts";
 
 /** Why compiling failed, in one line. */
@@ -69,7 +69,7 @@ export function denortProblem(stderr: string, denortBin: string | undefined): st
 
 /** Runs a command without colours in its output. */
 function output(cmd: string[]): Promise<ExecResult> {
-  return exec(cmd, { NO_COLOR: "1" });
+  return exec(cmd, { env: { NO_COLOR: "1" } });
 }
 
 /** Removes the `bin/<name>.tmp-…` file a crashed `deno compile` leaves behind. */

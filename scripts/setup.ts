@@ -4,6 +4,7 @@
  *
  * Usage: deno run -A scripts/setup.ts [profile...]   (default: base)
  */
+import { exec } from "../kit/proc.ts";
 
 /** Debian packages by profile; a capability that needs more adds a profile here. */
 export const PROFILES: Record<string, string[]> = {
@@ -25,7 +26,7 @@ export const PROFILES: Record<string, string[]> = {
   graph: ["graphviz"],
   /** Headless Chromium: the test that opens the CLI's SVG and takes a screenshot. */
   browser: ["chromium", "fonts-dejavu-core"],
-  /** Podman with its Docker-compatible API for the lab and container tests (kernel-testbed.md §3). */
+  /** Podman with its Docker-compatible API for the lab and container tests (docs/testbed.md). */
   containers: [
     "podman",
     "crun",
@@ -42,18 +43,11 @@ export const PROFILES: Record<string, string[]> = {
   image: ["mmdebstrap"],
 };
 
-async function run(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
-  const p = new Deno.Command(cmd[0], { args: cmd.slice(1), env, stdout: "piped", stderr: "piped" });
-  const r = await p.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
-
 /** Returns the packages of the list that dpkg does not report as installed. */
 export async function missingPackages(pkgs: string[]): Promise<string[]> {
-  const r = await run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", ...pkgs]);
+  const r = await exec(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", ...pkgs]);
   const installed = new Set(
-    r.out.split("\n").filter((l) => l.endsWith(" installed")).map((l) => l.split(" ")[0].split(":")[0]),
+    r.stdout.split("\n").filter((l) => l.endsWith(" installed")).map((l) => l.split(" ")[0].split(":")[0]),
   );
   return pkgs.filter((p) => !installed.has(p));
 }
@@ -72,21 +66,18 @@ export async function ensureProfiles(profiles: string[]): Promise<void> {
   console.error(`setup: installing ${missing.join(" ")}`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   const lock = ["-o", "DPkg::Lock::Timeout=600"];
-  const upd = await run(["apt-get", ...lock, "update", "-qq"], env);
-  if (upd.code !== 0) throw new Error(`setup: apt-get update failed:\n${upd.out}`);
-  const inst = await run(
-    ["apt-get", ...lock, "install", "-y", "-qq", "--no-install-recommends", ...missing],
-    env,
-  );
-  if (inst.code !== 0) throw new Error(`setup: apt-get install failed:\n${inst.out}`);
+  const upd = await exec(["apt-get", ...lock, "update", "-qq"], { env });
+  if (upd.code !== 0) throw new Error(`setup: apt-get update failed:\n${upd.stdout}${upd.stderr}`);
+  const inst = await exec(["apt-get", ...lock, "install", "-y", "-qq", "--no-install-recommends", ...missing], { env });
+  if (inst.code !== 0) throw new Error(`setup: apt-get install failed:\n${inst.stdout}${inst.stderr}`);
 }
 
 /** Returns the path of a Go toolchain ≥ 1.24, or throws saying what is missing. */
 export async function goBinary(): Promise<string> {
   for (const candidate of ["/usr/local/go/bin/go", "go"]) {
     try {
-      const r = await run([candidate, "env", "GOVERSION"]);
-      const m = /^go1\.(\d+)/.exec(r.out.trim());
+      const r = await exec([candidate, "env", "GOVERSION"]);
+      const m = /^go1\.(\d+)/.exec(r.stdout.trim());
       if (r.code === 0 && m && Number(m[1]) >= 24) return candidate;
     } catch { /* not found */ }
   }

@@ -27,15 +27,16 @@
  * from the apply), "loadavg"}; ratios = ours / peer.
  */
 import { parseArgs } from "node:util";
-import { exec, run } from "../../lab/exec.ts";
+import { exec, run } from "../../kit/proc.ts";
 import { freshInstance, type Instance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { applyExamples, deleteExamples, inNetnsOf, kubectl } from "../../lab/scenario.ts";
 import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
-import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
 import { percentile } from "../stats.ts";
 import { parseTrace, phaseOffsets } from "./trace.ts";
+import { until } from "../../kit/wait.ts";
 
 const PREFIX = "dn42op-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
@@ -134,23 +135,13 @@ const WGI = ["example/wgi/lax1-wg1.yaml"];
 
 /** Returns once wireguard-go device `dev` of the instance lists the peer with public key `hex`. */
 async function peerInDevice(stateDir: string, dev: string, hex: string): Promise<void> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  const dir = await until(() => uapiSocketDir(stateDir, dev).catch(() => undefined), deadline, `${dev}'s socket`);
+  const dir = await until(`${dev}'s socket`, () => uapiSocketDir(stateDir, dev).catch(() => undefined), TIMEOUT_MS, 5);
   await until(
-    async () => (await uapiCall(dev, "get=1\n\n", dir, 5_000)).includes(`public_key=${hex}\n`) || undefined,
-    deadline,
     `peer ${hex} in ${dev}`,
+    async () => (await uapiCall(dev, "get=1\n\n", dir, 5_000)).includes(`public_key=${hex}\n`),
+    TIMEOUT_MS,
+    5,
   );
-}
-
-/** Polls `f` every 5 ms until it returns a value; throws after `deadline` (ms since the epoch). */
-async function until<T>(f: () => Promise<T | undefined>, deadline: number, what: string): Promise<T> {
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /**

@@ -13,10 +13,10 @@
  * Last line: {"p50_ms", "p99_ms", "mutations", "healed", "peer_p50_ms", "peer_p99_ms", "ratio_p50", "ratio_p99"}.
  */
 import { parseArgs } from "node:util";
-import { withNamespace } from "../../tests/helpers/cluster.ts";
-import { withNetns } from "../../tests/helpers/netns.ts";
-import { startAgent } from "../../tests/helpers/agent.ts";
-import { create, customApi, isReady, nli, read, waitFor } from "../../tests/controllers/nl/harness.ts";
+import { withNamespace } from "../../kit/cluster.ts";
+import { withNetns } from "../../kit/netns.ts";
+import { startAgent } from "../../kit/agent.ts";
+import { create, customApi, isReady, nli, read } from "../../kit/nl_agent.ts";
 import {
   deleteAddress,
   deleteLink,
@@ -27,6 +27,7 @@ import {
   setLink,
 } from "../../src/netlink/mod.ts";
 import { percentile } from "../stats.ts";
+import { until } from "../../kit/wait.ts";
 
 const args = parseArgs({
   options: {
@@ -107,7 +108,7 @@ await withNamespace(async ({ namespace }) => {
         );
       }
       for (let i = 0; i < LINKS; i++) {
-        await waitFor(`hb${i} Ready`, async () => isReady(await read(api, namespace, `hb${i}`)));
+        await until(`hb${i} Ready`, async () => isReady(await read(api, namespace, `hb${i}`)), 120_000);
       }
       const times: number[] = [];
       const perKind = new Map<Kind, number[]>();

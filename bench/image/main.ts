@@ -19,11 +19,11 @@ import type { ImagePod } from "../../lab/imagepods.ts";
 import { freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { Podman } from "../../lab/podman/podman.ts";
 import { waitForProbe } from "../../lab/probe.ts";
-import { rssKiB } from "../../scripts/controlplane/proc.ts";
+import { rssKiB } from "../../kit/proc.ts";
 import { programCommand, type ProgramName } from "../../scripts/programs.ts";
 import { percentile } from "../stats.ts";
-import { baseFor } from "../../tests/deploy/support.ts";
-import { withNamespace } from "../../tests/helpers/cluster.ts";
+import { baseFor } from "../../kit/deploy.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string", default: "3" } } });
 const RUNS = Number(values.runs);

@@ -21,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
 import { ensureProfiles } from "../../scripts/setup.ts";
-import { exec, processCmdline, waitFor } from "../../lab/exec.ts";
+import { exec, processCmdline } from "../../kit/proc.ts";
 import {
   agentsReady,
   applyObjects,
@@ -44,6 +44,7 @@ import { kubectl } from "../../lab/scenario.ts";
 import { cpuMs } from "../scale/fanout.ts";
 import { raiseInotifyInstances } from "../scale/inotify.ts";
 import { percentile } from "../stats.ts";
+import { until } from "../../kit/wait.ts";
 
 const NAME_PREFIX = "dn42op-mesh-b";
 const GREEN_TIMEOUT_MS = 300_000;
@@ -110,7 +111,7 @@ async function oursOnce(mesh: Mesh, cluster: { etcd: number; apiserver: number }
   const cpu = diff(cpu0, await cpuByKind(mesh, cluster));
   const phases = { kubectl_apply_s: applied, children_s: await lastChildCreated(mesh, wall0), green_s: green };
   await deleteMeshPlan(mesh);
-  await waitFor(
+  await until(
     "every link gone after the plan's delete",
     async () => (await noLinksLeft(mesh)) || undefined,
     120_000,
@@ -158,7 +159,7 @@ async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<
     }
     const t = performance.now();
     await startMeshAgents(mesh);
-    await waitFor("every agent ready", async () => (await agentsReady(mesh)) || undefined, 120_000, 250);
+    await until("every agent ready", async () => (await agentsReady(mesh)) || undefined, 120_000, 250);
     console.log(`N=${n}: ${2 * n} agents started and ready in ${since(t)} s`);
     const ours = [];
     for (let i = 0; i < rounds; i++) {

@@ -16,12 +16,12 @@
  *                           [--only veth|addresses] [--tag nl]
  */
 import { parseArgs } from "node:util";
-import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { type NetlinkEvent, NetlinkMonitor } from "../../src/netlink/events.ts";
 import { createLink, deleteLinkGroup, listLinks, setLink, setLinkGroupUp } from "../../src/netlink/link.ts";
 import { listAddresses } from "../../src/netlink/addr.ts";
 import { Netns } from "../../src/netlink/netns.ts";
-import { crowd } from "../../tests/netlink/crowd.ts";
+import { crowd } from "../../kit/crowd.ts";
 
 const args = parseArgs({
   options: {

@@ -17,15 +17,15 @@
  */
 import { stringify } from "yaml";
 import { programCommand } from "../../scripts/programs.ts";
-import { cluster } from "../../tests/helpers/cluster.ts";
-import { kubectl } from "../../tests/helpers/cluster.ts";
+import { cluster } from "../../kit/cluster.ts";
+import { kubectl } from "../../kit/cluster.ts";
 import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import { isNotFound, KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { type ChildObject, childObject, childSelector } from "../../src/plan/child.ts";
 import { expandPlan, type NodeKey } from "../../src/plan/expand.ts";
-import { fakePub, fullMesh } from "../../tests/plan/fixtures.ts";
-import { waitFor } from "../../tests/plan/harness.ts";
+import { fakePub, fullMesh } from "../../kit/plan_fixtures.ts";
+import { until } from "../../kit/wait.ts";
 
 const NODES = 50;
 const CHILDREN = NODES * (NODES - 1);
@@ -163,7 +163,7 @@ let oursS: number;
 let rss: number | undefined;
 let oursCpu: { apiserver: number; etcd: number; controller: number };
 try {
-  await waitFor("controller ready", async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60_000);
+  await until("controller ready", async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60_000);
   const ctlCpu0 = cpuSeconds(ctl.pid);
   const run = await serverCpu(() =>
     countTo(oursNs, childSelector("mesh"), CHILDREN, () =>
@@ -232,7 +232,7 @@ if (plan) {
 }
 for (const ns of [oursNs, kubectlNs, rawNs]) await client.delete(NAMESPACES, "", ns).catch(() => {});
 // Wait until the namespaces are gone, so the deletion of 7350 objects does not load the next run's API server.
-await waitFor("bench namespaces deleted", async () => {
+await until("bench namespaces deleted", async () => {
   const left = await Promise.all(
     [oursNs, kubectlNs, rawNs].map((ns) => client.get(NAMESPACES, "", ns).then(() => true, (e) => !isNotFound(e))),
   );

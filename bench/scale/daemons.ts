@@ -40,7 +40,7 @@ import {
   stopWireGuardGo,
   type WireGuardGoDaemon,
 } from "../../src/wireguard/wggo.ts";
-import { createNetns, deleteNetns } from "../../tests/helpers/netns.ts";
+import { createNetns, deleteNetns } from "../../kit/netns.ts";
 import { cpuMs, fanOut, fanOutVeth, sample } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
 

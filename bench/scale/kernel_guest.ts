@@ -20,11 +20,11 @@
 import { parseArgs } from "node:util";
 import { Netns } from "../../src/netlink/mod.ts";
 import { desiredState } from "../../src/node/wireguard/desired.ts";
-import { WgNode } from "../../src/node/wireguard/executor.ts";
+import { WgNode } from "../../src/node/wireguard/apply.ts";
 import { Endpoint } from "../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
-import { exec, run as sh } from "../../lab/exec.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { exec, run as sh } from "../../kit/proc.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { percentile } from "../stats.ts";
 import { type ScaleKey, scaleSpec } from "./spec.ts";
 
@@ -102,7 +102,7 @@ ip -n ${ctr.name} link set $n up
     await Deno.writeTextFile(`${dir}/one.sh`, script);
     const lines = kk.map((k, i) => `${i} ${scaleName(i)} ${k.priv} ${kk[(i + 1) % kk.length].pub}\n`).join("");
     const t0 = performance.now();
-    const r = await exec(["xargs", "-P", String(workers), "-L", "1", "sh", `${dir}/one.sh`], undefined, lines);
+    const r = await exec(["xargs", "-P", String(workers), "-L", "1", "sh", `${dir}/one.sh`], { stdin: lines });
     const s = (performance.now() - t0) / 1000;
     if (r.code !== 0) throw new Error(`peer script failed: ${r.stderr.slice(0, 400)}`);
     return s;

@@ -39,7 +39,7 @@
  */
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
 import { Netns } from "../../src/netlink/netns.ts";
 import type { KubeObject } from "../../src/kube/client.ts";
@@ -49,9 +49,9 @@ import { DeviceNotFoundError } from "../../src/wireguard/errors.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { UAPI_GET } from "../../src/wireguard/uapi.ts";
 import { uapiCall, uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
-import { customApi, startAgent } from "../../tests/helpers/agent.ts";
-import { cluster } from "../../tests/helpers/cluster.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { customApi, startAgent } from "../../kit/agent.ts";
+import { cluster } from "../../kit/cluster.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { cpuMs, daemonSockets, fanOut, fanOutVeth, sample, WakeupTally } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
 import { type ScaleKey, scaleSpec } from "./spec.ts";
@@ -373,7 +373,7 @@ ip -n ${ctr.name} link set $n up
     await Deno.writeTextFile(`${dir}/one.sh`, script);
     const lines = kk.map((k, i) => `${i} ${peerName(i)} ${k.priv} ${kk[(i + 1) % N].pub}`);
     const t0 = performance.now();
-    const r = await exec(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], undefined, lines.join("\n") + "\n");
+    const r = await exec(["xargs", "-P", "8", "-L", "1", "sh", `${dir}/one.sh`], { stdin: lines.join("\n") + "\n" });
     const s = (performance.now() - t0) / 1000;
     if (r.code !== 0) throw new Error(`peer script failed: ${r.stderr.slice(0, 400)}`);
     await tally.counter.stop();

@@ -1,6 +1,6 @@
 /**
  * bench:start — idle start of the node agents: wg-controller and nl-controller started against the real API server
- * with no objects, each as a real process confined to a throwaway network namespace (tests/helpers/agent.ts).
+ * with no objects, each as a real process confined to a throwaway network namespace (kit/agent.ts).
  *
  * sync_s runs from the spawn to the "caches synced" log line; rss_mib (VmRSS) and hwm_mib (VmHWM, the peak) are read
  * from /proc 2 s later. Each program is started `--runs` times (default 5); the medians are reported.
@@ -13,8 +13,8 @@
  */
 import { parseArgs } from "node:util";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { startAgent } from "../../tests/helpers/agent.ts";
-import { cluster, withNamespace } from "../../tests/helpers/cluster.ts";
+import { startAgent } from "../../kit/agent.ts";
+import { cluster, withNamespace } from "../../kit/cluster.ts";
 
 const args = parseArgs({
   args: Deno.args,

@@ -15,10 +15,10 @@
 import { parseArgs } from "node:util";
 import { Netns } from "../../src/netlink/mod.ts";
 import { desiredState, type WgDesired } from "../../src/node/wireguard/desired.ts";
-import { WgNode } from "../../src/node/wireguard/executor.ts";
+import { WgNode } from "../../src/node/wireguard/apply.ts";
 import { Endpoint } from "../../src/wireguard/addr.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../../src/wireguard/key.ts";
-import { createNetns, deleteNetns } from "../../tests/helpers/netns.ts";
+import { createNetns, deleteNetns } from "../../kit/netns.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

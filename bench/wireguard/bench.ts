@@ -21,7 +21,7 @@ import { openWireGuard } from "../../src/wireguard/client.ts";
 import { encodeGetDevice, WG_GENL_NAME } from "../../src/wireguard/genl_codec.ts";
 import { generatePrivateKey } from "../../src/wireguard/key.ts";
 import type { DeviceConfig } from "../../src/wireguard/model.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../tests/helpers/netns.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { benchDecode, serializeDump, syntheticDump } from "./dump.ts";
 import { benchPeers } from "./peers.ts";
 import { formatSamples, profileReads } from "./read_profile.ts";

@@ -17,7 +17,7 @@
 import { type ClusterInfo, restartApiserver } from "../../scripts/cluster.ts";
 import { decodeUapiGet, UAPI_GET } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
-import { exec, processCmdline, run, waitFor } from "../exec.ts";
+import { exec, processCmdline, run } from "../../kit/proc.ts";
 import {
   AGENT_PORTS,
   applyMeshPlan,
@@ -32,6 +32,7 @@ import {
 import { checkMesh, formatMatrix, type MatrixCell, type PairFilter, pingMatrix, waitForMesh } from "./matrix.ts";
 import type { MeshNode } from "./model.ts";
 import { uplinkOf } from "./topology.ts";
+import { until } from "../../kit/wait.ts";
 
 /** What the drills act on. */
 export interface DrillContext {
@@ -155,9 +156,9 @@ async function agentMetric(ctx: DrillContext, nodeName: string, metric: string, 
 }
 
 /** Seconds until `probe` holds; throws after `timeoutMs`. */
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+async function secondsUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const t0 = performance.now();
-  await waitFor(what, async () => (await probe()) || undefined, timeoutMs, 250);
+  await until(what, async () => (await probe()) || undefined, timeoutMs, 250);
   return since(t0);
 }
 
@@ -257,7 +258,7 @@ const rotateKey = drill("d", "n1's private key rotated (its Secret)", "before th
   await rotateKeySecret(ctx.mesh);
   const rotated = performance.now();
   let updated = 0;
-  const keysS = await until("every peer holds n1's new public key", async () => {
+  const keysS = await secondsUntil("every peer holds n1's new public key", async () => {
     const seen = await keysSeen();
     updated = seen.filter((k) => k && k !== old).length;
     return updated === peers.length && new Set(seen).size === 1;
@@ -291,7 +292,7 @@ const agentsStopped = drill(
     // the restarted wg-controller has reconciled each of its objects once without error (a new process counts
     // from zero; a reconcile ends in success or requeue_after, the device poll)
     const objects = ctx.mesh.nodes.length - 1;
-    const syncedS = await until(`${victim.name}'s wg-controller reconciled its ${objects} objects`, async () => {
+    const syncedS = await secondsUntil(`${victim.name}'s wg-controller reconciled its ${objects} objects`, async () => {
       const n = await agentMetric(
         ctx,
         victim.name,
@@ -347,7 +348,7 @@ const apiserverStopped = drill(
     const mtu = 1400;
     await applyMeshPlan(ctx.mesh, ctx.mesh.nodes, mtu);
     await applyObjects(ctx.mesh, probeBridges(ctx));
-    const reconnectS = await until("every link at the new MTU and every probe bridge present", async () => {
+    const reconnectS = await secondsUntil("every link at the new MTU and every probe bridge present", async () => {
       for (const n of ctx.mesh.nodes) {
         const r = await exec(["ip", "-n", ctx.mesh.netns.nodes[n.name], "-j", "link", "show"]);
         const links = JSON.parse(r.stdout) as { ifname: string; mtu: number }[];

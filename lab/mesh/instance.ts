@@ -14,7 +14,7 @@ import {
   supervisorDirs,
   wireguardSocketDir,
 } from "../controllers.ts";
-import { exec } from "../exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { stopSupervised, supervisorPid } from "../supervisor.ts";
 import { kubectl } from "../scenario.ts";
 import type { MatrixTarget } from "./matrix.ts";

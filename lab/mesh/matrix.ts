@@ -11,7 +11,7 @@
  */
 import { decodeUapiGet, UAPI_GET } from "../../src/wireguard/uapi.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
-import { exec } from "../exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { kubectl } from "../scenario.ts";
 import { type MeshNode, NAT_KEEPALIVE_SECONDS, tunnelAddress } from "./model.ts";
 

@@ -8,8 +8,9 @@
 import { expandPlan, type NodeKey } from "../../src/plan/expand.ts";
 import type { GeneratedInterfaceSpec } from "../../src/plan/types.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
-import { exec, processCmdline, run, waitFor } from "../exec.ts";
+import { exec, processCmdline, run } from "../../kit/proc.ts";
 import { type MeshNode, meshPlan } from "./model.ts";
+import { until } from "../../kit/wait.ts";
 
 /** A node's key pair (base64). */
 export interface KeyPair {
@@ -107,7 +108,7 @@ export async function peerMeshUp(
     const script = nodeScript(ifaces.get(n.node) ?? []);
     const r = await exec(
       [...argv, "sh", "-c", script, "sh", n.socketDir, keyFile, `${n.workDir}/wireguard-go.log`],
-      { GOMAXPROCS: "1", LOG_LEVEL: "error" },
+      { env: { GOMAXPROCS: "1", LOG_LEVEL: "error" } },
     );
     if (r.code !== 0) throw new Error(`peer mesh on ${n.node}: exit ${r.code}: ${r.stderr.trim()}`);
   }));
@@ -124,7 +125,7 @@ export async function peerMeshDown(nodes: PeerNode[]): Promise<void> {
         } catch { /* gone */ }
       }
     }
-    await waitFor(
+    await until(
       `wireguard links gone in ${n.netns}`,
       async () => {
         const links = await run(["ip", "-n", n.netns, "-o", "link", "show"]);

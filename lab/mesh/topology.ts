@@ -14,7 +14,7 @@
  * lookup leaves the lab. `meshNetworkUp` is idempotent for a fresh prefix; `meshNetworkDown` removes everything,
  * including what is left after a failure.
  */
-import { exec, run } from "../exec.ts";
+import { exec, run } from "../../kit/proc.ts";
 import { hostsFile, type MeshNode, NAT_ROUTER, onSegment, type Segment, SEGMENTS } from "./model.ts";
 
 /** Namespace names of a mesh. */

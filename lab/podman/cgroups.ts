@@ -7,7 +7,7 @@
  * namespace it shares with its parent processes (the machine's own view).
  */
 
-import { run } from "../exec.ts";
+import { run } from "../../kit/proc.ts";
 
 /** One mount to make. */
 export interface CgroupMount {

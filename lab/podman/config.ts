@@ -1,6 +1,6 @@
 /**
  * Private podman configuration for the lab and the container tests, so they neither depend on nor disturb the
- * machine's own podman setup (kernel-testbed.md §3): runc instead of crun (the host has hybrid cgroups),
+ * machine's own podman setup (docs/testbed.md): runc instead of crun (the host has hybrid cgroups),
  * cgroupfs, file events, lowered ulimits (root lacks CAP_SYS_RESOURCE), and private storage/run roots.
  */
 

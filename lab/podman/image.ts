@@ -3,7 +3,7 @@
  * imported with `podman import` (about 2 MB). Cached: nothing happens when the image exists.
  */
 
-import { exec, run } from "../exec.ts";
+import { exec, run } from "../../kit/proc.ts";
 import { LAB_IMAGE, type Podman } from "./podman.ts";
 
 /** Where busybox-static installs its binary. */
@@ -20,7 +20,7 @@ async function isStatic(path: string): Promise<boolean> {
  * false if it was already there. Throws naming the missing piece when busybox is absent or not static.
  */
 export async function ensureBusyboxImage(podman: Podman, image = LAB_IMAGE): Promise<boolean> {
-  const exists = await exec(["podman", "image", "exists", image], await podman.env());
+  const exists = await exec(["podman", "image", "exists", image], { env: await podman.env() });
   if (exists.code === 0) return false;
   try {
     await Deno.stat(BUSYBOX);

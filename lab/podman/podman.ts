@@ -3,7 +3,7 @@
  * so podman never touches iptables or ip_forward), PID lookup, and a usability probe.
  */
 
-import { CommandError, exec, run } from "../exec.ts";
+import { CommandError, exec, run } from "../../kit/proc.ts";
 import { ensureCgroupMounts } from "./cgroups.ts";
 import { DEFAULT_PODMAN_DIRS, type PodmanDirs, writePodmanConfig } from "./config.ts";
 
@@ -50,7 +50,7 @@ export class Podman {
 
   /** Runs `podman <args>`, returning stdout; throws CommandError naming the command on failure. */
   async run(...args: string[]): Promise<string> {
-    return await run(["podman", ...args], await this.env());
+    return await run(["podman", ...args], { env: await this.env() });
   }
 
   /**
@@ -61,7 +61,7 @@ export class Podman {
   async unusableReason(): Promise<string | null> {
     let r;
     try {
-      r = await exec(["podman", "version", "--format", "{{.Client.Version}}"], await this.env());
+      r = await exec(["podman", "version", "--format", "{{.Client.Version}}"], { env: await this.env() });
     } catch (e) {
       return e instanceof Deno.errors.NotFound ? "podman is not installed (deno task setup containers)" : String(e);
     }

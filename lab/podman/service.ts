@@ -5,7 +5,7 @@
  */
 
 import { DockerClient } from "../../src/node/container.ts";
-import { killAndWait, processAlive, processCmdline, spawnDetached } from "../exec.ts";
+import { killAndWait, processAlive, processCmdline, spawnDetached } from "../../kit/proc.ts";
 import type { Podman } from "./podman.ts";
 
 /** A running API service. */

@@ -4,7 +4,7 @@
  */
 import { parseAllDocuments } from "yaml";
 import type { ApiClient } from "./api.ts";
-import { sleep } from "./proc.ts";
+import { sleep } from "../../kit/wait.ts";
 
 /** A CustomResourceDefinition; the fields this module reads are typed, the rest passes through. */
 export interface Crd {

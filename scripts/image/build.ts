@@ -18,7 +18,7 @@
  *   deno task image [--tag localhost/dn42op:latest]
  */
 import { parseArgs } from "node:util";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { Podman } from "../../lab/podman/podman.ts";
 import { ensureProfiles } from "../setup.ts";
 import { ROOT } from "../programs.ts";
@@ -160,7 +160,7 @@ async function fillNpmCache(): Promise<string> {
   for (const f of ["deno.json", "deno.lock"]) await Deno.copyFile(`${ROOT}${f}`, `${project}/${f}`);
   const r = await exec(
     ["sh", "-c", 'cd "$1" && exec "$2" install --frozen --quiet', "sh", project, Deno.execPath()],
-    { DENO_DIR: BUILD_DENO_DIR, NO_COLOR: "1" },
+    { env: { DENO_DIR: BUILD_DENO_DIR, NO_COLOR: "1" } },
   );
   if (r.code !== 0) throw new Error(`image: deno install --frozen failed: ${r.stderr.trim().split("\n").slice(-4)}`);
   return `${BUILD_DENO_DIR}/npm`;

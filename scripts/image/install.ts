@@ -14,7 +14,7 @@
  *   deno run -A scripts/image/install.ts --mode=compiled|deno-run --out=/out
  */
 import { parseArgs } from "node:util";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { CompileError, compileProgram } from "../compile.ts";
 import { denoRunCommand, type ProgramName, PROGRAMS, ROOT } from "../programs.ts";
 
@@ -54,7 +54,7 @@ export function launcherScript(name: ProgramName, root: string, deno = IMAGE_DEN
 
 /** Runs `bin -h` and throws unless it printed the program's usage. */
 async function checkUsage(name: ProgramName, bin: string, env: Record<string, string> = {}): Promise<void> {
-  const r = await exec([bin, "-h"], { NO_COLOR: "1", ...env });
+  const r = await exec([bin, "-h"], { env: { NO_COLOR: "1", ...env } });
   if (r.code !== 0 || !r.stderr.includes(`Usage of ${name}:`)) {
     throw new Error(`image: ${bin} -h printed no usage (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3)}`);
   }

@@ -4,7 +4,8 @@
  * guest boots with — vmlinuz and the modules it loads, in load order — in a cache directory keyed by package,
  * version and module list. A cached kernel costs one apt-cache call.
  */
-import { sh, sha256Hex } from "./sh.ts";
+import { run as sh } from "../../kit/proc.ts";
+import { sha256Hex } from "./hash.ts";
 
 /**
  * Modules the guest loads at boot, with their dependencies: the link kinds the tests use (src/netlink/linkspec.ts

@@ -4,7 +4,8 @@
  * the busybox binary, so a change to any of them builds a new one.
  */
 import type { Kernel } from "./fetch-kernel.ts";
-import { sh, sha256Hex } from "./sh.ts";
+import { run as sh } from "../../kit/proc.ts";
+import { sha256Hex } from "./hash.ts";
 
 const INIT = new URL("./init.sh", import.meta.url);
 const BUSYBOX = "/bin/busybox"; // from busybox-static (statically linked: the initramfs has no libc)

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { guestDeno, type GuestRun, type PreparedGuest, prepareGuest, runInGuest, timed, writeAll } from "./guest.ts";
 import { countCases, type JunitCase, junitCases } from "./junit.ts";
 import type { GuestOutcome } from "./qemu.ts";
-import { sh } from "./sh.ts";
+import { run as sh } from "../../kit/proc.ts";
 
 /** Options of {@link runKernelTier}; every field has a default. */
 export interface KernelTierOptions {

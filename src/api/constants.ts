@@ -1,6 +1,6 @@
 /**
  * Strings and defaults of the networking.dn42.io API that other layers and the reference implementation depend on
- * (reference-behaviour Appendix A). Everything here is a typed constant; nothing is computed.
+ * (docs/reference.md). Everything here is a typed constant; nothing is computed.
  */
 
 /** API group of every kind in this project. */
@@ -88,6 +88,8 @@ export const CONDITION_TYPES = {
   Progressing: "Progressing",
   /** True when the controller cannot reach the spec (bad reference, kernel error, ...). */
   Degraded: "Degraded",
+  /** A plan: True when every node's wg-controller publishes its heartbeat (src/plan/agents.ts). */
+  AgentsAvailable: "AgentsAvailable",
 } as const;
 
 /** A condition type. */
@@ -143,6 +145,10 @@ export const CONDITION_REASONS = {
   NameConflict: "NameConflict",
   /** A plan: its key Secret holds keys this controller did not write (planted or changed by someone else). */
   KeySecretNotTrusted: "KeySecretNotTrusted",
+  /** A plan: every node's wg-controller is alive. */
+  AgentsAlive: "AgentsAlive",
+  /** A plan: some nodes have no running wg-controller (never seen, stopped, or gone). */
+  AgentsMissing: "AgentsMissing",
 } as const;
 
 /** A condition reason. */

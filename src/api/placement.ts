@@ -43,7 +43,7 @@ export interface VethEndResolved {
 }
 
 /**
- * The two ends of a veth NetlinkInterface (reference §3.3.4): local name veth.local.interfaceName or
+ * The two ends of a veth NetlinkInterface (docs/reference.md#veth-ends): local name veth.local.interfaceName or
  * interfaceName, peer name veth.peer.interfaceName or `<interfaceName>-peer`; each end's container overrides
  * spec.container; local addresses veth.local.addresses or spec.addresses; peer addresses veth.peer.addresses.
  */

@@ -1,6 +1,7 @@
 /** WireGuardNetworkPlan: nodes and links of a WireGuard network, expanded into WireGuardInterfaces. */
 import { type Static, Type } from "@sinclair/typebox";
 import type { KubeObject } from "../kube/client.ts";
+import { AGENT_STATES } from "../kube/heartbeat.ts";
 import {
   AddressStrings,
   Container,
@@ -10,7 +11,7 @@ import {
   StatusBase,
   WireGuardAddressList,
 } from "./common.ts";
-import { describe, HostName, Int64, MapListOf, Mtu, NodeName, rules, WireGuardKey } from "./fields.ts";
+import { describe, HostName, Int64, MapListOf, Mtu, NodeName, rules, StringEnum, WireGuardKey } from "./fields.ts";
 import { DEFAULTS } from "./constants.ts";
 
 /**
@@ -177,8 +178,16 @@ export const WireGuardNetworkPlanStatus = Type.Object({
     Type.Object({
       nodeName: Type.String({ description: "Node name." }),
       publicKey: Type.Optional(Type.String({ description: "The node's public key." })),
-    }, { description: "A node and its public key." }),
-    { description: "Public key of every node (for configuring peers outside the plan)." },
+      agent: Type.Optional(StringEnum(AGENT_STATES, {
+        description: "The node's wg-controller by its heartbeat Lease: Alive; Stale (stopped, within the grace " +
+          "period: deletions wait for it); Gone (beyond the grace period); None (never seen).",
+      })),
+      lastHeartbeatTime: Type.Optional(Type.String({
+        description: "The latest heartbeat of the node's wg-controller (RFC 3339).",
+        format: "date-time",
+      })),
+    }, { description: "A node, its public key and whether its agent runs." }),
+    { description: "Public key and agent state of every node (for configuring peers outside the plan)." },
   )),
   interfaces: Type.Optional(Type.Array(PlanInterfaceStatus, {
     description: "One entry per generated interface, those not ready first; at most 1000 (see interfacesOmitted).",

@@ -3,14 +3,17 @@
  * kernel and keeps them there. Reference flags work unchanged; ours: -metrics-bind-address, -docker-host.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runProgram } from "./program.ts";
-import { runNlController } from "../controllers/nl/run.ts";
-import { opsListen } from "../kube/server.ts";
+import { agentConfig, COMMON_FLAGS, metricsAddressFlag, NODE_FLAGS, runManager } from "./program.ts";
+import { nlController, PROGRAM } from "../controllers/nl/program.ts";
+import { logger } from "../log/mod.ts";
+
+/** Where /metrics, /healthz and /readyz listen unless -metrics-bind-address says otherwise. */
+const OPS_DEFAULT = ":8081";
 
 const FLAGS = {
   ...COMMON_FLAGS,
   ...NODE_FLAGS,
-  "metrics-bind-address": metricsAddressFlag(":8081"),
+  "metrics-bind-address": metricsAddressFlag(OPS_DEFAULT),
   "docker-host": {
     type: "string",
     default: "",
@@ -19,16 +22,10 @@ const FLAGS = {
 } as const satisfies FlagDefs;
 
 if (import.meta.main) {
-  await runProgram("nl-controller", FLAGS, (f, signal) =>
-    runNlController({
-      kubeconfig: f.kubeconfig as string,
-      master: f.master as string,
-      namespace: f.namespace as string,
-      nodename: f.nodename as string,
-      workers: f["num-workers"] as number,
-      resyncSeconds: f["default-resync-period"] as number,
-      dryRun: f["dry-run"] as boolean,
-      ops: opsListen(f["metrics-bind-address"] as string, ":8081"),
-      dockerHost: f["docker-host"] as string,
-    }, signal));
+  await runManager(PROGRAM, FLAGS, (f) => {
+    if (!f.nodename) {
+      logger(PROGRAM).warn("-nodename is empty: only objects with an empty spec.node would match; none will");
+    }
+    return nlController(agentConfig(f, OPS_DEFAULT));
+  });
 }

@@ -5,8 +5,12 @@
  */
 import { type FlagDef, type FlagDefs, FlagError, type FlagValues, HelpRequested, parseFlags, usage } from "./flags.ts";
 import { type LogFormat, logger, setupLogging, shutdownLogging } from "../log/mod.ts";
+import { ConfigError, type Manager } from "../kube/manager.ts";
+import { opsListen } from "../kube/server.ts";
+import type { AgentConfig } from "../controllers/agent.ts";
+import { DEFAULT_HEARTBEAT_SECONDS } from "../kube/heartbeat.ts";
 
-/** Flags every program accepts (reference §3.0.1), plus klog's flags, accepted for compatibility. */
+/** Flags every program accepts (those of the Go implementation), plus klog's flags, accepted for compatibility. */
 export const COMMON_FLAGS = {
   kubeconfig: { type: "string", default: "", usage: "Path to a kubeconfig. Empty means the in-cluster configuration." },
   master: {
@@ -43,6 +47,13 @@ export const COMMON_FLAGS = {
   log_backtrace_at: { type: "string", default: "", usage: "Accepted for klog compatibility (no effect)." },
 } as const satisfies FlagDefs;
 
+/** -heartbeat-namespace, shared by the node agents (which publish there) and the plan controller (which reads). */
+export const HEARTBEAT_NAMESPACE_FLAG = {
+  type: "string",
+  default: "",
+  usage: 'Namespace of the node agents\' heartbeat Leases. Empty means -namespace, or "default" when that is empty.',
+} as const;
+
 /** Flags of the per-node programs. */
 export const NODE_FLAGS = {
   nodename: {
@@ -51,7 +62,19 @@ export const NODE_FLAGS = {
     usage: "Name of this node; only objects whose spec.node matches are handled.",
   },
   "dry-run": { type: "bool", default: false, usage: "Observe and report, but change nothing at all." },
+  "heartbeat-namespace": HEARTBEAT_NAMESPACE_FLAG,
+  "heartbeat-lease-duration": {
+    type: "int",
+    default: DEFAULT_HEARTBEAT_SECONDS,
+    min: 4,
+    usage: "Seconds of this agent's heartbeat Lease (<program>-<nodename>); renewed every quarter of it.",
+  },
 } as const satisfies FlagDefs;
+
+/** The namespace of the node agents' heartbeat Leases: the flag, else -namespace, else "default". */
+export function heartbeatNamespace(flag: string, namespace: string): string {
+  return flag || namespace || "default";
+}
 
 /**
  * The `-metrics-bind-address` flag of a program whose default address is `programDefault` (resolved with
@@ -127,4 +150,51 @@ export async function runProgram<D extends FlagDefs & Pick<typeof COMMON_FLAGS, 
     await shutdownLogging();
   }
   Deno.exit(code);
+}
+
+/**
+ * Runs a program built as a {@link Manager}: `build` gets the parsed flags and returns the manager, or an exit
+ * status when the flags do not allow a start (a {@link ConfigError} thrown by `build` is reported and exits 2).
+ */
+export function runManager<D extends FlagDefs & Pick<typeof COMMON_FLAGS, "v" | "log-format">>(
+  program: string,
+  defs: D,
+  build: (flags: FlagValues<D>) => Manager | number,
+): Promise<never> {
+  return runProgram(program, defs, (flags, signal) => {
+    let m: Manager | number;
+    try {
+      m = build(flags);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      logger(program).error(e.message);
+      return Promise.resolve(2);
+    }
+    return typeof m === "number" ? Promise.resolve(m) : m.run(signal);
+  });
+}
+
+/**
+ * The node agents' shared settings from their flags (COMMON_FLAGS, NODE_FLAGS, -metrics-bind-address with the
+ * program's default address `opsDefault`, -docker-host).
+ */
+export function agentConfig(
+  f: FlagValues<typeof COMMON_FLAGS & typeof NODE_FLAGS> & { "metrics-bind-address": string; "docker-host": string },
+  opsDefault: string,
+): AgentConfig {
+  return {
+    kubeconfig: f.kubeconfig,
+    master: f.master,
+    namespace: f.namespace,
+    nodename: f.nodename,
+    workers: f["num-workers"],
+    resyncSeconds: f["default-resync-period"],
+    dryRun: f["dry-run"],
+    ops: opsListen(f["metrics-bind-address"], opsDefault),
+    dockerHost: f["docker-host"],
+    heartbeat: {
+      namespace: heartbeatNamespace(f["heartbeat-namespace"], f.namespace),
+      leaseDurationSeconds: f["heartbeat-lease-duration"],
+    },
+  };
 }

@@ -3,10 +3,16 @@
  * per cluster; run several replicas with -leader-elect (default) and only the Lease holder works.
  */
 import type { FlagDefs } from "./flags.ts";
-import { COMMON_FLAGS, metricsAddressFlag, runProgram } from "./program.ts";
-import { loadKubeConfig } from "../kube/config.ts";
+import {
+  COMMON_FLAGS,
+  HEARTBEAT_NAMESPACE_FLAG,
+  heartbeatNamespace,
+  metricsAddressFlag,
+  runManager,
+} from "./program.ts";
 import { opsListen } from "../kube/server.ts";
-import { PROGRAM, runWgplanController } from "../controllers/wgplan/controller.ts";
+import { loadKubeConfig } from "../kube/config.ts";
+import { PROGRAM, wgplanController } from "../controllers/wgplan/program.ts";
 
 /** Flags of the wgplan-controller: the reference's plus leader election, the ops server and write concurrency. */
 export const WGPLAN_FLAGS = {
@@ -43,10 +49,25 @@ export const WGPLAN_FLAGS = {
     max: 512,
     usage: "Maximum concurrent WireGuardInterface writes per plan.",
   },
+  "heartbeat-namespace": HEARTBEAT_NAMESPACE_FLAG,
+  "require-agent-heartbeat": {
+    type: "bool",
+    default: true,
+    usage: "Make deletions wait only for nodes whose wg-controller publishes a heartbeat Lease and stopped at most " +
+      "-agent-grace-period ago. false: every child waits for its node's agent (agents without heartbeats, such as " +
+      "the Go implementation's).",
+  },
+  "agent-grace-period": {
+    type: "int",
+    default: 600,
+    min: 0,
+    usage: "Seconds after its heartbeat Lease expired that a stopped wg-controller still counts as coming back " +
+      "(deletions wait for it); later it is gone for good and its children's finalizers are released.",
+  },
 } as const satisfies FlagDefs;
 
 if (import.meta.main) {
-  await runProgram(PROGRAM, WGPLAN_FLAGS, (flags, signal) => {
+  await runManager(PROGRAM, WGPLAN_FLAGS, (flags) => {
     const namespace = flags.namespace;
     const leaderElection = flags["leader-elect"]
       ? {
@@ -58,7 +79,7 @@ if (import.meta.main) {
         retryPeriodMs: flags["leader-elect-retry-period"] * 1000,
       }
       : undefined;
-    return runWgplanController({
+    return wgplanController({
       kubeConfig: loadKubeConfig({ kubeconfig: flags.kubeconfig, master: flags.master }),
       namespace,
       workers: flags["num-workers"],
@@ -67,6 +88,12 @@ if (import.meta.main) {
       leaderElection,
       ops: opsListen(flags["metrics-bind-address"], ":8080"),
       host: Deno.hostname(),
-    }, signal);
+      agents: flags["require-agent-heartbeat"]
+        ? {
+          namespace: heartbeatNamespace(flags["heartbeat-namespace"], namespace),
+          graceMs: flags["agent-grace-period"] * 1000,
+        }
+        : undefined,
+    });
   });
 }

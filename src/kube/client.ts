@@ -5,7 +5,7 @@
  */
 import type { ClientConfigInput } from "./credentials.ts";
 import { redactKeys } from "./redact.ts";
-import { Transport } from "./transport.ts";
+import { type Pool, Transport } from "./transport.ts";
 
 /** Which API resource: `group` is "" for the core group. */
 export interface ResourceType {
@@ -188,8 +188,9 @@ export async function forEachLine(body: ReadableStream<Uint8Array>, emit: (line:
 export class KubeClient {
   readonly #transport: Transport;
 
-  constructor(config: ClientConfigInput) {
-    this.#transport = new Transport(config);
+  /** `o.pool` replaces the connection pool (an in-process API server: tests/doubles/apiserver.ts). */
+  constructor(config: ClientConfigInput, o: { pool?: Pool } = {}) {
+    this.#transport = new Transport(config, undefined, o.pool);
   }
 
   /** The API server URL. */

@@ -83,6 +83,11 @@ export class Controller<T extends KubeObject> {
     this.queue.add(key);
   }
 
+  /** The informers feeding this controller (primary first). */
+  get informers(): readonly Informer<KubeObject>[] {
+    return this.#informers;
+  }
+
   /** True when every informer feeding this controller has synced. */
   hasSynced(): boolean {
     return this.#informers.every((i) => i.hasSynced());

@@ -21,7 +21,8 @@ import {
 
 const log = logger("kube", "leaderelection");
 
-const LEASES: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
+/** coordination.k8s.io/v1 Leases. */
+export const LEASES: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
 
 /** The Lease spec fields used for election. */
 export interface LeaseSpec {

@@ -68,7 +68,12 @@ export class Transport {
   #resolvedAt = -Infinity;
   readonly config: ClientConfig;
 
-  constructor(config: ClientConfigInput, private readonly now: () => number = () => performance.now()) {
+  /** `pool`, when given, is used as it is for every request (an in-process server, e.g. a test double). */
+  constructor(
+    config: ClientConfigInput,
+    private readonly now: () => number = () => performance.now(),
+    private readonly pool?: Pool,
+  ) {
     this.config = toClientConfig(config);
     checkSupported(this.config.cluster);
   }
@@ -87,7 +92,8 @@ export class Transport {
   async #resolve(): Promise<void> {
     const { tls, headers } = await this.config.credentials();
     const identity = JSON.stringify(tls);
-    if (!this.#pool || identity !== this.#identity) {
+    if (this.pool) this.#pool = this.pool;
+    else if (!this.#pool || identity !== this.#identity) {
       const c = this.config.cluster;
       const pool = needsNodeTls(c) ? await nodeHttpsPool(tls, c) : denoPool(tls, c.proxyUrl);
       this.#pool?.close();

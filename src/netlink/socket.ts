@@ -11,6 +11,9 @@
  *
  * The socket's network namespace is the one the calling thread is in when {@link NetlinkSocket.open} runs; open
  * sockets for other namespaces only through a namespace handle (`netns.ts`).
+ *
+ * The datagrams themselves go through a {@link NetlinkConn}: the kernel's ({@link KernelConn}), or a test double's
+ * (tests/doubles/netlink.ts) that answers requests in-process, so codec and error paths are tested without root.
  */
 import {
   AF_NETLINK,
@@ -71,6 +74,65 @@ export interface RequestOptions {
 
 const MAX_DUMP_RETRIES = 8;
 
+/** What a {@link NetlinkSocket} sends and receives datagrams through. */
+export interface NetlinkConn {
+  /** The file descriptor, for pollers (-1 for a conn without one). */
+  readonly fd: number;
+  /** Sends one datagram; throws a {@link NetlinkError} naming `op` when it is not taken whole. */
+  send(bytes: Uint8Array<ArrayBuffer>, op: string, offThread: boolean): Promise<void>;
+  /** One queued datagram (its full length: longer than the buffer means truncated), or null when none is queued. */
+  receive(buf: Uint8Array<ArrayBuffer>, op: string): number | null;
+  /** Waits until a datagram is queued; false on timeout. */
+  waitReadable(timeoutMs: number): Promise<boolean>;
+  close(): void;
+}
+
+/** The kernel's side of a netlink socket, over libc. */
+export class KernelConn implements NetlinkConn {
+  readonly #pollfd = new Uint8Array(8);
+
+  constructor(readonly fd: number) {
+    const pv = new DataView(this.#pollfd.buffer);
+    pv.setInt32(0, fd, true);
+    pv.setInt16(4, POLLIN, true);
+  }
+
+  async send(bytes: Uint8Array<ArrayBuffer>, op: string, offThread: boolean): Promise<void> {
+    const c = libc();
+    if (offThread) {
+      const n = await c.sendto_nb(this.fd, bytes, BigInt(bytes.length), 0, null, 0);
+      if (Number(n) === bytes.length) return;
+      // The pool thread's errno is out of reach; the kernel did not take the message, so send again here to learn it.
+    }
+    for (;;) {
+      const n = c.sendto(this.fd, bytes, BigInt(bytes.length), 0, null, 0);
+      if (Number(n) === bytes.length) return;
+      const e = n < 0n ? errno() : Errno.EMSGSIZE;
+      if (e === Errno.EINTR) continue;
+      throw new NetlinkError({ op, errno: e, detail: n < 0n ? "sendto failed" : `short send of ${n} bytes` });
+    }
+  }
+
+  receive(buf: Uint8Array<ArrayBuffer>, op: string): number | null {
+    for (;;) {
+      const n = Number(libc().recv(this.fd, buf, BigInt(buf.length), MSG_DONTWAIT | MSG_TRUNC));
+      if (n >= 0) return n;
+      const e = errno();
+      if (e === Errno.EINTR) continue;
+      if (e === Errno.EAGAIN) return null;
+      throw new NetlinkError({ op, errno: e, detail: "recv failed" });
+    }
+  }
+
+  async waitReadable(timeoutMs: number): Promise<boolean> {
+    return (await libc().poll_nb(this.#pollfd, 1n, timeoutMs)) > 0;
+  }
+
+  close(): void {
+    libc().close(this.fd);
+  }
+}
+
 function trySetIntOpt(fd: number, level: number, name: number, value: number): boolean {
   const v = new Int32Array([value]);
   return libc().setsockopt(fd, level, name, new Uint8Array(v.buffer), 4) === 0;
@@ -82,7 +144,6 @@ function setIntOpt(fd: number, level: number, name: number, value: number, what:
 
 /** A bound netlink socket with a request engine; close it when done. */
 export class NetlinkSocket {
-  readonly fd: number;
   readonly protocol: number;
   readonly portId: number;
   /** Whether the kernel checks requests strictly and applies dump filters (rtnetlink on Linux ≥ 4.20). */
@@ -92,18 +153,25 @@ export class NetlinkSocket {
   #closed = false;
   #lock: Promise<void> = Promise.resolve();
   readonly #rbuf: Uint8Array<ArrayBuffer>;
-  readonly #pollfd = new Uint8Array(8);
 
-  private constructor(fd: number, protocol: number, portId: number, strictCheck: boolean, recvBufferSize: number) {
-    this.fd = fd;
+  /** A socket over `conn` (normally made by {@link NetlinkSocket.open}; tests pass a double). */
+  constructor(
+    readonly conn: NetlinkConn,
+    protocol: number,
+    portId: number,
+    strictCheck: boolean,
+    recvBufferSize = 128 * 1024,
+  ) {
     this.protocol = protocol;
     this.portId = portId;
     this.strictCheck = strictCheck;
     this.#seq = (Date.now() & 0x7fffffff) >>> 0;
     this.#rbuf = new Uint8Array(recvBufferSize);
-    const pv = new DataView(this.#pollfd.buffer);
-    pv.setInt32(0, fd, true);
-    pv.setInt16(4, POLLIN, true);
+  }
+
+  /** The file descriptor (for pollers of notifications). */
+  get fd(): number {
+    return this.conn.fd;
   }
 
   /** Opens and binds a socket in the calling thread's network namespace (synchronous: safe inside setns). */
@@ -125,7 +193,7 @@ export class NetlinkSocket {
       }
       const portId = new DataView(sa.buffer).getUint32(4, true);
       for (const g of opts.groups ?? []) setIntOpt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, `join group ${g}`);
-      return new NetlinkSocket(fd, protocol, portId, strict, opts.recvBufferSize ?? 128 * 1024);
+      return new NetlinkSocket(new KernelConn(fd), protocol, portId, strict, opts.recvBufferSize);
     } catch (e) {
       c.close(fd);
       throw e;
@@ -146,7 +214,7 @@ export class NetlinkSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    libc().close(this.fd);
+    this.conn.close();
   }
 
   #check(op: string): void {
@@ -171,50 +239,25 @@ export class NetlinkSocket {
     return this.#seq;
   }
 
-  async #send(bytes: Uint8Array<ArrayBuffer>, op: string, offThread: boolean): Promise<void> {
-    const c = libc();
-    if (offThread) {
-      const n = await c.sendto_nb(this.fd, bytes, BigInt(bytes.length), 0, null, 0);
-      if (Number(n) === bytes.length) return;
-      // The pool thread's errno is out of reach; the kernel did not take the message, so send again here to learn it.
-    }
-    for (;;) {
-      const n = c.sendto(this.fd, bytes, BigInt(bytes.length), 0, null, 0);
-      if (Number(n) === bytes.length) return;
-      const e = n < 0n ? errno() : Errno.EMSGSIZE;
-      if (e === Errno.EINTR) continue;
-      throw new NetlinkError({ op, errno: e, detail: n < 0n ? "sendto failed" : `short send of ${n} bytes` });
-    }
-  }
-
   /**
    * One nonblocking receive: the messages of one datagram (copied), or null when nothing is queued. Throws a
    * {@link NetlinkError} on failure, e.g. ENOBUFS when notifications were dropped, EMSGSIZE on a truncated datagram.
    */
   receiveNow(op = "recv netlink"): Message[] | null {
     this.#check(op);
-    const c = libc();
-    for (;;) {
-      const n = Number(c.recv(this.fd, this.#rbuf, BigInt(this.#rbuf.length), MSG_DONTWAIT | MSG_TRUNC));
-      if (n >= 0) {
-        if (n > this.#rbuf.length) {
-          throw new NetlinkError({ op, errno: Errno.EMSGSIZE, detail: `datagram of ${n} bytes truncated` });
-        }
-        const ms = parseMessages(this.#rbuf.slice(0, n), op);
-        this.#received += ms.length;
-        return ms;
-      }
-      const e = errno();
-      if (e === Errno.EINTR) continue;
-      if (e === Errno.EAGAIN) return null;
-      throw new NetlinkError({ op, errno: e, detail: "recv failed" });
+    const n = this.conn.receive(this.#rbuf, op);
+    if (n === null) return null;
+    if (n > this.#rbuf.length) {
+      throw new NetlinkError({ op, errno: Errno.EMSGSIZE, detail: `datagram of ${n} bytes truncated` });
     }
+    const ms = parseMessages(this.#rbuf.slice(0, n), op);
+    this.#received += ms.length;
+    return ms;
   }
 
   /** Waits (off the JS thread) until a datagram is queued; false on timeout. */
-  async waitReadable(timeoutMs: number): Promise<boolean> {
-    const n = await libc().poll_nb(this.#pollfd, 1n, timeoutMs);
-    return n > 0;
+  waitReadable(timeoutMs: number): Promise<boolean> {
+    return this.conn.waitReadable(timeoutMs);
   }
 
   async #receive(op: string, deadline: number): Promise<Message[]> {
@@ -232,7 +275,7 @@ export class NetlinkSocket {
     this.#check(op);
     const seq = this.#nextSeq();
     const bytes = msg.finish(seq, this.portId, NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK));
-    await this.#send(bytes, op, opts.offThread ?? false);
+    await this.conn.send(bytes, op, opts.offThread ?? false);
     const deadline = performance.now() + (opts.timeoutMs ?? 30_000);
     const out: Message[] = [];
     let interrupted = false;

@@ -4,7 +4,7 @@
  * Address lists in specs are exact, but the kernel adds an fe80::/64 address to most links when they come up
  * (neighbour discovery needs it; the vxlan/veth ff02::1 examples rely on it). Removing it would make the link flap
  * between "drift" and "healed" each time the kernel re-adds it, so it is kept. Every other unlisted address —
- * including a link-local one added by hand — is removed. (The reference removed kernel link-locals too, §5.30.)
+ * including a link-local one added by hand — is removed. (The reference removed kernel link-locals too: docs/reference.md#link-local.)
  *
  * How an address is recognised, strongest evidence first:
  * 1. IFA_PROTO (Linux ≥ 5.18 reports `kernel_ll` for the addresses it generates, whatever the addrgenmode —

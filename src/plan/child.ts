@@ -1,6 +1,6 @@
 /**
  * The WireGuardInterface object generated for one {@link DesiredInterface}: spec plus the reference's labels,
- * annotation, finalizer and owner reference (§3.2.5), and the drift check that decides whether an existing child has
+ * annotation, finalizer and owner reference (docs/reference.md#plan-expansion), and the drift check that decides whether an existing child has
  * to be rewritten.
  */
 import { createHash } from "node:crypto";
@@ -23,6 +23,11 @@ export const ANNOTATION_PARENT_GENERATION = PLAN_PARENT_GENERATION_ANNOTATION;
 export const ANNOTATION_LINK = "networkplan.networking.dn42.io/link";
 /** Finalizer on every generated child (removed by the node agent once the link is gone). */
 export const CHILD_FINALIZER = FINALIZERS.planChild;
+/**
+ * Plan annotation: `"true"` lets this plan take over the children the Go implementation's plan controller made for it
+ * (see {@link takeOverRefusal}). Without it such a child is a NameConflict and left alone.
+ */
+export const ANNOTATION_TAKE_OVER = "networkplan.networking.dn42.io/take-over-children";
 
 /** The identity of the plan that owns the children. */
 export interface PlanIdentity {
@@ -87,8 +92,11 @@ export function childSelector(planName: string): string {
   return `${LABEL_CONTROLLED_BY}=${controlledByValue(planName)}`;
 }
 
-/** Builds the full child object. */
-export function childObject(plan: PlanIdentity, d: DesiredInterface): ChildObject {
+/**
+ * Builds the full child object. `waitForAgent` false (its node's agent is gone or never ran, src/plan/agents.ts):
+ * no finalizer, so deleting it does not wait for an agent that will not come.
+ */
+export function childObject(plan: PlanIdentity, d: DesiredInterface, waitForAgent = true): ChildObject {
   const labels: Record<string, string> = {
     [LABEL_RESOURCE_ID]: d.resourceId,
     [LABEL_CONFIG_HASH]: configHash(d.spec),
@@ -110,7 +118,7 @@ export function childObject(plan: PlanIdentity, d: DesiredInterface): ChildObjec
       namespace: plan.namespace,
       labels,
       annotations,
-      finalizers: [CHILD_FINALIZER],
+      finalizers: waitForAgent ? [CHILD_FINALIZER] : [],
       ownerReferences: [{
         apiVersion: API_VERSION,
         kind: "WireGuardNetworkPlan",
@@ -133,7 +141,7 @@ export interface ExistingChild {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     finalizers?: string[];
-    ownerReferences?: { uid: string; controller?: boolean }[];
+    ownerReferences?: { apiVersion?: string; kind?: string; name?: string; uid: string; controller?: boolean }[];
     deletionTimestamp?: string;
   };
   spec?: unknown;
@@ -142,6 +150,41 @@ export interface ExistingChild {
 /** True if the object is controlled by the plan with this uid. */
 export function isOwnedBy(obj: ExistingChild, planUid: string): boolean {
   return (obj.metadata.ownerReferences ?? []).some((r) => r.uid === planUid && r.controller === true);
+}
+
+/**
+ * Why `existing`, which holds the name of `want` but is not controlled by this plan, cannot be taken over; undefined
+ * when it can. Only a child the Go implementation's plan controller made for this very plan qualifies: no controller
+ * owner reference, a plain owner reference to this plan's uid, the plan's is-controlled-by label, not being deleted,
+ * and the same node and interface name (both immutable).
+ */
+export function takeOverRefusal(existing: ExistingChild, want: ChildObject): string | undefined {
+  const refs = existing.metadata.ownerReferences ?? [];
+  const plan = want.metadata.ownerReferences[0];
+  const spec = (existing.spec ?? {}) as { node?: unknown; interfaceName?: unknown };
+  if (refs.some((r) => r.controller)) return "it has a controller";
+  if (!refs.some((r) => r.uid === plan.uid && r.kind === plan.kind)) return "it has no owner reference to this plan";
+  if (existing.metadata.labels?.[LABEL_CONTROLLED_BY] !== want.metadata.labels[LABEL_CONTROLLED_BY]) {
+    return `its label ${LABEL_CONTROLLED_BY} does not name this plan`;
+  }
+  if (existing.metadata.deletionTimestamp) return "it is being deleted";
+  if (spec.node !== want.spec.node || spec.interfaceName !== want.spec.interfaceName) {
+    return "its node or interface name differs (both are immutable)";
+  }
+  return undefined;
+}
+
+/**
+ * The patch that makes this plan the controller of `existing` (see {@link takeOverRefusal}): its owner reference to
+ * the plan becomes the controller reference; other owner references stay. Guarded by the resourceVersion.
+ */
+export function takeOverPatch(existing: ExistingChild, want: ChildObject): JsonPatchOp[] {
+  const plan = want.metadata.ownerReferences[0];
+  const refs = (existing.metadata.ownerReferences ?? []).filter((r) => r.uid !== plan.uid);
+  return [
+    { op: "test", path: "/metadata/resourceVersion", value: existing.metadata.resourceVersion },
+    { op: "replace", path: "/metadata/ownerReferences", value: [...refs, plan] },
+  ];
 }
 
 /** One RFC 6902 operation. */
@@ -181,12 +224,17 @@ export function childPatch(existing: ExistingChild, want: ChildObject): JsonPatc
       ops.push({ op: "remove", path: `/metadata/${field}/${pointer(FULL_INTERFACE_NAME_KEY)}` });
     }
   }
-  if (!existing.metadata.deletionTimestamp && !(existing.metadata.finalizers ?? []).includes(CHILD_FINALIZER)) {
+  const finalizers = existing.metadata.finalizers ?? [];
+  const wanted = want.metadata.finalizers.includes(CHILD_FINALIZER);
+  const at = finalizers.indexOf(CHILD_FINALIZER);
+  if (!existing.metadata.deletionTimestamp && wanted && at < 0) {
     ops.push(
       existing.metadata.finalizers
         ? { op: "add", path: "/metadata/finalizers/-", value: CHILD_FINALIZER }
         : { op: "add", path: "/metadata/finalizers", value: [CHILD_FINALIZER] },
     );
+  } else if (!existing.metadata.deletionTimestamp && !wanted && at >= 0) {
+    ops.push({ op: "remove", path: `/metadata/finalizers/${at}` });
   }
   if (ops.length === 0) return undefined;
   return [{ op: "test", path: "/metadata/resourceVersion", value: existing.metadata.resourceVersion }, ...ops];

@@ -1,10 +1,10 @@
 /**
  * Plan expansion: a WireGuardNetworkPlan spec plus the nodes' keys → the WireGuardInterfaces it stands for
- * (reference §3.2.3), as a pure function. Unlike the reference it never fails as a whole: every link that cannot be
+ * (docs/reference.md#plan-expansion), as a pure function. Unlike the reference it never fails as a whole: every link that cannot be
  * generated is reported as a {@link PlanProblem} and "held" (not created; an existing child of that name is left
  * untouched), while every valid link is still generated.
  *
- * Fixed reference bugs (§5 items 18–19): the index of a link is the position of the toNode among all toNodes of the
+ * Fixed reference bugs (docs/reference.md#plan-index, #plan-names): the index of a link is the position of the toNode among all toNodes of the
  * fromNode across every links entry (sorted by name), so repeated fromNode entries cannot collide; listen ports past
  * the range end, links without their reverse, unknown nodes, NAT-to-NAT pairs, duplicate entries and name collisions
  * are reported; names are checked and shortened deterministically (see names.ts).
@@ -122,7 +122,7 @@ export type Allocations = ReadonlyMap<string, ReadonlyMap<string, number>>;
  * Indexes of one node's targets. Targets that already have an index keep it (a duplicate index is kept only by the
  * first target by name); the others, in name order, get the lowest free indexes. Without previous allocations this is
  * exactly the reference's rule (position in the sorted list), and adding or removing a target never renumbers the
- * others (design-lessons §6: sorted allocation shifts on insertion).
+ * others (docs/design.md: sorted allocation shifts on insertion).
  */
 export function allocateIndexes(sorted: string[], previous?: ReadonlyMap<string, number>): Map<string, number> {
   const out = new Map<string, number>();

@@ -1,5 +1,5 @@
 /**
- * Node keys of a plan. The reference copied every node's private key inline into each generated child (§5 item 2)
+ * Node keys of a plan. The reference copied every node's private key inline into each generated child (docs/reference.md#inline-keys)
  * and had no key generation. Here the children always reference a Secret in their own namespace:
  * - `privateKeyRef` → the user's Secret itself (it must be in the plan's namespace; other namespaces are refused);
  * - inline `privateKey` → copied into the plan's own key Secret;

@@ -1,6 +1,6 @@
 /**
  * Names of generated objects and links. The reference uses `wg-<from>-<to>-<idx>` as both the Linux interface name and
- * the object name without checking either (§5 item 19). Here every name is checked against its grammar and, when it
+ * the object name without checking either (docs/reference.md#plan-names). Here every name is checked against its grammar and, when it
  * does not fit, replaced by a deterministic shortened form that ends in a hash of the full name, so the same input
  * always yields the same name and different inputs practically never collide (collisions are still detected by the
  * expansion).

@@ -1,7 +1,7 @@
 /**
  * The plan status, computed purely from the expansion, the problems found and the children as read back.
  *
- * observedGeneration is not the minimum of the children's generation annotations (the reference, §5 item 17): it
+ * observedGeneration is not the minimum of the children's generation annotations (the reference's rule, docs/reference.md#plan-generation): it
  * becomes the plan's generation only when every generated child carries that generation's annotation, has exactly the
  * spec computed from it, and its node reports `status.observedGeneration == metadata.generation`, i.e. the nodes have
  * applied this generation. Until then it keeps its previous value.
@@ -12,6 +12,8 @@ import type { WireGuardInterfaceStatus } from "../api/wireguard_interface.ts";
 import type { WireGuardNetworkPlanStatus } from "../api/wireguard_network_plan.ts";
 import { ANNOTATION_PARENT_GENERATION, canonicalJson } from "./child.ts";
 import type { DesiredInterface, PlanProblem } from "./expand.ts";
+import type { AgentLiveness } from "../kube/heartbeat.ts";
+import { agentsVerdict } from "./agents.ts";
 
 /** A child as read from the API server (only what the status needs). */
 export interface ObservedChild {
@@ -37,6 +39,8 @@ export interface StatusInput {
   nodes: { nodeName: string; publicKey?: string }[];
   /** Owned children by object name. */
   children: ReadonlyMap<string, ObservedChild>;
+  /** The nodes' agents by node name; undefined when heartbeats are not used (no AgentsAvailable condition). */
+  agents?: ReadonlyMap<string, AgentLiveness>;
   now: Date;
 }
 
@@ -159,7 +163,7 @@ export function planStatus(input: StatusInput): WireGuardNetworkPlanStatus {
     ),
   ];
   const shown = boundInterfaces(interfaces);
-  return {
+  const status = {
     observedGeneration: allApplied ? generation : previous?.observedGeneration ?? 0,
     conditions,
     desiredInterfaces: total,
@@ -168,6 +172,31 @@ export function planStatus(input: StatusInput): WireGuardNetworkPlanStatus {
     interfaces: shown,
     ...(shown.length < interfaces.length ? { interfacesOmitted: interfaces.length - shown.length } : {}),
   };
+  return input.agents ? withAgents(status, prev, input.agents, generation, now) : status;
+}
+
+/**
+ * `status` with the AgentsAvailable condition (transition time kept from `previous`) and each node's agent state (for
+ * a plan being deleted, the only part that still changes). The last heartbeat is shown only for agents that are not Alive: an Alive agent's renewals would
+ * otherwise rewrite the status every few seconds. Pure.
+ */
+export function withAgents(
+  status: WireGuardNetworkPlanStatus,
+  previous: Condition[] | undefined,
+  agents: ReadonlyMap<string, AgentLiveness>,
+  generation: number,
+  now: Date,
+): WireGuardNetworkPlanStatus {
+  const nodes = (status.nodes ?? []).map(({ nodeName, publicKey }) => {
+    const l = agents.get(nodeName) ?? { state: "None" as const };
+    const last = l.state !== "Alive" && l.lastHeartbeat ? { lastHeartbeatTime: l.lastHeartbeat } : {};
+    return { nodeName, ...(publicKey ? { publicKey } : {}), agent: l.state, ...last };
+  });
+  const verdict = agentsVerdict(nodes.map((n) => ({ nodeName: n.nodeName, liveness: { state: n.agent } })));
+  const others = (status.conditions ?? []).filter((c) => c.type !== CONDITION_TYPES.AgentsAvailable);
+  const type = CONDITION_TYPES.AgentsAvailable;
+  const agentsCondition = condition(previous, type, verdict.ok, verdict.reason, verdict.message, generation, now);
+  return { ...status, nodes, conditions: [...others, agentsCondition] };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * The API shapes the plan expansion reads and writes, taken from src/api: the WireGuardNetworkPlan spec (reference
- * §1.2) and the WireGuardInterface spec it generates (§3.2.5), with the fields the plan always sets made required.
+ * The API shapes the plan expansion reads and writes, taken from src/api: the WireGuardNetworkPlan spec and the
+ * WireGuardInterface spec it generates, with the fields the plan always sets made required.
  */
 import type { WireGuardNetworkPlanSpec } from "../api/wireguard_network_plan.ts";
 import type { WireGuardInterfaceSpec, WireGuardPeer } from "../api/wireguard_interface.ts";

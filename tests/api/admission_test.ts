@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl, withNamespace } from "../helpers/cluster.ts";
+import { kubectl, withNamespace } from "../../kit/cluster.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
 import {
   create,

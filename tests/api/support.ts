@@ -2,7 +2,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { GROUP, type KindName, KINDS, VERSION } from "../../src/api/constants.ts";
-import { kubectl } from "../helpers/cluster.ts";
+import { kubectl } from "../../kit/cluster.ts";
 
 /** Test namespaces of this area. */
 export const NS_OPTS = { prefix: "dn42op-api-" };
@@ -26,9 +26,10 @@ export function yamlFiles(dir: string): string[] {
     .sort();
 }
 
-/** Every document of a YAML file. */
+/** Every object of a YAML file (its non-empty documents). */
 export function readObjects(file: string): Obj[] {
-  return parseAllDocuments(Deno.readTextFileSync(`${ROOT}${file}`)).map((d) => d.toJS() as Obj);
+  // empty documents (the reference's files end in "---") are no objects, as for kubectl
+  return parseAllDocuments(Deno.readTextFileSync(`${ROOT}${file}`)).map((d) => d.toJS() as Obj).filter((o) => o);
 }
 
 /** What an invalid manifest says about itself in its header comment. */

@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
-import { ensureWidgetCrd, eventually, statusOf, type Widget, widget, widgets } from "./widget.ts";
+import { withNamespace } from "../../kit/cluster.ts";
+import { ensureWidgetCrd, statusOf, type Widget, widget, widgets } from "./widget.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -72,12 +73,12 @@ Deno.test({
         await co.createNamespacedCustomObject({ ...w, body: widget(namespace, "w", { size: 1 }) });
         await co.patchNamespacedCustomObject({ ...w, name: "w", body: { spec: { size: 2 } } }, merge);
         await co.deleteNamespacedCustomObject({ ...w, name: "w" });
-        await eventually("three watch events", () => Promise.resolve(seen.length >= 3), 10_000);
+        await until("three watch events", () => Promise.resolve(seen.length >= 3), 10_000);
         assert.deepEqual(seen, ["ADDED w 1", "MODIFIED w 2", "DELETED w 2"]);
       } finally {
         ac.abort();
       }
-      await eventually("the watch to end after abort", () => Promise.resolve(ended), 5_000);
+      await until("the watch to end after abort", () => Promise.resolve(ended), 5_000);
     }, opts),
 });
 

@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { cluster, withNamespace } from "../helpers/cluster.ts";
-import { ensureWidgetCrd, eventually, GROUP, KIND, statusOf, VERSION, type Widget, widget, widgets } from "./widget.ts";
+import { cluster, withNamespace } from "../../kit/cluster.ts";
+import { ensureWidgetCrd, GROUP, KIND, statusOf, VERSION, type Widget, widget, widgets } from "./widget.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
 
@@ -29,10 +30,9 @@ Deno.test({
       await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: "bystander" } } });
 
       await co.deleteNamespacedCustomObject({ ...widgets(namespace), name: "owner" });
-      await eventually(
+      await until(
         "the garbage collector to delete the child",
-        async () => (await statusOf(core.readNamespacedConfigMap({ namespace, name: "child" }))) === 404,
-        // The collector picks up a CRD installed after it started at its next discovery resync (every 30 s).
+        async () => (await statusOf(core.readNamespacedConfigMap({ namespace, name: "child" }))) === 404, // The collector picks up a CRD installed after it started at its next discovery resync (every 30 s).
         90_000,
       );
       const bystander = await core.readNamespacedConfigMap({ namespace, name: "bystander" });
@@ -52,6 +52,6 @@ Deno.test({
     await core.deleteNamespace({ name });
     const terminating = await core.readNamespace({ name }).catch(() => null);
     if (terminating) assert.equal(terminating.status?.phase, "Terminating");
-    await eventually("the namespace to disappear", async () => (await statusOf(core.readNamespace({ name }))) === 404);
+    await until("the namespace to disappear", async () => (await statusOf(core.readNamespace({ name }))) === 404);
   },
 });

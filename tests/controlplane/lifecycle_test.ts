@@ -4,10 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { freePort, isRunning, recordPid, startDaemon } from "../../scripts/controlplane/proc.ts";
+import { freePort, isRunning, startDaemon } from "../../kit/proc.ts";
+import { recordPid } from "../../scripts/controlplane/proc.ts";
 import { clusterDown, type ClusterInfo } from "../../scripts/cluster.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { eventually } from "./widget.ts";
+import { until } from "../../kit/wait.ts";
 
 const CLUSTER_TS = new URL("../../scripts/cluster.ts", import.meta.url).pathname;
 const ignore = skipUnless("cluster");
@@ -88,8 +89,8 @@ Deno.test({
       assert.ok(info && !daemonsGone(info), "the owner's cluster runs");
       owner.kill("SIGKILL");
       await owner.status;
-      await eventually("the watchdog to stop the daemons", () => Promise.resolve(daemonsGone(info!)), 20_000);
-      await eventually("the watchdog to remove the directory", async () => !(await exists(dir)), 5_000);
+      await until("the watchdog to stop the daemons", () => Promise.resolve(daemonsGone(info!)), 20_000);
+      await until("the watchdog to remove the directory", async () => !(await exists(dir)), 5_000);
     } finally {
       await reader.cancel();
       try {

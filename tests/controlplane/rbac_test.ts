@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl, mintIdentity, withNamespace } from "../helpers/cluster.ts";
-import { ensureWidgetCrd, eventually, GROUP, PLURAL, statusOf, widget, widgets } from "./widget.ts";
+import { kubectl, mintIdentity, withNamespace } from "../../kit/cluster.ts";
+import { ensureWidgetCrd, GROUP, PLURAL, statusOf, widget, widgets } from "./widget.ts";
+import { until } from "../../kit/wait.ts";
 
 Deno.test({
   name: "rbac: a minted identity is forbidden until bound to a read-only Role; writes stay forbidden; admin may",
@@ -44,7 +45,7 @@ Deno.test({
           subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: group }],
         },
       });
-      await eventually("the binding to take effect", async () =>
+      await until("the binding to take effect", async () =>
         (await statusOf(asAlice.listNamespacedCustomObject(w))) === 200);
 
       assert.equal(await statusOf(asAlice.createNamespacedCustomObject({ ...w, body: widget(namespace, "x") })), 403);

@@ -4,8 +4,9 @@ import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { clusterUp } from "../../scripts/cluster.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { cluster, kubectl, withNamespace } from "../helpers/cluster.ts";
-import { eventually, statusOf } from "./widget.ts";
+import { cluster, kubectl, withNamespace } from "../../kit/cluster.ts";
+import { statusOf } from "./widget.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
 const opts = { prefix: "dn42op-cp-" };
@@ -96,7 +97,7 @@ Deno.test({
             namespace,
             body: { metadata: { name: `bad-${i++}` }, data: { forbidden: "x" } },
           }));
-        await eventually("the policy to deny", async () => (await attempt()) === 403);
+        await until("the policy to deny", async () => (await attempt()) === 403);
         assert.equal(
           await statusOf(core.createNamespacedConfigMap({ namespace, body: { metadata: { name: "good" } } })),
           200,

@@ -5,7 +5,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { ApiClient } from "../../scripts/controlplane/api.ts";
 import { applyCrds, type Crd, waitCrdsServed } from "../../scripts/controlplane/crds.ts";
-import { cluster } from "../helpers/cluster.ts";
+import { cluster } from "../../kit/cluster.ts";
 
 export const GROUP = "test.dn42op.io";
 export const VERSION = "v1";
@@ -88,13 +88,4 @@ export async function statusOf(p: Promise<unknown>): Promise<number> {
     throw e;
   }
   return 200;
-}
-
-/** Polls `check` every 200 ms until it returns true; throws naming `what` after `timeoutMs`. */
-export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }

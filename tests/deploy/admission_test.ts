@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl } from "../helpers/cluster.ts";
-import { startAgent, until } from "../helpers/agent.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { kubectl } from "../../kit/cluster.ts";
+import { startAgent } from "../../kit/agent.ts";
+import { withNetns } from "../../kit/netns.ts";
 import {
   agentPod,
   apply,
@@ -22,7 +22,8 @@ import {
   SERVICE_ACCOUNTS,
   tokenKubeconfig,
   withNamespaces,
-} from "./support.ts";
+} from "../../kit/deploy.ts";
+import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
 const MERGE = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -206,7 +207,11 @@ Deno.test({
             nodename: s.node,
             namespace,
             netnsTag: "sh",
-            args: [`-kubeconfig=${s.kubeconfig}`, "-default-resync-period=3600"],
+            args: [
+              `-kubeconfig=${s.kubeconfig}`,
+              `-heartbeat-namespace=${ns.heartbeats}`,
+              "-default-resync-period=3600",
+            ],
           });
           try {
             await adminApi.createNamespacedCustomObject({ ...res, body: nli("sh-br0", s.node) });
@@ -280,6 +285,7 @@ Deno.test({
           netnsTag: "sh",
           args: [
             `-kubeconfig=${s.kubeconfig}`,
+            `-heartbeat-namespace=${ns.heartbeats}`,
             "-wg-backend=userspace",
             `-wg-state-dir=${stateDir}`,
             "-wg-poll-interval=1",

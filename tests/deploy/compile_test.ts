@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { compileCommand, denortProblem } from "../../scripts/compile.ts";
 import { binaryPath, PROGRAM_NAMES, programCommand, PROGRAMS, ROOT } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 

@@ -7,9 +7,9 @@ import { renderPolicyFiles } from "../../src/api/admission.ts";
 import { renderCrdFiles } from "../../src/api/crds.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { kubectl } from "../helpers/cluster.ts";
+import { kubectl } from "../../kit/cluster.ts";
 import { stringify } from "yaml";
-import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "./support.ts";
+import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "../../kit/deploy.ts";
 
 Deno.test("deploy: deploy/crds/ and the admission policies hold exactly what `deno task crds` generates", async () => {
   const files = renderCrdFiles();
@@ -152,7 +152,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deploy: the whole base applies with a server-side dry run (moved into two test namespaces)",
+  name: "deploy: the whole base applies with a server-side dry run (moved into three test namespaces)",
   ignore: skipUnless("cluster"),
   fn: () =>
     withNamespaces(async (ns) => {
@@ -165,7 +165,7 @@ Deno.test({
       });
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.trim().split("\n");
-      assert.equal(lines.length, base.length - 1, r.stdout);
+      assert.equal(lines.length, base.filter((o) => o.kind !== "Namespace").length, r.stdout);
       assert.ok(lines.every((l) => l.endsWith("serverside-applied (server dry run)")), r.stdout);
       for (const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding", "daemonset", "deployment"]) {
         assert.ok(lines.some((l) => l.startsWith(`${kind}.`)), `${kind} in ${r.stdout}`);
@@ -193,10 +193,14 @@ Deno.test({
   fn: async () => {
     const objs = await renderBase();
     const wg = "dn42op-wg-controller", nl = "dn42op-nl-controller", plan = "dn42op-wgplan-controller";
-    const le = `${plan}-leader-election`;
+    const le = `${plan}-leader-election`, hb = "dn42op-node-heartbeats";
     assert.deepEqual(
       layout(objs),
       [
+        `dn42op-heartbeats/Role/${hb}`,
+        `dn42op-heartbeats/Role/${plan}-heartbeats`,
+        `dn42op-heartbeats/RoleBinding/${hb} → dn42op-system/${wg} → dn42op-system/${nl}`,
+        `dn42op-heartbeats/RoleBinding/${plan}-heartbeats → dn42op-system/${plan}`,
         `default/Role/${nl}`,
         `default/Role/${wg}`,
         `default/Role/${plan}`,
@@ -218,13 +222,19 @@ Deno.test({
       assert.equal(args[0], "-namespace=default", `${name}: the watched namespace is the first argument`);
       assert.equal(args.filter((a) => a.startsWith("-namespace=")).length, 1, name);
     }
-    // The Lease stays with the plan controller's pods.
+    // The Lease stays with the plan controller's pods; every program names the heartbeats' namespace.
     assert.ok(argsOf(objs)["wgplan-controller"].includes("-leader-elect-namespace=$(POD_NAMESPACE)"));
-    // The Lease rules are only in dn42op-system; the watched Role has none.
+    for (const [name, args] of Object.entries(argsOf(objs))) {
+      assert.ok(args.includes("-heartbeat-namespace=dn42op-heartbeats"), name);
+    }
+    // Lease rules: the leader Lease's in dn42op-system, the heartbeats' in dn42op-heartbeats; the watched Roles none.
     const leaseRules = objs.filter((o) =>
       o.kind === "Role" && o.rules.some((r: Obj) => r.resources.includes("leases"))
     );
-    assert.deepEqual(leaseRules.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), [`dn42op-system/${le}`]);
+    assert.deepEqual(
+      leaseRules.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort(),
+      [`dn42op-heartbeats/${hb}`, `dn42op-heartbeats/${plan}-heartbeats`, `dn42op-system/${le}`],
+    );
   },
 });
 

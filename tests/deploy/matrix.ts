@@ -2,16 +2,28 @@
  * The least-privilege matrix of deploy/'s RBAC: per ServiceAccount, what `kubectl auth can-i` must answer (what the
  * program uses yes, its neighbours no), in the watched namespace, the programs' own and others.
  */
-import { until } from "../helpers/agent.ts";
-import { canI, SERVICE_ACCOUNTS } from "./support.ts";
+import { canI, type Namespaces, SERVICE_ACCOUNTS } from "../../kit/deploy.ts";
+import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
 
 /**
  * [verb, resource, expected answer, where?]: where is the watched namespace when absent, "system" the programs' own
- * namespace, "other" a third namespace, "*" all namespaces.
+ * namespace, "heartbeats" the heartbeat Leases' namespace, "other" another namespace, "*" all namespaces.
  */
-export type Row = [string, string, boolean, ("system" | "other" | "*")?];
+export type Row = [string, string, boolean, ("system" | "heartbeats" | "other" | "*")?];
+
+/** The heartbeat rows of a node agent: create and patch Leases only in the heartbeats namespace. */
+const AGENT_HEARTBEATS: Row[] = [
+  ["create", "leases.coordination.k8s.io", true, "heartbeats"],
+  ["patch", "leases.coordination.k8s.io/wg-controller-lax1", true, "heartbeats"],
+  ["get", "leases.coordination.k8s.io/wg-controller-lax1", false, "heartbeats"],
+  ["delete", "leases.coordination.k8s.io/wg-controller-lax1", false, "heartbeats"],
+  ["list", "leases.coordination.k8s.io", false, "heartbeats"],
+  ["create", "leases.coordination.k8s.io", false, "system"],
+  ["patch", "leases.coordination.k8s.io/wgplan-controller", false, "system"],
+  ["create", "leases.coordination.k8s.io", false],
+];
 
 export const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
   "wg-controller": [
@@ -37,6 +49,7 @@ export const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
     ["get", `wireguardinterfaces.${G}`, false, "other"],
     ["create", "pods", false],
     ["get", "nodes", false, "*"],
+    ...AGENT_HEARTBEATS,
   ],
   "nl-controller": [
     ...["get", "list", "watch", "patch"].map((v): Row => [v, `netlinkinterfaces.${G}`, true]),
@@ -49,6 +62,7 @@ export const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
     ["get", `wireguardinterfaces.${G}`, false],
     ["list", `netlinkinterfaces.${G}`, false, "*"],
     ["get", `netlinkinterfaces.${G}`, false, "system"],
+    ...AGENT_HEARTBEATS,
   ],
   "wgplan-controller": [
     ...["get", "list", "watch", "patch"].map((v): Row => [v, `wireguardnetworkplans.${G}`, true]),
@@ -77,12 +91,18 @@ export const MATRIX: Record<keyof typeof SERVICE_ACCOUNTS, Row[]> = {
     ["get", `wireguardnetworkplans.${G}`, false, "system"],
     ["get", `netlinkinterfaces.${G}`, false],
     ["create", `wireguardnetworkplans.${G}`, false, "other"],
+    // The node agents' heartbeats: read (an informer), never written.
+    ["list", "leases.coordination.k8s.io", true, "heartbeats"],
+    ["watch", "leases.coordination.k8s.io", true, "heartbeats"],
+    ["create", "leases.coordination.k8s.io", false, "heartbeats"],
+    ["patch", "leases.coordination.k8s.io/wg-controller-lax1", false, "heartbeats"],
   ],
 };
 
-/** Runs the matrix for the ServiceAccounts of `system`, with the watched namespace `watched`; returns the mismatches. */
-export async function matrixMismatches(system: string, watched: string): Promise<string[]> {
-  const where = { system, other: "kube-public", "*": "*" };
+/** Runs the matrix for the ServiceAccounts of `ns.system` in the namespaces `ns`; returns the mismatches. */
+export async function matrixMismatches(ns: Namespaces): Promise<string[]> {
+  const { system, watched } = ns;
+  const where = { system, heartbeats: ns.heartbeats ?? system, other: "kube-public", "*": "*" };
   const wrong: string[] = [];
   for (const [program, all] of Object.entries(MATRIX)) {
     const sa = SERVICE_ACCOUNTS[program as keyof typeof SERVICE_ACCOUNTS];

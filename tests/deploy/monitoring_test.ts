@@ -11,7 +11,7 @@ import { watchReadiness } from "../../src/controllers/readiness_metrics.ts";
 import { PeerMetrics } from "../../src/controllers/wg/peer_metrics.ts";
 import { ControllerMetrics } from "../../src/kube/metrics.ts";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { DEPLOY_DIR, type Obj, renderBase } from "./support.ts";
+import { DEPLOY_DIR, type Obj, renderBase } from "../../kit/deploy.ts";
 
 const DIR = `${DEPLOY_DIR}/monitoring`;
 

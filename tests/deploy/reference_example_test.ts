@@ -9,8 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { programCommand, ROOT } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { cluster, kubectl } from "../helpers/cluster.ts";
-import { until } from "../helpers/agent.ts";
+import { cluster, kubectl } from "../../kit/cluster.ts";
 import { childSelector } from "../../src/plan/child.ts";
 import { matrixMismatches } from "./matrix.ts";
 import {
@@ -22,7 +21,8 @@ import {
   saToken,
   SERVICE_ACCOUNTS,
   tokenKubeconfig,
-} from "./support.ts";
+} from "../../kit/deploy.ts";
+import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
 const EXAMPLE = `${ROOT}example/wgp/wgp1.yaml`;
@@ -37,17 +37,20 @@ Deno.test({
     const { kc } = await cluster();
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const api = kc.makeApiClient(k8s.CustomObjectsApi);
-    const { system, watched } = BASE_NAMESPACES;
+    const { system, watched, heartbeats } = BASE_NAMESPACES;
     const example: Obj = parseAllDocuments(await Deno.readTextFile(EXAMPLE)).map((d) => d.toJS())[0];
     assert.equal(example.metadata.namespace, watched, "the reference example is in `default`");
     const wgp = { group: G, version: "v1alpha1", namespace: watched, plural: "wireguardnetworkplans" };
     const wgi = { group: G, version: "v1alpha1", namespace: watched, plural: "wireguardinterfaces" };
     const children = childSelector(example.metadata.name);
 
-    const createdNamespace = await core.createNamespace({ body: { metadata: { name: system } } }).then(
-      () => true,
-      (e) => e instanceof k8s.ApiException && e.code === 409 ? false : Promise.reject(e),
-    );
+    const create = (name: string) =>
+      core.createNamespace({ body: { metadata: { name } } }).then(
+        () => true,
+        (e) => e instanceof k8s.ApiException && e.code === 409 ? false : Promise.reject(e),
+      );
+    const createdNamespace = await create(system);
+    const createdHeartbeats = await create(heartbeats);
     const base = await renderBase();
     const rbac = base.filter((o) => ["ServiceAccount", "Role", "RoleBinding"].includes(o.kind));
     const deployment = base.find((o) => o.kind === "Deployment");
@@ -57,7 +60,7 @@ Deno.test({
     try {
       await apply(rbac);
       // The base's RBAC as it is: dn42op-system's ServiceAccounts, Roles in `default`, the Lease Role in dn42op-system.
-      assert.deepEqual(await matrixMismatches(system, watched), []);
+      assert.deepEqual(await matrixMismatches(BASE_NAMESPACES), []);
       kubeconfig = await tokenKubeconfig(await saToken(system, SERVICE_ACCOUNTS["wgplan-controller"]), "refex");
       const args: string[] = deployment.spec.template.spec.containers[0].args
         .map((a: string) => a.replace("$(POD_NAMESPACE)", system))
@@ -125,6 +128,12 @@ Deno.test({
       }
       for (const o of rbac.filter((o) => o.metadata.namespace === watched)) {
         await kubectl(["-n", watched, "delete", o.kind, o.metadata.name, "--ignore-not-found"], { check: false });
+      }
+      if (createdHeartbeats) await kubectl(["delete", "namespace", heartbeats, "--wait=false"], { check: false });
+      else {
+        for (const o of rbac.filter((o) => o.metadata.namespace === heartbeats)) {
+          await kubectl(["-n", heartbeats, "delete", o.kind, o.metadata.name, "--ignore-not-found"], { check: false });
+        }
       }
       if (createdNamespace) await kubectl(["delete", "namespace", system, "--wait=false"], { check: false });
       else {

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { type Identity, kubectl, mintIdentity } from "../helpers/cluster.ts";
-import { until } from "../helpers/wait.ts";
-import { apply, baseFor, deleteClusterScoped, type Namespaces, type Obj, withNamespaces } from "./support.ts";
+import { type Identity, kubectl, mintIdentity } from "../../kit/cluster.ts";
+import { until } from "../../kit/wait.ts";
+import { apply, baseFor, deleteClusterScoped, type Namespaces, type Obj, withNamespaces } from "../../kit/deploy.ts";
 import { ADOPT_ANNOTATION, PRIVILEGES, TENANT_ANNOTATIONS } from "../../src/api/admission.ts";
 
 const G = "networking.dn42.io";

@@ -12,16 +12,16 @@
  *   rotating the outside node's key and re-applying showconf's new file restores its tunnel too.
  */
 import assert from "node:assert/strict";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { writeTopologyPicture } from "../../lab/picture.ts";
 import { inNetnsOf } from "../../lab/scenario.ts";
 import { wrapperScripts } from "../../scripts/cli_install.ts";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
 import { programCommand } from "../../scripts/programs.ts";
-import { until } from "../helpers/agent.ts";
-import { kubectl, mintIdentity, withNamespace } from "../helpers/cluster.ts";
+import { kubectl, mintIdentity, withNamespace } from "../../kit/cluster.ts";
 import { ensureContainersProfile } from "../lab/podman_fixture.ts";
+import { until } from "../../kit/wait.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman
 const { skipUnless } = await import("../helpers/caps.ts");
@@ -177,12 +177,12 @@ Deno.test({
               await Deno.writeTextFile(`${bin}/${name}`, text, { mode: 0o755 });
             }
             const env = { PATH: `${bin}:${Deno.env.get("PATH")}`, KUBECONFIG: kc, NO_COLOR: "1" };
-            const plugin = await exec([BINARIES.kubectl, "dn42", "status", "mesh", "-n", ns], env);
+            const plugin = await exec([BINARIES.kubectl, "dn42", "status", "mesh", "-n", ns], { env });
             assert.equal(plugin.code, 0, plugin.stderr);
             assert.match(plugin.stdout, /^wg-lax1-lax2-0\s+lax1\s+wg-lax1-lax2-0\s+lax2\s/m);
-            const help = await exec([BINARIES.kubectl, "dn42", "--help"], env);
+            const help = await exec([BINARIES.kubectl, "dn42", "--help"], { env });
             assert.match(help.stdout, /^ {2}kubectl dn42 COMMAND \[ARGS\] \[flags\]$/m);
-            const completion = await exec([BINARIES.kubectl, "__complete", "dn42", "showconf", "-n", ns, ""], env);
+            const completion = await exec([BINARIES.kubectl, "__complete", "dn42", "showconf", "-n", ns, ""], { env });
             assert.match(completion.stdout, /^mesh\n/m, completion.stdout + completion.stderr);
           } finally {
             await Deno.remove(bin, { recursive: true });

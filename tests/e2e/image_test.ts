@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import * as checks from "../../lab/checks.ts";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import type { ImagePod } from "../../lab/imagepods.ts";
 import { applyScenario, freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { Podman } from "../../lab/podman/podman.ts";
@@ -18,8 +18,8 @@ import { probeOnce, waitForProbe } from "../../lab/probe.ts";
 import { inNetnsOf } from "../../lab/scenario.ts";
 import { renderManifests } from "../../lab/workloads.ts";
 import { ensureImage, IMAGE } from "../../scripts/image/build.ts";
-import { baseFor } from "../deploy/support.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { baseFor } from "../../kit/deploy.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { ensureContainersProfile } from "../lab/podman_fixture.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman

@@ -9,13 +9,13 @@
 import assert from "node:assert/strict";
 import * as checks from "../../lab/checks.ts";
 import { labProgramPid, labSupervisorPid } from "../../lab/controllers.ts";
-import { exec } from "../../lab/exec.ts";
+import { exec } from "../../kit/proc.ts";
 import { applyScenario, freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { applyExamples, deleteExamples, inNetnsOf, LAB_EXAMPLES } from "../../lab/scenario.ts";
 import { generatePrivateKey } from "../../src/wireguard/key.ts";
-import { until } from "../helpers/agent.ts";
-import { kubectl, withNamespace } from "../helpers/cluster.ts";
+import { kubectl, withNamespace } from "../../kit/cluster.ts";
 import { ensureContainersProfile } from "../lab/podman_fixture.ts";
+import { until } from "../../kit/wait.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman
 const { skipUnless } = await import("../helpers/caps.ts");

@@ -18,7 +18,7 @@ import {
 } from "../../lab/instance.ts";
 import { deleteExamples, LAB_EXAMPLES } from "../../lab/scenario.ts";
 import { stabilityChecks } from "../../lab/stability.ts";
-import { cluster } from "../helpers/cluster.ts";
+import { cluster } from "../../kit/cluster.ts";
 import { ensureContainersProfile } from "../lab/podman_fixture.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman

@@ -4,9 +4,11 @@
  *   Deno.test({ name: "...", ignore: skipUnless("root", "wireguard-kernel"), fn: ... })
  *
  * A skipped test is recorded with its reason in the file named by $DN42OP_SKIP_LOG (the test runner prints
- * them), so `deno task test` can say what it skipped and why.
+ * them), so `deno task test` can say what it skipped and why. With $DN42OP_UNIT set (`deno task test:unit`) every
+ * capability counts as missing: only tests that need nothing but Deno run.
  */
 import { controlPlaneUnavailable } from "../../scripts/controlplane/build.ts";
+import { succeeds } from "../../kit/proc.ts";
 
 /** Capabilities a test can require. */
 export type Capability =
@@ -26,9 +28,8 @@ const cache = new Map<Capability, string | null>();
 async function probeLinkKind(kind: string, args: string[] = []): Promise<string | null> {
   // Probe in a throwaway namespace so the root namespace is never touched.
   const name = `dn42op-probe-${crypto.randomUUID().slice(0, 8)}`;
-  const run = (args: string[]) => new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
-  const add = await run(["netns", "add", name]);
-  if (!add.success) return "cannot create a network namespace";
+  const run = (args: string[]) => succeeds(["ip", ...args]);
+  if (!(await run(["netns", "add", name]))) return "cannot create a network namespace";
   try {
     if (args.length) await run(["-n", name, "link", "add", "probe1", "type", "veth", "peer", "name", "probe2"]);
     const r = await run([
@@ -42,21 +43,18 @@ async function probeLinkKind(kind: string, args: string[] = []): Promise<string 
       kind,
       ...(args.length ? ["id", "1"] : []),
     ]);
-    return r.success
-      ? null
-      : `host kernel lacks link kind "${kind}" (covered by the kernel tier, deno task test:kernel)`;
+    return r ? null : `host kernel lacks link kind "${kind}" (covered by the kernel tier, deno task test:kernel)`;
   } finally {
     await run(["netns", "del", name]);
   }
 }
 
-async function which(bin: string): Promise<boolean> {
-  const r = await new Deno.Command("sh", { args: ["-c", `command -v ${bin}`], stdout: "null", stderr: "null" })
-    .output();
-  return r.success;
+function which(bin: string): Promise<boolean> {
+  return succeeds(["sh", "-c", `command -v ${bin}`]);
 }
 
 async function probe(cap: Capability): Promise<string | null> {
+  if (Deno.env.get("DN42OP_UNIT")) return `${cap}: left out of test:unit`;
   switch (cap) {
     case "root":
       return Deno.uid() === 0 ? null : "needs root (network namespaces)";

@@ -4,7 +4,7 @@
  * mount namespace, so for a device whose daemon has a PID file in `stateDir` the command runs in that mount
  * namespace (`nsenter --mount`); a kernel device is reached from `ns` directly.
  */
-import type { TestNetns } from "./netns.ts";
+import type { TestNetns } from "../../kit/netns.ts";
 
 /** Runs `wg <sub> <dev> <rest…>` and returns its output (throws on failure). */
 export async function wg(

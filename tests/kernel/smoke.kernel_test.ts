@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../helpers/netns.ts";
+import { type TestNetns, withNetns } from "../../kit/netns.ts";
 
 async function cmd(args: string[], stdin = ""): Promise<string> {
   const p = new Deno.Command(args[0], { args: args.slice(1), stdin: "piped", stdout: "piped", stderr: "piped" })

@@ -7,7 +7,8 @@ import { startOpsServer } from "../../src/kube/server.ts";
 import { StatusWriter } from "../../src/kube/status.ts";
 import { splitKey } from "../../src/kube/client.ts";
 import { ItemExponentialRateLimiter } from "../../src/kube/ratelimit.ts";
-import { waitFor, type Widget, widget, WIDGETS, withKr } from "./testcrd.ts";
+import { type Widget, widget, WIDGETS, withKr } from "./testcrd.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
 
@@ -100,24 +101,16 @@ Deno.test({
         for (const n of ["plain", "flaky", "poll"]) {
           await client.create(WIDGETS, namespace, widget(namespace, n, "lax1", n));
         }
-        await waitFor(
-          async () => {
-            const items = (await client.list<Widget>(WIDGETS, { namespace })).items;
-            return items.length === 3 && items.every((i) => i.status?.observed === i.metadata.name);
-          },
-          20_000,
-          "all statuses written",
-        );
+        await until("all statuses written", async () => {
+          const items = (await client.list<Widget>(WIDGETS, { namespace })).items;
+          return items.length === 3 && items.every((i) => i.status?.observed === i.metadata.name);
+        }, 20_000);
         assert.equal(ctl.hasSynced(), true);
         assert.ok(calls.get(`${namespace}/flaky`)! >= 4, "flaky retried until it succeeded");
-        await waitFor(
-          () => (calls.get(`${namespace}/poll`) ?? 0) >= 5,
-          10_000,
-          "requeueAfter polling",
-        );
+        await until("requeueAfter polling", () => (calls.get(`${namespace}/poll`) ?? 0) >= 5, 10_000);
         // resync ticks (300 ms) enqueue every object again, also the quiet "plain"
         const plainBefore = calls.get(`${namespace}/plain`)!;
-        await waitFor(() => calls.get(`${namespace}/plain`)! > plainBefore + 1, 10_000, "resync reconciles");
+        await until("resync reconciles", () => calls.get(`${namespace}/plain`)! > plainBefore + 1, 10_000);
         assert.equal(maxConcurrentSameKey, 0, "a key never ran on two workers at once");
         const text = await metrics.registry.metrics();
         assert.match(text, /controller_runtime_reconcile_errors_total\{controller="kr-harness"\} 3/);
@@ -128,11 +121,8 @@ Deno.test({
         // deleting an object enqueues its key; the reconciler sees it gone from the cache
         const before = calls.get(`${namespace}/plain`)!;
         await client.delete(WIDGETS, namespace, "plain");
-        await waitFor(
-          () => calls.get(`${namespace}/plain`)! > before && !inf.store.get(`${namespace}/plain`),
-          10_000,
-          "delete reconciled",
-        );
+        await until("delete reconciled", () =>
+          calls.get(`${namespace}/plain`)! > before && !inf.store.get(`${namespace}/plain`), 10_000);
       } finally {
         stop.abort();
         await running;

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { objectKey } from "../../src/kube/client.ts";
-import { touchWidgetCrd, waitFor, type Widget, widget, WIDGETS, withKr } from "./testcrd.ts";
+import { touchWidgetCrd, type Widget, widget, WIDGETS, withKr } from "./testcrd.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
 
@@ -36,13 +37,13 @@ Deno.test({
         assert.equal(cached?.apiVersion, "kr.test.dn42op.io/v1");
 
         await client.create(WIDGETS, namespace, widget(namespace, "w1", "lax1"));
-        await waitFor(() => log.includes("add:w1"), 10_000, "add:w1");
+        await until("add:w1", () => log.includes("add:w1"), 10_000);
         const w1 = await client.get<Widget>(WIDGETS, namespace, "w1");
         await client.replace(WIDGETS, { ...w1, spec: { node: "lax1", value: "v1" } });
-        await waitFor(() => log.includes("update:w1:v1"), 10_000, "update:w1:v1");
+        await until("update:w1:v1", () => log.includes("update:w1:v1"), 10_000);
         assert.equal(inf.store.get(`${namespace}/w1`)?.spec?.value, "v1");
         await client.delete(WIDGETS, namespace, "w1");
-        await waitFor(() => log.includes("delete:w1"), 10_000, "delete:w1");
+        await until("delete:w1", () => log.includes("delete:w1"), 10_000);
         assert.equal(inf.store.get(`${namespace}/w1`), undefined);
         assert.deepEqual(log, ["add:pre", "add:w1", "update:w1:v1", "delete:w1"]);
         assert.equal(inf.stats.lists, 1);
@@ -75,7 +76,7 @@ Deno.test({
           for (const [ns, name, node] of [[namespace, "a", "lax1"], [namespace, "b", "sjc1"], [other, "c", "lax1"]]) {
             await client.create(WIDGETS, ns, widget(ns, name, node));
           }
-          await waitFor(() => log.includes("add:c") && scopedLog.includes("add:a"), 10_000, "adds");
+          await until("adds", () => log.includes("add:c") && scopedLog.includes("add:a"), 10_000);
           const mine = (inf: Informer<Widget>) =>
             inf.store.keys().filter((k) => k.startsWith(namespace) || k.startsWith(other)).sort();
           assert.deepEqual(mine(lax1), [`${namespace}/a`, `${other}/c`].sort());
@@ -83,7 +84,7 @@ Deno.test({
           // moving "a" to another node takes it out of the selection: the watch reports a delete
           const a = await client.get<Widget>(WIDGETS, namespace, "a");
           await client.replace(WIDGETS, { ...a, spec: { node: "sjc1", value: "moved" } });
-          await waitFor(() => log.includes("delete:a") && scopedLog.includes("delete:a"), 10_000, "delete:a");
+          await until("delete:a", () => log.includes("delete:a") && scopedLog.includes("delete:a"), 10_000);
           assert.ok(!log.some((l) => l.includes(":b")), `never saw the sjc1 object: ${log}`);
           assert.deepEqual(mine(lax1), [`${other}/c`]);
           assert.deepEqual(mine(scoped), []);
@@ -109,7 +110,7 @@ Deno.test({
         labelled.metadata.labels = { team: "kr" };
         await client.create(WIDGETS, namespace, widget(namespace, "u1", "lax1"));
         await client.create(WIDGETS, namespace, labelled);
-        await waitFor(() => log.includes("add:l1"), 10_000, "add:l1");
+        await until("add:l1", () => log.includes("add:l1"), 10_000);
         assert.deepEqual(inf.store.keys(), [`${namespace}/l1`]);
       } finally {
         await inf.stop();
@@ -130,9 +131,9 @@ Deno.test({
         for (let i = 0; i < 4; i++) {
           await client.create(WIDGETS, namespace, widget(namespace, `r${i}`, "lax1"));
           const watches = inf.stats.watches;
-          await waitFor(() => inf.stats.watches > watches + 1, 15_000, "the server to close the watch twice");
+          await until("the server to close the watch twice", () => inf.stats.watches > watches + 1, 15_000);
         }
-        await waitFor(() => inf.store.size === 4, 10_000, "all four objects cached");
+        await until("all four objects cached", () => inf.store.size === 4, 10_000);
         assert.deepEqual(log, ["add:r0", "add:r1", "add:r2", "add:r3"], "every event exactly once");
         assert.equal(inf.stats.lists, 1, "no relist");
         assert.ok(inf.stats.watches >= 9, `watches ${inf.stats.watches}`);
@@ -157,9 +158,9 @@ Deno.test({
       inf.start();
       try {
         await inf.waitForSync();
-        await waitFor(() => inf.stats.watchdogAborts >= 2, 15_000, "two watchdog aborts");
+        await until("two watchdog aborts", () => inf.stats.watchdogAborts >= 2, 15_000);
         await client.create(WIDGETS, namespace, widget(namespace, "after", "lax1"));
-        await waitFor(() => log.includes("add:after"), 10_000, "event after watchdog restarts");
+        await until("event after watchdog restarts", () => log.includes("add:after"), 10_000);
         assert.equal(inf.stats.lists, 1, "watchdog restarts resume, they don't relist");
       } finally {
         await inf.stop();
@@ -185,14 +186,10 @@ Deno.test({
         // (No writes until then: a reconnect that still reaches the old storage would deliver them and advance the
         // informer's resourceVersion past the new cache's start, which is no 410 at all.)
         await touchWidgetCrd(client);
-        await waitFor(() => inf.stats.relists >= 1, 30_000, "a relist after 410");
+        await until("a relist after 410", () => inf.stats.relists >= 1, 30_000);
         await client.delete(WIDGETS, namespace, "gone");
         await client.create(WIDGETS, namespace, widget(namespace, "new", "lax1"));
-        await waitFor(
-          () => log.includes("delete:gone") && log.includes("add:new"),
-          15_000,
-          "changes after the relist",
-        );
+        await until("changes after the relist", () => log.includes("delete:gone") && log.includes("add:new"), 15_000);
         assert.ok(inf.stats.lists >= 2, `lists ${inf.stats.lists}`);
         assert.notEqual(inf.resourceVersion, rvBefore);
         const server = (await client.list<Widget>(WIDGETS, { namespace })).items.map(objectKey).sort();

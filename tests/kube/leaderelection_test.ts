@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { LeaderElector, type Lease } from "../../src/kube/leaderelection.ts";
 import type { KubeClient, ResourceType } from "../../src/kube/client.ts";
-import { waitFor, withKr } from "./testcrd.ts";
+import { withKr } from "./testcrd.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
 const LEASES: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
@@ -45,7 +46,7 @@ Deno.test({
     withKr(async ({ client, namespace }) => {
       const c = candidates(client, namespace, true);
       try {
-        await waitFor(() => c.leading.size === 1, 10_000, "a leader");
+        await until("a leader", () => c.leading.size === 1, 10_000);
         // Stay a few renew periods: still exactly one leader, and the Lease names it.
         await new Promise((r) => setTimeout(r, 2000));
         assert.equal(c.leading.size, 1);
@@ -61,7 +62,7 @@ Deno.test({
         await leader.done;
         const released = await client.get<Lease>(LEASES, namespace, "kr-test-lock");
         assert.notEqual(released.spec?.holderIdentity, leader.identity, "released on shutdown, not left to expire");
-        await waitFor(() => standby.el.isLeader(), 10_000, "takeover after release");
+        await until("takeover after release", () => standby.el.isLeader(), 10_000);
         assert.equal(c.overlap(), false, `never two leaders: ${c.history}`);
         const after = await client.get<Lease>(LEASES, namespace, "kr-test-lock");
         assert.equal(after.spec?.holderIdentity, standby.identity);
@@ -81,13 +82,13 @@ Deno.test({
     withKr(async ({ client, namespace }) => {
       const c = candidates(client, namespace, false);
       try {
-        await waitFor(() => c.leading.size === 1, 10_000, "a leader");
+        await until("a leader", () => c.leading.size === 1, 10_000);
         const [leader, standby] = c.a.el.isLeader() ? [c.a, c.b] : [c.b, c.a];
         leader.ctl.abort(); // stops renewing, does not release: like a crashed process
         await leader.done;
         const orphaned = await client.get<Lease>(LEASES, namespace, "kr-test-lock");
         assert.equal(orphaned.spec?.holderIdentity, leader.identity, "not released");
-        await waitFor(() => standby.el.isLeader(), 15_000, "takeover after expiry");
+        await until("takeover after expiry", () => standby.el.isLeader(), 15_000);
         const taken = await client.get<Lease>(LEASES, namespace, "kr-test-lock");
         assert.equal(taken.spec?.holderIdentity, standby.identity);
         const gapMs = Date.parse(taken.spec!.acquireTime!) - Date.parse(orphaned.spec!.renewTime!);

@@ -9,11 +9,13 @@ import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { recordPid, startDaemon, stopDaemon, waitReady } from "../../scripts/controlplane/proc.ts";
+import { startDaemon, stopDaemon } from "../../kit/proc.ts";
+import { recordPid, waitReady } from "../../scripts/controlplane/proc.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Backoff } from "../../src/kube/backoff.ts";
 import { Informer } from "../../src/kube/informer.ts";
-import { ensureWidgetCrd, waitFor, type Widget, widget, WIDGETS } from "./testcrd.ts";
+import { ensureWidgetCrd, type Widget, widget, WIDGETS } from "./testcrd.ts";
+import { until } from "../../kit/wait.ts";
 
 /** The command line of a running process (argv without argv[0]). */
 function argsOf(pid: number): string[] {
@@ -48,7 +50,7 @@ Deno.test({
       const args = argsOf(info.pids.apiserver);
       await stopDaemon(info.pids.apiserver, BINARIES.kubeApiserver);
       const errorsBefore = inf.stats.errors;
-      await waitFor(() => inf.stats.errors >= errorsBefore + 2, 20_000, "failed reconnects while the server is down");
+      await until("failed reconnects while the server is down", () => inf.stats.errors >= errorsBefore + 2, 20_000);
       assert.equal(inf.store.size, 2, "the cache is kept while the server is unreachable");
 
       restartedPid = await startDaemon(BINARIES.kubeApiserver, args, info.logs.apiserver);
@@ -60,7 +62,7 @@ Deno.test({
       // Changes right after the restart, while the informer may still be backing off.
       await client.delete(WIDGETS, "default", "gone");
       await client.create(WIDGETS, "default", widget("default", "new", "lax1"));
-      await waitFor(() => log.includes("delete:gone") && log.includes("add:new"), 30_000, "changes after restart");
+      await until("changes after restart", () => log.includes("delete:gone") && log.includes("add:new"), 30_000);
       // Whether the resumed watch gets 410 (→ relist) or resumes cleanly depends on timing; either way the cache
       // must end consistent, which is what the assertion below checks.
       assert.deepEqual(inf.store.keys().sort(), ["default/keep", "default/new"]);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KubeApiError, type KubeObject } from "../../src/kube/client.ts";
 import { ItemExponentialRateLimiter } from "../../src/kube/ratelimit.ts";
 import { StatusQueue, type StatusWriter } from "../../src/kube/status.ts";
-import { until } from "../helpers/wait.ts";
+import { until } from "../../kit/wait.ts";
 
 type Obj = KubeObject & { status?: { v: number } };
 
@@ -44,14 +44,13 @@ function recorder(fail: (n: number) => unknown = () => undefined) {
 }
 
 /** Waits (up to 5 s) until `cond` holds: the queue's timers fire late on a loaded machine. */
-const waitFor = (what: string, cond: () => boolean) => until(what, () => Promise.resolve(cond()), 5000, 5);
 
 Deno.test("status queue: submissions made while a write is in flight collapse into one write of the newest", async () => {
   const r = recorder();
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 4 });
   r.hold();
   q.submit("ns", "a", () => ({ v: 1 }));
-  await waitFor("the first write in flight", () => r.maxInFlight() === 1);
+  await until("the first write in flight", () => r.maxInFlight() === 1, 5000, 5);
   for (let v = 2; v <= 5; v++) q.submit("ns", "a", () => ({ v }));
   assert.equal(q.pending, 1, "one pending submission per object");
   r.release();
@@ -65,7 +64,7 @@ Deno.test("status queue: different objects are written concurrently up to the li
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 3 });
   r.hold();
   for (const n of ["a", "b", "c", "d", "e"]) q.submit("ns", n, () => ({ v: 1 }));
-  await waitFor("three writes in flight", () => r.maxInFlight() === 3);
+  await until("three writes in flight", () => r.maxInFlight() === 3, 5000, 5);
   r.release();
   await q.close();
   assert.equal(r.calls.length, 5);
@@ -91,7 +90,7 @@ Deno.test("status queue: a failed write is retried, a 404 is dropped, the lookup
   });
   q.submit("ns", "x", (o) => ({ v: Number(o.metadata.resourceVersion) }));
   // y goes in only after x's retry, whenever the backoff timer fires on a loaded machine
-  await waitFor("the retry of x", () => r.calls.length === 2);
+  await until("the retry of x", () => r.calls.length === 2, 5000, 5);
   q.submit("ns", "y", () => ({ v: 2 }));
   await q.close();
   assert.deepEqual(r.calls.map((c) => [c.key, c.status]), [["ns/x", { v: 9 }], ["ns/x", { v: 9 }], ["ns/y", { v: 2 }]]);
@@ -106,7 +105,7 @@ Deno.test("status queue: cancel drops an unwritten submission", async () => {
   const q = new StatusQueue<Obj>(r.writer, { concurrency: 1 });
   r.hold();
   q.submit("ns", "a", () => ({ v: 1 }));
-  await waitFor("the first write in flight", () => r.maxInFlight() === 1);
+  await until("the first write in flight", () => r.maxInFlight() === 1, 5000, 5);
   q.submit("ns", "a", () => ({ v: 2 }));
   q.cancel("ns/a");
   r.release();

@@ -2,10 +2,10 @@
  * Test-only CRD of the kube runtime tests: `widgets.kr.test.dn42op.io` (namespaced, status subresource,
  * selectableField `.spec.node`), installed on first use into the shared test cluster, plus helpers.
  */
-import { withNamespace } from "../helpers/cluster.ts";
-import type { NamespaceContext } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
+import type { NamespaceContext } from "../../kit/cluster.ts";
 import { isAlreadyExists, KubeClient, type KubeObject, type ResourceType } from "../../src/kube/client.ts";
-import { sleep } from "../../src/kube/clock.ts";
+import { until } from "../../kit/wait.ts";
 
 export const WIDGETS: ResourceType = { group: "kr.test.dn42op.io", version: "v1", plural: "widgets" };
 const CRDS: ResourceType = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" };
@@ -60,18 +60,14 @@ export function ensureWidgetCrd(client: KubeClient): Promise<void> {
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
     }
-    await waitFor(
-      async () => {
-        try {
-          await client.list(WIDGETS, { limit: 1 });
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      "Widget CRD served",
-    );
+    await until("Widget CRD served", async () => {
+      try {
+        await client.list(WIDGETS, { limit: 1 });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000);
   })();
   installed.set(server, done);
   return done;
@@ -82,15 +78,6 @@ export async function touchWidgetCrd(client: KubeClient): Promise<void> {
   await client.patch(CRDS, "", CRD_NAME, "merge", {
     spec: { versions: [{ ...crdManifest(`test widget ${crypto.randomUUID()}`).spec.versions[0] }] },
   });
-}
-
-/** Polls `cond` every 50 ms until true; throws naming `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** A test body with a fresh `dn42op-kr-…` namespace, a KubeClient, and the Widget CRD installed. */

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { readKubeconfig } from "../../scripts/controlplane/kubeconfig.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { serve } from "../helpers/apiproxy.ts";
+import { serve } from "../../kit/apiproxy.ts";
 import { KubeClient, type KubeObject } from "../../src/kube/client.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
-import { type NamespaceContext, withNamespace } from "../helpers/cluster.ts";
+import { type NamespaceContext, withNamespace } from "../../kit/cluster.ts";
 
 const ignore = skipUnless("cluster");
 const CONFIGMAPS = { group: "", version: "v1", plural: "configmaps" };

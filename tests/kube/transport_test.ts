@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { KubeConfig } from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
-import { serve } from "../helpers/apiproxy.ts";
+import { serve } from "../../kit/apiproxy.ts";
 import { createCa } from "../../scripts/controlplane/pki.ts";
 import { errorOf, forEachLine, isGone, KubeApiError, KubeClient, requestUrl } from "../../src/kube/client.ts";
 import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";

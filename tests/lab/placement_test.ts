@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { DockerClient } from "../../src/node/container.ts";
-import { run, waitFor } from "../../lab/exec.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { run } from "../../kit/proc.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { ensureContainersProfile, withPodman } from "./podman_fixture.ts";
+import { until } from "../../kit/wait.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman
 const { skipUnless } = await import("../helpers/caps.ts");
@@ -46,9 +47,9 @@ Deno.test({
         assert.notEqual(pid2, pid);
         await assert.rejects(ipIn(pid2, "link", "show", "dev", "lt-ctr"));
         // The old netns is torn down asynchronously; its veth end goes, and with it the peer here.
-        await waitFor("the host end to disappear with the old container netns", async () => {
-          const links = await ns.ip("-br", "link", "show");
-          return links.includes("lt-host") ? undefined : true;
-        });
+        await until(
+          "the host end to disappear with the old container netns",
+          async () => !(await ns.ip("-br", "link", "show")).includes("lt-host"),
+        );
       }), { tag: "lt" }),
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { DockerClient } from "../../src/node/container.ts";
 import { openLabContainers } from "../../lab/containers.ts";
-import { exec, processAlive, run } from "../../lab/exec.ts";
+import { exec, processAlive, run } from "../../kit/proc.ts";
 import { Podman } from "../../lab/podman/podman.ts";
 import { netavarkChains } from "../../lab/podman/podman.ts";
 import { labDown, type LabTopologyOptions, labUp } from "../../lab/topology.ts";

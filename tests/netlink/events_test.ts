@@ -4,24 +4,16 @@ import { withHandle } from "./handle.ts";
 import { addAddress } from "../../src/netlink/addr.ts";
 import { type NetlinkEvent, NetlinkMonitor, watchedSockets } from "../../src/netlink/events.ts";
 import { Netns } from "../../src/netlink/netns.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { createLink, deleteLink, setLink } from "../../src/netlink/link.ts";
+import { until } from "../../kit/wait.ts";
 
 const root = skipUnless("root");
 
-function until(events: NetlinkEvent[], pred: (e: NetlinkEvent) => boolean, what: string): Promise<NetlinkEvent> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = () => {
-      const hit = events.find(pred);
-      if (hit) return resolve(hit);
-      if (Date.now() - t0 > 5000) {
-        return reject(new Error(`no event: ${what}; got ${JSON.stringify(events.map(brief))}`));
-      }
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
+/** Waits until `events` holds one matching `pred`; a timeout lists the events that did arrive. */
+function seen(events: NetlinkEvent[], pred: (e: NetlinkEvent) => boolean, what: string): Promise<NetlinkEvent> {
+  const got = () => Promise.reject(new Error(`got ${JSON.stringify(events.map(brief))}`));
+  return until(`event ${what}`, () => events.find(pred) ?? got(), 5000, 5);
 }
 
 function brief(e: NetlinkEvent): string {
@@ -44,7 +36,7 @@ Deno.test({
         await addAddress(ns, "nle0", { local: "10.98.0.1/24" });
         await addAddress(ns, "nle0", { local: "fd97::1/64", nodad: true });
         await deleteLink(ns, "nle0");
-        await until(events, (e) => e.type === "link" && e.action === "del" && e.link.name === "nle1", "del nle1");
+        await seen(events, (e) => e.type === "link" && e.action === "del" && e.link.name === "nle1", "del nle1");
         assert.ok(events.some((e) => e.type === "link" && e.link.name === "nle0" && e.link.mtu === 1300 && e.link.up));
         const seq = events.map(brief).filter((s) => !s.includes("fe80")); // ignore the kernel's link-local address
         const idx = (s: string) => seq.indexOf(s);
@@ -79,9 +71,9 @@ Deno.test({
         } finally {
           Deno.removeSync(f);
         }
-        await until(events, (e) => e.type === "resync", "resync");
+        await seen(events, (e) => e.type === "resync", "resync");
         await createLink(ns, { kind: "bridge", name: "nlafter" });
-        await until(events, (e) => e.type === "link" && e.link.name === "nlafter", "event after resync");
+        await seen(events, (e) => e.type === "link" && e.link.name === "nlafter", "event after resync");
       } finally {
         await mon.stop();
       }
@@ -140,7 +132,7 @@ Deno.test({
         assert.equal(watchedSockets(), nss.length);
         await Promise.all(nss.map((t, i) => t.ip("link", "add", `sp${i}a`, "type", "veth", "peer", "name", `sp${i}b`)));
         await Promise.all(
-          events.map((ev, i) => until(ev, (e) => e.type === "link" && e.link.name === `sp${i}b`, `sp${i}b`)),
+          events.map((ev, i) => seen(ev, (e) => e.type === "link" && e.link.name === `sp${i}b`, `sp${i}b`)),
         );
         for (const [i, ev] of events.entries()) {
           const names = new Set(ev.flatMap((e) => e.type === "link" ? [e.link.name] : []));
@@ -151,7 +143,7 @@ Deno.test({
         await mons[0].stop();
         assert.equal(watchedSockets(), nss.length - 1, "a stopped monitor leaves the poll at once");
         await nss[1].ip("link", "add", "late0", "type", "veth", "peer", "name", "late1");
-        await until(events[1], (e) => e.type === "link" && e.link.name === "late1", "late1 after another stopped");
+        await seen(events[1], (e) => e.type === "link" && e.link.name === "late1", "late1 after another stopped");
       } finally {
         for (const m of mons) await m.stop();
         for (const h of handles) h.close();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { withHandle } from "./handle.ts";
-import { crowd } from "./crowd.ts";
+import { crowd } from "../../kit/crowd.ts";
 import { addAddress, listAddresses } from "../../src/netlink/addr.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";
 import { createLink, listLinks, setLink } from "../../src/netlink/link.ts";

@@ -1,5 +1,5 @@
 /** Test helper: a {@link Netns} handle on a fresh throwaway namespace (`dn42op-nl-…`), closed afterwards. */
-import { type TestNetns, withNetns } from "../helpers/netns.ts";
+import { type TestNetns, withNetns } from "../../kit/netns.ts";
 import { Netns } from "../../src/netlink/netns.ts";
 
 /**

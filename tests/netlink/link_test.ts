@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { missing, skipUnless } from "../helpers/caps.ts";
-import type { TestNetns } from "../helpers/netns.ts";
+import type { TestNetns } from "../../kit/netns.ts";
 import { withHandle } from "./handle.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";
 import {

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { Netns, openNetnsFile, openNetnsFileAsync } from "../../src/netlink/mod.ts";
 import { NamespaceResolver, PlacementError } from "../../src/node/placement.ts";
-import { run } from "../../lab/exec.ts";
+import { run } from "../../kit/proc.ts";
 
 const ignore = skipUnless("root");
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { withHandle } from "./handle.ts";
 import { attrsAfter, IFINFOMSG_LEN, MessageEncoder } from "../../src/netlink/message.ts";
 import { NetlinkError } from "../../src/netlink/errors.ts";

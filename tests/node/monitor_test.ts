@@ -1,18 +1,11 @@
 /** Drift monitor + namespace resolver on the real kernel, in throwaway namespaces. */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { DriftMonitor } from "../../src/node/monitor.ts";
 import { type AgentIdentity, ownerMark } from "../../src/node/ownership.ts";
 import { NamespaceResolver } from "../../src/node/placement.ts";
-
-async function waitFor(what: string, fn: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from "../../kit/wait.ts";
 
 const agent: AgentIdentity = { kind: "nl", node: "lax1", namespace: "ns" };
 
@@ -33,25 +26,25 @@ Deno.test({
         m.track(ta.id, "ns/br", { names: ["br0", "s1"] });
         m.track(ta.id, "ns/other", { names: ["zz0"] });
         await a.ip("link", "add", "br0", "type", "bridge");
-        await waitFor("br0 by name", () => seen.includes("ns/br"));
+        await until("br0 by name", () => seen.includes("ns/br"), 5000);
         assert.ok(!seen.includes("ns/other"));
         seen.length = 0;
         // address events through the ifindex learned from the link event
         await a.ip("addr", "add", "10.0.0.1/24", "dev", "br0");
-        await waitFor("address", () => seen.includes("ns/br"));
+        await until("address", () => seen.includes("ns/br"), 5000);
         seen.length = 0;
         // a foreign link joining the bridge → the bridge's owner (via master index)
         await a.ip("link", "add", "x9", "type", "veth", "peer", "name", "x9p");
         await new Promise((res) => setTimeout(res, 100));
         seen.length = 0;
         await a.ip("link", "set", "x9", "master", "br0");
-        await waitFor("master", () => seen.includes("ns/br"));
+        await until("master", () => seen.includes("ns/br"), 5000);
         seen.length = 0;
         // attribution by ownership mark only, and only by this agent's (not another node's in the same namespace)
         await a.ip("link", "add", "mk0", "type", "veth", "peer", "name", "mk1");
         await a.ip("link", "set", "mk1", "alias", ownerMark({ ...agent, node: "lax2" }, "ns/theirs"), "up");
         await a.ip("link", "set", "mk0", "alias", ownerMark(agent, "ns/marked"), "up");
-        await waitFor("mark", () => seen.includes("ns/marked"));
+        await until("mark", () => seen.includes("ns/marked"), 5000);
         assert.ok(!seen.includes("ns/theirs"), "another node's mark is not attributed");
         // a second namespace; releasing its last placement closes it and re-queues what was tracked there
         const tb = await r.resolve({ kind: "netns-name", name: b.name });

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
-import { allocationsOf, childObject, childPatch, configHash, type ExistingChild } from "../../src/plan/child.ts";
+import {
+  allocationsOf,
+  childObject,
+  childPatch,
+  configHash,
+  type ExistingChild,
+  takeOverPatch,
+  takeOverRefusal,
+} from "../../src/plan/child.ts";
 import { expandPlan } from "../../src/plan/expand.ts";
 import { interfaceNameFor, isValidObjectName, labelValueFor, objectNameFor } from "../../src/plan/names.ts";
-import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
+import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "../../kit/plan_fixtures.ts";
 
 const plan = { name: "wgp1", namespace: "default", uid: "uid-1", generation: 3 };
 const [lax1] = expandPlan(wgp1Spec(), keysFor(["lax1", "lax2"], { lax1: LAX1_PUB, lax2: LAX2_PUB })).interfaces;
@@ -121,4 +129,78 @@ Deno.test("allocationsOf reads the link annotation back and ignores foreign or b
   const broken = { metadata: { annotations: { "networkplan.networking.dn42.io/link": "{not json" } } };
   const foreign = { metadata: { annotations: { "networkplan.networking.dn42.io/link": '{"fromNode":1}' } } };
   assert.deepEqual(allocationsOf([a, broken, foreign, { metadata: {} }]), new Map([["lax1", new Map([["lax2", 0]])]]));
+});
+
+Deno.test("child finalizer follows the node's agent: absent when not waited for, removed, added back", () => {
+  assert.deepEqual(childObject(plan, lax1, false).metadata.finalizers, []);
+  // The agent is gone: the plan's finalizer is removed by index (guarded by resourceVersion), others stay.
+  const withOthers = existing({ finalizers: ["x/keep", "networkplan.networking.dn42.io/finalizer"] });
+  assert.deepEqual(childPatch(withOthers, childObject(plan, lax1, false)), [
+    { op: "test", path: "/metadata/resourceVersion", value: "42" },
+    { op: "remove", path: "/metadata/finalizers/1" },
+  ]);
+  assert.equal(childPatch(existing({ finalizers: ["x/keep"] }), childObject(plan, lax1, false)), undefined);
+  // The agent is back: the finalizer is added again.
+  assert.deepEqual(childPatch(existing({ finalizers: ["x/keep"] }), childObject(plan, lax1, true)), [
+    { op: "test", path: "/metadata/resourceVersion", value: "42" },
+    { op: "add", path: "/metadata/finalizers/-", value: "networkplan.networking.dn42.io/finalizer" },
+  ]);
+  // A child being deleted keeps its finalizers either way (releasing it is a separate decision).
+  const deleting = existing({ deletionTimestamp: "2026-01-01T00:00:00Z" });
+  assert.equal(childPatch(deleting, childObject(plan, lax1, false)), undefined);
+});
+
+Deno.test("takeOverRefusal: only a Go-made child of this very plan qualifies; takeOverPatch makes us its controller", () => {
+  const want = childObject(plan, lax1);
+  const goChild = (over: Partial<ExistingChild["metadata"]> = {}, spec: unknown = { ...lax1.spec }): ExistingChild => ({
+    metadata: {
+      name: "wg-lax1-lax2-0",
+      resourceVersion: "7",
+      labels: {
+        "networkplan.networking.dn42.io/is-controlled-by": "wgp1",
+        "networkplan.networking.dn42.io/config-hash": "0".repeat(40),
+      },
+      finalizers: ["networkplan.networking.dn42.io/finalizer"],
+      ownerReferences: [{
+        apiVersion: "networking.dn42.io/v1alpha1",
+        kind: "WireGuardNetworkPlan",
+        name: "wgp1",
+        uid: "uid-1",
+      }],
+      ...over,
+    },
+    spec,
+  });
+  assert.equal(takeOverRefusal(goChild(), want), undefined);
+  const ref = goChild().metadata.ownerReferences![0];
+  const table: [string, ExistingChild, string][] = [
+    [
+      "another controller",
+      goChild({ ownerReferences: [{ ...ref, uid: "x", controller: true }, ref] }),
+      "it has a controller",
+    ],
+    ["no owner", goChild({ ownerReferences: [] }), "it has no owner reference to this plan"],
+    [
+      "another plan's uid",
+      goChild({ ownerReferences: [{ ...ref, uid: "uid-0" }] }),
+      "it has no owner reference to this plan",
+    ],
+    [
+      "label of another plan",
+      goChild({ labels: { "networkplan.networking.dn42.io/is-controlled-by": "other" } }),
+      "its label networkplan.networking.dn42.io/is-controlled-by does not name this plan",
+    ],
+    ["being deleted", goChild({ deletionTimestamp: "2026-01-01T00:00:00Z" }), "it is being deleted"],
+    [
+      "another node",
+      goChild({}, { ...lax1.spec, node: "lax9" }),
+      "its node or interface name differs (both are immutable)",
+    ],
+  ];
+  for (const [what, child, refusal] of table) assert.equal(takeOverRefusal(child, want), refusal, what);
+  const other = { apiVersion: "v1", kind: "ConfigMap", name: "c", uid: "u2" };
+  assert.deepEqual(takeOverPatch(goChild({ ownerReferences: [ref, other] }), want), [
+    { op: "test", path: "/metadata/resourceVersion", value: "7" },
+    { op: "replace", path: "/metadata/ownerReferences", value: [other, want.metadata.ownerReferences[0]] },
+  ]);
 });

@@ -1,11 +1,11 @@
 /**
- * The wgplan-controller against a real kube-apiserver (tests/helpers/cluster.ts): wgp1's children, in-place updates,
+ * The wgplan-controller against a real kube-apiserver (kit/cluster.ts): wgp1's children, in-place updates,
  * self-healing of deleted and hand-edited children, the deletion flow, conditions for refused input, a 50-node mesh,
  * and two replicas under leader election. The node agent's part (status, finalizer release) is played by the test.
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import {
   type InterfaceObject,
@@ -18,16 +18,17 @@ import {
 import { publicKeyOf, WireGuardKey } from "../../src/wireguard/key.ts";
 import { parse } from "yaml";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
-import { fullMesh, wgp1Spec } from "./fixtures.ts";
+import { fullMesh, wgp1Spec } from "../../kit/plan_fixtures.ts";
 import {
+  heartbeats,
   listChildren,
   releaseAll,
   releaseChild,
   reportApplied,
   startController,
-  waitFor,
   watchCount,
 } from "./harness.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = await skipUnless("cluster");
 const PREFIX = "dn42op-pl-";
@@ -47,16 +48,16 @@ async function getPlan(client: KubeClient, ns: string, name: string): Promise<Pl
 
 const condition = (p: PlanObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
-/** The project's wgp1 example (example/wgp/wgp1.yaml: the reference example with fresh, complete keys). */
+/** The reference's wgp1 example (example/wgp/wgp1.yaml, byte for byte). */
 async function wgp1Example(): Promise<{ spec: WireGuardNetworkPlanSpec; priv: WireGuardKey[]; pub: string[] }> {
   const file = new URL("../../example/wgp/wgp1.yaml", import.meta.url);
   const spec = (parse(await Deno.readTextFile(file)) as PlanObject).spec;
   const priv = spec.nodes!.map((n) => WireGuardKey.parse("private", n.privateKey!));
   const pub = await Promise.all(priv.map(async (k) => (await publicKeyOf(k)).toBase64()));
-  // The public keys the example's comment promises.
+  // The nodes' public keys, derived from the example's private keys.
   assert.deepEqual(pub, [
-    "SRvXKLMEqN5K95PC58VhHRwL0ML+5ko53iVUSvZPgRw=",
-    "VrtpHP5hfeuvj6hIjEhCQKRcXETYc1Z21JdmxO/HoVA=",
+    "mH275OIRLUolb0t0PzJlVt9Fxvjfn34njOgpy49y7jM=",
+    "sLd9bBoHQGYMPQowZj/0k6c0LI5j8sWZ7RzrUD9kEmg=",
   ]);
   return { spec, priv, pub };
 }
@@ -70,6 +71,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace: ns }) => {
       const client = new KubeClient(kc);
       let opsPort = 0;
+      const stopHeartbeats = heartbeats(client, ns, ["lax1", "lax2"]);
       const ctl = startController(kc, ns, {
         ops: { address: "127.0.0.1:0" },
         onOpsListening: (s) => (opsPort = s.port),
@@ -77,7 +79,7 @@ Deno.test({
       try {
         const { spec, priv, pub } = await wgp1Example();
         await client.create(PLANS, ns, planObject("wgp1", ns, spec));
-        const kids = await waitFor("two children", async () => {
+        const kids = await until("two children", async () => {
           const m = await listChildren(client, ns, "wgp1");
           return m.size === 2 && m;
         });
@@ -133,14 +135,15 @@ Deno.test({
         assert.equal(secret.data!.lax1, priv[0].toBytes().toBase64());
         assert.equal(secret.metadata.ownerReferences![0].uid, plan.metadata.uid);
         // Status: public keys, per-interface entries; no private key anywhere.
-        const withStatus = await waitFor("plan status", async () => {
+        const withStatus = await until("plan status", async () => {
           const p = await getPlan(client, ns, "wgp1");
           return p.status?.interfaces?.length === 2 && p;
         });
-        assert.deepEqual(withStatus.status!.nodes, [{ nodeName: "lax1", publicKey: pub[0] }, {
-          nodeName: "lax2",
-          publicKey: pub[1],
-        }]);
+        assert.deepEqual(withStatus.status!.nodes, [
+          { nodeName: "lax1", publicKey: pub[0], agent: "Alive" },
+          { nodeName: "lax2", publicKey: pub[1], agent: "Alive" },
+        ]);
+        assert.equal(condition(withStatus, "AgentsAvailable")?.status, "True");
         assert.equal(withStatus.status!.desiredInterfaces, 2);
         assert.equal(condition(withStatus, "Progressing")?.status, "True");
         assert.equal(condition(withStatus, "Degraded")?.status, "False");
@@ -162,7 +165,7 @@ Deno.test({
         assert.equal(withStatus.status!.observedGeneration ?? 0, 0);
         await reportApplied(client, a);
         await reportApplied(client, b);
-        const applied = await waitFor("observedGeneration 1", async () => {
+        const applied = await until("observedGeneration 1", async () => {
           const p = await getPlan(client, ns, "wgp1");
           return p.status?.observedGeneration === 1 && p;
         });
@@ -171,7 +174,7 @@ Deno.test({
 
         // Editing the plan updates the child in place (same object, new spec and generation annotation).
         await client.patch(PLANS, ns, "wgp1", "json", [{ op: "replace", path: "/spec/nodes/0/mtu", value: 1380 }]);
-        const edited = await waitFor("mtu 1380", async () => {
+        const edited = await until("mtu 1380", async () => {
           const c = (await listChildren(client, ns, "wgp1")).get("wg-lax1-lax2-0");
           return (c?.spec as { mtu: number })?.mtu === 1380 && c;
         });
@@ -183,7 +186,7 @@ Deno.test({
         // A deleted child comes back (the node agent releases its finalizer, then the plan recreates it).
         await client.delete(INTERFACES, ns, "wg-lax2-lax1-0");
         await releaseChild(client, (await listChildren(client, ns, "wgp1")).get("wg-lax2-lax1-0")!);
-        const back = await waitFor("recreated child", async () => {
+        const back = await until("recreated child", async () => {
           const c = (await listChildren(client, ns, "wgp1")).get("wg-lax2-lax1-0");
           return c && c.metadata.uid !== b.metadata.uid && !c.metadata.deletionTimestamp && c;
         });
@@ -194,7 +197,7 @@ Deno.test({
           spec: { mtu: 9000, listenPort: 1 },
           metadata: { finalizers: null },
         });
-        const restored = await waitFor("restored child", async () => {
+        const restored = await until("restored child", async () => {
           const c = (await listChildren(client, ns, "wgp1")).get("wg-lax2-lax1-0") as InterfaceObject;
           const s = c?.spec as { mtu: number; listenPort: number };
           return s?.mtu === 1420 && s.listenPort === 51800 && c.metadata.finalizers?.length === 1 && c;
@@ -203,13 +206,13 @@ Deno.test({
 
         // Deleting the plan deletes the children; once the node agents release them they are gone, then the plan.
         await client.delete(PLANS, ns, "wgp1");
-        const terminating = await waitFor("children terminating", async () => {
+        const terminating = await until("children terminating", async () => {
           const m = await listChildren(client, ns, "wgp1");
           return [...m.values()].every((c) => c.metadata.deletionTimestamp) && m;
         });
         for (const c of terminating.values()) await releaseChild(client, c);
-        await waitFor("children gone", async () => (await listChildren(client, ns, "wgp1")).size === 0);
-        await waitFor("plan gone", async () => {
+        await until("children gone", async () => (await listChildren(client, ns, "wgp1")).size === 0);
+        await until("plan gone", async () => {
           try {
             await getPlan(client, ns, "wgp1");
             return false;
@@ -217,12 +220,10 @@ Deno.test({
             return true;
           }
         });
-        await waitFor(
-          "key Secret gone",
-          () => client.get(SECRETS, ns, "wgp1-wgplan-keys").then(() => false, () => true),
-        );
+        await until("key Secret gone", () => client.get(SECRETS, ns, "wgp1-wgplan-keys").then(() => false, () => true));
       } finally {
         assert.equal(await ctl.stop(), 0);
+        await stopHeartbeats();
         await releaseAll(client, ns);
       }
     }, { prefix: PREFIX }),
@@ -244,7 +245,7 @@ Deno.test({
         const perNode = Map.groupBy(kids.list(), (c: InterfaceObject) => (c.spec as { node: string }).node);
         assert.equal(perNode.size, 50);
         for (const list of perNode.values()) assert.equal(list.length, 49);
-        const p = await waitFor("status of 2450 interfaces", async () => {
+        const p = await until("status of 2450 interfaces", async () => {
           const p = await getPlan(client, ns, "mesh");
           return p.status?.desiredInterfaces === 2450 && p.status.interfaces?.length === 2450 && p;
         }, 60_000);
@@ -298,11 +299,11 @@ Deno.test({
       const a = replica("a");
       let b: ReturnType<typeof replica> | undefined;
       try {
-        await waitFor("replica-a leads", async () => (await holder()) === "replica-a");
+        await until("replica-a leads", async () => (await holder()) === "replica-a");
         b = replica("b");
         const spec = wgp1Spec();
         await client.create(PLANS, ns, planObject("wgp1", ns, spec));
-        const kids = await waitFor("children", async () => {
+        const kids = await until("children", async () => {
           const m = await listChildren(client, ns, "wgp1");
           return m.size === 2 && m;
         });
@@ -312,14 +313,14 @@ Deno.test({
         assert.deepEqual(await writers(), new Set(["host-a"]));
 
         assert.equal(await a.stop(), 0);
-        await waitFor("replica-b leads", async () => (await holder()) === "replica-b", 15_000);
+        await until("replica-b leads", async () => (await holder()) === "replica-b", 15_000);
         await client.delete(INTERFACES, ns, "wg-lax1-lax2-0");
         await releaseChild(client, kids.get("wg-lax1-lax2-0")!);
-        await waitFor("child recreated by replica-b", async () => {
+        await until("child recreated by replica-b", async () => {
           const c = (await listChildren(client, ns, "wgp1")).get("wg-lax1-lax2-0");
           return c && c.metadata.uid !== kids.get("wg-lax1-lax2-0")!.metadata.uid;
         });
-        await waitFor("replica-b wrote", async () => (await writers()).has("host-b"));
+        await until("replica-b wrote", async () => (await writers()).has("host-b"));
       } finally {
         await a.stop();
         if (b) assert.equal(await b.stop(), 0);

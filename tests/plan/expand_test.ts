@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { allocateIndexes, expandPlan } from "../../src/plan/expand.ts";
 import { isValidInterfaceName, isValidObjectName } from "../../src/plan/names.ts";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
-import { fakePub, fullMesh, keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
+import { fakePub, fullMesh, keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "../../kit/plan_fixtures.ts";
 
 const twoNodes = (extra: Partial<WireGuardNetworkPlanSpec> = {}): WireGuardNetworkPlanSpec => ({
   defaultPortRange: { start: 100, end: 199 },
@@ -14,7 +14,7 @@ const twoNodes = (extra: Partial<WireGuardNetworkPlanSpec> = {}): WireGuardNetwo
   ...extra,
 });
 
-Deno.test("wgp1 expands to exactly the reference's two children (§2.1)", () => {
+Deno.test("wgp1 expands to exactly the reference's two children (docs/reference.md#the-examples)", () => {
   const keys = keysFor(["lax1", "lax2"], { lax1: LAX1_PUB, lax2: LAX2_PUB }, "default");
   const out = expandPlan(wgp1Spec(), keys);
   assert.deepEqual(out.problems, []);

@@ -3,13 +3,15 @@
  * cluster, poll for conditions, and act as a node agent (write a child's status, release its finalizer).
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/controller.ts";
+import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/program.ts";
 import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import type { ReadStore } from "../../src/kube/store.ts";
 import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
 import { removeFinalizer } from "../../src/kube/finalizers.ts";
 import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
+import { HeartbeatPublisher } from "../../src/kube/heartbeat.ts";
+import { until } from "../../kit/wait.ts";
 
 /** A controller running in this process. */
 export interface RunningController {
@@ -18,7 +20,10 @@ export interface RunningController {
   done: Promise<number>;
 }
 
-/** Starts the wgplan-controller in-process for `namespace` (no ops server unless asked). */
+/**
+ * Starts the wgplan-controller in-process for `namespace` (no ops server unless asked), reading heartbeats in the same
+ * namespace with a 10-minute grace period unless `over.agents` says otherwise.
+ */
 export function startController(
   kubeConfig: KubeConfig,
   namespace: string,
@@ -32,29 +37,10 @@ export function startController(
     resyncPeriodMs: 30_000,
     writeConcurrency: 32,
     host: "test",
+    agents: { namespace, graceMs: 600_000 },
     ...over,
   }, ac.signal);
   return { done, stop: () => (ac.abort(), done) };
-}
-
-/** Polls `fn` every 100 ms until it returns a value other than undefined/false; throws with `what` after timeout. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Lists a plan's children (all pages), by name. */
@@ -125,7 +111,7 @@ export async function watchCount(
   });
   inf.start();
   try {
-    await waitFor(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
+    await until(`${count} children of ${plan}`, () => Promise.resolve(inf.store.size >= count), timeoutMs);
     return inf.store;
   } finally {
     await inf.stop();
@@ -139,4 +125,19 @@ export async function releaseChild(client: KubeClient, child: InterfaceObject): 
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
+}
+
+/**
+ * Publishes heartbeat Leases for `nodes` as their wg-controllers would (the test plays the node agents), renewed
+ * until the returned function is called.
+ */
+export function heartbeats(client: KubeClient, namespace: string, nodes: string[], leaseDurationSeconds = 40) {
+  const ac = new AbortController();
+  const runs = nodes.map((node) =>
+    new HeartbeatPublisher(client, { namespace, program: "wg-controller", node, leaseDurationSeconds }).run(ac.signal)
+  );
+  return async () => {
+    ac.abort();
+    await Promise.all(runs);
+  };
 }

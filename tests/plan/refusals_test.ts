@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNamespace } from "../helpers/cluster.ts";
+import { withNamespace } from "../../kit/cluster.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { type PlanObject, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
-import { listChildren, releaseAll, startController, waitFor } from "./harness.ts";
+import { listChildren, releaseAll, startController } from "./harness.ts";
+import { until } from "../../kit/wait.ts";
 
 const ignore = await skipUnless("cluster");
 const PREFIX = "dn42op-pl-";
@@ -35,7 +36,7 @@ function pair(a: string, b: string, range = { start: 100, end: 199 }): WireGuard
 }
 
 async function waitCondition(client: KubeClient, ns: string, name: string, type: string, reason: string) {
-  return await waitFor(`${name} ${type}=${reason}`, async () => {
+  return await until(`${name} ${type}=${reason}`, async () => {
     const p = await client.get<PlanObject>(PLANS, ns, name);
     const c = p.status?.conditions?.find((c) => c.type === type);
     return c?.reason === reason && c.status === "True" && { plan: p, condition: c };
@@ -71,7 +72,7 @@ Deno.test({
         const { plan: p, condition } = await waitCondition(client, ns, "p", "Degraded", "SecretNamespaceForbidden");
         assert.match(condition.message, /spec\.nodes\[0\]\.privateKeyRef\.namespace: Secret kube-system\/k is outside/);
         assert.equal(p.status!.conditions!.find((c) => c.type === "Ready")!.status, "False");
-        const kids = await waitFor("b-c children", async () => {
+        const kids = await until("b-c children", async () => {
           const m = await listChildren(client, ns, "p");
           return m.size === 2 && m;
         });
@@ -92,7 +93,7 @@ Deno.test({
       const ctl = startController(kc, ns);
       try {
         await client.create(PLANS, ns, plan("first", ns, pair("x", "y")));
-        const before = await waitFor("first's children", async () => {
+        const before = await until("first's children", async () => {
           const m = await listChildren(client, ns, "first");
           return m.size === 2 && m;
         });
@@ -121,7 +122,7 @@ Deno.test({
       try {
         const spec = pair("a", "c", { start: 100, end: 100 });
         await client.create(PLANS, ns, plan("p", ns, spec));
-        const before = await waitFor("children", async () => {
+        const before = await until("children", async () => {
           const m = await listChildren(client, ns, "p");
           return m.size === 2 && m;
         });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { expandPlan } from "../../src/plan/expand.ts";
 import { MAX_STATUS_INTERFACES, planStatus } from "../../src/plan/status.ts";
 import { boundDevice, MAX_DEVICE_STATUS_BYTES } from "../../src/node/wireguard/status.ts";
-import { fullMesh, keysFor } from "./fixtures.ts";
+import { fullMesh, keysFor } from "../../kit/plan_fixtures.ts";
 
 Deno.test("plan status: a full mesh of 64 nodes lists at most 1000 interfaces, the not ready ones first", () => {
   const spec = fullMesh(64);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { childObject } from "../../src/plan/child.ts";
 import { expandPlan } from "../../src/plan/expand.ts";
 import { type ObservedChild, planStatus, type StatusInput } from "../../src/plan/status.ts";
-import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "./fixtures.ts";
+import { keysFor, LAX1_PUB, LAX2_PUB, wgp1Spec } from "../../kit/plan_fixtures.ts";
 
 const now = new Date("2026-11-25T16:00:00Z");
 const plan = { name: "wgp1", namespace: "default", uid: "u", generation: 2 };
@@ -104,4 +104,35 @@ Deno.test("problems make the plan Degraded with the most specific reason; transi
   const healed = planStatus(input({ previous: later, now: new Date(now.getTime() + 120_000) }));
   assert.equal(cond(healed, "Degraded").status, "False");
   assert.equal(cond(healed, "Degraded").lastTransitionTime, new Date(now.getTime() + 120_000).toISOString());
+});
+
+Deno.test("agents: each node's state, the last heartbeat of agents that are not alive, the AgentsAvailable condition", () => {
+  const last = "2026-11-25T15:58:00.000Z";
+  const agents = new Map([
+    ["lax1", { state: "Alive" as const, lastHeartbeat: "2026-11-25T15:59:59.000Z", changesAtMs: 1 }],
+    ["lax2", { state: "Stale" as const, lastHeartbeat: last, changesAtMs: 2 }],
+  ]);
+  const s = planStatus(input({ agents }));
+  assert.deepEqual(s.nodes, [
+    { nodeName: "lax1", publicKey: LAX1_PUB, agent: "Alive" },
+    { nodeName: "lax2", publicKey: LAX2_PUB, agent: "Stale", lastHeartbeatTime: last },
+  ]);
+  assert.deepEqual(cond(s, "AgentsAvailable"), {
+    type: "AgentsAvailable",
+    status: "False",
+    reason: "AgentsMissing",
+    message: "no running wg-controller: stopped recently (deletions wait for them): lax2",
+    observedGeneration: 2,
+    lastTransitionTime: now.toISOString(),
+  });
+  // A node without any heartbeat is None; renewals of an alive agent do not change the status.
+  const none = planStatus(input({ agents: new Map([["lax1", agents.get("lax1")!]]) }));
+  assert.deepEqual(none.nodes![1], { nodeName: "lax2", publicKey: LAX2_PUB, agent: "None" });
+  const renewed = new Map([["lax1", { ...agents.get("lax1")!, lastHeartbeat: "2026-11-25T16:00:09.000Z" }]]);
+  assert.deepEqual(planStatus(input({ agents: renewed })).nodes, none.nodes);
+  // Without heartbeats there is no such condition and no agent field.
+  assert.equal(planStatus(input({})).conditions!.some((c) => c.type === "AgentsAvailable"), false);
+  // The transition time is kept while the verdict stays.
+  const later = planStatus(input({ agents, previous: s, now: new Date(now.getTime() + 60_000) }));
+  assert.equal(cond(later, "AgentsAvailable").lastTransitionTime, now.toISOString());
 });

@@ -9,7 +9,7 @@ import type { BackendKind } from "../../src/wireguard/backend.ts";
 import { describeUpdate, type WireGuardClient } from "../../src/wireguard/client.ts";
 import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
 import type { DeviceConfig } from "../../src/wireguard/model.ts";
-import type { TestNetns } from "../helpers/netns.ts";
+import type { TestNetns } from "../../kit/netns.ts";
 
 /** A short random device name. */
 export function devName(): string {

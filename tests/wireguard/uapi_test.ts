@@ -50,7 +50,7 @@ Deno.test("uapi: set request encoding (device fields, peers, removal, psk remova
   );
 });
 
-// The reply measured from wireguard-go 0.0.20220316 (kernel-testbed.md §2), with a second peer added.
+// The reply measured from wireguard-go 0.0.20220316 (docs/testbed.md), with a second peer added.
 const GET_REPLY = [
   `private_key=${hex(0x48)}`,
   "listen_port=51820",

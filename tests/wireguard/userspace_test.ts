@@ -10,7 +10,7 @@ import type { DeviceUpdate } from "../../src/wireguard/model.ts";
 import { uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { findWireGuardGo } from "../../src/wireguard/wggo.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../helpers/netns.ts";
+import { type TestNetns, withNetns } from "../../kit/netns.ts";
 import { devName, keys, P, type Side, tunnelScenario, underlay } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-go");

@@ -16,7 +16,7 @@ import {
 } from "../../src/wireguard/wggo.ts";
 import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "../../src/wireguard/uapi_socket.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { withNetns } from "../helpers/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { devName } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-go");

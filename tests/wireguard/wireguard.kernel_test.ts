@@ -11,7 +11,7 @@ import { DeviceNotFoundError } from "../../src/wireguard/errors.ts";
 import { WireGuardKey } from "../../src/wireguard/key.ts";
 import type { PeerConfig } from "../../src/wireguard/model.ts";
 import { skipUnless } from "../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../helpers/netns.ts";
+import { type TestNetns, withNetns } from "../../kit/netns.ts";
 import { config, devName, keys, P, ping, type Side, tunnelScenario, underlay } from "./scenario.ts";
 
 const ignore = skipUnless("root", "wireguard-kernel");

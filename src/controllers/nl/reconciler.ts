@@ -309,10 +309,10 @@ export class NlReconciler {
   }
 
   /**
-   * Garbage collection over every open namespace: links carrying this agent's mark whose owner the API proves gone or
+   * Orphan sweep (garbage collection) over every open namespace: links carrying this agent's mark whose owner the API proves gone or
    * no longer wanting them. Call only with synced caches.
    */
-  async collectGarbage(signal?: AbortSignal): Promise<void> {
+  async sweep(signal?: AbortSignal): Promise<void> {
     const owners = ownerSource<NetlinkInterface>({
       client: this.#o.client,
       resource: NETLINK_INTERFACES,

@@ -1,11 +1,11 @@
 /** NetlinkInterface status from one reconcile pass (pure): observed facts, conditions, observedGeneration. */
 import { formatLinkAddress } from "../../api/addresses.ts";
-import type { Condition, NetlinkStatus } from "../../api/common.ts";
-import { setCondition } from "../../api/conditions.ts";
-import { CONDITION_REASONS, type ConditionReason } from "../../api/constants.ts";
+import type { NetlinkStatus } from "../../api/common.ts";
+import type { ConditionReason } from "../../api/constants.ts";
 import type { NetlinkInterfaceStatus } from "../../api/netlink_interface.ts";
 import type { Address, Link } from "../../netlink/mod.ts";
 import type { ObservedEnd } from "../../node/netlink/observe.ts";
+import { conditionsFor, type Outcome } from "../conditions.ts";
 
 const IFF = { UP: 0x1, BROADCAST: 0x2, LOOPBACK: 0x8, POINTOPOINT: 0x10, RUNNING: 0x40, MULTICAST: 0x1000 };
 const FLAG_ORDER = ["UP", "BROADCAST", "POINTOPOINT", "MULTICAST", "RUNNING", "LOOPBACK"] as const;
@@ -55,7 +55,7 @@ function netlinkStatus(l: Link): NetlinkStatus {
 
 /** What the pass found wrong, if anything (the first problem decides the reason). */
 export interface StatusProblem {
-  reason: ConditionReason | "LinkConflict" | "PlacementForbidden" | "InvalidSpec";
+  reason: ConditionReason;
   message: string;
 }
 
@@ -110,31 +110,12 @@ export function buildStatus(i: StatusInput): NetlinkInterfaceStatus {
       },
     };
   }
-  let c: Condition[] | undefined = i.previous?.conditions;
   const p = i.problems[0];
-  const gen = i.generation;
-  const reason = (p?.reason ?? CONDITION_REASONS.Reconciled) as ConditionReason;
-  c = setCondition(c, {
-    type: "Ready",
-    status: converged ? "True" : "False",
-    reason: converged ? CONDITION_REASONS.Reconciled : reason,
-    message: converged ? "the kernel matches the spec" : p?.message ?? "links missing",
-    observedGeneration: gen,
-  }, i.now);
-  c = setCondition(c, {
-    type: "Progressing",
-    status: "False",
-    reason: converged ? CONDITION_REASONS.Reconciled : reason,
-    message: converged ? "nothing pending" : "waiting for the problem to be resolved",
-    observedGeneration: gen,
-  }, i.now);
-  c = setCondition(c, {
-    type: "Degraded",
-    status: p ? "True" : "False",
-    reason: reason,
-    message: p ? degradedMessage(i.problems) : "no problems",
-    observedGeneration: gen,
-  }, i.now);
-  s.conditions = c;
+  const outcome: Outcome = converged
+    ? { kind: "converged" }
+    : p
+    ? { kind: "degraded", reason: p.reason, message: degradedMessage(i.problems) }
+    : { kind: "progressing", message: "links missing" };
+  s.conditions = conditionsFor(i.previous?.conditions, outcome, i.generation, i.now);
   return s;
 }

@@ -46,11 +46,11 @@ import { trace } from "../../log/trace.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
 import { desiredState, type PeerProblem, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
-import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/executor.ts";
+import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/apply.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
-import { conditionsFor, type Outcome } from "./conditions.ts";
+import { conditionsFor, type Outcome } from "../conditions.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 import { adoptionOf } from "../../node/adoption.ts";
 import { resolveEndpoints } from "./endpoints.ts";
@@ -127,7 +127,7 @@ export class WgReconciler {
   }
 
   /** Links this process currently manages. */
-  get managed(): number {
+  managedLinks(): number {
     return this.#where.size;
   }
 
@@ -353,7 +353,7 @@ export class WgReconciler {
 
   /**
    * Removes the link, then the finalizers that wait for it: ours and the one a plan puts on its children
-   * (reference-behaviour §3.2: "each node's wg-controller deletes the links and clears that finalizer"); without
+   * (docs/reference.md#plan-expansion: each node's wg-controller deletes the link, then clears that finalizer); without
    * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
    */
   async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<ReconcileResult> {

@@ -1,13 +1,25 @@
 /**
  * Writes a plan's children: creates missing ones, patches drifted ones (childPatch: whole-spec replace guarded by the
  * resourceVersion), deletes ones the plan no longer stands for, with bounded concurrency. A name held by an object
- * this plan does not control is never touched: it is reported as a NameConflict (the reference's AlreadyExists loop
- * between two plans, §5 item 19).
+ * this plan does not control is never touched — it is reported as a NameConflict (instead of the reference's endless
+ * AlreadyExists retries between two plans) — unless it is a child the Go implementation's plan controller made for
+ * this plan and the plan opted in to taking it over.
  */
 import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
 import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";
-import { childObject, childPatch, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
+import { FINALIZERS } from "../../api/constants.ts";
+import { removeFinalizer } from "../../kube/finalizers.ts";
+import {
+  ANNOTATION_TAKE_OVER,
+  CHILD_FINALIZER,
+  childObject,
+  childPatch,
+  isOwnedBy,
+  type PlanIdentity,
+  takeOverPatch,
+  takeOverRefusal,
+} from "../../plan/child.ts";
 import type { DesiredInterface, PlanProblem } from "../../plan/expand.ts";
 import { type InterfaceObject, INTERFACES } from "./resources.ts";
 
@@ -18,6 +30,8 @@ export interface WriteResult {
   created: number;
   updated: number;
   deleted: number;
+  /** Children of the Go implementation's plan controller that this plan now controls. */
+  takenOver: number;
   /** Children by object name as known after the writes (fresh API responses where we wrote). */
   children: Map<string, InterfaceObject>;
   /** Names held by objects this plan does not control. */
@@ -40,6 +54,12 @@ export interface WriteOptions {
   fieldManager: string;
   /** Maximum concurrent API writes. */
   concurrency: number;
+  /** Whether a child on `node` gets the finalizer that makes its deletion wait for the node's agent. */
+  waitsForAgent(node: string): boolean;
+  /** The plan opted in to taking over the Go implementation's children (src/plan/child.ts takeOverRefusal). */
+  takeOver: boolean;
+  /** The cached WireGuardInterface of that name in the plan's namespace, if any. */
+  lookup(name: string): InterfaceObject | undefined;
 }
 
 /**
@@ -54,22 +74,24 @@ export async function writeChildren(
   owned: ReadonlyMap<string, InterfaceObject>,
   o: WriteOptions,
 ): Promise<WriteResult> {
-  const r: WriteResult = { created: 0, updated: 0, deleted: 0, children: new Map(owned), conflicts: [], errors: [] };
+  const r: WriteResult = {
+    created: 0,
+    updated: 0,
+    deleted: 0,
+    takenOver: 0,
+    children: new Map(owned),
+    conflicts: [],
+    errors: [],
+  };
   const wanted = new Set(desired.map((d) => d.objectName));
   const fail = (what: string, e: unknown) => r.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
 
   await eachLimited(desired, o.concurrency, async (d) => {
-    const want = childObject(plan, d);
-    const have = owned.get(d.objectName);
-    try {
-      if (!have) {
-        r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
-        r.created++;
-        trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "create" });
-        return;
-      }
-      if (have.metadata.deletionTimestamp) return; // being deleted; recreated once it is gone
-      const ops = childPatch(have, want);
+    const want = childObject(plan, d, o.waitsForAgent(d.fromNode));
+    /** Patches a child of this plan into shape (one being deleted is left to finish; it is recreated later). */
+    const align = async (have: InterfaceObject) => {
+      r.children.set(d.objectName, have);
+      const ops = have.metadata.deletionTimestamp ? undefined : childPatch(have, want);
       if (!ops) return;
       r.children.set(
         d.objectName,
@@ -77,22 +99,43 @@ export async function writeChildren(
       );
       r.updated++;
       trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "patch" });
-    } catch (e) {
-      if (isAlreadyExists(e)) {
-        const other = await client.get<InterfaceObject>(INTERFACES, plan.namespace, d.objectName).catch(() =>
-          undefined
-        );
-        if (other && isOwnedBy(other, plan.uid)) {
-          r.children.set(d.objectName, other); // our own child, not yet in the cache; patched on the next pass
+    };
+    try {
+      const have = owned.get(d.objectName);
+      if (have) return await align(have);
+      let other = o.lookup(d.objectName);
+      if (!other) {
+        try {
+          r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
+          r.created++;
+          trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "create" });
           return;
+        } catch (e) {
+          if (!isAlreadyExists(e)) throw e;
         }
-        r.conflicts.push({
-          reason: "NameConflict",
-          message: `WireGuardInterface ${plan.namespace}/${d.objectName} (link ${d.fromNode} → ${d.toNode}) exists ` +
-            "and is not controlled by this plan; it is left alone",
-        });
-        return;
+        other = await client.get<InterfaceObject>(INTERFACES, plan.namespace, d.objectName);
       }
+      // The name is taken: our own child not (yet) in the cache is aligned now, a child of the Go implementation's
+      // plan controller for this plan is taken over if the plan says so; anything else is left alone.
+      if (isOwnedBy(other, plan.uid)) return await align(other);
+      const refusal = takeOverRefusal(other, want);
+      if (!refusal && o.takeOver) {
+        const ops = takeOverPatch(other, want);
+        const taken = await client.patch<InterfaceObject>(INTERFACES, plan.namespace, d.objectName, "json", ops, {
+          fieldManager: o.fieldManager,
+        });
+        r.takenOver++;
+        return await align(taken);
+      }
+      const what = `WireGuardInterface ${plan.namespace}/${d.objectName} (link ${d.fromNode} → ${d.toNode})`;
+      r.conflicts.push({
+        reason: "NameConflict",
+        message: refusal
+          ? `${what} exists and is not controlled by this plan (${refusal}); it is left alone`
+          : `${what} was made for this plan by another plan controller (the Go implementation's) and is left alone; ` +
+            `annotate the plan with ${ANNOTATION_TAKE_OVER}="true" to take it over`,
+      });
+    } catch (e) {
       fail(`write WireGuardInterface ${d.objectName}`, e);
     }
   });
@@ -131,4 +174,41 @@ export async function deleteChildren(
     }
   });
   return errors;
+}
+
+/** The finalizers that wait for a node's agent: the plan's on its children and the agent's own. */
+const AGENT_FINALIZERS = [CHILD_FINALIZER, FINALIZERS.wireGuardInterface];
+
+/**
+ * Releases the Terminating children whose node's agent will not come (`waitsForAgent` false): removes the finalizers
+ * that wait for it, so the deletion completes. Returns the names released and failure messages.
+ */
+export async function releaseChildren(
+  client: KubeClient,
+  owned: Iterable<InterfaceObject>,
+  o: Pick<WriteOptions, "fieldManager" | "concurrency" | "waitsForAgent">,
+): Promise<{ released: string[]; errors: string[] }> {
+  const r = { released: [] as string[], errors: [] as string[] };
+  const list = [...owned].filter((c) =>
+    c.metadata.deletionTimestamp && !o.waitsForAgent(nodeOf(c)) &&
+    AGENT_FINALIZERS.some((f) => c.metadata.finalizers?.includes(f))
+  );
+  await eachLimited(list, o.concurrency, async (c) => {
+    try {
+      let current: InterfaceObject | undefined = c;
+      for (const f of AGENT_FINALIZERS) {
+        if (current) current = await removeFinalizer(client, INTERFACES, current, f, o.fieldManager);
+      }
+      r.released.push(c.metadata.name ?? "");
+    } catch (e) {
+      r.errors.push(`release WireGuardInterface ${c.metadata.name}: ${(e as Error).message}`);
+    }
+  });
+  return r;
+}
+
+/** The node a child is for. */
+export function nodeOf(child: InterfaceObject): string {
+  const node = (child.spec as { node?: unknown } | undefined)?.node;
+  return typeof node === "string" ? node : "";
 }

@@ -1,10 +1,15 @@
 /**
  * Reconcile of one WireGuardNetworkPlan (key "namespace/name"), level-triggered:
- * 1. deletion: delete the children and the key Secret, then remove only our finalizer;
- * 2. otherwise add our finalizer, resolve the node keys (Secrets), expand the plan (pure), write the children, and
- *    write the status computed from the expansion, the problems and the children as read back;
+ * 1. deletion: delete the children, release the Terminating ones whose node has no agent to wait for
+ *    (src/plan/agents.ts), and once no child is left delete the key Secret and remove only our finalizer — so the plan
+ *    is gone only after its children, and never waits for a node whose agent is gone or never ran;
+ * 2. otherwise add our finalizer, resolve the node keys (Secrets), expand the plan (pure), write the children (the
+ *    child finalizer only where the node's agent is or was recently alive), release Terminating children of nodes
+ *    without an agent, and write the status computed from the expansion, the problems, the children as read back and
+ *    the agents' heartbeats;
  * 3. failed writes are retried with backoff (the error is thrown after the status is written).
- * Children are watched (see controller.ts), so a deleted or hand-edited child brings the plan back here.
+ * Children and heartbeats are watched (see controller.ts), so a deleted or hand-edited child, or an agent that starts
+ * or stops, brings the plan back here.
  */
 import { CONDITION_TYPES, FINALIZERS } from "../../api/constants.ts";
 import { type KubeClient, splitKey } from "../../kube/client.ts";
@@ -15,10 +20,12 @@ import { StatusWriter } from "../../kube/status.ts";
 import type { ReadStore } from "../../kube/store.ts";
 import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";
-import { allocationsOf, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
+import { allocationsOf, ANNOTATION_TAKE_OVER, isOwnedBy, type PlanIdentity } from "../../plan/child.ts";
 import { expandPlan } from "../../plan/expand.ts";
-import { planStatus } from "../../plan/status.ts";
-import { deleteChildren, writeChildren } from "./children.ts";
+import { planStatus, withAgents } from "../../plan/status.ts";
+import { waitsForAgent } from "../../plan/agents.ts";
+import type { AgentLiveness } from "../../kube/heartbeat.ts";
+import { deleteChildren, nodeOf, releaseChildren, writeChildren, type WriteOptions } from "./children.ts";
 import { deletePlanKeys, loadPlanKeys } from "./keystore.ts";
 import { type InterfaceObject, type PlanObject, PLANS } from "./resources.ts";
 
@@ -33,6 +40,11 @@ export interface PlanReconcilerOptions {
   fieldManager: string;
   /** Maximum concurrent child writes per plan. */
   concurrency: number;
+  /**
+   * The liveness of a node's wg-controller; undefined when heartbeats are not used: then every child waits for its
+   * node's agent and none is released (agents that publish no heartbeat, like the Go implementation's).
+   */
+  agents?(node: string, nowMs: number): AgentLiveness;
 }
 
 /** Reconciles plans against the informer caches of plans and children. */
@@ -85,6 +97,13 @@ export class PlanReconciler {
     );
     const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager, recorded);
     const owned = this.ownedChildren(plan);
+    const agents = this.#agents(cached, owned.values());
+    const writeOptions: WriteOptions = {
+      ...this.o,
+      waitsForAgent: this.#waits(agents),
+      takeOver: cached.metadata.annotations?.[ANNOTATION_TAKE_OVER] === "true",
+      lookup: (name) => this.children.get(`${namespace}/${name}`),
+    };
     const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
     trace(log, "plan-expanded", key);
     const written = await writeChildren(
@@ -93,8 +112,10 @@ export class PlanReconciler {
       expansion.interfaces,
       new Set(expansion.held),
       owned,
-      this.o,
+      writeOptions,
     );
+    const release = await this.#release(current, owned.values(), writeOptions);
+    written.errors.push(...release.errors);
     const problems = [...keys.problems, ...expansion.problems, ...written.conflicts];
     const before = current.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Degraded);
     const result = await this.#status.update(
@@ -109,6 +130,7 @@ export class PlanReconciler {
           writeErrors: written.errors,
           nodes: keys.nodes,
           children: written.children,
+          agents,
           now: new Date(),
         }),
       current,
@@ -118,9 +140,10 @@ export class PlanReconciler {
     if (after?.status === "True" && (before?.status !== "True" || before.message !== after.message)) {
       void this.recorder.record(result.object, "Warning", after.reason, after.message);
     }
-    const { created, updated, deleted } = written;
-    if (created + updated + deleted > 0) {
-      const message = `created ${created}, updated ${updated}, deleted ${deleted} WireGuardInterfaces`;
+    const { created, updated, deleted, takenOver } = written;
+    if (created + updated + deleted + takenOver > 0) {
+      const message = `created ${created}, updated ${updated}, deleted ${deleted} WireGuardInterfaces` +
+        (takenOver ? `; took over ${takenOver} made by the Go implementation's plan controller` : "");
       log.info("plan {plan}: {message}", { plan: key, message });
       void this.recorder.record(result.object, "Normal", "InterfacesWritten", message);
     }
@@ -129,15 +152,57 @@ export class PlanReconciler {
     }
   };
 
+  /** The liveness of the agents of the plan's nodes and of its children's nodes; undefined without heartbeats. */
+  #agents(plan: PlanObject, children: Iterable<InterfaceObject>): Map<string, AgentLiveness> | undefined {
+    const liveness = this.o.agents;
+    if (!liveness) return undefined;
+    const nodes = new Set([...(plan.spec.nodes ?? []).map((n) => n.nodeName), ...[...children].map(nodeOf)]);
+    const now = Date.now();
+    return new Map([...nodes].map((n) => [n, liveness(n, now)]));
+  }
+
+  #waits(agents: Map<string, AgentLiveness> | undefined): (node: string) => boolean {
+    return (node) => !agents || waitsForAgent(agents.get(node)?.state ?? "None", true);
+  }
+
+  /** Releases Terminating children whose node has no agent to wait for; one Event on the plan names them. */
+  async #release(plan: PlanObject, children: Iterable<InterfaceObject>, o: Parameters<typeof releaseChildren>[2]) {
+    const r = await releaseChildren(this.client, children, o);
+    if (r.released.length) {
+      const names = r.released.sort();
+      const message = `released ${names.length} WireGuardInterfaces whose node has no running wg-controller: ` +
+        `${names.slice(0, 10).join(", ")}${names.length > 10 ? ` and ${names.length - 10} more` : ""}`;
+      log.info("plan {plan}: {message}", { plan: `${plan.metadata.namespace}/${plan.metadata.name}`, message });
+      void this.recorder.record(plan, "Normal", "ChildrenReleased", message);
+    }
+    return r;
+  }
+
   async #finalize(cached: PlanObject, plan: PlanIdentity): Promise<void> {
     if (!hasFinalizer(cached, PLAN_FINALIZER)) return;
     const owned = this.ownedChildren(plan);
+    const agents = this.#agents(cached, owned.values());
+    const o = { ...this.o, waitsForAgent: this.#waits(agents) };
     const errors = await deleteChildren(this.client, plan.namespace, owned.values(), this.o.concurrency);
+    errors.push(...(await this.#release(cached, owned.values(), o)).errors);
     if (errors.length) throw new Error(`plan ${plan.namespace}/${plan.name}: ${errors[0]}`);
+    if (owned.size > 0) {
+      // Their deletions, releases and the agents' state changes bring the plan back here; until then the status says
+      // which agents it waits for.
+      if (agents && cached.status) {
+        const status = withAgents(cached.status, cached.status.conditions, agents, plan.generation, new Date());
+        await this.#status.update(
+          plan.namespace,
+          plan.name,
+          (obj) => obj.metadata.uid === plan.uid ? status : undefined,
+          cached,
+        );
+      }
+      return;
+    }
     await deletePlanKeys(this.client, plan);
-    log.info("plan {plan} deleted: {n} WireGuardInterfaces deleted, finalizer removed", {
+    log.info("plan {plan} deleted: its WireGuardInterfaces are gone, finalizer removed", {
       plan: `${plan.namespace}/${plan.name}`,
-      n: owned.size,
     });
     await removeFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
   }

@@ -1,7 +1,7 @@
 /**
  * NetlinkInterface spec → desired kernel state (pure). One or two link ends (veth: local + peer), each with its
  * placement, name, MTU, admin state and exact address list, plus the kind-specific parameters: bridge slaves,
- * vxlan parameters (all of them, `local` included — the reference ignored it, §5.14), vlan id/parent, macvlan
+ * vxlan parameters (all of them, `local` included — the reference ignored it: docs/reference.md#vxlan-local), vlan id/parent, macvlan
  * mode/parent. Bad input becomes a {@link SpecError} naming the field.
  */
 import { AddressError, type LinkAddress, parseNetlinkAddress } from "../../api/addresses.ts";

@@ -9,7 +9,7 @@ import type { BackendKind } from "../../wireguard/backend.ts";
 import type { DeviceState } from "../../wireguard/model.ts";
 import { Endpoint } from "../../wireguard/addr.ts";
 import { addressKey } from "./desired.ts";
-import { linkAddressOf } from "./linkplan.ts";
+import { linkAddressOf } from "./diff.ts";
 
 const IFF = { UP: 0x1, BROADCAST: 0x2, LOOPBACK: 0x8, POINTOPOINT: 0x10, RUNNING: 0x40, MULTICAST: 0x1000 };
 const OPER_STATES = new Set(["unknown", "not-present", "down", "lower-layer-down", "testing", "dormant", "up"]);

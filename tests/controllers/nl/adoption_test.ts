@@ -6,21 +6,32 @@
  */
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
-import { metricValue } from "../../helpers/agent.ts";
+import { metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { cluster, withNamespace } from "../../helpers/cluster.ts";
+import { cluster, withNamespace } from "../../../kit/cluster.ts";
 import { ADOPT_ANNOTATION } from "../../../src/node/adoption.ts";
-import { create, customApi, isReady, NLI, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
+import {
+  create,
+  customApi,
+  isReady,
+  NLI,
+  type Obj,
+  read,
+  ready,
+  startNlAgent,
+  WAIT_MS,
+} from "../../../kit/nl_agent.ts";
+import { until } from "../../../kit/wait.ts";
 
 const METRICS = "127.0.0.1:18081";
 const MERGE = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
 /** The Ready condition once it has `reason`. */
 function readyWith(api: k8s.CustomObjectsApi, ns: string, name: string, reason: string): Promise<Obj> {
-  return waitFor(`${name} Ready=False ${reason}`, async () => {
+  return until(`${name} Ready=False ${reason}`, async () => {
     const c = (await read(api, ns, name))?.status?.conditions?.find((c: Obj) => c.type === "Ready");
     return c?.status === "False" && c.reason === reason ? c : undefined;
-  });
+  }, WAIT_MS);
 }
 
 /** Warning Events of object `name`. */
@@ -98,7 +109,7 @@ Deno.test({
             'controller="nl-controller",result="requeue_after"',
           );
         const p0 = await passes();
-        await waitFor("10 more passes", async () => (await passes()) >= p0 + 10);
+        await until("10 more passes", async () => (await passes()) >= p0 + 10, WAIT_MS);
         for (const name of ["uplink", "docker"]) {
           const w = await warnings(namespace, name);
           assert.deepEqual(w.map((e) => [e.reason, e.count ?? 1]), [["LinkConflict", 1]], name);
@@ -123,7 +134,7 @@ Deno.test({
 
         // Deleting the bridge deletes what dn42op made (br-up) and never eth0.
         await api.deleteNamespacedCustomObject({ ...NLI, namespace, name: "uplink" });
-        await waitFor("uplink gone", async () => (await read(api, namespace, "uplink")) === null);
+        await until("uplink gone", async () => (await read(api, namespace, "uplink")) === null, WAIT_MS);
         assert.doesNotMatch(await node.ip("-br", "link"), /br-up/);
         assert.match(await node.ip("-br", "addr", "show", "eth0"), /192\.0\.2\.10\/24/);
         assert.ok(isReady(await read(api, namespace, "docker")));

@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { withNamespace } from "../../helpers/cluster.ts";
+import { withNamespace } from "../../../kit/cluster.ts";
 import { Podman } from "../../../lab/podman/podman.ts";
 import { ensureBusyboxImage } from "../../../lab/podman/image.ts";
 import { servicePaths, startService, stopService } from "../../../lab/podman/service.ts";
 import { vethExample } from "../../node/netlink/examples.ts";
-import { create, customApi, isReady, nli, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
+import { create, customApi, isReady, nli, type Obj, read, ready, startNlAgent } from "../../../kit/nl_agent.ts";
+import { until } from "../../../kit/wait.ts";
 
 async function inNetns(pid: number, ...cmd: string[]): Promise<string> {
   const out = await new Deno.Command("nsenter", {
@@ -62,7 +63,7 @@ Deno.test({
           // restart container 1: its namespace (and veth1-a with it, taking veth1-b along) is gone; followed
           const newPid = await podman.restart(names[0]);
           assert.notEqual(newPid, pids[0]);
-          await waitFor(
+          await until(
             "re-created in the new namespace",
             async () => {
               const show = await inNetns(newPid, "ip", "addr", "show", "veth1-a").catch(() => "");

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { kubectl, withNamespace } from "../../helpers/cluster.ts";
-import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { kubectl, withNamespace } from "../../../kit/cluster.ts";
+import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
 import {
   type Agent,
@@ -18,8 +18,9 @@ import {
   read,
   ready,
   startNlAgent,
-  waitFor,
-} from "./harness.ts";
+  WAIT_MS,
+} from "../../../kit/nl_agent.ts";
+import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "cluster");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -172,7 +173,7 @@ e2e(
     for (const [what, mutate, healthy] of drifts) {
       await mutate();
       const t0 = performance.now();
-      await waitFor(`healed: ${what}`, healthy, 20_000, 20);
+      await until(`healed: ${what}`, healthy, 20_000, 20);
       console.log(`healed ${what} in ${(performance.now() - t0).toFixed(0)} ms (polled with ip(8))`);
     }
     assert.equal((await read(api, ns, "br")).status.conditions.find((c: Obj) => c.type === "Ready").status, "True");
@@ -190,8 +191,8 @@ e2e(
       await ready(api, ns, n);
     }
     await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d1" });
-    await waitFor("d1 gone", async () => (await read(api, ns, "d1")) === null);
-    await waitFor("link d1 removed", async () => !/^d1 /m.test(await links(a)));
+    await until("d1 gone", async () => (await read(api, ns, "d1")) === null, WAIT_MS);
+    await until("link d1 removed", async () => !/^d1 /m.test(await links(a)), WAIT_MS);
     await api.patchNamespacedCustomObject({
       ...NLI,
       namespace: ns,
@@ -199,7 +200,7 @@ e2e(
       body: [{ op: "remove", path: "/metadata/finalizers" }],
     }, { headers: { "Content-Type": "application/json-patch+json" } } as never);
     await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: "d2" });
-    await waitFor("link d2 removed", async () => !/^d2 /m.test(await links(a)));
+    await until("link d2 removed", async () => !/^d2 /m.test(await links(a)), WAIT_MS);
     assert.match(await links(a), /foreign0/);
   },
 );
@@ -255,7 +256,7 @@ e2e(
     }
     await agent.stop("SIGTERM");
     const logged = (re: RegExp) =>
-      waitFor(`log ${re}`, async () => re.test(await Deno.readTextFile(agent.logFile)), 20_000);
+      until(`log ${re}`, async () => re.test(await Deno.readTextFile(agent.logFile)), 20_000);
     await logged(/dry-run: would add finalizer/);
     await logged(/dry-run: would change.*create dry0/);
     const o = await read(api, ns, "dry");
@@ -267,7 +268,7 @@ e2e(
 );
 
 e2e(
-  "two nodes: each agent handles and writes status only for its own node's objects (§5 item 21)",
+  "two nodes: each agent handles and writes status only for its own node's objects (docs/reference.md#nl-status-all-nodes)",
   2,
   async ({ ns, nets: [a, b] }) => {
     const api = await customApi();
@@ -319,13 +320,13 @@ e2e(
         }),
       );
     }
-    await waitFor("some links exist", async () => /k\d+@/.test(await links(a)), 120_000, 5);
+    await until("some links exist", async () => /k\d+@/.test(await links(a)), 120_000, 5);
     await agent.stop("SIGKILL");
     await agent.restart();
     for (let i = 0; i < N; i++) await ready(api, ns, `k${i}`);
     const names = (await links(a)).split("\n").map((l) => l.split(/[\s@]/)[0]).filter((x) => /^k\d+(-peer)?$/.test(x));
     assert.equal(names.length, 2 * N, `exactly ${N} pairs: ${names.join(",")}`);
     for (let i = 0; i < N; i++) await api.deleteNamespacedCustomObject({ ...NLI, namespace: ns, name: `k${i}` });
-    await waitFor("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
+    await until("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
   },
 );

@@ -6,11 +6,22 @@
  */
 import assert from "node:assert/strict";
 import { missing, skipUnless } from "../../helpers/caps.ts";
-import { cluster, withNamespace } from "../../helpers/cluster.ts";
+import { cluster, withNamespace } from "../../../kit/cluster.ts";
 import * as k8s from "@kubernetes/client-node";
-import { withNetns } from "../../helpers/netns.ts";
+import { withNetns } from "../../../kit/netns.ts";
 import { vethExample } from "../../node/netlink/examples.ts";
-import { create, customApi, isReady, nli, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
+import {
+  create,
+  customApi,
+  isReady,
+  nli,
+  type Obj,
+  read,
+  ready,
+  startNlAgent,
+  WAIT_MS,
+} from "../../../kit/nl_agent.ts";
+import { until } from "../../../kit/wait.ts";
 
 const condition = (o: Obj, type: string) => o?.status?.conditions?.find((c: Obj) => c.type === type);
 
@@ -48,10 +59,10 @@ Deno.test({
             nli(ns, "veth1", vethExample("n1", { netns: { name: a.name } }, { netns: { name: b.name } })),
           );
 
-          const bad = await waitFor("nl1-dummy Degraded", async () => {
+          const bad = await until("nl1-dummy Degraded", async () => {
             const o = await read(api, ns, "nl1-dummy");
             return condition(o, "Degraded")?.status === "True" && o;
-          });
+          }, WAIT_MS);
           const [rdy, deg, prog] = ["Ready", "Degraded", "Progressing"].map((t) => condition(bad, t));
           assert.deepEqual([rdy.status, rdy.reason], ["False", "KindUnsupported"]);
           assert.equal(deg.reason, "KindUnsupported");
@@ -66,12 +77,12 @@ Deno.test({
           assert.match(await a.ip("-br", "link"), /veth1-a/);
 
           // retries go on (backing off) without a new Event each time
-          const retries = await waitFor("two more passes over nl1-dummy", async () => {
+          const retries = await until("two more passes over nl1-dummy", async () => {
             const log = await Deno.readTextFile(agent.logFile);
             const n = log.split("\n").filter((l) => l.includes("still not converged") && l.includes("nl1-dummy"))
               .length;
             return n >= 2 && n;
-          });
+          }, WAIT_MS);
           const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
           const evs = (await core.listNamespacedEvent({
             namespace: ns,
@@ -94,7 +105,7 @@ Deno.test({
             namespace: ns,
             name: "nl1-dummy",
           });
-          await waitFor("nl1-dummy gone", async () => (await read(api, ns, "nl1-dummy")) === null);
+          await until("nl1-dummy gone", async () => (await read(api, ns, "nl1-dummy")) === null, WAIT_MS);
           assert.ok(isReady(await read(api, ns, "veth1")));
           assert.match(await a.ip("-br", "link"), /veth1-a/);
         } catch (e) {

@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { withNamespace } from "../../helpers/cluster.ts";
-import { metricValue } from "../../helpers/agent.ts";
-import { withNetns } from "../../helpers/netns.ts";
+import { withNamespace } from "../../../kit/cluster.ts";
+import { metricValue } from "../../../kit/agent.ts";
+import { withNetns } from "../../../kit/netns.ts";
 import { vethExample } from "../../node/netlink/examples.ts";
-import { type Agent, create, customApi, nli, read, ready, startNlAgent, waitFor } from "./harness.ts";
+import { type Agent, create, customApi, nli, read, ready, startNlAgent, WAIT_MS } from "../../../kit/nl_agent.ts";
+import { until } from "../../../kit/wait.ts";
 
 const METRICS = "127.0.0.1:9468";
 
@@ -43,7 +44,7 @@ Deno.test({
           await agent.setApiReachable(false);
           // A change the status must show (new ifindex): healed in the kernel, then the write cannot go out.
           await a.ip("link", "del", "veth1-a");
-          const index = await waitFor(
+          const index = await until(
             "veth1-a recreated",
             async () => {
               const m = /^(\d+):/.exec(await a.ip("link", "show", "veth1-a").catch(() => ""));
@@ -53,7 +54,7 @@ Deno.test({
             100,
           );
           assert.notEqual(index, before.status.netlink.index);
-          const errors = await waitFor(
+          const errors = await until(
             "failed status write counted",
             async () => (await statusWriteErrors(agent)) || false,
             60_000,
@@ -62,8 +63,8 @@ Deno.test({
           console.log(`${errors} failed status writes counted while unreachable`);
 
           await agent.setApiReachable(true);
-          await waitFor("status shows the new link", async () =>
-            (await read(api, ns, "veth1"))?.status?.netlink?.index === index);
+          await until("status shows the new link", async () =>
+            (await read(api, ns, "veth1"))?.status?.netlink?.index === index, WAIT_MS);
         } catch (e) {
           console.error(
             await Deno.readTextFile(agent.logFile).catch(() =>

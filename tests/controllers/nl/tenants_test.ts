@@ -6,22 +6,23 @@
  */
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
-import { cluster, withNamespace } from "../../helpers/cluster.ts";
+import { cluster, withNamespace } from "../../../kit/cluster.ts";
 import { startService, stopService } from "../../../lab/podman/service.ts";
 import { ensureContainersProfile, withPodman } from "../../lab/podman_fixture.ts";
-import { run } from "../../../lab/exec.ts";
-import { create, customApi, NLI, type Obj, read, ready, startNlAgent, waitFor } from "./harness.ts";
+import { run } from "../../../kit/proc.ts";
+import { create, customApi, NLI, type Obj, read, ready, startNlAgent, WAIT_MS } from "../../../kit/nl_agent.ts";
+import { until } from "../../../kit/wait.ts";
 
 await ensureContainersProfile(); // before caps.ts probes for podman
 const { skipUnless } = await import("../../helpers/caps.ts");
 
 /** The Ready condition of object `name` once it has the given reason. */
 function readyReason(api: Awaited<ReturnType<typeof customApi>>, ns: string, name: string, reason: string) {
-  return waitFor(`${name} Ready=False ${reason}`, async () => {
+  return until(`${name} Ready=False ${reason}`, async () => {
     const o: Obj = await read(api, ns, name);
     const c = o?.status?.conditions?.find((c: Obj) => c.type === "Ready");
     return c?.status === "False" && c.reason === reason && c;
-  });
+  }, WAIT_MS);
 }
 
 Deno.test({
@@ -119,11 +120,11 @@ Deno.test({
           await ready(api, namespace, "br-del");
           await stopService(paths); // the container keeps running; only its runtime's API is gone
           await api.deleteNamespacedCustomObject({ ...NLI, namespace, name: "br-del" });
-          const blocked = await waitFor("deletion blocked, attempt 2 shown", async () => {
+          const blocked = await until("deletion blocked, attempt 2 shown", async () => {
             const o: Obj = await read(api, namespace, "br-del");
             const c = o?.status?.conditions?.find((c: Obj) => c.type === "Ready");
             return c?.reason === "DeletionBlocked" && /attempt [2-9]/.test(c.message) ? o : undefined;
-          });
+          }, WAIT_MS);
           assert.deepEqual(blocked.metadata.finalizers, ["netlinkinterface.networking.dn42.io/finalizer"]);
           assert.match(
             blocked.status.conditions.find((c: Obj) => c.type === "Ready").message,
@@ -137,7 +138,7 @@ Deno.test({
           assert.equal(events.items.length, 1);
           assert.equal(events.items[0].count ?? 1, 1, "one Event, not one per attempt");
           await startService(podman, paths);
-          await waitFor("object gone", async () => (await read(api, namespace, "br-del")) === null);
+          await until("object gone", async () => (await read(api, namespace, "br-del")) === null, WAIT_MS);
           assert.doesNotMatch(await inC(), /br-del/, "the link went before the finalizer");
         } catch (e) {
           console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));

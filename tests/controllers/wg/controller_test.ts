@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { metricValue, until } from "../../helpers/agent.ts";
+import { metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { wg } from "../../helpers/wgtool.ts";
 import {
@@ -23,6 +23,7 @@ import {
   wireguardGoPids,
   withAgent,
 } from "./support.ts";
+import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
 const START_MS = 180_000;
@@ -219,7 +220,7 @@ Deno.test({
       // Deletion without our finalizer (removed by hand first): the cache delete still removes the link.
       const o1: Obj = await read(ctx.ns, "wg1");
       await patchSpec(ctx.ns, "wg1", {}); // no-op; keeps generation
-      const { customApi } = await import("../../helpers/agent.ts");
+      const { customApi } = await import("../../../kit/agent.ts");
       const k8s = await import("@kubernetes/client-node");
       await (await customApi()).patchNamespacedCustomObject(
         {

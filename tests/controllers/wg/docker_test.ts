@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { ensureContainersProfile, withPodman } from "../../lab/podman_fixture.ts";
+import { until } from "../../../kit/wait.ts";
 
 await ensureContainersProfile();
 const { skipUnless } = await import("../../helpers/caps.ts");
-const { until } = await import("../../helpers/agent.ts");
 const { create, ifname, isReady, read, wgi, withAgent } = await import("./support.ts");
 const { generatePrivateKey } = await import("../../../src/wireguard/key.ts");
 

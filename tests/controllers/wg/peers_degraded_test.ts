@@ -7,10 +7,11 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { type Agent, metricValue, until } from "../../helpers/agent.ts";
+import { type Agent, metricValue } from "../../../kit/agent.ts";
+import { until } from "../../../kit/wait.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { wg } from "../../helpers/wgtool.ts";
-import { cluster } from "../../helpers/cluster.ts";
+import { cluster } from "../../../kit/cluster.ts";
 import { condition, create, ifname, isReady, type Obj, patchSpec, read, secret, wgi, withAgent } from "./support.ts";
 
 const METRICS = "127.0.0.1:18080";

@@ -9,11 +9,12 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { type Agent, metricValue, until } from "../../helpers/agent.ts";
+import { type Agent, metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { wg } from "../../helpers/wgtool.ts";
-import { cluster } from "../../helpers/cluster.ts";
+import { cluster } from "../../../kit/cluster.ts";
 import { create, ifname, isReady, read, secret, wgi, withAgent } from "./support.ts";
+import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
 const START_MS = 240_000;

@@ -1,7 +1,7 @@
 /** Pure parts of the wg-controller glue: endpoint resolution, conditions, the key cache policy. */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { conditionsFor } from "../../../src/controllers/wg/conditions.ts";
+import { conditionsFor } from "../../../src/controllers/conditions.ts";
 import { resolveDns, resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
 import { KeyCache } from "../../../src/controllers/wg/keys.ts";
 import { generatePrivateKey } from "../../../src/wireguard/key.ts";

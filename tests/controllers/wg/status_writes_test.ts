@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { KubeClient } from "../../../src/kube/client.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { until } from "../../helpers/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { cluster } from "../../helpers/cluster.ts";
+import { cluster } from "../../../kit/cluster.ts";
 import { create, ifname, isReady, type Obj, read, WGI, wgi, withAgent } from "./support.ts";
+import { until } from "../../../kit/wait.ts";
 
 const STATS_S = 4;
 const WINDOW_S = 14;

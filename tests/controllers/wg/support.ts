@@ -1,8 +1,8 @@
 /** wg-controller e2e helpers: objects, Secrets, readiness, kernel snapshots, an agent per scenario. */
 import * as k8s from "@kubernetes/client-node";
-import { type Agent, customApi, startAgent } from "../../helpers/agent.ts";
-import { cluster, withNamespace } from "../../helpers/cluster.ts";
-import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { type Agent, customApi, startAgent } from "../../../kit/agent.ts";
+import { cluster, withNamespace } from "../../../kit/cluster.ts";
+import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { wg } from "../../helpers/wgtool.ts";
 
 /** WireGuardInterface resource path parts. */

@@ -1,7 +1,7 @@
 /** Executor against the real kernel, in throwaway namespaces (veth, bridge, vxlan, vlan, macvlan; dummy: kernel tier). */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 import { applyInterface } from "../../../src/node/netlink/apply.ts";
 import { desiredInterface } from "../../../src/node/netlink/desired.ts";

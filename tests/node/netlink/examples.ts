@@ -1,8 +1,8 @@
-/** The reference NetlinkInterface examples (reference-behaviour §2.4–2.7) with placements chosen by the test. */
+/** The reference NetlinkInterface examples (docs/reference.md#the-examples) with placements chosen by the test. */
 import type { Container } from "../../../src/api/common.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 
-/** §2.7 veth.yaml: veth1-a (fe80::eeee:1/64) in `local`, veth1-b (fe80::eeee:2/64) in `peer`. */
+/** veth.yaml: veth1-a (fe80::eeee:1/64) in `local`, veth1-b (fe80::eeee:2/64) in `peer`. */
 export function vethExample(node: string, local: Container, peer: Container): NetlinkInterfaceSpec {
   return {
     node,
@@ -15,7 +15,7 @@ export function vethExample(node: string, local: Container, peer: Container): Ne
   };
 }
 
-/** §2.5 nl2-bridge.yaml: nl2-bridge with slaves v1, v2, two addresses, mtu 1420. */
+/** nl2-bridge.yaml: nl2-bridge with slaves v1, v2, two addresses, mtu 1420. */
 export function bridgeExample(node: string, where: Container): NetlinkInterfaceSpec {
   return {
     node,

@@ -1,7 +1,7 @@
 /** Kernel tier: dummy (reference example nl1-dummy) and vlan, which this host's kernel lacks. */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { withNetns } from "../../helpers/netns.ts";
+import { withNetns } from "../../../kit/netns.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 import { applyInterface } from "../../../src/node/netlink/apply.ts";
 import { desiredInterface } from "../../../src/node/netlink/desired.ts";

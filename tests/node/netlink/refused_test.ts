@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { missing, skipUnless } from "../../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../../helpers/netns.ts";
+import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 import { Errno, NetlinkError } from "../../../src/netlink/mod.ts";
 import { applyInterface, creationProblem } from "../../../src/node/netlink/apply.ts";

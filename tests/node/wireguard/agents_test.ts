@@ -9,15 +9,15 @@ import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interfac
 import { Netns } from "../../../src/netlink/mod.ts";
 import { type AgentIdentity, legacyMark, ownerMark } from "../../../src/node/ownership.ts";
 import { desiredState } from "../../../src/node/wireguard/desired.ts";
-import { WgNode } from "../../../src/node/wireguard/executor.ts";
+import { WgNode } from "../../../src/node/wireguard/apply.ts";
 import { Endpoint } from "../../../src/wireguard/addr.ts";
 import { generatePrivateKey, WireGuardKey } from "../../../src/wireguard/key.ts";
 import { daemonSocketDir, findWireGuardGo, startWireGuardGo, stopWireGuardGo } from "../../../src/wireguard/wggo.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../helpers/netns.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../../kit/netns.ts";
 import { fakeOwners } from "../../helpers/owners.ts";
-import { until } from "../../helpers/wait.ts";
 import { ifname } from "./scenario.ts";
+import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "wireguard-go");
 const parse = {

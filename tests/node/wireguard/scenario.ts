@@ -9,13 +9,13 @@ import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interfac
 import { Netns } from "../../../src/netlink/mod.ts";
 import { type AgentIdentity, ownerMark } from "../../../src/node/ownership.ts";
 import { desiredState, type WgDesired } from "../../../src/node/wireguard/desired.ts";
-import { type EnsureResult, WgNode } from "../../../src/node/wireguard/executor.ts";
+import { type EnsureResult, WgNode } from "../../../src/node/wireguard/apply.ts";
 import { observedStatus, type WgObserved } from "../../../src/node/wireguard/status.ts";
 import { Endpoint } from "../../../src/wireguard/addr.ts";
 import type { BackendKind } from "../../../src/wireguard/backend.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../../../src/wireguard/key.ts";
 import { findWireGuardGo } from "../../../src/wireguard/wggo.ts";
-import { createNetns, deleteNetns, type TestNetns } from "../../helpers/netns.ts";
+import { createNetns, deleteNetns, type TestNetns } from "../../../kit/netns.ts";
 import { wg } from "../../helpers/wgtool.ts";
 import { ping } from "../../wireguard/scenario.ts";
 

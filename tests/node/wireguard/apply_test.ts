@@ -1,6 +1,6 @@
 /** Node-level executor with wireguard-go in throwaway namespaces (scenario.ts; the kernel tier runs the same). */
 import assert from "node:assert/strict";
-import { LinkConflictError } from "../../../src/node/wireguard/executor.ts";
+import { LinkConflictError } from "../../../src/node/wireguard/apply.ts";
 import { UserspaceBackend } from "../../../src/wireguard/userspace.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { ensure, markOf, nodeScenario, pair, pingWithin, want, withSides } from "./scenario.ts";

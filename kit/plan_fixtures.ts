@@ -1,8 +1,8 @@
-/** Shared inputs of the plan tests: the reference's wgp1 example (§2.1) and helpers to build plans. */
-import type { NodeKey } from "../../src/plan/expand.ts";
-import type { PlanNode, WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
+/** Shared inputs of the plan tests: the reference's wgp1 example (docs/reference.md#the-examples) and helpers to build plans. */
+import type { NodeKey } from "../src/plan/expand.ts";
+import type { PlanNode, WireGuardNetworkPlanSpec } from "../src/plan/types.ts";
 
-/** Public keys of the wgp1 nodes as given in reference §2.1. */
+/** Public keys of the wgp1 nodes as in the reference's example. */
 export const LAX1_PUB = "mH275OIRLUolb0t0PzJlVt9Fxvjfn34njOgpy49y7jM=";
 export const LAX2_PUB = "sLd9bBoHQGYMPQowZj/0k6c0LI5j8sWZ7RzrUD9kEmg=";
 

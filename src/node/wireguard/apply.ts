@@ -1,7 +1,7 @@
 /**
  * Executor: brings one WireGuard link to its desired state on this node, through src/netlink and src/wireguard.
  *
- * Placement (design-lessons §0 point 8): a link that belongs in another namespace is created in the agent's host
+ * Placement (docs/design.md): a link that belongs in another namespace is created in the agent's host
  * namespace (where the underlay is, so the WireGuard UDP socket lives there), configured with the full device
  * configuration, and moved; then MTU, addresses and admin state are applied in the target namespace, and every
  * later WireGuard change goes through a client opened in the target namespace. With wireguard-go the daemon is
@@ -48,7 +48,7 @@ import { judgeLinks, type OwnerSource } from "../sweep.ts";
 import { type Adoption, mayChange, notOursMessage } from "../adoption.ts";
 import { type WgDesired, withHeldPeers, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
-import { describeLinkOp, type LinkOp, planLink } from "./linkplan.ts";
+import { describeLinkOp, type LinkOp, planLink } from "./diff.ts";
 import type { WgObserved } from "./status.ts";
 import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";

@@ -15,10 +15,10 @@
  * A failing build or start is an error of the test that asked for the cluster, never a skip.
  */
 import * as k8s from "@kubernetes/client-node";
-import { type ClusterInfo, clusterUp, readClusterState } from "../../scripts/cluster.ts";
-import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { readKubeconfig, renderKubeconfig } from "../../scripts/controlplane/kubeconfig.ts";
-import { issueCert, loadCa } from "../../scripts/controlplane/pki.ts";
+import { type ClusterInfo, clusterUp, readClusterState } from "../scripts/cluster.ts";
+import { BINARIES } from "../scripts/controlplane/build.ts";
+import { readKubeconfig, renderKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
+import { issueCert, loadCa } from "../scripts/controlplane/pki.ts";
 
 /** The shared control plane as tests see it. */
 export interface TestCluster {

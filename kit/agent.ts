@@ -2,19 +2,15 @@
  * Runs a node agent (wg-controller or nl-controller) as a real process confined to a throwaway network namespace
  * (its "host namespace"), reaching the shared test API server through a unix-socket pipe: unix sockets are
  * reachable from every network namespace, so no link of the root namespace is touched.
- *
- * Generic form of tests/controllers/nl/harness.ts (nl helper), parameterised by the program; one copy is meant
- * to remain after the lead merges.
+ * kit/nl_agent.ts adds the nl-controller's objects on top.
  */
 import * as k8s from "@kubernetes/client-node";
 import { cluster, type TestCluster } from "./cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "./netns.ts";
 import { serve } from "./apiproxy.ts";
-import { programCommand, PROGRAMS } from "../../scripts/programs.ts";
+import { programCommand, PROGRAMS } from "../scripts/programs.ts";
 
-export { until } from "./wait.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
 
 /** A running agent. */
 export interface Agent {
@@ -92,7 +88,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let apiPipe: Deno.ChildProcess | undefined;
   let proc: Deno.ChildProcess | undefined;
   const startPipe = async () => {
-    apiPipe = spawnIn(host, [Deno.execPath(), "run", "-A", "tests/helpers/apiproxy.ts", String(apiPort(c)), sock]);
+    apiPipe = spawnIn(host, [Deno.execPath(), "run", "-A", "kit/apiproxy.ts", String(apiPort(c)), sock]);
     for (let i = 0; i < 100; i++) {
       try {
         await host.run("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${apiPort(c)}`);

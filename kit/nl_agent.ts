@@ -1,11 +1,12 @@
 /**
- * nl-controller test helpers on top of the shared agent harness (tests/helpers/agent.ts): the controller as a real
+ * nl-controller helpers of tests and benchmarks on top of the shared agent harness (kit/agent.ts): the controller as a real
  * process confined to a throwaway network namespace, NetlinkInterface objects, readiness.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { type Agent, startAgent, until } from "../../helpers/agent.ts";
+import { type Agent, startAgent } from "./agent.ts";
+import { until } from "./wait.ts";
 
-export { customApi } from "../../helpers/agent.ts";
+export { customApi } from "./agent.ts";
 export type { Agent };
 
 /** Module loading alone takes 10–20 s on a loaded host: waits are sized for that. */
@@ -28,11 +29,6 @@ export async function startNlAgent(
       if (attempt >= 3 || !/API pipe did not come up/.test(String(e))) throw e;
     }
   }
-}
-
-/** Polls `fn` until truthy, with the nl tests' default patience. */
-export function waitFor<T>(what: string, fn: () => Promise<T>, ms = WAIT_MS, every = 50): Promise<T> {
-  return until(what, fn, ms, every);
 }
 
 /** A NetlinkInterface manifest. */
@@ -66,8 +62,8 @@ export function isReady(o: Obj | null): boolean {
 
 /** Waits until object `name` is Ready and returns it. */
 export function ready(api: k8s.CustomObjectsApi, namespace: string, name: string): Promise<Obj> {
-  return waitFor(`${name} Ready`, async () => {
+  return until(`${name} Ready`, async () => {
     const o = await read(api, namespace, name);
     return isReady(o) && o;
-  });
+  }, WAIT_MS);
 }

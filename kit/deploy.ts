@@ -1,12 +1,12 @@
 /**
- * Helpers of the deploy tests: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
+ * Helpers of the deploy tests and bench:image: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
  * objects get a unique suffix and are confined to the watched one), and kubeconfigs for ServiceAccount tokens.
  */
 import { parseAllDocuments, stringify } from "yaml";
-import { BINARIES } from "../../scripts/controlplane/build.ts";
-import { readKubeconfig } from "../../scripts/controlplane/kubeconfig.ts";
-import { ROOT } from "../../scripts/programs.ts";
-import { cluster, kubectl, type NamespaceContext, withNamespace } from "../helpers/cluster.ts";
+import { BINARIES } from "../scripts/controlplane/build.ts";
+import { readKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
+import { ROOT } from "../scripts/programs.ts";
+import { cluster, kubectl, type NamespaceContext, withNamespace } from "./cluster.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Obj = any;
@@ -29,33 +29,64 @@ export async function renderBase(dir = DEPLOY_DIR): Promise<Obj[]> {
   return parseAllDocuments(new TextDecoder().decode(out.stdout)).map((d) => d.toJS());
 }
 
-/** Namespaces of the base: where the programs run, and the one whose objects they act on. */
-export const BASE_NAMESPACES = { system: "dn42op-system", watched: "default" } as const;
+/**
+ * Namespaces of the base: where the programs run, the one whose objects they act on, and the one of the node agents'
+ * heartbeat Leases.
+ */
+export const BASE_NAMESPACES = {
+  system: "dn42op-system",
+  watched: "default",
+  heartbeats: "dn42op-heartbeats",
+} as const;
 
-/** A pair of namespaces standing in for the base's dn42op-system and default. */
+/** Namespaces standing in for the base's dn42op-system, default and dn42op-heartbeats. */
 export interface Namespaces {
   system: string;
   watched: string;
+  /** Default: `system` (the heartbeat Leases and their Roles then live with the programs). */
+  heartbeats?: string;
 }
 
 const opts = { prefix: "dn42op-sh-" };
 
-/** Runs `fn` with two fresh namespaces (`withNamespace` twice): one for the workloads, one for watched objects. */
+/**
+ * Runs `fn` with three fresh namespaces (`withNamespace` thrice): one for the workloads, one for watched objects, one
+ * for heartbeats; `ctx` is the watched one's.
+ */
 export function withNamespaces<T>(fn: (ns: Namespaces, ctx: NamespaceContext) => Promise<T>): Promise<T> {
   return withNamespace(
-    (system) => withNamespace((watched) => fn({ system: system.namespace, watched: watched.namespace }, watched), opts),
+    (system) =>
+      withNamespace(
+        (heartbeats) =>
+          withNamespace(
+            (watched) =>
+              fn({ system: system.namespace, watched: watched.namespace, heartbeats: heartbeats.namespace }, watched),
+            opts,
+          ),
+        opts,
+      ),
     opts,
   );
 }
 
-/** A rendered object moved from the base's namespaces to `ns` (namespace, RoleBinding subjects, `-namespace=`). */
+/**
+ * A rendered object moved from the base's namespaces to `ns` (namespace, RoleBinding subjects, `-namespace=`,
+ * `-heartbeat-namespace=`).
+ */
 function moveObject(o: Obj, ns: Namespaces): Obj {
-  const move = (n: string | undefined) =>
-    n === BASE_NAMESPACES.system ? ns.system : n === BASE_NAMESPACES.watched ? ns.watched : n;
+  const names = Object.keys(BASE_NAMESPACES) as (keyof Namespaces)[];
+  const to = { ...ns, heartbeats: ns.heartbeats ?? ns.system };
+  const move = (n: string | undefined) => {
+    const k = names.find((k) => BASE_NAMESPACES[k] === n);
+    return k ? to[k] : n;
+  };
   if (o.metadata.namespace) o.metadata.namespace = move(o.metadata.namespace);
   for (const s of o.subjects ?? []) s.namespace = move(s.namespace);
   for (const c of o.spec?.template?.spec?.containers ?? []) {
-    c.args = c.args?.map((a: string) => a === `-namespace=${BASE_NAMESPACES.watched}` ? `-namespace=${ns.watched}` : a);
+    c.args = c.args?.map((a: string) => {
+      const m = /^-(namespace|heartbeat-namespace)=(.*)$/.exec(a);
+      return m ? `-${m[1]}=${move(m[2])}` : a;
+    });
   }
   return o;
 }

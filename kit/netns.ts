@@ -4,7 +4,7 @@
  * also when the test throws. Namespaces are created with iproute2 so that a bug in our own netns code cannot
  * be what protects the machine.
  */
-import { run as sh } from "../../lab/exec.ts";
+import { run as sh } from "./proc.ts";
 
 /** Prefix of every network namespace the project creates. */
 export const NETNS_PREFIX = "dn42op-";

@@ -4,7 +4,7 @@ import type { WireGuardInterfaceSpec } from "../../../src/api/wireguard_interfac
 import { Endpoint, IpPrefix } from "../../../src/wireguard/addr.ts";
 import { WireGuardKey } from "../../../src/wireguard/key.ts";
 import { desiredState, WgSpecError, withLearnedEndpoints } from "../../../src/node/wireguard/desired.ts";
-import { type LinkOp, planLink } from "../../../src/node/wireguard/linkplan.ts";
+import { type LinkOp, planLink } from "../../../src/node/wireguard/diff.ts";
 import { isKernelLinkLocal } from "../../../src/node/linklocal.ts";
 import { deviceStatus, goNetFlags, publishedEndpoints } from "../../../src/node/wireguard/status.ts";
 import type { DeviceState } from "../../../src/wireguard/model.ts";

@@ -1,7 +1,10 @@
-/** Ready / Progressing / Degraded of a WireGuardInterface, as one pure function of the reconcile outcome. */
-import type { Condition } from "../../api/common.ts";
-import { setCondition } from "../../api/conditions.ts";
-import { CONDITION_REASONS, CONDITION_TYPES, type ConditionReason } from "../../api/constants.ts";
+/**
+ * Ready / Progressing / Degraded of a node agent's object (WireGuardInterface, NetlinkInterface), as one pure function
+ * of the reconcile outcome: both agents report their conditions through this helper only.
+ */
+import type { Condition } from "../api/common.ts";
+import { setCondition } from "../api/conditions.ts";
+import { CONDITION_REASONS, CONDITION_TYPES, type ConditionReason } from "../api/constants.ts";
 
 /** What a reconcile came to. */
 export type Outcome =
@@ -26,7 +29,7 @@ export function conditionsFor(
       : outcome.kind === "degraded"
       ? outcome.reason
       : CONDITION_REASONS.Reconciling,
-    message: ready ? "the node matches the spec" : outcome.message,
+    message: ready ? "the kernel matches the spec" : outcome.message,
     ...g,
   }, now);
   c = setCondition(c, {
