@@ -50,7 +50,7 @@ import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wi
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
-import { conditionsFor, type Outcome } from "../conditions.ts";
+import { conditionsFor, type Outcome, problemsMessage } from "../conditions.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 import { adoptionOf } from "../../node/adoption.ts";
 import { resolveEndpoints } from "./endpoints.ts";
@@ -220,7 +220,7 @@ export class WgReconciler {
     this.#notify(obj, r);
     if (peerProblems.length) {
       // Only these peers are affected; everything else, peer removals included, was applied above.
-      const message = peerProblems.map((p) => p.message).join("; ");
+      const message = problemsMessage(peerProblems.map((p) => p.message));
       // One Event per problem when it first appears (also across restarts: the condition already names it).
       const shown = this.#announced.get(key) ?? new Set(condition(obj, CONDITION_TYPES.Ready)?.message?.split("; "));
       for (const p of peerProblems) if (!shown.has(p.message)) this.#warn(obj, p.reason, p.message);

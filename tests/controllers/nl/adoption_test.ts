@@ -146,3 +146,39 @@ Deno.test({
       }
     }, { prefix: "dn42op-ten-" }),
 });
+
+Deno.test({
+  name: "adoption: a bridge with the most slaves the CRD admits, none ours, gets one bounded LinkConflict condition",
+  ignore: skipUnless("root", "cluster"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withNamespace(async ({ namespace }) => {
+      const agent = await startNlAgent({ nodename: "lax1", namespace, netnsTag: "ten" });
+      const node = agent.host;
+      const batch = await Deno.makeTempFile({ prefix: "dn42op-ten-" });
+      try {
+        const slaves = Array.from({ length: 256 }, (_, i) => `port${i}`);
+        await Deno.writeTextFile(batch, slaves.map((s) => `link add ${s} type veth peer name ${s}p\n`).join(""));
+        await node.ip("-batch", batch);
+        const api = await customApi();
+        await create(api, {
+          apiVersion: "networking.dn42.io/v1alpha1",
+          kind: "NetlinkInterface",
+          metadata: { name: "wide", namespace },
+          spec: { node: "lax1", type: "bridge", interfaceName: "br-wide", bridge: { slaves } },
+        });
+        const c = await readyWith(api, namespace, "wide", "LinkConflict");
+        assert.match(c.message, /^link port0 in host was not created by dn42op/);
+        assert.match(c.message, /; and 246 more$/, "ten listed, the rest counted");
+        assert.ok(c.message.length <= 32768, `${c.message.length} characters`);
+        assert.doesNotMatch(await node.ip("link", "show", "master", "br-wide"), /port/, "no port enslaved");
+      } catch (e) {
+        console.error(await Deno.readTextFile(agent.logFile).catch(() => ""));
+        throw e;
+      } finally {
+        await agent.dispose();
+        await Deno.remove(batch);
+      }
+    }, { prefix: "dn42op-ten-" }),
+});

@@ -1,7 +1,7 @@
 /** Pure parts of the wg-controller glue: endpoint resolution, conditions, the key cache policy. */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { conditionsFor } from "../../../src/controllers/conditions.ts";
+import { conditionsFor, MAX_CONDITION_MESSAGE, problemsMessage } from "../../../src/controllers/conditions.ts";
 import { resolveDns, resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
 import { KeyCache } from "../../../src/controllers/wg/keys.ts";
 import { generatePrivateKey } from "../../../src/wireguard/key.ts";
@@ -80,6 +80,27 @@ Deno.test("conditionsFor: Ready/Progressing/Degraded per outcome; transition tim
   const prog = conditionsFor(bad, { kind: "progressing", message: "applying" }, 4, t2);
   assert.equal(by(prog, "Progressing").status, "True");
   assert.equal(by(prog, "Degraded").status, "False");
+});
+
+Deno.test("problemsMessage: ten problems listed, the rest counted; never above the CRDs' message limit", () => {
+  const cases: [string[], string][] = [
+    [[], ""],
+    [["a"], "a"],
+    [["a", "b"], "a; b"],
+    [Array.from({ length: 10 }, (_, i) => `p${i}`), "p0; p1; p2; p3; p4; p5; p6; p7; p8; p9"],
+    [Array.from({ length: 13 }, (_, i) => `p${i}`), "p0; p1; p2; p3; p4; p5; p6; p7; p8; p9; and 3 more"],
+  ];
+  for (const [input, want] of cases) assert.equal(problemsMessage(input), want, input.join(","));
+  const long = problemsMessage(Array.from({ length: 12 }, () => "x".repeat(4096)));
+  assert.equal(long.length, MAX_CONDITION_MESSAGE);
+  assert.ok(long.endsWith("..."));
+  const big = conditionsFor(
+    undefined,
+    { kind: "degraded", reason: "LinkConflict", message: "y".repeat(40_000) },
+    1,
+    new Date(),
+  );
+  assert.ok(big.every((c) => c.message.length <= MAX_CONDITION_MESSAGE));
 });
 
 Deno.test("KeyCache: Secrets are read again on a spec change, after maxAge, after forget; inline keys never kept", async () => {
