@@ -9,29 +9,22 @@ import * as k8s from "@kubernetes/client-node";
 import { skipUnless } from "../helpers/caps.ts";
 import { type Identity, kubectl, mintIdentity } from "../../kit/cluster.ts";
 import { until } from "../../kit/wait.ts";
-import { apply, baseFor, deleteClusterScoped, type Namespaces, type Obj, withNamespaces } from "../../kit/deploy.ts";
+import {
+  apply,
+  baseFor,
+  type CallOutcome,
+  deleteClusterScoped,
+  type Namespaces,
+  type Obj,
+  statusOf,
+  withNamespaces,
+} from "../../kit/deploy.ts";
 import { ADOPT_ANNOTATION, PRIVILEGES, TENANT_ANNOTATIONS } from "../../src/api/admission.ts";
 
 const G = "networking.dn42.io";
 const KEY = "mCe+zbjoXyqeHI9bV47fL9CGqyMqtVF8Imjo9D8K1UA=";
 const PEER = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
 const PLURAL = { NetlinkInterface: "netlinkinterfaces", WireGuardInterface: "wireguardinterfaces" } as const;
-
-/** Outcome of one request: HTTP code and the API server's message. */
-interface Outcome {
-  code: number;
-  message: string;
-}
-
-async function outcome(p: Promise<unknown>): Promise<Outcome> {
-  try {
-    await p;
-    return { code: 200, message: "" };
-  } catch (e) {
-    if (!(e instanceof k8s.ApiException)) throw e;
-    return { code: e.code, message: String(JSON.parse(e.body as string)?.message ?? e.body) };
-  }
-}
 
 /** The objects' plural from their kind. */
 function plural(o: Obj): string {
@@ -42,11 +35,11 @@ function plural(o: Obj): string {
 interface Caller {
   api: k8s.CustomObjectsApi;
   /** Server-side dry-run create of `o`. */
-  tryCreate(o: Obj): Promise<Outcome>;
+  tryCreate(o: Obj): Promise<CallOutcome>;
   /** Real create. */
   create(o: Obj): Promise<Obj>;
   /** Real replace of `o` (as read plus changes). */
-  replace(o: Obj): Promise<Outcome>;
+  replace(o: Obj): Promise<CallOutcome>;
 }
 
 function caller(kc: k8s.KubeConfig, namespace: string): Caller {
@@ -54,9 +47,9 @@ function caller(kc: k8s.KubeConfig, namespace: string): Caller {
   const res = (o: Obj) => ({ group: G, version: "v1alpha1", namespace, plural: plural(o) });
   return {
     api,
-    tryCreate: (o) => outcome(api.createNamespacedCustomObject({ ...res(o), body: o, dryRun: "All" })),
+    tryCreate: (o) => statusOf(api.createNamespacedCustomObject({ ...res(o), body: o, dryRun: "All" })),
     create: (o) => api.createNamespacedCustomObject({ ...res(o), body: o }),
-    replace: (o) => outcome(api.replaceNamespacedCustomObject({ ...res(o), name: o.metadata.name, body: o })),
+    replace: (o) => statusOf(api.replaceNamespacedCustomObject({ ...res(o), name: o.metadata.name, body: o })),
   };
 }
 
@@ -150,19 +143,19 @@ function withTenant(
 }
 
 /** Asserts a refusal (403) whose message matches every pattern. */
-function refused(r: Outcome, ...patterns: RegExp[]): void {
+function refused(r: CallOutcome, ...patterns: RegExp[]): void {
   assert.equal(r.code, 403, `expected a refusal, got ${r.code} ${r.message}`);
   for (const p of patterns) assert.match(r.message, p);
 }
 
 /** Asserts acceptance. */
-function accepted(r: Outcome): void {
+function accepted(r: CallOutcome): void {
   assert.equal(r.code, 200, r.message);
 }
 
 /** Retries until `attempt` is accepted (RBAC and namespace changes reach admission after a short delay). */
-async function eventuallyAccepted(what: string, attempt: () => Promise<Outcome>): Promise<void> {
-  let last: Outcome | undefined;
+async function eventuallyAccepted(what: string, attempt: () => Promise<CallOutcome>): Promise<void> {
+  let last: CallOutcome | undefined;
   await until(what, async () => (last = await attempt()).code === 200 ? true : undefined, 30_000, 250)
     .catch((e) => {
       throw new Error(`${(e as Error).message}; last answer ${last?.code} ${last?.message}`);
