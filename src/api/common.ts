@@ -211,6 +211,12 @@ export const Conditions = MapListOf(
   8,
 );
 
+/**
+ * Most entries a status lists of what the node observed (addresses, bridge ports): the node may hold any number, and a
+ * status must stay within what the API server stores.
+ */
+export const MAX_OBSERVED = 256;
+
 /** One address as the kernel reports it (reference netlink status object). */
 export const NetlinkAddressStatus = Type.Object({
   label: Type.Optional(Type.String({ description: "Address label." })),
@@ -251,7 +257,9 @@ export const NetlinkStatus = Type.Object({
     txErrors: Type.Optional(Int64("Transmit errors.")),
     rxDropped: Type.Optional(Int64("Received packets dropped.")),
   }, { description: "Link counters." })),
-  addrs: Type.Optional(Type.Array(NetlinkAddressStatus, { description: "Addresses on the link." })),
+  addrs: Type.Optional(Type.Array(NetlinkAddressStatus, {
+    description: `Addresses on the link; the first ${MAX_OBSERVED} the kernel lists.`,
+  })),
 }, { description: "Snapshot of the link as the kernel reports it." });
 /** Snapshot of a link as the kernel reports it. */
 export type NetlinkStatus = Static<typeof NetlinkStatus>;
@@ -275,7 +283,7 @@ export const LinkFlags = Type.Array(
 /** Addresses in status: "<local> -> <peer>/<len>" for point-to-point, else "<ip>/<len>". */
 export const AddressStrings = Type.Array(Type.String(), {
   description: 'Addresses on the link: "<local> -> <peer>/<prefixlen>" for point-to-point addresses, else ' +
-    '"<ip>/<prefixlen>".',
+    `"<ip>/<prefixlen>"; the first ${MAX_OBSERVED} the kernel lists.`,
 });
 
 /** Fields common to every status: who observed it, for which generation, and the conditions. */

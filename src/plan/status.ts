@@ -9,7 +9,7 @@
 import { CONDITION_REASONS, CONDITION_TYPES } from "../api/constants.ts";
 import type { Condition } from "../api/common.ts";
 import type { WireGuardInterfaceStatus } from "../api/wireguard_interface.ts";
-import type { WireGuardNetworkPlanStatus } from "../api/wireguard_network_plan.ts";
+import { MAX_ENTRY_ADDRESSES, type WireGuardNetworkPlanStatus } from "../api/wireguard_network_plan.ts";
 import { ANNOTATION_PARENT_GENERATION, canonicalJson } from "./child.ts";
 import type { DesiredInterface, PlanProblem } from "./expand.ts";
 import type { AgentLiveness } from "../kube/heartbeat.ts";
@@ -123,7 +123,7 @@ export function planStatus(input: StatusInput): WireGuardNetworkPlanStatus {
       endpoint: peer?.endpoint ?? d.spec.peers[0].endpoint,
       lastHandshake: peer?.last_handshake_time,
       mtu: child?.status?.mtu,
-      addresses: child?.status?.addresses,
+      addresses: child?.status?.addresses?.slice(0, MAX_ENTRY_ADDRESSES),
       ready: isReady,
     };
     return Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) as typeof entry;

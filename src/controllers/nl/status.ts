@@ -1,6 +1,6 @@
 /** NetlinkInterface status from one reconcile pass (pure): observed facts, conditions, observedGeneration. */
 import { formatLinkAddress } from "../../api/addresses.ts";
-import type { NetlinkStatus } from "../../api/common.ts";
+import { MAX_OBSERVED, type NetlinkStatus } from "../../api/common.ts";
 import type { ConditionReason } from "../../api/constants.ts";
 import type { NetlinkInterfaceStatus } from "../../api/netlink_interface.ts";
 import type { Address, Link } from "../../netlink/mod.ts";
@@ -95,15 +95,15 @@ export function buildStatus(i: StatusInput): NetlinkInterfaceStatus {
     s.mtu = main.link.mtu;
     s.operState = operState(main.link);
     s.flags = flagNames(main.link.flags);
-    s.addresses = main.addresses.map(addressText);
+    s.addresses = main.addresses.slice(0, MAX_OBSERVED).map(addressText);
     s.netlink = netlinkStatus(main.link);
-    if (main.link.kind === "bridge") s.bridge = { enslavedLinks: main.slaves };
+    if (main.link.kind === "bridge") s.bridge = { enslavedLinks: main.slaves.slice(0, MAX_OBSERVED) };
   }
   if (peer?.link) {
     s.veth = {
       peer: {
         interfaceName: peer.name,
-        addresses: peer.addresses.map(addressText),
+        addresses: peer.addresses.slice(0, MAX_OBSERVED).map(addressText),
         mtu: peer.link.mtu,
         flags: flagNames(peer.link.flags),
         operState: operState(peer.link),

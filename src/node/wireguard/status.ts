@@ -2,7 +2,7 @@
  * Observed facts of a WireGuard link for the object's status (pure): the link snapshot (reference "netlink" status
  * object), the address strings, and the device without any private or preshared key.
  */
-import type { NetlinkStatus } from "../../api/common.ts";
+import { MAX_OBSERVED, type NetlinkStatus } from "../../api/common.ts";
 import type { WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
 import type { Address, Link } from "../../netlink/mod.ts";
 import type { BackendKind } from "../../wireguard/backend.ts";
@@ -111,10 +111,11 @@ export interface WgObserved {
 
 /** Status fields of the observation (everything except conditions, generation and identity). */
 export function observedStatus(o: WgObserved): Partial<WireGuardInterfaceStatus> {
+  const shown = o.addresses.slice(0, MAX_OBSERVED);
   const s: Partial<WireGuardInterfaceStatus> = {
     mtu: o.link.mtu,
-    addresses: o.addresses.map((a) => addressKey(linkAddressOf(a))),
-    netlink: netlinkStatus(o.link, o.addresses),
+    addresses: shown.map((a) => addressKey(linkAddressOf(a))),
+    netlink: netlinkStatus(o.link, shown),
   };
   if (OPER_STATES.has(o.link.operstate)) s.operState = o.link.operstate as WireGuardInterfaceStatus["operState"];
   if (o.device && o.backend) s.wireguard = deviceStatus(o.device, o.link.name, o.backend);
