@@ -7,6 +7,7 @@ import { skipUnless } from "../../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../../kit/cluster.ts";
 import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
+import { grantAlias } from "../../../src/node/adoption.ts";
 import {
   type Agent,
   create,
@@ -113,6 +114,8 @@ e2e(
     }
     await a.ip("link", "add", "v1", "type", "veth", "peer", "name", "v1p");
     await a.ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
+    // v1 and v2 were not made by dn42op: the node's administrator lets the bridge example's object use them.
+    for (const v of ["v1", "v2"]) await a.ip("link", "set", v, "alias", grantAlias(`${ns}/lax1-nl2-bridge`));
     await create(
       api,
       nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
