@@ -44,8 +44,8 @@ function ownedBy(secret: SecretObject, uid: string): boolean {
   return (secret.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 }
 
-/** UIDs of the key Secrets this process created or replaced (bounded). */
-const written = new Lru<string, true>(4096);
+/** The versions (resourceVersion by UID) of the key Secrets as this process created or replaced them (bounded). */
+const written = new Lru<string, string>(4096);
 
 /**
  * The generated nodes whose stored key is not trusted (see the module doc): its public key differs from the
@@ -57,7 +57,8 @@ async function untrustedNodes(
   generated: string[],
   recorded: ReadonlyMap<string, string>,
 ): Promise<string[]> {
-  const wroteIt = own.metadata.uid !== undefined && written.get(own.metadata.uid) !== undefined;
+  // Written by this process and unchanged since: the same object at the same version.
+  const wroteIt = own.metadata.uid !== undefined && written.get(own.metadata.uid) === own.metadata.resourceVersion;
   const bad: string[] = [];
   for (const node of generated) {
     const stored = data[secretDataKeyFor(node)];
@@ -136,11 +137,17 @@ export async function loadPlanKeys(
     const stored = own
       ? await client.replace<SecretObject>(SECRETS, body, { fieldManager })
       : await client.create<SecretObject>(SECRETS, plan.namespace, body, fieldManager);
-    if (stored?.metadata?.uid) written.set(stored.metadata.uid, true);
+    if (stored?.metadata?.uid && stored.metadata.resourceVersion) {
+      written.set(stored.metadata.uid, stored.metadata.resourceVersion);
+    }
   }
   const nodes = (spec.nodes ?? [])
     .filter((n, i, all) => all.findIndex((m) => m.nodeName === n.nodeName) === i)
-    .map((n) => ({ nodeName: n.nodeName, publicKey: resolved.keys.get(n.nodeName)?.publicKey }));
+    // A node held because of an untrusted Secret keeps its recorded key: the record is what later passes trust.
+    .map((n) => ({
+      nodeName: n.nodeName,
+      publicKey: resolved.keys.get(n.nodeName)?.publicKey ?? (foreign ? recorded.get(n.nodeName) : undefined),
+    }));
   return { ...resolved, problems: allProblems, nodes };
 }
 
