@@ -48,6 +48,19 @@ export const PLAN_LABELS = {
 /** Annotation holding the plan generation a child was generated from (decimal string). */
 export const PLAN_PARENT_GENERATION_ANNOTATION = "networkplan.networking.dn42.io/parent-observed-generation";
 
+/**
+ * Annotation of a child whose private key the plan keeps in its own key Secret: the public key the plan controller
+ * recorded for it. The node agent refuses a key from that Secret with another public key (changed by someone else).
+ */
+export const PLAN_PUBLIC_KEY_ANNOTATION = "networkplan.networking.dn42.io/public-key";
+
+/**
+ * Annotation of a plan announcing a key rotation (`dn42op keys rotate`): JSON `{"<node>": "<public key>"}` of the keys
+ * written into the plan's key Secret. Only who may update the plan can announce one, so the plan controller trusts a
+ * stored key with an announced public key as it trusts one it recorded itself.
+ */
+export const PLAN_ROTATED_KEYS_ANNOTATION = "networkplan.networking.dn42.io/rotated-keys";
+
 /** Finalizer strings known from the reference (its examples and generated children). */
 export const FINALIZERS = {
   /** Put on the WireGuardInterfaces a plan generates. */
@@ -143,7 +156,7 @@ export const CONDITION_REASONS = {
   InvalidPlan: "InvalidPlan",
   /** A plan: a generated name is taken by an object this plan does not own. */
   NameConflict: "NameConflict",
-  /** A plan: its key Secret holds keys this controller did not write (planted or changed by someone else). */
+  /** A plan, or its child: its key Secret holds keys the plan controller did not write (planted or changed). */
   KeySecretNotTrusted: "KeySecretNotTrusted",
   /** A plan: every node's wg-controller is alive. */
   AgentsAlive: "AgentsAlive",

@@ -54,7 +54,7 @@ import { conditionsFor, type Outcome, problemsMessage } from "../conditions.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 import { adoptionOf } from "../../node/adoption.ts";
 import { resolveEndpoints } from "./endpoints.ts";
-import { KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
+import { checkPlanKey, KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
 import { CounterThrottle } from "./stats.ts";
 
@@ -159,6 +159,7 @@ export class WgReconciler {
     try {
       const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
       const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
+      await checkPlanKey(obj.metadata.annotations, obj.spec, keys.privateKey);
       if (fresh) trace(log, "keys-read", key);
       const endpoints = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {

@@ -6,8 +6,10 @@
  * Trust: the generated keys come from that Secret, and anyone who may create or update Secrets in the namespace could
  * plant one under its name (owner reference included) or change its data. So a stored generated key is used only
  * when its public key is the one this controller recorded in the plan's status (`status.nodes`, which only the
- * controller writes), or — before any was recorded — when this process wrote the Secret itself. Otherwise the
- * Secret is not used and not overwritten: the plan reports KeySecretNotTrusted and those nodes' links are held.
+ * controller writes), or announced on the plan itself as a rotation (annotation PLAN_ROTATED_KEYS_ANNOTATION, which
+ * only who may update the plan can set), or — before any was recorded — when this process wrote the Secret itself.
+ * Otherwise the Secret is not used and not overwritten: the plan reports KeySecretNotTrusted and those nodes' links
+ * are held.
  */
 import { isNotFound, type KubeClient } from "../../kube/client.ts";
 import { controlledByValue, LABEL_CONTROLLED_BY, type PlanIdentity } from "../../plan/child.ts";
@@ -56,6 +58,7 @@ async function untrustedNodes(
   data: Record<string, Uint8Array>,
   generated: string[],
   recorded: ReadonlyMap<string, string>,
+  announced: ReadonlyMap<string, string>,
 ): Promise<string[]> {
   // Written by this process and unchanged since: the same object at the same version.
   const wroteIt = own.metadata.uid !== undefined && written.get(own.metadata.uid) === own.metadata.resourceVersion;
@@ -65,6 +68,7 @@ async function untrustedNodes(
     if (stored?.length !== 32) continue;
     const pub = (await publicKeyOf(WireGuardKey.fromBytes("private", stored))).toBase64();
     const want = recorded.get(node);
+    if (announced.get(node) === pub) continue;
     if (want === undefined ? !wroteIt : want !== pub) bad.push(node);
   }
   return bad;
@@ -72,7 +76,8 @@ async function untrustedNodes(
 
 /**
  * Resolves the plan's keys, generating and storing missing ones; writes nothing when nothing changed. `recorded`: the
- * nodes' public keys as this controller last wrote them into the plan's status.
+ * nodes' public keys as this controller last wrote them into the plan's status; `announced`: those of a rotation
+ * announced on the plan.
  */
 export async function loadPlanKeys(
   client: KubeClient,
@@ -80,13 +85,14 @@ export async function loadPlanKeys(
   spec: WireGuardNetworkPlanSpec,
   fieldManager: string,
   recorded: ReadonlyMap<string, string> = new Map(),
+  announced: ReadonlyMap<string, string> = new Map(),
 ): Promise<PlanKeys> {
   const { sources, problems } = keySources(spec, plan.namespace);
   const secretName = planKeySecretName(plan.name);
   const own = await getSecret(client, plan.namespace, secretName);
   const generated = sources.filter((s) => s.kind === "generated").map((s) => s.node);
   const untrusted = own && ownedBy(own, plan.uid)
-    ? await untrustedNodes(own, decode(own) ?? {}, generated, recorded)
+    ? await untrustedNodes(own, decode(own) ?? {}, generated, recorded, announced)
     : [];
   const foreign = own !== undefined && (!ownedBy(own, plan.uid) || untrusted.length > 0);
   const users = new Map<string, SecretData>();

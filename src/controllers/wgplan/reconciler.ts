@@ -27,6 +27,7 @@ import { waitsForAgent } from "../../plan/agents.ts";
 import type { AgentLiveness } from "../../kube/heartbeat.ts";
 import { deleteChildren, nodeOf, releaseChildren, writeChildren, type WriteOptions } from "./children.ts";
 import { deletePlanKeys, loadPlanKeys } from "./keystore.ts";
+import { announcedKeys } from "../../plan/keys.ts";
 import { type InterfaceObject, type PlanObject, PLANS } from "./resources.ts";
 
 const log = logger("wgplan-controller", "reconcile");
@@ -95,7 +96,8 @@ export class PlanReconciler {
     const recorded = new Map(
       (cached.status?.nodes ?? []).flatMap((n) => n.publicKey ? [[n.nodeName, n.publicKey]] : []),
     );
-    const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager, recorded);
+    const announced = announcedKeys(cached.metadata.annotations);
+    const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager, recorded, announced);
     const owned = this.ownedChildren(plan);
     const agents = this.#agents(cached, owned.values());
     const writeOptions: WriteOptions = {
