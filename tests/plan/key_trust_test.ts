@@ -2,6 +2,8 @@
  * The plan controller trusts its key Secret only if it wrote it (real kube-apiserver): a Secret planted under the
  * plan's key Secret name — with the plan as its controller owner, or later with changed data — is neither used nor
  * overwritten; the plan says KeySecretNotTrusted (one Warning Event), and deleting the Secret lets new keys be made.
+ * Children carry the recorded public key for the node agent's own check; a key announced on the plan (as a rotation
+ * does) is trusted.
  */
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
@@ -16,6 +18,7 @@ import {
   SECRETS,
 } from "../../src/controllers/wgplan/resources.ts";
 import { planKeySecretName, secretDataKeyFor } from "../../src/plan/keys.ts";
+import { PLAN_PUBLIC_KEY_ANNOTATION, PLAN_ROTATED_KEYS_ANNOTATION } from "../../src/api/constants.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/wireguard/key.ts";
 import { listChildren, releaseAll, startController } from "./harness.ts";
 import { until } from "../../kit/wait.ts";
@@ -130,6 +133,12 @@ Deno.test({
         assert.ok(!(await shownKeys(client, ns)).includes(swapped.pub), "the swapped-in key is not published");
         const after = await listChildren(client, ns, "p");
         for (const [n, c] of kids) assert.deepEqual(after.get(n)?.spec, c.spec, `${n} held as it was`);
+        // Each child carries its node's recorded public key: the node agent refuses the swapped-in key too.
+        const byNode = new Map(recorded.map((r) => [r.nodeName, r.publicKey]));
+        for (const c of after.values()) {
+          const node = (c.spec as { node: string }).node;
+          assert.equal(c.metadata.annotations?.[PLAN_PUBLIC_KEY_ANNOTATION], byNode.get(node), c.metadata.name);
+        }
 
         // One Warning Event per refusal.
         const events = await until("KeySecretNotTrusted Events", async () => {
@@ -138,6 +147,27 @@ Deno.test({
           return hits.length === 2 && hits;
         }, 30_000);
         for (const e of events) assert.equal(e.count ?? 1, 1, e.message);
+
+        // The same key announced on the plan, as `dn42op keys rotate` does: trusted, recorded, handed to the peer.
+        await client.patch(PLANS, ns, "p", "merge", {
+          metadata: { annotations: { [PLAN_ROTATED_KEYS_ANNOTATION]: JSON.stringify({ a: swapped.pub }) } },
+        });
+        await until("the announced key taken", async () => {
+          const p = await client.get<PlanObject>(PLANS, ns, "p");
+          const degraded = p.status?.conditions?.find((c) => c.type === "Degraded");
+          const a = p.status?.nodes?.find((n) => n.nodeName === "a");
+          return degraded?.status === "False" && a?.publicKey === swapped.pub;
+        }, 60_000);
+        const rotated = await until("children follow", async () => {
+          const m = [...(await listChildren(client, ns, "p")).values()] as (InterfaceObject & {
+            spec: { node: string; peers: { publicKey: string }[] };
+          })[];
+          const a = m.find((c) => c.spec.node === "a");
+          const b = m.find((c) => c.spec.node === "b");
+          return a?.metadata.annotations?.[PLAN_PUBLIC_KEY_ANNOTATION] === swapped.pub &&
+            b?.spec.peers[0].publicKey === swapped.pub && m;
+        }, 60_000);
+        assert.equal(rotated.length, 2);
       } finally {
         await ctl.stop();
         await releaseAll(client, ns);
