@@ -21,6 +21,19 @@ export interface ProcOptions {
   stdin?: string;
 }
 
+const PROC_OPTION_KEYS = new Set(["env", "cwd", "stdin"]);
+
+/**
+ * Refuses options that are not {@link ProcOptions}: an environment record passed in their place type-checks (all
+ * their fields are optional) and would silently run the command without it.
+ */
+export function checkOptions(opts: ProcOptions): void {
+  const unknown = Object.keys(opts).filter((k) => !PROC_OPTION_KEYS.has(k));
+  if (unknown.length) {
+    throw new TypeError(`proc: unknown option(s) ${unknown.join(", ")} (environment variables go in { env })`);
+  }
+}
+
 /** Result of {@link exec}. */
 export interface ExecResult {
   code: number;
@@ -30,6 +43,7 @@ export interface ExecResult {
 
 /** Runs a command to completion and returns its exit code and output; never throws for a non-zero exit. */
 export async function exec(cmd: string[], opts: ProcOptions = {}): Promise<ExecResult> {
+  checkOptions(opts);
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     env: opts.env,

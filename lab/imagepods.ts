@@ -200,9 +200,9 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
       logFile: `${o.stateDir}/logs/${name}.log`,
     });
     for (const h of run.hostPaths) await prepareHostPath(h.source, h.type);
-    await exec(["podman", "rm", "--force", "--ignore", run.name], env);
+    await exec(["podman", "rm", "--force", "--ignore", run.name], { env });
     const t0 = performance.now();
-    const r = await exec(["podman", "run", ...run.args], env);
+    const r = await exec(["podman", "run", ...run.args], { env });
     if (r.code !== 0) throw new Error(`podman run ${run.name}: ${r.stderr.trim()}`);
     started.push({ run, p, t0 });
   }

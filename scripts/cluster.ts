@@ -362,8 +362,31 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterInf
       log(`cluster: ${dir} holds a stale or half-started cluster; cleaning up`);
       await stopAll(dir);
     }
-    return await startCluster(dir, opts, log);
+    return await startWithFreshPorts(dir, opts, log);
   });
+}
+
+/** Attempts at a start whose probed free port was taken by another process before the daemon bound it. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/** A daemon failed because a port it was given is in use: the race between {@link freePort} and its bind. */
+export function isPortRace(e: unknown): boolean {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    if (/address already in use/i.test(c.message)) return true;
+  }
+  return false;
+}
+
+/** {@link startCluster}, again with new ports when a probed port was taken in the meantime. */
+async function startWithFreshPorts(dir: string, opts: ClusterUpOptions, log: (l: string) => void) {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startCluster(dir, opts, log);
+    } catch (e) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !isPortRace(e)) throw e;
+      log(`cluster: a port was taken before its daemon bound it; starting again with new ports`);
+    }
+  }
 }
 
 /**

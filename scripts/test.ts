@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { clusterDown, clusterUp } from "./cluster.ts";
 import { buildControlPlane } from "./controlplane/build.ts";
 import { type JunitCase, junitCases } from "./kernel/junit.ts";
+import { prepareImageInputs } from "./image/build.ts";
 import { prepareKernelTier, runKernelTier } from "./kernel/tier.ts";
 import { ensureProfiles } from "./setup.ts";
 import { createNetns, deleteNetns } from "../kit/netns.ts";
@@ -340,6 +341,10 @@ async function prepare(opts: Options): Promise<void> {
   );
   await step("npm packages cached", () => stream([Deno.execPath(), "install"], { quiet: true }).then(okOrThrow));
   if (opts.cluster) await step("control plane built", () => buildControlPlane());
+  // The image tests build the image offline from these (tests/e2e/image_test.ts).
+  if (opts.cluster && (opts.paths.length === 0 || opts.paths.some((p) => p.includes("image")))) {
+    await step("image inputs fetched", () => prepareImageInputs());
+  }
   if (opts.kernel) await step("kernel tier prepared", () => prepareKernelTier());
 }
 

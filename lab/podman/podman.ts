@@ -75,7 +75,7 @@ export class Podman {
   async inspect(name: string): Promise<PodmanContainerState | null> {
     const r = await exec(
       ["podman", "container", "inspect", "--format", "{{.State.Running}} {{.State.Pid}} {{.State.Status}}", name],
-      await this.env(),
+      { env: await this.env() },
     );
     if (r.code !== 0) {
       if (/no such container/i.test(r.stderr)) return null;

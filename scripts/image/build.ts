@@ -90,7 +90,7 @@ export function dockerfileDenoVersion(dockerfile: string): string | undefined {
 }
 
 async function imageExists(podman: Podman, tag: string): Promise<boolean> {
-  return (await exec(["podman", "image", "exists", tag], await podman.env())).code === 0;
+  return (await exec(["podman", "image", "exists", tag], { env: await podman.env() })).code === 0;
 }
 
 /** Imports a tarball of `dir`'s contents as `tag`. */
@@ -137,7 +137,7 @@ async function ensureDenoImage(podman: Podman, work: string): Promise<string> {
 }
 
 async function imageId(podman: Podman, tag: string): Promise<string | undefined> {
-  const r = await exec(["podman", "image", "inspect", "--format", "{{.Id}}", tag], await podman.env());
+  const r = await exec(["podman", "image", "inspect", "--format", "{{.Id}}", tag], { env: await podman.env() });
   return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
@@ -164,6 +164,21 @@ async function fillNpmCache(): Promise<string> {
   );
   if (r.code !== 0) throw new Error(`image: deno install --frozen failed: ${r.stderr.trim().split("\n").slice(-4)}`);
   return `${BUILD_DENO_DIR}/npm`;
+}
+
+/**
+ * Everything of a build that needs the network, done ahead: the Debian base (mmdebstrap) and the npm cache. The
+ * test command calls it in its prepare phase, because its suite runs in a network namespace without network.
+ */
+export async function prepareImageInputs(podman = new Podman()): Promise<void> {
+  await ensureProfiles(["containers", "image"]);
+  const work = await Deno.makeTempDir({ prefix: "dn42op-image-" });
+  try {
+    await ensureBase(podman, work);
+    await fillNpmCache();
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
 }
 
 /** What {@link buildImage} did. */
@@ -212,7 +227,7 @@ export async function buildImage(tag = IMAGE, podman = new Podman()): Promise<Bu
       tag,
       ROOT,
     ];
-    const r = await exec(cmd, await podman.env());
+    const r = await exec(cmd, { env: await podman.env() });
     await Deno.writeTextFile(log, r.stdout + r.stderr);
     if (r.code !== 0) {
       const tail = (r.stdout + r.stderr).trim().split("\n").slice(-15).join("\n");
@@ -220,7 +235,7 @@ export async function buildImage(tag = IMAGE, podman = new Podman()): Promise<Bu
     }
     const id = await imageId(podman, tag);
     // The previous build, now untagged, is removed (nothing else in the store is touched; in use is fine).
-    if (old && old !== id) await exec(["podman", "rmi", old], await podman.env());
+    if (old && old !== id) await exec(["podman", "rmi", old], { env: await podman.env() });
     return {
       tag,
       mode,
@@ -281,7 +296,7 @@ export async function sourceHash(root = ROOT): Promise<string> {
 export async function ensureImage(tag = IMAGE, podman = new Podman()): Promise<void> {
   const r = await exec(
     ["podman", "image", "inspect", "--format", `{{index .Labels "${SOURCE_LABEL}"}}`, tag],
-    await podman.env(),
+    { env: await podman.env() },
   );
   if (r.code !== 0 || r.stdout.trim() !== await sourceHash()) await buildImage(tag, podman);
 }

@@ -65,7 +65,7 @@ Deno.test({
           ...c.command,
           "-h",
         ],
-        await podman.env(),
+        { env: await podman.env() },
       );
       const program = c.command[0].split("/").at(-1);
       assert.match(r.stderr, new RegExp(`Usage of ${program}:`), `${w.metadata.name}: ${r.stderr}`);
