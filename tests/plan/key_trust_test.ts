@@ -95,7 +95,7 @@ Deno.test({
         type: "Opaque",
         data: { [secretDataKeyFor("a")]: pa.data, [secretDataKeyFor("b")]: pb.data },
       }, "planter");
-      const ctl = startController(kc, ns);
+      const ctl = startController(kc, ns, { resyncPeriodMs: 3000 }); // Secret changes are seen by resync
       try {
         const first = await degradedBy(client, ns, "KeySecretNotTrusted");
         assert.match(first.message, new RegExp(`Secret ${ns}/${name} holds keys of node\\(s\\) a, b that this`));

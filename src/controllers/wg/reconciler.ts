@@ -101,6 +101,8 @@ export class WgReconciler {
   readonly #deletions = new DeletionRetries();
   /** Peer problems already announced with an Event, per object. */
   readonly #announced = new Map<string, Set<string>>();
+  /** The last whole-object problem announced with an Event, per object ("reason\nmessage"). */
+  readonly #lastWarned = new Map<string, string>();
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
@@ -226,10 +228,12 @@ export class WgReconciler {
       const shown = this.#announced.get(key) ?? new Set(condition(obj, CONDITION_TYPES.Ready)?.message?.split("; "));
       for (const p of peerProblems) if (!shown.has(p.message)) this.#warn(obj, p.reason, p.message);
       this.#announced.set(key, new Set(peerProblems.map((p) => p.message)));
+      this.#lastWarned.delete(key);
       this.#writeStatus(obj, { kind: "degraded", reason: CONDITION_REASONS.PeersDegraded, message }, r);
       return { requeueAfterMs: this.#d.pollIntervalMs };
     }
     this.#announced.delete(key);
+    this.#lastWarned.delete(key);
     const outcome: Outcome = r.converged
       ? { kind: "converged" }
       : { kind: "progressing", message: "changes applied; waiting for the node to match" };
@@ -292,8 +296,9 @@ export class WgReconciler {
   }
 
   /**
-   * Status Degraded with `reason`, and a Warning Event when the condition is news (a retry of the same problem adds
-   * none); retried after `retryMs` (-1: caller throws).
+   * Status Degraded with `reason`, and a Warning Event when the problem is news (a retry of the same problem adds
+   * none, also before the status written by the last pass is back in the cache; after a restart the condition
+   * tells); retried after `retryMs` (-1: caller throws).
    */
   #degraded(
     obj: WireGuardInterface,
@@ -303,7 +308,13 @@ export class WgReconciler {
   ): ReconcileResult {
     log.warn("degraded", { key: objectKey(obj), reason, message });
     if (!this.#d.dryRun) {
-      if (this.#conditionChanged(obj, reason, message)) this.#warn(obj, reason, message);
+      const key = objectKey(obj);
+      const said = this.#lastWarned.get(key);
+      if (said === undefined ? this.#conditionChanged(obj, reason, message) : said !== `${reason}\n${message}`) {
+        this.#warn(obj, reason, message);
+      }
+      this.#lastWarned.set(key, `${reason}\n${message}`);
+      this.#announced.delete(key);
       this.#writeStatus(obj, { kind: "degraded", reason, message });
     }
     if (retryMs === -1) return;
@@ -342,6 +353,7 @@ export class WgReconciler {
       this.#keys.forget(key);
       this.#d.peers?.forget(key);
       this.#announced.delete(key);
+      this.#lastWarned.delete(key);
       await this.#d.resolver.release(at.placement);
     }
     return actions;

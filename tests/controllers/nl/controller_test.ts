@@ -139,6 +139,7 @@ e2e(
   async ({ ns, nets: [a, other] }) => {
     const api = await customApi();
     await a.ip("link", "add", "s1", "type", "veth", "peer", "name", "s1p");
+    await a.ip("link", "set", "s1", "alias", grantAlias(`${ns}/br`)); // the node administrator lets br use it
     await create(
       api,
       nli(ns, "br", {

@@ -83,8 +83,12 @@ Deno.test({
           await metricValue(agent, METRICS, "dn42op_status_write_errors_total", 'controller="wg-controller"'),
           0,
         );
-        const lines = (await wg(agent.host, stateDir, "show", name, "allowed-ips")).trim().split("\n");
-        assert.equal(lines.length, MAX_PEERS);
+        // The device holds every peer with all its allowed IPs.
+        const dump = (await wg(agent.host, stateDir, "show", name, "allowed-ips")).trim().split("\n");
+        const onDevice = new Map(dump.map((l) => l.split("\t")).map(([k, ips]) => [k, ips.split(" ").length]));
+        const want = spec.peers as { publicKey: string; allowedIPs: string[] }[];
+        const missing = want.filter((p) => onDevice.get(p.publicKey) !== p.allowedIPs.length);
+        assert.deepEqual(missing.map((p) => [p.publicKey, onDevice.get(p.publicKey)]), [], `${dump.length} lines`);
       },
       [`-metrics-bind-address=${METRICS}`],
       "ten",
