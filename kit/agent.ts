@@ -162,6 +162,13 @@ export async function metricValue(agent: Agent, address: string, name: string, l
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 
+/** The sum of every sample of `name` whose labels begin with `labels` (e.g. all results of one controller). */
+export async function metricSum(agent: Agent, address: string, name: string, labels: string): Promise<number> {
+  const text = await agent.host.run("curl", "-sf", `http://${address}/metrics`);
+  return text.split("\n").filter((l) => l.startsWith(`${name}{${labels}`))
+    .reduce((n, l) => n + Number(l.split(" ").at(-1)), 0);
+}
+
 /** A custom-objects API client for the test cluster. */
 export async function customApi(): Promise<k8s.CustomObjectsApi> {
   return (await cluster()).kc.makeApiClient(k8s.CustomObjectsApi);

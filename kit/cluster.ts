@@ -17,6 +17,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { type ClusterInfo, clusterUp, readClusterState } from "../scripts/cluster.ts";
 import { BINARIES } from "../scripts/controlplane/build.ts";
+import { exec } from "./proc.ts";
 import { readKubeconfig, renderKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
 import { issueCert, loadCa } from "../scripts/controlplane/pki.ts";
 
@@ -153,20 +154,7 @@ export interface KubectlOptions {
 /** Runs the kubectl built from lab/controlplane against the test cluster. */
 export async function kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
   const kubeconfig = opts.kubeconfig ?? (await cluster()).kubeconfigPath;
-  const child = new Deno.Command(BINARIES.kubectl, {
-    args: [`--kubeconfig=${kubeconfig}`, ...args],
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  const r = { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const r = await exec([BINARIES.kubectl, `--kubeconfig=${kubeconfig}`, ...args], { stdin: opts.stdin });
   if ((opts.check ?? true) && r.code !== 0) {
     throw new ClusterFixtureError(`kubectl ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
   }

@@ -5,6 +5,7 @@
  * be what protects the machine.
  */
 import { run as sh } from "./proc.ts";
+import { until } from "./wait.ts";
 
 /** Prefix of every network namespace the project creates. */
 export const NETNS_PREFIX = "dn42op-";
@@ -73,4 +74,14 @@ export async function withNetns<T>(
   } finally {
     for (const ns of made.reverse()) await deleteNetns(ns);
   }
+}
+
+/**
+ * Waits until no IPv6 address of `dev` is tentative (duplicate address detection is over, so the address answers);
+ * `ip` runs ip(8) where the link is, e.g. `(...a) => ns.ip(...a)`.
+ */
+export async function dadOver(ip: (...args: string[]) => Promise<string>, dev: string, ms = 30_000): Promise<void> {
+  await until(`${dev}: duplicate address detection over`, async () => {
+    return !/tentative/.test(await ip("-6", "addr", "show", "dev", dev).catch(() => "tentative"));
+  }, ms);
 }

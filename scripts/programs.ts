@@ -73,15 +73,26 @@ function isFile(path: string): boolean {
 }
 
 /**
+ * Deno flags that write a V8 CPU profile of every program run by `deno run` into `$DN42OP_CPU_PROF_DIR` (one
+ * `CPU.<time>.<pid>.cpuprofile` per process, written when it exits; open it in Chrome DevTools or summarise it with
+ * `deno run -A scripts/cpuprof.ts`). Empty when the variable is unset. For local experiments (lab, benches).
+ */
+function profileFlags(): string[] {
+  const dir = Deno.env.get("DN42OP_CPU_PROF_DIR");
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
+/**
  * The command line that runs program `name` with `args`: `bin/<name> args…` when that binary exists, otherwise
- * `<pinned deno> run --no-prompt <permissions> <entry> args…`. Works from any working directory.
+ * `<pinned deno> run --no-prompt <permissions> <entry> args…` (with {@link profileFlags}). Works from any working
+ * directory.
  */
 export function programCommand(name: ProgramName, args: readonly string[] = [], root = ROOT): string[] {
   const p = PROGRAMS[name];
   if (!p) throw new TypeError(`programCommand: unknown program "${name}" (known: ${PROGRAM_NAMES.join(", ")})`);
   const bin = binaryPath(name, root);
   if (isFile(bin)) return [bin, ...args];
-  return [...denoRunCommand(p, root), ...args];
+  return [...denoRunCommand(p, root, Deno.execPath(), profileFlags()), ...args];
 }
 
 /**

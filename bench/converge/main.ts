@@ -9,7 +9,10 @@
  * would type (wireguard-go in agentx, `wg set` keys/ports/peers, `ip link set … netns`, addresses, MTU, up), from
  * the first command to the first successful ping.
  *
- *   deno task bench:converge [--runs 10]
+ *   deno task bench:converge [--runs 10] [--prefix dn42op-bc-]
+ *
+ * `--prefix` names the instance (`dn42op-<tag>-`): leftovers of that prefix are swept at the start, so two runs at
+ * once need two prefixes.
  *
  * Each of our runs is traced (src/log/trace.ts): the controllers run at -v 4, and their `trace` lines give every
  * phase's offset from the start of `kubectl apply`; the first handshake is read from the initiating device (UAPI,
@@ -34,11 +37,13 @@ import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wi
 import { withNamespace } from "../../kit/cluster.ts";
 import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
+import { keepLogs } from "../logs.ts";
 import { percentile } from "../stats.ts";
 import { parseTrace, phaseOffsets } from "./trace.ts";
 import { until } from "../../kit/wait.ts";
 
-const PREFIX = "dn42op-bc-";
+/** Name prefix of the instance (namespaces, containers, state) unless --prefix gives another (two runs at once). */
+const DEFAULT_PREFIX = "dn42op-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
 const TIMEOUT_MS = 60_000;
 
@@ -229,16 +234,6 @@ async function peerEdits(inst: Instance, rounds: number) {
 }
 
 /** Copies the controllers' logs of the run to .out/bench-converge-logs/ (replacing an earlier run's). */
-async function keepLogs(logDir: string): Promise<void> {
-  const dest = new URL("../../.out/bench-converge-logs/", import.meta.url).pathname;
-  await Deno.remove(dest, { recursive: true }).catch(() => {});
-  await Deno.mkdir(dest, { recursive: true });
-  for await (const e of Deno.readDir(logDir)) {
-    if (e.isFile) await Deno.copyFile(`${logDir}/${e.name}`, `${dest}${e.name}`);
-  }
-  console.log(`controller logs of this run: ${dest}`);
-}
-
 /** Per-label medians (ms) over the runs' traces, in the order of the first run that has each label. */
 function medianTrace(traces: Map<string, number>[]): Map<string, number> {
   const labels = [...new Set(traces.flatMap((t) => [...t.keys()]))];
@@ -333,12 +328,16 @@ async function peerOnce(inst: Instance): Promise<{ up: number; del: number }> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string", default: "10" } } });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { runs: { type: "string", default: "10" }, prefix: { type: "string", default: DEFAULT_PREFIX } },
+  });
+  const prefix = values.prefix;
   const runs = Number(values.runs);
   if (!(runs >= 1)) throw new TypeError(`--runs ${values.runs}: expected a positive integer`);
-  await sweepInstances(PREFIX);
+  await sweepInstances(prefix);
   await withNamespace(async (k) => {
-    const o = freshInstance(PREFIX, k.namespace, k.kubeconfigPath, k.server);
+    const o = freshInstance(prefix, k.namespace, k.kubeconfigPath, k.server);
     try {
       const inst = await instanceUp(o);
       const warm = await oursOnce(inst);
@@ -426,8 +425,8 @@ if (import.meta.main) {
       }));
     } finally {
       await deleteExamples(k.kubeconfigPath, PLAN, o.names).catch(() => {});
-      await keepLogs(`${o.topology.stateDir}/logs`);
+      await keepLogs(`${o.topology.stateDir}/logs`, "bench-converge-logs");
       await instanceDown(o);
     }
-  }, { prefix: PREFIX });
+  }, { prefix: prefix });
 }

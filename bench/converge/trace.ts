@@ -3,6 +3,7 @@
  * time, phase and object key, and per run the offset of each phase from the moment `kubectl apply` started.
  */
 import { TRACE_PHASES, type TracePhase } from "../../src/log/trace.ts";
+import { percentile } from "../stats.ts";
 
 /** One trace line. */
 export interface TraceEvent {
@@ -53,4 +54,30 @@ export function phaseOffsets(events: readonly TraceEvent[], t0: number, keys: re
     }
   }
   return out;
+}
+
+/** How the objects of one run reached one phase: how many, and the median and last offset from `t0` (ms). */
+export interface PhaseSpread {
+  phase: TracePhase;
+  objects: number;
+  p50_ms: number;
+  max_ms: number;
+}
+
+/**
+ * Per phase, in phase order, the spread over all objects of their first arrival at or after `t0` (a many-object run
+ * such as a mesh: which phase the last object reached late). Phases no object reached are left out.
+ */
+export function phaseSpread(events: readonly TraceEvent[], t0: number): PhaseSpread[] {
+  const first = new Map<TracePhase, Map<string, number>>();
+  for (const e of events) {
+    if (e.at < t0) continue;
+    const byKey = first.get(e.phase) ?? first.set(e.phase, new Map()).get(e.phase)!;
+    const seen = byKey.get(e.key);
+    if (seen === undefined || e.at < seen) byKey.set(e.key, e.at);
+  }
+  return TRACE_PHASES.filter((p) => first.has(p)).map((phase) => {
+    const offsets = [...first.get(phase)!.values()].map((at) => at - t0).sort((a, b) => a - b);
+    return { phase, objects: offsets.length, p50_ms: percentile(offsets, 50), max_ms: offsets.at(-1)! };
+  });
 }

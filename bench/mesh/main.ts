@@ -13,10 +13,14 @@
  * seconds each kind of process spent in the round (agents, plan controller, kube-apiserver, etcd, wireguard-go
  * daemons, API pipes).
  *
- *   deno task bench:mesh [--sizes 4,8,12] [--rounds 5,3,1]
+ *   deno task bench:mesh [--sizes 4,8,12] [--rounds 5,3,1] [--prefix dn42op-mesh-b] [-v 2]
  *
- * Own control plane and namespaces `dn42op-mesh-b<id>-…`. Last line: {"mesh_<N>_p50_s", "peer_<N>_p50_s",
+ * The controllers' logs are kept in .out/bench-mesh-logs/n<N>/.
+ *
+ * Own control plane and namespaces `<prefix><id>-…` (leftovers of `<prefix>` are swept at the start, so two runs at
+ * once need two prefixes); `-v` is the controllers' verbosity (4 logs the convergence trace, src/log/trace.ts). Last line: {"mesh_<N>_p50_s", "peer_<N>_p50_s",
  * "ratio_<N>" (ours / peer) for each N, "mesh_8_goal_s": 15, "per_n": {N: rounds, phases and CPU}, "load_avg_1m"}.
+ * At -v 4 each round also lists, per trace phase, how many objects reached it and when the median and the last did.
  */
 import { parseArgs } from "node:util";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
@@ -43,10 +47,12 @@ import { meshNetworkUp } from "../../lab/mesh/topology.ts";
 import { kubectl } from "../../lab/scenario.ts";
 import { cpuMs } from "../scale/fanout.ts";
 import { raiseInotifyInstances } from "../scale/inotify.ts";
+import { keepLogs } from "../logs.ts";
+import { parseTrace, phaseSpread } from "../converge/trace.ts";
 import { percentile } from "../stats.ts";
 import { until } from "../../kit/wait.ts";
 
-const NAME_PREFIX = "dn42op-mesh-b";
+const DEFAULT_PREFIX = "dn42op-mesh-b";
 const GREEN_TIMEOUT_MS = 300_000;
 
 const load = async () => Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
@@ -92,6 +98,24 @@ async function lastChildCreated(mesh: Mesh, startMs: number): Promise<number> {
   return Number(((last - Math.floor(startMs / 1000) * 1000) / 1000).toFixed(0));
 }
 
+/**
+ * With the controllers at -v 4, per trace phase (src/log/trace.ts) how many objects reached it since `startMs` (wall
+ * clock), the median and the last one's offset in seconds; empty at lower verbosity.
+ */
+async function traceSpread(mesh: Mesh, startMs: number) {
+  const events = [];
+  for await (const e of Deno.readDir(`${mesh.o.stateDir}/logs`)) {
+    if (e.isFile) events.push(...parseTrace(await Deno.readTextFile(`${mesh.o.stateDir}/logs/${e.name}`)));
+  }
+  const s = (ms: number) => Number((ms / 1000).toFixed(2));
+  return phaseSpread(events, startMs).map(({ phase, objects, p50_ms, max_ms }) => ({
+    phase,
+    objects,
+    p50_s: s(p50_ms),
+    max_s: s(max_ms),
+  }));
+}
+
 async function noLinksLeft(mesh: Mesh): Promise<boolean> {
   for (const n of mesh.nodes) if ((await wireguardLinks(mesh, n.name)).size) return false;
   return true;
@@ -110,6 +134,7 @@ async function oursOnce(mesh: Mesh, cluster: { etcd: number; apiserver: number }
   if (!r.ok) throw new Error(`no green matrix within ${GREEN_TIMEOUT_MS / 1000} s:\n${formatMatrix(r)}`);
   const cpu = diff(cpu0, await cpuByKind(mesh, cluster));
   const phases = { kubectl_apply_s: applied, children_s: await lastChildCreated(mesh, wall0), green_s: green };
+  const trace = mesh.o.verbosity !== undefined && mesh.o.verbosity >= 4 ? await traceSpread(mesh, wall0) : [];
   await deleteMeshPlan(mesh);
   await until(
     "every link gone after the plan's delete",
@@ -117,7 +142,7 @@ async function oursOnce(mesh: Mesh, cluster: { etcd: number; apiserver: number }
     120_000,
     100,
   );
-  return { seconds: green, phases, cpu };
+  return { seconds: green, phases, cpu, trace };
 }
 
 /** One round of the peer: script up, green, down. */
@@ -134,10 +159,19 @@ async function peerOnce(mesh: Mesh, peers: PeerNode[]) {
   return { seconds: green, scripts_s: scripts };
 }
 
-async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<typeof clusterUp>>, id: string) {
+/** Where and how one size runs. */
+interface SizeRun {
+  cluster: Awaited<ReturnType<typeof clusterUp>>;
+  /** `<prefix><id>`: the run's namespaces and state directory. */
+  name: string;
+  verbosity: number;
+}
+
+async function benchSize(n: number, rounds: number, { cluster, name, verbosity }: SizeRun) {
   const mesh = describeMesh({
-    prefix: `${NAME_PREFIX}${id}-`,
-    stateDir: `/run/dn42op/${NAME_PREFIX}${id}`,
+    prefix: `${name}-`,
+    stateDir: `/run/dn42op/${name}`,
+    verbosity,
     nodes: n,
     kubeconfig: cluster.kubeconfig,
     server: cluster.server,
@@ -168,6 +202,7 @@ async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<
       console.log(
         `N=${n} round ${i + 1}: green ${o.seconds} s (children ${o.phases.children_s} s) cpu ${JSON.stringify(o.cpu)}`,
       );
+      for (const t of o.trace) console.log(`  ${t.phase}: ${t.objects} objects, p50 ${t.p50_s} s, last ${t.max_s} s`);
     }
     await stopMeshAgents(mesh);
     const ourP50 = p50(ours.map((o) => o.seconds));
@@ -180,10 +215,12 @@ async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<
       ratio: Number((ourP50 / peerP50).toFixed(2)),
       tunnels: n * (n - 1),
       phases: ours.map((o) => o.phases),
+      trace: ours.map((o) => o.trace),
       cpu_s: ours.map((o) => o.cpu),
       peer_scripts_s: peer.map((o) => o.scripts_s),
     };
   } finally {
+    await keepLogs(`${mesh.o.stateDir}/logs`, `bench-mesh-logs/n${n}`).catch(() => {});
     await meshDown(mesh);
   }
 }
@@ -191,15 +228,20 @@ async function benchSize(n: number, rounds: number, cluster: Awaited<ReturnType<
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { sizes: { type: "string", default: "4,8,12" }, rounds: { type: "string", default: "5,3,1" } },
+    options: {
+      sizes: { type: "string", default: "4,8,12" },
+      rounds: { type: "string", default: "5,3,1" },
+      prefix: { type: "string", default: DEFAULT_PREFIX },
+      v: { type: "string", short: "v", default: "2" },
+    },
   });
   const sizes = values.sizes.split(",").map(Number);
   const rounds = values.rounds.split(",").map(Number);
   await ensureProfiles(["base", "mesh"]);
-  const swept = await sweepMeshes(NAME_PREFIX);
+  const swept = await sweepMeshes(values.prefix);
   if (swept.length) console.log(`swept stale bench leftovers: ${swept.join(", ")}`);
-  const id = crypto.randomUUID().slice(0, 6);
-  const clusterDir = `/tmp/${NAME_PREFIX}${id}-cluster`;
+  const name = `${values.prefix}${crypto.randomUUID().slice(0, 6)}`;
+  const clusterDir = `/tmp/${name}-cluster`;
   const loadStart = await load();
   const summary: Record<string, unknown> = {};
   const perN: Record<string, unknown> = {};
@@ -208,7 +250,7 @@ if (import.meta.main) {
   try {
     const cluster = await clusterUp({ dir: clusterDir, ownerPid: Deno.pid });
     for (const [i, n] of sizes.entries()) {
-      const r = await benchSize(n, rounds[i] ?? rounds.at(-1)!, cluster, id);
+      const r = await benchSize(n, rounds[i] ?? rounds.at(-1)!, { cluster, name, verbosity: Number(values.v) });
       perN[n] = r;
       summary[`mesh_${n}_p50_s`] = r.p50_s;
       summary[`peer_${n}_p50_s`] = r.peer_p50_s;

@@ -7,7 +7,9 @@
  * - a watch that ends is resumed from the last seen resourceVersion (events and bookmarks advance it);
  * - 410 Gone, as an in-stream ERROR event or as an HTTP status (watch or expired continue token), triggers a relist
  *   that diffs the new list against the cache (missed deletes become delete events);
- * - other errors retry with exponential backoff (0.8 s … 30 s), forever, until `stop()`;
+ * - other errors retry with exponential backoff (0.8 s … 5 s, jitter taken off: {@link RECONNECT_BACKOFF}), forever,
+ *   until `stop()`: after an API server outage of any length the cache is current again within about 5 s of its
+ *   return;
  * - a watchdog aborts a watch that delivered nothing (not even a bookmark) for `watchdogMs`;
  * - every `resyncPeriodMs` each cached object is passed to the `resync` handlers (drift-detection tick);
  * - cached objects carry no `metadata.managedFields`.
@@ -27,6 +29,14 @@ import {
 import { type ReadStore, Store } from "./store.ts";
 
 const log = logger("kube", "informer");
+
+/**
+ * Reconnect backoff of list and watch: from 0.8 s doubling to a 5 s cap, each delay up to half shorter at random.
+ * client-go's reflector caps at 30 s, so after a long outage its controllers may wait half a minute to see the API
+ * server again; a low cap keeps that wait a few seconds, and the jitter keeps many agents from retrying in step (at
+ * the cap one retry per 2.5–5 s each, a cheap failed connection while the server is down).
+ */
+export const RECONNECT_BACKOFF = { initialMs: 800, maxMs: 5_000, jitter: 0.5 } as const;
 
 /** Callbacks of an informer; exceptions thrown by them are logged and otherwise ignored. */
 export interface InformerHandlers<T> {
@@ -54,7 +64,7 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   /** Abort a watch that received nothing for this long (default: watch timeout + 60 s). */
   watchdogMs?: number;
-  /** Reconnect backoff (default 800 ms … 30 s). */
+  /** Reconnect backoff (default {@link RECONNECT_BACKOFF}). */
   backoff?: Backoff;
   /** Name used in logs and stats (default: the plural). */
   name?: string;
@@ -125,7 +135,8 @@ export class Informer<T extends KubeObject> {
   readonly stats: InformerStats = { lists: 0, relists: 0, watches: 0, watchdogAborts: 0, errors: 0 };
 
   constructor(private readonly client: KubeClient, readonly options: InformerOptions) {
-    this.#backoff = options.backoff ?? new Backoff();
+    const b = RECONNECT_BACKOFF;
+    this.#backoff = options.backoff ?? new Backoff(b.initialMs, b.maxMs, b.jitter);
   }
 
   /** The cache (read-only view). */

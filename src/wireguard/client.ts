@@ -130,13 +130,22 @@ export class WireGuardClient {
     await send(backend, name, updates);
   }
 
-  /** Brings the device to `desired` with the minimal ordered SET requests and returns what was sent. */
-  async apply(name: string, desired: DeviceConfig): Promise<ApplyResult> {
+  /**
+   * Brings the device to `desired` with the minimal ordered SET requests and returns what was sent. `actual`, the
+   * device as the caller has just read it, saves a read. How the device removes single allowed IPs is asked (a probe
+   * on wireguard-go) only when the diff removes some.
+   */
+  async apply(name: string, desired: DeviceConfig, actual?: DeviceState): Promise<ApplyResult> {
     const backend = await this.backendFor(name);
-    const actual = await backend.getDevice(name);
-    const removal: AllowedIpRemoval = await backend.allowedIpRemoval(name);
-    const dummyPeerKey = removal === "dummy-peer" ? await publicKeyOf(await generatePrivateKey()) : undefined;
-    const updates = diffDevice(desired, actual, { allowedIpRemoval: removal, dummyPeerKey });
+    const have = actual ?? await backend.getDevice(name);
+    let updates = diffDevice(desired, have, { allowedIpRemoval: "remove-me" });
+    if (updates.some((u) => u.peers.some((p) => p.removeAllowedIps?.length))) {
+      const removal: AllowedIpRemoval = await backend.allowedIpRemoval(name);
+      if (removal === "dummy-peer") {
+        const dummyPeerKey = await publicKeyOf(await generatePrivateKey());
+        updates = diffDevice(desired, have, { allowedIpRemoval: removal, dummyPeerKey });
+      }
+    }
     await send(backend, name, updates);
     return { backend: backend.kind, updates };
   }

@@ -8,9 +8,11 @@
  * `<stateDir>/run/wireguard/<name>.sock` for everyone else ({@link daemonSocketDir}). One state directory per agent
  * (wg-controller's default is per node and watched namespace) is then all the separation needed.
  *
- * Start: `setsid nsenter --net=<netns path> unshare --mount --propagation private sh -c 'mount --bind <stateDir>/run
- * /var/run && exec wireguard-go -f <name>'`, with output appended to `<stateDir>/<name>.log`. Each step execs the
- * next, so the PID we spawn ends up as wireguard-go's own. nsenter takes any namespace path (a bind mount under
+ * Start: `setsid nsenter --net=<netns path> unshare --mount --propagation private sh -c 'exec >><stateDir>/<name>.log
+ * 2>&1 </dev/null; mount --bind <stateDir>/run /var/run && exec wireguard-go -f <name>'`. Each step execs the next, so
+ * the PID we spawn ends up as wireguard-go's own. The start waits until the socket file exists (checked at growing
+ * intervals: under load a daemon takes seconds, and every check costs) and then until the daemon answers; a daemon
+ * that is slow to answer is waited for up to the start timeout, not killed at its first slow answer. nsenter takes any namespace path (a bind mount under
  * /run/netns or a container's /proc/PID/ns/net). wireguard-go creates its TUN link and its UDP socket in the network
  * namespace it starts in; setsid detaches it from our process group and its output goes to a file, so it survives a
  * restart of ours.
@@ -18,7 +20,7 @@
  * Adopt: after our restart, a device is found by its UAPI socket plus the PID recorded in `<stateDir>/<name>.pid`
  * (checked against /proc: command line and, if given, network namespace). Daemons of the earlier layout (PID files
  * directly in the shared directory, sockets in /var/run/wireguard) are never adopted: nothing there proves which
- * agent started them (src/node/wireguard/executor.ts replaces their links instead).
+ * agent started them (src/node/wireguard/apply.ts replaces their links instead).
  *
  * Logs: wireguard-go runs with LOG_LEVEL=error, and {@link trimLogs} (at every start and sweep) keeps each log below
  * 1 MiB, so a flood of errors cannot fill the node's /run.
@@ -27,8 +29,8 @@
  * that namespace alive, so the device owner must stop it when the device goes.
  */
 
-import { DaemonError, DeviceNotFoundError } from "./errors.ts";
-import { checkDeviceName, UAPI_GET } from "./uapi.ts";
+import { DaemonError } from "./errors.ts";
+import { checkDeviceName } from "./uapi.ts";
 import { uapiCall, uapiSocketPath } from "./uapi_socket.ts";
 
 /** Where and how daemons run. */
@@ -58,6 +60,13 @@ export const DEFAULT_STATE_DIR = "/run/dn42op/wireguard-go";
 export function daemonSocketDir(opts: Pick<WireGuardGoOptions, "stateDir"> = {}): string {
   return `${opts.stateDir ?? DEFAULT_STATE_DIR}/run/wireguard`;
 }
+/** Intervals between the checks for a starting daemon's socket: growing from `first` by half to `max`. */
+const START_POLL_MS = { first: 5, max: 100 } as const;
+
+function nextPoll(ms: number): number {
+  return Math.min(START_POLL_MS.max, Math.ceil(ms * 1.5));
+}
+
 /** A set request without changes: answered with `errno=0` by a serving daemon. */
 const UAPI_PING = "set=1\n\n";
 
@@ -102,17 +111,15 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   await Deno.mkdir(`${p.dir}/run`, { mode: 0o700 }).catch((e) => {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   });
-  const inner = [
-    "setsid",
-    ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
-    ...["unshare", "--mount", "--propagation", "private", "--"],
-    ...["sh", "-c", 'mount --bind "$0" /var/run && exec "$@"', `${p.dir}/run`],
-    opts.binary ?? "wireguard-go",
-    "-f",
-    name,
-  ];
-  const child = new Deno.Command("sh", {
-    args: ["-c", 'exec "$@" >>"$WG_LOG" 2>&1 </dev/null', "sh", ...inner],
+  const child = new Deno.Command("setsid", {
+    args: [
+      ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
+      ...["unshare", "--mount", "--propagation", "private", "--"],
+      ...["sh", "-c", 'exec >>"$WG_LOG" 2>&1 </dev/null; mount --bind "$0" /var/run && exec "$@"', `${p.dir}/run`],
+      opts.binary ?? "wireguard-go",
+      "-f",
+      name,
+    ],
     env: { WG_LOG: p.log, LOG_LEVEL: "error", GOMAXPROCS: daemonGomaxprocs() },
     stdin: "null",
     stdout: "null",
@@ -125,14 +132,12 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   let exited = false;
   child.status.then(() => exited = true);
   const deadline = Date.now() + (opts.startTimeoutMs ?? 5000);
-  while (Date.now() < deadline && !exited) {
-    try {
-      await uapiCall(name, UAPI_GET, socketDir, 1000);
+  const socket = uapiSocketPath(name, socketDir);
+  for (let wait: number = START_POLL_MS.first; Date.now() < deadline && !exited; wait = nextPoll(wait)) {
+    if (await exists(socket) && await answers(name, socketDir, Math.max(1, Math.min(1000, deadline - Date.now())))) {
       return daemon;
-    } catch (e) {
-      if (!(e instanceof DeviceNotFoundError)) break;
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(wait);
   }
   const why = exited ? "exited during start" : "did not answer on its UAPI socket in time";
   await stopWireGuardGo(daemon, opts).catch(() => {});
@@ -237,10 +242,10 @@ async function isAlive(pid: number): Promise<boolean> {
   }
 }
 
-async function answers(name: string, socketDir: string): Promise<boolean> {
+async function answers(name: string, socketDir: string, timeoutMs = 1000): Promise<boolean> {
   try {
     // The no-op set, not a get: a busy daemon's 10,000-peer get can outlast the timeout and pass for dead.
-    await uapiCall(name, UAPI_PING, socketDir, 1000);
+    await uapiCall(name, UAPI_PING, socketDir, timeoutMs);
     return true;
   } catch {
     return false;

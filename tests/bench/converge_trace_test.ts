@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseTrace, parseTraceLine, phaseOffsets } from "../../bench/converge/trace.ts";
+import { parseTrace, parseTraceLine, phaseOffsets, phaseSpread } from "../../bench/converge/trace.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -36,6 +36,21 @@ Deno.test("phase offsets: first occurrence per phase and key at or after t0, in 
     ["agent-reconcile ns/x", 100],
     ["agent-reconcile ns/y", 200],
     ["device-created ns/x", 300],
+  ]);
+});
+
+Deno.test("phase spread: per phase the objects' first arrivals after t0, their median and the last one", () => {
+  const log = [
+    "2026-12-06 06:00:00.500 +00 [INF] a: trace phase=device-created key=ns/x", // before t0: an earlier run
+    "2026-12-06 06:00:01.100 +00 [INF] a: trace phase=agent-reconcile key=ns/x",
+    "2026-12-06 06:00:01.200 +00 [INF] b: trace phase=agent-reconcile key=ns/y",
+    "2026-12-06 06:00:04.000 +00 [INF] c: trace phase=agent-reconcile key=ns/z",
+    "2026-12-06 06:00:05.000 +00 [INF] a: trace phase=agent-reconcile key=ns/x", // a later pass of x
+    "2026-12-06 06:00:02.000 +00 [INF] a: trace phase=device-created key=ns/x",
+  ].join("\n");
+  assert.deepEqual(phaseSpread(parseTrace(log), Date.parse("2026-12-06T06:00:01.000Z")), [
+    { phase: "agent-reconcile", objects: 3, p50_ms: 200, max_ms: 3000 },
+    { phase: "device-created", objects: 1, p50_ms: 1000, max_ms: 1000 },
   ]);
 });
 

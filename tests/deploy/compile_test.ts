@@ -116,6 +116,22 @@ Deno.test("programs: programCommand runs bin/<name> when it exists, else deno ru
   ]);
 });
 
+Deno.test("programs: with DN42OP_CPU_PROF_DIR set, deno run writes a CPU profile of the program into it", () => {
+  const before = Deno.env.get("DN42OP_CPU_PROF_DIR");
+  try {
+    Deno.env.set("DN42OP_CPU_PROF_DIR", "/tmp/dn42op-prof");
+    const run = programCommand("wg-controller", ["-v=2"], "/nonexistent/");
+    const entry = run.indexOf(`/nonexistent/${PROGRAMS["wg-controller"].entry}`);
+    assert.ok(run.indexOf("--cpu-prof") > 1 && run.indexOf("--cpu-prof") < entry, run.join(" "));
+    assert.ok(run.indexOf("--cpu-prof-dir=/tmp/dn42op-prof") < entry, run.join(" "));
+    Deno.env.delete("DN42OP_CPU_PROF_DIR");
+    assert.ok(!programCommand("wg-controller", [], "/nonexistent/").some((a) => a.startsWith("--cpu-prof")));
+  } finally {
+    if (before === undefined) Deno.env.delete("DN42OP_CPU_PROF_DIR");
+    else Deno.env.set("DN42OP_CPU_PROF_DIR", before);
+  }
+});
+
 Deno.test("programs: each program starts with exactly its permissions and prints its usage (-h, exit 0)", async () => {
   for (const name of PROGRAM_NAMES) {
     const cmd = programCommand(name, ["-h"]);

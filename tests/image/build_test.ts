@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   baseTag,
   dockerfileDenoVersion,
+  IMAGE_INPUTS,
   mmdebstrapCommand,
   PACKAGES_FILE,
   parsePackages,
@@ -55,27 +56,26 @@ Deno.test("launchers: exec the pinned Deno with the program's permissions, cache
   }
 });
 
+/** The sources of deploy/Dockerfile's COPY lines from the build context (not `--from` a stage). */
+function dockerfileCopies(dockerfile: string): string[] {
+  return dockerfile.split("\n").filter((l) => /^COPY (?!--from)/.test(l))
+    .flatMap((l) => l.split(/\s+/).slice(1, -1)).map((s) => s.replace(/\/$/, ""));
+}
+
+Deno.test("the image's inputs are what deploy/Dockerfile copies, and every one exists", async () => {
+  const copies = dockerfileCopies(await Deno.readTextFile(`${ROOT}deploy/Dockerfile`));
+  assert.deepEqual([...IMAGE_INPUTS].sort(), ["deploy/Dockerfile", ...copies].sort());
+  for (const f of IMAGE_INPUTS) await Deno.stat(`${ROOT}${f}`); // throws naming a moved or deleted file
+});
+
 Deno.test("the image's source hash follows what the Dockerfile copies, and nothing else", async () => {
   const root = await Deno.makeTempDir({ prefix: "dn42op-img-src-" });
   try {
-    for (const d of ["deploy/image", "ffi", "src/a", "lab", "scripts/image"]) {
-      await Deno.mkdir(`${root}/${d}`, { recursive: true });
-    }
-    for (
-      const f of [
-        "deploy/Dockerfile",
-        "deploy/image/packages.txt",
-        "deno.json",
-        "deno.lock",
-        "ffi/x.ts",
-        "src/a/y.ts",
-        "lab/exec.ts",
-        "scripts/programs.ts",
-        "scripts/compile.ts",
-        "scripts/image/install.ts",
-      ]
-    ) {
-      await Deno.writeTextFile(`${root}/${f}`, f);
+    for (const f of IMAGE_INPUTS) {
+      // A directory input gets one file inside it.
+      const path = f.includes(".") || f === "deploy/Dockerfile" ? f : `${f}/a/y.ts`;
+      await Deno.mkdir(`${root}/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
+      await Deno.writeTextFile(`${root}/${path}`, path);
     }
     const a = await sourceHash(`${root}/`);
     assert.equal(await sourceHash(`${root}/`), a);

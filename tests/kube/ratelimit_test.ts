@@ -56,10 +56,15 @@ Deno.test("MaxOfRateLimiter / default limiter: the longer of item backoff and bu
   assert.throws(() => new MaxOfRateLimiter<string>(), RangeError);
 });
 
-Deno.test("Backoff: doubles from initial to max with bounded jitter, reset starts over", () => {
+Deno.test("Backoff: doubles from initial to max, jitter taken off (never above the cap), reset starts over", () => {
   const b = new Backoff(800, 30_000, 0.1, () => 0.5);
   const got = Array.from({ length: 8 }, () => b.next());
-  assert.deepEqual(got, [840, 1680, 3360, 6720, 13440, 26880, 30000, 30000]);
+  assert.deepEqual(got, [760, 1520, 3040, 6080, 12160, 24320, 28500, 28500]);
   b.reset();
-  assert.equal(b.next(), 840);
+  assert.equal(b.next(), 760);
+  for (const r of [0, 0.999]) {
+    const capped = new Backoff(800, 5000, 0.5, () => r);
+    const delays = Array.from({ length: 10 }, () => capped.next());
+    assert.ok(delays.every((d) => d <= 5000 && d >= 400), `random ${r}: ${delays}`);
+  }
 });

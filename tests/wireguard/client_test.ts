@@ -12,12 +12,15 @@ import { device, livePeer, peer } from "./fixtures.ts";
 class FakeBackend implements WireGuardBackend {
   sent: DeviceUpdate[] = [];
   failAt = -1;
+  reads = 0;
+  probes = 0;
   constructor(
     readonly kind: "kernel" | "userspace",
     readonly devices: Map<string, DeviceState>,
     readonly removal: AllowedIpRemoval = "remove-me",
   ) {}
   getDevice(name: string): Promise<DeviceState> {
+    this.reads++;
     const d = this.devices.get(name);
     return d ? Promise.resolve({ ...d, peers: [...d.peers] }) : Promise.reject(new DeviceNotFoundError(name));
   }
@@ -28,6 +31,7 @@ class FakeBackend implements WireGuardBackend {
     return Promise.resolve();
   }
   allowedIpRemoval(): Promise<AllowedIpRemoval> {
+    this.probes++;
     return Promise.resolve(this.removal);
   }
   hasDevice(name: string): Promise<boolean> {
@@ -103,6 +107,32 @@ Deno.test("client: apply sends the diff in order; a failing request reports how 
     return true;
   });
   await assert.rejects(c.device("missing"), DeviceNotFoundError);
+});
+
+Deno.test("client: apply uses the device the caller read, and asks how to remove allowed IPs only when it removes some", async () => {
+  const u = new FakeBackend(
+    "userspace",
+    new Map([["wg0", device([livePeer(1, ["10.0.0.1/32", "10.0.0.9/32"])])]]),
+    "dummy-peer",
+  );
+  const c = new WireGuardClient({ userspace: u as unknown as UserspaceBackend }, "userspace");
+  const read = await u.getDevice("wg0");
+  u.reads = 0;
+  const added = await c.apply(
+    "wg0",
+    { peers: [peer(1, ["10.0.0.1/32", "10.0.0.9/32"]), peer(2, ["10.0.0.2/32"])] },
+    read,
+  );
+  assert.equal(added.updates.length, 1, "one request adds the new peer");
+  assert.equal(u.reads, 0, "the device the caller passed is not read again");
+  assert.equal(u.probes, 0, "nothing removed: no probe of the removal strategy");
+
+  const removed = await c.apply("wg0", { peers: [peer(1, ["10.0.0.1/32"])] });
+  assert.equal(u.reads, 1, "without a device from the caller, apply reads it");
+  assert.equal(u.probes, 1, "a removed allowed IP asks the device how to remove it");
+  const dummy = removed.updates.at(-1)?.peers[0];
+  assert.ok(dummy?.remove, "dummy-peer strategy: the last request removes the temporary peer");
+  assert.ok(!dummy.publicKey.equals(peer(1, []).publicKey) && !dummy.publicKey.equals(peer(2, []).publicKey));
 });
 
 Deno.test("kernel: WGALLOWEDIP_F_REMOVE_ME is assumed from Linux 6.16 on", () => {

@@ -81,3 +81,29 @@ Deno.test({
       }
     }, { tag: "e2e" }),
 });
+
+Deno.test({
+  name: "wireguard-go: a daemon that leaves its first request unanswered is waited for, not killed",
+  ignore: skipUnless("root"),
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "dn42op-wg-" });
+    const binary = `${stateDir}/slow-wireguard-go`;
+    const fake = new URL("../doubles/slow_wireguard_go.ts", import.meta.url).pathname;
+    await Deno.writeTextFile(binary, `#!/bin/sh\nexec '${Deno.execPath()}' run -A --no-check '${fake}' "$@"\n`, {
+      mode: 0o755,
+    });
+    const name = devName();
+    let daemon: WireGuardGoDaemon | undefined;
+    try {
+      daemon = await startWireGuardGo(name, { stateDir, binary, startTimeoutMs: 20_000 });
+      assert.equal((await uapiCall(name, "set=1\n\n", daemonSocketDir({ stateDir }))).trim(), "errno=0");
+    } finally {
+      if (daemon) {
+        Deno.kill(daemon.pid, "SIGTERM"); // not a wireguard-go by its command line: stopWireGuardGo leaves it
+        daemon.child?.ref();
+        await daemon.child?.status;
+      }
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});

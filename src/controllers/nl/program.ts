@@ -25,13 +25,18 @@ export function nlController(c: AgentConfig): Manager {
       manager.add({
         name: "container events",
         start: (signal) =>
-          followContainers(docker, (keys) => {
-            for (const o of informer.store.list()) {
-              if (containerKeys(o.spec, o.metadata.namespace ?? "").some((k) => keys.includes(k))) {
-                enqueue(objectKey(o));
+          followContainers(
+            docker,
+            (keys) => {
+              for (const o of informer.store.list()) {
+                if (containerKeys(o.spec, o.metadata.namespace ?? "").some((k) => keys.includes(k))) {
+                  enqueue(objectKey(o));
+                }
               }
-            }
-          }, signal),
+            },
+            signal,
+            () => informer.store.list().some((o) => containerKeys(o.spec, o.metadata.namespace ?? "").length > 0),
+          ),
       });
       return new NlReconciler({
         client,

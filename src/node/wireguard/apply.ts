@@ -33,7 +33,7 @@ import type { LinkAddress } from "../../api/addresses.ts";
 import { type BackendChoice, describeUpdate, openWireGuard, type WireGuardClient } from "../../wireguard/client.ts";
 import { diffDevice } from "../../wireguard/diff.ts";
 import { DeviceNotFoundError } from "../../wireguard/errors.ts";
-import { publicKeyOf } from "../../wireguard/key.ts";
+import { publicKeyOf, type WireGuardKey } from "../../wireguard/key.ts";
 import type { DeviceConfig, DeviceState } from "../../wireguard/model.ts";
 import type { Endpoint } from "../../wireguard/addr.ts";
 import {
@@ -49,6 +49,7 @@ import { type Adoption, mayChange, notOursMessage } from "../adoption.ts";
 import { type WgDesired, withHeldPeers, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./diff.ts";
+import { type AppliedEndpoints, keepRoamed, specEndpoints } from "./roaming.ts";
 import type { WgObserved } from "./status.ts";
 import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";
@@ -105,6 +106,10 @@ export class WgNode {
   readonly #clients = new Map<Netns, WireGuardClient>();
   readonly #opts: WgNodeOptions;
   readonly #agent: AgentIdentity;
+  /** Per device name, the public key derived from its private key (wireguard-go does not report it). */
+  readonly #publicKeys = new Map<string, { privateKey: WireGuardKey; publicKey: WireGuardKey }>();
+  /** Per object, the spec endpoints in place after its last pass (src/node/wireguard/roaming.ts). */
+  readonly #endpoints = new Map<string, AppliedEndpoints>();
 
   constructor(readonly host: Netns, opts: WgNodeOptions) {
     this.#opts = opts;
@@ -139,9 +144,15 @@ export class WgNode {
     try {
       const backend = await this.client(ns).backendFor(name);
       const device = await backend.getDevice(name);
-      // wireguard-go's UAPI reports no public key; derive it (status publishes it, never the private key).
+      // wireguard-go's UAPI reports no public key; derive it (status publishes it, never the private key), once
+      // per device and key: a poll of every device would otherwise pay an X25519 derivation each.
       if (!device.publicKey && device.privateKey && !device.privateKey.isZero()) {
-        device.publicKey = await publicKeyOf(device.privateKey);
+        const known = this.#publicKeys.get(name);
+        if (known?.privateKey.equals(device.privateKey)) device.publicKey = known.publicKey;
+        else {
+          device.publicKey = await publicKeyOf(device.privateKey);
+          this.#publicKeys.set(name, { privateKey: device.privateKey, publicKey: device.publicKey });
+        }
       }
       return { device, backend: backend.kind };
     } catch (e) {
@@ -206,22 +217,31 @@ export class WgNode {
     r.actions.push(...ops.map(describeLinkOp));
     // One device read decides whether anything must be sent; a device that already matches is not touched, and
     // when nothing at all changed, what was read IS the observation (a steady-state poll reads each fact once).
+    // Endpoints the device learned from a live session are not drift.
     const read = await this.#readDevice(target, name);
-    const want = withHeldPeers(desired.device, read.device, desired.heldPeers);
-    const updates = read.device ? diffDevice(want, read.device, { allowedIpRemoval: "remove-me" }) : [];
+    const wanted = read.device
+      ? keepRoamed(
+        withHeldPeers(desired.device, read.device, desired.heldPeers),
+        read.device,
+        this.#endpoints.get(owner),
+        Date.now(),
+      )
+      : desired.device;
+    const updates = read.device ? diffDevice(wanted, read.device, { allowedIpRemoval: "remove-me" }) : [];
     if (dryRun) {
       r.actions.push(...(read.device ? updates.map(describeUpdate) : ["configure WireGuard device"]));
       return r;
     }
     const client = this.client(target);
     if (!read.device || updates.length > 0) {
-      const applied = await client.apply(name, r.created ? initial : want);
+      const applied = await client.apply(name, r.created ? initial : wanted, read.device);
       r.actions.push(...applied.updates.map(describeUpdate));
       if (applied.updates.length) trace(log, "device-configured", owner);
     }
+    this.#endpoints.set(owner, specEndpoints(desired.device));
     if (r.created) kickFirstHandshakes(client, name, initial.peers);
     r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
-    r.converged = isConverged(desired, r.observed);
+    r.converged = isConverged({ ...desired, device: wanted }, r.observed);
     return r;
   }
 
@@ -338,6 +358,10 @@ export class WgNode {
    */
   async remove(owner: string, name: string, target?: Netns, dryRun = false): Promise<string[]> {
     const actions: string[] = [];
+    if (!dryRun) {
+      this.#endpoints.delete(owner);
+      this.#publicKeys.delete(name);
+    }
     let foreign = false;
     for (const ns of new Set([target, this.host])) {
       if (!ns) continue;

@@ -61,6 +61,7 @@ export function kickFirstHandshakes(
     }
     if (pending.length && i + 1 < delaysMs.length) schedule(i + 1);
   };
-  const schedule = (i: number) => Deno.unrefTimer(setTimeout(() => void step(i), delaysMs[i] - (Date.now() - start)));
+  const schedule = (i: number) =>
+    Deno.unrefTimer(setTimeout(() => void step(i), Math.max(0, delaysMs[i] - (Date.now() - start))));
   schedule(0);
 }

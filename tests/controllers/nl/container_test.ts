@@ -12,6 +12,7 @@ import { servicePaths, startService, stopService } from "../../../lab/podman/ser
 import { vethExample } from "../../node/netlink/examples.ts";
 import { create, customApi, isReady, nli, type Obj, read, ready, startNlAgent } from "../../../kit/nl_agent.ts";
 import { until } from "../../../kit/wait.ts";
+import { dadOver } from "../../../kit/netns.ts";
 
 async function inNetns(pid: number, ...cmd: string[]): Promise<string> {
   const out = await new Deno.Command("nsenter", {
@@ -57,7 +58,8 @@ Deno.test({
             ),
           );
           await ready(api, namespace, "lax1-veth1");
-          await new Promise((r) => setTimeout(r, 2500));
+          await dadOver((...a) => inNetns(pids[0], "ip", ...a), "veth1-a");
+          await dadOver((...a) => inNetns(pids[1], "ip", ...a), "veth1-b");
           const ping = await inNetns(pids[0], "ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a");
           assert.match(ping, /fe80::eeee:2/);
           // restart container 1: its namespace (and veth1-a with it, taking veth1-b along) is gone; followed

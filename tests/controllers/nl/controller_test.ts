@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../../kit/cluster.ts";
-import { type TestNetns, withNetns } from "../../../kit/netns.ts";
+import { dadOver, type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
 import { grantAlias } from "../../../src/node/adoption.ts";
 import {
@@ -22,9 +22,9 @@ import {
   WAIT_MS,
 } from "../../../kit/nl_agent.ts";
 import { until } from "../../../kit/wait.ts";
+import { metricSum } from "../../../kit/agent.ts";
 
 const ignore = skipUnless("root", "cluster");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `fn` with a Kubernetes namespace, `n` link namespaces and an agent for node "n1". */
 async function scenario(
@@ -55,6 +55,14 @@ function e2e(name: string, ...a: Parameters<typeof scenario>): void {
 const netns = (t: TestNetns) => ({ netns: { name: t.name } });
 const links = (t: TestNetns) => t.ip("-d", "-br", "link").catch(() => "");
 const addrs = (t: TestNetns, dev: string) => t.ip("addr", "show", "dev", dev).catch(() => "");
+const dadDone = (t: TestNetns, dev: string) => dadOver((...a) => t.ip(...a), dev);
+
+/** The agent's /metrics, for the tests that pass `-metrics-bind-address=${METRICS}`. */
+const METRICS = "127.0.0.1:9468";
+
+/** Reconciliations the agent has run so far, whatever their result. */
+const reconciles = (agent: Agent) =>
+  metricSum(agent, METRICS, "controller_runtime_reconcile_total", 'controller="nl-controller"');
 
 e2e(
   "veth example across two namespaces: addresses, up, ff02::1 answered by both; status, finalizer, Event",
@@ -71,7 +79,8 @@ e2e(
     assert.ok(o.status.addresses.includes("fe80::eeee:1/64"));
     assert.ok(o.status.veth.peer.addresses.includes("fe80::eeee:2/64"));
     assert.deepEqual(o.status.flags.slice(0, 1), ["UP"]);
-    await sleep(2500); // DAD
+    await dadDone(a, "veth1-a");
+    await dadDone(b, "veth1-b");
     assert.match(await a.run("ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a"), /fe80::eeee:2/);
     assert.match(await addrs(a, "veth1-a"), /fe80::eeee:1\/64/);
     const evs = await kubectl(["-n", ns, "get", "events", "-o", "json"]);
@@ -127,7 +136,8 @@ e2e(
     assert.deepEqual(br.status.bridge.enslavedLinks, ["v1", "v2"]);
     assert.equal(br.status.mtu, 1420);
     assert.match(await a.ip("-d", "link", "show", "vxlan1"), /remote 10\.4\.0\.2 local 10\.4\.0\.1 dev ul0/);
-    await sleep(2500);
+    await dadDone(a, "vxlan1");
+    await dadDone(b, "vxlan2");
     const ping = await a.run("ping", "-6", "-c", "3", "-w", "6", "ff02::1%vxlan1");
     assert.match(ping, /fe80::2/);
   },
@@ -210,7 +220,7 @@ e2e(
 );
 
 e2e(
-  "API server unreachable for 60 s: no kernel change; afterwards still converged",
+  "API server unreachable over two resync passes: no kernel change; afterwards still converged",
   1,
   async ({ ns, agent, nets: [a] }) => {
     const api = await customApi();
@@ -234,14 +244,19 @@ e2e(
         .replace(/ tentative/g, "").replace(/ qlen \d+/g, "");
     const before = await snap();
     await agent.setApiReachable(false);
-    await sleep(60_000);
+    // Everything the agent does on its own while the API server is away: both objects reconciled twice from the
+    // cache (resync period 2 s) and the sweep run again.
+    const start = await reconciles(agent);
+    await until("two resync passes during the outage", async () => await reconciles(agent) >= start + 4, WAIT_MS);
     const during = await snap();
     await agent.setApiReachable(true).catch(() => {}); // a slow pipe start only delays reconnection
     assert.equal(during, before, "kernel state changed while the API server was unreachable");
-    await sleep(3000);
+    const back = await reconciles(agent);
+    await until("a resync pass after the outage", async () => await reconciles(agent) >= back + 2, WAIT_MS);
     assert.equal(await snap(), before);
     assert.ok(isReady(await read(api, ns, "u1")));
   },
+  ["-default-resync-period=2", `-metrics-bind-address=${METRICS}`],
 );
 
 e2e(
@@ -253,11 +268,12 @@ e2e(
       api,
       nli(ns, "dry", { node: "n1", interfaceName: "dry0", type: "bridge", up: true, container: netns(a) }),
     );
-    // nothing observable changes in dry-run mode: give the agent time, then stop it (the log is flushed on exit)
-    for (let i = 0; i < 6; i++) {
-      await sleep(10_000);
+    // nothing observable changes in dry-run mode while the agent reconciles the object three times (the first pass
+    // and two resyncs); then it is stopped (the log is flushed on exit)
+    await until("three passes over the object", async () => {
       assert.doesNotMatch(await links(a), /dry0/);
-    }
+      return await reconciles(agent) >= 3;
+    }, WAIT_MS);
     await agent.stop("SIGTERM");
     const logged = (re: RegExp) =>
       until(`log ${re}`, async () => re.test(await Deno.readTextFile(agent.logFile)), 20_000);
@@ -268,7 +284,7 @@ e2e(
     assert.equal(o.metadata.finalizers, undefined);
     assert.doesNotMatch(await links(a), /dry0/);
   },
-  ["-dry-run"],
+  ["-dry-run", "-default-resync-period=2", `-metrics-bind-address=${METRICS}`],
 );
 
 e2e(
@@ -278,6 +294,11 @@ e2e(
     const api = await customApi();
     const n2 = await startNlAgent({ nodename: "n2", namespace: ns });
     try {
+      // n3's object first: an agent that wrongly took it would have handled it before the other two were Ready
+      await create(
+        api,
+        nli(ns, "on-n3", { node: "n3", interfaceName: "x3", type: "bridge", up: true, container: netns(b) }),
+      );
       await create(
         api,
         nli(ns, "on-n1", { node: "n1", interfaceName: "x1", type: "bridge", up: true, container: netns(a) }),
@@ -286,15 +307,10 @@ e2e(
         api,
         nli(ns, "on-n2", { node: "n2", interfaceName: "x2", type: "bridge", up: true, container: netns(b) }),
       );
-      await create(
-        api,
-        nli(ns, "on-n3", { node: "n3", interfaceName: "x3", type: "bridge", up: true, container: netns(b) }),
-      );
       const o1 = await ready(api, ns, "on-n1");
       const o2 = await ready(api, ns, "on-n2");
       assert.equal(o1.status.nodename, "n1");
       assert.equal(o2.status.nodename, "n2");
-      await sleep(2000);
       const o3 = await read(api, ns, "on-n3");
       assert.equal(o3.status, undefined, "nobody writes the status of another node's object");
       assert.doesNotMatch(await links(b), /x3/);

@@ -1,7 +1,7 @@
 /** Executor against the real kernel, in throwaway namespaces (veth, bridge, vxlan, vlan, macvlan; dummy: kernel tier). */
 import assert from "node:assert/strict";
 import { skipUnless } from "../../helpers/caps.ts";
-import { type TestNetns, withNetns } from "../../../kit/netns.ts";
+import { dadOver, type TestNetns, withNetns } from "../../../kit/netns.ts";
 import type { NetlinkInterfaceSpec } from "../../../src/api/netlink_interface.ts";
 import { applyInterface } from "../../../src/node/netlink/apply.ts";
 import { desiredInterface } from "../../../src/node/netlink/desired.ts";
@@ -50,7 +50,8 @@ Deno.test({
       assert.ok(l.link?.up && p.link?.up);
       assert.ok(l.addresses.some((x) => x.local === "fe80::eeee:1"));
       assert.ok(p.addresses.some((x) => x.local === "fe80::eeee:2"));
-      await new Promise((res) => setTimeout(res, 2500)); // DAD
+      await dadOver((...x) => a.ip(...x), "veth1-a");
+      await dadOver((...x) => b.ip(...x), "veth1-b");
       const ping = await a.run("ping", "-6", "-c", "3", "-w", "5", "ff02::1%veth1-a");
       assert.match(ping, /fe80::eeee:2/);
       const again = await pass(r, spec);

@@ -122,3 +122,32 @@ Deno.test({
       assert.deepEqual((await ensure(a)).actions, []);
     }),
 });
+
+Deno.test({
+  name: "wg node (userspace): an endpoint roamed in a live session is kept; a changed spec endpoint is applied",
+  ignore,
+  fn: () =>
+    withSides("userspace", async (a, b) => {
+      pair(a, b); // b dials a from its primary address 10.98.0.2
+      await b.host.ip("addr", "add", "10.98.0.12/24", "dev", "ul1");
+      await b.host.ip("addr", "add", "10.98.0.22/24", "dev", "ul1");
+      const endpointOfB = (e: string) => ({ ...a.spec.peers![0], endpoint: e });
+      a.spec = { ...a.spec, peers: [endpointOfB("10.98.0.12:51822")] }; // a's spec names b's other address
+      await ensure(a);
+      await ensure(b);
+      assert.ok(await pingWithin(b.ctr, "10.4.0.1", 20_000), "tunnel up (b dialled a)");
+      const endpoint = async () =>
+        (await a.node.observe(a.ctrH, a.spec.interfaceName))?.device?.peers[0]?.endpoint?.text;
+      assert.equal(await endpoint(), "10.98.0.2:51822", "a's device roamed to where b's packets come from");
+
+      const kept = await ensure(a);
+      assert.deepEqual(kept.actions, [], "the roamed endpoint is not drift");
+      assert.ok(kept.converged);
+      assert.equal(await endpoint(), "10.98.0.2:51822");
+
+      a.spec = { ...a.spec, peers: [endpointOfB("10.98.0.22:51822")] };
+      const changed = await ensure(a);
+      assert.ok(changed.actions.some((x) => x.includes("endpoint 10.98.0.22:51822")), changed.actions.join("; "));
+      assert.equal(await endpoint(), "10.98.0.22:51822", "a new spec endpoint is applied");
+    }),
+});
