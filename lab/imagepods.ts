@@ -8,7 +8,8 @@
  *   policy requires; token, CA and namespace mounted where the kubelet mounts them, with KUBERNETES_SERVICE_HOST/PORT;
  * - DaemonSet pods on every node, in the node's network namespace (the lab's agentx), hostPaths in the node's file
  *   system: `<stateDir>/nodes/<node>/<path>`, except what is machine-wide on one kernel (/run/netns, /dev/…) and the
- *   container runtime's socket (podman's Docker API);
+ *   container runtime's socket (podman's Docker API); a pod's emptyDir volumes in `<stateDir>/pods/<pod>/volumes/`;
+ * - each container of a pod, in the template's order (the kubelet's), as one podman container;
  * - Deployment pods (replicas of them) each in a network namespace of its own, with the API reachable on its loopback;
  * - the readiness probe called until it answers, and the time from `podman run` to Ready recorded.
  *
@@ -55,14 +56,14 @@ export interface ImagePodsOptions {
   readyTimeoutMs?: number;
 }
 
-/** A running pod. */
+/** A running container of a pod. */
 export interface ImagePod {
   run: PodmanRun;
   /** Kubernetes namespace and name of its Pod object. */
   namespace: string;
   podObject: string;
   node?: string;
-  /** Milliseconds from `podman run` to the first successful readiness probe. */
+  /** Milliseconds from `podman run` to the first successful readiness probe (to running, without one). */
   readyMs: number;
   /** The container's main process (host PID). */
   pid: number;
@@ -110,6 +111,12 @@ async function serviceAccountDir(o: ImagePodsOptions, ns: string, sa: string, po
     await Deno.chmod(`${dir}/${f}`, 0o644);
   }
   return dir;
+}
+
+/** Creates an emptyDir's directory as the kubelet does (mode 0777). */
+async function prepareEmptyDir(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.chmod(dir, 0o777);
 }
 
 /** Creates what a hostPath volume's type demands (DirectoryOrCreate) and checks the rest. */
@@ -182,12 +189,13 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
   const started: { run: PodmanRun; p: (typeof pods)[number]; t0: number }[] = [];
   for (const p of pods) {
     const name = shortName(p.podObject);
-    const run = podmanRun(p.w, {
+    const ctx = {
       podName: `${o.prefix}${name}`,
       nodeName: p.node ?? "",
       nodeNetns: `/run/netns/${o.agentxNetns}`,
       podNetns: podNetns.get(p.podObject),
       hostPath: labHostPath(o.stateDir, p.node ?? "", o.dockerSocket),
+      emptyDir: (volume: string) => `${o.stateDir}/pods/${p.podObject}/volumes/${volume}`,
       hostPortOffset: p.node ? NODE_PORT_STEP * p.index : 0,
       serviceAccountDir: await serviceAccountDir(
         o,
@@ -197,14 +205,19 @@ export async function startImagePods(o: ImagePodsOptions): Promise<ImagePod[]> {
       ),
       apiServer: { host: "127.0.0.1", port: apiPort(o.server) },
       labels: { [OWNER_LABEL]: o.owner, [INSTANCE_LABEL]: o.stateDir },
-      logFile: `${o.stateDir}/logs/${name}.log`,
-    });
-    for (const h of run.hostPaths) await prepareHostPath(h.source, h.type);
-    await exec(["podman", "rm", "--force", "--ignore", run.name], { env });
-    const t0 = performance.now();
-    const r = await exec(["podman", "run", ...run.args], { env });
-    if (r.code !== 0) throw new Error(`podman run ${run.name}: ${r.stderr.trim()}`);
-    started.push({ run, p, t0 });
+    };
+    for (const c of p.w.spec.template.spec.containers) {
+      const first = c === p.w.spec.template.spec.containers[0];
+      const logFile = `${o.stateDir}/logs/${name}${first ? "" : `-${c.name}`}.log`;
+      const run = podmanRun(p.w, { ...ctx, logFile }, c.name);
+      for (const h of run.hostPaths) await prepareHostPath(h.source, h.type);
+      for (const d of run.emptyDirs) await prepareEmptyDir(d);
+      await exec(["podman", "rm", "--force", "--ignore", run.name], { env });
+      const t0 = performance.now();
+      const r = await exec(["podman", "run", ...run.args], { env });
+      if (r.code !== 0) throw new Error(`podman run ${run.name}: ${r.stderr.trim()}`);
+      started.push({ run, p, t0 });
+    }
   }
   // All probed at once, so each pod's time to Ready is its own.
   return await Promise.all(started.map(async ({ run, p, t0 }): Promise<ImagePod> => {

@@ -137,20 +137,26 @@ export function stabilityRows(
 /**
  * Watches the instance for `windowMs` (at least two resync periods), sampling the README's pings every `sampleMs`
  * (three echo requests per ping, so one lost packet on a loaded machine is not a failure), and reports the rows of
- * {@link stabilityRows}.
+ * {@link stabilityRows}. With `during` (a disturbance the state should survive, e.g. restarts of the controllers),
+ * that runs from the window's start and the window lasts until `windowMs` after it has finished; its failure fails
+ * the call.
  */
 export async function stabilityChecks(
   ctx: CheckContext,
   t: StabilityTarget,
   windowMs: number,
   sampleMs = 5000,
+  during?: () => Promise<unknown>,
 ): Promise<CheckResult[]> {
   const pings = tunnelPings(3);
   const before = await snapshot(ctx, t);
   const t0 = performance.now();
+  let end = during ? Infinity : t0 + windowMs;
+  const disturbed = during?.().finally(() => end = performance.now() + windowMs);
+  disturbed?.catch(() => end = 0); // stop sampling; the error is thrown below
   const misses: PingMiss[] = [];
   let samples = 0;
-  for (let next = t0; next - t0 <= windowMs; next += sampleMs) {
+  for (let next = t0; next <= end; next += sampleMs) {
     await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now()))); // the sampling cadence
     samples++;
     for (const p of pings) {
@@ -160,6 +166,7 @@ export async function stabilityChecks(
       }
     }
   }
+  await disturbed;
   const after = await snapshot(ctx, t);
   return stabilityRows(before, after, { samples, perSample: pings.length, misses }, (performance.now() - t0) / 1000);
 }

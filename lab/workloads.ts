@@ -3,7 +3,10 @@
  * function, {@link podmanRun}, so the lab runs exactly what the manifests declare: image, command and args (with
  * `$(VAR)` expanded as the kubelet does), environment (values and the downward API), user, read-only root, capabilities,
  * privilege escalation, seccomp, host network and PID, volumes (hostPath, emptyDir) with their mount propagation,
- * memory and CPU limits, the service account's token, probes and the termination grace period.
+ * memory and CPU limits, the service account's token, probes and the termination grace period. A pod of several
+ * containers is one podman container each (the first named after the pod, the others `<pod>-<container>`), sharing
+ * what a pod's containers share here: the emptyDir volumes (one directory each, bind-mounted into every container
+ * that mounts it) and, through hostNetwork and hostPID, the node's network and PIDs.
  *
  * A field it does not know makes it throw naming the field: a manifest change the lab cannot follow is an error, never
  * a silently different container. What the lab decides (the node's file system, network namespaces, the token) comes
@@ -47,6 +50,8 @@ export interface PodContext {
   podNetns?: string;
   /** Where a hostPath of the manifests is on this machine (the lab's node file system). */
   hostPath(path: string): string;
+  /** The directory of the pod's emptyDir volume `name` (one per pod, shared by its containers, as the kubelet's). */
+  emptyDir(name: string): string;
   /** Added to a host-network pod's ports (its declared containerPorts, in args and probes): nodes sharing a network. */
   hostPortOffset?: number;
   /** Directory holding `token`, `ca.crt` and `namespace` of the pod's service account. */
@@ -71,9 +76,12 @@ export interface HttpProbe {
   initialDelaySeconds: number;
 }
 
-/** One pod as podman runs it. */
+/** One container of a pod as podman runs it. */
 export interface PodmanRun {
+  /** Podman container name. */
   name: string;
+  /** The container's name in the pod template. */
+  container: string;
   image: string;
   /** `podman run` arguments after `run` (image and command included). */
   args: string[];
@@ -85,6 +93,8 @@ export interface PodmanRun {
   netns: string;
   /** The hostPath volumes as mapped by the context, with their declared type (to create or check). */
   hostPaths: { source: string; type?: string }[];
+  /** The emptyDir directories it mounts (to create, mode 0777 as the kubelet's). */
+  emptyDirs: string[];
   livenessProbe?: HttpProbe;
   readinessProbe?: HttpProbe;
   startupProbe?: HttpProbe;
@@ -176,10 +186,10 @@ function probe(p: Obj, ports: Obj[], where: string, offset: number): HttpProbe |
 const PROPAGATION: Record<string, string> = { None: "rprivate", HostToContainer: "rslave", Bidirectional: "rshared" };
 
 /**
- * The podman container of one pod of workload `w` (a rendered DaemonSet or Deployment with one container) on the lab's
- * node `ctx`. Throws on anything in the pod template it cannot reproduce.
+ * The podman container of container `container` (default: the first) of one pod of workload `w` (a rendered DaemonSet
+ * or Deployment) on the lab's node `ctx`. Throws on anything in the pod template it cannot reproduce.
  */
-export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
+export function podmanRun(w: Obj, ctx: PodContext, container?: string): PodmanRun {
   const where = `${w.kind}/${w.metadata.name}`;
   const pod = w.spec.template.spec;
   onlyKnown(pod, [
@@ -197,9 +207,10 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
     "containers",
     "volumes",
   ], `${where} spec.template.spec`);
-  if (pod.containers.length !== 1) throw new Error(`deploy/: ${where} has ${pod.containers.length} containers`);
-  const c = pod.containers[0];
+  const c = container === undefined ? pod.containers[0] : pod.containers.find((x: Obj) => x.name === container);
+  if (!c) throw new Error(`deploy/: ${where} has no container ${container}`);
   const cw = `${where} container ${c.name}`;
+  const name = c === pod.containers[0] ? ctx.podName : `${ctx.podName}-${c.name}`;
   onlyKnown(c, [
     "name",
     "image",
@@ -234,7 +245,7 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
     "appArmorProfile",
   ], `${cw} securityContext`);
   const sc = { ...psc, ...csc };
-  const args: string[] = ["--detach", "--name", ctx.podName];
+  const args: string[] = ["--detach", "--name", name];
   for (const [k, v] of Object.entries(ctx.labels)) args.push("--label", `${k}=${v}`);
 
   // Environment: plain values and downward-API fields, then the in-cluster API service.
@@ -287,26 +298,27 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
   // Volumes.
   const volumes = new Map<string, Obj>((pod.volumes ?? []).map((v: Obj) => [v.name, v]));
   const hostPaths: { source: string; type?: string }[] = [];
+  const emptyDirs: string[] = [];
   for (const m of c.volumeMounts ?? []) {
     onlyKnown(m, ["name", "mountPath", "readOnly", "mountPropagation"], `${cw} volumeMount ${m.name}`);
     const v = volumes.get(m.name);
     if (!v) throw new Error(`deploy/: ${cw} mounts volume ${m.name}, which the pod does not declare`);
     onlyKnown(v, ["name", "hostPath", "emptyDir"], `${where} volume ${v.name}`);
     const ro = m.readOnly ? ",ro" : "";
+    const propagation = PROPAGATION[m.mountPropagation ?? "None"];
+    if (!propagation) throw new Error(`deploy/: ${cw} mountPropagation ${m.mountPropagation} unknown`);
     if (v.hostPath) {
       onlyKnown(v.hostPath, ["path", "type"], `${where} volume ${v.name}.hostPath`);
       const source = ctx.hostPath(v.hostPath.path);
       hostPaths.push({ source, type: v.hostPath.type });
       if (v.hostPath.type === "CharDevice") args.push("--device", `${source}:${m.mountPath}${m.readOnly ? ":r" : ""}`);
-      else {
-        const propagation = PROPAGATION[m.mountPropagation ?? "None"];
-        if (!propagation) throw new Error(`deploy/: ${cw} mountPropagation ${m.mountPropagation} unknown`);
-        args.push("--volume", `${source}:${m.mountPath}:${propagation}${ro}`);
-      }
+      else args.push("--volume", `${source}:${m.mountPath}:${propagation}${ro}`);
     } else if (v.emptyDir) {
-      onlyKnown(v.emptyDir, ["medium", "sizeLimit"], `${where} volume ${v.name}.emptyDir`);
-      const size = v.emptyDir.sizeLimit ? `,size=${memoryBytes(v.emptyDir.sizeLimit)}` : "";
-      args.push("--tmpfs", `${m.mountPath}:rw,nosuid,nodev,mode=1777${size}`);
+      // sizeLimit: the kubelet evicts a pod over it (it is no mount option); the lab's directories are on /run.
+      onlyKnown(v.emptyDir, ["sizeLimit"], `${where} volume ${v.name}.emptyDir`);
+      const source = ctx.emptyDir(v.name);
+      emptyDirs.push(source);
+      args.push("--volume", `${source}:${m.mountPath}:${propagation}${ro}`);
     } else throw new Error(`deploy/: ${where} volume ${v.name} has no hostPath or emptyDir`);
   }
   if (automount && ctx.serviceAccountDir) args.push("--volume", `${ctx.serviceAccountDir}:${SERVICE_ACCOUNT_MOUNT}:ro`);
@@ -332,7 +344,8 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
   args.push(c.image, ...c.command.map((s: string) => expandVars(s, env)));
   args.push(...(c.args ?? []).map((s: string) => shift(expandVars(String(s), env))));
   return {
-    name: ctx.podName,
+    name,
+    container: c.name,
     image: c.image,
     args,
     namespace: w.metadata.namespace ?? "default",
@@ -340,6 +353,7 @@ export function podmanRun(w: Obj, ctx: PodContext): PodmanRun {
     hostNetwork,
     netns,
     hostPaths,
+    emptyDirs,
     livenessProbe: probe(c.livenessProbe, c.ports ?? [], `${cw} livenessProbe`, offset),
     readinessProbe: probe(c.readinessProbe, c.ports ?? [], `${cw} readinessProbe`, offset),
     startupProbe: probe(c.startupProbe, c.ports ?? [], `${cw} startupProbe`, offset),

@@ -10,6 +10,8 @@
  *   with --allow-all ("Requires all access to \"/proc/thread-self/ns/net\""). Nothing narrower would be a real limit
  *   anyway: they dlopen libc and libnl (--allow-ffi) and stop wireguard-go by PID (Deno.kill needs unscoped
  *   --allow-run), each of which escapes Deno's sandbox; their limits are the pod's (capabilities, mounts, RBAC).
+ * - wireguard-go-holder: --allow-all, for the same reasons: it starts wireguard-go (run), checks it in /proc and
+ *   stops it by PID.
  * - wgplan-controller, scoped:
  *   - net (any host): the API server's address comes from the kubeconfig or the pod's environment; the ops server
  *     listens on -metrics-bind-address.
@@ -28,7 +30,7 @@
  */
 
 /** Names of the shipped programs. */
-export type ProgramName = "wg-controller" | "nl-controller" | "wgplan-controller" | "dn42op";
+export type ProgramName = "wg-controller" | "nl-controller" | "wgplan-controller" | "wireguard-go-holder" | "dn42op";
 
 /** One program: its entry point (relative to the repository) and the Deno permission flags it runs with. */
 export interface Program {
@@ -48,6 +50,11 @@ export const PROGRAMS: Readonly<Record<ProgramName, Program>> = {
     name: "wgplan-controller",
     entry: "src/cmd/wgplan-controller.ts",
     permissions: ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"],
+  },
+  "wireguard-go-holder": {
+    name: "wireguard-go-holder",
+    entry: "src/cmd/wireguard-go-holder.ts",
+    permissions: ["--allow-all"],
   },
   dn42op: {
     name: "dn42op",

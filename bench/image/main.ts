@@ -4,8 +4,10 @@
  * namespaces), against the real API server with no objects.
  *
  * ready_s runs from `podman start` of the stopped container to its first successful readiness probe (the manifests'
- * httpGet, polled every 100 ms); rss_mib is the container's main process's VmRSS 3 s later. Each program is started
- * `--runs` times (default 3); medians are reported.
+ * httpGet, polled every 100 ms); wireguard-go-holder declares no probe (a kubelet counts it Ready once running), so its
+ * ready_s runs to the first connection its socket accepts (wg-controller's requests wait for that). rss_mib is the
+ * container's main process's VmRSS 3 s later. Each program is started `--runs` times (default 3); medians are
+ * reported, with the image's size (image_bytes).
  *
  * Peer figure (same run, same API server, same network namespace, same ServiceAccount token): the same program with the
  * same arguments as a plain process of the pinned Deno (scripts/programs.ts programCommand) outside any container,
@@ -16,10 +18,13 @@
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import type { ImagePod } from "../../lab/imagepods.ts";
+import type { PodmanRun } from "../../lab/workloads.ts";
 import { freshInstance, instanceDown, instanceUp, sweepInstances } from "../../lab/instance.ts";
 import { Podman } from "../../lab/podman/podman.ts";
 import { waitForProbe } from "../../lab/probe.ts";
 import { rssKiB } from "../../kit/proc.ts";
+import { until } from "../../kit/wait.ts";
+import { IMAGE, imageSize } from "../../scripts/image/build.ts";
 import { programCommand, type ProgramName } from "../../scripts/programs.ts";
 import { percentile } from "../stats.ts";
 import { baseFor } from "../../kit/deploy.ts";
@@ -51,11 +56,44 @@ function programArgs(p: ImagePod): { name: ProgramName; args: string[] } {
   return { name: rest[0].split("/").at(-1) as ProgramName, args: rest.slice(1) };
 }
 
+const SOCKET_FLAG = "-socket=";
+
+/** Where `path` of the container is on the host (through its `--volume` mounts). */
+function hostPathOf(run: PodmanRun, path: string): string {
+  for (const [i, a] of run.args.entries()) {
+    if (a !== "--volume") continue;
+    const [source, target] = run.args[i + 1].split(":");
+    if (path === target || path.startsWith(`${target}/`)) return source + path.slice(target.length);
+  }
+  throw new Error(`${run.name}: ${path} is on no volume`);
+}
+
+/** Resolves once the program is Ready: its readiness probe passes, or (the holder, no probe) `socket` accepts. */
+async function ready(p: ImagePod, socket?: string): Promise<void> {
+  if (p.run.readinessProbe) return void await waitForProbe(p.run.netns, p.run.readinessProbe, 180_000);
+  if (!socket) throw new Error(`${p.run.name}: no readiness probe and no socket`);
+  await until(
+    `${socket} accepts`,
+    async () => {
+      (await Deno.connect({ transport: "unix", path: socket })).close();
+      return true;
+    },
+    180_000,
+    100,
+  );
+}
+
+/** The socket the holder serves, as its container sees it (its `-socket` argument). */
+function holderSocket(args: string[]): string | undefined {
+  return args.find((a) => a.startsWith(SOCKET_FLAG))?.slice(SOCKET_FLAG.length);
+}
+
 async function inContainer(p: ImagePod): Promise<Sample> {
+  const socket = holderSocket(programArgs(p).args);
   await podman.run("stop", p.run.name);
   const t0 = performance.now();
   await podman.run("start", p.run.name);
-  await waitForProbe(p.run.netns, p.run.readinessProbe!, 180_000);
+  await ready(p, socket && hostPathOf(p.run, socket));
   const readyS = (performance.now() - t0) / 1000;
   await idle();
   return { readyS, rssMiB: (rssKiB(await podman.pid(p.run.name)) ?? 0) / 1024 };
@@ -84,17 +122,18 @@ async function tokenKubeconfig(stateDir: string, p: ImagePod, server: string): P
 async function asProcess(p: ImagePod, kubeconfig: string, stateDir: string): Promise<Sample> {
   await podman.run("stop", p.run.name);
   const { name, args } = programArgs(p);
-  const extra = name === "wg-controller" ? [`-wg-state-dir=${stateDir}/bench-wireguard-go`] : [];
-  const argv = [
-    "nsenter",
-    `--net=${p.run.netns}`,
-    ...programCommand(name, [...args, ...extra, `-kubeconfig=${kubeconfig}`]),
-  ];
+  const socket = holderSocket(args) && `${stateDir}/bench-holder/holder.sock`;
+  const extra = name === "wg-controller"
+    ? [`-wg-state-dir=${stateDir}/bench-wireguard-go`, `-kubeconfig=${kubeconfig}`]
+    : socket
+    ? [`${SOCKET_FLAG}${socket}`]
+    : [`-kubeconfig=${kubeconfig}`];
+  const argv = ["nsenter", `--net=${p.run.netns}`, ...programCommand(name, [...args, ...extra])];
   const t0 = performance.now();
   const child = new Deno.Command(argv[0], { args: argv.slice(1), stdout: "null", stderr: "null", stdin: "null" })
     .spawn();
   try {
-    await waitForProbe(p.run.netns, p.run.readinessProbe!, 180_000);
+    await ready(p, socket);
     const readyS = (performance.now() - t0) / 1000;
     await idle();
     // nsenter execs the program: the child is the program itself.
@@ -103,7 +142,8 @@ async function asProcess(p: ImagePod, kubeconfig: string, stateDir: string): Pro
     child.kill("SIGTERM");
     await child.status;
     await podman.run("start", p.run.name);
-    await waitForProbe(p.run.netns, p.run.readinessProbe!, 180_000);
+    const served = holderSocket(args);
+    await ready(p, served && hostPathOf(p.run, served));
   }
 }
 
@@ -153,6 +193,8 @@ await withNamespace(async (system) => {
     }
   }, { prefix: "dn42op-img-" });
 }, { prefix: "dn42op-img-" });
+const imageBytes = await imageSize(podman, IMAGE);
+console.log(`image ${IMAGE}: ${(imageBytes / 2 ** 20).toFixed(0)} MiB`);
 const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
 console.log(`load average ${load}`);
-console.log(JSON.stringify({ bench: "image", runs: RUNS, load, programs: results }));
+console.log(JSON.stringify({ bench: "image", runs: RUNS, load, image_bytes: imageBytes, programs: results }));

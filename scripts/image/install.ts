@@ -1,5 +1,5 @@
 /**
- * The build stage of deploy/Dockerfile: puts the three programs into `--out` as the runtime stage copies them to `/`.
+ * The build stage of deploy/Dockerfile: puts the image's programs into `--out` as the runtime stage copies them to `/`.
  *
  *   --mode=compiled   `deno compile` binaries (scripts/compile.ts: permissions baked in) at usr/local/bin/<name>
  *   --mode=deno-run   the pinned Deno at usr/local/bin/deno, the sources with node_modules and a warm DENO_DIR
@@ -19,7 +19,12 @@ import { CompileError, compileProgram } from "../compile.ts";
 import { denoRunCommand, type ProgramName, PROGRAMS, ROOT } from "../programs.ts";
 
 /** The programs in the image: those deploy/'s workloads run (the CLI, dn42op, runs where the operator is). */
-export const IMAGE_PROGRAMS: readonly ProgramName[] = ["wg-controller", "nl-controller", "wgplan-controller"];
+export const IMAGE_PROGRAMS: readonly ProgramName[] = [
+  "wg-controller",
+  "nl-controller",
+  "wgplan-controller",
+  "wireguard-go-holder",
+];
 
 /** How the programs are put into the image. */
 export type InstallMode = "compiled" | "deno-run";

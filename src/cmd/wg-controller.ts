@@ -2,7 +2,7 @@
  * wg-controller: one per node. Converges this node's WireGuardInterface objects (spec.node = -nodename) to the
  * kernel: links, addresses, MTU, WireGuard devices (kernel module or wireguard-go), in the host namespace or
  * moved into a container's namespace. Reference flags plus ours (-wg-poll-interval, -wg-status-stats-interval,
- * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir).
+ * -wg-backend, -docker-host, -metrics-bind-address, -wg-state-dir, -wireguard-go-holder).
  */
 import { PROGRAM, wgController } from "../controllers/wg/program.ts";
 import { logger } from "../log/mod.ts";
@@ -60,6 +60,12 @@ export const WG_CONTROLLER_FLAGS = {
       "restart are adopted; daemons of other directories are never touched). Empty: " +
       "/run/dn42op/wireguard-go/<-namespace, _all for all>/<-nodename>, one per agent.",
   },
+  "wireguard-go-holder": {
+    type: "string",
+    default: "",
+    usage: "Unix socket of a wireguard-go-holder that starts the wireguard-go daemons (in its container, so that " +
+      "they survive a restart of ours). Empty: this program starts them.",
+  },
 } as const;
 
 if (import.meta.main) {
@@ -74,6 +80,7 @@ if (import.meta.main) {
       statsIntervalSeconds: f["wg-status-stats-interval"],
       backend: f["wg-backend"] as BackendChoice,
       stateDir: f["wg-state-dir"],
+      holder: f["wireguard-go-holder"],
     });
   });
 }

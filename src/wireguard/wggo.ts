@@ -22,6 +22,8 @@
  * directly in the shared directory, sockets in /var/run/wireguard) are never adopted: nothing there proves which
  * agent started them (src/node/wireguard/apply.ts replaces their links instead).
  *
+ * Started through a holder (`holder` option, src/wireguard/holder_protocol.ts), the daemon is the holder's child,
+ * started by this same function there; adoption and stop below work the same for it (by PID file and PID).
  * Logs: wireguard-go runs with LOG_LEVEL=error, and {@link trimLogs} (at every start and sweep) keeps each log below
  * 1 MiB, so a flood of errors cannot fill the node's /run.
  *
@@ -30,6 +32,7 @@
  */
 
 import { DaemonError } from "./errors.ts";
+import { requestStart } from "./holder_protocol.ts";
 import { checkDeviceName } from "./uapi.ts";
 import { uapiCall, uapiSocketPath } from "./uapi_socket.ts";
 
@@ -43,6 +46,12 @@ export interface WireGuardGoOptions {
   binary?: string;
   /** How long to wait for the socket to answer after starting. Default 5000 ms. */
   startTimeoutMs?: number;
+  /**
+   * Unix socket of a wireguard-go holder (src/wireguard/holder.ts) that starts the daemons instead of us, with the
+   * same argv, so that they are not our processes (a container's restart ends all of its processes). Absent: we
+   * start them. `binary` is then the holder's.
+   */
+  holder?: string;
 }
 
 /** A running wireguard-go. */
@@ -90,6 +99,10 @@ function paths(name: string, opts: WireGuardGoOptions) {
 /** Starts wireguard-go for `name` and waits until its UAPI socket answers. */
 export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = {}): Promise<WireGuardGoDaemon> {
   checkDeviceName(name);
+  if (opts.holder) {
+    const { stateDir = DEFAULT_STATE_DIR, netnsPath, startTimeoutMs } = opts;
+    return { name, pid: await requestStart(opts.holder, { name, stateDir, netnsPath, startTimeoutMs }) };
+  }
   const op = `start wireguard-go ${name}`;
   const socketDir = daemonSocketDir(opts);
   if (await exists(uapiSocketPath(name, socketDir))) {
@@ -123,9 +136,12 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
     env: { WG_LOG: p.log, LOG_LEVEL: "error", GOMAXPROCS: daemonGomaxprocs() },
     stdin: "null",
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
   child.unref(); // the daemon may outlive this process
+  // setsid, nsenter and unshare write here until the shell sends everything to the log: what they say when they fail
+  // (a namespace that is gone) goes into the log too. The pipe ends when the shell redirects (or the start fails).
+  const early = new Response(child.stderr).text().catch(() => "");
   const daemon: WireGuardGoDaemon = { name, pid: child.pid, child };
   await Deno.writeTextFile(p.pid, `${child.pid}\n`, { mode: 0o600 });
 
@@ -141,6 +157,8 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   }
   const why = exited ? "exited during start" : "did not answer on its UAPI socket in time";
   await stopWireGuardGo(daemon, opts).catch(() => {});
+  const said = await early;
+  if (said) await Deno.writeTextFile(p.log, said, { append: true }).catch(() => {});
   throw new DaemonError(op, `${why}; log: ${await logTail(p.log)}`);
 }
 

@@ -74,8 +74,15 @@ Deno.test({
       assert.ok(port > 0, `${name}: explicit metrics port`);
       // Hardening common to all: seccomp RuntimeDefault, read-only root, no capability beyond the listed ones.
       assert.deepEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" }, name);
-      assert.equal(c.securityContext.readOnlyRootFilesystem, true, name);
-      assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"], name);
+      for (const k of pod.containers) {
+        assert.equal(k.securityContext.readOnlyRootFilesystem, true, `${name}/${k.name}`);
+        assert.deepEqual(k.securityContext.capabilities.drop, ["ALL"], `${name}/${k.name}`);
+        // A second container (wg-controller's wireguard-go-holder) reads the first one's /proc/<pid>/fd: the kernel
+        // lets it only when its capabilities include the first one's.
+        for (const cap of c.securityContext.capabilities.add ?? []) {
+          assert.ok(k.securityContext.capabilities.add?.includes(cap), `${name}/${k.name} lacks ${cap}`);
+        }
+      }
       if (name === "wgplan-controller") {
         assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port }, name);
         assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port }, name);

@@ -9,7 +9,8 @@ import {
   parsePackages,
   sourceHash,
 } from "../../scripts/image/build.ts";
-import { LAUNCHER_FLAGS, launcherScript } from "../../scripts/image/install.ts";
+import { IMAGE_PROGRAMS, LAUNCHER_FLAGS, launcherScript } from "../../scripts/image/install.ts";
+import { importsOf } from "../../scripts/layers.ts";
 import { PROGRAM_NAMES, PROGRAMS, ROOT } from "../../scripts/programs.ts";
 
 Deno.test("the package list: comments and blanks skipped; what the programs load is in it", async () => {
@@ -86,4 +87,19 @@ Deno.test("the image's source hash follows what the Dockerfile copies, and nothi
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("the image's inputs hold every module its programs and its build step import", async () => {
+  const inInputs = (f: string) => IMAGE_INPUTS.some((i) => f === i || f.startsWith(`${i}/`));
+  const seen = new Set<string>();
+  const todo = [...IMAGE_PROGRAMS.map((n) => PROGRAMS[n].entry), "scripts/image/install.ts"];
+  for (let f = todo.pop(); f !== undefined; f = todo.pop()) {
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const { spec } of importsOf(await Deno.readTextFile(`${ROOT}${f}`))) {
+      todo.push(new URL(spec, `file:///${f}`).pathname.slice(1));
+    }
+  }
+  assert.ok(seen.size > 50, `${seen.size} modules reached`);
+  assert.deepEqual([...seen].filter((f) => !inInputs(f)).sort(), [], "imported but not copied into the image");
 });

@@ -8,6 +8,7 @@ const ctx: PodContext = {
   nodeNetns: "/run/netns/agentx",
   podNetns: "/run/netns/pod",
   hostPath: (p) => `/node${p}`,
+  emptyDir: (v) => `/pod/volumes/${v}`,
   serviceAccountDir: "/sa",
   apiServer: { host: "127.0.0.1", port: 6443 },
   labels: { "io.dn42op.owner": "test" },
@@ -91,10 +92,11 @@ Deno.test("podmanRun: a host-network agent gets the node's network, host PID, ca
   assert.deepEqual(pairs(a, "--security-opt"), ["seccomp=unconfined"], "no seccompProfile: the kubelet's Unconfined");
   assert.deepEqual(pairs(a, "--volume"), [
     "/node/run/netns:/run/netns:rslave",
+    "/pod/volumes/tmp:/tmp:rprivate",
     "/sa:/var/run/secrets/kubernetes.io/serviceaccount:ro",
   ]);
+  assert.deepEqual(r.emptyDirs, ["/pod/volumes/tmp"]);
   assert.deepEqual(pairs(a, "--device"), ["/node/dev/net/tun:/dev/net/tun"]);
-  assert.deepEqual(pairs(a, "--tmpfs"), ["/tmp:rw,nosuid,nodev,mode=1777"]);
   assert.deepEqual(pairs(a, "--memory"), ["536870912"]);
   assert.deepEqual(pairs(a, "--stop-timeout"), ["30"]);
   assert.deepEqual(pairs(a, "--env"), [
@@ -116,6 +118,36 @@ Deno.test("podmanRun: a host-network agent gets the node's network, host PID, ca
   assert.deepEqual(r.livenessProbe?.periodSeconds, 10);
   assert.deepEqual(r.readinessProbe?.path, "/readyz");
   assert.deepEqual(r.readinessProbe?.failureThreshold, 3, "the kubelet's default");
+});
+
+Deno.test("podmanRun: each container of a pod is a podman container; they share the pod's emptyDir directories", () => {
+  const w = daemonSet();
+  const pod = w.spec.template.spec;
+  pod.containers.push({
+    name: "helper",
+    image: "dn42op:latest",
+    command: ["/usr/local/bin/helper"],
+    args: ["-node=$(NODE_NAME)"],
+    env: [{ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }],
+    securityContext: { capabilities: { add: ["SYS_ADMIN"] } },
+    volumeMounts: [{ name: "tmp", mountPath: "/shared" }],
+  });
+  const main = podmanRun(w, ctx);
+  const helper = podmanRun(w, ctx, "helper");
+  assert.deepEqual([main.name, main.container], ["lab-wg-lax1", "agent"], "the first container is named after the pod");
+  assert.deepEqual([helper.name, helper.container], ["lab-wg-lax1-helper", "helper"]);
+  assert.deepEqual(pairs(helper.args, "--name"), ["lab-wg-lax1-helper"]);
+  assert.deepEqual(pairs(helper.args, "--volume"), [
+    "/pod/volumes/tmp:/shared:rprivate",
+    "/sa:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+  ]);
+  assert.deepEqual(helper.emptyDirs, main.emptyDirs, "one directory for both");
+  assert.deepEqual(pairs(helper.args, "--cap-add"), ["SYS_ADMIN"], "its own security context");
+  assert.deepEqual(pairs(helper.args, "--pid"), ["host"], "the pod's host PID");
+  assert.deepEqual(pairs(helper.args, "--network"), ["ns:/run/netns/agentx"], "the pod's host network");
+  assert.deepEqual(helper.args.slice(-2), ["/usr/local/bin/helper", "-node=lax1"]);
+  assert.equal(helper.readinessProbe, undefined);
+  assert.throws(() => podmanRun(w, ctx, "nope"), /has no container nope/);
 });
 
 Deno.test("podmanRun: a host port offset shifts the declared ports in args and probes, nothing else", () => {
@@ -169,6 +201,13 @@ Deno.test("podmanRun: what the lab cannot reproduce is an error naming the field
       "status.podIP",
     ],
     ["other volume kind", daemonSet({ volumes: [{ name: "netns", configMap: { name: "x" } }] }), "configMap"],
+    [
+      "memory emptyDir",
+      daemonSet({ volumes: [{ name: "tmp", emptyDir: { medium: "Memory" } }] }, {
+        volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+      }),
+      "emptyDir.medium",
+    ],
   ];
   for (const [what, w, field] of cases) {
     assert.throws(() => podmanRun(w, ctx), (e: Error) => e.message.includes(field), what);

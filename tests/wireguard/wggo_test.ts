@@ -107,3 +107,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "wireguard-go: a start into a namespace that is gone fails naming nsenter's complaint, from the log",
+  ignore: skipUnless("root"),
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "dn42op-hd-" });
+    try {
+      const netnsPath = `/run/netns/dn42op-hd-absent-${crypto.randomUUID().slice(0, 8)}`;
+      await assert.rejects(
+        startWireGuardGo(devName(), { stateDir, netnsPath }),
+        (e: Error) => e instanceof DaemonError && /exited during start; log: .*nsenter.*absent/.test(e.message),
+      );
+    } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});

@@ -21,6 +21,8 @@ export interface WgConfig extends AgentConfig {
   backend: BackendChoice;
   /** Directory of this agent's wireguard-go PID, log and socket files; "" = agentStateDir. */
   stateDir: string;
+  /** Unix socket of the wireguard-go-holder that starts the daemons; "" = this program starts them. */
+  holder: string;
 }
 
 /** Builds the wg-controller's manager. */
@@ -37,7 +39,11 @@ export function wgController(c: WgConfig): Manager {
         agent,
         backend: c.backend,
         // a loaded node can take seconds to start a daemon; killing and retrying it would only add work
-        wireguardGo: { stateDir: c.stateDir || agentStateDir(agent), startTimeoutMs: 30_000 },
+        wireguardGo: {
+          stateDir: c.stateDir || agentStateDir(agent),
+          startTimeoutMs: 30_000,
+          holder: c.holder || undefined,
+        },
       });
       resolver.listen({ closing: (t) => node.forget(t.ns) });
       return new WgReconciler({

@@ -137,12 +137,13 @@ export function desiredState(
 }
 
 /**
- * `device` plus the held peers as `actual` has them (public keys in base64; a held peer the device lacks is not
- * added), so the diff neither adds, changes nor removes them. Allowed IPs a desired peer claims stay with that peer.
+ * `device` plus the held peers as `actual` has them (public keys in base64; a held peer the device lacks, or that
+ * `device` lists already, is not added), so the diff neither adds, changes nor removes them. Allowed IPs a desired peer claims stay with that peer.
  */
 export function withHeldPeers(device: DeviceConfig, actual: DeviceState | undefined, held: readonly string[]) {
   if (!held.length || !actual) return device;
-  const keep = actual.peers.filter((p) => held.includes(p.publicKey.toBase64()));
+  const listed = new Set(device.peers.map((p) => p.publicKey.toBase64())); // already added: idempotent
+  const keep = actual.peers.filter((p) => held.includes(p.publicKey.toBase64()) && !listed.has(p.publicKey.toBase64()));
   if (!keep.length) return device;
   const taken = new Set(device.peers.flatMap((p) => p.allowedIps.map((a) => a.toString())));
   return canonicalConfig({
