@@ -34,8 +34,18 @@ function normalize(v: unknown): unknown {
   return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
 }
 
-/** Writes `status` of one resource type for one controller. */
+/** How many objects a {@link StatusWriter} remembers its last write of (the oldest are forgotten first). */
+const REMEMBERED_WRITES = 1024;
+
+/**
+ * Writes `status` of one resource type for one controller. It remembers its last write per object until a caller's
+ * copy shows it: a caller whose cache has not yet seen that write (its watch event is on the way, which under load
+ * takes seconds) passes the version the write replaced, and the write is then based on the written object instead
+ * of being sent stale, refused with 409 Conflict, read again and sent again.
+ */
 export class StatusWriter<T extends KubeObject & { status?: S }, S = T["status"]> {
+  readonly #lastWrite = new Map<string, { replaced: string | undefined; object: T }>();
+
   constructor(
     private readonly client: KubeClient,
     private readonly resource: ResourceType,
@@ -55,7 +65,9 @@ export class StatusWriter<T extends KubeObject & { status?: S }, S = T["status"]
     mutate: StatusMutation<T, S>,
     current?: T,
   ): Promise<StatusUpdate<T>> {
-    let obj = current ? structuredClone(current) : await this.client.get<T>(this.resource, namespace, name);
+    const key = `${namespace}/${name}`;
+    const base = current && this.#freshest(key, current);
+    let obj = base ? structuredClone(base) : await this.client.get<T>(this.resource, namespace, name);
     for (let attempt = 1;; attempt++) {
       const desired = normalize(mutate(structuredClone(obj))) as S | undefined;
       if (desired === undefined || isDeepStrictEqual(desired, normalize(obj.status))) {
@@ -66,12 +78,29 @@ export class StatusWriter<T extends KubeObject & { status?: S }, S = T["status"]
           subresource: "status",
           fieldManager: this.fieldManager,
         });
+        this.#remember(key, obj.metadata.resourceVersion, written);
         return { written: true, object: written, conflicts: attempt - 1 };
       } catch (e) {
         if (!isConflict(e) || attempt >= this.maxAttempts) throw e;
         obj = await this.client.get<T>(this.resource, namespace, name);
       }
     }
+  }
+
+  /** `current`, or our last write of it when `current` is exactly the version that write replaced. */
+  #freshest(key: string, current: T): T {
+    const last = this.#lastWrite.get(key);
+    if (!last) return current;
+    const m = current.metadata;
+    if (m.uid === last.object.metadata.uid && m.resourceVersion === last.replaced) return last.object;
+    this.#lastWrite.delete(key); // the caller's copy has moved on: ours or a later write
+    return current;
+  }
+
+  #remember(key: string, replaced: string | undefined, written: T): void {
+    this.#lastWrite.delete(key);
+    this.#lastWrite.set(key, { replaced, object: written });
+    if (this.#lastWrite.size > REMEMBERED_WRITES) this.#lastWrite.delete(this.#lastWrite.keys().next().value!);
   }
 }
 

@@ -88,6 +88,31 @@ Deno.test("fake API: informer lists, follows the watch, filters by field selecto
   }
 });
 
+Deno.test("status writer: a cache that has not yet seen our last write costs no conflict; a foreign write still does", async () => {
+  const api = new FakeApiServer();
+  const client = api.client();
+  const stale = await client.create(WIDGETS, "ns", widget("w"));
+  const status = new StatusWriter<Widget>(client, WIDGETS, "test");
+  const sent = () => api.requests.filter((r) => r.path.endsWith("/widgets/w/status") || r.method === "GET").length;
+
+  assert.equal((await status.update("ns", "w", () => ({ observed: "a" }), stale)).written, true);
+  let before = sent();
+  const second = await status.update("ns", "w", () => ({ observed: "b" }), stale); // the cache still shows `stale`
+  assert.equal(second.conflicts, 0, "based on our own write, not on the stale copy");
+  assert.equal(sent() - before, 1, "one PUT, no GET");
+  assert.equal(api.object<Widget>("kr.test.dn42op.io/widgets", "ns", "w")?.status?.observed, "b");
+
+  const theirs = await client.replace<Widget>(WIDGETS, { ...second.object, status: { observed: "theirs" } }, {
+    subresource: "status",
+  });
+  before = sent();
+  const third = await status.update("ns", "w", (o) => ({ observed: `${o.status?.observed}+c` }), second.object);
+  assert.equal(third.conflicts, 1, "another writer's change is read again, never overwritten blindly");
+  assert.equal(sent() - before, 3, "PUT (409), GET, PUT");
+  assert.equal(third.object.status?.observed, "theirs+c");
+  assert.notEqual(third.object.metadata.resourceVersion, theirs.metadata.resourceVersion);
+});
+
 Deno.test("fake API: controller reconciles, retries errors with backoff, writes status, holds a finalizer", async () => {
   const api = new FakeApiServer();
   const client = api.client();

@@ -35,21 +35,58 @@ interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
 
+/** Reads one Secret (namespace, name); rejects as {@link KubeClient.get} does. */
+export type SecretGetter = (namespace: string, name: string, signal?: AbortSignal) => Promise<Secret>;
+
+/**
+ * Secret GETs of one agent where concurrent reads of the same Secret share one request: the objects of a plan on a
+ * node all name the node's key Secret, and a plan's first pass reaches them at once (N−1 GETs of one Secret per node
+ * in a full mesh). A read that joins a request in flight gets an answer at most one API round trip older than a GET
+ * of its own; nothing is kept after the answer. `onGet` counts the requests sent.
+ */
+export class SharedSecretReads {
+  readonly #inflight = new Map<string, Promise<Secret>>();
+
+  constructor(private readonly client: KubeClient, private readonly onGet?: () => void) {}
+
+  /** The Secret, from the request in flight for it or a new one; `signal` ends only this caller's wait. */
+  get: SecretGetter = (namespace, name, signal) => {
+    const key = `${namespace}/${name}`;
+    let request = this.#inflight.get(key);
+    if (!request) {
+      this.onGet?.();
+      request = this.client.get<Secret>(SECRETS, namespace, name);
+      this.#inflight.set(key, request);
+      const clear = () => this.#inflight.delete(key);
+      request.then(clear, clear);
+    }
+    return signal ? untilAborted(request, signal) : request;
+  };
+}
+
+/** `p`, or a rejection with the abort reason as soon as `signal` aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 async function fromSecret(
-  client: KubeClient,
+  getSecret: SecretGetter,
   ref: SecretKeyRef,
   objectNamespace: string,
   field: string,
   kind: KeyKind,
   signal?: AbortSignal,
-  onGet?: () => void,
 ): Promise<WireGuardKey> {
   const r = resolveSecretRef(ref, objectNamespace, field);
   if (!r.allowed) throw new KeyMaterialError(r.reason, r.message);
   let secret: Secret;
   try {
-    onGet?.();
-    secret = await client.get<Secret>(SECRETS, r.namespace, r.name, signal);
+    secret = await getSecret(r.namespace, r.name, signal);
   } catch (e) {
     if (isNotFound(e)) {
       throw new KeyMaterialError(
@@ -81,20 +118,15 @@ export interface KeyedObject {
 }
 
 /**
- * The keys of `obj`: inline private key or its Secret, and each referenced preshared key (`onGet` per Secret GET). A
+ * The keys of `obj`: inline private key or its Secret (read with `getSecret`), and each referenced preshared key. A
  * preshared key that cannot be had affects only its peer: it becomes a held {@link PeerProblem}; only the private key
  * is needed by the whole interface.
  */
-export async function readKeys(
-  client: KubeClient,
-  obj: KeyedObject,
-  signal?: AbortSignal,
-  onGet?: () => void,
-): Promise<WgKeys> {
+export async function readKeys(getSecret: SecretGetter, obj: KeyedObject, signal?: AbortSignal): Promise<WgKeys> {
   const ns = obj.metadata.namespace ?? "default";
   const spec = obj.spec;
   const secret = (ref: SecretKeyRef, field: string, kind: KeyKind) =>
-    fromSecret(client, ref, ns, field, kind, signal, onGet);
+    fromSecret(getSecret, ref, ns, field, kind, signal);
   let privateKey: WireGuardKey;
   if (spec.privateKey) {
     try {

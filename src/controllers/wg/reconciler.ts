@@ -54,7 +54,7 @@ import { conditionsFor, type Outcome, problemsMessage } from "../conditions.ts";
 import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
 import { adoptionOf } from "../../node/adoption.ts";
 import { resolveEndpoints } from "./endpoints.ts";
-import { checkPlanKey, KeyCache, KeyMaterialError, readKeys } from "./keys.ts";
+import { checkPlanKey, KeyCache, KeyMaterialError, readKeys, SharedSecretReads } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
 import { CounterThrottle } from "./stats.ts";
 
@@ -103,6 +103,7 @@ export class WgReconciler {
   readonly #announced = new Map<string, Set<string>>();
   /** The last whole-object problem announced with an Event, per object ("reason\nmessage"). */
   readonly #lastWarned = new Map<string, string>();
+  readonly #secrets: SharedSecretReads;
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
 
@@ -117,6 +118,10 @@ export class WgReconciler {
     });
     this.#counters = new CounterThrottle(deps.statsIntervalMs);
     this.#keys = new KeyCache(deps.keyMaxAgeMs);
+    this.#secrets = new SharedSecretReads(
+      deps.client,
+      () => deps.metrics?.secretReads.inc({ controller: this.#controller }),
+    );
   }
 
   /** Writes the pending statuses (bounded wait) and stops the status writers. */
@@ -159,8 +164,7 @@ export class WgReconciler {
     let desired: WgDesired;
     let peerProblems: PeerProblem[];
     try {
-      const onGet = () => this.#d.metrics?.secretReads.inc({ controller: this.#controller });
-      const keys = await this.#keys.get(key, obj, () => readKeys(this.#d.client, obj, signal, onGet));
+      const keys = await this.#keys.get(key, obj, () => readKeys(this.#secrets.get, obj, signal));
       await checkPlanKey(obj.metadata.annotations, obj.spec, keys.privateKey);
       if (fresh) trace(log, "keys-read", key);
       const endpoints = await resolveEndpoints(obj.spec);
