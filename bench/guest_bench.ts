@@ -6,7 +6,7 @@
  */
 import { guestDeno, type GuestRun, prepareGuest, runInGuest, writeAll } from "../scripts/kernel/guest.ts";
 import { run as sh } from "../kit/proc.ts";
-import { kernelCacheDir, REPO } from "../scripts/kernel/tier.ts";
+import { kernelCacheDir, REPO } from "../scripts/kernel/paths.ts";
 
 /** A finished guest bench: the run (timings, files) and the figures of its last JSON line. */
 export interface GuestBench {
@@ -24,7 +24,7 @@ export async function benchInGuest(
   args: string[],
   timeoutMs: number,
 ): Promise<GuestBench> {
-  await sh([guestDeno(REPO), "check", script], { cwd: REPO });
+  await sh([guestDeno(REPO).path, "check", script], { cwd: REPO });
   const abort = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => abort.abort());
   await Deno.mkdir(`${REPO}/.out/kernel-tier`, { recursive: true });

@@ -85,7 +85,23 @@ export interface LabControllersOptions {
    * programs' defaults ("default", 4, 30 s).
    */
   flags?: "lab" | "reference";
+  /**
+   * Where the root-namespace pipe reaches the API server (`tcp:HOST:PORT`); default the server's own 127.0.0.1
+   * port. The kernel lab's guest dials QEMU's forward to the host instead (lab/kernel/).
+   */
+  apiDial?: string;
+  /** Whether to run the wgplan-controller here too (default true; the kernel lab runs it on the host). */
+  planController?: boolean;
+  /** Which node programs to run per node (default both). */
+  nodePrograms?: ProgramName[];
+  /** Extra `deno run` flags of the programs (the kernel lab's guest, without network, passes --cached-only). */
+  denoFlags?: string[];
+  /** The command of a byte pipe from `listen` to `dial` (`tcp:HOST:PORT`, `unix:PATH`); default lab/apipipe.ts. */
+  pipeCommand?: (listen: string, dial: string) => string[];
 }
+
+/** How {@link startApiPipe} reaches the API server: defaults are lab/apipipe.ts dialing the server's own port. */
+export type ApiPipeVia = Pick<LabControllersOptions, "apiDial" | "pipeCommand">;
 
 /** What {@link startLabControllers} started: process name → supervisor PID, and where the logs are. */
 export interface LabControllers {
@@ -144,11 +160,12 @@ export async function startApiPipe(
   server: string,
   netns: string,
   pipeName: string,
+  via: ApiPipeVia = {},
 ): Promise<Record<string, number>> {
   const dirs = supervisorDirs(stateDir);
   const port = apiPort(server);
   const sock = `${stateDir}/api.sock`;
-  const pipe = (listen: string, dial: string) => [
+  const pipe = via.pipeCommand ?? ((listen: string, dial: string) => [
     Deno.execPath(),
     "run",
     "--allow-net",
@@ -157,11 +174,11 @@ export async function startApiPipe(
     `${ROOT}lab/apipipe.ts`,
     listen,
     dial,
-  ];
+  ]);
   const pids: Record<string, number> = {};
   pids["api-pipe-root"] = await startSupervised(dirs, {
     name: "api-pipe-root",
-    argv: pipe(`unix:${sock}`, `tcp:127.0.0.1:${port}`),
+    argv: pipe(`unix:${sock}`, via.apiDial ?? `tcp:127.0.0.1:${port}`),
   });
   pids[pipeName] = await startSupervised(dirs, {
     name: pipeName,
@@ -216,16 +233,17 @@ export async function startPlanController(
  */
 export async function startLabControllers(o: LabControllersOptions): Promise<LabControllers> {
   const dirs = supervisorDirs(o.stateDir);
-  const pids = await startApiPipe(o.stateDir, o.server, o.agentxNetns, "api-pipe-agentx");
+  const pids = await startApiPipe(o.stateDir, o.server, o.agentxNetns, "api-pipe-agentx", o);
 
   const env: Record<string, string> = o.dockerHost ? { DOCKER_HOST: o.dockerHost } : {};
   const argv = o.flags === "reference" ? referenceArgs(o.kubeconfig) : labArgs(o);
+  const nodePrograms = new Set<ProgramName>(o.nodePrograms ?? ["wg-controller", "nl-controller"]);
   const programs: [name: string, program: ProgramName, node?: string][] = [
     ...o.nodes.flatMap((n): [string, ProgramName, string][] => [
       [`wg-controller-${n}`, "wg-controller", n],
       [`nl-controller-${n}`, "nl-controller", n],
-    ]),
-    ["wgplan-controller", "wgplan-controller"],
+    ]).filter(([, program]) => nodePrograms.has(program)),
+    ...(o.planController === false ? [] : [["wgplan-controller", "wgplan-controller"] as [string, ProgramName]]),
   ];
   for (const [name, program, node] of programs) {
     pids[name] = await startSupervised(dirs, {
@@ -238,7 +256,7 @@ export async function startLabControllers(o: LabControllersOptions): Promise<Lab
       bindMounts: o.flags === "reference" && program === "wg-controller"
         ? [[`${o.stateDir}/wireguard-go`, DEFAULT_STATE_DIR]]
         : undefined,
-      argv: programCommand(program, argv(program, node)),
+      argv: programCommand(program, argv(program, node), undefined, o.denoFlags),
     });
   }
   return { pids, logDir: dirs.logDir };

@@ -28,8 +28,13 @@ export type ExampleContainer = "agent1" | "agent2";
 export interface ScenarioNames {
   /** Kubernetes namespace of every object (the examples use `default`). */
   namespace: string;
-  /** Real container name for each of the examples' container names. */
+  /** Real container name for each of the examples' container names (a netns name with `placement: "netns"`). */
   containers: Record<ExampleContainer, string>;
+  /**
+   * How the examples' containers are found: by Docker container name (the default, as the examples say), or as
+   * named network namespaces (`container.netns.name`) where there is no container runtime (the kernel lab's guest).
+   */
+  placement?: "docker" | "netns";
 }
 
 /** The lab's names: exactly the examples' own. */
@@ -37,19 +42,26 @@ export const LAB_NAMES: ScenarioNames = { namespace: "default", containers: { ag
 
 /** Whether `names` are the examples' own (the files then apply unchanged). */
 export function isExampleNames(names: ScenarioNames): boolean {
-  return names.namespace === "default" && names.containers.agent1 === "agent1" && names.containers.agent2 === "agent2";
+  return names.namespace === "default" && names.containers.agent1 === "agent1" &&
+    names.containers.agent2 === "agent2" && (names.placement ?? "docker") === "docker";
 }
 
 type Node = Record<string, unknown>;
 const isObject = (v: unknown): v is Node => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Rewrites, anywhere in `v`, `container.docker.name` and secret-reference namespaces. */
+/** Rewrites, anywhere in `v`, `container.docker.name` (or the whole `docker` block) and secret-reference namespaces. */
 function rewrite(v: unknown, names: ScenarioNames): void {
   if (Array.isArray(v)) return v.forEach((x) => rewrite(x, names));
   if (!isObject(v)) return;
   for (const [k, x] of Object.entries(v)) {
     if (k === "docker" && isObject(x) && typeof x.name === "string" && x.name in names.containers) {
-      x.name = names.containers[x.name as ExampleContainer];
+      const name = names.containers[x.name as ExampleContainer];
+      if (names.placement === "netns") {
+        delete v.docker;
+        v.netns = { name };
+      } else {
+        x.name = name;
+      }
     } else if (/SecretRef$|^privateKeyRef$/.test(k) && isObject(x) && x.namespace !== undefined) {
       x.namespace = names.namespace;
     } else {
@@ -60,7 +72,8 @@ function rewrite(v: unknown, names: ScenarioNames): void {
 
 /**
  * An example's YAML under other names: every object's `metadata.namespace` (set also where the example leaves it
- * to kubectl's current namespace), secret references' namespaces and container names. Nothing else changes.
+ * to kubectl's current namespace), secret references' namespaces and container names (or, for `placement:
+ * "netns"`, `container.docker` replaced by `container.netns.name`). Nothing else changes.
  */
 export function renderExample(yamlText: string, names: ScenarioNames): string {
   return parseAllDocuments(yamlText).map((doc) => doc.toJS() as Node | null).filter((o): o is Node => !!o).map(

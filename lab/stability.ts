@@ -6,7 +6,7 @@
  * undo each other's work every resync period.
  */
 import { type CheckContext, type CheckResult, tunnelPings } from "./checks.ts";
-import { exec } from "../kit/proc.ts";
+import { exec, type ExecResult } from "../kit/proc.ts";
 import { kubectl } from "./scenario.ts";
 
 /** Where the instance's controllers and objects are. */
@@ -16,6 +16,13 @@ export interface StabilityTarget {
   kubeconfig: string;
   /** Kubernetes namespace of the scenario's objects. */
   namespace: string;
+  /** Runs a command where the controllers run (default: here; the kernel lab's guest through its agent). */
+  exec?: (argv: string[]) => Promise<ExecResult>;
+  /**
+   * Whether the node side runs wireguard-go (default). False on the kernel backend: then no daemon may appear in
+   * agentx at all (one would mean a fallback to userspace).
+   */
+  wireguardGo?: boolean;
 }
 
 /** What is compared across the window. */
@@ -40,13 +47,16 @@ function marked(json: string, where: string, into: Map<string, number>): void {
   }
 }
 
-async function daemonsIn(netns: string): Promise<Map<string, number[]>> {
+/** `PID argv…` of every process in `netns`, one line each (one command, so it also works through the agent). */
+const PROCESSES = 'for p in $(ip netns pids "$1"); do printf "%s " "$p"; tr "\\0" " " <"/proc/$p/cmdline"; echo; done';
+
+async function daemonsIn(run: (argv: string[]) => Promise<ExecResult>, netns: string): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
-  for (const pid of (await exec(["ip", "netns", "pids", netns])).stdout.split(/\s+/).filter(Boolean).map(Number)) {
-    const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "")).split("\0").filter(Boolean);
+  for (const line of (await run(["sh", "-c", PROCESSES, "sh", netns])).stdout.split("\n")) {
+    const [pid, ...argv] = line.trim().split(" ");
     if (!argv[0]?.endsWith("wireguard-go")) continue;
     const name = argv[argv.length - 1];
-    out.set(name, [...out.get(name) ?? [], pid].sort((a, b) => a - b));
+    out.set(name, [...out.get(name) ?? [], Number(pid)].sort((a, b) => a - b));
   }
   return out;
 }
@@ -76,12 +86,13 @@ async function warningsIn(t: StabilityTarget): Promise<Map<string, string>> {
 
 /** Takes a snapshot of the instance. */
 export async function snapshot(ctx: CheckContext, t: StabilityTarget): Promise<Snapshot> {
+  const run = t.exec ?? ((argv: string[]) => exec(argv));
   const links = new Map<string, number>();
-  marked((await exec(["ip", "-n", t.agentxNetns, "-j", "-d", "link", "show"])).stdout, "agentx", links);
+  marked((await run(["ip", "-n", t.agentxNetns, "-j", "-d", "link", "show"])).stdout, "agentx", links);
   for (const c of ["agent1", "agent2"] as const) {
     marked((await ctx.inContainer(c, ["ip", "-j", "-d", "link", "show"])).stdout, c, links);
   }
-  return { links, daemons: await daemonsIn(t.agentxNetns), warnings: await warningsIn(t) };
+  return { links, daemons: await daemonsIn(run, t.agentxNetns), warnings: await warningsIn(t) };
 }
 
 /** A failed ping sample: seconds into the window, which check, what was seen. */
@@ -97,6 +108,7 @@ export function stabilityRows(
   after: Snapshot,
   ping: { samples: number; perSample: number; misses: PingMiss[] },
   seconds: number,
+  wireguardGo = true,
 ): CheckResult[] {
   const span = `over ${seconds.toFixed(0)} s`;
   const changed = (a: Map<string, unknown>, b: Map<string, unknown>) =>
@@ -118,12 +130,19 @@ export function stabilityRows(
       before.links.size ? linkChanges : ["no marked links found"],
       "unchanged",
     ),
-    row(
-      "stable: wireguard-go daemons (pid)",
-      `${before.daemons.size} daemons, none restarted ${span}`,
-      before.daemons.size ? daemonChanges : ["no wireguard-go found"],
-      "unchanged",
-    ),
+    wireguardGo
+      ? row(
+        "stable: wireguard-go daemons (pid)",
+        `${before.daemons.size} daemons, none restarted ${span}`,
+        before.daemons.size ? daemonChanges : ["no wireguard-go found"],
+        "unchanged",
+      )
+      : row(
+        "stable: kernel WireGuard only",
+        `no wireguard-go in agentx ${span}`,
+        [...new Set([...before.daemons.keys(), ...after.daemons.keys()])].map((n) => `wireguard-go ${n}`),
+        "none",
+      ),
     row("stable: no Warning Event", `no new Warning Event ${span}`, fresh, "none"),
     row(
       "stable: pings answered throughout",
@@ -168,5 +187,6 @@ export async function stabilityChecks(
   }
   await disturbed;
   const after = await snapshot(ctx, t);
-  return stabilityRows(before, after, { samples, perSample: pings.length, misses }, (performance.now() - t0) / 1000);
+  const seconds = (performance.now() - t0) / 1000;
+  return stabilityRows(before, after, { samples, perSample: pings.length, misses }, seconds, t.wireguardGo ?? true);
 }

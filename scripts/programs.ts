@@ -91,15 +91,20 @@ function profileFlags(): string[] {
 
 /**
  * The command line that runs program `name` with `args`: `bin/<name> args…` when that binary exists, otherwise
- * `<pinned deno> run --no-prompt <permissions> <entry> args…` (with {@link profileFlags}). Works from any working
- * directory.
+ * `<pinned deno> run --no-prompt <permissions> <denoFlags> <entry> args…` (`denoFlags` e.g. `--cached-only` where
+ * there is no network; with {@link profileFlags}). Works from any working directory.
  */
-export function programCommand(name: ProgramName, args: readonly string[] = [], root = ROOT): string[] {
+export function programCommand(
+  name: ProgramName,
+  args: readonly string[] = [],
+  root = ROOT,
+  denoFlags: readonly string[] = [],
+): string[] {
   const p = PROGRAMS[name];
   if (!p) throw new TypeError(`programCommand: unknown program "${name}" (known: ${PROGRAM_NAMES.join(", ")})`);
   const bin = binaryPath(name, root);
   if (isFile(bin)) return [bin, ...args];
-  return [...denoRunCommand(p, root, Deno.execPath(), profileFlags()), ...args];
+  return [...denoRunCommand(p, root, Deno.execPath(), [...denoFlags, ...profileFlags()]), ...args];
 }
 
 /**

@@ -18,8 +18,11 @@ export const PROFILES: Record<string, string[]> = {
     "openssl",
     "util-linux",
   ],
-  /** The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod. */
-  kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip"],
+  /**
+   * The real-kernel test tier (deno task test:kernel): QEMU TCG, a static busybox for the initramfs, cpio, depmod;
+   * socat carries each guest connection to the host's API server (the kernel lab, lab/kernel/).
+   */
+  kernel: ["qemu-system-x86", "busybox-static", "cpio", "kmod", "gzip", "socat"],
   /** The mesh lab's NAT router (iptables inside its namespace) and the NAT drill's `conntrack -F`. */
   mesh: ["iptables", "conntrack"],
   /** Graphviz's dot: `dn42op graph -o svg` and the lab's topology picture. */

@@ -39,7 +39,7 @@ import { uapiCall } from "../../src/wireguard/uapi_socket.ts";
 import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
 import { keepLogs } from "../logs.ts";
 import { percentile } from "../stats.ts";
-import { parseTrace, phaseOffsets } from "./trace.ts";
+import { medianTrace, parseTrace, phaseOffsets } from "./trace.ts";
 import { until } from "../../kit/wait.ts";
 
 /** Name prefix of the instance (namespaces, containers, state) unless --prefix gives another (two runs at once). */
@@ -231,18 +231,6 @@ async function peerEdits(inst: Instance, rounds: number) {
     await daemon.status;
   }
   return { ours, peer, trace: traces[ours.indexOf(percentile([...ours].sort((a, b) => a - b), 50))] };
-}
-
-/** Copies the controllers' logs of the run to .out/bench-converge-logs/ (replacing an earlier run's). */
-/** Per-label medians (ms) over the runs' traces, in the order of the first run that has each label. */
-function medianTrace(traces: Map<string, number>[]): Map<string, number> {
-  const labels = [...new Set(traces.flatMap((t) => [...t.keys()]))];
-  const out = new Map<string, number>();
-  for (const l of labels) {
-    const xs = traces.map((t) => t.get(l)).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
-    out.set(l, Math.round(percentile(xs, 50)));
-  }
-  return new Map([...out].sort((a, b) => a[1] - b[1]));
 }
 
 /**

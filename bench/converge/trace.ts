@@ -56,6 +56,17 @@ export function phaseOffsets(events: readonly TraceEvent[], t0: number, keys: re
   return out;
 }
 
+/** Per-label medians (ms) over the runs' traces, sorted by median. */
+export function medianTrace(traces: Map<string, number>[]): Map<string, number> {
+  const labels = [...new Set(traces.flatMap((t) => [...t.keys()]))];
+  const out = new Map<string, number>();
+  for (const l of labels) {
+    const xs = traces.map((t) => t.get(l)).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    out.set(l, Math.round(percentile(xs, 50)));
+  }
+  return new Map([...out].sort((a, b) => a[1] - b[1]));
+}
+
 /** How the objects of one run reached one phase: how many, and the median and last offset from `t0` (ms). */
 export interface PhaseSpread {
   phase: TracePhase;

@@ -26,12 +26,8 @@ import { WireGuardKey } from "../../src/wireguard/key.ts";
 import { exec, run as sh } from "../../kit/proc.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { percentile } from "../stats.ts";
-import { type ScaleKey, scaleSpec } from "./spec.ts";
-
-/** Device `i`'s interface name (the same on both sides: each side has its own namespaces). */
-export function scaleName(i: number): string {
-  return `ks${i.toString(16).padStart(4, "0")}`;
-}
+import { peerDeviceScript, peerLines } from "./peer.ts";
+import { type ScaleKey, scaleName, scaleSpec } from "./spec.ts";
 
 /** Runs `fn(0..n-1)` on `workers` concurrent loops, each taking the next index (the controller's worker model). */
 async function pool(n: number, workers: number, fn: (i: number) => Promise<void>): Promise<void> {
@@ -88,19 +84,8 @@ function elapsed(t0: number): string {
 async function peer(host: TestNetns, ctr: TestNetns, kk: readonly ScaleKey[], workers: number): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "dn42op-ks-peer-" });
   try {
-    const script = `
-set -e
-i=$1; n=$2; key=$3; pub=$4
-printf '%s' "$key" > ${dir}/$n.key
-ip -n ${host.name} link add $n mtu 1420 type wireguard
-ip netns exec ${host.name} wg set $n private-key ${dir}/$n.key listen-port $((20000 + i)) \\
-  peer $pub allowed-ips 10.200.$((i >> 8)).$((i & 255))/32
-ip -n ${host.name} link set $n netns ${ctr.name}
-ip -n ${ctr.name} addr add 10.$((64 + (i >> 8))).$((i & 255)).1 peer 10.127.0.1/32 dev $n
-ip -n ${ctr.name} link set $n up
-`;
-    await Deno.writeTextFile(`${dir}/one.sh`, script);
-    const lines = kk.map((k, i) => `${i} ${scaleName(i)} ${k.priv} ${kk[(i + 1) % kk.length].pub}\n`).join("");
+    await Deno.writeTextFile(`${dir}/one.sh`, peerDeviceScript(host.name, ctr.name, dir));
+    const lines = peerLines(kk, scaleName);
     const t0 = performance.now();
     const r = await exec(["xargs", "-P", String(workers), "-L", "1", "sh", `${dir}/one.sh`], { stdin: lines });
     const s = (performance.now() - t0) / 1000;

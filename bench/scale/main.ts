@@ -40,9 +40,7 @@
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { exec } from "../../kit/proc.ts";
-import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
 import { Netns } from "../../src/netlink/netns.ts";
-import type { KubeObject } from "../../src/kube/client.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { DeviceNotFoundError } from "../../src/wireguard/errors.ts";
@@ -54,6 +52,7 @@ import { cluster } from "../../kit/cluster.ts";
 import { createNetns, deleteNetns, type TestNetns } from "../../kit/netns.ts";
 import { cpuMs, daemonSockets, fanOut, fanOutVeth, sample, WakeupTally } from "./fanout.ts";
 import { raiseInotifyInstances } from "./inotify.ts";
+import { allReady, dropFinalizers, WGI, type Wgi } from "./ready.ts";
 import { type ScaleKey, scaleSpec } from "./spec.ts";
 
 const args = parseArgs({
@@ -71,7 +70,6 @@ const TAG = args.values.tag;
 const N = Number(args.values.count);
 /** Reconcile workers; by default the controller's own default. */
 const WORKERS = args.values.workers;
-const WGI = { group: GROUP, version: VERSION, plural: KINDS.WireGuardInterface.plural };
 const PREFIX = `wa${crypto.getRandomValues(new Uint8Array(1)).toHex()}`; // wa + 2 hex + 4 hex index = 8 chars
 
 function name(i: number): string {
@@ -121,50 +119,6 @@ async function heapMib(host: TestNetns): Promise<Record<string, number>> {
   return out;
 }
 
-/** A WireGuardInterface as far as readiness goes. */
-interface Wgi extends KubeObject {
-  status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
-}
-
-/** Ready with observedGeneration = generation: the controller has acted on the current spec and it holds. */
-function isReady(o: Wgi): boolean {
-  return o.status?.observedGeneration === o.metadata.generation &&
-    (o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
-}
-
-/**
- * Resolves when all `n` WireGuardInterfaces of `namespace` are Ready, followed through one list + watch; logs
- * progress every 5 s from `t0` and rejects after `limitS` seconds.
- */
-async function allReady(informer: Informer<Wgi>, n: number, t0: number, limitS: number): Promise<void> {
-  const ready = new Set<string>();
-  let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  const track = (o: Wgi) => {
-    const key = o.metadata.name!;
-    if (isReady(o)) ready.add(key);
-    else ready.delete(key);
-    if (ready.size >= n) done();
-  };
-  informer.on({ add: track, update: (_, o) => track(o), delete: (o) => ready.delete(o.metadata.name!) });
-  informer.start();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const progress = setInterval(() => {
-    console.log(`  ${ready.size}/${n} Ready after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }, 5000);
-  try {
-    await Promise.race([
-      finished,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`only ${ready.size}/${n} Ready after ${limitS} s`)), limitS * 1000);
-      }),
-    ]);
-  } finally {
-    clearInterval(progress);
-    clearTimeout(timer);
-  }
-}
-
 /** Whether process `pid` still runs (a zombie has closed its files already). */
 function running(pid: number): boolean {
   try {
@@ -200,26 +154,6 @@ async function removeDeadSockets(names: string[], killed: number[]): Promise<voi
     left = again;
   }
   if (left.length) console.log(`bench:scale: left ${left.length} UAPI sockets that still answer: ${left.join(" ")}`);
-}
-
-/**
- * Drops the finalizers of every WireGuardInterface in `namespace`. The bench deletes its namespace after the
- * controller is gone, so nothing else would, and the namespace would stay Terminating for ever.
- */
-async function dropFinalizers(client: KubeClient, namespace: string): Promise<void> {
-  let cont: string | undefined;
-  do {
-    const page = await client.list<Wgi>(WGI, { namespace, limit: 500, continue: cont });
-    const held = page.items.filter((o) => o.metadata.finalizers?.length);
-    for (let i = 0; i < held.length; i += 50) {
-      await Promise.all(
-        held.slice(i, i + 50).map((o) =>
-          client.patch(WGI, namespace, o.metadata.name!, "merge", { metadata: { finalizers: null } })
-        ),
-      );
-    }
-    cont = page.metadata.continue || undefined;
-  } while (cont);
 }
 
 async function keys(n: number) {

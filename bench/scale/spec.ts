@@ -24,3 +24,8 @@ export function scaleSpec(x: number, kk: readonly ScaleKey[], ctr: string, name:
     peers: [{ publicKey: kk[(x + 1) % kk.length].pub, allowedIPs: [`10.200.${x >> 8}.${x & 255}/32`] }],
   };
 }
+
+/** The kernel scale benches' name of device `i` (the same on both sides: each side has its own namespaces). */
+export function scaleName(i: number): string {
+  return `ks${i.toString(16).padStart(4, "0")}`;
+}

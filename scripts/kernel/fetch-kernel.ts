@@ -9,7 +9,8 @@ import { sha256Hex } from "./hash.ts";
 
 /**
  * Modules the guest loads at boot, with their dependencies: the link kinds the tests use (src/netlink/linkspec.ts
- * LINK_KINDS, plus tun), 9p over virtio, entropy. The guest cannot load modules later (its /usr/lib/modules is the
+ * LINK_KINDS, plus tun), 9p over virtio, entropy, and the kernel lab's channels to the host (a NIC on QEMU's user-mode
+ * network, virtio-serial ports). The guest cannot load modules later (its /usr/lib/modules is the
  * host's), so a test needing another kind fails with "Unknown device type" until the module is added here.
  */
 export const GUEST_MODULES = [
@@ -25,6 +26,8 @@ export const GUEST_MODULES = [
   "9pnet_virtio",
   "virtio_pci",
   "virtio_rng",
+  "virtio_net",
+  "virtio_console",
 ];
 
 /** One module to insmod: the file name under the kernel's `modules/` directory and its parameters. */

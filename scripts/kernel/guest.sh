@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside the kernel-tier guest (chroot over the host's /usr and /etc, see init.sh): `deno ARGS...` from the
-# repository root, exiting with its status. The host (guest.ts) writes /run/out/guest.env (DENO, REPO, TIMEOUT_S and
-# extra exported environment) and /run/out/deno.args (one argument per line); results go to /run/out.
+# repository root, exiting with its status. The host (guest.ts) writes /run/out/guest.env (DENO, REPO, TIMEOUT_S,
+# optionally DENO_DIR_SEED: a filled DENO_DIR to start from, and extra exported environment) and /run/out/deno.args
+# (one argument per line); results go to /run/out.
 # The guest has no network: Deno finds npm packages in the repository's node_modules/ (the host fills it when it
 # type-checks) and gets an empty DENO_DIR on tmpfs; callers pass --cached-only so nothing waits for a network.
 set -u
@@ -11,6 +12,9 @@ out=/run/out
 # shellcheck source=/dev/null
 source "$out/guest.env"
 mapfile -t args <"$out/deno.args"
+if [ -n "${DENO_DIR_SEED:-}" ]; then
+  mkdir -p "$DENO_DIR" && cp -a "$DENO_DIR_SEED/." "$DENO_DIR/" || echo "dn42op-kt: could not copy $DENO_DIR_SEED"
+fi
 cd "$REPO" || exit 2
 echo "dn42op-kt: deno start: ${args[*]:0:1}"
 # Through a pipe, so that Deno writes plain lines (on a terminal it redraws each test's line with \r).

@@ -4,7 +4,8 @@
  * `deno ARGS...` from the repository root (scripts/kernel/guest.sh), streams the console, and hands back how the
  * guest ended plus the files it left in its results directory (/run/out in the guest, the one writable share).
  *
- * The guest sees the host's /usr and /etc and the repository (at its host path), read-only with cache=loose, on a
+ * The guest sees the host's /usr and /etc, the repository (at its host path) and, when it lives elsewhere, the
+ * directory of the host's Deno binary, read-only with cache=loose, on a
  * tmpfs root — not the host's whole /: it never sees the host's /proc, /sys, /run (with the host's netns files),
  * /tmp or other checkouts, so a test cannot depend on or touch host state beyond the userland it runs.
  * The test tier (tier.ts) is one user; a benchmark in the guest (run.ts) is another.
@@ -12,13 +13,13 @@
 import { ensureProfiles } from "../setup.ts";
 import { fetchKernel, type Kernel } from "./fetch-kernel.ts";
 import { buildInitramfs } from "./initramfs.ts";
-import { boot, type GuestOutcome } from "./qemu.ts";
+import { boot, type GuestNet, type GuestOutcome, type SerialPort, type Share } from "./qemu.ts";
 
 /** Options of {@link runInGuest}. */
 export interface GuestRunOptions {
   /** Repository root, shared read-only at the same path; the command runs there. */
   repo: string;
-  /** Arguments of the guest's `deno` (the host's binary, which must live under `repo` or /usr). */
+  /** Arguments of the guest's `deno` (the host's binary, see {@link guestDeno}). */
   denoArgs: string[];
   /** Extra environment of the guest command. */
   env?: Record<string, string>;
@@ -26,6 +27,12 @@ export interface GuestRunOptions {
   timeoutMs: number;
   /** The kernel and initramfs to boot, from {@link prepareGuest}. */
   guest: PreparedGuest;
+  /** A NIC on QEMU's restricted user-mode network (qemu.ts); default none. */
+  net?: GuestNet;
+  /** virtio-serial ports (qemu.ts); default none. */
+  serialPorts?: SerialPort[];
+  /** Guest memory (default 2048 MiB). */
+  memoryMiB?: number;
   /** File receiving a copy of the console output. */
   consoleLog: string;
   /** Receives the console output as it arrives. */
@@ -49,10 +56,13 @@ export interface GuestRun {
 /** Console line guest.sh prints just before it starts the command; it splits boot from run time. */
 const COMMAND_START = "dn42op-kt: deno start";
 
-/** The guest's Deno is the host's; the guest sees only /usr, /etc and the repository. */
-export function guestDeno(repo: string, deno = Deno.execPath()): string {
-  if (deno.startsWith(`${repo}/`) || deno.startsWith("/usr/")) return deno;
-  throw new Error(`kernel tier: the Deno binary ${deno} is outside ${repo} and /usr; run through ./denow`);
+/**
+ * The guest's Deno is the host's. It is visible there under the repository or /usr; anywhere else (a worktree whose
+ * .tools links to another checkout) its directory is shared read-only at the same path: the returned `share`.
+ */
+export function guestDeno(repo: string, deno = Deno.execPath()): { path: string; share: string | null } {
+  if (deno.startsWith(`${repo}/`) || deno.startsWith("/usr/")) return { path: deno, share: null };
+  return { path: deno, share: deno.slice(0, deno.lastIndexOf("/")) };
 }
 
 /**
@@ -132,22 +142,62 @@ export async function prepareGuest(cacheDir: string): Promise<PreparedGuest> {
   return { kernel, initrd, timings };
 }
 
+/** A Deno command for the guest and where its results go. */
+export interface GuestCommand {
+  /** Repository root, shared read-only at the same path; the command runs there. */
+  repo: string;
+  denoArgs: string[];
+  env?: Record<string, string>;
+  /** Bound on the command in the guest (guest.sh's `timeout`). */
+  timeoutS: number;
+  /** Host directory shared writable as the guest's /run/out. */
+  out: string;
+  /**
+   * A DENO_DIR the host has filled (npm metadata, transpiled modules, V8 code cache for these very paths), shared
+   * read-only and copied into the guest's DENO_DIR on its tmpfs before the command starts (guest.sh), so the guest's
+   * Deno neither compiles everything again at ~20x the cost nor looks for npm metadata. Used read-only in place,
+   * Deno's SQLite caches spin on the 9p mount. Default: an empty DENO_DIR.
+   */
+  denoDir?: string;
+}
+
+/**
+ * Writes the command's files into `c.out` (deno.args, guest.env; see guest.sh) and returns what the guest boots
+ * with besides kernel and initramfs: the kernel command-line words and the shares.
+ */
+export async function stageGuestCommand(c: GuestCommand): Promise<{ append: string[]; shares: Share[] }> {
+  const deno = guestDeno(c.repo);
+  const extra: Share[] = deno.share ? [{ tag: "deno", path: deno.share, readonly: true }] : [];
+  if (c.denoDir) extra.push({ tag: "denodir", path: c.denoDir, readonly: true });
+  const env = Object.entries({ ...c.env, ...(c.denoDir ? { DENO_DIR_SEED: c.denoDir } : {}) })
+    .map(([k, v]) => `export ${k}=${q(v)}`);
+  await Deno.writeTextFile(`${c.out}/deno.args`, c.denoArgs.map((a) => a + "\n").join(""));
+  await Deno.writeTextFile(
+    `${c.out}/guest.env`,
+    [`DENO=${q(deno.path)}`, `REPO=${q(c.repo)}`, `TIMEOUT_S=${c.timeoutS}`, ...env].join("\n") + "\n",
+  );
+  return {
+    append: [`dn42op.repo=${c.repo}`, ...extra.map((e) => `dn42op.share=${e.tag}:${e.path}`)],
+    shares: [
+      { tag: "usr", path: "/usr", readonly: true },
+      { tag: "etc", path: "/etc", readonly: true },
+      { tag: "repo", path: c.repo, readonly: true },
+      { tag: "out", path: c.out, readonly: false },
+      ...extra,
+    ],
+  };
+}
+
 /** Runs `deno ARGS...` in the guest. Leaves no QEMU process and no temporary directory behind. */
 export async function runInGuest(o: GuestRunOptions): Promise<GuestRun> {
-  const deno = guestDeno(o.repo);
   const { kernel, initrd } = o.guest;
   const timings: Record<string, number> = {};
 
   const out = await Deno.makeTempDir({ prefix: "dn42op-kt-" });
   const consoleLog = await Deno.open(o.consoleLog, { write: true, create: true, truncate: true });
   try {
-    const env = Object.entries(o.env ?? {}).map(([k, v]) => `export ${k}=${q(v)}`);
-    const guestTimeout = Math.max(60, Math.floor(o.timeoutMs / 1000) - 90);
-    await Deno.writeTextFile(`${out}/deno.args`, o.denoArgs.map((a) => a + "\n").join(""));
-    await Deno.writeTextFile(
-      `${out}/guest.env`,
-      [`DENO=${q(deno)}`, `REPO=${q(o.repo)}`, `TIMEOUT_S=${guestTimeout}`, ...env].join("\n") + "\n",
-    );
+    const timeoutS = Math.max(60, Math.floor(o.timeoutMs / 1000) - 90);
+    const staged = await stageGuestCommand({ repo: o.repo, denoArgs: o.denoArgs, env: o.env, timeoutS, out });
     log(`booting Linux ${kernel.release} (${kernel.package} ${kernel.packageVersion}): deno ${o.denoArgs[0]}`);
     const t0 = performance.now();
     let tStart = 0;
@@ -155,14 +205,10 @@ export async function runInGuest(o: GuestRunOptions): Promise<GuestRun> {
     const outcome = await boot({
       vmlinuz: kernel.vmlinuz,
       initrd,
-      append: [`dn42op.repo=${o.repo}`],
-      shares: [
-        { tag: "usr", path: "/usr", readonly: true },
-        { tag: "etc", path: "/etc", readonly: true },
-        { tag: "repo", path: o.repo, readonly: true },
-        { tag: "out", path: out, readonly: false },
-      ],
-      memoryMiB: 2048,
+      ...staged,
+      net: o.net,
+      serialPorts: o.serialPorts,
+      memoryMiB: o.memoryMiB ?? 2048,
       cpus: 2,
       timeoutMs: o.timeoutMs,
       signal: o.signal,

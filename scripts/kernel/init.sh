@@ -1,6 +1,7 @@
 #!/bin/sh
 # PID 1 of the kernel-tier initramfs (busybox sh). It loads the kernel modules, builds a root from the host's
-# userland shared read-only over 9p (/usr and /etc only, plus the repository at its host path), mounts the writable
+# userland shared read-only over 9p (/usr and /etc only, plus the repository and further shares at their host
+# paths), mounts the writable
 # results share at /run/out, runs the repository's scripts/kernel/guest.sh in that root and reports its exit status
 # through isa-debug-exit (QEMU then exits with (rc<<1)|1) and in /run/out/rc. Anything that ends the guest without
 # that report (panic, plain poweroff) makes QEMU exit with status 0, which the host counts as a failure.
@@ -37,6 +38,14 @@ mount -t 9p -o $ro9p usr $new/usr || fail "9p usr"
 mount -t 9p -o $ro9p etc $new/etc || fail "9p etc"
 mount -t 9p -o $ro9p repo "$new$repo" || fail "9p repo"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out $new/run/out || fail "9p out"
+# Further read-only shares at their host paths (dn42op.share=TAG:PATH), e.g. the directory of the host's Deno.
+for word in $(cat /proc/cmdline); do
+  case "$word" in dn42op.share=*:/*)
+    tag=${word#dn42op.share=}; path=${tag#*:}; tag=${tag%%:*}
+    mkdir -p "$new$path" && mount -t 9p -o $ro9p "$tag" "$new$path" || fail "9p $tag"
+    ;;
+  esac
+done
 mount -t proc proc $new/proc
 mount -t sysfs sys $new/sys
 mount -t devtmpfs dev $new/dev

@@ -1,7 +1,11 @@
 /**
  * Boots the kernel tier's guest under QEMU with software emulation (TCG; CI machines have no KVM): serial console
- * on stdout, no network device, 9p shares, and an `isa-debug-exit` device through which the guest reports its exit
- * status. The run is bounded by a timeout; QEMU is always reaped before {@link boot} returns.
+ * on stdout, 9p shares, and an `isa-debug-exit` device through which the guest reports its exit status. The run is
+ * bounded by a timeout; QEMU is always reaped before {@link boot} returns.
+ *
+ * No network device by default. {@link GuestNet} adds one on QEMU's user-mode network in restricted mode: the guest
+ * reaches nothing but the listed forwards, each connection handed to a host command (e.g. socat to the API server on
+ * the host's loopback). {@link SerialPort}s are virtio-serial ports backed by unix sockets on the host.
  */
 
 /** A host directory exported to the guest over virtio-9p. */
@@ -13,6 +17,21 @@ export interface Share {
   readonly: boolean;
 }
 
+/**
+ * A NIC on QEMU's user-mode network with `restrict=on`: the guest (at 10.0.2.15/24, configured by the guest itself)
+ * can reach only the forwards; every TCP connection to `address:port` runs `command` on the host with the
+ * connection as its stdin and stdout.
+ */
+export interface GuestNet {
+  forwards: { address: string; port: number; command: string[] }[];
+}
+
+/** A virtio-serial port: `/dev/virtio-ports/<name>` in the guest, a listening unix socket on the host. */
+export interface SerialPort {
+  name: string;
+  socket: string;
+}
+
 /** What to boot and how. */
 export interface BootOptions {
   vmlinuz: string;
@@ -20,6 +39,8 @@ export interface BootOptions {
   /** Extra kernel command-line words (after the console settings). */
   append: string[];
   shares: Share[];
+  net?: GuestNet;
+  serialPorts?: SerialPort[];
   /** Guest memory in MiB. */
   memoryMiB: number;
   cpus: number;
@@ -50,8 +71,6 @@ export function qemuArgs(o: Omit<BootOptions, "onOutput" | "signal" | "timeoutMs
     "none",
     "-serial",
     "stdio",
-    "-nic",
-    "none",
     "-accel",
     "tcg,thread=multi",
     "-cpu",
@@ -72,11 +91,43 @@ export function qemuArgs(o: Omit<BootOptions, "onOutput" | "signal" | "timeoutMs
     "-device",
     `isa-debug-exit,iobase=${DEBUG_EXIT_PORT},iosize=0x04`,
   ];
+  args.push(...netArgs(o.net), ...serialArgs(o.serialPorts ?? []));
   for (const s of o.shares) {
     if (/[,\s]/.test(s.path)) throw new Error(`kernel tier: share path must not contain commas or spaces: ${s.path}`);
     const ro = s.readonly ? ",readonly=on" : "";
     args.push("-virtfs", `local,path=${s.path},mount_tag=${s.tag},security_model=none,multidevs=remap${ro}`);
   }
+  return args;
+}
+
+/** QEMU's option syntax: a comma inside a value is written twice. */
+function optionValue(v: string): string {
+  return v.replaceAll(",", ",,");
+}
+
+function netArgs(net: GuestNet | undefined): string[] {
+  if (!net) return ["-nic", "none"];
+  const fwd = net.forwards.map((f) => {
+    if (f.command.some((w) => /[\s'"\\]/.test(w))) {
+      throw new Error(`kernel tier: forward command words must not contain spaces or quotes: ${f.command.join(" ")}`);
+    }
+    return `,guestfwd=tcp:${f.address}:${f.port}-cmd:${optionValue(f.command.join(" "))}`;
+  });
+  return ["-netdev", `user,id=n0,restrict=on${fwd.join("")}`, "-device", "virtio-net-pci,netdev=n0"];
+}
+
+function serialArgs(ports: SerialPort[]): string[] {
+  if (!ports.length) return [];
+  const args = ["-device", "virtio-serial-pci,id=vser0"];
+  ports.forEach((p, i) => {
+    if (!/^[a-z0-9.]+$/.test(p.name)) throw new Error(`kernel tier: serial port name ${p.name}: [a-z0-9.] only`);
+    args.push(
+      "-chardev",
+      `socket,id=vs${i},path=${optionValue(p.socket)},server=on,wait=off`,
+      "-device",
+      `virtserialport,bus=vser0.0,chardev=vs${i},name=${p.name}`,
+    );
+  });
   return args;
 }
 

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { prepareGuest, runInGuest, writeAll } from "./guest.ts";
-import { kernelCacheDir, REPO } from "./tier.ts";
+import { kernelCacheDir, REPO } from "./paths.ts";
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({

@@ -3,19 +3,25 @@
  * then runs `deno test --no-check` on them inside a real Debian kernel under QEMU (guest.ts), streaming the guest
  * console live, and returns the counts of the JUnit report the guest wrote.
  *
+ * Then the host-driven guest tests, `tests/**\/*.kernel_lab_test.ts`: `deno test` on the host with
+ * DN42OP_KERNEL_LAB=1 (elsewhere they skip); each boots its own qemu guest as a node of the kernel lab (lab/kernel/)
+ * against a control plane on the host (the suite's, via DN42OP_KUBECONFIG, or one of its own).
+ *
  * Usage: deno run -A scripts/kernel/tier.ts [--timeout SECONDS] [test files...]
  */
 import { parseArgs } from "node:util";
-import { guestDeno, type GuestRun, type PreparedGuest, prepareGuest, runInGuest, timed, writeAll } from "./guest.ts";
+import { type GuestRun, type PreparedGuest, prepareGuest, runInGuest, timed, writeAll } from "./guest.ts";
 import { countCases, type JunitCase, junitCases } from "./junit.ts";
 import type { GuestOutcome } from "./qemu.ts";
 import { run as sh } from "../../kit/proc.ts";
+import { warmDenoDir } from "../../lab/kernel/node.ts";
+import { kernelCacheDir, REPO } from "./paths.ts";
 
 /** Options of {@link runKernelTier}; every field has a default. */
 export interface KernelTierOptions {
   /** Repository root (default: the one holding this script). */
   repo?: string;
-  /** Test files relative to `repo` (default: every `tests/**\/*.kernel_test.ts`). */
+  /** Test files relative to `repo` (default: every `tests/**\/*.kernel_test.ts` and `*.kernel_lab_test.ts`). */
   files?: string[];
   /** Bound on the guest run, boot included (default 12 minutes). */
   timeoutMs?: number;
@@ -47,17 +53,22 @@ export interface KernelTierResult {
   timings: Record<string, number>;
 }
 
-/** Root of this repository. */
-export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_TIMEOUT_MS = 12 * 60_000;
 
-/** Every `*.kernel_test.ts` below `<repo>/tests`, relative to `repo`, sorted. */
+/** File name ending of the tests that run inside the guest. */
+export const GUEST_TEST_SUFFIX = ".kernel_test.ts";
+/** File name ending of the host-driven tests that boot kernel lab guests. */
+export const LAB_TEST_SUFFIX = ".kernel_lab_test.ts";
+
+/** Every `*.kernel_test.ts` and `*.kernel_lab_test.ts` below `<repo>/tests`, relative to `repo`, sorted. */
 export async function findKernelTests(repo: string): Promise<string[]> {
   const found: string[] = [];
   const walk = async (rel: string) => {
     for await (const e of Deno.readDir(`${repo}/${rel}`)) {
       if (e.isDirectory && e.name !== "node_modules") await walk(`${rel}/${e.name}`);
-      else if (e.isFile && e.name.endsWith(".kernel_test.ts")) found.push(`${rel}/${e.name}`);
+      else if (e.isFile && [GUEST_TEST_SUFFIX, LAB_TEST_SUFFIX].some((s) => e.name.endsWith(s))) {
+        found.push(`${rel}/${e.name}`);
+      }
     }
   };
   await walk("tests");
@@ -70,9 +81,10 @@ export function verdict(guestExitCode: number, haveJunit: boolean): number {
 }
 
 /**
- * The tier's network-dependent preparation: the apt packages, Debian's kernel, the initramfs, and the host type-check
- * of the kernel tests (which also fills node_modules/ for the offline guest). Call it before entering a namespace
- * without network; {@link runKernelTier} repeats it, which is then offline and quick.
+ * The tier's network-dependent preparation: the apt packages (qemu, and socat for the kernel lab), Debian's kernel,
+ * the initramfs, the host type-check of the kernel tests (which also fills node_modules/ for the offline guest) and,
+ * when there are host-driven guest tests, the kernel lab guest's DENO_DIR (lab/kernel/node.ts). Call it before
+ * entering a namespace without network; {@link runKernelTier} repeats it, which is then offline and quick.
  */
 export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "files" | "cacheDir"> = {}): Promise<{
   files: string[];
@@ -84,14 +96,53 @@ export async function prepareKernelTier(opts: Pick<KernelTierOptions, "repo" | "
   if (files.length === 0) return { files, guest: null, timings: {} };
   const timings: Record<string, number> = {};
   // Type-checking inside the guest is ~20x slower, so the guest runs with --no-check.
-  await timed(timings, "check", () => sh([guestDeno(repo), "check", ...files], { cwd: repo }));
+  await timed(timings, "check", () => sh([Deno.execPath(), "check", ...files], { cwd: repo }));
   const guest = await prepareGuest(kernelCacheDir(opts.cacheDir));
+  if (files.some((f) => f.endsWith(LAB_TEST_SUFFIX))) {
+    await timed(timings, "lab deno dir", () => warmDenoDir());
+  }
   return { files, guest, timings: { ...timings, ...guest.timings } };
 }
 
-/** The kernel and initramfs cache: `dir` if given, else $DN42OP_KERNEL_CACHE, else /var/cache/dn42op/kernel-tier. */
-export function kernelCacheDir(dir?: string): string {
-  return dir ?? Deno.env.get("DN42OP_KERNEL_CACHE") ?? "/var/cache/dn42op/kernel-tier";
+/** Bound on the host-driven guest tests (each boots a guest and starts Deno programs under emulation). */
+const LAB_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * Runs the host-driven guest tests (`*.kernel_lab_test.ts`) with `deno test` on this host; returns their cases
+ * (a run that ended without a failing case but non-zero counts as one failure).
+ */
+async function runLabTests(
+  repo: string,
+  files: string[],
+  resultsDir: string,
+  output: (chunk: Uint8Array) => void,
+  signal?: AbortSignal,
+): Promise<{ cases: JunitCase[]; code: number }> {
+  const junit = `${resultsDir}/junit-lab.xml`;
+  await Deno.remove(junit).catch(() => {});
+  console.error(`kernel tier: host-driven guest tests: ${files.join(" ")}`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "--no-check", "-A", `--junit-path=${junit}`, ...files],
+    cwd: repo,
+    env: { DN42OP_KERNEL_LAB: "1", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+  }, LAB_TIMEOUT_MS);
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const c of s) output(c);
+  };
+  await Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const { code } = await child.status;
+  clearTimeout(timer);
+  const cases = await Deno.readTextFile(junit).then(junitCases, () => []);
+  return { cases, code };
 }
 
 /** Runs the kernel tier and returns its results. Leaves no QEMU process and no temporary directory behind. */
@@ -107,30 +158,56 @@ export async function runKernelTier(opts: KernelTierOptions = {}): Promise<Kerne
     const outcome = { kind: "no-tests" } as const;
     return { passed: 0, failed: 0, skipped: 0, cases: [], junitPath, exitCode: 0, outcome, timings };
   }
-  const skipLog = Deno.env.get("DN42OP_SKIP_LOG");
-  const color = !opts.output && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
-  const run: GuestRun = await runInGuest({
-    repo,
-    denoArgs: ["test", "--no-check", "-A", "--cached-only", "--junit-path=/run/out/junit.xml", ...files],
-    env: {
-      ...(color ? {} : { NO_COLOR: "1" }),
-      ...(skipLog ? { DN42OP_SKIP_LOG: "/run/out/skips.log" } : {}),
-    },
-    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    guest,
-    consoleLog: `${resultsDir}/console.log`,
-    output: opts.output ?? ((c) => writeAll(Deno.stdout, c)),
-    signal: opts.signal,
-  });
-  const junit = run.files.get("junit.xml");
-  if (junit !== undefined) await Deno.writeTextFile(junitPath, junit);
-  const skips = run.files.get("skips.log");
-  if (skipLog && skips) await Deno.writeTextFile(skipLog, skips, { append: true });
-  const cases = junit !== undefined ? junitCases(junit) : [];
-  const counts = countCases(cases);
-  const exitCode = verdict(run.exitCode, junit !== undefined);
-  if (exitCode !== 0 && counts.failed === 0) counts.failed = 1;
-  return { ...counts, cases, junitPath, exitCode, outcome: run.outcome, timings: { ...timings, ...run.timings } };
+  const output = opts.output ?? ((c: Uint8Array) => writeAll(Deno.stdout, c));
+  const guestFiles = files.filter((f) => f.endsWith(GUEST_TEST_SUFFIX));
+  const labFiles = files.filter((f) => f.endsWith(LAB_TEST_SUFFIX));
+  let cases: JunitCase[] = [];
+  let exitCode = 0;
+  let outcome: KernelTierResult["outcome"] = { kind: "no-tests" };
+  if (guestFiles.length) {
+    const skipLog = Deno.env.get("DN42OP_SKIP_LOG");
+    const color = !opts.output && Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+    const run: GuestRun = await runInGuest({
+      repo,
+      denoArgs: ["test", "--no-check", "-A", "--cached-only", "--junit-path=/run/out/junit.xml", ...guestFiles],
+      env: {
+        ...(color ? {} : { NO_COLOR: "1" }),
+        ...(skipLog ? { DN42OP_SKIP_LOG: "/run/out/skips.log" } : {}),
+      },
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      guest,
+      consoleLog: `${resultsDir}/console.log`,
+      output,
+      signal: opts.signal,
+    });
+    const junit = run.files.get("junit.xml");
+    if (junit !== undefined) await Deno.writeTextFile(junitPath, junit);
+    const skips = run.files.get("skips.log");
+    if (skipLog && skips) await Deno.writeTextFile(skipLog, skips, { append: true });
+    cases = junit !== undefined ? junitCases(junit) : [];
+    exitCode = verdict(run.exitCode, junit !== undefined);
+    if (exitCode !== 0 && !cases.some((c) => c.status === "failed")) {
+      cases.push({ file: "kernel tier", name: "guest run", status: "failed", detail: JSON.stringify(run.outcome) });
+    }
+    outcome = run.outcome;
+    Object.assign(timings, run.timings);
+  }
+  if (labFiles.length) {
+    const t0 = performance.now();
+    const lab = await runLabTests(repo, labFiles, resultsDir, output, opts.signal);
+    timings.lab = Math.round(performance.now() - t0) / 1000;
+    if (lab.code !== 0 && !lab.cases.some((c) => c.status === "failed")) {
+      lab.cases.push({
+        file: "kernel tier",
+        name: "host-driven guest tests",
+        status: "failed",
+        detail: `exit ${lab.code}`,
+      });
+    }
+    cases = [...cases, ...lab.cases];
+    exitCode ||= lab.code;
+  }
+  return { ...countCases(cases), cases, junitPath, exitCode, outcome, timings };
 }
 
 function seconds(v: string): number {

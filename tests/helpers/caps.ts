@@ -21,7 +21,8 @@ export type Capability =
   | "graphviz" // Graphviz's dot is installed (setup profile graph)
   | "chromium" // Debian's chromium is installed (setup profile browser)
   | "cluster" // a control plane can be built and started (Go toolchain present)
-  | "denort"; // $DENORT_BIN names Deno's runtime binary, so `deno task compile` can build the programs
+  | "denort" // $DENORT_BIN names Deno's runtime binary, so `deno task compile` can build the programs
+  | "kernel-lab"; // the kernel tier runs this process's host-driven guest tests (*.kernel_lab_test.ts)
 
 const cache = new Map<Capability, string | null>();
 
@@ -68,6 +69,13 @@ async function probe(cap: Capability): Promise<string | null> {
       return (await which("wireguard-go")) ? null : "wireguard-go is not installed (deno task setup)";
     case "podman":
       return (await which("podman")) ? null : "podman is not installed";
+    case "kernel-lab":
+      if (!Deno.env.get("DN42OP_KERNEL_LAB")) {
+        return "boots a qemu guest with the kernel WireGuard module: runs in the kernel tier (deno task test:kernel)";
+      }
+      return (await which("qemu-system-x86_64")) && (await which("socat"))
+        ? null
+        : "qemu or socat is not installed (deno task setup kernel)";
     case "graphviz":
       return (await which("dot")) ? null : "Graphviz's dot is not installed (deno task setup graph)";
     case "chromium":
@@ -99,6 +107,7 @@ export async function probeCapabilities(): Promise<void> {
       "chromium",
       "cluster",
       "denort",
+      "kernel-lab",
     ] as const
   ) {
     if (!cache.has(c)) cache.set(c, await probe(c));

@@ -75,11 +75,11 @@ Deno.test("verdict fails a reported success without a JUnit report", () => {
   assert.equal(verdict(124, false), 124);
 });
 
-Deno.test("guestDeno accepts only a binary the guest can see", () => {
-  assert.equal(guestDeno("/r", "/r/.tools/deno"), "/r/.tools/deno");
-  assert.equal(guestDeno("/r", "/usr/local/bin/deno"), "/usr/local/bin/deno");
-  assert.throws(() => guestDeno("/r", "/root/.deno/bin/deno"), /outside \/r and \/usr/);
-  assert.throws(() => guestDeno("/r", "/rx/deno"), /outside/);
+Deno.test("guestDeno shares the binary's directory only when the guest cannot see it otherwise", () => {
+  assert.deepEqual(guestDeno("/r", "/r/.tools/deno"), { path: "/r/.tools/deno", share: null });
+  assert.deepEqual(guestDeno("/r", "/usr/local/bin/deno"), { path: "/usr/local/bin/deno", share: null });
+  assert.deepEqual(guestDeno("/r", "/root/.deno/bin/deno"), { path: "/root/.deno/bin/deno", share: "/root/.deno/bin" });
+  assert.deepEqual(guestDeno("/r", "/rx/deno"), { path: "/rx/deno", share: "/rx" });
 });
 
 Deno.test("qemuArgs: no network device, read-only shares, exit device, repo on the command line", () => {
@@ -112,6 +112,26 @@ Deno.test("qemuArgs: no network device, read-only shares, exit device, repo on t
       }),
     /commas or spaces/,
   );
+});
+
+Deno.test("qemuArgs: a restricted user-mode NIC with command forwards, virtio-serial ports on unix sockets", () => {
+  const base = { vmlinuz: "v", initrd: "i", append: [], shares: [], memoryMiB: 1, cpus: 1 };
+  const args = qemuArgs({
+    ...base,
+    net: { forwards: [{ address: "10.0.2.100", port: 6443, command: ["socat", "-", "TCP:127.0.0.1:6443"] }] },
+    serialPorts: [{ name: "dn42op.ctl", socket: "/run/x/ctl.sock" }],
+  });
+  const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
+  assert.deepEqual(after("-nic"), []);
+  assert.deepEqual(after("-netdev"), [
+    "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:6443-cmd:socat - TCP:127.0.0.1:6443",
+  ]);
+  assert.deepEqual(after("-chardev"), ["socket,id=vs0,path=/run/x/ctl.sock,server=on,wait=off"]);
+  assert.ok(after("-device").includes("virtio-net-pci,netdev=n0"));
+  assert.ok(after("-device").includes("virtserialport,bus=vser0.0,chardev=vs0,name=dn42op.ctl"));
+  const fwd = (command: string[]) => ({ forwards: [{ address: "10.0.2.100", port: 1, command }] });
+  assert.throws(() => qemuArgs({ ...base, net: fwd(["sh", "-c", "a b"]) }), /spaces or quotes/);
+  assert.match(qemuArgs({ ...base, net: fwd(["x", "a,b"]) }).join(" "), /cmd:x a,,b/, "commas doubled");
 });
 
 const JUNIT = `<?xml version="1.0" encoding="UTF-8"?>
@@ -155,14 +175,22 @@ Deno.test("junitCases lists tests like deno test's summary (steps left out), wit
   assert.throws(() => junitCases("<html></html>"), /no <testsuites>/);
 });
 
-Deno.test("findKernelTests finds *.kernel_test.ts anywhere below tests/, sorted", async () => {
+Deno.test("findKernelTests finds *.kernel_test.ts and *.kernel_lab_test.ts anywhere below tests/, sorted", async () => {
   const repo = await Deno.makeTempDir({ prefix: "dn42op-kt-find-" });
   try {
-    for (const f of ["tests/wireguard/b.kernel_test.ts", "tests/kernel/a.kernel_test.ts", "tests/kernel/a_test.ts"]) {
+    const files = [
+      "tests/wireguard/b.kernel_test.ts",
+      "tests/kernel/a.kernel_test.ts",
+      "tests/kernel/a_test.ts",
+      "tests/e2e/c.kernel_lab_test.ts",
+      "tests/e2e/c_steps.ts",
+    ];
+    for (const f of files) {
       await Deno.mkdir(`${repo}/${f.slice(0, f.lastIndexOf("/"))}`, { recursive: true });
       await Deno.writeTextFile(`${repo}/${f}`, "");
     }
     assert.deepEqual(await findKernelTests(repo), [
+      "tests/e2e/c.kernel_lab_test.ts",
       "tests/kernel/a.kernel_test.ts",
       "tests/wireguard/b.kernel_test.ts",
     ]);

@@ -29,6 +29,20 @@ Deno.test("renderExample: namespace everywhere (also where the example has none)
   assert.equal(veth.spec.veth.peer.container.docker.name, NAMES.containers.agent2, "nested placements too");
 });
 
+Deno.test("renderExample: netns placement replaces every docker block by the named namespace, nothing else", async () => {
+  const names = { ...NAMES, placement: "netns" as const };
+  const veth = docs(renderExample(await Deno.readTextFile(`${ROOT}example/nl/veth.yaml`), names))[0];
+  assert.deepEqual(veth.spec.container, { netns: { name: NAMES.containers.agent1 } });
+  assert.deepEqual(veth.spec.veth.peer.container, { netns: { name: NAMES.containers.agent2 } });
+  const plan = docs(renderExample(await Deno.readTextFile(`${ROOT}example/wgp/wgp1.yaml`), names))[0];
+  assert.deepEqual(plan.spec.nodes.map((n: { container: unknown }) => n.container), [
+    { netns: { name: NAMES.containers.agent1 } },
+    { netns: { name: NAMES.containers.agent2 } },
+  ]);
+  assert.equal(plan.spec.nodes[0].underlay.hostname, "192.168.65.3", "nothing else changes");
+  assert.ok(!isExampleNames({ ...LAB_NAMES, placement: "netns" }), "the examples' own names, other placement");
+});
+
 Deno.test("renderExample: with the examples' own names every example renders to the same objects", async () => {
   assert.ok(isExampleNames(LAB_NAMES));
   assert.ok(!isExampleNames(NAMES));
