@@ -89,18 +89,17 @@ export async function loadPlanKeys(
 ): Promise<PlanKeys> {
   const { sources, problems } = keySources(spec, plan.namespace);
   const secretName = planKeySecretName(plan.name);
-  const own = await getSecret(client, plan.namespace, secretName);
+  // The plan's own Secret and the referenced ones are read at once: one API round trip per pass, not one per Secret.
+  const userNames = [...new Set(sources.flatMap((s) => s.kind === "secret" ? [s.ref.name] : []))];
+  const [own, ...userSecrets] = await Promise.all(
+    [secretName, ...userNames].map((name) => getSecret(client, plan.namespace, name)),
+  );
   const generated = sources.filter((s) => s.kind === "generated").map((s) => s.node);
   const untrusted = own && ownedBy(own, plan.uid)
     ? await untrustedNodes(own, decode(own) ?? {}, generated, recorded, announced)
     : [];
   const foreign = own !== undefined && (!ownedBy(own, plan.uid) || untrusted.length > 0);
-  const users = new Map<string, SecretData>();
-  for (const s of sources) {
-    if (s.kind === "secret" && !users.has(s.ref.name)) {
-      users.set(s.ref.name, decode(await getSecret(client, plan.namespace, s.ref.name)));
-    }
-  }
+  const users = new Map<string, SecretData>(userNames.map((name, i) => [name, decode(userSecrets[i])]));
   const resolved = await resolveKeys(sources, plan.namespace, secretName, foreign ? undefined : decode(own), users);
   const allProblems: PlanProblem[] = [...problems, ...resolved.problems];
   if (untrusted.length) {
