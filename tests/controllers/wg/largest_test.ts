@@ -83,12 +83,23 @@ Deno.test({
           await metricValue(agent, METRICS, "dn42op_status_write_errors_total", 'controller="wg-controller"'),
           0,
         );
-        // The device holds every peer with all its allowed IPs.
-        const dump = (await wg(agent.host, stateDir, "show", name, "allowed-ips")).trim().split("\n");
-        const onDevice = new Map(dump.map((l) => l.split("\t")).map(([k, ips]) => [k, ips.split(" ").length]));
+        // The device holds every peer with all its allowed IPs (read until it does: right after its creation the
+        // agent re-adds peers without a first handshake one by one, src/node/wireguard/kick.ts).
         const want = spec.peers as { publicKey: string; allowedIPs: string[] }[];
-        const missing = want.filter((p) => onDevice.get(p.publicKey) !== p.allowedIPs.length);
-        assert.deepEqual(missing.map((p) => [p.publicKey, onDevice.get(p.publicKey)]), [], `${dump.length} lines`);
+        let missing: string[] = [];
+        await until(
+          "every peer on the device",
+          async () => {
+            const dump = (await wg(agent.host, stateDir, "show", name, "allowed-ips")).trim().split("\n");
+            const onDevice = new Map(dump.map((l) => l.split("\t")).map(([k, ips]) => [k, ips.split(" ").length]));
+            missing = want.filter((p) => onDevice.get(p.publicKey) !== p.allowedIPs.length).map((p) => p.publicKey);
+            return missing.length === 0;
+          },
+          30_000,
+          250,
+        ).catch((e) => {
+          throw new Error(`${(e as Error).message}; missing ${missing.join(", ")}`);
+        });
       },
       [`-metrics-bind-address=${METRICS}`],
       "ten",
