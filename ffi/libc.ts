@@ -20,10 +20,16 @@ const symbols = {
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
+  open_nb: { name: "open", parameters: ["buffer", "i32"], result: "i32", nonblocking: true },
+  fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  // ioctl is variadic; the request codes used here take no argument, so the fixed part is the whole call.
+  ioctl: { parameters: ["i32", "u64"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
   poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -55,6 +61,15 @@ export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const O_RDONLY = 0;
 export const O_CLOEXEC = 0o2000000;
+export const O_NONBLOCK = 0o4000;
+export const O_NOCTTY = 0o400;
+/** Open a path without opening the file itself: no FIFO wait, no device side effects (open(2)). */
+export const O_PATH = 0o10000000;
+/** statfs f_type of the namespace file system (nsfs), linux/magic.h. */
+export const NSFS_MAGIC = 0x6e736673;
+/** ioctl on a namespace fd: which kind of namespace it is (_IO(0xb7, 0x3), linux/nsfs.h, Linux ≥ 4.11). */
+export const NS_GET_NSTYPE = 0xb703;
 export const CLONE_NEWNET = 0x40000000;
 export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
 export const POLLIN = 1;

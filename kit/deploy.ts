@@ -2,6 +2,7 @@
  * Helpers of the deploy tests and bench:image: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
  * objects get a unique suffix and are confined to the watched one), and kubeconfigs for ServiceAccount tokens.
  */
+import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { readKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
@@ -189,3 +190,20 @@ export function saUser(namespace: string, sa: string): string {
  * denials name the policy. (A bare "403" would also match durations such as `ms=403`.)
  */
 export const REFUSED = /\b403 Forbidden\b|\bforbidden\b|ValidatingAdmissionPolicy/i;
+
+/** HTTP status and the API server's message of a call. */
+export interface CallOutcome {
+  code: number;
+  message: string;
+}
+
+/** The outcome of a call to the API server: 200 and "" when it succeeded; errors other than the API's are thrown. */
+export async function statusOf(p: Promise<unknown>): Promise<CallOutcome> {
+  try {
+    await p;
+    return { code: 200, message: "" };
+  } catch (e) {
+    if (!(e instanceof k8s.ApiException)) throw e;
+    return { code: e.code, message: String(JSON.parse(e.body as string)?.message ?? e.body) };
+  }
+}

@@ -169,7 +169,7 @@ export function stabilityTarget(o: InstanceOptions): StabilityTarget {
 
 /** Applies the examples in order, after the bridge example's precondition. */
 export async function applyScenario(inst: Instance): Promise<void> {
-  await ensureBridgeSlaves(await inst.pid("agent1"));
+  await ensureBridgeSlaves(await inst.pid("agent1"), inst.options.names.namespace);
   await applyExamples(inst.options.kubeconfig, LAB_EXAMPLES, inst.options.names);
 }
 

@@ -6,6 +6,7 @@
  */
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
+import { grantAlias } from "../src/node/adoption.ts";
 import { exec, type ExecResult, run } from "../kit/proc.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -124,12 +125,24 @@ export function inNetnsOf(pid: number, cmd: string[]): Promise<ExecResult> {
   return exec(["nsenter", "-t", String(pid), "-n", ...cmd]);
 }
 
+/** The bridge example's object (example/nl/nl2-bridge.yaml), whose slaves the lab makes. */
+export const BRIDGE_EXAMPLE_OBJECT = "lax1-nl2-bridge";
+
 /**
  * The bridge example's precondition (docs/reference.md#the-examples: links v1 and v2 must already exist in agent1,
  * and no example creates them): a veth pair v1/v2 inside agent1, made there directly (idempotent).
+ * The lab made them, not dn42op, so the agent would refuse to enslave them; as the node's administrator the lab marks
+ * them for the bridge example's object with the grant alias (src/node/adoption.ts), so the example applies unchanged.
  */
-export async function ensureBridgeSlaves(agent1Pid: number): Promise<void> {
-  if ((await inNetnsOf(agent1Pid, ["ip", "link", "show", "dev", "v1"])).code === 0) return;
+export async function ensureBridgeSlaves(agent1Pid: number, namespace: string): Promise<void> {
+  const grant = grantAlias(`${namespace}/${BRIDGE_EXAMPLE_OBJECT}`);
+  if ((await inNetnsOf(agent1Pid, ["ip", "link", "show", "dev", "v1"])).code !== 0) await makeBridgeSlaves(agent1Pid);
+  for (const v of ["v1", "v2"]) {
+    await run(["nsenter", "-t", String(agent1Pid), "-n", "ip", "link", "set", v, "alias", grant]);
+  }
+}
+
+async function makeBridgeSlaves(agent1Pid: number): Promise<void> {
   await inNetnsOf(agent1Pid, ["ip", "link", "del", "dev", "v2"]);
   await run([
     "nsenter",

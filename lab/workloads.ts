@@ -166,7 +166,12 @@ function probe(p: Obj, ports: Obj[], where: string, offset: number): HttpProbe |
     where,
   );
   if (!p.httpGet) throw new Error(`deploy/: ${where} is not an httpGet probe`);
-  onlyKnown(p.httpGet, ["path", "port", "scheme"], `${where}.httpGet`);
+  onlyKnown(p.httpGet, ["path", "port", "scheme", "host"], `${where}.httpGet`);
+  // The lab probes 127.0.0.1 inside the pod's network namespace (lab/probe.ts), which is what a host-network pod's
+  // `host: 127.0.0.1` asks the kubelet for; any other host is not mapped.
+  if (p.httpGet.host !== undefined && p.httpGet.host !== "127.0.0.1") {
+    throw new Error(`deploy/: ${where}.httpGet.host ${p.httpGet.host} is not mapped to podman by lab/workloads.ts`);
+  }
   const port = typeof p.httpGet.port === "number"
     ? p.httpGet.port
     : ports.find((x) => x.name === p.httpGet.port)?.containerPort;
@@ -336,7 +341,13 @@ export function podmanRun(w: Obj, ctx: PodContext, container?: string): PodmanRu
 
   if (!c.command?.length) throw new Error(`deploy/: ${cw} has no command (the image has no entry point)`);
   const offset = hostNetwork ? ctx.hostPortOffset ?? 0 : 0;
-  const ports: number[] = (c.ports ?? []).map((p: Obj) => p.containerPort);
+  // Shifted: the declared ports and the ports the probes use (node agents declare none: they listen on the node's
+  // loopback only).
+  const probed = [c.livenessProbe, c.readinessProbe, c.startupProbe].map((p) => p?.httpGet?.port);
+  const ports: number[] = [
+    ...(c.ports ?? []).map((p: Obj) => p.containerPort),
+    ...probed.filter((p): p is number => typeof p === "number"),
+  ];
   const shift = (s: string) => {
     const m = /^(.*:)(\d+)$/.exec(s);
     return m && offset && ports.includes(Number(m[2])) ? `${m[1]}${Number(m[2]) + offset}` : s;

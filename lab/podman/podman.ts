@@ -26,6 +26,8 @@ export interface ContainerOptions {
   owner?: string;
   /** Image to run; default {@link LAB_IMAGE}. */
   image?: string;
+  /** More labels (e.g. the kubelet's pod labels, for a container playing a Pod's). */
+  labels?: Record<string, string>;
 }
 
 /** Podman with a private configuration (see config.ts). */
@@ -112,6 +114,7 @@ export class Podman {
         "--init",
         "--label",
         `${OWNER_LABEL}=${opts.owner ?? "lab"}`,
+        ...Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
         opts.image ?? LAB_IMAGE,
         "sleep",
         "infinity",

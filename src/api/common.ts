@@ -60,6 +60,19 @@ export const Container = Type.Object({
       }),
     }),
   }, { description: "A Docker (or Podman) container on the node, by name." })),
+  pod: Type.Optional(Type.Object({
+    name: Type.String({
+      description: "Name of a Pod in this object's own namespace, running on the node.",
+      minLength: 1,
+      maxLength: 253,
+      ...rules({ rule: DNS1123_SUBDOMAIN, message: "must be a Pod name (lowercase RFC 1123 subdomain)" }),
+    }),
+  }, {
+    description: "A Pod of this object's namespace on the node: the link goes into the Pod's network namespace. " +
+      "The node agent finds the Pod's containers through the container runtime's Docker API by the labels the " +
+      "kubelet sets (io.kubernetes.pod.namespace = this object's namespace, io.kubernetes.pod.name), so it can " +
+      "only ever reach Pods of this namespace.",
+  })),
   netns: Type.Optional(Type.Object({
     pid: Type.Optional(Type.Integer({
       description: "PID whose network namespace (/proc/<pid>/ns/net) is used.",
@@ -92,11 +105,11 @@ export const Container = Type.Object({
     }),
   })),
 }, {
-  description: "Network namespace to place the link in. Set at most one of docker or netns; with neither (or " +
+  description: "Network namespace to place the link in. Set at most one of docker, pod or netns; with none (or " +
     "without this block) the node's host network namespace is used.",
   ...rules({
-    rule: "!(has(self.docker) && has(self.netns))",
-    message: "set at most one of container.docker and container.netns",
+    rule: "(has(self.docker) ? 1 : 0) + (has(self.pod) ? 1 : 0) + (has(self.netns) ? 1 : 0) <= 1",
+    message: "set at most one of container.docker, container.pod and container.netns",
   }),
 });
 /** Container network namespace selection. */
@@ -198,6 +211,12 @@ export const Conditions = MapListOf(
   8,
 );
 
+/**
+ * Most entries a status lists of what the node observed (addresses, bridge ports): the node may hold any number, and a
+ * status must stay within what the API server stores.
+ */
+export const MAX_OBSERVED = 256;
+
 /** One address as the kernel reports it (reference netlink status object). */
 export const NetlinkAddressStatus = Type.Object({
   label: Type.Optional(Type.String({ description: "Address label." })),
@@ -238,7 +257,9 @@ export const NetlinkStatus = Type.Object({
     txErrors: Type.Optional(Int64("Transmit errors.")),
     rxDropped: Type.Optional(Int64("Received packets dropped.")),
   }, { description: "Link counters." })),
-  addrs: Type.Optional(Type.Array(NetlinkAddressStatus, { description: "Addresses on the link." })),
+  addrs: Type.Optional(Type.Array(NetlinkAddressStatus, {
+    description: `Addresses on the link; the first ${MAX_OBSERVED} the kernel lists.`,
+  })),
 }, { description: "Snapshot of the link as the kernel reports it." });
 /** Snapshot of a link as the kernel reports it. */
 export type NetlinkStatus = Static<typeof NetlinkStatus>;
@@ -262,7 +283,7 @@ export const LinkFlags = Type.Array(
 /** Addresses in status: "<local> -> <peer>/<len>" for point-to-point, else "<ip>/<len>". */
 export const AddressStrings = Type.Array(Type.String(), {
   description: 'Addresses on the link: "<local> -> <peer>/<prefixlen>" for point-to-point addresses, else ' +
-    '"<ip>/<prefixlen>".',
+    `"<ip>/<prefixlen>"; the first ${MAX_OBSERVED} the kernel lists.`,
 });
 
 /** Fields common to every status: who observed it, for which generation, and the conditions. */

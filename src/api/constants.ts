@@ -48,6 +48,19 @@ export const PLAN_LABELS = {
 /** Annotation holding the plan generation a child was generated from (decimal string). */
 export const PLAN_PARENT_GENERATION_ANNOTATION = "networkplan.networking.dn42.io/parent-observed-generation";
 
+/**
+ * Annotation of a child whose private key the plan keeps in its own key Secret: the public key the plan controller
+ * recorded for it. The node agent refuses a key from that Secret with another public key (changed by someone else).
+ */
+export const PLAN_PUBLIC_KEY_ANNOTATION = "networkplan.networking.dn42.io/public-key";
+
+/**
+ * Annotation of a plan announcing a key rotation (`dn42op keys rotate`): JSON `{"<node>": "<public key>"}` of the keys
+ * written into the plan's key Secret. Only who may update the plan can announce one, so the plan controller trusts a
+ * stored key with an announced public key as it trusts one it recorded itself.
+ */
+export const PLAN_ROTATED_KEYS_ANNOTATION = "networkplan.networking.dn42.io/rotated-keys";
+
 /** Finalizer strings known from the reference (its examples and generated children). */
 export const FINALIZERS = {
   /** Put on the WireGuardInterfaces a plan generates. */
@@ -124,6 +137,15 @@ export const CONDITION_REASONS = {
   DependencyNotFound: "DependencyNotFound",
   /** The kernel refused an operation. */
   KernelError: "KernelError",
+  /**
+   * Some peers could not be configured (a preshared-key Secret is missing, an endpoint does not resolve); the rest of
+   * the interface, peer removals included, is applied.
+   */
+  PeersDegraded: "PeersDegraded",
+  /** Deleting: whether the link is gone cannot be confirmed (container runtime unreachable); the finalizer stays. */
+  DeletionBlocked: "DeletionBlocked",
+  /** A peer's endpoint host name does not resolve (Event reason; the peer keeps its endpoint). */
+  EndpointUnresolvable: "EndpointUnresolvable",
   /** The node's kernel lacks the link kind of spec.type (EOPNOTSUPP: not built, or its module not loaded). */
   KindUnsupported: "KindUnsupported",
   /** An immutable kernel parameter changed and the link is being recreated. */
@@ -134,6 +156,8 @@ export const CONDITION_REASONS = {
   InvalidPlan: "InvalidPlan",
   /** A plan: a generated name is taken by an object this plan does not own. */
   NameConflict: "NameConflict",
+  /** A plan, or its child: its key Secret holds keys the plan controller did not write (planted or changed). */
+  KeySecretNotTrusted: "KeySecretNotTrusted",
   /** A plan: every node's wg-controller is alive. */
   AgentsAlive: "AgentsAlive",
   /** A plan: some nodes have no running wg-controller (never seen, stopped, or gone). */

@@ -1,7 +1,7 @@
 /** NetlinkInterface: a plain Linux link (dummy, bridge, vxlan, veth, vlan, macvlan) on one node. */
 import { type Static, Type } from "@sinclair/typebox";
 import type { KubeObject } from "../kube/client.ts";
-import { AddressStrings, Container, LinkFlags, NetlinkStatus, OperState, StatusBase } from "./common.ts";
+import { AddressStrings, Container, LinkFlags, MAX_OBSERVED, NetlinkStatus, OperState, StatusBase } from "./common.ts";
 import {
   CIDR,
   describe,
@@ -269,7 +269,9 @@ export const NetlinkInterfaceStatus = Type.Object({
   flags: Type.Optional(LinkFlags),
   addresses: Type.Optional(AddressStrings),
   bridge: Type.Optional(Type.Object({
-    enslavedLinks: Type.Array(Type.String(), { description: "Links whose master is the bridge, sorted by name." }),
+    enslavedLinks: Type.Array(Type.String(), {
+      description: `Links whose master is the bridge, sorted by name; the first ${MAX_OBSERVED}.`,
+    }),
   }, { description: "Bridge observations." })),
   veth: Type.Optional(Type.Object({ peer: Type.Optional(VethPeerStatus) }, { description: "veth observations." })),
 }, { description: "What the node observed." });

@@ -8,13 +8,18 @@ import type { WireGuardInterfaceSpec } from "./wireguard_interface.ts";
 export type Placement =
   | { kind: "host" }
   | { kind: "docker"; name: string }
+  | { kind: "pod"; namespace: string; name: string }
   | { kind: "pid"; pid: number }
   | { kind: "netns-name"; name: string }
   | { kind: "netns-path"; path: string };
 
-/** The placement a container block selects (absent or empty: the host namespace). Docker wins, as in the reference. */
-export function placementOf(container: Container | undefined): Placement {
+/**
+ * The placement a container block of an object in `namespace` selects (absent or empty: the host namespace). Docker
+ * wins, as in the reference; a pod is always looked up in the object's own namespace.
+ */
+export function placementOf(container: Container | undefined, namespace: string): Placement {
   if (container?.docker !== undefined) return { kind: "docker", name: container.docker.name };
+  if (container?.pod !== undefined) return { kind: "pod", namespace, name: container.pod.name };
   const netns = container?.netns;
   if (netns?.pid !== undefined) return { kind: "pid", pid: netns.pid };
   if (netns?.name !== undefined) return { kind: "netns-name", name: netns.name };
@@ -23,8 +28,11 @@ export function placementOf(container: Container | undefined): Placement {
 }
 
 /** Where a WireGuard link ends up: the container only when moveToContainer is true (container is ignored otherwise). */
-export function wireGuardPlacement(spec: Pick<WireGuardInterfaceSpec, "moveToContainer" | "container">): Placement {
-  return spec.moveToContainer === true ? placementOf(spec.container) : { kind: "host" };
+export function wireGuardPlacement(
+  spec: Pick<WireGuardInterfaceSpec, "moveToContainer" | "container">,
+  namespace: string,
+): Placement {
+  return spec.moveToContainer === true ? placementOf(spec.container, namespace) : { kind: "host" };
 }
 
 /** One end of a veth pair, fully resolved. */
@@ -39,18 +47,21 @@ export interface VethEndResolved {
  * interfaceName, peer name veth.peer.interfaceName or `<interfaceName>-peer`; each end's container overrides
  * spec.container; local addresses veth.local.addresses or spec.addresses; peer addresses veth.peer.addresses.
  */
-export function vethEnds(spec: NetlinkInterfaceSpec): { local: VethEndResolved; peer: VethEndResolved } {
+export function vethEnds(
+  spec: NetlinkInterfaceSpec,
+  namespace: string,
+): { local: VethEndResolved; peer: VethEndResolved } {
   const local = spec.veth?.local;
   const peer = spec.veth?.peer;
   return {
     local: {
       interfaceName: local?.interfaceName ?? spec.interfaceName,
-      placement: placementOf(local?.container ?? spec.container),
+      placement: placementOf(local?.container ?? spec.container, namespace),
       addresses: local?.addresses ?? spec.addresses ?? [],
     },
     peer: {
       interfaceName: peer?.interfaceName ?? `${spec.interfaceName}${DEFAULTS.vethPeerSuffix}`,
-      placement: placementOf(peer?.container ?? spec.container),
+      placement: placementOf(peer?.container ?? spec.container, namespace),
       addresses: peer?.addresses ?? [],
     },
   };

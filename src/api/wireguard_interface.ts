@@ -33,6 +33,11 @@ import { DEFAULTS } from "./constants.ts";
 export const MAX_PEERS = 512;
 /** Maximum allowedIPs per peer. */
 export const MAX_ALLOWED_IPS = 64;
+/**
+ * Most allowed IPs of all peers together: keeps the largest object, with its field-manager records and status,
+ * well inside what the API server stores (etcd takes at most 1.5 MiB per object).
+ */
+export const MAX_TOTAL_ALLOWED_IPS = 4096;
 
 /** A WireGuard peer of the interface. */
 export const WireGuardPeer = Type.Object({
@@ -118,9 +123,15 @@ export const WireGuardInterfaceSpec = Type.Object({
       message: "set exactly one of spec.privateKey and spec.privateKeySecretRef",
     },
     {
+      rule: `!has(self.peers) || self.peers.map(p, has(p.allowedIPs) ? size(p.allowedIPs) : 0).sum() <= ` +
+        `${MAX_TOTAL_ALLOWED_IPS}`,
+      message: `spec.peers may hold at most ${MAX_TOTAL_ALLOWED_IPS} allowedIPs in all`,
+      fieldPath: ".peers",
+    },
+    {
       rule: "!has(self.moveToContainer) || !self.moveToContainer || " +
-        "(has(self.container) && (has(self.container.docker) || has(self.container.netns)))",
-      message: "spec.container with docker or netns is required when spec.moveToContainer is true",
+        "(has(self.container) && (has(self.container.docker) || has(self.container.pod) || has(self.container.netns)))",
+      message: "spec.container with docker, pod or netns is required when spec.moveToContainer is true",
       fieldPath: ".container",
       reason: "FieldValueRequired",
     },
@@ -171,6 +182,12 @@ export const WireGuardDeviceStatus = Type.Object({
   listen_port: Type.Optional(Type.Integer({ description: "UDP listen port in use." })),
   firewall_mark: Type.Optional(Type.Integer({ description: "fwmark of outgoing packets (0: none)." })),
   peers: Type.Optional(Type.Array(WireGuardPeerStatus, { description: "Peers as the device reports them." })),
+  allowed_ips_omitted: Type.Optional(Type.Boolean({
+    description: "The peers' allowed IPs are left out to keep the status small (they are in the spec).",
+  })),
+  peers_omitted: Type.Optional(Type.Integer({
+    description: "Peers left out at the end of peers to keep the status within the size the API server stores.",
+  })),
 }, {
   description: "The WireGuard device as the node observes it. It never holds the private key (the reference " +
     "published private_key and preshared_key here).",

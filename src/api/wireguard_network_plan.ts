@@ -2,15 +2,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import type { KubeObject } from "../kube/client.ts";
 import { AGENT_STATES } from "../kube/heartbeat.ts";
-import {
-  AddressStrings,
-  Container,
-  hasInet6,
-  PortRange,
-  SecretKeyRef,
-  StatusBase,
-  WireGuardAddressList,
-} from "./common.ts";
+import { Container, hasInet6, PortRange, SecretKeyRef, StatusBase, WireGuardAddressList } from "./common.ts";
 import { describe, HostName, Int64, MapListOf, Mtu, NodeName, rules, StringEnum, WireGuardKey } from "./fields.ts";
 import { DEFAULTS } from "./constants.ts";
 
@@ -81,8 +73,8 @@ export const PlanNode = Type.Object({
     },
     {
       rule: "!has(self.moveToContainer) || !self.moveToContainer || " +
-        "(has(self.container) && (has(self.container.docker) || has(self.container.netns)))",
-      message: "container with docker or netns is required when moveToContainer is true",
+        "(has(self.container) && (has(self.container.docker) || has(self.container.pod) || has(self.container.netns)))",
+      message: "container with docker, pod or netns is required when moveToContainer is true",
       fieldPath: ".container",
       reason: "FieldValueRequired",
     },
@@ -152,6 +144,9 @@ export const WireGuardNetworkPlanSpec = Type.Object({
 /** WireGuardNetworkPlan spec. */
 export type WireGuardNetworkPlanSpec = Static<typeof WireGuardNetworkPlanSpec>;
 
+/** Most addresses an interface entry of a plan status repeats from its child's status. */
+export const MAX_ENTRY_ADDRESSES = 8;
+
 /** One generated interface as the plan controller sees it. */
 export const PlanInterfaceStatus = Type.Object({
   wgObjectRef: Type.String({ description: "Name of the generated WireGuardInterface." }),
@@ -164,7 +159,9 @@ export const PlanInterfaceStatus = Type.Object({
   endpoint: Type.Optional(Type.String({ description: "Endpoint of the peer as the device reports it." })),
   lastHandshake: Type.Optional(Int64("Latest handshake with the peer, Unix time in milliseconds.")),
   mtu: Type.Optional(Type.Integer({ description: "Link MTU." })),
-  addresses: Type.Optional(AddressStrings),
+  addresses: Type.Optional(Type.Array(Type.String(), {
+    description: `The child's addresses as its status shows them (the first ${MAX_ENTRY_ADDRESSES}).`,
+  })),
   ready: Type.Optional(Type.Boolean({ description: "The child's Ready condition is True." })),
 }, { description: "A generated WireGuardInterface." });
 
@@ -189,7 +186,14 @@ export const WireGuardNetworkPlanStatus = Type.Object({
     }, { description: "A node, its public key and whether its agent runs." }),
     { description: "Public key and agent state of every node (for configuring peers outside the plan)." },
   )),
-  interfaces: Type.Optional(Type.Array(PlanInterfaceStatus, { description: "One entry per generated interface." })),
+  interfaces: Type.Optional(Type.Array(PlanInterfaceStatus, {
+    description: "One entry per generated interface, those not ready first; at most 1000 (see interfacesOmitted).",
+  })),
+  interfacesOmitted: Type.Optional(Type.Integer({
+    description:
+      "Generated interfaces left out of interfaces (ready ones) to keep the status within the size the API " +
+      "server stores; desiredInterfaces and readyInterfaces count them all.",
+  })),
 }, { description: "Expansion and readiness of the plan. Never contains private keys." });
 /** WireGuardNetworkPlan status. */
 export type WireGuardNetworkPlanStatus = Static<typeof WireGuardNetworkPlanStatus>;

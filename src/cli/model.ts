@@ -74,6 +74,8 @@ function placementText(p: Placement): string {
       return "";
     case "docker":
       return p.name;
+    case "pod":
+      return `pod ${p.name}`;
     case "pid":
       return `pid ${p.pid}`;
     case "netns-name":
@@ -127,7 +129,7 @@ export function interfaceViews(
       name: o.metadata.name ?? "",
       node: o.spec.node,
       interfaceName: o.spec.interfaceName,
-      placement: placementText(wireGuardPlacement(o.spec)),
+      placement: placementText(wireGuardPlacement(o.spec, o.metadata.namespace ?? "")),
       addresses: (o.spec.addresses ?? []).map(addressText),
       reported: !!o.status?.nodename || !!o.status?.conditions?.length,
       ...readyOf(o.status?.conditions),

@@ -1,18 +1,20 @@
 /**
  * `dn42op keys rotate`: new private keys for the nodes whose keys a plan generates, written into the plan's key
- * Secret (raw 32 bytes per node, the format the plan controller keeps). Nothing else is written: the plan controller
- * re-reads that Secret on its next pass and hands the new public key to the peers' interfaces, and each node agent
- * re-reads its key within its resync period (src/controllers/wg/keys.ts). Keys given inline or by privateKeyRef
+ * Secret (raw 32 bytes per node, the format the plan controller keeps), after announcing their public keys on the plan
+ * (annotation PLAN_ROTATED_KEYS_ANNOTATION): the plan controller trusts only keys it wrote, recorded or saw announced
+ * by someone who may update the plan (docs/security.md). It re-reads that Secret on its next pass and hands the new
+ * public key to the peers' interfaces, and each node agent re-reads its key within its resync period
+ * (src/controllers/wg/keys.ts). Keys given inline or by privateKeyRef
  * belong to the user and are refused here. Key bytes are never printed; only public keys are.
  */
-import { CONDITION_TYPES } from "../api/constants.ts";
+import { CONDITION_TYPES, PLAN_ROTATED_KEYS_ANNOTATION } from "../api/constants.ts";
 import type { WireGuardInterface } from "../api/wireguard_interface.ts";
 import type { WireGuardNetworkPlan } from "../api/wireguard_network_plan.ts";
 import { isConflict, type KubeClient, type KubeObject } from "../kube/client.ts";
 import { childSelector } from "../plan/child.ts";
 import { keySources, planKeySecretName, secretDataKeyFor } from "../plan/keys.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../wireguard/key.ts";
-import { INTERFACES, listAll, SECRETS } from "./source.ts";
+import { INTERFACES, listAll, PLANS, SECRETS } from "./source.ts";
 
 interface Secret extends KubeObject {
   data?: Record<string, string>;
@@ -60,8 +62,8 @@ export interface Rotated {
 }
 
 /**
- * Writes new keys for `nodes` into the plan's key Secret (a conditional update; retried once on a conflict).
- * Throws when the Secret is missing or not the plan's.
+ * Announces new keys for `nodes` on the plan, then writes them into the plan's key Secret (a conditional update;
+ * retried once on a conflict). Throws when the Secret is missing or not the plan's.
  */
 export async function rotateKeys(
   client: KubeClient,
@@ -72,6 +74,12 @@ export async function rotateKeys(
   const ns = plan.metadata.namespace ?? "default";
   const name = planKeySecretName(plan.metadata.name ?? "");
   const fresh = await Promise.all(nodes.map(async () => await generate()));
+  const announced = Object.fromEntries(
+    await Promise.all(nodes.map(async (n, i) => [n, (await publicKeyOf(fresh[i])).toBase64()])),
+  );
+  await client.patch(PLANS, ns, plan.metadata.name ?? "", "merge", {
+    metadata: { annotations: { [PLAN_ROTATED_KEYS_ANNOTATION]: JSON.stringify(announced) } },
+  });
   for (let attempt = 0;; attempt++) {
     const secret = await client.get<Secret>(SECRETS, ns, name).catch((e) => {
       throw (e as { code?: number }).code === 404
@@ -91,7 +99,7 @@ export async function rotateKeys(
       data[key] = fresh[i].toBytes().toBase64();
       out.push({
         node,
-        publicKey: (await publicKeyOf(fresh[i])).toBase64(),
+        publicKey: announced[node],
         ...(oldPublicKey ? { oldPublicKey } : {}),
       });
     }

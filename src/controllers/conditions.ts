@@ -12,6 +12,23 @@ export type Outcome =
   | { kind: "progressing"; message: string }
   | { kind: "degraded"; reason: ConditionReason; message: string };
 
+/** Most problems a condition message lists one by one; the rest are counted. */
+export const MAX_LISTED_PROBLEMS = 10;
+/** Most characters of a condition message: the CRDs' maxLength (as metav1.Condition), above which a write fails. */
+export const MAX_CONDITION_MESSAGE = 32768;
+
+/** `message` cut to {@link MAX_CONDITION_MESSAGE} characters (pure). */
+export function boundMessage(message: string): string {
+  return message.length > MAX_CONDITION_MESSAGE ? `${message.slice(0, MAX_CONDITION_MESSAGE - 3)}...` : message;
+}
+
+/** Problems as one condition message: the first {@link MAX_LISTED_PROBLEMS}, then "and N more"; bounded (pure). */
+export function problemsMessage(messages: readonly string[]): string {
+  const shown = messages.slice(0, MAX_LISTED_PROBLEMS).join("; ");
+  const more = messages.length - MAX_LISTED_PROBLEMS;
+  return boundMessage(more > 0 ? `${shown}; and ${more} more` : shown);
+}
+
 /** The conditions after `outcome`, keeping transition times of unchanged ones. */
 export function conditionsFor(
   previous: readonly Condition[] | undefined,
@@ -29,21 +46,21 @@ export function conditionsFor(
       : outcome.kind === "degraded"
       ? outcome.reason
       : CONDITION_REASONS.Reconciling,
-    message: ready ? "the kernel matches the spec" : outcome.message,
+    message: ready ? "the kernel matches the spec" : boundMessage(outcome.message),
     ...g,
   }, now);
   c = setCondition(c, {
     type: CONDITION_TYPES.Progressing,
     status: outcome.kind === "progressing" ? "True" : "False",
     reason: outcome.kind === "progressing" ? CONDITION_REASONS.Reconciling : CONDITION_REASONS.Reconciled,
-    message: outcome.kind === "progressing" ? outcome.message : "no change in progress",
+    message: outcome.kind === "progressing" ? boundMessage(outcome.message) : "no change in progress",
     ...g,
   }, now);
   return setCondition(c, {
     type: CONDITION_TYPES.Degraded,
     status: outcome.kind === "degraded" ? "True" : "False",
     reason: outcome.kind === "degraded" ? outcome.reason : CONDITION_REASONS.Reconciled,
-    message: outcome.kind === "degraded" ? outcome.message : "no problem",
+    message: outcome.kind === "degraded" ? boundMessage(outcome.message) : "no problem",
     ...g,
   }, now);
 }

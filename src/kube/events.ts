@@ -1,21 +1,23 @@
 /**
  * Event recorder: core/v1 Events on the involved object (what `kubectl describe` and `kubectl get events` show),
- * with source component and host, aggregated like client-go: repeating the same type/reason/message on the same
- * object increments `count` and `lastTimestamp` of the existing Event instead of creating a new one.
+ * with source component and host, correlated like client-go (correlator.ts): rate-limited per object, similar
+ * messages combined, and a repeated Event becomes a `count`/`lastTimestamp` increment of the existing one instead of
+ * a new Event.
  *
  * Callers pass only a reason and a human-readable message. Never put secrets (private or preshared keys, Secret
  * data) into a message: Events are readable by anyone who can read the namespace. As a safety net, tokens that look
  * like a base64 32-byte key are replaced with "[redacted]" before anything is sent.
  */
 import { logger } from "../log/mod.ts";
+import type { Clock } from "./clock.ts";
 import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from "./client.ts";
+import { type CorrelatorOptions, EventCorrelator, Lru } from "./correlator.ts";
 import { redactKeys } from "./redact.ts";
 
 const log = logger("kube", "events");
 
 const EVENTS: ResourceType = { group: "", version: "v1", plural: "events" };
 const MAX_MESSAGE = 1024;
-const MAX_CACHE = 4096;
 
 /** Event severity. */
 export type EventType = "Normal" | "Warning";
@@ -57,11 +59,24 @@ export function sanitizeMessage(message: string): string {
 
 /** Records Events for one controller; `record` never throws (failures are logged). */
 export class EventRecorder {
-  readonly #seen = new Map<string, { name: string; namespace: string; count: number }>();
+  readonly #correlator: EventCorrelator;
+  readonly #seen: Lru<string, { name: string; namespace: string; count: number }>;
   #seq = 0n;
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly client: KubeClient, readonly source: EventSource) {}
+  constructor(
+    private readonly client: KubeClient,
+    readonly source: EventSource,
+    correlation: { options?: Partial<CorrelatorOptions>; clock?: Clock } = {},
+  ) {
+    this.#correlator = new EventCorrelator(correlation.options, correlation.clock);
+    this.#seen = new Lru(this.#correlator.options.cacheSize);
+  }
+
+  /** Events dropped by the per-object rate limit so far. */
+  get dropped(): number {
+    return this.#correlator.dropped;
+  }
 
   /**
    * Records an Event on `obj`. `reason` is a short UpperCamelCase word (e.g. "LinkCreated"); `message` is for humans
@@ -74,21 +89,26 @@ export class EventRecorder {
   }
 
   async #record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
-    const msg = sanitizeMessage(message);
     const m = obj.metadata;
     const namespace = m.namespace || "default";
-    const aggKey = [m.uid ?? "", obj.kind ?? "", namespace, m.name ?? "", type, reason, msg].join("\x00");
+    const object = [m.uid ?? "", obj.kind ?? "", namespace, m.name ?? ""].join("\x00");
+    const c = this.#correlator.correlate({ object, type, reason, message: sanitizeMessage(message) });
+    if (c.skip) {
+      log.v(4).info("event dropped by the per-object rate limit", { reason, name: `${namespace}/${m.name}` });
+      return;
+    }
+    const msg = sanitizeMessage(c.message);
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-    const prev = this.#seen.get(aggKey);
+    const prev = this.#seen.get(c.key);
     try {
       if (prev) {
         try {
           await this.client.patch(EVENTS, prev.namespace, prev.name, "merge", {
             count: prev.count + 1,
             lastTimestamp: now,
+            message: msg,
           });
           prev.count++;
-          this.#touch(aggKey, prev);
           return;
         } catch (e) {
           if (!isNotFound(e)) throw e; // the Event expired (TTL): start a new one
@@ -117,7 +137,7 @@ export class EventRecorder {
         reportingInstance: this.source.host,
       };
       const created = await this.client.create<CoreEvent>(EVENTS, namespace, ev);
-      this.#touch(aggKey, { name: created.metadata.name!, namespace, count: 1 });
+      this.#seen.set(c.key, { name: created.metadata.name!, namespace, count: 1 });
     } catch (e) {
       log.warn("could not record event", {
         reason,
@@ -131,12 +151,5 @@ export class EventRecorder {
   #eventName(objName: string): string {
     const ns = BigInt(Date.now()) * 1_000_000n + (this.#seq++ % 1_000_000n);
     return `${objName}.${ns.toString(16)}`;
-  }
-
-  /** Keeps the aggregation cache bounded (least recently used first out). */
-  #touch(key: string, v: { name: string; namespace: string; count: number }): void {
-    this.#seen.delete(key);
-    this.#seen.set(key, v);
-    if (this.#seen.size > MAX_CACHE) this.#seen.delete(this.#seen.keys().next().value!);
   }
 }

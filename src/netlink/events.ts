@@ -1,12 +1,14 @@
 /**
  * Link and address change events of one namespace (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR).
  *
- * Deno cannot watch a foreign fd, so a `nonblocking` poll([netlink fd, eventfd]) waits on the FFI thread pool and
- * the main thread then drains the socket with MSG_DONTWAIT — the event loop is never blocked. The receive buffer is
- * 8 MiB (SO_RCVBUFFORCE); if the kernel still drops notifications (ENOBUFS), a `resync` event tells the consumer to
- * re-read the full state. `stop()` writes the eventfd, so the pending poll returns and the process can exit.
+ * Deno cannot watch a foreign fd, so ONE `nonblocking` poll over every monitor's socket (plus an eventfd that wakes
+ * it when the set changes) waits on the FFI thread pool, however many namespaces are watched — a thread per
+ * namespace would exhaust the pool that file I/O and DNS share. The main thread then drains a ready socket with
+ * MSG_DONTWAIT, so the event loop is never blocked. The receive buffer is 8 MiB (SO_RCVBUFFORCE); if the kernel still
+ * drops notifications (ENOBUFS), a `resync` event tells the consumer to re-read the full state. When the last monitor
+ * stops the poll returns and nothing keeps the process alive.
  */
-import { EFD_CLOEXEC, errno, libc, POLLIN } from "../../ffi/libc.ts";
+import { EFD_CLOEXEC, EFD_NONBLOCK, errno, libc, POLLIN } from "../../ffi/libc.ts";
 import { Errno, NetlinkError } from "./errors.ts";
 import type { Message } from "./message.ts";
 import type { Netns } from "./netns.ts";
@@ -44,15 +46,91 @@ const GROUPS = { link: RTNLGRP_LINK, ipv4: RTNLGRP_IPV4_IFADDR, ipv6: RTNLGRP_IP
 class EventFd {
   readonly fd: number;
   constructor() {
-    this.fd = libc().eventfd(0, EFD_CLOEXEC);
+    this.fd = libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (this.fd < 0) throw new NetlinkError({ op: "eventfd", errno: errno() });
   }
   signal(): void {
     libc().write(this.fd, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
   }
-  close(): void {
-    libc().close(this.fd);
+  /** Resets the counter (nonblocking: nothing to read is fine). */
+  drain(): void {
+    libc().read(this.fd, new Uint8Array(8), 8n);
   }
+}
+
+/**
+ * One poll thread for every watched fd of the process. `watch` adds an fd with its readable-callback; `unwatch`
+ * removes it and resolves once the poll no longer includes it, so the caller may close the fd without a poll still
+ * holding its number.
+ */
+class SharedPoller {
+  readonly #fds = new Map<number, () => void>();
+  #wake?: EventFd;
+  #running = false;
+  /** Resolved by the loop whenever it (re)starts a poll with the current set, or stops. */
+  #applied: (() => void)[] = [];
+
+  /** How many fds are watched. */
+  get size(): number {
+    return this.#fds.size;
+  }
+
+  watch(fd: number, onReadable: () => void): void {
+    this.#fds.set(fd, onReadable);
+    void this.#kick();
+  }
+
+  unwatch(fd: number): Promise<void> {
+    this.#fds.delete(fd);
+    return this.#kick();
+  }
+
+  #kick(): Promise<void> {
+    const applied = new Promise<void>((r) => this.#applied.push(r));
+    this.#wake ??= new EventFd();
+    if (this.#running) this.#wake.signal();
+    else {
+      this.#running = true;
+      void this.#run();
+    }
+    return applied;
+  }
+
+  #settle(): void {
+    for (const r of this.#applied.splice(0)) r();
+  }
+
+  async #run(): Promise<void> {
+    const wake = this.#wake!;
+    try {
+      while (this.#fds.size > 0) {
+        const fds = [...this.#fds.keys()];
+        const pfds = new Uint8Array(8 * (fds.length + 1)); // struct pollfd { i32 fd; i16 events; i16 revents; }
+        const v = new DataView(pfds.buffer);
+        [wake.fd, ...fds].forEach((fd, i) => {
+          v.setInt32(8 * i, fd, true);
+          v.setInt16(8 * i + 4, POLLIN, true);
+        });
+        this.#settle();
+        const n = await libc().poll_nb(pfds, BigInt(fds.length + 1), -1);
+        if (n <= 0) continue;
+        if (v.getInt16(6, true) !== 0) wake.drain();
+        fds.forEach((fd, i) => {
+          if (v.getInt16(8 * (i + 1) + 6, true) !== 0) this.#fds.get(fd)?.();
+        });
+      }
+    } finally {
+      this.#running = false;
+      this.#settle();
+    }
+  }
+}
+
+const poller = new SharedPoller();
+
+/** How many sockets the shared poll watches (one per running monitor). */
+export function watchedSockets(): number {
+  return poller.size;
 }
 
 /** Converts one notification into an event (null for other message types). */
@@ -73,9 +151,9 @@ export function toEvent(m: Message, at: number): NetlinkEvent | null {
 export class NetlinkMonitor {
   readonly #ns: Netns;
   readonly #sock: NetlinkSocket;
-  readonly #efd: EventFd;
   readonly #onEvent: (e: NetlinkEvent) => void;
-  #stopping = false;
+  #stopping?: Promise<void>;
+  #settle!: { resolve: () => void; reject: (e: unknown) => void };
   /**
    * Settles when the monitor has stopped; rejects if the handler threw, a message could not be decoded or the socket
    * failed (e.g. the namespace handle was closed first) — the monitor then has stopped: resubscribe and resync.
@@ -87,14 +165,9 @@ export class NetlinkMonitor {
     this.#onEvent = onEvent;
     const groups = (opts.groups ?? ["link", "ipv4", "ipv6"]).map((g) => GROUPS[g]);
     this.#sock = ns.open(() => NetlinkSocket.open(NETLINK_ROUTE, { groups, rcvbuf: opts.rcvbuf ?? 8 << 20 }));
-    try {
-      this.#efd = new EventFd();
-    } catch (e) {
-      ns.release(this.#sock);
-      throw e;
-    }
-    this.done = this.#run();
+    this.done = new Promise((resolve, reject) => this.#settle = { resolve, reject });
     this.done.catch(() => {}); // observed through `done`; never an unhandled rejection that kills the process
+    poller.watch(this.#sock.fd, () => this.#readable());
   }
 
   /**
@@ -103,6 +176,15 @@ export class NetlinkMonitor {
    */
   static start(ns: Netns, onEvent: (e: NetlinkEvent) => void, opts: MonitorOptions = {}): NetlinkMonitor {
     return new NetlinkMonitor(ns, onEvent, opts);
+  }
+
+  #readable(): void {
+    if (this.#stopping) return;
+    try {
+      this.#drain();
+    } catch (e) {
+      void this.#finish(e);
+    }
   }
 
   /** Reads and dispatches everything queued. */
@@ -127,32 +209,20 @@ export class NetlinkMonitor {
     }
   }
 
-  async #run(): Promise<void> {
-    const pfds = new Uint8Array(16); // struct pollfd[2] { i32 fd; i16 events; i16 revents; }
-    const v = new DataView(pfds.buffer);
-    v.setInt32(0, this.#sock.fd, true);
-    v.setInt16(4, POLLIN, true);
-    v.setInt32(8, this.#efd.fd, true);
-    v.setInt16(12, POLLIN, true);
-    try {
-      while (!this.#stopping) {
-        const n = await libc().poll_nb(pfds, 2n, -1);
-        if (this.#stopping || (n > 0 && v.getInt16(14, true) !== 0)) break;
-        if (n > 0) this.#drain();
-      }
-    } finally {
-      this.#stopping = true;
+  /** Leaves the shared poll, then releases the socket; settles {@link done}. */
+  #finish(error?: unknown): Promise<void> {
+    this.#stopping ??= (async () => {
+      await poller.unwatch(this.#sock.fd);
       this.#ns.release(this.#sock);
-      this.#efd.close();
-    }
+      if (error === undefined) this.#settle.resolve();
+      else this.#settle.reject(error);
+    })();
+    return this.#stopping;
   }
 
-  /** Stops the monitor and releases its socket; resolves when the poll has returned. Idempotent. */
+  /** Stops the monitor and releases its socket; resolves when the poll no longer watches it. Idempotent. */
   async stop(): Promise<void> {
-    if (!this.#stopping) {
-      this.#stopping = true;
-      this.#efd.signal();
-    }
+    await this.#finish();
     await this.done.catch(() => {});
   }
 }

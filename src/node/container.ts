@@ -84,7 +84,14 @@ export interface ContainerState {
   pid: number;
   /** Start time as reported (RFC 3339); changes on every restart. */
   startedAt: string;
+  /** The container's labels (`Config.Labels`). */
+  labels: Record<string, string>;
 }
+
+/** Labels the kubelet puts on a Pod's containers (dockershim, cri-dockerd): the Pod's namespace and name. */
+export const POD_LABELS = { namespace: "io.kubernetes.pod.namespace", name: "io.kubernetes.pod.name" } as const;
+/** Label value cri-dockerd gives a Pod's sandbox (the container holding the Pod's network namespace). */
+const SANDBOX = { label: "io.kubernetes.docker.type", value: "podsandbox" } as const;
 
 /** A container lifecycle event from `GET /events`. */
 export interface ContainerEvent {
@@ -94,6 +101,8 @@ export interface ContainerEvent {
   id: string;
   /** Container name, when the daemon sends it. */
   name: string;
+  /** `namespace/name` of the Pod the container belongs to (from its kubelet labels), or "". */
+  pod: string;
   /** Event time (millisecond precision; the epoch if the daemon sent none). */
   time: Date;
 }
@@ -143,7 +152,12 @@ export function validateContainerName(name: string, operation: string): string {
 
 /** Decodes the `State` part of a `GET /containers/<name>/json` body; throws DockerError "api" if malformed. */
 export function parseContainerState(body: unknown, operation: string): ContainerState {
-  const b = body as { Id?: unknown; Name?: unknown; State?: Record<string, unknown> } | null;
+  const b = body as {
+    Id?: unknown;
+    Name?: unknown;
+    State?: Record<string, unknown>;
+    Config?: { Labels?: unknown };
+  } | null;
   const s = b?.State;
   if (
     typeof b?.Id !== "string" || typeof s !== "object" || s === null || typeof s.Pid !== "number" ||
@@ -158,7 +172,31 @@ export function parseContainerState(body: unknown, operation: string): Container
     status: typeof s.Status === "string" ? s.Status : (s.Running ? "running" : "unknown"),
     pid: s.Pid,
     startedAt: typeof s.StartedAt === "string" ? s.StartedAt : "",
+    labels: stringRecord(b.Config?.Labels),
   };
+}
+
+/** The string entries of a JSON object (labels); anything else is empty. */
+function stringRecord(v: unknown): Record<string, string> {
+  if (typeof v !== "object" || v === null) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === "string"));
+}
+
+/**
+ * The ID of the container that stands for Pod `namespace`/`name` in a `GET /containers/json` body: one whose labels
+ * name exactly that Pod, the sandbox preferred (it holds the network namespace), else the oldest. Null if none.
+ */
+export function pickPodContainer(body: unknown, namespace: string, name: string): string | null {
+  if (!Array.isArray(body)) return null;
+  const mine = body.map((c) => ({ id: c?.Id, created: Number(c?.Created) || 0, labels: stringRecord(c?.Labels) }))
+    .filter((c) =>
+      typeof c.id === "string" && c.labels[POD_LABELS.namespace] === namespace && c.labels[POD_LABELS.name] === name
+    )
+    .sort((a, b) =>
+      Number(b.labels[SANDBOX.label] === SANDBOX.value) - Number(a.labels[SANDBOX.label] === SANDBOX.value) ||
+      a.created - b.created
+    );
+  return mine[0]?.id ?? null;
 }
 
 /** Decodes one line of the `/events` stream; returns null for non-container or malformed events. */
@@ -176,13 +214,16 @@ export function parseContainerEvent(line: string): ContainerEvent | null {
   const action = typeof e.Action === "string" ? e.Action : typeof e.status === "string" ? e.status : "";
   const id = typeof actor.ID === "string" ? actor.ID : typeof e.id === "string" ? e.id : "";
   if (!action || !id) return null;
-  const name = actor.Attributes?.name;
+  const attrs = actor.Attributes ?? {};
+  const name = attrs.name;
+  const podNs = attrs[POD_LABELS.namespace], podName = attrs[POD_LABELS.name];
+  const pod = typeof podNs === "string" && typeof podName === "string" ? `${podNs}/${podName}` : "";
   const ms = typeof e.timeNano === "number"
     ? Math.floor(e.timeNano / 1e6)
     : typeof e.time === "number"
     ? e.time * 1000
     : 0;
-  return { action, id, name: typeof name === "string" ? name : "", time: new Date(ms) };
+  return { action, id, name: typeof name === "string" ? name : "", pod, time: new Date(ms) };
 }
 
 /** The innermost useful message of a fetch error ("fetch failed" hides the OS error in `cause`). */
@@ -312,6 +353,28 @@ export class DockerClient {
         st.status,
       );
     }
+    return st.pid;
+  }
+
+  /**
+   * The init PID of a running container of Pod `namespace`/`name`, found by the kubelet's labels (running containers
+   * only). The labels are checked again on the inspected container, so only a Pod of `namespace` is ever returned.
+   * Throws ContainerNotFoundError when no running container carries them.
+   */
+  async podPid(namespace: string, name: string, signal?: AbortSignal): Promise<number> {
+    const pod = `${namespace}/${name}`;
+    const op = `find the containers of pod ${pod}`;
+    if (!namespace || !name) throw new DockerError("invalid-argument", op, "pod namespace and name are required");
+    const filters = JSON.stringify({ label: [`${POD_LABELS.namespace}=${namespace}`, `${POD_LABELS.name}=${name}`] });
+    const { status, body } = await this.#json(`/containers/json?filters=${encodeURIComponent(filters)}`, op, signal);
+    if (status !== 200) throw new DockerError("api", op, `HTTP ${status}: ${body}`, { status });
+    const id = pickPodContainer(body, namespace, name);
+    if (!id) throw new ContainerNotFoundError(pod, op, "no running container carries the labels of this pod");
+    const st = await this.inspect(id, signal);
+    if (st.labels[POD_LABELS.namespace] !== namespace || st.labels[POD_LABELS.name] !== name) {
+      throw new ContainerNotFoundError(pod, op, `container ${id.slice(0, 12)} no longer carries the pod's labels`);
+    }
+    if (!st.running || st.pid <= 0) throw new ContainerNotRunningError(st.name || id, op, st.status);
     return st.pid;
   }
 

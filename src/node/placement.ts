@@ -6,22 +6,38 @@
  * restarted container (new PID, new namespace) yields a new handle; a handle no placement resolves to any more is
  * closed (listeners are told first, e.g. to stop a drift monitor on it).
  *
- * Security (docs/reference.md#netns-targeting): a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the
- * agent's own (host) namespace — the host is selected only by the "no container" placement.
+ * Security: a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the agent's own namespace
+ * or to the node's (PID 1's) — those are selected only by the "no container" placement, on purpose. Paths are opened
+ * with `openNetnsFileAsync` (never blocks on a FIFO or a hung file system; must be an nsfs network namespace) and the
+ * refusal is decided on the identity of the namespace actually held, so a symlink swapped after a check cannot land
+ * in the host.
  */
 import type { Placement } from "../api/placement.ts";
-import { Netns } from "../netlink/mod.ts";
-import type { DockerClient } from "./container.ts";
+import { closeNetnsFile, Netns, type NetnsFile, openNetnsFile, openNetnsFileAsync } from "../netlink/mod.ts";
+import { type DockerClient, DockerError } from "./container.ts";
+
+/** A namespace path lookup that timed out (a hung file system): whether the target exists is unknown. */
+const ETIMEDOUT = 110;
 
 /** Why a placement cannot be used: the target does not exist, or it is refused. */
 export type PlacementErrorReason = "PlacementNotFound" | "PlacementForbidden";
 
-/** A placement that cannot be resolved; `message` names the placement and the cause. */
+/**
+ * A placement that cannot be resolved; `message` names the placement and the cause. `transient`: whether the target
+ * still exists could not be decided (the container runtime did not answer, the lookup timed out, access was denied),
+ * as opposed to a target that is known to be gone — a deletion must not conclude "its links went with it" then.
+ */
 export class PlacementError extends Error {
   override name = "PlacementError";
-  constructor(readonly reason: PlacementErrorReason, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: PlacementErrorReason,
+    message: string,
+    options?: { cause?: unknown; transient?: boolean },
+  ) {
     super(message, options);
+    this.transient = options?.transient ?? false;
   }
+  readonly transient: boolean;
 }
 
 /** A resolved namespace. */
@@ -47,6 +63,8 @@ export interface NamespaceListener {
 export interface NamespaceResolverOptions {
   /** Docker Engine API client for `docker` placements; without it they fail with PlacementNotFound. */
   docker?: DockerClient;
+  /** Time limit of a namespace path's lookup (default 5000 ms). */
+  openTimeoutMs?: number;
 }
 
 /** A stable text key of a placement (for bookkeeping; not the namespace identity). */
@@ -56,6 +74,8 @@ export function placementKey(p: Placement): string {
       return "host";
     case "docker":
       return `docker:${p.name}`;
+    case "pod":
+      return `pod:${p.namespace}/${p.name}`;
     case "pid":
       return `pid:${p.pid}`;
     case "netns-name":
@@ -72,6 +92,8 @@ export function describePlacement(p: Placement): string {
       return "the host namespace";
     case "docker":
       return `docker container "${p.name}"`;
+    case "pod":
+      return `pod "${p.name}" of namespace "${p.namespace}"`;
     case "pid":
       return `netns of pid ${p.pid}`;
     case "netns-name":
@@ -81,9 +103,15 @@ export function describePlacement(p: Placement): string {
   }
 }
 
-function identity(path: string): string {
-  const st = Deno.statSync(path);
-  return `${st.dev}:${st.ino}`;
+/** Identity of the node's own namespace (PID 1's); undefined when it cannot be opened (then nothing can reach it). */
+function nodeIdentity(): string | undefined {
+  try {
+    const file = openNetnsFile("/proc/1/ns/net");
+    closeNetnsFile(file);
+    return file.id;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Entry {
@@ -99,11 +127,15 @@ export class NamespaceResolver {
   readonly #placementToId = new Map<string, string>();
   readonly #listeners: NamespaceListener[] = [];
   readonly #hostId: string;
+  readonly #nodeId?: string;
+  readonly #openTimeoutMs: number;
 
   constructor(opts: NamespaceResolverOptions = {}) {
     this.#docker = opts.docker;
-    this.#hostId = identity("/proc/thread-self/ns/net");
+    this.#openTimeoutMs = opts.openTimeoutMs ?? 5000;
     const ns = Netns.host();
+    this.#hostId = ns.id;
+    this.#nodeId = nodeIdentity();
     this.#byId.set(this.#hostId, { target: { id: this.#hostId, ns, isHost: true, label: "host" }, users: new Set() });
   }
 
@@ -124,11 +156,9 @@ export class NamespaceResolver {
   }
 
   /** The path of the namespace file a placement names (docker: looked up now). */
-  async #path(p: Placement, signal?: AbortSignal): Promise<{ path: string; label: string }> {
+  async #path(p: Exclude<Placement, { kind: "host" }>, signal?: AbortSignal): Promise<{ path: string; label: string }> {
     const where = describePlacement(p);
     switch (p.kind) {
-      case "host":
-        return { path: "/proc/thread-self/ns/net", label: "host" };
       case "pid":
         if (!Number.isInteger(p.pid) || p.pid <= 1) {
           throw new PlacementError("PlacementForbidden", `${where}: pid must be greater than 1 (pid 1 is the host)`);
@@ -141,65 +171,80 @@ export class NamespaceResolver {
         return { path: `/run/netns/${p.name}`, label: `netns ${p.name}` };
       case "netns-path":
         return { path: p.path, label: p.path };
-      case "docker": {
-        if (!this.#docker) {
-          throw new PlacementError("PlacementNotFound", `${where}: no Docker API client configured`);
-        }
-        try {
-          const pid = await this.#docker.pid(p.name, signal);
-          return { path: `/proc/${pid}/ns/net`, label: `docker ${p.name} (pid ${pid})` };
-        } catch (e) {
-          throw new PlacementError("PlacementNotFound", `${where}: ${(e as Error).message}`, { cause: e });
-        }
-      }
+      case "pod":
+        return await this.#containerPath(
+          where,
+          (d) => d.podPid(p.namespace, p.name, signal),
+          `pod ${p.namespace}/${p.name}`,
+        );
+      case "docker":
+        return await this.#containerPath(where, (d) => d.pid(p.name, signal), `docker ${p.name}`);
+    }
+  }
+
+  /** The namespace path of a container whose PID `lookup` finds through the Docker API. */
+  async #containerPath(where: string, lookup: (d: DockerClient) => Promise<number>, label: string) {
+    if (!this.#docker) throw new PlacementError("PlacementNotFound", `${where}: no Docker API client configured`);
+    try {
+      const pid = await lookup(this.#docker);
+      return { path: `/proc/${pid}/ns/net`, label: `${label} (pid ${pid})` };
+    } catch (e) {
+      // The daemon said there is no such (running) container, or the name can never exist: nothing is there.
+      const transient = !(e instanceof DockerError) || e.code === "unreachable" || e.code === "api";
+      throw new PlacementError("PlacementNotFound", `${where}: ${(e as Error).message}`, { cause: e, transient });
     }
   }
 
   /**
    * Resolves `p` to a namespace handle. Throws {@link PlacementError}: PlacementNotFound when the target does not
-   * exist, PlacementForbidden for pid ≤ 1 or a non-host placement that reaches the agent's own namespace.
+   * exist or is not a network namespace file, PlacementForbidden for pid ≤ 1 or a non-host placement that reaches
+   * the agent's own or the node's namespace.
    */
   async resolve(p: Placement, signal?: AbortSignal): Promise<NsTarget> {
     const pk = placementKey(p);
+    if (p.kind === "host") return this.#bind(pk, this.#byId.get(this.#hostId)!);
     const { path, label } = await this.#path(p, signal);
-    let id: string;
+    let file: NetnsFile;
     try {
-      id = identity(path);
+      file = await openNetnsFileAsync(path, this.#openTimeoutMs);
     } catch (e) {
       await this.#unbind(pk);
-      throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${path}: ${(e as Error).message}`, {
+      const errno = (e as { errno?: number }).errno;
+      throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${(e as Error).message}`, {
         cause: e,
+        transient: errno === ETIMEDOUT,
       });
     }
-    if (id === this.#hostId && p.kind !== "host") {
+    if (file.id === this.#hostId || file.id === this.#nodeId) {
+      closeNetnsFile(file);
+      await this.#unbind(pk);
+      const whose = file.id === this.#hostId ? "the agent's own" : "the node's";
       throw new PlacementError(
         "PlacementForbidden",
-        `${describePlacement(p)} resolves to the agent's own host namespace; omit the container to mean the host`,
+        `${describePlacement(p)} resolves to ${whose} network namespace; omit the container to mean the host`,
       );
     }
-    let entry = this.#byId.get(id);
-    if (!entry) {
+    let entry = this.#byId.get(file.id);
+    if (entry) closeNetnsFile(file);
+    else {
       let ns: Netns;
       try {
-        ns = Netns.byPath(path, label);
+        ns = Netns.fromFile(file, label);
       } catch (e) {
         throw new PlacementError("PlacementNotFound", `${describePlacement(p)}: ${(e as Error).message}`, {
           cause: e,
         });
       }
-      // The namespace behind the path may have changed between stat and open: key by what we actually hold.
-      const held = identity(`/proc/self/fd/${ns.fd}`);
-      entry = this.#byId.get(held);
-      if (entry) ns.close();
-      else {
-        entry = { target: { id: held, ns, isHost: false, label }, users: new Set() };
-        this.#byId.set(held, entry);
-        for (const l of this.#listeners) l.opened?.(entry.target);
-      }
-      id = held;
+      entry = { target: { id: file.id, ns, isHost: false, label }, users: new Set() };
+      this.#byId.set(file.id, entry);
+      for (const l of this.#listeners) l.opened?.(entry.target);
     }
-    if (this.#placementToId.get(pk) !== id) await this.#unbind(pk);
-    this.#placementToId.set(pk, id);
+    return this.#bind(pk, entry);
+  }
+
+  async #bind(pk: string, entry: Entry): Promise<NsTarget> {
+    if (this.#placementToId.get(pk) !== entry.target.id) await this.#unbind(pk);
+    this.#placementToId.set(pk, entry.target.id);
     entry.users.add(pk);
     return entry.target;
   }

@@ -4,7 +4,13 @@
  * to be rewritten.
  */
 import { createHash } from "node:crypto";
-import { API_VERSION, FINALIZERS, PLAN_LABELS, PLAN_PARENT_GENERATION_ANNOTATION } from "../api/constants.ts";
+import {
+  API_VERSION,
+  FINALIZERS,
+  PLAN_LABELS,
+  PLAN_PARENT_GENERATION_ANNOTATION,
+  PLAN_PUBLIC_KEY_ANNOTATION,
+} from "../api/constants.ts";
 import type { DesiredInterface } from "./expand.ts";
 import { isValidLabelValue, labelValueFor } from "./names.ts";
 import type { GeneratedInterfaceSpec } from "./types.ts";
@@ -106,6 +112,7 @@ export function childObject(plan: PlanIdentity, d: DesiredInterface, waitForAgen
     [ANNOTATION_PARENT_GENERATION]: String(plan.generation),
     [ANNOTATION_LINK]: JSON.stringify({ fromNode: d.fromNode, toNode: d.toNode, index: d.index }),
   };
+  if (d.expectedPublicKey) annotations[PLAN_PUBLIC_KEY_ANNOTATION] = d.expectedPublicKey;
   if (d.fullInterfaceName !== d.spec.interfaceName) {
     if (isValidLabelValue(d.fullInterfaceName)) labels[FULL_INTERFACE_NAME_KEY] = d.fullInterfaceName;
     else annotations[FULL_INTERFACE_NAME_KEY] = d.fullInterfaceName;
@@ -220,8 +227,8 @@ export function childPatch(existing: ExistingChild, want: ChildObject): JsonPatc
         ops.push({ op: k in have ? "replace" : "add", path: `/metadata/${field}/${pointer(k)}`, value: v });
       }
     }
-    if (FULL_INTERFACE_NAME_KEY in have && !(FULL_INTERFACE_NAME_KEY in wanted)) {
-      ops.push({ op: "remove", path: `/metadata/${field}/${pointer(FULL_INTERFACE_NAME_KEY)}` });
+    for (const k of [FULL_INTERFACE_NAME_KEY, PLAN_PUBLIC_KEY_ANNOTATION]) {
+      if (k in have && !(k in wanted)) ops.push({ op: "remove", path: `/metadata/${field}/${pointer(k)}` });
     }
   }
   const finalizers = existing.metadata.finalizers ?? [];

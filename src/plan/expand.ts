@@ -26,6 +26,8 @@ import type {
 export interface NodeKey {
   publicKey: string;
   secretRef: SecretKeyRef;
+  /** Kept in the plan's own key Secret (generated or inline), so children carry its public key to be checked. */
+  inPlanSecret?: boolean;
 }
 
 /** Why a node or link could not be expanded. */
@@ -42,7 +44,8 @@ export type ProblemReason =
   | "SecretNamespaceForbidden"
   | "SecretNotFound"
   | "InvalidKey"
-  | "NameConflict";
+  | "NameConflict"
+  | "KeySecretNotTrusted";
 
 /** One problem of a plan, with a message naming the spec field or link at fault. */
 export interface PlanProblem {
@@ -63,6 +66,8 @@ export interface DesiredInterface {
   /** The reference's name `wg-<from>-<to>-<idx>`; differs from spec.interfaceName when that had to be shortened. */
   fullInterfaceName: string;
   spec: GeneratedInterfaceSpec;
+  /** The public key the private key must have, when it is kept in the plan's own key Secret. */
+  expectedPublicKey?: string;
 }
 
 /** Result of an expansion. */
@@ -240,6 +245,7 @@ function desiredOf(
 ): DesiredInterface {
   const from = nodes.get(link.from)!;
   const to = nodes.get(link.to)!;
+  const fromKey = keys.get(link.from)!;
   const peer: WireGuardPeer = { publicKey: keys.get(link.to)!.publicKey, allowedIPs: [...DEFAULTS.planAllowedIPs] };
   if (to.underlay?.hostname) {
     peer.endpoint = endpointOf(to.underlay.hostname, portRangeOf(to, spec).start + reverse.index);
@@ -251,7 +257,7 @@ function desiredOf(
     interfaceName,
     moveToContainer: from.moveToContainer ?? false,
     ...(from.container ? { container: structuredClone(from.container) } : {}),
-    privateKeySecretRef: { ...keys.get(link.from)!.secretRef },
+    privateKeySecretRef: { ...fromKey.secretRef },
     addresses: structuredClone(addressesOf(from, link.target)),
     listenPort: portRangeOf(from, spec).start + link.index,
     mtu: from.mtu || DEFAULTS.wireGuardMtu,
@@ -265,6 +271,7 @@ function desiredOf(
     index: link.index,
     fullInterfaceName: link.fullName,
     spec: ifaceSpec,
+    ...(fromKey.inPlanSecret ? { expectedPublicKey: fromKey.publicKey } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
  *   removes it with the plan).
  * Keys are {@link WireGuardKey} values, which never print their bytes; problems name the field, never the key.
  */
+import { PLAN_ROTATED_KEYS_ANNOTATION } from "../api/constants.ts";
 import { generatePrivateKey, publicKeyOf, WireGuardKey } from "../wireguard/key.ts";
 import type { NodeKey, PlanProblem } from "./expand.ts";
 import { objectNameFor, shortHash } from "./names.ts";
@@ -117,7 +118,8 @@ export async function resolveKeys(
         planSecretData[dataKey] = key.toBytes();
         secretRef = { name: secretName, key: dataKey, namespace };
       }
-      keys.set(s.node, { publicKey: (await publicKeyOf(key)).toBase64(), secretRef });
+      const inPlanSecret = s.kind !== "secret" ? { inPlanSecret: true } : {};
+      keys.set(s.node, { publicKey: (await publicKeyOf(key)).toBase64(), secretRef, ...inPlanSecret });
     } catch (e) {
       // Key parse errors name the field and the expected format only (src/wireguard/key.ts never quotes the input).
       problems.push({ reason: "InvalidKey", message: (e as Error).message });
@@ -127,4 +129,15 @@ export async function resolveKeys(
   const planSecretChanged = Object.keys(old).length !== Object.keys(planSecretData).length ||
     Object.entries(planSecretData).some(([k, v]) => !sameBytes(old[k], v));
   return { keys, problems, planSecretData, planSecretChanged };
+}
+
+/** The public keys a rotation announced on the plan (annotation PLAN_ROTATED_KEYS_ANNOTATION), by node; pure. */
+export function announcedKeys(annotations: Record<string, string> | undefined): Map<string, string> {
+  try {
+    const v: unknown = JSON.parse(annotations?.[PLAN_ROTATED_KEYS_ANNOTATION] ?? "{}");
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return new Map();
+    return new Map(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === "string"));
+  } catch {
+    return new Map(); // not JSON: announces nothing
+  }
 }

@@ -9,7 +9,7 @@
 import { CONDITION_REASONS, CONDITION_TYPES } from "../api/constants.ts";
 import type { Condition } from "../api/common.ts";
 import type { WireGuardInterfaceStatus } from "../api/wireguard_interface.ts";
-import type { WireGuardNetworkPlanStatus } from "../api/wireguard_network_plan.ts";
+import { MAX_ENTRY_ADDRESSES, type WireGuardNetworkPlanStatus } from "../api/wireguard_network_plan.ts";
 import { ANNOTATION_PARENT_GENERATION, canonicalJson } from "./child.ts";
 import type { DesiredInterface, PlanProblem } from "./expand.ts";
 import type { AgentLiveness } from "../kube/heartbeat.ts";
@@ -69,7 +69,15 @@ function joinMessages(messages: string[]): string {
 
 /** The Degraded reason: the most specific cause among the problems. */
 function degradedReason(problems: PlanProblem[], writeErrors: string[]): string {
-  for (const r of ["SecretNamespaceForbidden", "SecretNotFound", "InvalidKey", "NameConflict"] as const) {
+  for (
+    const r of [
+      "KeySecretNotTrusted",
+      "SecretNamespaceForbidden",
+      "SecretNotFound",
+      "InvalidKey",
+      "NameConflict",
+    ] as const
+  ) {
     if (problems.some((p) => p.reason === r)) return CONDITION_REASONS[r];
   }
   return problems.length ? CONDITION_REASONS.InvalidPlan : writeErrors.length ? "ApplyFailed" : "";
@@ -115,7 +123,7 @@ export function planStatus(input: StatusInput): WireGuardNetworkPlanStatus {
       endpoint: peer?.endpoint ?? d.spec.peers[0].endpoint,
       lastHandshake: peer?.last_handshake_time,
       mtu: child?.status?.mtu,
-      addresses: child?.status?.addresses,
+      addresses: child?.status?.addresses?.slice(0, MAX_ENTRY_ADDRESSES),
       ready: isReady,
     };
     return Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) as typeof entry;
@@ -154,13 +162,15 @@ export function planStatus(input: StatusInput): WireGuardNetworkPlanStatus {
       now,
     ),
   ];
+  const shown = boundInterfaces(interfaces);
   const status = {
     observedGeneration: allApplied ? generation : previous?.observedGeneration ?? 0,
     conditions,
     desiredInterfaces: total,
     readyInterfaces: ready,
     nodes: input.nodes,
-    interfaces,
+    interfaces: shown,
+    ...(shown.length < interfaces.length ? { interfacesOmitted: interfaces.length - shown.length } : {}),
   };
   return input.agents ? withAgents(status, prev, input.agents, generation, now) : status;
 }
@@ -187,4 +197,16 @@ export function withAgents(
   const type = CONDITION_TYPES.AgentsAvailable;
   const agentsCondition = condition(previous, type, verdict.ok, verdict.reason, verdict.message, generation, now);
   return { ...status, nodes, conditions: [...others, agentsCondition] };
+}
+
+/**
+ * Most interface entries a plan status lists: a full mesh of 64 nodes has 4032, about 1.4 MB of status, more than
+ * the API server stores with the plan (etcd takes at most 1.5 MiB per object).
+ */
+export const MAX_STATUS_INTERFACES = 1000;
+
+/** The entries shown: all when they fit, else the ones not ready first (pure; order kept within each group). */
+function boundInterfaces<T extends { ready: boolean }>(entries: T[]): T[] {
+  if (entries.length <= MAX_STATUS_INTERFACES) return entries;
+  return [...entries.filter((e) => !e.ready), ...entries.filter((e) => e.ready)].slice(0, MAX_STATUS_INTERFACES);
 }

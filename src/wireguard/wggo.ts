@@ -24,6 +24,8 @@
  *
  * Started through a holder (`holder` option, src/wireguard/holder_protocol.ts), the daemon is the holder's child,
  * started by this same function there; adoption and stop below work the same for it (by PID file and PID).
+ * Logs: wireguard-go runs with LOG_LEVEL=error, and {@link trimLogs} (at every start and sweep) keeps each log below
+ * 1 MiB, so a flood of errors cannot fill the node's /run.
  *
  * Stop: SIGTERM by PID, SIGKILL after a grace period. A wireguard-go started inside a container's namespace keeps
  * that namespace alive, so the device owner must stop it when the device goes.
@@ -118,6 +120,7 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   }
   const p = paths(name, opts);
   await Deno.mkdir(p.dir, { recursive: true, mode: 0o700 });
+  await trimLogs(p.dir);
   await Deno.mkdir(`${p.dir}/run`, { mode: 0o700 }).catch((e) => {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   });
@@ -276,13 +279,60 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** The last `bytes` of a file (never reads more). */
+async function tail(path: string, bytes: number): Promise<Uint8Array> {
+  using f = await Deno.open(path, { read: true });
+  const size = (await f.stat()).size;
+  await f.seek(Math.max(0, size - bytes), Deno.SeekMode.Start);
+  const buf = new Uint8Array(Math.min(size, bytes));
+  let n = 0;
+  while (n < buf.length) {
+    const r = await f.read(buf.subarray(n));
+    if (r === null) break;
+    n += r;
+  }
+  return buf.subarray(0, n);
+}
+
 async function logTail(path: string): Promise<string> {
   try {
-    const text = await Deno.readTextFile(path);
-    return JSON.stringify(text.slice(-400).trim());
+    return JSON.stringify(new TextDecoder().decode(await tail(path, 400)).trim());
   } catch {
     return "(no log)";
   }
+}
+
+/** Size above which a daemon's log is cut by {@link trimLogs}. */
+export const LOG_MAX_BYTES = 1 << 20;
+/** What {@link trimLogs} keeps of a log: its end. */
+export const LOG_KEEP_BYTES = 64 << 10;
+
+/**
+ * Keeps every daemon log of `stateDir` (`*.log`) bounded: a log above `max` bytes is cut to its last `keep` bytes.
+ * The daemons append (O_APPEND), so their next line lands after the kept part; a line written during the cut may
+ * be lost or land before the kept part. Returns the names of the logs cut.
+ */
+export async function trimLogs(stateDir: string, max = LOG_MAX_BYTES, keep = LOG_KEEP_BYTES): Promise<string[]> {
+  const cut: string[] = [];
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(stateDir)];
+  } catch {
+    return cut;
+  }
+  for (const e of entries) {
+    if (!e.isFile || !e.name.endsWith(".log")) continue;
+    const path = `${stateDir}/${e.name}`;
+    try {
+      if ((await Deno.stat(path)).size <= max) continue;
+      const kept = await tail(path, keep);
+      await Deno.truncate(path, 0);
+      using f = await Deno.open(path, { append: true });
+      await f.write(kept);
+      cut.push(e.name);
+    } catch { /* removed meanwhile */ }
+  }
+  return cut;
 }
 
 function sleep(ms: number): Promise<void> {

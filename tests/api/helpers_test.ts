@@ -142,17 +142,25 @@ Deno.test("wireGuardKeyFromSecretData: raw 32 bytes (data:) and base64 text (str
   assert.ok(!isWireGuardKey(KEY.replace(/A=$/, "B=")), "the last character must encode 4 zero bits");
 });
 
-Deno.test("placementOf / wireGuardPlacement: docker wins, netns by pid/name/path, host by default", () => {
-  assert.deepEqual(placementOf(undefined), { kind: "host" });
-  assert.deepEqual(placementOf({}), { kind: "host" });
-  assert.deepEqual(placementOf({ docker: { name: "agent1" }, netns: { pid: 4 } }), { kind: "docker", name: "agent1" });
-  assert.deepEqual(placementOf({ netns: { pid: 42 } }), { kind: "pid", pid: 42 });
-  assert.deepEqual(placementOf({ netns: { name: "blue" } }), { kind: "netns-name", name: "blue" });
-  assert.deepEqual(placementOf({ netns: { path: "/run/netns/x" } }), { kind: "netns-path", path: "/run/netns/x" });
+Deno.test("placementOf / wireGuardPlacement: docker wins, a pod of the object's namespace, netns, host by default", () => {
+  assert.deepEqual(placementOf(undefined, "t"), { kind: "host" });
+  assert.deepEqual(placementOf({}, "t"), { kind: "host" });
+  assert.deepEqual(placementOf({ docker: { name: "agent1" }, netns: { pid: 4 } }, "t"), {
+    kind: "docker",
+    name: "agent1",
+  });
+  assert.deepEqual(placementOf({ netns: { pid: 42 } }, "t"), { kind: "pid", pid: 42 });
+  assert.deepEqual(placementOf({ pod: { name: "web-0" } }, "team-a"), {
+    kind: "pod",
+    namespace: "team-a",
+    name: "web-0",
+  });
+  assert.deepEqual(placementOf({ netns: { name: "blue" } }, "t"), { kind: "netns-name", name: "blue" });
+  assert.deepEqual(placementOf({ netns: { path: "/run/netns/x" } }, "t"), { kind: "netns-path", path: "/run/netns/x" });
   const container = { docker: { name: "agent1" } };
-  assert.deepEqual(wireGuardPlacement({ moveToContainer: true, container }), { kind: "docker", name: "agent1" });
-  assert.deepEqual(wireGuardPlacement({ moveToContainer: false, container }), { kind: "host" });
-  assert.deepEqual(wireGuardPlacement({ container }), { kind: "host" });
+  assert.deepEqual(wireGuardPlacement({ moveToContainer: true, container }, "t"), { kind: "docker", name: "agent1" });
+  assert.deepEqual(wireGuardPlacement({ moveToContainer: false, container }, "t"), { kind: "host" });
+  assert.deepEqual(wireGuardPlacement({ container }, "t"), { kind: "host" });
   assert.equal(wireGuardMtu({}), 1420);
   assert.equal(wireGuardMtu({ mtu: 0 }), 1420);
   assert.equal(wireGuardMtu({ mtu: 1280 }), 1280);
@@ -166,7 +174,7 @@ Deno.test("vethEnds: reference naming and override rules", () => {
     addresses: [{ ipcidr: "fe80::eeee:1/64" }],
     container: { docker: { name: "agent1" } },
   };
-  assert.deepEqual(vethEnds(base), {
+  assert.deepEqual(vethEnds(base, "t"), {
     local: { interfaceName: "veth1-a", placement: { kind: "docker", name: "agent1" }, addresses: base.addresses },
     peer: { interfaceName: "veth1-a-peer", placement: { kind: "docker", name: "agent1" }, addresses: [] },
   });
@@ -174,12 +182,16 @@ Deno.test("vethEnds: reference naming and override rules", () => {
     ...base,
     veth: {
       local: { interfaceName: "l", container: { netns: { name: "blue" } }, addresses: [] },
-      peer: { interfaceName: "p", container: { netns: { pid: 7 } }, addresses: [{ ipcidr: "10.0.0.1/31" }] },
+      peer: { interfaceName: "p", container: { pod: { name: "router-0" } }, addresses: [{ ipcidr: "10.0.0.1/31" }] },
     },
-  });
+  }, "team-a");
   assert.deepEqual(overridden, {
     local: { interfaceName: "l", placement: { kind: "netns-name", name: "blue" }, addresses: [] },
-    peer: { interfaceName: "p", placement: { kind: "pid", pid: 7 }, addresses: [{ ipcidr: "10.0.0.1/31" }] },
+    peer: {
+      interfaceName: "p",
+      placement: { kind: "pod", namespace: "team-a", name: "router-0" },
+      addresses: [{ ipcidr: "10.0.0.1/31" }],
+    },
   });
 });
 

@@ -29,6 +29,7 @@ const FIRST_MINOR: Record<string, number> = {
   substring: 25,
   lastIndexOf: 25,
   indexOf: 25,
+  sum: 25,
   // cel-go's sets (Kubernetes 1.29 → new rules from 1.30)
   "sets.contains": 30,
   // Kubernetes IP and CIDR libraries (1.30 → new rules from 1.31)

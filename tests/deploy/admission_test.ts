@@ -20,6 +20,7 @@ import {
   REFUSED,
   saToken,
   SERVICE_ACCOUNTS,
+  statusOf,
   tokenKubeconfig,
   withNamespaces,
 } from "../../kit/deploy.ts";
@@ -34,17 +35,6 @@ const KINDS = [
   "ValidatingAdmissionPolicy",
   "ValidatingAdmissionPolicyBinding",
 ];
-
-/** HTTP status of a rejected call (200 when it succeeded). */
-async function statusOf(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-    return { code: 200, message: "" };
-  } catch (e) {
-    if (!(e instanceof k8s.ApiException)) throw e;
-    return { code: e.code, message: String(JSON.parse(e.body as string)?.message ?? e.body) };
-  }
-}
 
 /**
  * Everything a test needs: the base's RBAC and policy moved into `ns`, a Node, an agent Pod on it (in the system

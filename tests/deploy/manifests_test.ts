@@ -3,6 +3,7 @@
  * at the ops server's port, and the whole base applies with a server-side dry run against the real API server.
  */
 import assert from "node:assert/strict";
+import { renderPolicyFiles } from "../../src/api/admission.ts";
 import { renderCrdFiles } from "../../src/api/crds.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
@@ -10,7 +11,7 @@ import { kubectl } from "../../kit/cluster.ts";
 import { stringify } from "yaml";
 import { baseFor, DEPLOY_DIR, type Obj, renderBase, SERVICE_ACCOUNTS, withNamespaces } from "../../kit/deploy.ts";
 
-Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", async () => {
+Deno.test("deploy: deploy/crds/ and the admission policies hold exactly what `deno task crds` generates", async () => {
   const files = renderCrdFiles();
   assert.ok(files.size >= 3);
   for (const [name, text] of files) {
@@ -18,6 +19,10 @@ Deno.test("deploy: deploy/crds/ holds exactly what `deno task crds` generates", 
   }
   const kust = await Deno.readTextFile(`${DEPLOY_DIR}/kustomization.yaml`);
   for (const [name] of files) assert.ok(kust.includes(`crds/${name}`), `kustomization.yaml lists crds/${name}`);
+  for (const [name, text] of renderPolicyFiles()) {
+    assert.equal(await Deno.readTextFile(`${DEPLOY_DIR}/${name}`), text, `deploy/${name} is stale`);
+    assert.ok(kust.includes(`- ${name}`), `kustomization.yaml lists ${name}`);
+  }
 });
 
 /** The programs the base deploys (the CLI is not one of them). */
@@ -64,23 +69,48 @@ Deno.test({
     for (const [name, o] of workloads(objs)) {
       const pod = o.spec.template.spec;
       const c = pod.containers[0];
-      const port = Number(c.args.find((a: string) => a.startsWith("-metrics-bind-address="))?.split(":").at(-1));
+      const address = c.args.find((a: string) => a.startsWith("-metrics-bind-address="))?.split("=")[1];
+      const port = Number(address?.split(":").at(-1));
       assert.ok(port > 0, `${name}: explicit metrics port`);
-      assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port }, name);
-      assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port }, name);
+      // Hardening common to all: seccomp RuntimeDefault, read-only root, no capability beyond the listed ones.
+      assert.deepEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" }, name);
+      for (const k of pod.containers) {
+        assert.equal(k.securityContext.readOnlyRootFilesystem, true, `${name}/${k.name}`);
+        assert.deepEqual(k.securityContext.capabilities.drop, ["ALL"], `${name}/${k.name}`);
+        // A second container (wg-controller's wireguard-go-holder) reads the first one's /proc/<pid>/fd: the kernel
+        // lets it only when its capabilities include the first one's.
+        for (const cap of c.securityContext.capabilities.add ?? []) {
+          assert.ok(k.securityContext.capabilities.add?.includes(cap), `${name}/${k.name} lacks ${cap}`);
+        }
+      }
       if (name === "wgplan-controller") {
+        assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port }, name);
+        assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port }, name);
         assert.equal(o.kind, "Deployment");
         assert.equal(o.spec.replicas, 2);
         assert.ok(c.args.includes("-leader-elect=true"));
         assert.equal(pod.hostNetwork, undefined);
         assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false);
         assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
+        // Its metrics port is reachable only from namespaces labelled as scrapers.
+        const np = objs.find((x) => x.kind === "NetworkPolicy" && x.metadata.name === "dn42op-wgplan-controller");
+        assert.deepEqual(np.spec.podSelector.matchLabels, o.spec.selector.matchLabels);
+        assert.deepEqual(np.spec.ingress, [{
+          from: [{ namespaceSelector: { matchLabels: { "networking.dn42.io/metrics-scraper": "true" } } }],
+          ports: [{ protocol: "TCP", port }],
+        }]);
         continue;
       }
+      // Node agents share the node's network: metrics and probes on the node's loopback only.
+      assert.equal(address, `127.0.0.1:${port}`, name);
+      assert.deepEqual(c.livenessProbe.httpGet, { host: "127.0.0.1", path: "/healthz", port }, name);
+      assert.deepEqual(c.readinessProbe.httpGet, { host: "127.0.0.1", path: "/readyz", port }, name);
+      assert.equal(c.ports, undefined, `${name}: no port published`);
       assert.equal(o.kind, "DaemonSet");
       assert.equal(pod.hostNetwork, true);
       assert.equal(pod.hostPID, true);
-      assert.deepEqual(c.securityContext.capabilities.add, ["NET_ADMIN", "SYS_ADMIN"]);
+      assert.deepEqual(c.securityContext.capabilities.add, ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"]);
       assert.ok(c.args.includes("-nodename=$(NODE_NAME)"));
       assert.deepEqual(c.env.find((e: Obj) => e.name === "NODE_NAME").valueFrom, {
         fieldRef: { fieldPath: "spec.nodeName" },
@@ -91,6 +121,39 @@ Deno.test({
         v.name === c.volumeMounts.find((m: Obj) => m.mountPath === "/var/run/docker.sock").name
       );
       assert.equal(sock.hostPath.path, "/var/run/docker.sock");
+    }
+  },
+});
+
+Deno.test({
+  name: "deploy: components/no-container-runtime leaves the node agents without the container runtime socket",
+  ignore: skipUnless("cluster"),
+  fn: async () => {
+    // kustomize takes only relative resource paths: the overlay sits next to a link to deploy/.
+    const dir = await Deno.makeTempDir({ prefix: "dn42op-ten-overlay-" });
+    try {
+      await Deno.symlink(DEPLOY_DIR, `${dir}/deploy`);
+      await Deno.mkdir(`${dir}/overlay`);
+      await Deno.writeTextFile(
+        `${dir}/overlay/kustomization.yaml`,
+        stringify({
+          apiVersion: "kustomize.config.k8s.io/v1beta1",
+          kind: "Kustomization",
+          resources: ["../deploy"],
+          components: ["../deploy/components/no-container-runtime"],
+        }),
+      );
+      const agents = [...workloads(await renderBase(`${dir}/overlay`))].filter(([name]) =>
+        name !== "wgplan-controller"
+      );
+      assert.equal(agents.length, 2);
+      for (const [name, o] of agents) {
+        const text = JSON.stringify(o);
+        assert.ok(!text.includes("docker.sock"), `${name}: ${text}`);
+        assert.ok(o.spec.template.spec.volumes.some((v: Obj) => v.hostPath?.path === "/run/netns"), name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
@@ -154,6 +217,7 @@ Deno.test({
         `dn42op-system/DaemonSet/${nl}`,
         `dn42op-system/DaemonSet/${wg}`,
         `dn42op-system/Deployment/${plan}`,
+        `dn42op-system/NetworkPolicy/${plan}`,
         `dn42op-system/Role/${le}`,
         `dn42op-system/RoleBinding/${le} → dn42op-system/${plan}`,
         `dn42op-system/ServiceAccount/${nl}`,

@@ -126,12 +126,13 @@ Deno.test({
     const pm = objs.find((o) => o.kind === "PodMonitor");
     assert.equal(pm.spec.podMetricsEndpoints[0].port, "metrics");
     assert.equal(pm.spec.podMetricsEndpoints[0].honorLabels, true);
-    // The workloads it selects exist in the base and name their metrics port "metrics".
+    // It selects exactly the workloads that publish a port "metrics" (the node agents listen on the node's loopback).
     const base = await renderBase();
     const selected = pm.spec.selector.matchExpressions[0].values;
-    for (const o of base.filter((o) => o.kind === "DaemonSet" || o.kind === "Deployment")) {
-      assert.ok(selected.includes(o.spec.template.metadata.labels["app.kubernetes.io/name"]), o.metadata.name);
-      assert.ok(o.spec.template.spec.containers[0].ports.some((p: Obj) => p.name === "metrics"), o.metadata.name);
-    }
+    const published = base.filter((o) => o.kind === "DaemonSet" || o.kind === "Deployment")
+      .filter((o) => o.spec.template.spec.containers[0].ports?.some((p: Obj) => p.name === "metrics"))
+      .map((o) => o.spec.template.metadata.labels["app.kubernetes.io/name"]);
+    assert.deepEqual(selected, published);
+    assert.deepEqual(published, ["dn42op-wgplan-controller"]);
   },
 });

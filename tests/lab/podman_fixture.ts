@@ -39,8 +39,8 @@ export interface PodmanFixture {
   service: PodmanService;
   /** The service's files (for starting it again on the same socket); whatever runs there is stopped at the end. */
   paths: ServicePaths;
-  /** Starts a container with a fresh random name (removed at the end); returns name and PID. */
-  container(tag?: string): Promise<{ name: string; pid: number }>;
+  /** Starts a container with a fresh random name (removed at the end), with extra labels; returns name and PID. */
+  container(tag?: string, labels?: Record<string, string>): Promise<{ name: string; pid: number }>;
 }
 
 /** Runs `fn` with an API service on a private socket; removes its containers, service and temp dir afterwards. */
@@ -56,10 +56,10 @@ export async function withPodman<T>(fn: (f: PodmanFixture) => Promise<T>): Promi
       podman,
       service,
       paths,
-      container: async (tag = "c") => {
+      container: async (tag = "c", labels) => {
         const name = testName(tag);
         made.push(name);
-        return { name, pid: await podman.ensureContainer(name, { owner: "test" }) };
+        return { name, pid: await podman.ensureContainer(name, { owner: "test", labels }) };
       },
     });
   } finally {

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { withHandle } from "./handle.ts";
 import { addAddress } from "../../src/netlink/addr.ts";
-import { type NetlinkEvent, NetlinkMonitor } from "../../src/netlink/events.ts";
+import { type NetlinkEvent, NetlinkMonitor, watchedSockets } from "../../src/netlink/events.ts";
+import { Netns } from "../../src/netlink/netns.ts";
+import { withNetns } from "../../kit/netns.ts";
 import { createLink, deleteLink, setLink } from "../../src/netlink/link.ts";
 import { until } from "../../kit/wait.ts";
 
@@ -110,4 +112,42 @@ Deno.test({
       await assert.rejects(mon.done, /handler bug/);
       await mon.stop();
     }),
+});
+
+/** Threads of this process. */
+function threads(): number {
+  return [...Deno.readDirSync("/proc/self/task")].length;
+}
+
+Deno.test({
+  name: "monitors of many namespaces share one poll: each gets its own events, no thread per namespace",
+  ignore: root,
+  fn: () =>
+    withNetns(async (...nss) => {
+      const handles = nss.map((t) => Netns.byName(t.name));
+      const events = handles.map(() => [] as NetlinkEvent[]);
+      const before = threads();
+      const mons = handles.map((ns, i) => NetlinkMonitor.start(ns, (e) => events[i].push(e)));
+      try {
+        assert.equal(watchedSockets(), nss.length);
+        await Promise.all(nss.map((t, i) => t.ip("link", "add", `sp${i}a`, "type", "veth", "peer", "name", `sp${i}b`)));
+        await Promise.all(
+          events.map((ev, i) => seen(ev, (e) => e.type === "link" && e.link.name === `sp${i}b`, `sp${i}b`)),
+        );
+        for (const [i, ev] of events.entries()) {
+          const names = new Set(ev.flatMap((e) => e.type === "link" ? [e.link.name] : []));
+          assert.deepEqual([...names].sort(), [`sp${i}a`, `sp${i}b`], "only its own namespace's links");
+        }
+        // A poll thread per monitor would add one blocked thread each; the shared poll adds at most a few.
+        assert.ok(threads() - before < nss.length / 2, `threads ${before} → ${threads()} for ${nss.length} monitors`);
+        await mons[0].stop();
+        assert.equal(watchedSockets(), nss.length - 1, "a stopped monitor leaves the poll at once");
+        await nss[1].ip("link", "add", "late0", "type", "veth", "peer", "name", "late1");
+        await seen(events[1], (e) => e.type === "link" && e.link.name === "late1", "late1 after another stopped");
+      } finally {
+        for (const m of mons) await m.stop();
+        for (const h of handles) h.close();
+      }
+      assert.equal(watchedSockets(), 0);
+    }, { count: 16, tag: "ten" }),
 });

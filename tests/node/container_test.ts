@@ -8,6 +8,7 @@ import {
   DockerUnreachableError,
   parseContainerEvent,
   parseContainerState,
+  pickPodContainer,
   resolveDockerSocket,
   validateContainerName,
 } from "../../src/node/container.ts";
@@ -87,6 +88,7 @@ Deno.test("parseContainerState decodes inspect bodies and rejects malformed ones
     status: "running",
     pid: 4242,
     startedAt: "2026-11-25T15:37:56Z",
+    labels: {},
   });
   const stopped = { Id: "abc", Name: "/a", State: { Status: "exited", Running: false, Pid: 0 } };
   assert.equal(parseContainerState(stopped, "op").running, false);
@@ -113,7 +115,16 @@ Deno.test("parseContainerEvent decodes Docker and podman event lines", () => {
   assert.equal(e.name, "agent1");
   assert.equal(Math.floor(e.time.getTime() / 1000), 1764085076);
   const legacy = parseContainerEvent(JSON.stringify({ status: "die", id: "def", time: 1 }))!;
-  assert.deepEqual(legacy, { action: "die", id: "def", name: "", time: new Date(1000) });
+  assert.deepEqual(legacy, { action: "die", id: "def", name: "", pod: "", time: new Date(1000) });
+  const podEvent = parseContainerEvent(JSON.stringify({
+    Type: "container",
+    Action: "start",
+    Actor: {
+      ID: "p1",
+      Attributes: { name: "k8s_POD_web-0", "io.kubernetes.pod.namespace": "team-a", "io.kubernetes.pod.name": "web-0" },
+    },
+  }))!;
+  assert.equal(podEvent.pod, "team-a/web-0");
   assert.equal(parseContainerEvent(JSON.stringify({ Type: "network", Action: "connect", Actor: { ID: "n" } })), null);
   assert.equal(parseContainerEvent("{not json"), null);
   assert.equal(parseContainerEvent(JSON.stringify({ Type: "container" })), null);
@@ -168,7 +179,49 @@ Deno.test("a daemon that never answers times out as DockerUnreachableError", asy
   }
 });
 
+Deno.test("pickPodContainer: only exact pod labels count; the sandbox first, else the oldest", () => {
+  const pod = (id: string, ns: string, name: string, created: number, extra: Record<string, string> = {}) => ({
+    Id: id,
+    Created: created,
+    Labels: { "io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.name": name, ...extra },
+  });
+  const list = [
+    pod("app", "team-a", "web-0", 10),
+    pod("old", "team-a", "web-0", 5),
+    pod("other-ns", "team-b", "web-0", 1),
+    pod("prefix", "team-a", "web-01", 1),
+    { Id: "plain", Created: 1, Labels: { name: "agent1" } },
+  ];
+  assert.equal(pickPodContainer(list, "team-a", "web-0"), "old");
+  const sandbox = pod("sandbox", "team-a", "web-0", 20, { "io.kubernetes.docker.type": "podsandbox" });
+  assert.equal(pickPodContainer([...list, sandbox], "team-a", "web-0"), "sandbox");
+  assert.equal(pickPodContainer(list, "team-c", "web-0"), null);
+  assert.equal(pickPodContainer({ message: "not a list" }, "team-a", "web-0"), null);
+});
+
 // ---- against podman's Docker-compatible API ------------------------------------------------------------------
+
+Deno.test({
+  name: "podman API: a pod is found only by the kubelet labels of its own namespace",
+  ignore: skipUnless("root", "podman"),
+  fn: () =>
+    withPodman(async ({ service, container }) => {
+      const ns = `dn42op-ten-${crypto.randomUUID().slice(0, 6)}`;
+      const labels = (namespace: string) => ({
+        "io.kubernetes.pod.namespace": namespace,
+        "io.kubernetes.pod.name": "router-0",
+      });
+      const mine = await container("pod", labels(ns));
+      await container("pod", labels(`${ns}-other`));
+      using c = new DockerClient({ dockerHost: service.dockerHost });
+      assert.equal(await c.podPid(ns, "router-0"), mine.pid);
+      assert.equal((await c.inspect(mine.name)).labels["io.kubernetes.pod.namespace"], ns);
+      await assert.rejects(c.podPid(`${ns}-x`, "router-0"), ContainerNotFoundError);
+      await assert.rejects(c.podPid(ns, "router-1"), /no running container carries the labels of this pod/);
+      await assert.rejects(c.podPid("", "router-0"), (e: unknown) =>
+        e instanceof DockerError && e.code === "invalid-argument");
+    }),
+});
 
 Deno.test({
   name: "podman API: container name resolves to its init PID in another network namespace",

@@ -5,11 +5,12 @@
  * Docker at all); without a reachable Docker API it retries quietly at growing intervals. PIDs are looked up on
  * every reconcile anyway.
  */
-import type { Container } from "../../api/common.ts";
 import type { NetlinkInterfaceSpec } from "../../api/netlink_interface.ts";
+import { placementOf, vethEnds } from "../../api/placement.ts";
 import { sleep } from "../../kube/clock.ts";
 import { logger } from "../../log/mod.ts";
-import type { DockerClient } from "../../node/container.ts";
+import type { ContainerEvent, DockerClient } from "../../node/container.ts";
+import { placementKey } from "../../node/placement.ts";
 
 const log = logger("nl-controller", "containers");
 /** Retry intervals while the Docker API is unreachable: from `first`, doubling, up to `max`. */
@@ -17,19 +18,29 @@ const RETRY_MS = { first: 5_000, max: 60_000 } as const;
 /** How often an agent without container objects looks again whether one names a container now. */
 const IDLE_CHECK_MS = 5_000;
 
-/** Docker container names an NetlinkInterface spec places links in (pure). */
-export function containerNames(spec: NetlinkInterfaceSpec): string[] {
-  const all: (Container | undefined)[] = [spec.container, spec.veth?.local?.container, spec.veth?.peer?.container];
-  return [...new Set(all.map((c) => c?.docker?.name).filter((n): n is string => !!n))];
+/**
+ * Placement keys of the containers and Pods a NetlinkInterface of `namespace` places links in (pure): `docker:<name>`,
+ * `pod:<namespace>/<name>`.
+ */
+export function containerKeys(spec: NetlinkInterfaceSpec, namespace: string): string[] {
+  const placements = spec.type === "veth"
+    ? Object.values(vethEnds(spec, namespace)).map((e) => e.placement)
+    : [placementOf(spec.container, namespace)];
+  return [...new Set(placements.filter((p) => p.kind === "docker" || p.kind === "pod").map(placementKey))];
+}
+
+/** The placement keys a container event concerns: the container's name and, for a Pod's container, the Pod. */
+export function eventKeys(ev: ContainerEvent): string[] {
+  return [...(ev.name ? [`docker:${ev.name}`] : []), ...(ev.pod ? [`pod:${ev.pod}`] : [])];
 }
 
 /**
- * Runs until `signal` aborts: container lifecycle events → `enqueueFor(containerName)`, while `wanted()` says that
- * some object names a container (asked every `idleCheckMs` while it says no).
+ * Runs until `signal` aborts: container lifecycle events → `enqueueFor(placement keys of the event)`, while
+ * `wanted()` says that some object names a container or Pod (asked every `idleCheckMs` while it says no).
  */
 export async function followContainers(
   docker: DockerClient,
-  enqueueFor: (name: string) => void,
+  enqueueFor: (keys: string[]) => void,
   signal: AbortSignal,
   wanted: () => boolean,
   idleCheckMs: number = IDLE_CHECK_MS,
@@ -46,8 +57,8 @@ export async function followContainers(
       for await (const ev of docker.events({ actions: ["start", "die", "restart"], since, signal })) {
         since = ev.time;
         retry = RETRY_MS.first;
-        log.v(2).info("container event", { action: ev.action, name: ev.name });
-        enqueueFor(ev.name);
+        log.v(2).info("container event", { action: ev.action, name: ev.name, pod: ev.pod });
+        enqueueFor(eventKeys(ev));
       }
     } catch (e) {
       if (signal.aborted) return;

@@ -7,7 +7,7 @@ import { objectKey } from "../../kube/client.ts";
 import type { Manager } from "../../kube/manager.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
 import { type AgentConfig, nodeAgent } from "../agent.ts";
-import { containerNames, followContainers } from "./containers.ts";
+import { containerKeys, followContainers } from "./containers.ts";
 import { NETLINK_INTERFACES, NlReconciler } from "./reconciler.ts";
 
 /** Program name: Event component, controller name, logs. */
@@ -27,11 +27,15 @@ export function nlController(c: AgentConfig): Manager {
         start: (signal) =>
           followContainers(
             docker,
-            (name) => {
-              for (const o of informer.store.list()) if (containerNames(o.spec).includes(name)) enqueue(objectKey(o));
+            (keys) => {
+              for (const o of informer.store.list()) {
+                if (containerKeys(o.spec, o.metadata.namespace ?? "").some((k) => keys.includes(k))) {
+                  enqueue(objectKey(o));
+                }
+              }
             },
             signal,
-            () => informer.store.list().some((o) => containerNames(o.spec).length > 0),
+            () => informer.store.list().some((o) => containerKeys(o.spec, o.metadata.namespace ?? "").length > 0),
           ),
       });
       return new NlReconciler({

@@ -6,7 +6,7 @@
  * are never touched). A failing watch or API never leads to deletions.
  */
 import { hostname } from "node:os";
-import { FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
+import { CONDITION_REASONS, FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
 import { Backoff } from "../../kube/backoff.ts";
 import { type KubeClient, objectKey, type ResourceType } from "../../kube/client.ts";
@@ -25,6 +25,8 @@ import type { AgentIdentity } from "../../node/ownership.ts";
 import { type NamespaceResolver, type NsTarget, PlacementError } from "../../node/placement.ts";
 import { ownerSource } from "../owners.ts";
 import { buildStatus, problemsShown, type StatusProblem } from "./status.ts";
+import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
+import { adoptionOf } from "../../node/adoption.ts";
 
 const log = logger("nl-controller");
 
@@ -71,6 +73,7 @@ export class NlReconciler {
   readonly #warned = new Map<string, string>();
   /** Per key: backoff of retries after kernel refusals. */
   readonly #kernelRetry = new Map<string, Backoff>();
+  readonly #deletions = new DeletionRetries();
   readonly #host = hostname();
   readonly #agent: AgentIdentity;
 
@@ -118,7 +121,7 @@ export class NlReconciler {
     const key = objectKey(obj);
     let want: DesiredInterface;
     try {
-      want = desiredInterface(obj.spec);
+      want = desiredInterface(obj.spec, obj.metadata.namespace ?? "");
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
       return this.#report(obj, [], [{ reason: "InvalidSpec", message: e.message }]);
@@ -132,7 +135,12 @@ export class NlReconciler {
       this.#o.monitor.untrack(key);
       return this.#report(obj, [], [{ reason: e.reason, message: e.message }]);
     }
-    const res = await applyInterface(want, targets, { key, agent: this.#agent, dryRun: this.#o.dryRun });
+    const res = await applyInterface(want, targets, {
+      key,
+      agent: this.#agent,
+      dryRun: this.#o.dryRun,
+      adoption: adoptionOf(key, obj.metadata.annotations),
+    });
     this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
     const prev = this.#records.get(key);
     this.#records.set(key, {
@@ -185,9 +193,10 @@ export class NlReconciler {
     obj: NetlinkInterface,
     ends: Awaited<ReturnType<typeof applyInterface>>["ends"],
     problems: StatusProblem[],
+    warn = true,
   ): ReconcileResult {
     const key = objectKey(obj);
-    this.#warn(obj, problems);
+    if (warn) this.#warn(obj, problems);
     const retry = problems.length ? { requeueAfterMs: this.#retryMs(key, problems) } : undefined;
     if (!problems.length) this.#kernelRetry.delete(key);
     if (this.#o.dryRun) return retry;
@@ -239,14 +248,16 @@ export class NlReconciler {
     if (!hasFinalizer(obj, FINALIZERS.netlinkInterface)) return await this.#vanished(key);
     let want: DesiredInterface | undefined;
     try {
-      want = desiredInterface(obj.spec);
+      want = desiredInterface(obj.spec, obj.metadata.namespace ?? "");
     } catch { /* an invalid spec created nothing */ }
     const ends: { target: NsTarget; name: string }[] = [];
     for (const e of want?.ends ?? []) {
       try {
         ends.push({ target: await this.#o.resolver.resolve(e.placement), name: e.name });
       } catch (err) {
-        if (!(err instanceof PlacementError)) throw err; // namespace gone: its links went with it
+        if (!(err instanceof PlacementError)) throw err;
+        // A known-gone namespace took its links with it; an unanswered lookup proves nothing: keep the finalizer.
+        if (err.transient) return this.#deletionBlocked(obj, `link ${e.name}`, err);
       }
     }
     const removed = await removeOwnLinks(this.#agent, key, ends, this.#o.dryRun);
@@ -258,6 +269,19 @@ export class NlReconciler {
     if (removed.length) log.info("deleted links", { key, links: removed.map((r) => r.name) });
     await removeFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface);
     for (const e of want?.ends ?? []) await this.#o.resolver.release(e.placement);
+  }
+
+  /** The link's namespace cannot be reached: status says so with the attempt count, one Event, retried with backoff. */
+  #deletionBlocked(obj: NetlinkInterface, what: string, e: PlacementError): ReconcileResult {
+    const key = objectKey(obj);
+    const { attempt, delayMs } = this.#deletions.next(key);
+    log.warn("deletion blocked", { key, attempt, error: e.message });
+    const message = deletionBlockedMessage(what, e.message, attempt, delayMs);
+    if (attempt === 1 && !this.#o.dryRun) {
+      void this.#o.events.record(obj, "Warning", CONDITION_REASONS.DeletionBlocked, message);
+    }
+    this.#report(obj, [], [{ reason: CONDITION_REASONS.DeletionBlocked, message }], false);
+    return { requeueAfterMs: delayMs };
   }
 
   /** The synced cache no longer holds the object (deleted without our finalizer): remove what we created. */
@@ -280,6 +304,7 @@ export class NlReconciler {
     this.#records.delete(key);
     this.#warned.delete(key);
     this.#kernelRetry.delete(key);
+    this.#deletions.clear(key);
     this.#o.monitor.untrack(key);
   }
 
@@ -313,7 +338,7 @@ export class NlReconciler {
 /** Names of the links an object wants (none for an invalid spec). */
 function wantedNames(o: NetlinkInterface): Set<string> {
   try {
-    return new Set(desiredInterface(o.spec).ends.map((e) => e.name));
+    return new Set(desiredInterface(o.spec, o.metadata.namespace ?? "").ends.map((e) => e.name));
   } catch {
     return new Set();
   }

@@ -1,11 +1,11 @@
 /** NetlinkInterface status from one reconcile pass (pure): observed facts, conditions, observedGeneration. */
 import { formatLinkAddress } from "../../api/addresses.ts";
-import type { NetlinkStatus } from "../../api/common.ts";
+import { MAX_OBSERVED, type NetlinkStatus } from "../../api/common.ts";
 import type { ConditionReason } from "../../api/constants.ts";
 import type { NetlinkInterfaceStatus } from "../../api/netlink_interface.ts";
 import type { Address, Link } from "../../netlink/mod.ts";
 import type { ObservedEnd } from "../../node/netlink/observe.ts";
-import { conditionsFor, type Outcome } from "../conditions.ts";
+import { conditionsFor, type Outcome, problemsMessage } from "../conditions.ts";
 
 const IFF = { UP: 0x1, BROADCAST: 0x2, LOOPBACK: 0x8, POINTOPOINT: 0x10, RUNNING: 0x40, MULTICAST: 0x1000 };
 const FLAG_ORDER = ["UP", "BROADCAST", "POINTOPOINT", "MULTICAST", "RUNNING", "LOOPBACK"] as const;
@@ -59,9 +59,9 @@ export interface StatusProblem {
   message: string;
 }
 
-/** Text of the Degraded condition for `problems` (all messages, in order). */
+/** Text of the Degraded condition for `problems` (in order, bounded: see {@link problemsMessage}). */
 function degradedMessage(problems: StatusProblem[]): string {
-  return problems.map((x) => x.message).join("; ");
+  return problemsMessage(problems.map((x) => x.message));
 }
 
 /** True when `status` already reports exactly `problems` as Degraded (so they were announced before; pure). */
@@ -95,15 +95,15 @@ export function buildStatus(i: StatusInput): NetlinkInterfaceStatus {
     s.mtu = main.link.mtu;
     s.operState = operState(main.link);
     s.flags = flagNames(main.link.flags);
-    s.addresses = main.addresses.map(addressText);
+    s.addresses = main.addresses.slice(0, MAX_OBSERVED).map(addressText);
     s.netlink = netlinkStatus(main.link);
-    if (main.link.kind === "bridge") s.bridge = { enslavedLinks: main.slaves };
+    if (main.link.kind === "bridge") s.bridge = { enslavedLinks: main.slaves.slice(0, MAX_OBSERVED) };
   }
   if (peer?.link) {
     s.veth = {
       peer: {
         interfaceName: peer.name,
-        addresses: peer.addresses.map(addressText),
+        addresses: peer.addresses.slice(0, MAX_OBSERVED).map(addressText),
         mtu: peer.link.mtu,
         flags: flagNames(peer.link.flags),
         operState: operState(peer.link),

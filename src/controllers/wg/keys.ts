@@ -6,13 +6,13 @@
  * polls (its comment states when Secrets are read again).
  */
 import { Buffer } from "node:buffer";
-import { CONDITION_REASONS } from "../../api/constants.ts";
+import { CONDITION_REASONS, PLAN_PUBLIC_KEY_ANNOTATION } from "../../api/constants.ts";
 import type { SecretKeyRef } from "../../api/common.ts";
 import { resolveSecretRef, wireGuardKeyFromSecretData } from "../../api/secret_ref.ts";
 import type { WireGuardInterfaceSpec } from "../../api/wireguard_interface.ts";
 import { isNotFound, type KubeClient, type KubeObject } from "../../kube/client.ts";
-import type { WgKeys } from "../../node/wireguard/desired.ts";
-import { type KeyKind, WireGuardKey } from "../../wireguard/key.ts";
+import type { PeerProblem, WgKeys } from "../../node/wireguard/desired.ts";
+import { type KeyKind, publicKeyOf, WireGuardKey } from "../../wireguard/key.ts";
 
 /** Why the keys of an object cannot be had; `reason` is a condition reason. */
 export class KeyMaterialError extends Error {
@@ -21,7 +21,8 @@ export class KeyMaterialError extends Error {
     readonly reason:
       | typeof CONDITION_REASONS.SecretNamespaceForbidden
       | typeof CONDITION_REASONS.SecretNotFound
-      | typeof CONDITION_REASONS.InvalidKey,
+      | typeof CONDITION_REASONS.InvalidKey
+      | typeof CONDITION_REASONS.KeySecretNotTrusted,
     message: string,
   ) {
     super(message);
@@ -116,7 +117,11 @@ export interface KeyedObject {
   spec: WireGuardInterfaceSpec;
 }
 
-/** The keys of `obj`: inline private key or its Secret (read with `getSecret`), and each referenced preshared key. */
+/**
+ * The keys of `obj`: inline private key or its Secret (read with `getSecret`), and each referenced preshared key. A
+ * preshared key that cannot be had affects only its peer: it becomes a held {@link PeerProblem}; only the private key
+ * is needed by the whole interface.
+ */
 export async function readKeys(getSecret: SecretGetter, obj: KeyedObject, signal?: AbortSignal): Promise<WgKeys> {
   const ns = obj.metadata.namespace ?? "default";
   const spec = obj.spec;
@@ -134,14 +139,48 @@ export async function readKeys(getSecret: SecretGetter, obj: KeyedObject, signal
   } else {
     throw new KeyMaterialError(CONDITION_REASONS.InvalidKey, "spec: a private key is required");
   }
+  const peerProblems: PeerProblem[] = [];
   const presharedKeys = await Promise.all(
-    (spec.peers ?? []).map((p, i) =>
-      p.presharedKeySecretRef
-        ? secret(p.presharedKeySecretRef, `spec.peers[${i}].presharedKeySecretRef`, "preshared")
-        : undefined
-    ),
+    (spec.peers ?? []).map(async (p, i) => {
+      if (!p.presharedKeySecretRef) return undefined;
+      try {
+        return await secret(p.presharedKeySecretRef, `spec.peers[${i}].presharedKeySecretRef`, "preshared");
+      } catch (e) {
+        if (!(e instanceof KeyMaterialError)) throw e;
+        peerProblems.push({ index: i, reason: e.reason, message: `peer ${p.publicKey}: ${e.message}`, hold: true });
+        return undefined;
+      }
+    }),
   );
-  return { privateKey, presharedKeys };
+  return { privateKey, presharedKeys, peerProblems: peerProblems.sort((a, b) => a.index - b.index) };
+}
+
+/** Public keys of the private keys checked so far (a cached key object is derived once). */
+const derived = new WeakMap<WireGuardKey, string>();
+
+/**
+ * Refuses a private key whose public key is not the one the object's plan recorded for it (annotation
+ * {@link PLAN_PUBLIC_KEY_ANNOTATION}): the plan's key Secret was changed by someone else. Objects without the
+ * annotation (every object not generated from a plan's own keys) are not checked.
+ */
+export async function checkPlanKey(
+  annotations: Record<string, string> | undefined,
+  spec: WireGuardInterfaceSpec,
+  privateKey: WireGuardKey,
+): Promise<void> {
+  const want = annotations?.[PLAN_PUBLIC_KEY_ANNOTATION];
+  if (!want) return;
+  let have = derived.get(privateKey);
+  if (!have) derived.set(privateKey, have = (await publicKeyOf(privateKey)).toBase64());
+  if (have === want) return;
+  const ref = spec.privateKeySecretRef;
+  const source = ref ? `Secret ${ref.name} (key ${ref.key})` : "spec.privateKey";
+  throw new KeyMaterialError(
+    CONDITION_REASONS.KeySecretNotTrusted,
+    `spec.privateKeySecretRef: the private key in ${source} has public key ${have}, not ${want} that the plan ` +
+      `controller recorded (annotation ${PLAN_PUBLIC_KEY_ANNOTATION}): someone else changed it; the link keeps ` +
+      "its key until the plan regenerates it (delete the Secret)",
+  );
 }
 
 /** The Secret references of a spec, as one comparable string ("" when it references none). */
@@ -186,7 +225,7 @@ export class KeyCache {
     this.#entries.delete(key);
     const readAt = this.now();
     const keys = await read();
-    this.#entries.set(key, { fingerprint, keys, readAt });
+    if (!keys.peerProblems?.length) this.#entries.set(key, { fingerprint, keys, readAt }); // a failed read is not kept
     return keys;
   }
 

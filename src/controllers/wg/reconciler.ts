@@ -23,6 +23,7 @@
  */
 import {
   CONDITION_REASONS,
+  CONDITION_TYPES,
   type ConditionReason,
   FIELD_MANAGERS,
   FINALIZERS,
@@ -44,14 +45,16 @@ import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";
 import type { DriftMonitor } from "../../node/monitor.ts";
 import { type NamespaceResolver, PlacementError, placementKey } from "../../node/placement.ts";
-import { desiredState, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
+import { desiredState, type PeerProblem, type WgDesired, WgSpecError } from "../../node/wireguard/desired.ts";
 import { type EnsureResult, LinkConflictError, type WgNode } from "../../node/wireguard/apply.ts";
 import { observedStatus, publishedEndpoints } from "../../node/wireguard/status.ts";
 import { WireGuardKey } from "../../wireguard/key.ts";
 import { listAll, ownerSource } from "../owners.ts";
-import { conditionsFor, type Outcome } from "../conditions.ts";
+import { conditionsFor, type Outcome, problemsMessage } from "../conditions.ts";
+import { deletionBlockedMessage, DeletionRetries } from "../deletion.ts";
+import { adoptionOf } from "../../node/adoption.ts";
 import { resolveEndpoints } from "./endpoints.ts";
-import { KeyCache, KeyMaterialError, readKeys, SharedSecretReads } from "./keys.ts";
+import { checkPlanKey, KeyCache, KeyMaterialError, readKeys, SharedSecretReads } from "./keys.ts";
 import type { PeerObserver } from "./peer_metrics.ts";
 import { CounterThrottle } from "./stats.ts";
 
@@ -95,6 +98,11 @@ export class WgReconciler {
   readonly #status: StatusQueue<WireGuardInterface, WireGuardInterfaceStatus>;
   readonly #counters: CounterThrottle;
   readonly #keys: KeyCache;
+  readonly #deletions = new DeletionRetries();
+  /** Peer problems already announced with an Event, per object. */
+  readonly #announced = new Map<string, Set<string>>();
+  /** The last whole-object problem announced with an Event, per object ("reason\nmessage"). */
+  readonly #lastWarned = new Map<string, string>();
   readonly #secrets: SharedSecretReads;
   readonly #where = new Map<string, Location>();
   readonly #hostname = Deno.hostname();
@@ -144,8 +152,9 @@ export class WgReconciler {
     const obj = this.#d.informer.store.get(key);
     if (!obj) return void await this.#gone(key);
     if (obj.spec.node !== this.#d.nodename) return;
-    const placement = wireGuardPlacement(obj.spec);
-    if (obj.metadata.deletionTimestamp) return void await this.#finalize(key, obj, placement);
+    const placement = wireGuardPlacement(obj.spec, obj.metadata.namespace ?? "");
+    if (obj.metadata.deletionTimestamp) return await this.#finalize(key, obj, placement);
+    this.#deletions.clear(key);
     const fresh = obj.status?.observedGeneration !== obj.metadata.generation; // trace only until converged
     if (fresh) trace(log, "agent-reconcile", key, { generation: obj.metadata.generation });
     await this.#moved(key, obj, placement);
@@ -153,14 +162,17 @@ export class WgReconciler {
     // The target namespace is looked up while the keys are read: neither needs the other.
     const resolving = this.#d.resolver.resolve(placement, signal).then((t) => ({ t }), (e: unknown) => ({ e }));
     let desired: WgDesired;
+    let peerProblems: PeerProblem[];
     try {
       const keys = await this.#keys.get(key, obj, () => readKeys(this.#secrets.get, obj, signal));
+      await checkPlanKey(obj.metadata.annotations, obj.spec, keys.privateKey);
       if (fresh) trace(log, "keys-read", key);
-      const endpoint = await resolveEndpoints(obj.spec);
+      const endpoints = await resolveEndpoints(obj.spec);
       desired = desiredState(obj.spec, keys, {
-        endpoint,
+        endpoint: endpoints.endpoint,
         publicKey: (t, f) => WireGuardKey.parse("public", t, f),
       });
+      peerProblems = [...(keys.peerProblems ?? []), ...endpoints.problems].sort((a, b) => a.index - b.index);
     } catch (e) {
       if (e instanceof KeyMaterialError) return this.#degraded(obj, e.reason, e.message);
       if (e instanceof WgSpecError) return this.#degraded(obj, CONDITION_REASONS.InvalidSpec, e.message);
@@ -190,7 +202,14 @@ export class WgReconciler {
 
     let r: EnsureResult;
     try {
-      r = await this.#d.node.ensure(key, desired, target.ns, this.#d.dryRun, publishedEndpoints(obj.status));
+      r = await this.#d.node.ensure(
+        key,
+        desired,
+        target.ns,
+        this.#d.dryRun,
+        publishedEndpoints(obj.status),
+        adoptionOf(key, obj.metadata.annotations),
+      );
     } catch (e) {
       if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);
       this.#degraded(obj, CONDITION_REASONS.KernelError, (e as Error).message, -1);
@@ -206,6 +225,19 @@ export class WgReconciler {
       this.#d.monitor.track(target.id, key, { names: [desired.name], indexes: [r.observed.link.index] });
     }
     this.#notify(obj, r);
+    if (peerProblems.length) {
+      // Only these peers are affected; everything else, peer removals included, was applied above.
+      const message = problemsMessage(peerProblems.map((p) => p.message));
+      // One Event per problem when it first appears (also across restarts: the condition already names it).
+      const shown = this.#announced.get(key) ?? new Set(condition(obj, CONDITION_TYPES.Ready)?.message?.split("; "));
+      for (const p of peerProblems) if (!shown.has(p.message)) this.#warn(obj, p.reason, p.message);
+      this.#announced.set(key, new Set(peerProblems.map((p) => p.message)));
+      this.#lastWarned.delete(key);
+      this.#writeStatus(obj, { kind: "degraded", reason: CONDITION_REASONS.PeersDegraded, message }, r);
+      return { requeueAfterMs: this.#d.pollIntervalMs };
+    }
+    this.#announced.delete(key);
+    this.#lastWarned.delete(key);
     const outcome: Outcome = r.converged
       ? { kind: "converged" }
       : { kind: "progressing", message: "changes applied; waiting for the node to match" };
@@ -244,7 +276,34 @@ export class WgReconciler {
     }, obj);
   }
 
-  /** Status Degraded with `reason`, a Warning Event; retried after `retryMs` (-1: caller throws). */
+  /** The link's namespace cannot be reached: keep the finalizer, say so in status, retry with backoff. */
+  #deletionBlocked(obj: WireGuardInterface, e: PlacementError): ReconcileResult {
+    const { attempt, delayMs } = this.#deletions.next(objectKey(obj));
+    const what = `link ${obj.spec.interfaceName}`;
+    log.warn("deletion blocked", { key: objectKey(obj), attempt, error: e.message });
+    if (attempt === 1) {
+      this.#warn(obj, CONDITION_REASONS.DeletionBlocked, deletionBlockedMessage(what, e.message, 1, delayMs));
+    }
+    const message = deletionBlockedMessage(what, e.message, attempt, delayMs);
+    this.#writeStatus(obj, { kind: "degraded", reason: CONDITION_REASONS.DeletionBlocked, message });
+    return { requeueAfterMs: delayMs };
+  }
+
+  /** Whether the object's Ready condition does not already say `reason` and `message` (then an Event is news). */
+  #conditionChanged(obj: WireGuardInterface, reason: string, message: string): boolean {
+    const ready = condition(obj, CONDITION_TYPES.Ready);
+    return ready?.reason !== reason || ready.message !== message;
+  }
+
+  #warn(obj: WireGuardInterface, reason: string, message: string): void {
+    if (!this.#d.dryRun) void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
+  }
+
+  /**
+   * Status Degraded with `reason`, and a Warning Event when the problem is news (a retry of the same problem adds
+   * none, also before the status written by the last pass is back in the cache; after a restart the condition
+   * tells); retried after `retryMs` (-1: caller throws).
+   */
   #degraded(
     obj: WireGuardInterface,
     reason: ConditionReason,
@@ -253,7 +312,13 @@ export class WgReconciler {
   ): ReconcileResult {
     log.warn("degraded", { key: objectKey(obj), reason, message });
     if (!this.#d.dryRun) {
-      void this.#d.events.record(obj, "Warning", reason, message.slice(0, 900)).catch(() => {});
+      const key = objectKey(obj);
+      const said = this.#lastWarned.get(key);
+      if (said === undefined ? this.#conditionChanged(obj, reason, message) : said !== `${reason}\n${message}`) {
+        this.#warn(obj, reason, message);
+      }
+      this.#lastWarned.set(key, `${reason}\n${message}`);
+      this.#announced.delete(key);
       this.#writeStatus(obj, { kind: "degraded", reason, message });
     }
     if (retryMs === -1) return;
@@ -269,12 +334,14 @@ export class WgReconciler {
     await this.#removeAt(key, was);
   }
 
+  /** Removes the link at `at`; throws a transient PlacementError when its namespace may still exist but is unreachable. */
   async #removeAt(key: string, at: Location): Promise<string[]> {
     let ns;
     try {
       ns = (await this.#d.resolver.resolve(at.placement)).ns;
     } catch (e) {
-      if (!(e instanceof PlacementError)) throw e; // the container is gone, and its namespace took the link
+      // A known-gone container or namespace took the link with it; an unanswered lookup proves nothing.
+      if (!(e instanceof PlacementError) || e.transient) throw e;
     }
     trace(log, "agent-deleting", key);
     const actions = await this.#d.node.remove(key, at.name, ns, this.#d.dryRun);
@@ -289,6 +356,8 @@ export class WgReconciler {
       this.#counters.forget(key);
       this.#keys.forget(key);
       this.#d.peers?.forget(key);
+      this.#announced.delete(key);
+      this.#lastWarned.delete(key);
       await this.#d.resolver.release(at.placement);
     }
     return actions;
@@ -304,10 +373,17 @@ export class WgReconciler {
    * (docs/reference.md#plan-expansion: each node's wg-controller deletes the link, then clears that finalizer); without
    * the latter a deleted plan's children stay Terminating and a re-created plan can never recreate them.
    */
-  async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<void> {
+  async #finalize(key: string, obj: WireGuardInterface, placement: Placement): Promise<ReconcileResult> {
     const waiting = [FINALIZERS.wireGuardInterface, FINALIZERS.planChild].filter((f) => hasFinalizer(obj, f));
     if (!waiting.length) return;
-    const actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
+    let actions: string[];
+    try {
+      actions = await this.#removeAt(key, { placement, name: obj.spec.interfaceName });
+    } catch (e) {
+      if (!(e instanceof PlacementError && e.transient)) throw e;
+      return this.#deletionBlocked(obj, e);
+    }
+    this.#deletions.clear(key);
     if (this.#d.dryRun) return;
     if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
     let current: WireGuardInterface | undefined = obj;
@@ -361,6 +437,11 @@ export class WgReconciler {
       return [];
     }
   }
+}
+
+/** The object's condition of `type`. */
+function condition(obj: WireGuardInterface, type: string) {
+  return obj.status?.conditions?.find((c) => c.type === type);
 }
 
 function pickObserved(s: WireGuardInterfaceStatus): Partial<WireGuardInterfaceStatus> {

@@ -12,7 +12,8 @@ import { EventRecorder } from "../../kube/events.ts";
 import { Informer } from "../../kube/informer.ts";
 import { type LeaderElectionSettings, Manager } from "../../kube/manager.ts";
 import type { OpsServer, OpsServerOptions } from "../../kube/server.ts";
-import { KINDS } from "../../api/constants.ts";
+import { KINDS, PLAN_ROTATED_KEYS_ANNOTATION } from "../../api/constants.ts";
+import { ANNOTATION_TAKE_OVER } from "../../plan/child.ts";
 import { watchReadiness } from "../readiness_metrics.ts";
 import { AgentTracker } from "./agents.ts";
 import { nodeOf } from "./children.ts";
@@ -88,13 +89,20 @@ export function wgplanController(o: WgplanControllerOptions): Manager {
     reconcile: reconciler.reconcile,
     workers: o.workers,
     metrics: manager.metrics,
-    shouldEnqueueUpdate: specOrLifecycleChanged,
+    shouldEnqueueUpdate: (a, b) => specOrLifecycleChanged(a, b) || actionAnnotationsChanged(a, b),
   });
   controller.watch(children, planKeyOf);
   if (tracker) controller.watch(tracker.informer, () => []); // started and synced with the others
   manager.addController(controller, { needLeaderElection: true });
   watchReadiness(manager.metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);
   return manager;
+}
+
+/** The plan annotations that ask for action now (a take-over, a key rotation): a change is worth a pass. */
+const ACTION_ANNOTATIONS = [ANNOTATION_TAKE_OVER, PLAN_ROTATED_KEYS_ANNOTATION];
+
+function actionAnnotationsChanged(a: PlanObject, b: PlanObject): boolean {
+  return ACTION_ANNOTATIONS.some((k) => a.metadata.annotations?.[k] !== b.metadata.annotations?.[k]);
 }
 
 /**

@@ -27,6 +27,7 @@ import { waitsForAgent } from "../../plan/agents.ts";
 import type { AgentLiveness } from "../../kube/heartbeat.ts";
 import { deleteChildren, nodeOf, releaseChildren, writeChildren, type WriteOptions } from "./children.ts";
 import { deletePlanKeys, loadPlanKeys } from "./keystore.ts";
+import { announcedKeys } from "../../plan/keys.ts";
 import { type InterfaceObject, type PlanObject, PLANS } from "./resources.ts";
 
 const log = logger("wgplan-controller", "reconcile");
@@ -50,6 +51,8 @@ export interface PlanReconcilerOptions {
 /** Reconciles plans against the informer caches of plans and children. */
 export class PlanReconciler {
   readonly #status: StatusWriter<PlanObject>;
+  /** The Degraded message last announced with an Event, per plan (also before its status is back in the cache). */
+  readonly #announced = new Map<string, string>();
 
   constructor(
     private readonly client: KubeClient,
@@ -73,7 +76,7 @@ export class PlanReconciler {
   /** The reconcile function for the controller harness. */
   reconcile = async (key: string): Promise<ReconcileResult> => {
     const cached = this.plans.get(key);
-    if (!cached) return; // gone: owner references let garbage collection remove what is left
+    if (!cached) return void this.#announced.delete(key); // gone: garbage collection removes what is left
     const { namespace, name } = splitKey(key);
     const plan: PlanIdentity = {
       name,
@@ -92,7 +95,11 @@ export class PlanReconciler {
       : await addFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
     if (!current) return;
 
-    const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager);
+    const recorded = new Map(
+      (cached.status?.nodes ?? []).flatMap((n) => n.publicKey ? [[n.nodeName, n.publicKey]] : []),
+    );
+    const announced = announcedKeys(cached.metadata.annotations);
+    const keys = await loadPlanKeys(this.client, plan, cached.spec, this.o.fieldManager, recorded, announced);
     const owned = this.ownedChildren(plan);
     const agents = this.#agents(cached, owned.values());
     const writeOptions: WriteOptions = {
@@ -134,7 +141,13 @@ export class PlanReconciler {
     );
     if (result.written) trace(log, "plan-status-written", key);
     const after = result.object.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Degraded);
-    if (after?.status === "True" && (before?.status !== "True" || before.message !== after.message)) {
+    const said = this.#announced.get(key);
+    const news = said === undefined
+      ? before?.status !== "True" || before.message !== after?.message
+      : said !== after?.message;
+    if (after?.status === "True") this.#announced.set(key, after.message);
+    else this.#announced.delete(key);
+    if (after?.status === "True" && news) {
       void this.recorder.record(result.object, "Warning", after.reason, after.message);
     }
     const { created, updated, deleted, takenOver } = written;

@@ -1,7 +1,9 @@
 /**
  * Executor: brings the kernel to a {@link DesiredInterface} with the minimal operations the pure diffs call for,
- * touching only links that carry this object's ownership mark (or adopting an unmarked link that already matches
- * exactly). In dry-run mode it computes and reports the same actions but performs none.
+ * touching only links that carry this object's ownership mark. A link dn42op did not create is adopted (when it
+ * already matches exactly), enslaved into or released from a bridge only when an administrator opted in for this
+ * object (adoption.ts); otherwise that is a LinkConflict problem naming the link. In dry-run mode it computes and
+ * reports the same actions but performs none.
  */
 import type { LinkAddress } from "../../api/addresses.ts";
 import {
@@ -16,7 +18,8 @@ import {
   NetlinkError,
   setLink,
 } from "../../netlink/mod.ts";
-import { type AgentIdentity, classifyLink, isOwn, MANAGED_GROUP, ownerMark } from "../ownership.ts";
+import { type AgentIdentity, classifyLink, isOwn, MANAGED_GROUP, ownerMark, type Ownership } from "../ownership.ts";
+import { type Adoption, mayChange, notOursMessage } from "../adoption.ts";
 import type { NsTarget } from "../placement.ts";
 import type { DesiredEnd, DesiredInterface, DesiredParams } from "./desired.ts";
 import { diffAddresses, diffSlaves, type LinkPlan, type ParamRefs, planLink } from "./diff.ts";
@@ -66,6 +69,8 @@ export interface ApplyOptions {
   /** The agent whose mark the links get (kind `nl`). */
   agent: AgentIdentity;
   dryRun: boolean;
+  /** Links dn42op did not create that an administrator lets this object take over (default: none). */
+  adoption?: Adoption;
 }
 
 /** An address in the typed netlink API's shape. */
@@ -89,6 +94,21 @@ class Pass {
   get mark(): string {
     return ownerMark(this.o.agent, this.o.key);
   }
+
+  /**
+   * Whether `link` (in `where`) may be changed for `what`; when not, records the refusal as a LinkConflict problem.
+   */
+  may(what: string, link: { name: string; alias: string | null }, where: string): boolean {
+    if (mayChange(link, this.o.agent, this.o.adoption ?? { key: this.o.key, links: new Set() })) return true;
+    this.problems.push({ reason: "LinkConflict", message: notOursMessage(what, link.name, where, this.o.key) });
+    return false;
+  }
+}
+
+/** Whether an end's planned adoption of an unmarked link is allowed (an unfinished one of ours needs no opt-in). */
+function mayAdopt(p: Pass, own: Ownership, plan: LinkPlan, obs: ObservedEnd): boolean {
+  if (own !== "unmarked" || plan.action !== "update" || !plan.adopt) return true;
+  return p.may("adopt", obs.link!, obs.target.label);
 }
 
 /**
@@ -170,13 +190,17 @@ async function convergeSlaves(p: Pass, want: string[] | undefined, obs: Observed
   const { ns, label } = obs.target;
   const { enslave, release } = diffSlaves(want, obs.slaves);
   for (const s of enslave) {
-    if ((await getLink(ns, s)) === null) {
+    const slave = await getLink(ns, s);
+    if (slave === null) {
       p.problems.push({ reason: "DependencyNotFound", message: `bridge slave ${s} not found in ${label}` });
       continue;
     }
+    if (!p.may(`enslave into ${obs.name}`, slave, label)) continue;
     await p.do({ verb: "enslave", link: obs.name, detail: s }, () => setLink(ns, s, { master }));
   }
   for (const s of release) {
+    const slave = await getLink(ns, s);
+    if (slave === null || !p.may(`release from ${obs.name}`, slave, label)) continue;
     await p.do({ verb: "release", link: obs.name, detail: s }, () => setLink(ns, s, { master: null }));
   }
 }
@@ -247,6 +271,7 @@ async function applySingle(p: Pass, want: DesiredInterface, t: NsTarget): Promis
     p.problems.push({ reason: "LinkConflict", message: plan.reason });
     return;
   }
+  if (!mayAdopt(p, own, plan, obs)) return;
   if (plan.action === "recreate") {
     await p.do({ verb: "recreate", link: end.name, detail: plan.reason }, () => deleteLink(t.ns, obs.link!.index));
   }
@@ -288,6 +313,7 @@ async function applyVeth(p: Pass, want: DesiredInterface, tl: NsTarget, tp: NsTa
     });
     return;
   }
+  if (!mayAdopt(p, lOwn, lPlan, lo) || !mayAdopt(p, pOwn, pPlan, po)) return;
   if (broken) {
     // One end vanished (deleted with a move, or moved away): the other end belongs to a different pair now.
     const left = lo.link ? lo : po;

@@ -119,8 +119,8 @@ function params(spec: NetlinkInterfaceSpec): DesiredParams {
   }
 }
 
-/** The desired state of a NetlinkInterface spec. Throws {@link SpecError}. */
-export function desiredInterface(spec: NetlinkInterfaceSpec): DesiredInterface {
+/** The desired state of a NetlinkInterface spec of an object in `namespace`. Throws {@link SpecError}. */
+export function desiredInterface(spec: NetlinkInterfaceSpec, namespace: string): DesiredInterface {
   if (!spec?.interfaceName) throw new SpecError("spec.interfaceName", "required");
   const p = params(spec);
   const up = spec.up ?? true;
@@ -130,14 +130,14 @@ export function desiredInterface(spec: NetlinkInterfaceSpec): DesiredInterface {
       ends: [{
         role: "main",
         name: spec.interfaceName,
-        placement: placementOf(spec.container),
+        placement: placementOf(spec.container, namespace),
         mtu: spec.mtu,
         up,
         addresses: addresses(spec.addresses, "spec.addresses"),
       }],
     };
   }
-  const { local, peer } = vethEnds(spec);
+  const { local, peer } = vethEnds(spec, namespace);
   const localField = spec.veth?.local?.addresses ? "spec.veth.local.addresses" : "spec.addresses";
   return {
     params: p,

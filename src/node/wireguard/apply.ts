@@ -36,10 +36,17 @@ import { DeviceNotFoundError } from "../../wireguard/errors.ts";
 import { publicKeyOf, type WireGuardKey } from "../../wireguard/key.ts";
 import type { DeviceConfig, DeviceState } from "../../wireguard/model.ts";
 import type { Endpoint } from "../../wireguard/addr.ts";
-import { DEFAULT_STATE_DIR, findWireGuardGo, stopWireGuardGo, type WireGuardGoOptions } from "../../wireguard/wggo.ts";
+import {
+  DEFAULT_STATE_DIR,
+  findWireGuardGo,
+  stopWireGuardGo,
+  trimLogs,
+  type WireGuardGoOptions,
+} from "../../wireguard/wggo.ts";
 import { type AgentIdentity, classifyLink, MANAGED_GROUP, ownerMark, type Ownership } from "../ownership.ts";
 import { judgeLinks, type OwnerSource } from "../sweep.ts";
-import { type WgDesired, withLearnedEndpoints } from "./desired.ts";
+import { type Adoption, mayChange, notOursMessage } from "../adoption.ts";
+import { type WgDesired, withHeldPeers, withLearnedEndpoints } from "./desired.ts";
 import { kickFirstHandshakes } from "./kick.ts";
 import { describeLinkOp, type LinkOp, planLink } from "./diff.ts";
 import { type AppliedEndpoints, keepRoamed, specEndpoints } from "./roaming.ts";
@@ -165,6 +172,7 @@ export class WgNode {
     target: Netns,
     dryRun = false,
     learned: ReadonlyMap<string, Endpoint> = new Map(),
+    adoption: Adoption = { key: owner, links: new Set() },
   ): Promise<EnsureResult> {
     const name = desired.name;
     const mark = ownerMark(this.#agent, owner);
@@ -175,6 +183,9 @@ export class WgNode {
       throw new LinkConflictError(`link ${name} in ${target.label} belongs to another owner (${link!.alias})`);
     }
     if (state === "unmarked") {
+      if (!mayChange(link!, this.#agent, adoption)) {
+        throw new LinkConflictError(notOursMessage("adopt", name, target.label, owner));
+      }
       await this.#adopt(link!, desired, target, mark, r, dryRun);
       if (dryRun) return r;
       link = await getLink(target, name);
@@ -209,7 +220,12 @@ export class WgNode {
     // Endpoints the device learned from a live session are not drift.
     const read = await this.#readDevice(target, name);
     const wanted = read.device
-      ? keepRoamed(desired.device, read.device, this.#endpoints.get(owner), Date.now())
+      ? keepRoamed(
+        withHeldPeers(desired.device, read.device, desired.heldPeers),
+        read.device,
+        this.#endpoints.get(owner),
+        Date.now(),
+      )
       : desired.device;
     const updates = read.device ? diffDevice(wanted, read.device, { allowedIpRemoval: "remove-me" }) : [];
     if (dryRun) {
@@ -398,6 +414,7 @@ export class WgNode {
    */
   async sweepDaemons(unwanted: (names: string[]) => Promise<Iterable<string>>, dryRun = false): Promise<string[]> {
     const dir = this.#opts.wireguardGo?.stateDir ?? DEFAULT_STATE_DIR;
+    await trimLogs(dir);
     let entries: Deno.DirEntry[] = [];
     try {
       entries = [...Deno.readDirSync(dir)];
@@ -429,5 +446,6 @@ export function isConverged(desired: WgDesired, o: WgObserved | undefined): bool
 }
 
 function deviceMatches(desired: WgDesired, dev: DeviceState): boolean {
-  return diffDevice(desired.device, dev, { allowedIpRemoval: "remove-me" }).length === 0;
+  const want = withHeldPeers(desired.device, dev, desired.heldPeers);
+  return diffDevice(want, dev, { allowedIpRemoval: "remove-me" }).length === 0;
 }

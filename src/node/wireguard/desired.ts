@@ -9,7 +9,7 @@ import type { WireGuardInterfaceSpec } from "../../api/wireguard_interface.ts";
 import { parseIp } from "../../netlink/ip.ts";
 import { type Endpoint, IpPrefix } from "../../wireguard/addr.ts";
 import type { WireGuardKey } from "../../wireguard/key.ts";
-import { canonicalConfig, type DeviceConfig, type PeerConfig } from "../../wireguard/model.ts";
+import { canonicalConfig, type DeviceConfig, type DeviceState, type PeerConfig } from "../../wireguard/model.ts";
 
 /** A spec field that cannot be turned into kernel state; `field` is the spec path, e.g. `spec.peers[1].endpoint`. */
 export class WgSpecError extends Error {
@@ -19,11 +19,25 @@ export class WgSpecError extends Error {
   }
 }
 
+/** Why one peer cannot be configured as specified; only that peer is affected. */
+export interface PeerProblem {
+  /** Index in spec.peers. */
+  index: number;
+  /** Condition reason, e.g. SecretNotFound. */
+  reason: string;
+  /** Names the field and the peer, never key material. */
+  message: string;
+  /** The peer is left as the device has it (not added, changed or removed), e.g. its preshared key is missing. */
+  hold: boolean;
+}
+
 /** Key material for one spec, fetched by the caller. */
 export interface WgKeys {
   privateKey: WireGuardKey;
   /** Preshared key per peer index (undefined: none). */
   presharedKeys?: readonly (WireGuardKey | undefined)[];
+  /** Peers whose key material could not be had. */
+  peerProblems?: readonly PeerProblem[];
 }
 
 /** Everything the node must hold for one WireGuardInterface. */
@@ -34,6 +48,8 @@ export interface WgDesired {
   addresses: LinkAddress[];
   /** Canonical device configuration (never carries replace-peers). */
   device: DeviceConfig;
+  /** Public keys (base64) of held peers: kept as the device has them, see {@link withHeldPeers}. */
+  heldPeers: string[];
 }
 
 /** Canonical text of an IP (RFC 5952 for IPv6), so spec and kernel spellings compare equal. */
@@ -74,30 +90,41 @@ function addresses(spec: WireGuardInterfaceSpec): LinkAddress[] {
 }
 
 /**
- * Builds the desired state. `endpoint(text, field)` maps a spec endpoint (`host:port`) to an address; pure callers
- * pass `Endpoint.parse`. `publicKey(text, field)` parses a peer key. Throws WgSpecError naming the field.
+ * Builds the desired state. `endpoint(text, field)` maps a spec endpoint (`host:port`) to an address, or undefined
+ * when it cannot be had now (the peer then keeps whatever endpoint the device has); pure callers pass
+ * `Endpoint.parse`. `publicKey(text, field)` parses a peer key. Peers with a held problem (`keys.peerProblems`) are
+ * left out and listed in `heldPeers`. Throws WgSpecError naming the field.
  */
 export function desiredState(
   spec: WireGuardInterfaceSpec,
   keys: WgKeys,
   parse: {
-    endpoint(text: string, field: string): Endpoint;
+    endpoint(text: string, field: string): Endpoint | undefined;
     publicKey(text: string, field: string): WireGuardKey;
   },
 ): WgDesired {
   if (!spec.interfaceName) throw new WgSpecError("spec.interfaceName", "must not be empty");
-  const peers: PeerConfig[] = (spec.peers ?? []).map((p, i) => {
+  const held = new Set((keys.peerProblems ?? []).filter((p) => p.hold).map((p) => p.index));
+  const heldPeers: string[] = [];
+  const peers: PeerConfig[] = [];
+  for (const [i, p] of (spec.peers ?? []).entries()) {
     const field = `spec.peers[${i}]`;
+    const publicKey = guard(`${field}.publicKey`, (f) => parse.publicKey(p.publicKey, f));
+    if (held.has(i)) {
+      heldPeers.push(publicKey.toBase64());
+      continue;
+    }
     const peer: PeerConfig = {
-      publicKey: guard(`${field}.publicKey`, (f) => parse.publicKey(p.publicKey, f)),
+      publicKey,
       allowedIps: (p.allowedIPs ?? []).map((c, j) => guard(`${field}.allowedIPs[${j}]`, (f) => IpPrefix.parse(c, f))),
     };
     const psk = keys.presharedKeys?.[i];
     if (psk) peer.presharedKey = psk;
-    if (p.endpoint) peer.endpoint = guard(`${field}.endpoint`, (f) => parse.endpoint(p.endpoint!, f));
+    const endpoint = p.endpoint ? guard(`${field}.endpoint`, (f) => parse.endpoint(p.endpoint!, f)) : undefined;
+    if (endpoint) peer.endpoint = endpoint;
     if (p.persistentKeepalive) peer.persistentKeepalive = p.persistentKeepalive;
-    return peer;
-  });
+    peers.push(peer);
+  }
   const config: DeviceConfig = { privateKey: keys.privateKey, peers };
   if (spec.listenPort) config.listenPort = spec.listenPort;
   let device: DeviceConfig;
@@ -106,7 +133,32 @@ export function desiredState(
   } catch (e) {
     throw new WgSpecError("spec", (e as Error).message);
   }
-  return { name: spec.interfaceName, mtu: wireGuardMtu(spec), addresses: addresses(spec), device };
+  return { name: spec.interfaceName, mtu: wireGuardMtu(spec), addresses: addresses(spec), device, heldPeers };
+}
+
+/**
+ * `device` plus the held peers as `actual` has them (public keys in base64; a held peer the device lacks, or that
+ * `device` lists already, is not added), so the diff neither adds, changes nor removes them. Allowed IPs a desired peer claims stay with that peer.
+ */
+export function withHeldPeers(device: DeviceConfig, actual: DeviceState | undefined, held: readonly string[]) {
+  if (!held.length || !actual) return device;
+  const listed = new Set(device.peers.map((p) => p.publicKey.toBase64())); // already added: idempotent
+  const keep = actual.peers.filter((p) => held.includes(p.publicKey.toBase64()) && !listed.has(p.publicKey.toBase64()));
+  if (!keep.length) return device;
+  const taken = new Set(device.peers.flatMap((p) => p.allowedIps.map((a) => a.toString())));
+  return canonicalConfig({
+    ...device,
+    peers: [
+      ...device.peers,
+      ...keep.map(({ publicKey, presharedKey, endpoint, persistentKeepalive, allowedIps }): PeerConfig => ({
+        publicKey,
+        ...(presharedKey ? { presharedKey } : {}),
+        ...(endpoint ? { endpoint } : {}),
+        ...(persistentKeepalive ? { persistentKeepalive } : {}),
+        allowedIps: allowedIps.filter((a) => !taken.has(a.toString())),
+      })),
+    ],
+  });
 }
 
 /** Runs a parser for `field`, turning any error into a WgSpecError naming the field. */

@@ -2,7 +2,7 @@
  * Observed facts of a WireGuard link for the object's status (pure): the link snapshot (reference "netlink" status
  * object), the address strings, and the device without any private or preshared key.
  */
-import type { NetlinkStatus } from "../../api/common.ts";
+import { MAX_OBSERVED, type NetlinkStatus } from "../../api/common.ts";
 import type { WireGuardInterfaceStatus } from "../../api/wireguard_interface.ts";
 import type { Address, Link } from "../../netlink/mod.ts";
 import type { BackendKind } from "../../wireguard/backend.ts";
@@ -58,7 +58,7 @@ export function deviceStatus(
   name: string,
   backend: BackendKind,
 ): WireGuardInterfaceStatus["wireguard"] {
-  return {
+  return boundDevice({
     name,
     type: backend === "kernel" ? 1 : 2,
     ...(dev.publicKey ? { public_key: dev.publicKey.toBase64() } : {}),
@@ -75,7 +75,30 @@ export function deviceStatus(
       allowed_ips: p.allowedIps.map((a) => a.text),
       ...(p.protocolVersion ? { protocol_version: p.protocolVersion } : {}),
     })),
-  };
+  });
+}
+
+type DeviceStatus = NonNullable<WireGuardInterfaceStatus["wireguard"]>;
+
+/**
+ * Most bytes the device part of a status may take. With the CRD's limits (512 peers, 4096 allowed IPs in all) the
+ * spec, its field-manager records and this stay well inside what the API server stores (etcd's 1.5 MiB per object).
+ */
+export const MAX_DEVICE_STATUS_BYTES = 256 << 10;
+
+/**
+ * A device status of at most `maxBytes` of JSON (pure): above it the peers' allowed IPs are left out (they are in the
+ * spec; `allowed_ips_omitted`), then the peers beyond those that fit (`peers_omitted` counts them).
+ */
+export function boundDevice(d: DeviceStatus, maxBytes = MAX_DEVICE_STATUS_BYTES): DeviceStatus {
+  const size = (x: unknown) => new TextEncoder().encode(JSON.stringify(x)).length;
+  if (size(d) <= maxBytes) return d;
+  const peers = (d.peers ?? []).map(({ allowed_ips: _, ...p }) => p);
+  const slim: DeviceStatus = { ...d, peers, allowed_ips_omitted: true };
+  let used = size({ ...slim, peers: [], peers_omitted: peers.length });
+  let fit = 0;
+  while (fit < peers.length && (used += size(peers[fit]) + 1) <= maxBytes) fit++;
+  return fit === peers.length ? slim : { ...slim, peers: peers.slice(0, fit), peers_omitted: peers.length - fit };
 }
 
 /** What the node observed of one WireGuard link. */
@@ -88,10 +111,11 @@ export interface WgObserved {
 
 /** Status fields of the observation (everything except conditions, generation and identity). */
 export function observedStatus(o: WgObserved): Partial<WireGuardInterfaceStatus> {
+  const shown = o.addresses.slice(0, MAX_OBSERVED);
   const s: Partial<WireGuardInterfaceStatus> = {
     mtu: o.link.mtu,
-    addresses: o.addresses.map((a) => addressKey(linkAddressOf(a))),
-    netlink: netlinkStatus(o.link, o.addresses),
+    addresses: shown.map((a) => addressKey(linkAddressOf(a))),
+    netlink: netlinkStatus(o.link, shown),
   };
   if (OPER_STATES.has(o.link.operstate)) s.operState = o.link.operstate as WireGuardInterfaceStatus["operState"];
   if (o.device && o.backend) s.wireguard = deviceStatus(o.device, o.link.name, o.backend);

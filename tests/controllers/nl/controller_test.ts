@@ -7,6 +7,7 @@ import { skipUnless } from "../../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../../kit/cluster.ts";
 import { dadOver, type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { bridgeExample, vethExample } from "../../node/netlink/examples.ts";
+import { grantAlias } from "../../../src/node/adoption.ts";
 import {
   type Agent,
   create,
@@ -122,6 +123,8 @@ e2e(
     }
     await a.ip("link", "add", "v1", "type", "veth", "peer", "name", "v1p");
     await a.ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
+    // v1 and v2 were not made by dn42op: the node's administrator lets the bridge example's object use them.
+    for (const v of ["v1", "v2"]) await a.ip("link", "set", v, "alias", grantAlias(`${ns}/lax1-nl2-bridge`));
     await create(
       api,
       nli(ns, "lax1-nl2-bridge", bridgeExample("n1", netns(a))),
@@ -146,6 +149,7 @@ e2e(
   async ({ ns, nets: [a, other] }) => {
     const api = await customApi();
     await a.ip("link", "add", "s1", "type", "veth", "peer", "name", "s1p");
+    await a.ip("link", "set", "s1", "alias", grantAlias(`${ns}/br`)); // the node administrator lets br use it
     await create(
       api,
       nli(ns, "br", {

@@ -21,12 +21,12 @@ function fakeDocker(events: ContainerEvent[]) {
 }
 
 Deno.test("nl containers: no Docker event stream while no object names a container; then events enqueue it", async () => {
-  const { docker, opened } = fakeDocker([{ action: "start", id: "1", name: "c1", time: new Date() }]);
+  const { docker, opened } = fakeDocker([{ action: "start", id: "1", name: "c1", pod: "", time: new Date() }]);
   const enqueued: string[] = [];
   let asked = 0;
   let named = false;
   const ctl = new AbortController();
-  const running = followContainers(docker, (n) => enqueued.push(n), ctl.signal, () => {
+  const running = followContainers(docker, (keys) => enqueued.push(...keys), ctl.signal, () => {
     asked++;
     return named;
   }, 5);
@@ -34,7 +34,7 @@ Deno.test("nl containers: no Docker event stream while no object names a contain
     await until("asked three times whether an object names a container", () => asked >= 3, 5_000, 5);
     assert.equal(opened.length, 0, "no event stream opened while no object names a container");
     named = true;
-    await until("the container's event enqueued", () => enqueued.includes("c1"), 5_000, 5);
+    await until("the container's event enqueued", () => enqueued.includes("docker:c1"), 5_000, 5);
     assert.equal(opened.length, 1);
     assert.deepEqual(opened[0].actions, ["start", "die", "restart"]);
   } finally {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { addressText, buildStatus, flagNames, problemsShown } from "../../../src/controllers/nl/status.ts";
-import { containerNames } from "../../../src/controllers/nl/containers.ts";
+import { containerKeys } from "../../../src/controllers/nl/containers.ts";
 import type { Link } from "../../../src/netlink/mod.ts";
 import type { ObservedEnd } from "../../../src/node/netlink/observe.ts";
 import type { NsTarget } from "../../../src/node/placement.ts";
@@ -135,18 +135,22 @@ Deno.test("veth peer status; container names of a spec", () => {
   assert.equal(s.veth?.peer?.interfaceName, "veth1-b");
   assert.equal(s.bridge, undefined);
   assert.deepEqual(
-    containerNames({
+    containerKeys({
       node: "n",
       interfaceName: "a",
       type: "veth",
       up: true,
       container: { docker: { name: "agent1" } },
       veth: {
-        peer: { container: { docker: { name: "agent2" } } },
+        peer: { container: { pod: { name: "web-0" } } },
         local: { container: { docker: { name: "agent1" } } },
       },
-    }),
-    ["agent1", "agent2"],
+    }, "team-a"),
+    ["docker:agent1", "pod:team-a/web-0"],
+  );
+  assert.deepEqual(
+    containerKeys({ node: "n", interfaceName: "b", type: "bridge", container: { netns: { name: "x" } } }, "t"),
+    [],
   );
 });
 

@@ -1,7 +1,8 @@
 /** Pure parts of the wg-controller glue: endpoint resolution, conditions, the key cache policy. */
 import assert from "node:assert/strict";
-import { conditionsFor } from "../../../src/controllers/conditions.ts";
-import { resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
+import dgram from "node:dgram";
+import { conditionsFor, MAX_CONDITION_MESSAGE, problemsMessage } from "../../../src/controllers/conditions.ts";
+import { resolveDns, resolveEndpoints } from "../../../src/controllers/wg/endpoints.ts";
 import { KeyCache } from "../../../src/controllers/wg/keys.ts";
 import { generatePrivateKey } from "../../../src/wireguard/key.ts";
 import { WgSpecError } from "../../../src/node/wireguard/desired.ts";
@@ -13,7 +14,7 @@ const spec = (...endpoints: string[]) => ({
   peers: endpoints.map((endpoint) => ({ publicKey: PUB, endpoint })),
 });
 
-Deno.test("resolveEndpoints: literal addresses, host names (A, then AAAA), errors name the field", async () => {
+Deno.test("resolveEndpoints: literal addresses, host names (A, then AAAA); an unresolvable name affects its peer only", async () => {
   const asked: string[] = [];
   const dns = (host: string, type: "A" | "AAAA") => {
     asked.push(`${host}/${type}`);
@@ -21,18 +22,43 @@ Deno.test("resolveEndpoints: literal addresses, host names (A, then AAAA), error
     if (host === "v6.example") return Promise.resolve(type === "AAAA" ? ["2001:db8::7"] : []);
     return Promise.reject(new Error("NXDOMAIN"));
   };
-  const parse = await resolveEndpoints(spec("10.0.0.1:51820", "[fd00::1]:1", "v4.example:51821", "v6.example:2"), dns);
-  assert.equal(parse("10.0.0.1:51820", "f").text, "10.0.0.1:51820");
-  assert.equal(parse("[fd00::1]:1", "f").text, "[fd00::1]:1");
-  assert.equal(parse("v4.example:51821", "f").text, "192.0.2.7:51821");
-  assert.equal(parse("v6.example:2", "f").text, "[2001:db8::7]:2");
-  assert.deepEqual(asked, ["v4.example/A", "v6.example/A", "v6.example/AAAA"]);
-  await assert.rejects(resolveEndpoints(spec("10.0.0.1:1", "nx.example:5"), dns), (e) => {
-    assert.ok(e instanceof WgSpecError);
-    assert.equal(e.field, "spec.peers[1].endpoint");
-    return true;
-  });
+  const r = await resolveEndpoints(spec("10.0.0.1:51820", "[fd00::1]:1", "v4.example:51821", "v6.example:2"), dns);
+  assert.equal(r.endpoint("10.0.0.1:51820", "f")?.text, "10.0.0.1:51820");
+  assert.equal(r.endpoint("[fd00::1]:1", "f")?.text, "[fd00::1]:1");
+  assert.equal(r.endpoint("v4.example:51821", "f")?.text, "192.0.2.7:51821");
+  assert.equal(r.endpoint("v6.example:2", "f")?.text, "[2001:db8::7]:2");
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(asked.sort(), ["v4.example/A", "v6.example/A", "v6.example/AAAA"]);
+  const partial = await resolveEndpoints(spec("10.0.0.1:1", "nx.example:5", "nx.example:5"), dns);
+  assert.equal(partial.endpoint("nx.example:5", "f"), undefined, "the peer keeps the endpoint it has");
+  assert.equal(partial.endpoint("10.0.0.1:1", "f")?.text, "10.0.0.1:1");
+  assert.deepEqual(partial.problems.map((p) => [p.index, p.reason, p.hold]), [
+    [1, "EndpointUnresolvable", false],
+    [2, "EndpointUnresolvable", false],
+  ]);
+  assert.match(
+    partial.problems[0].message,
+    new RegExp(
+      `^peer ${PUB.replace(/[+]/g, "\\+")}: spec\\.peers\\[1\\]\\.endpoint: host "nx\\.example" does not resolve`,
+    ),
+  );
   await assert.rejects(resolveEndpoints(spec("no port"), dns), WgSpecError);
+});
+
+Deno.test("resolveDns: a name server that never answers fails at the time limit instead of hanging", async () => {
+  const silent = dgram.createSocket("udp4"); // receives queries, never answers
+  await new Promise<void>((r) => silent.bind(0, "127.0.0.1", r));
+  const port = silent.address().port;
+  try {
+    await assert.rejects(resolveDns("peer.example", "A", 300, { ipAddr: "127.0.0.1", port }));
+    const r = await resolveEndpoints(
+      spec("peer.example:51820"),
+      (h, t) => resolveDns(h, t, 300, { ipAddr: "127.0.0.1", port }),
+    );
+    assert.equal(r.problems[0]?.reason, "EndpointUnresolvable");
+  } finally {
+    silent.close();
+  }
 });
 
 Deno.test("conditionsFor: Ready/Progressing/Degraded per outcome; transition time kept while status holds", () => {
@@ -54,6 +80,27 @@ Deno.test("conditionsFor: Ready/Progressing/Degraded per outcome; transition tim
   const prog = conditionsFor(bad, { kind: "progressing", message: "applying" }, 4, t2);
   assert.equal(by(prog, "Progressing").status, "True");
   assert.equal(by(prog, "Degraded").status, "False");
+});
+
+Deno.test("problemsMessage: ten problems listed, the rest counted; never above the CRDs' message limit", () => {
+  const cases: [string[], string][] = [
+    [[], ""],
+    [["a"], "a"],
+    [["a", "b"], "a; b"],
+    [Array.from({ length: 10 }, (_, i) => `p${i}`), "p0; p1; p2; p3; p4; p5; p6; p7; p8; p9"],
+    [Array.from({ length: 13 }, (_, i) => `p${i}`), "p0; p1; p2; p3; p4; p5; p6; p7; p8; p9; and 3 more"],
+  ];
+  for (const [input, want] of cases) assert.equal(problemsMessage(input), want, input.join(","));
+  const long = problemsMessage(Array.from({ length: 12 }, () => "x".repeat(4096)));
+  assert.equal(long.length, MAX_CONDITION_MESSAGE);
+  assert.ok(long.endsWith("..."));
+  const big = conditionsFor(
+    undefined,
+    { kind: "degraded", reason: "LinkConflict", message: "y".repeat(40_000) },
+    1,
+    new Date(),
+  );
+  assert.ok(big.every((c) => c.message.length <= MAX_CONDITION_MESSAGE));
 });
 
 Deno.test("KeyCache: Secrets are read again on a spec change, after maxAge, after forget; inline keys never kept", async () => {

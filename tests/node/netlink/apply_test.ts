@@ -8,6 +8,7 @@ import { desiredInterface } from "../../../src/node/netlink/desired.ts";
 import { collectGarbage, removeOwnLinks } from "../../../src/node/netlink/remove.ts";
 import { type AgentIdentity, legacyMark, ownerMark } from "../../../src/node/ownership.ts";
 import { NamespaceResolver } from "../../../src/node/placement.ts";
+import { type Adoption, grantAlias } from "../../../src/node/adoption.ts";
 import { fakeOwners } from "../../helpers/owners.ts";
 import { bridgeExample, vethExample } from "./examples.ts";
 
@@ -15,10 +16,10 @@ const ignore = skipUnless("root");
 const KEY = "default/t1";
 const AGENT: AgentIdentity = { kind: "nl", node: "lax1", namespace: "default" };
 
-async function pass(r: NamespaceResolver, spec: NetlinkInterfaceSpec, dryRun = false) {
-  const want = desiredInterface(spec);
+async function pass(r: NamespaceResolver, spec: NetlinkInterfaceSpec, dryRun = false, adoption?: Adoption) {
+  const want = desiredInterface(spec, "t");
   const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
-  return applyInterface(want, targets, { key: KEY, agent: AGENT, dryRun });
+  return applyInterface(want, targets, { key: KEY, agent: AGENT, dryRun, adoption });
 }
 
 async function withResolver(fn: (r: NamespaceResolver, ...ns: TestNetns[]) => Promise<void>, count = 1) {
@@ -79,24 +80,36 @@ Deno.test({
 });
 
 Deno.test({
-  name: "bridge: exact slave list (enslave, release), foreign link never deleted, orphan GC",
+  name:
+    "bridge: exact slave list (enslave, release) of links an administrator opted in, foreign link never deleted, GC",
   ignore,
   fn: () =>
     withResolver(async (r, a) => {
       for (const v of ["v1", "v2", "v3"]) await a.ip("link", "add", v, "type", "veth", "peer", "name", `${v}p`);
       const spec = bridgeExample("n", netns(a));
-      const res = await pass(r, spec);
+      // v1..v3 were not made by dn42op: without an opt-in they are refused, by name, and left alone.
+      const refused = await pass(r, spec);
+      assert.deepEqual(refused.problems.map((x) => x.reason), ["LinkConflict", "LinkConflict"]);
+      assert.match(
+        refused.problems[0].message,
+        /^link v1 in .* was not created by dn42op, so it is not ours to enslave/,
+      );
+      assert.deepEqual(refused.ends[0].slaves, []);
+      // The node's administrator grants v1 (alias), a cluster administrator v2 and v3 (the object's annotation).
+      await a.ip("link", "set", "v1", "alias", grantAlias(KEY));
+      const optIn: Adoption = { key: KEY, links: new Set(["v2", "v3"]) };
+      const res = await pass(r, spec, false, optIn);
       assert.deepEqual(res.problems, []);
       assert.deepEqual(res.ends[0].slaves, ["v1", "v2"]);
       assert.match(await a.ip("addr", "show", "nl2-bridge"), /10\.100\.3\.1 peer 10\.100\.4\.1\/32/);
       await a.ip("link", "set", "v3", "master", "nl2-bridge");
       await a.ip("link", "set", "v1", "nomaster");
-      const heal = await pass(r, spec);
+      const heal = await pass(r, spec, false, optIn);
       assert.deepEqual(heal.actions.map((x) => `${x.verb} ${x.detail}`).sort(), ["enslave v1", "release v3"]);
       assert.equal(heal.ends[0].link?.mtu, 1420);
       assert.deepEqual(heal.ends[0].slaves, ["v1", "v2"]);
       // a missing slave is reported, the rest converges
-      const missing = await pass(r, { ...spec, bridge: { slaves: ["v1", "v2", "nope"] } });
+      const missing = await pass(r, { ...spec, bridge: { slaves: ["v1", "v2", "nope"] } }, false, optIn);
       assert.equal(missing.problems[0].reason, "DependencyNotFound");
       // GC: owner alive → kept; owner gone from the API → deleted; another node's and unmarked links untouched
       const t = await r.resolve({ kind: "netns-name", name: a.name });
@@ -119,7 +132,10 @@ Deno.test({
   ignore,
   fn: () =>
     withResolver(async (r, a) => {
-      for (const v of ["v1", "v2"]) await a.ip("link", "add", v, "type", "veth", "peer", "name", `${v}p`);
+      for (const v of ["v1", "v2"]) {
+        await a.ip("link", "add", v, "type", "veth", "peer", "name", `${v}p`);
+        await a.ip("link", "set", v, "alias", grantAlias(KEY)); // the node's administrator lets the bridge use them
+      }
       const spec = bridgeExample("n", netns(a));
       assert.deepEqual((await pass(r, spec)).problems, []);
       // what the previous version left: its mark names the object but no node
@@ -218,7 +234,10 @@ Deno.test({
         r.resolve({ kind: "pid", pid: Deno.pid }),
         (e: Error & { reason?: string }) => e.reason === "PlacementForbidden",
       );
-      await assert.rejects(r.resolve({ kind: "netns-path", path: "/proc/self/ns/net" }), /own host namespace/);
+      await assert.rejects(
+        r.resolve({ kind: "netns-path", path: "/proc/self/ns/net" }),
+        /agent.s own network namespace/,
+      );
       await assert.rejects(
         r.resolve({ kind: "netns-name", name: "dn42op-na-missing" }),
         (e: Error & { reason?: string }) => e.reason === "PlacementNotFound",

@@ -106,7 +106,7 @@ Deno.test("desiredInterface: dummy, veth ends, vxlan unicast group → remote, e
     ...base,
     mtu: 1420,
     addresses: [{ ipcidr: "10.2.3.0/24" }, { ipcidr: "10.99.3.1", peerCidr: "10.99.4.1/32" }],
-  });
+  }, "t");
   assert.equal(d.ends.length, 1);
   assert.deepEqual(d.ends[0].addresses[1], { family: 4, local: "10.99.3.1", peer: "10.99.4.1", prefixlen: 32 });
   const v = desiredInterface({
@@ -122,7 +122,7 @@ Deno.test("desiredInterface: dummy, veth ends, vxlan unicast group → remote, e
         addresses: [{ ipcidr: "fe80::eeee:2/64" }],
       },
     },
-  });
+  }, "t");
   assert.deepEqual(v.ends.map((e) => [e.role, e.name, e.placement, e.addresses[0].local]), [
     ["local", "veth1-a", { kind: "docker", name: "agent1" }, "fe80::eeee:1"],
     ["peer", "veth1-b", { kind: "docker", name: "agent2" }, "fe80::eeee:2"],
@@ -131,32 +131,37 @@ Deno.test("desiredInterface: dummy, veth ends, vxlan unicast group → remote, e
     ...base,
     type: "vxlan",
     vxlan: { vni: 142, group: "10.4.0.2", local: "10.4.0.1", port: 4789, dev: "wg0" },
-  });
+  }, "t");
   assert.deepEqual(x.params, {
     kind: "vxlan",
     vxlan: { vni: 142, learning: true, local: "10.4.0.1", remote: "10.4.0.2", dev: "wg0", port: 4789, proxy: false },
   });
-  const m = desiredInterface({ ...base, type: "vxlan", vxlan: { vni: 1, group: "239.1.1.1", noAge: true } });
+  const m = desiredInterface({ ...base, type: "vxlan", vxlan: { vni: 1, group: "239.1.1.1", noAge: true } }, "t");
   assert.equal((m.params as { vxlan: { group?: string; ageing?: number } }).vxlan.group, "239.1.1.1");
   assert.throws(
-    () => desiredInterface({ ...base, type: "vxlan" }),
+    () => desiredInterface({ ...base, type: "vxlan" }, "t"),
     (e) => e instanceof SpecError && e.field === "spec.vxlan",
   );
   assert.throws(
-    () => desiredInterface({ ...base, type: "vxlan", vxlan: { vni: 1, local: "nope" } }),
+    () => desiredInterface({ ...base, type: "vxlan", vxlan: { vni: 1, local: "nope" } }, "t"),
     (e) => e instanceof SpecError && e.field === "spec.vxlan.local",
   );
   assert.throws(
-    () => desiredInterface({ ...base, addresses: [{ ipcidr: "10.0.0.1" }] }),
+    () => desiredInterface({ ...base, addresses: [{ ipcidr: "10.0.0.1" }] }, "t"),
     (e) => e instanceof SpecError && e.field === "spec.addresses[0].ipcidr",
   );
-  assert.throws(() => desiredInterface({ ...base, type: "bogus" as "dummy" }), /unsupported NetlinkInterface type/);
+  assert.throws(
+    () => desiredInterface({ ...base, type: "bogus" as "dummy" }, "t"),
+    /unsupported NetlinkInterface type/,
+  );
 });
 
 Deno.test("vxlan: every parameter compared, local included; kind change recreates", () => {
-  const want =
-    desiredInterface({ ...base, type: "vxlan", vxlan: { vni: 142, local: "10.4.0.1", group: "10.4.0.2", port: 4789 } })
-      .params;
+  const want = desiredInterface(
+    { ...base, type: "vxlan", vxlan: { vni: 142, local: "10.4.0.1", group: "10.4.0.2", port: 4789 } },
+    "t",
+  )
+    .params;
   const vx = {
     vni: 142,
     local: "10.4.0.1",
@@ -183,7 +188,7 @@ Deno.test("vxlan: every parameter compared, local included; kind change recreate
 });
 
 Deno.test("planLink: create, update, recreate, adopt only an exact unmarked match, conflicts", () => {
-  const d = desiredInterface({ ...base, mtu: 1420 });
+  const d = desiredInterface({ ...base, mtu: 1420 }, "t");
   const end = d.ends[0];
   const key = "default/x";
   const mine = link({ alias: ownerMark(agent, key), mtu: 1500, up: false });

@@ -8,7 +8,7 @@ import { desiredInterface } from "../../../src/node/netlink/desired.ts";
 import { NamespaceResolver } from "../../../src/node/placement.ts";
 
 async function pass(r: NamespaceResolver, spec: NetlinkInterfaceSpec) {
-  const want = desiredInterface(spec);
+  const want = desiredInterface(spec, "t");
   const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
   return applyInterface(want, targets, {
     key: "default/k",

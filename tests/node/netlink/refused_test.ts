@@ -16,7 +16,7 @@ const netns = (n: TestNetns) => ({ netns: { name: n.name } });
 async function pass(spec: NetlinkInterfaceSpec) {
   const r = new NamespaceResolver();
   try {
-    const want = desiredInterface(spec);
+    const want = desiredInterface(spec, "t");
     const targets = await Promise.all(want.ends.map((e) => r.resolve(e.placement)));
     return await applyInterface(want, targets, {
       key: "default/k",

@@ -34,17 +34,21 @@ Deno.test({
         LinkConflictError,
       );
 
-      // Unmarked but matching: adopted (mark written). Unmarked and different: conflict.
+      // Unmarked (not created by dn42op), even when it matches: a conflict, unless an administrator opted in for the
+      // object (its annotation lists the link). Then: adopted, mark written. Unmarked and different: conflict.
       // (Outside our link group too: a link in our group without a mark is an unfinished one of ours, claimed.)
       await a.ctr.ip("link", "set", name, "alias", "");
       await a.ctr.ip("link", "set", name, "group", "default");
-      const adopted = await ensure(a);
+      await assert.rejects(ensure(a), /was not created by dn42op, so it is not ours to adopt/);
+      assert.doesNotMatch(await a.ctr.ip("-d", "link", "show", name), /alias/, "not marked");
+      const optIn = { key: a.owner, links: new Set([name]) };
+      const adopted = await a.node.ensure(a.owner, want(a), a.ctrH, false, new Map(), optIn);
       assert.ok(adopted.adopted);
       assert.match(await a.ctr.ip("-d", "link", "show", name), new RegExp(`alias ${markOf(a)}`));
       await a.ctr.ip("link", "set", name, "alias", "");
       await a.ctr.ip("link", "set", name, "group", "default");
       await a.ctr.ip("link", "set", name, "mtu", "1300");
-      await assert.rejects(ensure(a), LinkConflictError);
+      await assert.rejects(a.node.ensure(a.owner, want(a), a.ctrH, false, new Map(), optIn), LinkConflictError);
       assert.match(await a.ctr.ip("link", "show", name), /mtu 1300/, "a foreign link is never modified");
       void b;
     }),
