@@ -4,11 +4,12 @@
  * Prepare (needs the network: apt, the Go module proxy, npm):
  *   1. installs what is missing (scripts/setup.ts profiles base, containers, graph, browser, kernel),
  *   2. builds the control plane from its Go modules (cached) and caches the npm packages,
- *   3. fetches Debian's kernel and builds the kernel tier's initramfs (cached).
+ *   3. fetches Debian's kernel and builds the kernel tier's initramfs (cached), fetches the image's inputs.
  * Suite (offline; as root inside a throwaway network namespace `dn42op-suite-…` created here and removed at the
  * end, so no test can touch the machine's own links even by mistake — tests make their own namespaces too):
  *   4. the kernel tier under qemu (scripts/kernel/), started first and running beside everything else: every
- *      `*.kernel_test.ts` on Debian's kernel;
+ *      `*.kernel_test.ts` on Debian's kernel; its host-driven kernel lab tests (`*.kernel_lab_test.ts`) wait until
+ *      the host tests are done;
  *   5. at the same time the static checks (`deno fmt --check`, `deno lint`, `deno check`, `check:layers`, side by side)
  *      and one real control plane for the whole run (scripts/cluster.ts);
  *   6. every host test file, several `deno test` processes at once (see {@link schedule}); capability-dependent
@@ -352,9 +353,9 @@ function okOrThrow(r: { code: number; output: string }): void {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.output.slice(-2000)}`);
 }
 
-async function kernelTier(): Promise<void> {
+async function kernelTier(hostTestsDone: Promise<unknown>): Promise<void> {
   // the guest console goes to .out/kernel-tier/console.log only: the host tests report on stdout meanwhile
-  const r = await runKernelTier({ output: () => {} });
+  const r = await runKernelTier({ output: () => {}, labTestsAfter: hostTestsDone });
   for (const c of r.cases) {
     outcomes.push({
       name: `kernel tier :: ${c.file.replace(/^(\.\.?\/)+/, "")} :: ${c.name}`,
@@ -374,7 +375,10 @@ async function suite(opts: Options, skipLog: string): Promise<number> {
   const env: Record<string, string> = { DN42OP_SKIP_LOG: skipLog, NO_COLOR: "1" };
   if (opts.unit) Object.assign(env, { DN42OP_UNIT: "1", DN42OP_NO_SETUP: "1" });
   if (!opts.cluster) env.DN42OP_NO_CLUSTER = "control plane disabled for this run (--unit or --no-cluster)";
-  const kernel = opts.kernel ? timedPart("kernel tier (beside the rest)", kernelTier) : undefined;
+  const hostTestsDone = Promise.withResolvers<void>();
+  const kernel = opts.kernel
+    ? timedPart("kernel tier (beside the rest)", () => kernelTier(hostTestsDone.promise))
+    : undefined;
   const [, cluster] = await Promise.all([
     timedPart("static checks", () => staticChecks(opts.unit)),
     env.DN42OP_NO_CLUSTER ? undefined : timedPart("control plane up", () => startCluster(env)),
@@ -386,6 +390,7 @@ async function suite(opts: Options, skipLog: string): Promise<number> {
       () => hostTests(opts.paths.length ? opts.paths : ["tests"], env, opts.jobs, opts.unit),
     );
   } finally {
+    hostTestsDone.resolve();
     if (cluster) await clusterDown(cluster);
   }
   await kernel;
