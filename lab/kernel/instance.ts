@@ -14,7 +14,14 @@ import { programCommand } from "../../scripts/programs.ts";
 import type { CheckContext } from "../checks.ts";
 import type { StabilityTarget } from "../stability.ts";
 import { supervisorDirs } from "../controllers.ts";
-import { applyExamples, type ExampleContainer, LAB_EXAMPLES, type ScenarioNames } from "../scenario.ts";
+import { grantAlias } from "../../src/node/adoption.ts";
+import {
+  applyExamples,
+  BRIDGE_EXAMPLE_OBJECT,
+  type ExampleContainer,
+  LAB_EXAMPLES,
+  type ScenarioNames,
+} from "../scenario.ts";
 import { startSupervised, stopSupervised } from "../supervisor.ts";
 import { LAB_DEFAULTS, type LabTopologyOptions } from "../topology.ts";
 import type { GuestUp, GuestUpResult } from "./agent.ts";
@@ -155,12 +162,21 @@ export async function attachKernelInstance(o: KernelInstanceOptions): Promise<Ke
   return node && instanceOn(o, node);
 }
 
-/** Makes links v1/v2 in agent1 (the bridge example's precondition) and applies the examples. */
+/**
+ * Makes links v1/v2 in agent1 (the bridge example's precondition), grants them to the bridge example's object as
+ * the node's administrator (the lab made them, not dn42op; as lab/scenario.ts ensureBridgeSlaves does) and applies
+ * the examples.
+ */
 export async function applyKernelScenario(inst: KernelInstance): Promise<void> {
   const has = await inst.inNetns("agent1", ["ip", "link", "show", "dev", "v1"]);
   if (has.code !== 0) {
     const r = await inst.inNetns("agent1", ["ip", "link", "add", "v1", "type", "veth", "peer", "name", "v2"]);
     if (r.code !== 0) throw new Error(`kernel lab: ip link add v1 in agent1: ${r.stderr.trim()}`);
+  }
+  const grant = grantAlias(`${inst.options.names.namespace}/${BRIDGE_EXAMPLE_OBJECT}`);
+  for (const v of ["v1", "v2"]) {
+    const r = await inst.inNetns("agent1", ["ip", "link", "set", v, "alias", grant]);
+    if (r.code !== 0) throw new Error(`kernel lab: grant ${v} in agent1: ${r.stderr.trim()}`);
   }
   await applyExamples(inst.options.kubeconfig, LAB_EXAMPLES, inst.options.names);
 }
