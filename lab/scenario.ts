@@ -128,6 +128,14 @@ export function inNetnsOf(pid: number, cmd: string[]): Promise<ExecResult> {
 /** The bridge example's object (example/nl/nl2-bridge.yaml), whose slaves the lab makes. */
 export const BRIDGE_EXAMPLE_OBJECT = "lax1-nl2-bridge";
 
+/** The bridge example's slaves, made by the lab in agent1. */
+export const BRIDGE_SLAVES = ["v1", "v2"] as const;
+
+/** The alias with which the lab, as the node's administrator, grants the slaves to the bridge example's object. */
+export function bridgeSlaveGrant(namespace: string): string {
+  return grantAlias(`${namespace}/${BRIDGE_EXAMPLE_OBJECT}`);
+}
+
 /**
  * The bridge example's precondition (docs/reference.md#the-examples: links v1 and v2 must already exist in agent1,
  * and no example creates them): a veth pair v1/v2 inside agent1, made there directly (idempotent).
@@ -135,9 +143,9 @@ export const BRIDGE_EXAMPLE_OBJECT = "lax1-nl2-bridge";
  * them for the bridge example's object with the grant alias (src/node/adoption.ts), so the example applies unchanged.
  */
 export async function ensureBridgeSlaves(agent1Pid: number, namespace: string): Promise<void> {
-  const grant = grantAlias(`${namespace}/${BRIDGE_EXAMPLE_OBJECT}`);
+  const grant = bridgeSlaveGrant(namespace);
   if ((await inNetnsOf(agent1Pid, ["ip", "link", "show", "dev", "v1"])).code !== 0) await makeBridgeSlaves(agent1Pid);
-  for (const v of ["v1", "v2"]) {
+  for (const v of BRIDGE_SLAVES) {
     await run(["nsenter", "-t", String(agent1Pid), "-n", "ip", "link", "set", v, "alias", grant]);
   }
 }

@@ -14,10 +14,10 @@ import { programCommand } from "../../scripts/programs.ts";
 import type { CheckContext } from "../checks.ts";
 import type { StabilityTarget } from "../stability.ts";
 import { supervisorDirs } from "../controllers.ts";
-import { grantAlias } from "../../src/node/adoption.ts";
 import {
   applyExamples,
-  BRIDGE_EXAMPLE_OBJECT,
+  BRIDGE_SLAVES,
+  bridgeSlaveGrant,
   type ExampleContainer,
   LAB_EXAMPLES,
   type ScenarioNames,
@@ -173,8 +173,8 @@ export async function applyKernelScenario(inst: KernelInstance): Promise<void> {
     const r = await inst.inNetns("agent1", ["ip", "link", "add", "v1", "type", "veth", "peer", "name", "v2"]);
     if (r.code !== 0) throw new Error(`kernel lab: ip link add v1 in agent1: ${r.stderr.trim()}`);
   }
-  const grant = grantAlias(`${inst.options.names.namespace}/${BRIDGE_EXAMPLE_OBJECT}`);
-  for (const v of ["v1", "v2"]) {
+  const grant = bridgeSlaveGrant(inst.options.names.namespace);
+  for (const v of BRIDGE_SLAVES) {
     const r = await inst.inNetns("agent1", ["ip", "link", "set", v, "alias", grant]);
     if (r.code !== 0) throw new Error(`kernel lab: grant ${v} in agent1: ${r.stderr.trim()}`);
   }
