@@ -85,6 +85,16 @@ export function replySources(pingOutput: string): string[] {
 }
 
 /**
+ * ping's options for `target` (pure). A multicast target is pinged for the whole 2 s deadline without a count: the
+ * host answers its own multicast echo at once, and `-c` counts only the first reply per sequence number, so with a
+ * count ping would stop after the local replies, before a peer that is still resolving our address has answered.
+ */
+export function pingArgs(target: string, count: number): string[] {
+  if (target.startsWith("ff")) return ["-i", "0.2", "-w", "2"];
+  return count > 1 ? ["-c", String(count), "-i", "0.2", "-w", "2"] : ["-c", "1", "-W", "1"];
+}
+
+/**
  * Pings `target` from `c` with `count` echo requests (one for the README's checks; more when a single loss must not
  * count): the sources that answered, or why nothing did.
  */
@@ -94,9 +104,7 @@ async function pingSources(
   target: string,
   count: number,
 ): Promise<{ sources: string[]; silence: string }> {
-  const several = target.startsWith("ff") || count > 1;
-  const args = several ? ["-c", String(Math.max(count, 3)), "-i", "0.2", "-w", "2"] : ["-c", "1", "-W", "1"];
-  const r = await ctx.inContainer(c, ["ping", ...args, target]);
+  const r = await ctx.inContainer(c, ["ping", ...pingArgs(target, count), target]);
   return { sources: replySources(r.stdout), silence: (r.stderr.trim() || "no answer").split("\n")[0] };
 }
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { parsePipeAddress } from "../../lab/apipipe.ts";
-import { formatAddress, formatTable, replySources } from "../../lab/checks.ts";
+import { formatAddress, formatTable, pingArgs, replySources } from "../../lab/checks.ts";
 import { isExampleNames, LAB_EXAMPLES, LAB_NAMES, renderExample } from "../../lab/scenario.ts";
 
 const NAMES = {
@@ -89,4 +89,14 @@ Deno.test("parsePipeAddress: tcp and unix forms; anything else names the bad add
   for (const bad of ["tcp:127.0.0.1", "tcp:h:0", "tcp:h:70000", "unix:relative.sock", "http://x"]) {
     assert.throws(() => parsePipeAddress(bad), (e: Error) => e instanceof TypeError && e.message.includes(bad));
   }
+});
+
+Deno.test("pingArgs: multicast pings last the whole deadline (the local reply must not end them); unicast counts", () => {
+  const cases: [string, number, string[]][] = [
+    ["ff02::1%vxlan1", 1, ["-i", "0.2", "-w", "2"]],
+    ["ff02::1%veth1-a", 3, ["-i", "0.2", "-w", "2"]],
+    ["10.4.0.2", 1, ["-c", "1", "-W", "1"]],
+    ["fe80::a:1771%wg1", 3, ["-c", "3", "-i", "0.2", "-w", "2"]],
+  ];
+  for (const [target, count, want] of cases) assert.deepEqual(pingArgs(target, count), want, target);
 });
