@@ -10,8 +10,9 @@
  *
  * Start: `setsid nsenter --net=<netns path> unshare --mount --propagation private sh -c 'exec >><stateDir>/<name>.log
  * 2>&1 </dev/null; mount --bind <stateDir>/run /var/run && exec wireguard-go -f <name>'`. Each step execs the next, so
- * the PID we spawn ends up as wireguard-go's own. The start waits until the socket file exists (checked at growing
- * intervals: under load a daemon takes seconds, and every check costs) and then until the daemon answers; a daemon
+ * the PID we spawn ends up as wireguard-go's own. The start waits until the socket file exists (woken by an inotify
+ * watch of the socket directory, with checks at growing intervals as the fallback: under load a daemon takes
+ * seconds, and every check costs) and then until the daemon answers; a daemon
  * that is slow to answer is waited for up to the start timeout, not killed at its first slow answer. nsenter takes any namespace path (a bind mount under
  * /run/netns or a container's /proc/PID/ns/net). wireguard-go creates its TUN link and its UDP socket in the network
  * namespace it starts in; setsid detaches it from our process group and its output goes to a file, so it survives a
@@ -32,6 +33,7 @@
  */
 
 import { DaemonError } from "./errors.ts";
+import { watchDirectory } from "./dir_changes.ts";
 import { requestStart } from "./holder_protocol.ts";
 import { checkDeviceName } from "./uapi.ts";
 import { uapiCall, uapiSocketPath } from "./uapi_socket.ts";
@@ -124,6 +126,7 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   await Deno.mkdir(`${p.dir}/run`, { mode: 0o700 }).catch((e) => {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   });
+  await Deno.mkdir(socketDir, { recursive: true, mode: 0o755 }); // as wireguard-go makes it; watched below
   const child = new Deno.Command("setsid", {
     args: [
       ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
@@ -146,14 +149,15 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   await Deno.writeTextFile(p.pid, `${child.pid}\n`, { mode: 0o600 });
 
   let exited = false;
-  child.status.then(() => exited = true);
+  const ended = child.status.then(() => exited = true);
   const deadline = Date.now() + (opts.startTimeoutMs ?? 5000);
   const socket = uapiSocketPath(name, socketDir);
+  using changes = watchDirectory(socketDir);
   for (let wait: number = START_POLL_MS.first; Date.now() < deadline && !exited; wait = nextPoll(wait)) {
     if (await exists(socket) && await answers(name, socketDir, Math.max(1, Math.min(1000, deadline - Date.now())))) {
       return daemon;
     }
-    await sleep(wait);
+    await changes.next(wait, ended);
   }
   const why = exited ? "exited during start" : "did not answer on its UAPI socket in time";
   await stopWireGuardGo(daemon, opts).catch(() => {});
