@@ -71,8 +71,11 @@ export const DEFAULT_STATE_DIR = "/run/dn42op/wireguard-go";
 export function daemonSocketDir(opts: Pick<WireGuardGoOptions, "stateDir"> = {}): string {
   return `${opts.stateDir ?? DEFAULT_STATE_DIR}/run/wireguard`;
 }
-/** Intervals between the checks for a starting daemon's socket: growing from `first` by half to `max`. */
-const START_POLL_MS = { first: 5, max: 100 } as const;
+/**
+ * Intervals between the checks for a starting daemon's socket: growing from `first` by half to `max`, and from
+ * `afterSocket` again once the socket file exists (the checks are woken earlier by the socket directory's changes).
+ */
+const START_POLL_MS = { first: 5, afterSocket: 1, max: 100 } as const;
 
 function nextPoll(ms: number): number {
   return Math.min(START_POLL_MS.max, Math.ceil(ms * 1.5));
@@ -153,11 +156,17 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 5000);
   const socket = uapiSocketPath(name, socketDir);
   using changes = watchDirectory(socketDir);
-  for (let wait: number = START_POLL_MS.first; Date.now() < deadline && !exited; wait = nextPoll(wait)) {
-    if (await exists(socket) && await answers(name, socketDir, Math.max(1, Math.min(1000, deadline - Date.now())))) {
+  let seen = false;
+  for (let wait: number = START_POLL_MS.first; Date.now() < deadline && !exited;) {
+    const present = await exists(socket);
+    if (present && await answers(name, socketDir, Math.max(1, Math.min(1000, deadline - Date.now())))) {
       return daemon;
     }
     await changes.next(wait, ended);
+    // The socket file appears when wireguard-go binds it, a moment before it listens (a connection in between is
+    // refused): the first checks after it appeared come at short intervals again.
+    wait = present && !seen ? START_POLL_MS.afterSocket : nextPoll(wait);
+    seen ||= present;
   }
   const why = exited ? "exited during start" : "did not answer on its UAPI socket in time";
   await stopWireGuardGo(daemon, opts).catch(() => {});

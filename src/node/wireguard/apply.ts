@@ -239,7 +239,7 @@ export class WgNode {
       if (applied.updates.length) trace(log, "device-configured", owner);
     }
     this.#endpoints.set(owner, specEndpoints(desired.device));
-    if (r.created) kickFirstHandshakes(client, name, initial.peers);
+    if (r.created) void kickFirstHandshakes(client, name, initial.peers);
     r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
     r.converged = isConverged({ ...desired, device: wanted }, r.observed);
     return r;

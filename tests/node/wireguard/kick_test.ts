@@ -1,9 +1,12 @@
-/** Which peers the first-handshake kick re-adds: those that initiate on their own (endpoint and keepalive). */
+/**
+ * The first-handshake kick: which peers it re-adds (those that initiate on their own: endpoint and keepalive), and
+ * that it re-adds them at each step until their handshake, then stops (a fake device in place of wireguard-go).
+ */
 import assert from "node:assert/strict";
-import { initiators } from "../../../src/node/wireguard/kick.ts";
+import { initiators, kickFirstHandshakes } from "../../../src/node/wireguard/kick.ts";
 import { Endpoint, IpPrefix } from "../../../src/wireguard/addr.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import type { PeerConfig } from "../../../src/wireguard/model.ts";
+import type { DeviceState, DeviceUpdate, PeerConfig } from "../../../src/wireguard/model.ts";
 
 Deno.test("kick: only peers with an endpoint and a keepalive initiate", async () => {
   const key = async () => await publicKeyOf(await generatePrivateKey());
@@ -18,4 +21,66 @@ Deno.test("kick: only peers with an endpoint and a keepalive initiate", async ()
   ];
   const picked = initiators(table.map(([, p]) => p));
   for (const [what, p, want] of table) assert.equal(picked.includes(p), want, what);
+});
+
+/** A device whose peer gets its handshake at the `handshakeAt`-th read (never when undefined); records re-adds. */
+function fakeDevice(peer: PeerConfig, handshakeAt?: number, goneAt?: number) {
+  let reads = 0;
+  const sets: DeviceUpdate[][] = [];
+  return {
+    sets,
+    reads: () => reads,
+    device(name: string): Promise<DeviceState> {
+      reads++;
+      if (reads === goneAt) return Promise.reject(new Error(`${name}: no such device`));
+      const lastHandshake = handshakeAt !== undefined && reads >= handshakeAt ? new Date() : null;
+      return Promise.resolve({
+        name,
+        listenPort: 51800,
+        fwmark: 0,
+        peers: [{ ...peer, lastHandshake, rxBytes: 0n, txBytes: 0n, protocolVersion: 1 }],
+      });
+    },
+    configure(_name: string, ...updates: DeviceUpdate[]): Promise<void> {
+      sets.push(updates);
+      return Promise.resolve();
+    },
+  };
+}
+
+Deno.test("kick: re-adds an initiating peer at each step until its handshake, then stops", async () => {
+  const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
+  const endpoint = Endpoint.parse("192.168.65.3:52820");
+  const publicKey = await publicKeyOf(await generatePrivateKey());
+  const peer: PeerConfig = { publicKey, endpoint, persistentKeepalive: 25, allowedIps };
+  const delays = [1, 2, 3, 4, 5];
+  // [case, handshake at read n, device gone at read n, re-adds, reads]
+  const table: [string, number | undefined, number | undefined, number, number][] = [
+    ["handshake at the third read: two re-adds", 3, undefined, 2, 3],
+    ["handshake before the first read: none", 1, undefined, 0, 1],
+    ["never a handshake: one re-add per step", undefined, undefined, delays.length, delays.length],
+    ["device gone at the second read: the kick ends", undefined, 2, 1, 2],
+  ];
+  // The kick's timers do not keep a process alive (by design); this one keeps the test's alive while it waits.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await cases();
+  } finally {
+    clearInterval(alive);
+  }
+  async function cases() {
+    for (const [what, handshakeAt, goneAt, readds, reads] of table) {
+      const dev = fakeDevice(peer, handshakeAt, goneAt);
+      assert.equal(await kickFirstHandshakes(dev, "wg0", [peer], delays), readds, what);
+      assert.equal(dev.reads(), reads, `${what}: reads`);
+      for (const [remove, add] of dev.sets) {
+        assert.deepEqual(remove, { peers: [{ publicKey, remove: true }] }, `${what}: removed first`);
+        assert.deepEqual(add.peers?.[0]?.endpoint, endpoint, `${what}: added again with its endpoint`);
+        assert.equal(add.peers?.[0]?.persistentKeepalive, 25, `${what}: and its keepalive`);
+      }
+    }
+    const passive = fakeDevice({ publicKey, allowedIps });
+    assert.equal(await kickFirstHandshakes(passive, "wg0", [{ publicKey, allowedIps }], delays), 0, "no initiator");
+    assert.equal(passive.reads(), 0, "no initiator: the device is not read");
+  }
 });
