@@ -45,6 +45,12 @@ const JOB_TIMEOUT_MS = 30 * 60 * 1000;
 const BATCH_BELOW_S = 4;
 /** The most expected seconds of one batch. */
 const BATCH_MAX_S = 12;
+/**
+ * Seconds a file adds to its batch besides its tests: loading its modules. Without it, files whose tests all skip
+ * (most of them under test:unit) count as free and all land in one process: 76 such files took 45 s there, the
+ * longest part of test:unit, while the other processes had ended.
+ */
+const FILE_LOAD_S = 0.5;
 
 /** Outcome of one counted item: a static check, a tier, or a test case. */
 interface Outcome {
@@ -113,14 +119,15 @@ export interface Job {
 }
 
 /**
- * The jobs for `files` (pure), from the seconds each file's tests took last time (`times`, process start left out):
- * a file that takes at least {@link BATCH_BELOW_S} runs in a process of its own; quicker ones share processes of up to
- * {@link BATCH_MAX_S} seconds (less when that leaves fewer than `parallel` processes), because starting a process and
- * loading its modules costs a second or more of CPU. A file never measured counts as `unknownS`. Longest first, so the slow files start early and the quick batches fill
- * the gaps at the end.
+ * The jobs for `files` (pure), from the seconds each file's tests took last time (`times`, process start left out)
+ * plus {@link FILE_LOAD_S} for loading it: a file that takes at least {@link BATCH_BELOW_S} runs in a process of its
+ * own; quicker ones share processes of up to {@link BATCH_MAX_S} seconds (less when that leaves fewer than
+ * `parallel` processes), because starting a process and loading its modules costs a second or more of CPU. A file
+ * never measured counts as `unknownS`. Longest first, so the slow files start early and the quick batches fill the
+ * gaps at the end.
  */
 export function schedule(files: string[], times: Record<string, number>, unknownS: number, parallel = 1): Job[] {
-  const t = (f: string) => times[f] ?? unknownS;
+  const t = (f: string) => (times[f] ?? unknownS) + FILE_LOAD_S;
   const jobs: Job[] = [];
   const quick = files.filter((f) => t(f) < BATCH_BELOW_S).sort((a, b) => t(b) - t(a));
   // at least `parallel` batches when the quick files are all there is, so that none of the processes idles
