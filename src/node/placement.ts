@@ -6,6 +6,10 @@
  * restarted container (new PID, new namespace) yields a new handle; a handle no placement resolves to any more is
  * closed (listeners are told first, e.g. to stop a drift monitor on it).
  *
+ * When the container runtime is reached but does not answer in time (a busy daemon), a docker or pod placement keeps
+ * the namespace it resolved to last, as long as the PID found then still has that very namespace (the container did
+ * not go away or restart meanwhile): a slow lookup is not a missing container.
+ *
  * Security: a pid ≤ 1 is refused, and so is any pid/name/path/container that resolves to the agent's own namespace
  * or to the node's (PID 1's) — those are selected only by the "no container" placement, on purpose. Paths are opened
  * with `openNetnsFileAsync` (never blocks on a FIFO or a hung file system; must be an nsfs network namespace) and the
@@ -14,7 +18,10 @@
  */
 import type { Placement } from "../api/placement.ts";
 import { closeNetnsFile, Netns, type NetnsFile, openNetnsFile, openNetnsFileAsync } from "../netlink/mod.ts";
-import { type DockerClient, DockerError } from "./container.ts";
+import { logger } from "../log/mod.ts";
+import { type DockerClient, DockerError, DockerUnreachableError } from "./container.ts";
+
+const log = logger("node", "placement");
 
 /** A namespace path lookup that timed out (a hung file system): whether the target exists is unknown. */
 const ETIMEDOUT = 110;
@@ -129,6 +136,8 @@ export class NamespaceResolver {
   readonly #hostId: string;
   readonly #nodeId?: string;
   readonly #openTimeoutMs: number;
+  /** Per docker or pod placement key, the container PID of its last successful lookup. */
+  readonly #pids = new Map<string, number>();
 
   constructor(opts: NamespaceResolverOptions = {}) {
     this.#docker = opts.docker;
@@ -156,7 +165,10 @@ export class NamespaceResolver {
   }
 
   /** The path of the namespace file a placement names (docker: looked up now). */
-  async #path(p: Exclude<Placement, { kind: "host" }>, signal?: AbortSignal): Promise<{ path: string; label: string }> {
+  async #path(
+    p: Exclude<Placement, { kind: "host" }>,
+    signal?: AbortSignal,
+  ): Promise<{ path: string; label: string; pid?: number }> {
     const where = describePlacement(p);
     switch (p.kind) {
       case "pid":
@@ -187,7 +199,7 @@ export class NamespaceResolver {
     if (!this.#docker) throw new PlacementError("PlacementNotFound", `${where}: no Docker API client configured`);
     try {
       const pid = await lookup(this.#docker);
-      return { path: `/proc/${pid}/ns/net`, label: `${label} (pid ${pid})` };
+      return { path: `/proc/${pid}/ns/net`, label: `${label} (pid ${pid})`, pid };
     } catch (e) {
       // The daemon said there is no such (running) container, or the name can never exist: nothing is there.
       const transient = !(e instanceof DockerError) || e.code === "unreachable" || e.code === "api";
@@ -203,7 +215,15 @@ export class NamespaceResolver {
   async resolve(p: Placement, signal?: AbortSignal): Promise<NsTarget> {
     const pk = placementKey(p);
     if (p.kind === "host") return this.#bind(pk, this.#byId.get(this.#hostId)!);
-    const { path, label } = await this.#path(p, signal);
+    let found: { path: string; label: string; pid?: number };
+    try {
+      found = await this.#path(p, signal);
+    } catch (e) {
+      const held = await this.#stillHeld(pk, e);
+      if (held) return held;
+      throw e;
+    }
+    const { path, label, pid } = found;
     let file: NetnsFile;
     try {
       file = await openNetnsFileAsync(path, this.#openTimeoutMs);
@@ -239,7 +259,32 @@ export class NamespaceResolver {
       this.#byId.set(file.id, entry);
       for (const l of this.#listeners) l.opened?.(entry.target);
     }
-    return this.#bind(pk, entry);
+    const target = await this.#bind(pk, entry);
+    if (pid !== undefined) this.#pids.set(pk, pid);
+    return target;
+  }
+
+  /**
+   * After a container lookup that timed out: the namespace `pk` resolved to last, if the PID found then still has
+   * that namespace; otherwise undefined (the error stands).
+   */
+  async #stillHeld(pk: string, e: unknown): Promise<NsTarget | undefined> {
+    const timedOut = e instanceof PlacementError && e.cause instanceof DockerUnreachableError && e.cause.timedOut;
+    const pid = this.#pids.get(pk);
+    const entry = this.#byId.get(this.#placementToId.get(pk) ?? "");
+    if (!timedOut || pid === undefined || !entry) return undefined;
+    try {
+      const file = await openNetnsFileAsync(`/proc/${pid}/ns/net`, this.#openTimeoutMs);
+      closeNetnsFile(file);
+      if (file.id !== entry.target.id) return undefined;
+    } catch {
+      return undefined;
+    }
+    log.v(1).info("container runtime slow; keeping the namespace of the last lookup", {
+      target: entry.target.label,
+      error: (e as Error).message,
+    });
+    return entry.target;
   }
 
   async #bind(pk: string, entry: Entry): Promise<NsTarget> {
@@ -251,6 +296,7 @@ export class NamespaceResolver {
 
   /** Forgets placement `pk`; closes its namespace when nothing else resolves there. */
   async #unbind(pk: string): Promise<void> {
+    this.#pids.delete(pk);
     const old = this.#placementToId.get(pk);
     if (old === undefined) return;
     this.#placementToId.delete(pk);
