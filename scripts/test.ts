@@ -39,6 +39,11 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const OUT = `${ROOT}/.out`;
 /** Seconds of each test file's tests in the last run, per mode (a test:unit run skips most of them). */
 const timesFile = (unit: boolean) => `${OUT}/test-times${unit ? "-unit" : ""}.json`;
+/**
+ * The same, as committed from a run of this machine's kind: what a fresh clone (CI) schedules by. Without it every
+ * file counts as unmeasured and runs in a process of its own (147 processes in CI).
+ */
+const baselineFile = (unit: boolean) => `${ROOT}/tests/times${unit ? "-unit" : ""}.json`;
 /** Bound on one test process. */
 const JOB_TIMEOUT_MS = 30 * 60 * 1000;
 /** Files expected to take less than this are run several to a process (a process start costs about a second). */
@@ -161,12 +166,16 @@ export function fileSeconds(xml: string): Record<string, number> {
   return out;
 }
 
+/** The committed baseline's seconds per file, overridden by this checkout's last run. */
 async function readTimes(unit: boolean): Promise<Record<string, number>> {
-  try {
-    return JSON.parse(await Deno.readTextFile(timesFile(unit)));
-  } catch {
-    return {};
-  }
+  const read = async (path: string) => {
+    try {
+      return JSON.parse(await Deno.readTextFile(path)) as Record<string, number>;
+    } catch {
+      return {};
+    }
+  };
+  return { ...await read(baselineFile(unit)), ...await read(timesFile(unit)) };
 }
 
 /** What one job left: its cases, its files' test seconds, its wall seconds, and its output when it failed. */
@@ -360,9 +369,9 @@ function okOrThrow(r: { code: number; output: string }): void {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.output.slice(-2000)}`);
 }
 
-async function kernelTier(hostTestsDone: Promise<unknown>): Promise<void> {
+async function kernelTier(hostTestsDone: Promise<unknown>, env: Record<string, string>): Promise<void> {
   // the guest console goes to .out/kernel-tier/console.log only: the host tests report on stdout meanwhile
-  const r = await runKernelTier({ output: () => {}, labTestsAfter: hostTestsDone });
+  const r = await runKernelTier({ output: () => {}, labTestsAfter: hostTestsDone, labEnv: env });
   for (const c of r.cases) {
     outcomes.push({
       name: `kernel tier :: ${c.file.replace(/^(\.\.?\/)+/, "")} :: ${c.name}`,
@@ -384,7 +393,7 @@ async function suite(opts: Options, skipLog: string): Promise<number> {
   if (!opts.cluster) env.DN42OP_NO_CLUSTER = "control plane disabled for this run (--unit or --no-cluster)";
   const hostTestsDone = Promise.withResolvers<void>();
   const kernel = opts.kernel
-    ? timedPart("kernel tier (beside the rest)", () => kernelTier(hostTestsDone.promise))
+    ? timedPart("kernel tier (beside the rest)", () => kernelTier(hostTestsDone.promise, env))
     : undefined;
   const [, cluster] = await Promise.all([
     timedPart("static checks", () => staticChecks(opts.unit)),
@@ -398,6 +407,8 @@ async function suite(opts: Options, skipLog: string): Promise<number> {
     );
   } finally {
     hostTestsDone.resolve();
+    // The kernel tier's host-driven tests use the same control plane (`env` carries it).
+    await kernel?.catch(() => {});
     if (cluster) await clusterDown(cluster);
   }
   await kernel;

@@ -38,6 +38,11 @@ export interface KernelTierOptions {
    * heavy, and side by side they starved each other's time-bound checks).
    */
   labTestsAfter?: Promise<unknown>;
+  /**
+   * Environment of the host-driven guest tests, read when they start (the suite passes its own: its control plane,
+   * which then need not be started a second time, and its skip log).
+   */
+  labEnv?: Record<string, string>;
 }
 
 /**
@@ -122,6 +127,7 @@ async function runLabTests(
   resultsDir: string,
   output: (chunk: Uint8Array) => void,
   signal?: AbortSignal,
+  env: Record<string, string> = {},
 ): Promise<{ cases: JunitCase[]; code: number }> {
   const junit = `${resultsDir}/junit-lab.xml`;
   await Deno.remove(junit).catch(() => {});
@@ -129,7 +135,7 @@ async function runLabTests(
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "--no-check", "-A", `--junit-path=${junit}`, ...files],
     cwd: repo,
-    env: { DN42OP_KERNEL_LAB: "1", NO_COLOR: "1" },
+    env: { ...env, DN42OP_KERNEL_LAB: "1", NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -200,7 +206,7 @@ export async function runKernelTier(opts: KernelTierOptions = {}): Promise<Kerne
   if (labFiles.length) {
     await opts.labTestsAfter?.catch(() => {});
     const t0 = performance.now();
-    const lab = await runLabTests(repo, labFiles, resultsDir, output, opts.signal);
+    const lab = await runLabTests(repo, labFiles, resultsDir, output, opts.signal, opts.labEnv);
     timings.lab = Math.round(performance.now() - t0) / 1000;
     if (lab.code !== 0 && !lab.cases.some((c) => c.status === "failed")) {
       lab.cases.push({
