@@ -4,8 +4,9 @@
  * reachable from every network namespace, so no link of the root namespace is touched.
  * kit/nl_agent.ts adds the nl-controller's objects on top.
  */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { cluster, type TestCluster } from "./cluster.ts";
+import { clientNode } from "./k8s.ts";
 import { createNetns, deleteNetns, type TestNetns } from "./netns.ts";
 import { serve } from "./apiproxy.ts";
 import { programCommand, PROGRAMS } from "../scripts/programs.ts";
@@ -171,5 +172,6 @@ export async function metricSum(agent: Agent, address: string, name: string, lab
 
 /** A custom-objects API client for the test cluster. */
 export async function customApi(): Promise<k8s.CustomObjectsApi> {
+  const k8s = await clientNode();
   return (await cluster()).kc.makeApiClient(k8s.CustomObjectsApi);
 }

@@ -14,9 +14,10 @@
  *
  * A failing build or start is an error of the test that asked for the cluster, never a skip.
  */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { type ClusterInfo, clusterUp, readClusterState } from "../scripts/cluster.ts";
 import { BINARIES } from "../scripts/controlplane/build.ts";
+import { clientNode } from "./k8s.ts";
 import { exec } from "./proc.ts";
 import { readKubeconfig, renderKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
 import { issueCert, loadCa } from "../scripts/controlplane/pki.ts";
@@ -51,6 +52,7 @@ async function provide(): Promise<TestCluster> {
     info = await clusterUp({ dir: `/tmp/dn42op-cp-test-${Deno.pid}`, ownerPid: Deno.pid });
     kubeconfigPath = info.kubeconfig;
   }
+  const k8s = await clientNode();
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   const dir = info?.dir ?? kubeconfigPath.replace(/\/[^/]*$/, "");
@@ -91,6 +93,7 @@ export async function withNamespace<T>(
     throw new ClusterFixtureError(`withNamespace: prefix "${prefix}" must be ≤ 41 lowercase DNS-label characters`);
   }
   const c = await cluster();
+  const k8s = await clientNode();
   const core = c.kc.makeApiClient(k8s.CoreV1Api);
   const namespace = `${prefix}${suffix(8)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -129,6 +132,7 @@ export async function mintIdentity(user: string, groups: string[] = []): Promise
   await Deno.mkdir(`${c.dir}/identities`, { recursive: true });
   const kubeconfigPath = `${c.dir}/identities/${user.replace(/[^A-Za-z0-9._-]/g, "_")}-${suffix(6)}.kubeconfig`;
   await Deno.writeTextFile(kubeconfigPath, text, { mode: 0o600 });
+  const k8s = await clientNode();
   const kc = new k8s.KubeConfig();
   kc.loadFromString(text);
   return { user, groups, kc, kubeconfigPath };

@@ -2,12 +2,12 @@
  * Helpers of the deploy tests and bench:image: the kustomize base rendered by kubectl, moved into a test's two namespaces (cluster-scoped
  * objects get a unique suffix and are confined to the watched one), and kubeconfigs for ServiceAccount tokens.
  */
-import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { readKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
 import { ROOT } from "../scripts/programs.ts";
 import { cluster, kubectl, type NamespaceContext, withNamespace } from "./cluster.ts";
+import { clientNode } from "./k8s.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Obj = any;
@@ -203,7 +203,7 @@ export async function statusOf(p: Promise<unknown>): Promise<CallOutcome> {
     await p;
     return { code: 200, message: "" };
   } catch (e) {
-    if (!(e instanceof k8s.ApiException)) throw e;
+    if (!(e instanceof (await clientNode()).ApiException)) throw e;
     return { code: e.code, message: String(JSON.parse(e.body as string)?.message ?? e.body) };
   }
 }

@@ -3,7 +3,7 @@
  * is rejected with a message naming the offending field; immutable fields stay immutable.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../kit/cluster.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
@@ -44,6 +44,7 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureCrds();
+      const k8s = await clientNode();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       let count = 0;
       try {
@@ -143,6 +144,7 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureCrds();
+      const k8s = await clientNode();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
       const patch = (obj: Obj, spec: Record<string, unknown>) =>

@@ -2,7 +2,8 @@
  * Status, printer columns, short names, field selectors and `kubectl explain` on a real kube-apiserver.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../kit/cluster.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
@@ -87,9 +88,10 @@ const planStatus: WireGuardNetworkPlanStatus = {
 };
 
 /** Writes `status` through the status subresource with strict field validation and returns the stored object. */
-function putStatus(kc: k8s.KubeConfig, namespace: string, obj: Obj, status: unknown): Promise<Obj> {
+async function putStatus(kc: k8s.KubeConfig, namespace: string, obj: Obj, status: unknown): Promise<Obj> {
+  const k8s = await clientNode();
   const co = kc.makeApiClient(k8s.CustomObjectsApi);
-  return co.patchNamespacedCustomObjectStatus(
+  return await co.patchNamespacedCustomObjectStatus(
     {
       group: GROUP,
       version: VERSION,
@@ -196,6 +198,7 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureCrds();
+      const k8s = await clientNode();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       for (const file of ["example/wgi/lax1-wg1.yaml", "example/wgi/netns-by-name.yaml"]) {
         await create(kc, namespace, example(file, "WireGuardInterface"));

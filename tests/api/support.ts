@@ -1,8 +1,9 @@
 /** Shared pieces of the API tests: example files, their expectations, CRD installation and API calls. */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { GROUP, type KindName, KINDS, VERSION } from "../../src/api/constants.ts";
 import { kubectl } from "../../kit/cluster.ts";
+import { clientNode } from "../../kit/k8s.ts";
 
 /** Test namespaces of this area. */
 export const NS_OPTS = { prefix: "dn42op-api-" };
@@ -76,8 +77,8 @@ export function ensureCrds(): Promise<void> {
 }
 
 /** The text of an API error (Status message), or of any other error. */
-export function errorText(e: unknown): string {
-  if (e instanceof k8s.ApiException) {
+export async function errorText(e: unknown): Promise<string> {
+  if (e instanceof (await clientNode()).ApiException) {
     const body = e.body as unknown;
     if (typeof body === "string") {
       try {
@@ -103,6 +104,7 @@ export interface CreateOptions {
 export async function create(kc: k8s.KubeConfig, namespace: string, obj: Obj, opts: CreateOptions = {}): Promise<Obj> {
   const body = { ...obj, metadata: { ...obj.metadata, namespace } };
   const dryRun = opts.dryRun ? "All" : undefined;
+  const k8s = await clientNode();
   if (obj.kind === "Secret") {
     const core = kc.makeApiClient(k8s.CoreV1Api);
     return await core.createNamespacedSecret({
@@ -129,13 +131,14 @@ export async function rejection(call: Promise<unknown>): Promise<string> {
   try {
     await call;
   } catch (e) {
-    return errorText(e);
+    return await errorText(e);
   }
   throw new Error("expected the API server to reject the request, but it was accepted");
 }
 
 /** Removes the finalizers of every object of our kinds in `namespace`, so the namespace can be deleted. */
 export async function dropFinalizers(kc: k8s.KubeConfig, namespace: string): Promise<void> {
+  const k8s = await clientNode();
   const co = kc.makeApiClient(k8s.CustomObjectsApi);
   const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
   for (const k of Object.values(KINDS)) {

@@ -1,13 +1,12 @@
 /** Custom resources on the real apiserver: CRUD, schema validation, watch, status subresource, 409, finalizers. */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNamespace } from "../../kit/cluster.ts";
 import { ensureWidgetCrd, statusOf, type Widget, widget, widgets } from "./widget.ts";
 import { until } from "../../kit/wait.ts";
 
 const ignore = skipUnless("cluster");
-const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const opts = { prefix: "dn42op-cp-" };
 
 Deno.test({
@@ -16,6 +15,8 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
+      const k8s = await clientNode();
+      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const created: Widget = await co.createNamespacedCustomObject({ ...w, body: widget(namespace, "a") });
@@ -58,6 +59,8 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
+      const k8s = await clientNode();
+      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const seen: string[] = [];
@@ -88,6 +91,8 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
+      const k8s = await clientNode();
+      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const created: Widget = await co.createNamespacedCustomObject({
@@ -120,6 +125,7 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
+      const k8s = await clientNode();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const v1: Widget = await co.createNamespacedCustomObject({ ...w, body: widget(namespace, "c") });
@@ -148,6 +154,8 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
+      const k8s = await clientNode();
+      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const body = widget(namespace, "f");

@@ -1,6 +1,6 @@
 /** kube-controller-manager's garbage collector and namespace controller acting on the real apiserver. */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { cluster, withNamespace } from "../../kit/cluster.ts";
 import { ensureWidgetCrd, GROUP, KIND, statusOf, VERSION, type Widget, widget, widgets } from "./widget.ts";
@@ -14,6 +14,7 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
+      const k8s = await clientNode();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const core = kc.makeApiClient(k8s.CoreV1Api);
       const owner: Widget = await co.createNamespacedCustomObject({
@@ -45,6 +46,7 @@ Deno.test({
   ignore,
   fn: async () => {
     const { kc } = await cluster();
+    const k8s = await clientNode();
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const name = `dn42op-cp-nsdel-${crypto.randomUUID().slice(0, 8)}`;
     await core.createNamespace({ body: { metadata: { name } } });

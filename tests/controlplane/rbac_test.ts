@@ -1,6 +1,6 @@
 /** RBAC with minted client-certificate identities: denied (403) until a Role allows, admin always allowed. */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl, mintIdentity, withNamespace } from "../../kit/cluster.ts";
 import { ensureWidgetCrd, GROUP, PLURAL, statusOf, widget, widgets } from "./widget.ts";
@@ -14,6 +14,7 @@ Deno.test({
       await ensureWidgetCrd();
       const group = "dn42op-cp-readers";
       const alice = await mintIdentity("dn42op-cp-alice", [group]);
+      const k8s = await clientNode();
       const asAlice = alice.kc.makeApiClient(k8s.CustomObjectsApi);
       const asAdmin = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);

@@ -1,6 +1,6 @@
 /** The cluster tooling itself: versions, kubectl apply -k, ValidatingAdmissionPolicy, reuse of a running cluster. */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { stringify } from "yaml";
 import { clusterUp } from "../../scripts/cluster.ts";
 import { skipUnless } from "../helpers/caps.ts";
@@ -45,6 +45,7 @@ Deno.test({
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
+      const k8s = await clientNode();
       const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace, name: "kust" });
       assert.deepEqual(cm.data, { k: "v" });
       assert.equal(cm.metadata?.labels?.["app.kubernetes.io/part-of"], "dn42op-cp-test");
@@ -56,6 +57,7 @@ Deno.test({
   ignore,
   fn: () =>
     withNamespace(async ({ kc, namespace }) => {
+      const k8s = await clientNode();
       const adm = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
       const core = kc.makeApiClient(k8s.CoreV1Api);
       const name = namespace; // unique, cluster-scoped objects named after the test namespace

@@ -2,10 +2,11 @@
  * A test-only CustomResourceDefinition (`widgets.test.dn42op.io`, namespaced, status subresource, schema with
  * bounds) that the control-plane tests install themselves, so they do not depend on the project's CRDs.
  */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { ApiClient } from "../../scripts/controlplane/api.ts";
 import { applyCrds, type Crd, waitCrdsServed } from "../../scripts/controlplane/crds.ts";
 import { cluster } from "../../kit/cluster.ts";
+import { clientNode } from "../../kit/k8s.ts";
 
 export const GROUP = "test.dn42op.io";
 export const VERSION = "v1";
@@ -84,7 +85,7 @@ export async function statusOf(p: Promise<unknown>): Promise<number> {
   try {
     await p;
   } catch (e) {
-    if (e instanceof k8s.ApiException) return e.code;
+    if (e instanceof (await clientNode()).ApiException) return e.code;
     throw e;
   }
   return 200;

@@ -5,7 +5,7 @@
  * the test's watched namespace; the agent's ServiceAccount and Pod are in the test's system namespace.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl } from "../../kit/cluster.ts";
 import { startAgent } from "../../kit/agent.ts";
@@ -27,7 +27,6 @@ import {
 import { until } from "../../kit/wait.ts";
 
 const G = "networking.dn42.io";
-const MERGE = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const KINDS = [
   "ServiceAccount",
   "Role",
@@ -46,6 +45,7 @@ async function setup(ns: Namespaces, program: "wg-controller" | "nl-controller")
   const node = `${ns.watched}-node`;
   await agentPod(ns.system, SERVICE_ACCOUNTS[program], node, "agent");
   const kubeconfig = await tokenKubeconfig(await saToken(ns.system, SERVICE_ACCOUNTS[program], "agent"), program);
+  const k8s = await clientNode();
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
   return {
@@ -92,6 +92,7 @@ Deno.test({
   fn: () =>
     withNamespaces(async (ns, { namespace, kc: admin }) => {
       const s = await setup(ns, "wg-controller");
+      const k8s = await clientNode();
       const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
       const res = { group: G, version: "v1alpha1", namespace, plural: "wireguardinterfaces" };
       try {
@@ -111,7 +112,8 @@ Deno.test({
         assert.equal((await statusOf(writeStatus("wg-own"))).code, 200, "its own node's status");
 
         // Finalizer patches: own node allowed, other node refused.
-        const patch = (name: string, body: unknown) => s.api.patchNamespacedCustomObject({ ...res, name, body }, MERGE);
+        const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+        const patch = (name: string, body: unknown) => s.api.patchNamespacedCustomObject({ ...res, name, body }, merge);
         assert.equal((await statusOf(patch("wg-own", { metadata: { finalizers: ["x.dn42.io/f"] } }))).code, 200);
         assert.equal((await statusOf(patch("wg-other", { metadata: { finalizers: ["x.dn42.io/f"] } }))).code, 403);
         // Claiming B's object by rewriting spec.node: the CRD already refuses it (spec.node is immutable, 422); the
@@ -123,7 +125,7 @@ Deno.test({
         assert.equal(
           (await statusOf(adminApi.patchNamespacedCustomObject(
             { ...res, name: "wg-own", body: { metadata: { finalizers: null } } },
-            MERGE,
+            merge,
           ))).code,
           200,
         );
@@ -140,6 +142,7 @@ Deno.test({
     withNamespaces(async (ns, { namespace, kc: admin }) => {
       const s = await setup(ns, "wg-controller");
       const unbound = await tokenKubeconfig(await saToken(ns.system, SERVICE_ACCOUNTS["wg-controller"]), "unbound");
+      const k8s = await clientNode();
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(unbound);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -169,6 +172,7 @@ Deno.test({
   fn: () =>
     withNamespaces(async (ns, { namespace, kc: admin }) => {
       const s = await setup(ns, "nl-controller");
+      const k8s = await clientNode();
       const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
       const res = { group: G, version: "v1alpha1", namespace, plural: "netlinkinterfaces" };
       try {
@@ -254,6 +258,7 @@ Deno.test({
   fn: () =>
     withNamespaces(async (ns, { namespace, kc: admin }) => {
       const s = await setup(ns, "wg-controller");
+      const k8s = await clientNode();
       const adminApi = admin.makeApiClient(k8s.CustomObjectsApi);
       const res = { group: G, version: "v1alpha1", namespace, plural: "wireguardinterfaces" };
       const stateDir = await Deno.makeTempDir({ prefix: "dn42op-sh-wg-" });

@@ -3,7 +3,7 @@
  * ServiceAccount (so the Role is also enough).
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl } from "../../kit/cluster.ts";
@@ -76,6 +76,7 @@ Deno.test({
         env: { LOG: log },
         stdin: "null",
       }).spawn();
+      const k8s = await clientNode();
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const core = kc.makeApiClient(k8s.CoreV1Api);
       const wgi = { group: G, version: "v1alpha1", namespace, plural: "wireguardinterfaces" };

@@ -5,7 +5,7 @@
  * removes what it made (the namespace dn42op-system only if it created it).
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { parseAllDocuments } from "yaml";
 import { programCommand, ROOT } from "../../scripts/programs.ts";
 import { skipUnless } from "../helpers/caps.ts";
@@ -35,6 +35,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const { kc } = await cluster();
+    const k8s = await clientNode();
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const api = kc.makeApiClient(k8s.CustomObjectsApi);
     const { system, watched, heartbeats } = BASE_NAMESPACES;

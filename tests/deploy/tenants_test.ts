@@ -5,7 +5,8 @@
  * is stored. The policies are the base's, renamed per test and bound to the test's namespace only.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { type Identity, kubectl, mintIdentity } from "../../kit/cluster.ts";
 import { until } from "../../kit/wait.ts";
@@ -42,7 +43,8 @@ interface Caller {
   replace(o: Obj): Promise<CallOutcome>;
 }
 
-function caller(kc: k8s.KubeConfig, namespace: string): Caller {
+async function caller(kc: k8s.KubeConfig, namespace: string): Promise<Caller> {
+  const k8s = await clientNode();
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const res = (o: Obj) => ({ group: G, version: "v1alpha1", namespace, plural: plural(o) });
   return {
@@ -122,8 +124,8 @@ function withTenant(
     const user = await mintIdentity(`dn42op-ten-tenant-${crypto.randomUUID().slice(0, 6)}`);
     try {
       await apply([...policies, ...tenantRole(namespace, user.user)]);
-      const tenant = caller(user.kc, namespace);
-      const admin = caller(kc, namespace);
+      const tenant = await caller(user.kc, namespace);
+      const admin = await caller(kc, namespace);
       // In force once the tenant's host-namespace link is refused (until then dry runs may pass).
       await until(
         "the tenant policies to be enforced",

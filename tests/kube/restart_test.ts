@@ -5,7 +5,7 @@
  * it delivers what changed meanwhile and its cache ends consistent.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { clusterDown, clusterUp } from "../../scripts/cluster.ts";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
@@ -30,6 +30,7 @@ Deno.test({
     // No CRDs at start (the Widget CRD is installed below); a directory without *.yaml files says so.
     const info = await clusterUp({ dir, ownerPid: Deno.pid, crdDir: `${dir}/no-crds`, log: () => {} });
     let restartedPid: number | undefined;
+    const k8s = await clientNode();
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(info.kubeconfig);
     const client = new KubeClient(kc);

@@ -6,7 +6,7 @@
  * does) is trusted.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNamespace } from "../../kit/cluster.ts";
 import { KubeClient } from "../../src/kube/client.ts";
@@ -73,6 +73,7 @@ Deno.test({
   fn: () =>
     withNamespace(async ({ kc, namespace: ns }) => {
       const client = new KubeClient(kc);
+      const k8s = await clientNode();
       const core = kc.makeApiClient(k8s.CoreV1Api);
       const name = planKeySecretName("p");
       // The plan exists before its controller runs; someone plants its key Secret, owner reference included.

@@ -5,7 +5,8 @@
  * an administrator opts in with the object's annotation; deleting the bridge never deletes eth0.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
@@ -24,7 +25,6 @@ import {
 import { until } from "../../../kit/wait.ts";
 
 const METRICS = "127.0.0.1:18081";
-const MERGE = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
 /** The Ready condition once it has `reason`. */
 function readyWith(api: k8s.CustomObjectsApi, ns: string, name: string, reason: string): Promise<Obj> {
@@ -36,6 +36,7 @@ function readyWith(api: k8s.CustomObjectsApi, ns: string, name: string, reason: 
 
 /** Warning Events of object `name`. */
 async function warnings(ns: string, name: string): Promise<k8s.CoreV1Event[]> {
+  const k8s = await clientNode();
   const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
   const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
   return list.items.filter((e) => e.type === "Warning");
@@ -119,10 +120,12 @@ Deno.test({
         assert.doesNotMatch(await node.ip("-d", "link", "show", "docker0"), /alias/);
 
         // An administrator opts in, per object and per link.
+        const k8s = await clientNode();
+        const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
         const annotate = (name: string, links: string) =>
           api.patchNamespacedCustomObject(
             { ...NLI, namespace, name, body: { metadata: { annotations: { [ADOPT_ANNOTATION]: links } } } },
-            MERGE,
+            merge,
           );
         await annotate("uplink", "eth0");
         await ready(api, namespace, "uplink");

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { missing, skipUnless } from "../../helpers/caps.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { withNetns } from "../../../kit/netns.ts";
 import { vethExample } from "../../node/netlink/examples.ts";
 import {
@@ -83,6 +83,7 @@ Deno.test({
               .length;
             return n >= 2 && n;
           }, WAIT_MS);
+          const k8s = await clientNode();
           const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
           const evs = (await core.listNamespacedEvent({
             namespace: ns,

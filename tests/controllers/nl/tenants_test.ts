@@ -5,7 +5,7 @@
  * other objects (it never blocks). A deletion while the container runtime does not answer keeps the finalizer.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
 import { startService, stopService } from "../../../lab/podman/service.ts";
 import { ensureContainersProfile, withPodman } from "../../lab/podman_fixture.ts";
@@ -131,6 +131,7 @@ Deno.test({
             /cannot confirm that link br-del is gone \(.*unreachable.*\); the finalizer stays until it is: attempt \d+, next in \d+ s/,
           );
           assert.match(await inC(), /br-del/, "the link is still there, and so is the object");
+          const k8s = await clientNode();
           const events = await (await cluster()).kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({
             namespace,
             fieldSelector: "involvedObject.name=br-del,reason=DeletionBlocked",

@@ -5,7 +5,7 @@
  * behind by an object that is gone.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { ensureContainersProfile, withPodman } from "../../lab/podman_fixture.ts";
 import { startService, stopService } from "../../../lab/podman/service.ts";
 import { cluster } from "../../../kit/cluster.ts";
@@ -58,6 +58,7 @@ Deno.test({
             new RegExp(`cannot confirm that .*${n}.* is gone \\(.*\\); the finalizer stays until it is: attempt \\d+`),
           );
           assert.match(await links(), new RegExp(n), "the tunnel is still there, and so is its object");
+          const k8s = await clientNode();
           const events = await (await cluster()).kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({
             namespace: ns,
             fieldSelector: "involvedObject.name=d1,reason=DeletionBlocked",

@@ -4,7 +4,7 @@
  * eth0 exactly as it was, and the agent keeps serving the node's other objects.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { generatePrivateKey } from "../../../src/wireguard/key.ts";
 import { metricValue } from "../../../kit/agent.ts";
 import { cluster } from "../../../kit/cluster.ts";
@@ -75,6 +75,7 @@ Deno.test({
             );
         const p0 = await passes();
         await until("10 more passes", async () => (await passes()) >= p0 + 10, 120_000, 250);
+        const k8s = await clientNode();
         const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
         const events = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: "involvedObject.name=uplink" }))
           .items.filter((e) => e.type === "Warning");

@@ -4,7 +4,7 @@
  * the stored object stays inside what the API server stores, and one allowed IP more is refused at admission.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { MAX_PEERS, MAX_TOTAL_ALLOWED_IPS } from "../../../src/api/wireguard_interface.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { metricValue } from "../../../kit/agent.ts";

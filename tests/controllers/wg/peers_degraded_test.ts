@@ -5,7 +5,7 @@
  * nothing repeats across many polls.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { type Agent, metricValue } from "../../../kit/agent.ts";
 import { until } from "../../../kit/wait.ts";
@@ -28,6 +28,7 @@ async function peers(agent: Agent, stateDir: string, name: string): Promise<Map<
 
 /** Warning Events of object `name`: reason → [count, message]. */
 async function warnings(ns: string, name: string): Promise<Map<string, [number, string]>> {
+  const k8s = await clientNode();
   const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
   const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
   return new Map(list.items.filter((e) => e.type === "Warning").map((e) => [e.reason!, [e.count ?? 1, e.message!]]));
@@ -72,6 +73,7 @@ Deno.test({
         assert.equal((await peers(agent, stateDir, name)).get(b)?.[0], psk);
 
         // The Secret goes, peer d is removed, peer c names a host that does not resolve.
+        const k8s = await clientNode();
         const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
         await core.deleteNamespacedSecret({ namespace: ns, name: "psk-b" });
         await patchSpec(ns, "w", {

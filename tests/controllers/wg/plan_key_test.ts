@@ -4,7 +4,7 @@
  * refused with KeySecretNotTrusted and one Event, no link is made with it; with the matching record the link comes up.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { PLAN_PUBLIC_KEY_ANNOTATION } from "../../../src/api/constants.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { cluster } from "../../../kit/cluster.ts";
@@ -48,6 +48,7 @@ Deno.test({
         assert.ok(c.message.includes(pub) && c.message.includes(recorded), c.message);
         assert.ok(!c.message.includes(key.toBase64()), "never the private key");
         assert.doesNotMatch(await agent.host.ip("-br", "link"), new RegExp(name), "no link with the refused key");
+        const k8s = await clientNode();
         const events = await (await cluster()).kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({
           namespace: ns,
           fieldSelector: `involvedObject.name=${child.metadata.name},reason=KeySecretNotTrusted`,

@@ -7,7 +7,7 @@
  *   status catches up once the server is back.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import { clientNode } from "../../../kit/k8s.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { type Agent, metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
@@ -85,6 +85,7 @@ Deno.test({
 
         // Rotation: a new key in the Secret reaches the device and the status within the resync period + a poll.
         const fresh = await keypair();
+        const k8s = await clientNode();
         const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
         const t0 = performance.now();
         await core.patchNamespacedSecret(

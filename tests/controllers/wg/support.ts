@@ -1,7 +1,7 @@
 /** wg-controller e2e helpers: objects, Secrets, readiness, kernel snapshots, an agent per scenario. */
-import * as k8s from "@kubernetes/client-node";
 import { type Agent, customApi, startAgent } from "../../../kit/agent.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
+import { clientNode } from "../../../kit/k8s.ts";
 import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { wg } from "../../helpers/wgtool.ts";
 
@@ -38,6 +38,7 @@ export async function read(namespace: string, name: string): Promise<Obj | null>
 
 /** Merge-patches a WGI's spec. */
 export async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  const k8s = await clientNode();
   await (await customApi()).patchNamespacedCustomObject(
     { ...WGI, namespace, name, body: { spec } },
     k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
@@ -51,6 +52,7 @@ export async function remove(namespace: string, name: string): Promise<void> {
 
 /** A Secret whose data[key] is the raw 32 key bytes (the reference's format). */
 export async function secret(namespace: string, name: string, base64Key: string, key = "privatekey"): Promise<void> {
+  const k8s = await clientNode();
   const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
   await core.createNamespacedSecret({ namespace, body: { metadata: { name }, data: { [key]: base64Key } } });
 }
