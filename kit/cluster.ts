@@ -15,12 +15,11 @@
  * A failing build or start is an error of the test that asked for the cluster, never a skip.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { type ClusterInfo, clusterUp, readClusterState } from "../scripts/cluster.ts";
+import type { ClusterInfo } from "../scripts/cluster.ts";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { clientNode } from "./k8s.ts";
 import { exec } from "./proc.ts";
 import { readKubeconfig, renderKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
-import { issueCert, loadCa } from "../scripts/controlplane/pki.ts";
 
 /** The shared control plane as tests see it. */
 export interface TestCluster {
@@ -45,6 +44,8 @@ let shared: Promise<TestCluster> | undefined;
 async function provide(): Promise<TestCluster> {
   const given = Deno.env.get("DN42OP_KUBECONFIG");
   let kubeconfigPath: string, info: ClusterInfo | null;
+  // Loaded here, not statically: the cluster tooling's graph includes @peculiar/x509 (see ./k8s.ts for why).
+  const { clusterUp, readClusterState } = await import("../scripts/cluster.ts");
   if (given) {
     kubeconfigPath = given;
     info = await readClusterState(given.replace(/\/[^/]*$/, ""));
@@ -122,6 +123,7 @@ export async function mintIdentity(user: string, groups: string[] = []): Promise
     throw new ClusterFixtureError(`mintIdentity: ${c.dir} has no state.json, so its client CA key is unknown`);
   }
   const pki = c.info.pki;
+  const { issueCert, loadCa } = await import("../scripts/controlplane/pki.ts");
   const ca = await loadCa(
     await Deno.readTextFile(`${pki}/client-ca.crt`),
     await Deno.readTextFile(`${pki}/client-ca.key`),
