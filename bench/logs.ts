@@ -8,5 +8,5 @@ export async function keepLogs(logDir: string, name: string): Promise<void> {
   for await (const e of Deno.readDir(logDir)) {
     if (e.isFile) await Deno.copyFile(`${logDir}/${e.name}`, `${dest}${e.name}`);
   }
-  console.log(`controller logs of this run: ${dest}`);
+  console.error(`controller logs of this run: ${dest}`); // stderr: a bench's last stdout line is its JSON
 }
