@@ -81,9 +81,11 @@ function handle(paths: ServicePaths, pid: number, child?: Deno.ChildProcess): Po
 
 /**
  * Starts the service on `paths.socketPath` unless one recorded in `paths.pidFile` already answers there
- * (idempotent), and waits until `GET /_ping` answers. Output goes to `paths.logFile`.
+ * (idempotent), and waits until `GET /_ping` answers (up to `timeoutMs`: at the start of the suite, beside the
+ * heaviest end-to-end files, the type check and the kernel tier's boot, 15 s was not always enough; a service that
+ * exits fails at once). Output goes to `paths.logFile`.
  */
-export async function startService(podman: Podman, paths: ServicePaths, timeoutMs = 15_000): Promise<PodmanService> {
+export async function startService(podman: Podman, paths: ServicePaths, timeoutMs = 60_000): Promise<PodmanService> {
   const old = await readPid(paths.pidFile);
   if (old && await isOurService(old, paths.socketPath) && await answers(paths.socketPath)) return handle(paths, old);
   if (old && await isOurService(old, paths.socketPath)) await killAndWait(old);

@@ -28,6 +28,7 @@ Deno.test({
     if (swept.length) console.log(`swept stale e2e leftovers: ${swept.join(", ")}`);
     await withNamespace(async (k) => {
       const o = freshInstance(PREFIX, k.namespace, k.kubeconfigPath, k.server);
+      o.topology.backend = "podman"; // no fallback: a podman failure fails with its own message
       try {
         const inst = await instanceUp(o);
         if (inst.topology.containers.kind !== "podman") throw new Error("podman containers expected");
