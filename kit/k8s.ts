@@ -15,3 +15,9 @@ let loaded: Promise<typeof import("@kubernetes/client-node")> | undefined;
 export function clientNode(): Promise<typeof import("@kubernetes/client-node")> {
   return loaded ??= import("@kubernetes/client-node");
 }
+
+/** Request options that send a patch as a JSON merge patch (client-node's default is a JSON patch). */
+export async function mergePatch() {
+  const k8s = await clientNode();
+  return k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+}

@@ -11,12 +11,11 @@
  * Start: `setsid nsenter --net=<netns path> unshare --mount --propagation private sh -c 'exec >><stateDir>/<name>.log
  * 2>&1 </dev/null; mount --bind <stateDir>/run /var/run && exec wireguard-go -f <name>'`. Each step execs the next, so
  * the PID we spawn ends up as wireguard-go's own. The start waits until the socket file exists (woken by an inotify
- * watch of the socket directory, with checks at growing intervals as the fallback: under load a daemon takes
- * seconds, and every check costs) and then until the daemon answers; a daemon
- * that is slow to answer is waited for up to the start timeout, not killed at its first slow answer. nsenter takes any namespace path (a bind mount under
- * /run/netns or a container's /proc/PID/ns/net). wireguard-go creates its TUN link and its UDP socket in the network
- * namespace it starts in; setsid detaches it from our process group and its output goes to a file, so it survives a
- * restart of ours.
+ * watch of the socket directory, with checks at growing intervals as the fallback: under load a daemon takes seconds,
+ * and every check costs) and then until the daemon answers; a daemon that is slow to answer is waited for up to the
+ * start timeout, not killed at its first slow answer. nsenter takes any namespace path (a bind mount under /run/netns
+ * or a container's /proc/PID/ns/net). wireguard-go creates its TUN link and its UDP socket in the network namespace it
+ * starts in; setsid detaches it from our process group and its output goes to a file, so it survives a restart of ours.
  *
  * Adopt: after our restart, a device is found by its UAPI socket plus the PID recorded in `<stateDir>/<name>.pid`
  * (checked against /proc: command line and, if given, network namespace). Daemons of the earlier layout (PID files

@@ -3,7 +3,7 @@
  * is rejected with a message naming the offending field; immutable fields stay immutable.
  */
 import assert from "node:assert/strict";
-import { clientNode } from "../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../kit/cluster.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
@@ -146,7 +146,7 @@ Deno.test({
       await ensureCrds();
       const k8s = await clientNode();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
-      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+      const merge = await mergePatch();
       const patch = (obj: Obj, spec: Record<string, unknown>) =>
         co.patchNamespacedCustomObject({
           group: GROUP,

@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import type * as k8s from "@kubernetes/client-node";
-import { clientNode } from "../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl, withNamespace } from "../../kit/cluster.ts";
 import { GROUP, KINDS, VERSION } from "../../src/api/constants.ts";
@@ -101,7 +101,7 @@ async function putStatus(kc: k8s.KubeConfig, namespace: string, obj: Obj, status
       body: { status },
       fieldValidation: "Strict",
     },
-    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    await mergePatch(),
   ) as Promise<Obj>;
 }
 

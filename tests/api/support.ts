@@ -3,7 +3,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { GROUP, type KindName, KINDS, VERSION } from "../../src/api/constants.ts";
 import { kubectl } from "../../kit/cluster.ts";
-import { clientNode } from "../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../kit/k8s.ts";
 
 /** Test namespaces of this area. */
 export const NS_OPTS = { prefix: "dn42op-api-" };
@@ -140,7 +140,7 @@ export async function rejection(call: Promise<unknown>): Promise<string> {
 export async function dropFinalizers(kc: k8s.KubeConfig, namespace: string): Promise<void> {
   const k8s = await clientNode();
   const co = kc.makeApiClient(k8s.CustomObjectsApi);
-  const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+  const merge = await mergePatch();
   for (const k of Object.values(KINDS)) {
     const list = await co.listNamespacedCustomObject({
       group: GROUP,

@@ -1,6 +1,6 @@
 /** Custom resources on the real apiserver: CRUD, schema validation, watch, status subresource, 409, finalizers. */
 import assert from "node:assert/strict";
-import { clientNode } from "../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNamespace } from "../../kit/cluster.ts";
 import { ensureWidgetCrd, statusOf, type Widget, widget, widgets } from "./widget.ts";
@@ -16,7 +16,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
       const k8s = await clientNode();
-      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+      const merge = await mergePatch();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const created: Widget = await co.createNamespacedCustomObject({ ...w, body: widget(namespace, "a") });
@@ -60,7 +60,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
       const k8s = await clientNode();
-      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+      const merge = await mergePatch();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const seen: string[] = [];
@@ -92,7 +92,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
       const k8s = await clientNode();
-      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+      const merge = await mergePatch();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const created: Widget = await co.createNamespacedCustomObject({
@@ -155,7 +155,7 @@ Deno.test({
     withNamespace(async ({ kc, namespace }) => {
       await ensureWidgetCrd();
       const k8s = await clientNode();
-      const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+      const merge = await mergePatch();
       const co = kc.makeApiClient(k8s.CustomObjectsApi);
       const w = widgets(namespace);
       const body = widget(namespace, "f");

@@ -5,7 +5,7 @@
  * the test's watched namespace; the agent's ServiceAccount and Pod are in the test's system namespace.
  */
 import assert from "node:assert/strict";
-import { clientNode } from "../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../kit/k8s.ts";
 import { skipUnless } from "../helpers/caps.ts";
 import { kubectl } from "../../kit/cluster.ts";
 import { startAgent } from "../../kit/agent.ts";
@@ -112,7 +112,7 @@ Deno.test({
         assert.equal((await statusOf(writeStatus("wg-own"))).code, 200, "its own node's status");
 
         // Finalizer patches: own node allowed, other node refused.
-        const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+        const merge = await mergePatch();
         const patch = (name: string, body: unknown) => s.api.patchNamespacedCustomObject({ ...res, name, body }, merge);
         assert.equal((await statusOf(patch("wg-own", { metadata: { finalizers: ["x.dn42.io/f"] } }))).code, 200);
         assert.equal((await statusOf(patch("wg-other", { metadata: { finalizers: ["x.dn42.io/f"] } }))).code, 403);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type * as k8s from "@kubernetes/client-node";
-import { clientNode } from "../../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../../kit/k8s.ts";
 import { metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
@@ -120,8 +120,7 @@ Deno.test({
         assert.doesNotMatch(await node.ip("-d", "link", "show", "docker0"), /alias/);
 
         // An administrator opts in, per object and per link.
-        const k8s = await clientNode();
-        const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+        const merge = await mergePatch();
         const annotate = (name: string, links: string) =>
           api.patchNamespacedCustomObject(
             { ...NLI, namespace, name, body: { metadata: { annotations: { [ADOPT_ANNOTATION]: links } } } },

@@ -4,7 +4,7 @@
  * refused with KeySecretNotTrusted and one Event, no link is made with it; with the matching record the link comes up.
  */
 import assert from "node:assert/strict";
-import { clientNode } from "../../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../../kit/k8s.ts";
 import { PLAN_PUBLIC_KEY_ANNOTATION } from "../../../src/api/constants.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { cluster } from "../../../kit/cluster.ts";
@@ -63,7 +63,7 @@ Deno.test({
             name: child.metadata.name,
             body: { metadata: { annotations: { [PLAN_PUBLIC_KEY_ANNOTATION]: pub } } },
           },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+          await mergePatch(),
         );
         await until(
           "Ready",

@@ -7,7 +7,7 @@
  *   status catches up once the server is back.
  */
 import assert from "node:assert/strict";
-import { clientNode } from "../../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../../kit/k8s.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
 import { type Agent, metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
@@ -90,7 +90,7 @@ Deno.test({
         const t0 = performance.now();
         await core.patchNamespacedSecret(
           { namespace: ns, name: "k0", body: { data: { privatekey: fresh.priv } } },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+          await mergePatch(),
         );
         const bound = (RESYNC_S + POLL_S) * 1000;
         const o = await until(

@@ -1,7 +1,7 @@
 /** wg-controller e2e helpers: objects, Secrets, readiness, kernel snapshots, an agent per scenario. */
 import { type Agent, customApi, startAgent } from "../../../kit/agent.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
-import { clientNode } from "../../../kit/k8s.ts";
+import { clientNode, mergePatch } from "../../../kit/k8s.ts";
 import { type TestNetns, withNetns } from "../../../kit/netns.ts";
 import { wg } from "../../helpers/wgtool.ts";
 
@@ -38,10 +38,9 @@ export async function read(namespace: string, name: string): Promise<Obj | null>
 
 /** Merge-patches a WGI's spec. */
 export async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  const k8s = await clientNode();
   await (await customApi()).patchNamespacedCustomObject(
     { ...WGI, namespace, name, body: { spec } },
-    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    await mergePatch(),
   );
 }
 
