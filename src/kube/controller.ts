@@ -154,6 +154,11 @@ export class Controller<T extends KubeObject> {
         );
         log.v(4).info("successfully synced", { controller: name, key, ms: Math.round(performance.now() - t0) });
       } catch (e) {
+        if (signal.aborted) {
+          // Stopping: the reconcile was cancelled, not failed; the next agent's first pass covers the key.
+          log.v(1).info("reconcile cancelled by shutdown", { controller: name, key });
+          continue;
+        }
         metrics?.observeReconcile(name, "error", (performance.now() - t0) / 1000);
         log.error("error syncing; requeuing for later retry", {
           controller: name,

@@ -210,7 +210,7 @@ export class NamespaceResolver {
   /**
    * Resolves `p` to a namespace handle. Throws {@link PlacementError}: PlacementNotFound when the target does not
    * exist or is not a network namespace file, PlacementForbidden for pid ≤ 1 or a non-host placement that reaches
-   * the agent's own or the node's namespace.
+   * the agent's own or the node's namespace; once `signal` aborts, its reason instead.
    */
   async resolve(p: Placement, signal?: AbortSignal): Promise<NsTarget> {
     const pk = placementKey(p);
@@ -219,6 +219,8 @@ export class NamespaceResolver {
     try {
       found = await this.#path(p, signal);
     } catch (e) {
+      // Cancelled (the agent is stopping): not a fact about the placement, so no condition or Event may say so.
+      if (signal?.aborted) throw signal.reason ?? e;
       const held = await this.#stillHeld(pk, e);
       if (held) return held;
       throw e;

@@ -165,6 +165,41 @@ Deno.test("fake API: controller reconciles, retries errors with backoff, writes 
   }
 });
 
+Deno.test("fake API: a reconcile cancelled by the controller's stop is no error: not counted, not retried", async () => {
+  const api = new FakeApiServer();
+  const client = api.client();
+  const inf = new Informer<Widget>(client, { resource: WIDGETS, namespace: "ns" });
+  const metrics = quiet();
+  let started!: () => void;
+  const inFlight = new Promise<void>((r) => started = r);
+  let calls = 0;
+  const ctl = new Controller<Widget>({
+    name: "cancel-test",
+    informer: inf,
+    metrics,
+    reconcile: (_key, signal) =>
+      new Promise((_, reject) => {
+        calls++;
+        started();
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      }),
+  });
+  const ac = new AbortController();
+  const running = ctl.run(ac.signal);
+  try {
+    await client.create(WIDGETS, "ns", widget("w"));
+    await inFlight;
+  } finally {
+    ac.abort();
+    await running;
+    await inf.stop();
+  }
+  assert.equal(calls, 1);
+  const { body: text } = await metrics.exposition();
+  assert.doesNotMatch(text, /controller_runtime_reconcile_total\{controller="cancel-test",result="error"\} [1-9]/);
+  assert.doesNotMatch(text, /controller_runtime_reconcile_errors_total\{controller="cancel-test"\} [1-9]/);
+});
+
 Deno.test("fake API: conflicting writes get 409, a failed JSON patch test 422, delete preconditions 409", async () => {
   const client = new FakeApiServer().client();
   const w = await client.create(WIDGETS, "ns", widget("w"));

@@ -1,7 +1,8 @@
 /**
  * A busy container runtime is not a missing container: when the Docker API is reached but does not answer in time,
  * a docker placement keeps the namespace of its last lookup while the PID found then still has that namespace; a
- * refused connection, a container that went away or a new namespace behind the PID end that.
+ * refused connection, a container that went away or a new namespace behind the PID end that. A lookup cancelled
+ * because the agent stops is no placement error at all.
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
@@ -67,4 +68,30 @@ Deno.test({
         await sleeper.status;
       }
     }, { tag: "pl" }),
+});
+
+Deno.test({
+  name: "placement: a lookup cancelled by the agent's shutdown rejects with the cancellation, not a PlacementError",
+  fn: async () => {
+    let asked!: () => void;
+    const lookupStarted = new Promise<void>((r) => asked = r);
+    const hanging = {
+      pid: (_: string, signal?: AbortSignal) =>
+        new Promise<number>((_, reject) => {
+          asked();
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        }),
+    } as unknown as DockerClient;
+    const r = new NamespaceResolver({ docker: hanging });
+    try {
+      const stop = new AbortController();
+      const resolving = r.resolve({ kind: "docker", name: "agent1" }, stop.signal);
+      await lookupStarted;
+      const reason = new DOMException("agent stopping", "AbortError");
+      stop.abort(reason);
+      await assert.rejects(resolving, (e) => e === reason);
+    } finally {
+      await r.close();
+    }
+  },
 });
