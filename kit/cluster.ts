@@ -18,6 +18,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { ClusterInfo } from "../scripts/cluster.ts";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { clientNode } from "./k8s.ts";
+import { withFileLock } from "./lock.ts";
 import { exec } from "./proc.ts";
 import { readKubeconfig, renderKubeconfig } from "../scripts/controlplane/kubeconfig.ts";
 
@@ -63,6 +64,16 @@ async function provide(): Promise<TestCluster> {
 /** The shared control plane, started on first use (see the module doc). A failed start fails every caller. */
 export function cluster(): Promise<TestCluster> {
   return shared ??= provide();
+}
+
+/**
+ * Runs `fn` while no other test of this cluster works in the fixed namespace `namespace`: the tests that must use
+ * `default` (the reference's examples and commands, unchanged) take turns; every other test gets its own namespace
+ * from {@link withNamespace}.
+ */
+export async function withFixedNamespace<T>(namespace: string, fn: (c: TestCluster) => Promise<T>): Promise<T> {
+  const c = await cluster();
+  return await withFileLock(`${c.dir}/namespace-${namespace}.lock`, () => fn(c));
 }
 
 /** What {@link withNamespace} hands to the test body. */

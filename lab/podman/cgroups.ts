@@ -7,6 +7,7 @@
  * namespace it shares with its parent processes (the machine's own view).
  */
 
+import { withFileLock } from "../../kit/lock.ts";
 import { run } from "../../kit/proc.ts";
 
 /** One mount to make. */
@@ -83,18 +84,27 @@ async function inPrivateMountNs(): Promise<boolean> {
 
 let once: Promise<"present" | "mounted" | "left-alone"> | undefined;
 
+/** Serialises {@link ensureCgroupMounts} between processes (the test runner's share one mount namespace). */
+const LOCK_DIR = "/run/dn42op";
+
 /**
  * Makes the cgroup hierarchies visible under /sys/fs/cgroup if they are missing and this process runs in a
- * private mount namespace (as under `ip netns exec`). Returns what it found or did; runs once per process.
+ * private mount namespace (as under `ip netns exec`). Returns what it found or did; runs once per process. Processes
+ * sharing that mount namespace take turns, so none mounts its tmpfs over another's half-made layout.
  */
 export function ensureCgroupMounts(): Promise<"present" | "mounted" | "left-alone"> {
+  const present = async () => hasCgroupMounts(await Deno.readTextFile("/proc/self/mountinfo"));
   return once ??= (async () => {
-    if (hasCgroupMounts(await Deno.readTextFile("/proc/self/mountinfo"))) return "present";
+    if (await present()) return "present";
     if (Deno.uid() !== 0 || !await inPrivateMountNs()) return "left-alone";
-    for (const m of cgroupMountsFor(await Deno.readTextFile("/proc/self/cgroup"))) {
-      await Deno.mkdir(m.target, { recursive: true });
-      await run(["mount", "-t", m.fstype, ...(m.options ? ["-o", m.options] : []), m.fstype, m.target]);
-    }
-    return "mounted";
+    await Deno.mkdir(LOCK_DIR, { recursive: true });
+    return await withFileLock(`${LOCK_DIR}/cgroup-mounts.lock`, async () => {
+      if (await present()) return "present";
+      for (const m of cgroupMountsFor(await Deno.readTextFile("/proc/self/cgroup"))) {
+        await Deno.mkdir(m.target, { recursive: true });
+        await run(["mount", "-t", m.fstype, ...(m.options ? ["-o", m.options] : []), m.fstype, m.target]);
+      }
+      return "mounted";
+    });
   })();
 }

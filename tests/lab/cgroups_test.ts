@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { cgroupMountsFor, hasCgroupMounts } from "../../lab/podman/cgroups.ts";
+import { exec } from "../../kit/proc.ts";
+import { withNetns } from "../../kit/netns.ts";
+import { skipUnless } from "../helpers/caps.ts";
 
 Deno.test("cgroupMountsFor: hybrid v1 layout of this machine, named hierarchy, v2 at unified", () => {
   const text = "9:name=systemd:/\n8:pids:/\n2:cpuacct:/\n1:cpu:/\n4:memory:/process_api/a0\n3:cpu,cpuacct:/x\n0::/\n";
@@ -35,4 +38,29 @@ Deno.test("hasCgroupMounts tells a netns-exec sysfs from the machine's view", ()
   assert.equal(hasCgroupMounts(netnsExec), false);
   assert.equal(hasCgroupMounts("30 22 0:27 / /sys/fs/cgroup rw - tmpfs tmpfs rw"), false, "tmpfs alone is not enough");
   assert.equal(hasCgroupMounts("9 1 0:9 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw"), true);
+});
+
+Deno.test({
+  name: "ensureCgroupMounts: processes sharing one `ip netns exec` mount namespace take turns; each sees the layout",
+  ignore: skipUnless("root"),
+  fn: () =>
+    withNetns(async (ns) => {
+      const script = `import { ensureCgroupMounts } from "${new URL("../../lab/podman/cgroups.ts", import.meta.url)}";
+console.log(await ensureCgroupMounts());`;
+      const each = `"${Deno.execPath()}" eval --quiet '${script}'`;
+      // Six at once in the fresh mount namespace `ip netns exec` gives: one mounts, the others find its layout.
+      const r = await exec([
+        "ip",
+        "netns",
+        "exec",
+        ns.name,
+        "sh",
+        "-c",
+        `for i in 1 2 3 4 5 6; do ${each} & done; wait`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const said = r.stdout.trim().split("\n").sort();
+      assert.equal(said.length, 6, `${r.stdout}\n${r.stderr}`);
+      assert.deepEqual(said, ["mounted", "present", "present", "present", "present", "present"], r.stderr);
+    }, { tag: "cg" }),
 });
