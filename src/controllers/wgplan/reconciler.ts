@@ -90,10 +90,12 @@ export class PlanReconciler {
     }
     trace(log, "plan-reconcile", key, { generation: plan.generation });
 
-    const current = hasFinalizer(cached, PLAN_FINALIZER)
-      ? cached
-      : await addFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
-    if (!current) return;
+    // The finalizer is written while the keys are read and the plan expanded (a managed key's Secret is owned by
+    // the plan, so it needs no finalizer); children are written only once it is in place.
+    const finalizing = hasFinalizer(cached, PLAN_FINALIZER)
+      ? Promise.resolve(cached)
+      : addFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
+    finalizing.catch(() => {}); // awaited below; a failure surfaces there unless the keys fail first
 
     const recorded = new Map(
       (cached.status?.nodes ?? []).flatMap((n) => n.publicKey ? [[n.nodeName, n.publicKey]] : []),
@@ -110,6 +112,8 @@ export class PlanReconciler {
     };
     const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
     trace(log, "plan-expanded", key);
+    const current = await finalizing;
+    if (!current) return;
     const written = await writeChildren(
       this.client,
       plan,
