@@ -169,7 +169,8 @@ export function stabilityTarget(o: InstanceOptions): StabilityTarget {
 
 /** Applies the examples in order, after the bridge example's precondition. */
 export async function applyScenario(inst: Instance): Promise<void> {
-  await ensureBridgeSlaves(await inst.pid("agent1"), inst.options.names.namespace);
+  const agent1 = await inst.pid("agent1");
+  await ensureBridgeSlaves((cmd) => inNetnsOf(agent1, cmd), inst.options.names.namespace);
   await applyExamples(inst.options.kubeconfig, LAB_EXAMPLES, inst.options.names);
 }
 

@@ -7,7 +7,7 @@
 import { parseAllDocuments, stringify } from "yaml";
 import { BINARIES } from "../scripts/controlplane/build.ts";
 import { grantAlias } from "../src/node/adoption.ts";
-import { exec, type ExecResult, run } from "../kit/proc.ts";
+import { exec, type ExecResult } from "../kit/proc.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -136,35 +136,24 @@ export function bridgeSlaveGrant(namespace: string): string {
   return grantAlias(`${namespace}/${BRIDGE_EXAMPLE_OBJECT}`);
 }
 
+/** Runs a command in agent1's network namespace (a container's, or a named one in the kernel lab's guest). */
+export type InAgent1 = (cmd: string[]) => Promise<{ code: number; stderr: string }>;
+
 /**
  * The bridge example's precondition (docs/reference.md#the-examples: links v1 and v2 must already exist in agent1,
  * and no example creates them): a veth pair v1/v2 inside agent1, made there directly (idempotent).
  * The lab made them, not dn42op, so the agent would refuse to enslave them; as the node's administrator the lab marks
  * them for the bridge example's object with the grant alias (src/node/adoption.ts), so the example applies unchanged.
  */
-export async function ensureBridgeSlaves(agent1Pid: number, namespace: string): Promise<void> {
-  const grant = bridgeSlaveGrant(namespace);
-  if ((await inNetnsOf(agent1Pid, ["ip", "link", "show", "dev", "v1"])).code !== 0) await makeBridgeSlaves(agent1Pid);
-  for (const v of BRIDGE_SLAVES) {
-    await run(["nsenter", "-t", String(agent1Pid), "-n", "ip", "link", "set", v, "alias", grant]);
+export async function ensureBridgeSlaves(inAgent1: InAgent1, namespace: string): Promise<void> {
+  const must = async (what: string, cmd: string[]) => {
+    const r = await inAgent1(cmd);
+    if (r.code !== 0) throw new Error(`${what} in agent1: ${r.stderr.trim()}`);
+  };
+  if ((await inAgent1(["ip", "link", "show", "dev", "v1"])).code !== 0) {
+    await inAgent1(["ip", "link", "del", "dev", "v2"]); // a v2 left without its v1
+    await must("ip link add v1", ["ip", "link", "add", "v1", "type", "veth", "peer", "name", "v2"]);
   }
-}
-
-async function makeBridgeSlaves(agent1Pid: number): Promise<void> {
-  await inNetnsOf(agent1Pid, ["ip", "link", "del", "dev", "v2"]);
-  await run([
-    "nsenter",
-    "-t",
-    String(agent1Pid),
-    "-n",
-    "ip",
-    "link",
-    "add",
-    "v1",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "v2",
-  ]);
+  const grant = bridgeSlaveGrant(namespace);
+  for (const v of BRIDGE_SLAVES) await must(`grant ${v}`, ["ip", "link", "set", v, "alias", grant]);
 }

@@ -16,8 +16,7 @@ import type { StabilityTarget } from "../stability.ts";
 import { supervisorDirs } from "../controllers.ts";
 import {
   applyExamples,
-  BRIDGE_SLAVES,
-  bridgeSlaveGrant,
+  ensureBridgeSlaves,
   type ExampleContainer,
   LAB_EXAMPLES,
   type ScenarioNames,
@@ -162,22 +161,9 @@ export async function attachKernelInstance(o: KernelInstanceOptions): Promise<Ke
   return node && instanceOn(o, node);
 }
 
-/**
- * Makes links v1/v2 in agent1 (the bridge example's precondition), grants them to the bridge example's object as
- * the node's administrator (the lab made them, not dn42op; as lab/scenario.ts ensureBridgeSlaves does) and applies
- * the examples.
- */
+/** The bridge example's links in agent1 (lab/scenario.ts ensureBridgeSlaves), then the examples. */
 export async function applyKernelScenario(inst: KernelInstance): Promise<void> {
-  const has = await inst.inNetns("agent1", ["ip", "link", "show", "dev", "v1"]);
-  if (has.code !== 0) {
-    const r = await inst.inNetns("agent1", ["ip", "link", "add", "v1", "type", "veth", "peer", "name", "v2"]);
-    if (r.code !== 0) throw new Error(`kernel lab: ip link add v1 in agent1: ${r.stderr.trim()}`);
-  }
-  const grant = bridgeSlaveGrant(inst.options.names.namespace);
-  for (const v of BRIDGE_SLAVES) {
-    const r = await inst.inNetns("agent1", ["ip", "link", "set", v, "alias", grant]);
-    if (r.code !== 0) throw new Error(`kernel lab: grant ${v} in agent1: ${r.stderr.trim()}`);
-  }
+  await ensureBridgeSlaves((cmd) => inst.inNetns("agent1", cmd), inst.options.names.namespace);
   await applyExamples(inst.options.kubeconfig, LAB_EXAMPLES, inst.options.names);
 }
 
