@@ -3,19 +3,10 @@
  * instead of sleeping a fixed time, and fail with what was awaited and the last value or error seen.
  */
 
-/** Resolves after `ms` milliseconds, or early (without rejecting) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+import { sleep } from "../src/kube/clock.ts";
+
+/** Resolves after `ms` milliseconds, or early (without rejecting) when `signal` aborts (the product's, one for all). */
+export { sleep };
 
 /** Thrown by {@link until} when the condition did not hold in time. */
 export class WaitTimeout extends Error {

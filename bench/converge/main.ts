@@ -42,14 +42,12 @@ import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
 import { keepLogs } from "../logs.ts";
 import { percentile } from "../stats.ts";
 import { medianTrace, parseTrace, phaseOffsets } from "./trace.ts";
-import { until } from "../../kit/wait.ts";
+import { sleep, until } from "../../kit/wait.ts";
 
 /** Name prefix of the instance (namespaces, containers, state) unless --prefix gives another (two runs at once). */
 const DEFAULT_PREFIX = "dn42op-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
 const TIMEOUT_MS = 60_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** While the tunnel is not ready, agent1's namespace is looked at this often (in this process, over netlink). */
 const READY_POLL_MS = 5;

@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { BINARIES } from "../../scripts/controlplane/build.ts";
 import { startAgent } from "../../kit/agent.ts";
 import { cluster, withNamespace } from "../../kit/cluster.ts";
+import { sleep } from "../../kit/wait.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -38,8 +39,6 @@ interface Sample {
   rss_mib: number;
   hwm_mib: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function memMib(pid: number): Promise<{ rss_mib: number; hwm_mib: number }> {
   const s = await Deno.readTextFile(`/proc/${pid}/status`);

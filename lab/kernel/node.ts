@@ -18,6 +18,7 @@ import { qemuArgs } from "../../scripts/kernel/qemu.ts";
 import { kernelCacheDir, REPO } from "../../scripts/kernel/paths.ts";
 import { programCommand } from "../../scripts/programs.ts";
 import { RpcClient } from "./rpc.ts";
+import { sleep } from "../../kit/wait.ts";
 
 /** The address the guest dials for the API server (inside QEMU's user-mode network 10.0.2.0/24). */
 export const API_FORWARD_ADDRESS = "10.0.2.100";
@@ -49,8 +50,6 @@ interface NodeState {
   release: string;
   dummyKernel: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The guest's command: the agent (its port name follows). */
 const AGENT = ["run", "--no-check", "-A", "--cached-only", "lab/kernel/agent.ts"];
