@@ -35,6 +35,13 @@ Deno.test({
         await setLink(ns, "nle0", { mtu: 1300, up: true });
         await addAddress(ns, "nle0", { local: "10.98.0.1/24" });
         await addAddress(ns, "nle0", { local: "fd97::1/64", nodad: true });
+        // The kernel announces an IPv6 address from its addrconf work queue, after the request returns: a link deleted
+        // before that work runs (a busy machine) takes the address along unannounced, with only its deladdr.
+        await seen(
+          events,
+          (e) => e.type === "address" && e.action === "new" && e.address.local === "fd97::1",
+          "fd97::1",
+        );
         await deleteLink(ns, "nle0");
         await seen(events, (e) => e.type === "link" && e.action === "del" && e.link.name === "nle1", "del nle1");
         assert.ok(events.some((e) => e.type === "link" && e.link.name === "nle0" && e.link.mtu === 1300 && e.link.up));
