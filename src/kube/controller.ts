@@ -3,7 +3,8 @@
  * - primary adds/updates/deletes and every resync tick enqueue the object's key (deduplicated by the queue);
  * - secondary informers (e.g. Secrets) map their objects to primary keys through `watch`;
  * - success forgets the key's backoff and honours `requeueAfterMs`; an error re-adds it rate-limited
- *   (exponential per key, combined with the overall token bucket);
+ *   (exponential per key, combined with the overall token bucket); one after `signal` aborted is a cancellation,
+ *   neither counted nor retried;
  * - a key is never reconciled by two workers at once;
  * - `run(signal)` waits for all informers to sync (no reconcile ever sees a partial cache), runs the workers until
  *   `signal` aborts, then lets in-flight reconciles finish.
