@@ -137,7 +137,7 @@ export function bridgeSlaveGrant(namespace: string): string {
 }
 
 /** Runs a command in agent1's network namespace (a container's, or a named one in the kernel lab's guest). */
-export type InAgent1 = (cmd: string[]) => Promise<{ code: number; stderr: string }>;
+type InAgent1 = (cmd: string[]) => Promise<{ code: number; stderr: string }>;
 
 /**
  * The bridge example's precondition (docs/reference.md#the-examples: links v1 and v2 must already exist in agent1,

@@ -84,7 +84,7 @@ async function inPrivateMountNs(): Promise<boolean> {
 
 let once: Promise<"present" | "mounted" | "left-alone"> | undefined;
 
-/** Serialises {@link ensureCgroupMounts} between processes (the test runner's share one mount namespace). */
+/** Where the lock lives that makes {@link ensureCgroupMounts} take turns (the test runner's processes share one mount namespace). */
 const LOCK_DIR = "/run/dn42op";
 
 /**

@@ -15,8 +15,23 @@ import {
   kubectl,
   type ScenarioNames,
 } from "../../lab/scenario.ts";
+import { applyScenario, type Instance, type InstanceOptions, instanceUp } from "../../lab/instance.ts";
 import { generatePrivateKey } from "../../src/wireguard/key.ts";
 import { until } from "../../kit/wait.ts";
+
+/**
+ * Brings the podman lab instance `o` up, applies the scenario and waits until every README check passes (n/a only
+ * where the kernel has no dummy links); returns the instance and its check context.
+ */
+export async function scenarioConverged(o: InstanceOptions): Promise<{ inst: Instance; ctx: CheckContext }> {
+  const inst = await instanceUp(o);
+  await applyScenario(inst);
+  const ctx = await inst.checkContext();
+  const ready = await waitForChecks(ctx, 150_000);
+  const bad = ready.filter((r) => r.status === "FAIL" || (r.status === "n/a" && ctx.dummyKernel));
+  assert.equal(bad.length, 0, `checks failed:\n${formatTable(ready)}`);
+  return { inst, ctx };
+}
 
 /** A lab instance with the scenario applied, as the steps see it. */
 export interface LabUnderTest {

@@ -8,14 +8,8 @@
 import assert from "node:assert/strict";
 import * as checks from "../../lab/checks.ts";
 import { labLogFile, labProgramPid } from "../../lab/controllers.ts";
-import {
-  applyScenario,
-  freshInstance,
-  instanceDown,
-  instanceUp,
-  stabilityTarget,
-  sweepInstances,
-} from "../../lab/instance.ts";
+import { freshInstance, instanceDown, stabilityTarget, sweepInstances } from "../../lab/instance.ts";
+import { scenarioConverged } from "./lab_steps.ts";
 import { deleteExamples, LAB_EXAMPLES } from "../../lab/scenario.ts";
 import { stabilityChecks } from "../../lab/stability.ts";
 import { withFixedNamespace } from "../../kit/cluster.ts";
@@ -45,12 +39,7 @@ Deno.test({
       const o = { ...freshInstance(PREFIX, "default", k.kubeconfigPath, k.server), flags: "reference" as const };
       const logs = () => Promise.all(PROGRAMS.map((n) => Deno.readTextFile(labLogFile(o.topology.stateDir, n))));
       try {
-        const inst = await instanceUp(o);
-        await applyScenario(inst);
-        const ctx = await inst.checkContext();
-        const ready = await checks.waitForChecks(ctx, 150_000);
-        const bad = ready.filter((r) => r.status === "FAIL" || (r.status === "n/a" && ctx.dummyKernel));
-        assert.equal(bad.length, 0, `checks failed:\n${checks.formatTable(ready)}`);
+        const { ctx } = await scenarioConverged(o);
         const pids = await Promise.all(PROGRAMS.map((n) => labProgramPid(o.topology.stateDir, n)));
         const stable = await stabilityChecks(ctx, stabilityTarget(o), 95_000);
         console.log(checks.formatTable(stable));

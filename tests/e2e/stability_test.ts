@@ -6,14 +6,8 @@
  */
 import assert from "node:assert/strict";
 import * as checks from "../../lab/checks.ts";
-import {
-  applyScenario,
-  freshInstance,
-  instanceDown,
-  instanceUp,
-  stabilityTarget,
-  sweepInstances,
-} from "../../lab/instance.ts";
+import { freshInstance, instanceDown, stabilityTarget, sweepInstances } from "../../lab/instance.ts";
+import { scenarioConverged } from "./lab_steps.ts";
 import { deleteExamples, LAB_EXAMPLES } from "../../lab/scenario.ts";
 import { stabilityChecks } from "../../lab/stability.ts";
 import { withNamespace } from "../../kit/cluster.ts";
@@ -38,12 +32,7 @@ Deno.test({
     await withNamespace(async (k) => {
       const o = { ...freshInstance(PREFIX, k.namespace, k.kubeconfigPath, k.server), resyncSeconds: RESYNC_S };
       try {
-        const inst = await instanceUp(o);
-        await applyScenario(inst);
-        const ctx = await inst.checkContext();
-        const ready = await checks.waitForChecks(ctx, 150_000);
-        const bad = ready.filter((r) => r.status === "FAIL" || (r.status === "n/a" && ctx.dummyKernel));
-        assert.equal(bad.length, 0, `checks failed:\n${checks.formatTable(ready)}`);
+        const { ctx } = await scenarioConverged(o);
         const stable = await stabilityChecks(ctx, stabilityTarget(o), (3 * RESYNC_S + 1) * 1000, 2000);
         console.log(checks.formatTable(stable));
         assert.ok(stable.every((r) => r.status === "ok"), `not stable:\n${checks.formatTable(stable)}`);
