@@ -7,6 +7,7 @@
 import { DockerClient } from "../../src/node/container.ts";
 import { killAndWait, processAlive, processCmdline, spawnDetached } from "../../kit/proc.ts";
 import type { Podman } from "./podman.ts";
+import { refChild } from "../../src/wireguard/child.ts";
 
 /** A running API service. */
 export interface PodmanService {
@@ -71,7 +72,7 @@ function handle(paths: ServicePaths, pid: number, child?: Deno.ChildProcess): Po
     dockerHost: `unix://${paths.socketPath}`,
     stop: async () => {
       if (await isOurService(pid, paths.socketPath)) await killAndWait(pid, "SIGTERM", 5000);
-      child?.ref(); // an unref'd child's status would not keep the event loop alive
+      if (child) refChild(child); // an unref'd child's status would not keep the event loop alive
       await child?.status; // reap our own child so it does not linger as a zombie
       await removeQuietly(paths.socketPath);
       await removeQuietly(paths.pidFile);

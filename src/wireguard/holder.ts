@@ -18,6 +18,7 @@ import {
   type StartRequest,
 } from "./holder_protocol.ts";
 import { startWireGuardGo, stopWireGuardGo, type WireGuardGoDaemon } from "./wggo.ts";
+import { refChild } from "./child.ts";
 
 /** Where the holder's events go (the program passes its logger). */
 export interface HolderLog {
@@ -68,7 +69,7 @@ export async function serveHolder(opts: HolderOptions): Promise<void> {
   const start = async (r: StartRequest): Promise<HolderReply> => {
     const { stateDir, netnsPath, startTimeoutMs } = r;
     const daemon = await startWireGuardGo(r.name, { stateDir, netnsPath, startTimeoutMs, binary: opts.binary });
-    daemon.child?.ref(); // ours to reap (wggo.ts unrefs it: a direct starter may exit before it)
+    if (daemon.child) refChild(daemon.child); // ours to reap (wggo.ts unrefs it: a direct starter may exit before it)
     daemons.set(daemon.pid, { daemon, stateDir: r.stateDir });
     log.info("started wireguard-go", { name: r.name, pid: daemon.pid, netns: r.netnsPath ?? "(own)" });
     daemon.child?.status.then((s) => {

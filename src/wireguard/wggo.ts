@@ -36,6 +36,7 @@ import { watchDirectory } from "./dir_changes.ts";
 import { requestStart } from "./holder_protocol.ts";
 import { checkDeviceName } from "./uapi.ts";
 import { uapiCall, uapiSocketPath } from "./uapi_socket.ts";
+import { refChild } from "./child.ts";
 
 /** Where and how daemons run. */
 export interface WireGuardGoOptions {
@@ -224,7 +225,7 @@ export async function stopWireGuardGo(
   opts: WireGuardGoOptions = {},
   graceMs = 3000,
 ): Promise<void> {
-  daemon.child?.ref(); // we now wait for its exit (also when it already died and only needs reaping)
+  if (daemon.child) refChild(daemon.child); // we now wait for its exit (also when it already died and only needs reaping)
   const gone = daemon.child ? daemon.child.status.then(() => true) : undefined;
   const waitGone = async (ms: number) => {
     const until = Date.now() + ms;

@@ -18,6 +18,7 @@ import { DEFAULT_SOCKET_DIR, uapiCall, uapiSocketPath } from "../../src/wireguar
 import { skipUnless } from "../helpers/caps.ts";
 import { withNetns } from "../../kit/netns.ts";
 import { devName } from "./scenario.ts";
+import { refChild } from "../../src/wireguard/child.ts";
 
 const ignore = skipUnless("root", "wireguard-go");
 
@@ -70,7 +71,7 @@ Deno.test({
 
         // Killed without cleanup: its socket stays but no longer answers, so it is stale and replaced.
         Deno.kill(first.pid, "SIGKILL");
-        first.child?.ref(); // started unref'd (it may outlive its starter); awaiting its status needs a ref
+        if (first.child) refChild(first.child); // started unref'd (it may outlive its starter); awaiting its status needs a ref
         await first.child?.status;
         assert.ok(await Deno.lstat(socket), "SIGKILL leaves the socket file");
         second = await startWireGuardGo(name, { netnsPath: a.path, stateDir });
@@ -100,7 +101,7 @@ Deno.test({
     } finally {
       if (daemon) {
         Deno.kill(daemon.pid, "SIGTERM"); // not a wireguard-go by its command line: stopWireGuardGo leaves it
-        daemon.child?.ref();
+        if (daemon.child) refChild(daemon.child);
         await daemon.child?.status;
       }
       await Deno.remove(stateDir, { recursive: true });
