@@ -10,6 +10,7 @@ import { describeUpdate, type WireGuardClient } from "../../src/wireguard/client
 import { generatePrivateKey, publicKeyOf, type WireGuardKey } from "../../src/wireguard/key.ts";
 import type { DeviceConfig } from "../../src/wireguard/model.ts";
 import type { TestNetns } from "../../kit/netns.ts";
+import { readdUpdate } from "../../src/node/wireguard/kick.ts";
 
 /** A short random device name. */
 export function devName(): string {
@@ -138,6 +139,19 @@ export async function tunnelScenario(a: Side, b: Side, backend: BackendKind): Pr
   );
   assert.ok(await ping(a.ns, b.addr), "tunnel up again with the new key");
   assert.ok((await b.client.device(b.dev)).privateKey?.equals(b.priv));
+
+  // The first-handshake kick's re-add (src/node/wireguard/kick.ts): the peer's removal and addition in one request
+  // leave it configured as before with its session reset, and the next packet brings a new handshake.
+  const peerB = { publicKey: b.pub, endpoint: Endpoint.parse(b.endpoint), allowedIps: P(`${b.addr}/32`) };
+  await a.client.configure(a.dev, readdUpdate(peerB));
+  const readded = (await a.client.device(a.dev)).peers;
+  assert.equal(readded.length, 1, "one peer after the re-add");
+  assert.ok(readded[0].publicKey.equals(b.pub));
+  assert.equal(readded[0].endpoint?.toString(), b.endpoint);
+  assert.deepEqual(readded[0].allowedIps.map(String), [`${b.addr}/32`]);
+  assert.equal(readded[0].lastHandshake, null, "the session was reset");
+  assert.ok(await ping(a.ns, b.addr), "tunnel up again after the re-add");
+  assert.ok((await a.client.device(a.dev)).peers[0].lastHandshake, "a new handshake");
 
   // Secrets never appear in what would be logged.
   for (const u of [...first.updates, ...rotB.updates]) {

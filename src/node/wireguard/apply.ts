@@ -202,8 +202,9 @@ export class WgNode {
       state = "absent";
     }
     const initial = learned.size ? withLearnedEndpoints(desired.device, learned) : desired.device;
+    let configuredAt: number | undefined; // when a new device's peers were configured (sent their first initiations)
     if (state === "absent") {
-      await this.#create(owner, desired, initial, target, r, dryRun);
+      configuredAt = await this.#create(owner, desired, initial, target, r, dryRun);
       if (dryRun) return r;
       link = await getLink(target, name);
       if (!link) throw new Error(`link ${name} vanished from ${target.label} right after it was created`);
@@ -235,11 +236,12 @@ export class WgNode {
     const client = this.client(target);
     if (!read.device || updates.length > 0) {
       const applied = await client.apply(name, r.created ? initial : wanted, read.device);
+      if (r.created) configuredAt ??= Date.now();
       r.actions.push(...applied.updates.map(describeUpdate));
       if (applied.updates.length) trace(log, "device-configured", owner);
     }
     this.#endpoints.set(owner, specEndpoints(desired.device));
-    if (r.created) void kickFirstHandshakes(client, name, initial.peers);
+    if (r.created) void kickFirstHandshakes(client, name, initial.peers, { since: configuredAt });
     r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
     r.converged = isConverged({ ...desired, device: wanted }, r.observed);
     return r;
@@ -287,7 +289,7 @@ export class WgNode {
     target: Netns,
     r: EnsureResult,
     dryRun: boolean,
-  ) {
+  ): Promise<number | undefined> {
     const name = desired.name;
     const mark = () => ownerMark(this.#agent, owner);
     const moving = target !== this.host;
@@ -327,9 +329,11 @@ export class WgNode {
     r.actions.push(`configure ${name} in the host namespace`, `move ${name} to ${target.label}`);
     if (dryRun) return;
     await host.apply(name, initial);
+    const configuredAt = Date.now();
     trace(log, "device-configured", owner);
     await setLink(this.host, name, { netns: target });
     trace(log, "device-moved", owner);
+    return configuredAt;
   }
 
   async #applyLinkOps(ns: Netns, name: string, ops: LinkOp[]): Promise<void> {

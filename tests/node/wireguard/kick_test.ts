@@ -27,8 +27,10 @@ Deno.test("kick: only peers with an endpoint and a keepalive initiate", async ()
 function fakeDevice(peer: PeerConfig, handshakeAt?: number, goneAt?: number) {
   let reads = 0;
   const sets: DeviceUpdate[][] = [];
+  const setAt: number[] = [];
   return {
     sets,
+    setAt,
     reads: () => reads,
     device(name: string): Promise<DeviceState> {
       reads++;
@@ -43,12 +45,13 @@ function fakeDevice(peer: PeerConfig, handshakeAt?: number, goneAt?: number) {
     },
     configure(_name: string, ...updates: DeviceUpdate[]): Promise<void> {
       sets.push(updates);
+      setAt.push(performance.now());
       return Promise.resolve();
     },
   };
 }
 
-Deno.test("kick: re-adds an initiating peer at each step until its handshake, then stops", async () => {
+Deno.test("kick: re-adds an initiating peer in one request at each step until its handshake, then stops", async () => {
   const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
   const endpoint = Endpoint.parse("192.168.65.3:52820");
   const publicKey = await publicKeyOf(await generatePrivateKey());
@@ -71,16 +74,64 @@ Deno.test("kick: re-adds an initiating peer at each step until its handshake, th
   async function cases() {
     for (const [what, handshakeAt, goneAt, readds, reads] of table) {
       const dev = fakeDevice(peer, handshakeAt, goneAt);
-      assert.equal(await kickFirstHandshakes(dev, "wg0", [peer], delays), readds, what);
+      assert.equal(await kickFirstHandshakes(dev, "wg0", [peer], { delaysMs: delays, minGapMs: 0 }), readds, what);
       assert.equal(dev.reads(), reads, `${what}: reads`);
-      for (const [remove, add] of dev.sets) {
-        assert.deepEqual(remove, { peers: [{ publicKey, remove: true }] }, `${what}: removed first`);
-        assert.deepEqual(add.peers?.[0]?.endpoint, endpoint, `${what}: added again with its endpoint`);
-        assert.equal(add.peers?.[0]?.persistentKeepalive, 25, `${what}: and its keepalive`);
+      for (const updates of dev.sets) {
+        assert.equal(updates.length, 1, `${what}: one request (nobody sees the device without the peer)`);
+        const [remove, add] = updates[0].peers;
+        assert.deepEqual(remove, { publicKey, remove: true }, `${what}: removed first`);
+        assert.ok(add.publicKey.equals(publicKey) && !add.remove, `${what}: then added`);
+        assert.deepEqual(add.endpoint, endpoint, `${what}: added again with its endpoint`);
+        assert.equal(add.persistentKeepalive, 25, `${what}: and its keepalive`);
       }
     }
     const passive = fakeDevice({ publicKey, allowedIps });
-    assert.equal(await kickFirstHandshakes(passive, "wg0", [{ publicKey, allowedIps }], delays), 0, "no initiator");
+    assert.equal(
+      await kickFirstHandshakes(passive, "wg0", [{ publicKey, allowedIps }], { delaysMs: delays, minGapMs: 0 }),
+      0,
+      "no initiator",
+    );
     assert.equal(passive.reads(), 0, "no initiator: the device is not read");
+  }
+});
+
+Deno.test("kick: re-adds of one device are never closer than the least gap, however dense the steps", async () => {
+  // A responder ignores initiations from one peer closer than 20 ms apart: steps 1 ms apart must not send them.
+  const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
+  const endpoint = Endpoint.parse("192.168.65.3:52820");
+  const publicKey = await publicKeyOf(await generatePrivateKey());
+  const peer: PeerConfig = { publicKey, endpoint, persistentKeepalive: 25, allowedIps };
+  const alive = setInterval(() => {}, 1000);
+  try {
+    const dev = fakeDevice(peer);
+    const gapMs = 15;
+    const since = Date.now();
+    const t0 = performance.now();
+    assert.equal(await kickFirstHandshakes(dev, "wg0", [peer], { since, delaysMs: [1, 2, 3, 4], minGapMs: gapMs }), 4);
+    const gaps = [dev.setAt[0] - t0, ...dev.setAt.slice(1).map((t, i) => t - dev.setAt[i])]; // the first from `since`
+    assert.ok(gaps.every((g) => g >= gapMs - 1), `gaps ${gaps.map((g) => g.toFixed(1)).join(", ")} ms`);
+  } finally {
+    clearInterval(alive);
+  }
+});
+
+Deno.test("kick: the steps count from when the peers were configured, not from when the kick was called", async () => {
+  // A device configured long before the kick (its creation, move and link setup took a while) is kicked at once.
+  const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
+  const endpoint = Endpoint.parse("192.168.65.3:52820");
+  const publicKey = await publicKeyOf(await generatePrivateKey());
+  const peer: PeerConfig = { publicKey, endpoint, persistentKeepalive: 25, allowedIps };
+  const alive = setInterval(() => {}, 1000);
+  try {
+    const dev = fakeDevice(peer, 2);
+    const t0 = performance.now();
+    const readds = await kickFirstHandshakes(dev, "wg0", [peer], {
+      since: Date.now() - 10_000,
+      delaysMs: [5_000, 6_000],
+    });
+    assert.equal(readds, 1);
+    assert.ok(dev.setAt[0] - t0 < 2_500, `re-added after ${(dev.setAt[0] - t0).toFixed(0)} ms, not 5 s after the call`);
+  } finally {
+    clearInterval(alive);
   }
 });
