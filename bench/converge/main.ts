@@ -65,9 +65,10 @@ async function tunnelEndReady(ns: Netns, dev: string): Promise<boolean> {
  * observer for both sides, started with their first command: until the link is up with its address, it only looks
  * (netlink, no processes, so it takes no CPU from the work it times); then it pings (one echo per probe, 200 ms
  * timeout), a new probe every 20 ms whether or not the earlier ones have answered, so a probe sent before the
- * handshake, which may wait out its timeout, does not hide the next. Returns after the probes still out have ended.
+ * handshake, which may wait out its timeout, does not hide the next. Returns after the probes still out have ended:
+ * when the link was seen ready and when the first answer came (performance.now()).
  */
-async function firstPing(agent1: number, dev: string, t0: number): Promise<number> {
+async function firstPing(agent1: number, dev: string, t0: number): Promise<{ ready: number; answered: number }> {
   const late = () => performance.now() - t0 > TIMEOUT_MS;
   const ns = Netns.byPid(agent1);
   try {
@@ -78,6 +79,7 @@ async function firstPing(agent1: number, dev: string, t0: number): Promise<numbe
   } finally {
     ns.close();
   }
+  const ready = performance.now();
   let answeredAt: number | undefined;
   const out = new Set<Promise<void>>();
   while (answeredAt === undefined && !late()) {
@@ -91,7 +93,7 @@ async function firstPing(agent1: number, dev: string, t0: number): Promise<numbe
   }
   await Promise.all(out);
   if (answeredAt === undefined) throw new Error(`no answer from 10.4.0.2 within ${TIMEOUT_MS} ms`);
-  return answeredAt;
+  return { ready, answered: answeredAt };
 }
 
 /** `p`, awaited later: a rejection before then is held, not unhandled. */
@@ -167,9 +169,11 @@ async function oursOnce(
   const pinged = observed(firstPing(a1, "wg-lax1-lax2-0", t0));
   await applyExamples(kubeconfig, PLAN, names);
   const apply = (performance.now() - t0) / 1000;
-  const total = (await pinged() - t0) / 1000;
+  const ping = await pinged();
+  const total = (ping.answered - t0) / 1000;
   const trace = await traceOf(inst, wallT0, total * 1000);
   trace.set("kubectl-apply-returned", apply * 1000);
+  trace.set("tunnel-end-ready", ping.ready - t0);
   const d0 = performance.now();
   await deleteExamples(kubeconfig, PLAN, names, false);
   await linksGone([[a1, "wg-lax1-lax2-0"], [a2, "wg-lax2-lax1-0"]]);
@@ -279,7 +283,7 @@ async function peerEdits(inst: Instance, rounds: number) {
  * One run of the peer: the same tunnel by hand with wireguard-go, wg and ip. Returns seconds to the first ping, and
  * from `ip link del` of both ends to both links gone.
  */
-async function peerOnce(inst: Instance): Promise<{ up: number; del: number }> {
+async function peerOnce(inst: Instance): Promise<{ up: number; readyToPing: number; del: number }> {
   const ax = inst.options.topology.agentxNetns;
   const [a1, a2] = [await inst.pid("agent1"), await inst.pid("agent2")];
   const id = crypto.randomUUID().slice(0, 6);
@@ -340,12 +344,14 @@ async function peerOnce(inst: Instance): Promise<{ up: number; del: number }> {
     await inNs(a2, "ip", "addr", "add", "10.4.0.2", "peer", "10.4.0.1/32", "dev", n2);
     await inNs(a1, "ip", "link", "set", "dev", n1, "mtu", "1420", "up");
     await inNs(a2, "ip", "link", "set", "dev", n2, "mtu", "1420", "up");
-    const up = (await pinged() - t0) / 1000;
+    const ping = await pinged();
+    const up = (ping.answered - t0) / 1000;
+    const readyToPing = (ping.answered - ping.ready) / 1000;
     const d0 = performance.now();
     await inNs(a1, "ip", "link", "del", "dev", n1);
     await inNs(a2, "ip", "link", "del", "dev", n2);
     await linksGone([[a1, n1], [a2, n2]]);
-    return { up, del: (performance.now() - d0) / 1000 };
+    return { up, readyToPing, del: (performance.now() - d0) / 1000 };
   } finally {
     for (const d of daemons) {
       try {
@@ -389,10 +395,12 @@ if (import.meta.main) {
       }
       const peer: number[] = [];
       const peerDel: number[] = [];
+      const peerReadyToPing: number[] = [];
       for (let i = 1; i <= runs; i++) {
         const r = await peerOnce(inst);
         peer.push(r.up);
         peerDel.push(r.del);
+        peerReadyToPing.push(r.readyToPing);
         console.log(`peer run ${i}: ${r.up.toFixed(2)} s to the first ping, ip link del → gone ${r.del.toFixed(2)} s`);
       }
       const edits = await peerEdits(inst, runs);
@@ -424,6 +432,11 @@ if (import.meta.main) {
         `ours p50 ${p50.toFixed(2)} s p90 ${p90.toFixed(2)} s; peer p50 ${q50.toFixed(2)} s p90 ${q90.toFixed(2)} s`,
       );
       const phases = medianTrace(traces);
+      const oursReadyToPing = traces.map((t) => (t.get("first-ping")! - t.get("tunnel-end-ready")!) / 1000);
+      console.log(
+        `agent1's end up with its address → first ping: ours p50 ${(p50Of(oursReadyToPing) * 1000).toFixed(0)} ms, ` +
+          `by hand ${(p50Of(peerReadyToPing) * 1000).toFixed(0)} ms`,
+      );
       const median = traces[byRun.indexOf(percentile(ours, 50))];
       console.log("\nconvergence trace, ms after kubectl apply started: the median run, and each phase's median");
       for (const [label, ms] of [...median].sort((x, y) => x[1] - y[1])) {
