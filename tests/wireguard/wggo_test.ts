@@ -34,6 +34,12 @@ Deno.test({
         started.push(await startWireGuardGo(name, { netnsPath: a.path, stateDir: dirs[0] }));
         started.push(await startWireGuardGo(name, { netnsPath: b.path, stateDir: dirs[1] }));
         assert.notEqual(started[0].pid, started[1].pid);
+        for (const d of started) {
+          // Field 6 of /proc/PID/stat (after the parenthesised command) is the session: each daemon leads its own.
+          const stat = await Deno.readTextFile(`/proc/${d.pid}/stat`);
+          const session = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+          assert.equal(session, d.pid, "the daemon leads its own session (it survives a restart of ours)");
+        }
         await uapiCall(name, `set=1\nlisten_port=40101\n\n`, daemonSocketDir({ stateDir: dirs[0] }));
         await uapiCall(name, `set=1\nlisten_port=40102\n\n`, daemonSocketDir({ stateDir: dirs[1] }));
         for (const [i, port] of [[0, 40101], [1, 40102]]) {
