@@ -8,17 +8,14 @@
  * `<stateDir>/run/wireguard/<name>.sock` for everyone else ({@link daemonSocketDir}). One state directory per agent
  * (wg-controller's default is per node and watched namespace) is then all the separation needed.
  *
- * Start: `nsenter --net=<netns path> unshare --mount --propagation private sh -c 'exec >><stateDir>/<name>.log
- * 2>&1 </dev/null; mount --bind <stateDir>/run /var/run && exec wireguard-go -f <name>'`, spawned in a new session
- * (Deno's `detached`, which calls setsid in the child: one exec fewer than a `setsid` in front, and each exec costs
- * milliseconds on the way to the first handshake). Each step execs the next, so the PID we spawn ends up as
- * wireguard-go's own. The start waits until the socket file exists (woken by an inotify
+ * Start: `setsid nsenter --net=<netns path> unshare --mount --propagation private sh -c 'exec >><stateDir>/<name>.log
+ * 2>&1 </dev/null; mount --bind <stateDir>/run /var/run && exec wireguard-go -f <name>'`. Each step execs the next, so
+ * the PID we spawn ends up as wireguard-go's own. The start waits until the socket file exists (woken by an inotify
  * watch of the socket directory, with checks at growing intervals as the fallback: under load a daemon takes seconds,
  * and every check costs) and then until the daemon answers; a daemon that is slow to answer is waited for up to the
  * start timeout, not killed at its first slow answer. nsenter takes any namespace path (a bind mount under /run/netns
  * or a container's /proc/PID/ns/net). wireguard-go creates its TUN link and its UDP socket in the network namespace it
- * starts in; its own session detaches it from our process group and its output goes to a file, so it survives a
- * restart of ours.
+ * starts in; setsid detaches it from our process group and its output goes to a file, so it survives a restart of ours.
  *
  * Adopt: after our restart, a device is found by its UAPI socket plus the PID recorded in `<stateDir>/<name>.pid`
  * (checked against /proc: command line and, if given, network namespace). Daemons of the earlier layout (PID files
@@ -133,24 +130,22 @@ export async function startWireGuardGo(name: string, opts: WireGuardGoOptions = 
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   });
   await Deno.mkdir(socketDir, { recursive: true, mode: 0o755 }); // as wireguard-go makes it; watched below
-  const argv = [
-    ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
-    ...["unshare", "--mount", "--propagation", "private", "--"],
-    ...["sh", "-c", 'exec >>"$WG_LOG" 2>&1 </dev/null; mount --bind "$0" /var/run && exec "$@"', `${p.dir}/run`],
-    opts.binary ?? "wireguard-go",
-    "-f",
-    name,
-  ];
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const child = new Deno.Command("setsid", {
+    args: [
+      ...(opts.netnsPath ? ["nsenter", `--net=${opts.netnsPath}`, "--"] : []),
+      ...["unshare", "--mount", "--propagation", "private", "--"],
+      ...["sh", "-c", 'exec >>"$WG_LOG" 2>&1 </dev/null; mount --bind "$0" /var/run && exec "$@"', `${p.dir}/run`],
+      opts.binary ?? "wireguard-go",
+      "-f",
+      name,
+    ],
     env: { WG_LOG: p.log, LOG_LEVEL: "error", GOMAXPROCS: daemonGomaxprocs() },
-    detached: true, // a new session (setsid)
     stdin: "null",
     stdout: "null",
     stderr: "piped",
   }).spawn();
   child.unref(); // the daemon may outlive this process
-  // nsenter and unshare write here until the shell sends everything to the log: what they say when they fail
+  // setsid, nsenter and unshare write here until the shell sends everything to the log: what they say when they fail
   // (a namespace that is gone) goes into the log too. The pipe ends when the shell redirects (or the start fails).
   const early = new Response(child.stderr).text().catch(() => "");
   const daemon: WireGuardGoDaemon = { name, pid: child.pid, child };
