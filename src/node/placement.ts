@@ -2,9 +2,11 @@
  * Placement → network namespace handle (shared by wg-controller and nl-controller).
  *
  * `NamespaceResolver.resolve(placement)` returns a {@link NsTarget}: a cached {@link Netns} handle keyed by the
- * namespace's identity (`st_dev:st_ino` of its nsfs file). A docker container's PID is looked up on every call, so a
- * restarted container (new PID, new namespace) yields a new handle; a handle no placement resolves to any more is
- * closed (listeners are told first, e.g. to stop a drift monitor on it).
+ * namespace's identity (`st_dev:st_ino` of its nsfs file). A docker container's PID is looked up again once the last
+ * lookup is older than `containerLookupTtlMs` (1 s) or its PID no longer has the namespace found then, so a restarted
+ * container (new PID, new namespace) yields a new handle at once; within that second the passes that follow one
+ * another while an object converges (its own link changes bring it back) ask the runtime once, not each time. A
+ * handle no placement resolves to any more is closed (listeners are told first, e.g. to stop a drift monitor on it).
  *
  * When the container runtime is reached but does not answer in time (a busy daemon), a docker or pod placement keeps
  * the namespace it resolved to last, as long as the PID found then still has that very namespace (the container did
@@ -72,6 +74,8 @@ export interface NamespaceResolverOptions {
   docker?: DockerClient;
   /** Time limit of a namespace path's lookup (default 5000 ms). */
   openTimeoutMs?: number;
+  /** How long a container's PID from the runtime is used without asking again (default 1000 ms; 0: always ask). */
+  containerLookupTtlMs?: number;
 }
 
 /** A stable text key of a placement (for bookkeeping; not the namespace identity). */
@@ -136,12 +140,14 @@ export class NamespaceResolver {
   readonly #hostId: string;
   readonly #nodeId?: string;
   readonly #openTimeoutMs: number;
-  /** Per docker or pod placement key, the container PID of its last successful lookup. */
-  readonly #pids = new Map<string, number>();
+  readonly #lookupTtlMs: number;
+  /** Per docker or pod placement key, the container PID of its last successful lookup, and when it was made. */
+  readonly #pids = new Map<string, { pid: number; at: number }>();
 
   constructor(opts: NamespaceResolverOptions = {}) {
     this.#docker = opts.docker;
     this.#openTimeoutMs = opts.openTimeoutMs ?? 5000;
+    this.#lookupTtlMs = opts.containerLookupTtlMs ?? 1000;
     const ns = Netns.host();
     this.#hostId = ns.id;
     this.#nodeId = nodeIdentity();
@@ -215,6 +221,8 @@ export class NamespaceResolver {
   async resolve(p: Placement, signal?: AbortSignal): Promise<NsTarget> {
     const pk = placementKey(p);
     if (p.kind === "host") return this.#bind(pk, this.#byId.get(this.#hostId)!);
+    const recent = await this.#recentContainer(pk);
+    if (recent) return recent;
     let found: { path: string; label: string; pid?: number };
     try {
       found = await this.#path(p, signal);
@@ -262,8 +270,28 @@ export class NamespaceResolver {
       for (const l of this.#listeners) l.opened?.(entry.target);
     }
     const target = await this.#bind(pk, entry);
-    if (pid !== undefined) this.#pids.set(pk, pid);
+    if (pid !== undefined) this.#pids.set(pk, { pid, at: Date.now() });
     return target;
+  }
+
+  /** The namespace of a container looked up less than the TTL ago whose PID still has it; otherwise undefined. */
+  async #recentContainer(pk: string): Promise<NsTarget | undefined> {
+    const last = this.#pids.get(pk);
+    if (!last || Date.now() - last.at >= this.#lookupTtlMs) return undefined;
+    return await this.#heldBy(pk, last.pid);
+  }
+
+  /** The entry `pk` is bound to, if PID `pid` still has that namespace. */
+  async #heldBy(pk: string, pid: number): Promise<NsTarget | undefined> {
+    const entry = this.#byId.get(this.#placementToId.get(pk) ?? "");
+    if (!entry) return undefined;
+    try {
+      const file = await openNetnsFileAsync(`/proc/${pid}/ns/net`, this.#openTimeoutMs);
+      closeNetnsFile(file);
+      return file.id === entry.target.id ? entry.target : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -272,21 +300,16 @@ export class NamespaceResolver {
    */
   async #stillHeld(pk: string, e: unknown): Promise<NsTarget | undefined> {
     const timedOut = e instanceof PlacementError && e.cause instanceof DockerUnreachableError && e.cause.timedOut;
-    const pid = this.#pids.get(pk);
-    const entry = this.#byId.get(this.#placementToId.get(pk) ?? "");
-    if (!timedOut || pid === undefined || !entry) return undefined;
-    try {
-      const file = await openNetnsFileAsync(`/proc/${pid}/ns/net`, this.#openTimeoutMs);
-      closeNetnsFile(file);
-      if (file.id !== entry.target.id) return undefined;
-    } catch {
-      return undefined;
+    const last = this.#pids.get(pk);
+    if (!timedOut || !last) return undefined;
+    const held = await this.#heldBy(pk, last.pid);
+    if (held) {
+      log.v(1).info("container runtime slow; keeping the namespace of the last lookup", {
+        target: held.label,
+        error: (e as Error).message,
+      });
     }
-    log.v(1).info("container runtime slow; keeping the namespace of the last lookup", {
-      target: entry.target.label,
-      error: (e as Error).message,
-    });
-    return entry.target;
+    return held;
   }
 
   async #bind(pk: string, entry: Entry): Promise<NsTarget> {

@@ -2,11 +2,13 @@
  * A busy container runtime is not a missing container: when the Docker API is reached but does not answer in time,
  * a docker placement keeps the namespace of its last lookup while the PID found then still has that namespace; a
  * refused connection, a container that went away or a new namespace behind the PID end that. A lookup cancelled
- * because the agent stops is no placement error at all.
+ * because the agent stops is no placement error at all. A lookup less than a second old is reused while its PID still
+ * has the namespace it found.
  */
 import assert from "node:assert/strict";
 import { skipUnless } from "../helpers/caps.ts";
 import { withNetns } from "../../kit/netns.ts";
+import { until } from "../../kit/wait.ts";
 import { type DockerClient, DockerUnreachableError } from "../../src/node/container.ts";
 import { NamespaceResolver, PlacementError } from "../../src/node/placement.ts";
 
@@ -43,7 +45,9 @@ Deno.test({
       const sleeper = new Deno.Command("ip", { args: ["netns", "exec", ns.name, "sleep", "600"] }).spawn();
       try {
         const pid = sleeper.pid;
-        const r = new NamespaceResolver({ docker: runtime([pid, slow(), slow(), refused(), pid, slow()]) });
+        const answers = [pid, slow(), slow(), refused(), pid, slow()];
+        // Every resolve asks the runtime here (no reuse of a recent lookup), so each answer above is used in turn.
+        const r = new NamespaceResolver({ docker: runtime(answers), containerLookupTtlMs: 0 });
         try {
           const first = await r.resolve({ kind: "docker", name: "agent1" });
           assert.equal(first.label, `docker agent1 (pid ${pid})`);
@@ -94,4 +98,52 @@ Deno.test({
       await r.close();
     }
   },
+});
+
+Deno.test({
+  name: "placement: a container lookup is reused within its TTL while its PID still has the namespace",
+  ignore: skipUnless("root"),
+  fn: () =>
+    withNetns(async (a, b) => {
+      const sleep = (ns: string) => new Deno.Command("ip", { args: ["netns", "exec", ns, "sleep", "600"] }).spawn();
+      const first = sleep(a.name);
+      const second = sleep(b.name);
+      const own = await Deno.readLink("/proc/self/ns/net");
+      for (const c of [first, second]) {
+        await until("the sleeper in its namespace", async () => (await Deno.readLink(`/proc/${c.pid}/ns/net`)) !== own);
+      }
+      const counted = (answers: number[]) => {
+        const c = { lookups: 0, docker: {} as DockerClient };
+        c.docker = { pid: () => (c.lookups++, Promise.resolve(answers.shift()!)) } as unknown as DockerClient;
+        return c;
+      };
+      const p = { kind: "docker", name: "agent1" } as const;
+      const rt = counted([first.pid, second.pid]);
+      const r = new NamespaceResolver({ docker: rt.docker, containerLookupTtlMs: 60_000 });
+      const rt0 = counted([second.pid, second.pid]);
+      const r0 = new NamespaceResolver({ docker: rt0.docker, containerLookupTtlMs: 0 });
+      try {
+        const t1 = await r.resolve(p);
+        assert.equal(await r.resolve(p), t1, "within the TTL: the same target");
+        assert.equal(rt.lookups, 1, "within the TTL: the runtime was asked once");
+        // The container restarts: its old PID is gone, so the runtime is asked at once, TTL or not.
+        first.kill("SIGKILL");
+        await first.status;
+        const t2 = await r.resolve(p);
+        assert.equal(rt.lookups, 2, "a PID that is gone is looked up again");
+        assert.notEqual(t2.id, t1.id, "and the new PID's namespace is used");
+        await r0.resolve(p);
+        await r0.resolve(p);
+        assert.equal(rt0.lookups, 2, "TTL 0: every resolve asks the runtime");
+      } finally {
+        await r.close();
+        await r0.close();
+        for (const c of [first, second]) {
+          try {
+            c.kill("SIGKILL");
+          } catch { /* already ended */ }
+          await c.status;
+        }
+      }
+    }, { count: 2, tag: "pl" }),
 });
