@@ -50,8 +50,8 @@ export const Container = Type.Object({
   docker: Type.Optional(Type.Object({
     name: Type.String({
       description: "Container name or ID, looked up through the Docker Engine API on the node (Podman's " +
-        "Docker-compatible socket works too). The container's init PID is looked up again on every pass, so a " +
-        "restarted container is followed.",
+        "Docker-compatible socket works too). The container's init PID is looked up again once the last lookup is " +
+        "a second old or that process is gone, so a restarted container is followed at once.",
       minLength: 1,
       maxLength: 253,
       ...rules({
