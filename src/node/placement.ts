@@ -5,7 +5,8 @@
  * namespace's identity (`st_dev:st_ino` of its nsfs file). A docker container's PID is looked up again once the last
  * lookup is older than `containerLookupTtlMs` (1 s) or its PID no longer has the namespace found then, so a restarted
  * container (new PID, new namespace) yields a new handle at once; within that second the passes that follow one
- * another while an object converges (its own link changes bring it back) ask the runtime once, not each time. A
+ * another while an object converges (its own link changes bring it back) ask the runtime once, not each time.
+ * Deletions always ask (`fresh`): whether the runtime answers decides between removing and keeping a finalizer. A
  * handle no placement resolves to any more is closed (listeners are told first, e.g. to stop a drift monitor on it).
  *
  * When the container runtime is reached but does not answer in time (a busy daemon), a docker or pod placement keeps
@@ -216,12 +217,14 @@ export class NamespaceResolver {
   /**
    * Resolves `p` to a namespace handle. Throws {@link PlacementError}: PlacementNotFound when the target does not
    * exist or is not a network namespace file, PlacementForbidden for pid ≤ 1 or a non-host placement that reaches
-   * the agent's own or the node's namespace; once `signal` aborts, its reason instead.
+   * the agent's own or the node's namespace; once `signal` aborts, its reason instead. `fresh`: ask the container
+   * runtime even when a recent lookup could be reused (a deletion, where the runtime's answer decides between removing
+   * the link and keeping the finalizer).
    */
-  async resolve(p: Placement, signal?: AbortSignal): Promise<NsTarget> {
+  async resolve(p: Placement, signal?: AbortSignal, opts: { fresh?: boolean } = {}): Promise<NsTarget> {
     const pk = placementKey(p);
     if (p.kind === "host") return this.#bind(pk, this.#byId.get(this.#hostId)!);
-    const recent = await this.#recentContainer(pk);
+    const recent = opts.fresh ? undefined : await this.#recentContainer(pk);
     if (recent) return recent;
     let found: { path: string; label: string; pid?: number };
     try {

@@ -118,7 +118,7 @@ Deno.test({
         return c;
       };
       const p = { kind: "docker", name: "agent1" } as const;
-      const rt = counted([first.pid, second.pid]);
+      const rt = counted([first.pid, first.pid, second.pid]);
       const r = new NamespaceResolver({ docker: rt.docker, containerLookupTtlMs: 60_000 });
       const rt0 = counted([second.pid, second.pid]);
       const r0 = new NamespaceResolver({ docker: rt0.docker, containerLookupTtlMs: 0 });
@@ -126,11 +126,13 @@ Deno.test({
         const t1 = await r.resolve(p);
         assert.equal(await r.resolve(p), t1, "within the TTL: the same target");
         assert.equal(rt.lookups, 1, "within the TTL: the runtime was asked once");
+        assert.equal(await r.resolve(p, undefined, { fresh: true }), t1, "fresh (a deletion): asked again");
+        assert.equal(rt.lookups, 2, "fresh: the runtime was asked");
         // The container restarts: its old PID is gone, so the runtime is asked at once, TTL or not.
         first.kill("SIGKILL");
         await first.status;
         const t2 = await r.resolve(p);
-        assert.equal(rt.lookups, 2, "a PID that is gone is looked up again");
+        assert.equal(rt.lookups, 3, "a PID that is gone is looked up again");
         assert.notEqual(t2.id, t1.id, "and the new PID's namespace is used");
         await r0.resolve(p);
         await r0.resolve(p);

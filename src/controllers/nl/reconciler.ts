@@ -253,7 +253,7 @@ export class NlReconciler {
     const ends: { target: NsTarget; name: string }[] = [];
     for (const e of want?.ends ?? []) {
       try {
-        ends.push({ target: await this.#o.resolver.resolve(e.placement), name: e.name });
+        ends.push({ target: await this.#o.resolver.resolve(e.placement, undefined, { fresh: true }), name: e.name });
       } catch (err) {
         if (!(err instanceof PlacementError)) throw err;
         // A known-gone namespace took its links with it; an unanswered lookup proves nothing: keep the finalizer.

@@ -338,7 +338,7 @@ export class WgReconciler {
   async #removeAt(key: string, at: Location): Promise<string[]> {
     let ns;
     try {
-      ns = (await this.#d.resolver.resolve(at.placement)).ns;
+      ns = (await this.#d.resolver.resolve(at.placement, undefined, { fresh: true })).ns;
     } catch (e) {
       // A known-gone container or namespace took the link with it; an unanswered lookup proves nothing.
       if (!(e instanceof PlacementError) || e.transient) throw e;
