@@ -51,11 +51,27 @@ function fakeDevice(peer: PeerConfig, handshakeAt?: number, goneAt?: number) {
   };
 }
 
-Deno.test("kick: re-adds an initiating peer in one request at each step until its handshake, then stops", async () => {
+/** A peer that initiates on its own (endpoint and keepalive), with its parts. */
+async function initiatingPeer() {
   const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
   const endpoint = Endpoint.parse("192.168.65.3:52820");
   const publicKey = await publicKeyOf(await generatePrivateKey());
   const peer: PeerConfig = { publicKey, endpoint, persistentKeepalive: 25, allowedIps };
+  return { allowedIps, endpoint, publicKey, peer };
+}
+
+/** Runs `fn` while an interval keeps the test alive: the kick's timers do not keep a process alive (by design). */
+async function keptAlive(fn: () => Promise<void>): Promise<void> {
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await fn();
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+Deno.test("kick: re-adds an initiating peer in one request at each step until its handshake, then stops", async () => {
+  const { allowedIps, endpoint, publicKey, peer } = await initiatingPeer();
   const delays = [1, 2, 3, 4, 5];
   // [case, handshake at read n, device gone at read n, re-adds, reads]
   const table: [string, number | undefined, number | undefined, number, number][] = [
@@ -64,13 +80,7 @@ Deno.test("kick: re-adds an initiating peer in one request at each step until it
     ["never a handshake: one re-add per step", undefined, undefined, delays.length, delays.length],
     ["device gone at the second read: the kick ends", undefined, 2, 1, 2],
   ];
-  // The kick's timers do not keep a process alive (by design); this one keeps the test's alive while it waits.
-  const alive = setInterval(() => {}, 1000);
-  try {
-    await cases();
-  } finally {
-    clearInterval(alive);
-  }
+  await keptAlive(cases);
   async function cases() {
     for (const [what, handshakeAt, goneAt, readds, reads] of table) {
       const dev = fakeDevice(peer, handshakeAt, goneAt);
@@ -97,12 +107,8 @@ Deno.test("kick: re-adds an initiating peer in one request at each step until it
 
 Deno.test("kick: re-adds of one device are never closer than the least gap, however dense the steps", async () => {
   // A responder ignores initiations from one peer closer than 20 ms apart: steps 1 ms apart must not send them.
-  const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
-  const endpoint = Endpoint.parse("192.168.65.3:52820");
-  const publicKey = await publicKeyOf(await generatePrivateKey());
-  const peer: PeerConfig = { publicKey, endpoint, persistentKeepalive: 25, allowedIps };
-  const alive = setInterval(() => {}, 1000);
-  try {
+  const { peer } = await initiatingPeer();
+  await keptAlive(async () => {
     const dev = fakeDevice(peer);
     const gapMs = 15;
     const since = Date.now();
@@ -110,19 +116,13 @@ Deno.test("kick: re-adds of one device are never closer than the least gap, howe
     assert.equal(await kickFirstHandshakes(dev, "wg0", [peer], { since, delaysMs: [1, 2, 3, 4], minGapMs: gapMs }), 4);
     const gaps = [dev.setAt[0] - t0, ...dev.setAt.slice(1).map((t, i) => t - dev.setAt[i])]; // the first from `since`
     assert.ok(gaps.every((g) => g >= gapMs - 1), `gaps ${gaps.map((g) => g.toFixed(1)).join(", ")} ms`);
-  } finally {
-    clearInterval(alive);
-  }
+  });
 });
 
 Deno.test("kick: the steps count from when the peers were configured, not from when the kick was called", async () => {
   // A device configured long before the kick (its creation, move and link setup took a while) is kicked at once.
-  const allowedIps = [IpPrefix.parse("0.0.0.0/0")];
-  const endpoint = Endpoint.parse("192.168.65.3:52820");
-  const publicKey = await publicKeyOf(await generatePrivateKey());
-  const peer: PeerConfig = { publicKey, endpoint, persistentKeepalive: 25, allowedIps };
-  const alive = setInterval(() => {}, 1000);
-  try {
+  const { peer } = await initiatingPeer();
+  await keptAlive(async () => {
     const dev = fakeDevice(peer, 2);
     const t0 = performance.now();
     const readds = await kickFirstHandshakes(dev, "wg0", [peer], {
@@ -131,7 +131,5 @@ Deno.test("kick: the steps count from when the peers were configured, not from w
     });
     assert.equal(readds, 1);
     assert.ok(dev.setAt[0] - t0 < 2_500, `re-added after ${(dev.setAt[0] - t0).toFixed(0)} ms, not 5 s after the call`);
-  } finally {
-    clearInterval(alive);
-  }
+  });
 });
