@@ -4,14 +4,57 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { runWgplanController, type WgplanControllerOptions } from "../../src/controllers/wgplan/program.ts";
-import { type InterfaceObject, INTERFACES, PLANS } from "../../src/controllers/wgplan/resources.ts";
+import { type InterfaceObject, INTERFACES, type PlanObject, PLANS } from "../../src/controllers/wgplan/resources.ts";
+import type { WireGuardNetworkPlanSpec } from "../../src/plan/types.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import type { ReadStore } from "../../src/kube/store.ts";
-import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
+import { isNotFound, KubeClient } from "../../src/kube/client.ts";
 import { removeFinalizer } from "../../src/kube/finalizers.ts";
 import { CHILD_FINALIZER, childSelector } from "../../src/plan/child.ts";
 import { HeartbeatPublisher } from "../../src/kube/heartbeat.ts";
 import { until } from "../../kit/wait.ts";
+import { withNamespace } from "../../kit/cluster.ts";
+
+/**
+ * A test in a fresh namespace of the test cluster (kit/cluster.ts, namespace names starting with `prefix`), with an
+ * API client for it; `ignore` where no cluster can run. Sanitizers are off: controllers under test keep timers and
+ * watches until they are stopped.
+ */
+export function clusterTest(
+  name: string,
+  o: { ignore: boolean; prefix: string },
+  body: (t: { kc: KubeConfig; ns: string; client: KubeClient }) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: o.ignore,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => withNamespace(({ kc, namespace }) => body({ kc, ns: namespace, client: new KubeClient(kc) }), o),
+  });
+}
+
+/** A plan object named `name` in `namespace` with `spec` and the plan finalizer, as the examples carry it. */
+export function planObject(name: string, namespace: string, spec: WireGuardNetworkPlanSpec): PlanObject {
+  return {
+    apiVersion: "networking.dn42.io/v1alpha1",
+    kind: "WireGuardNetworkPlan",
+    metadata: { name, namespace, finalizers: ["wireguardnetworkplans.networking.dn42.io/finalizer"] },
+    spec,
+  };
+}
+
+/** The owner reference a plan's child carries: the plan `name` (uid `uid`) as its controller. */
+export function planOwnerReference(name: string, uid: string | undefined) {
+  return {
+    apiVersion: "networking.dn42.io/v1alpha1",
+    kind: "WireGuardNetworkPlan",
+    name,
+    uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
 
 /** A controller running in this process. */
 export interface RunningController {
