@@ -12,6 +12,7 @@
 import { logger } from "../log/mod.ts";
 import { type KubeObject, objectKey } from "./client.ts";
 import type { Informer } from "./informer.ts";
+import type { OwnWrites } from "./own_writes.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 import { redactKeys } from "./redact.ts";
@@ -72,11 +73,19 @@ export class Controller<T extends KubeObject> {
     });
   }
 
-  /** Feeds a secondary resource: each add/update/delete of it enqueues the primary keys `map` returns. */
-  watch<U extends KubeObject>(informer: Informer<U>, map: (obj: U) => string[]): void {
+  /**
+   * Feeds a secondary resource: each add/update/delete of it enqueues the primary keys `map` returns. With
+   * `ownWrites`, an add or update that only echoes the controller's own write of the object enqueues nothing.
+   */
+  watch<U extends KubeObject>(informer: Informer<U>, map: (obj: U) => string[], ownWrites?: OwnWrites): void {
     this.#informers.push(informer as unknown as Informer<KubeObject>);
-    const enqueueAll = (o: U) => map(o).forEach((k) => this.enqueue(k));
-    informer.on({ add: enqueueAll, update: (a, b) => (enqueueAll(a), enqueueAll(b)), delete: enqueueAll });
+    // Each key once per event: a key taken by a worker between two adds of one event would be reconciled twice.
+    const enqueueAll = (...objs: U[]) => new Set(objs.flatMap(map)).forEach((k) => this.enqueue(k));
+    informer.on({
+      add: (o) => ownWrites?.intercept(o, () => enqueueAll(o)) || enqueueAll(o),
+      update: (a, b) => ownWrites?.intercept(b, () => enqueueAll(a, b)) || enqueueAll(a, b),
+      delete: (o) => (ownWrites?.forget(o), enqueueAll(o)),
+    });
   }
 
   /** Queues `key` for reconciliation (deduplicated). */

@@ -60,6 +60,8 @@ export interface WriteOptions {
   takeOver: boolean;
   /** The cached WireGuardInterface of that name in the plan's namespace, if any. */
   lookup(name: string): InterfaceObject | undefined;
+  /** Runs each create or patch of a child ("namespace/name"): src/kube/own_writes.ts tells its echo apart. */
+  track?(key: string, write: () => Promise<InterfaceObject>): Promise<InterfaceObject>;
 }
 
 /**
@@ -84,6 +86,8 @@ export async function writeChildren(
     errors: [],
   };
   const wanted = new Set(desired.map((d) => d.objectName));
+  const tracked = (name: string, write: () => Promise<InterfaceObject>) =>
+    o.track ? o.track(`${plan.namespace}/${name}`, write) : write();
   const fail = (what: string, e: unknown) => r.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
 
   await eachLimited(desired, o.concurrency, async (d) => {
@@ -93,10 +97,14 @@ export async function writeChildren(
       r.children.set(d.objectName, have);
       const ops = have.metadata.deletionTimestamp ? undefined : childPatch(have, want);
       if (!ops) return;
-      r.children.set(
+      const patched = await tracked(
         d.objectName,
-        await client.patch(INTERFACES, plan.namespace, d.objectName, "json", ops, { fieldManager: o.fieldManager }),
+        () =>
+          client.patch<InterfaceObject>(INTERFACES, plan.namespace, d.objectName, "json", ops, {
+            fieldManager: o.fieldManager,
+          }),
       );
+      r.children.set(d.objectName, patched);
       r.updated++;
       trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "patch" });
     };
@@ -106,7 +114,11 @@ export async function writeChildren(
       let other = o.lookup(d.objectName);
       if (!other) {
         try {
-          r.children.set(d.objectName, await client.create(INTERFACES, plan.namespace, want, o.fieldManager));
+          const created = await tracked(
+            d.objectName,
+            () => client.create(INTERFACES, plan.namespace, want, o.fieldManager),
+          );
+          r.children.set(d.objectName, created);
           r.created++;
           trace(log, "child-written", `${plan.namespace}/${d.objectName}`, { op: "create" });
           return;
@@ -121,9 +133,13 @@ export async function writeChildren(
       const refusal = takeOverRefusal(other, want);
       if (!refusal && o.takeOver) {
         const ops = takeOverPatch(other, want);
-        const taken = await client.patch<InterfaceObject>(INTERFACES, plan.namespace, d.objectName, "json", ops, {
-          fieldManager: o.fieldManager,
-        });
+        const taken = await tracked(
+          d.objectName,
+          () =>
+            client.patch<InterfaceObject>(INTERFACES, plan.namespace, d.objectName, "json", ops, {
+              fieldManager: o.fieldManager,
+            }),
+        );
         r.takenOver++;
         return await align(taken);
       }

@@ -91,7 +91,7 @@ export function wgplanController(o: WgplanControllerOptions): Manager {
     metrics: manager.metrics,
     shouldEnqueueUpdate: (a, b) => specOrLifecycleChanged(a, b) || actionAnnotationsChanged(a, b),
   });
-  controller.watch(children, planKeyOf);
+  controller.watch(children, planKeyOf, reconciler.ownWrites); // the echoes of its own child writes need no pass
   if (tracker) controller.watch(tracker.informer, () => []); // started and synced with the others
   manager.addController(controller, { needLeaderElection: true });
   watchReadiness(manager.metrics.registry, KINDS.WireGuardNetworkPlan.kind, plans.store);

@@ -11,6 +11,7 @@
  * Children and heartbeats are watched (see controller.ts), so a deleted or hand-edited child, or an agent that starts
  * or stops, brings the plan back here.
  */
+import { OwnWrites } from "../../kube/own_writes.ts";
 import { CONDITION_TYPES, FINALIZERS } from "../../api/constants.ts";
 import { type KubeClient, splitKey } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
@@ -53,6 +54,8 @@ export class PlanReconciler {
   readonly #status: StatusWriter<PlanObject>;
   /** The Degraded message last announced with an Event, per plan (also before its status is back in the cache). */
   readonly #announced = new Map<string, string>();
+  /** The children this controller wrote whose watch events have not come back yet (they need no pass). */
+  readonly ownWrites = new OwnWrites();
 
   constructor(
     private readonly client: KubeClient,
@@ -109,6 +112,7 @@ export class PlanReconciler {
       waitsForAgent: this.#waits(agents),
       takeOver: cached.metadata.annotations?.[ANNOTATION_TAKE_OVER] === "true",
       lookup: (name) => this.children.get(`${namespace}/${name}`),
+      track: (k, write) => this.ownWrites.track(k, write),
     };
     const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
     trace(log, "plan-expanded", key);
