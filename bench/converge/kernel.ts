@@ -21,7 +21,8 @@
  *
  *   deno task bench:converge:kernel [--runs 10] [--skip-userspace]
  *
- * Last line: {"kernel": {runs, p50_s, p90_s, p50_after_apply_s, peer_p50_s, peer_p90_s, ratio_p50, phases_p50_ms},
+ * Last line: {"kernel": {runs, p50_s, p90_s, p50_after_apply_s, peer_p50_s, peer_p90_s, ratio_p50,
+ * kubectl_to_plan_p50_s, operator_p50_s, operator_ratio_p50 (as bench:converge), phases_p50_ms},
  * "userspace": {bench:converge's JSON line, or null}, "kernel_vs_userspace_p50", "guest_boot_s", "emulation": "tcg",
  * "loadavg_before", "loadavg_after"}.
  */
@@ -39,7 +40,7 @@ import {
 } from "../../lab/kernel/instance.ts";
 import { applyExamples, deleteExamples } from "../../lab/scenario.ts";
 import { percentile } from "../stats.ts";
-import { medianTrace, parseTrace, phaseOffsets, type TraceEvent } from "./trace.ts";
+import { medianTrace, parseTrace, phaseOffsets, splitRun, type TraceEvent } from "./trace.ts";
 
 const PREFIX = "dn42op-kl-bc-";
 const PLAN = ["example/wgp/wgp1.yaml"];
@@ -199,6 +200,8 @@ function kernelFigures(r: KernelRuns, namespace: string) {
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
   const [ours, afterApply, peer] = [sorted(r.ours), sorted(r.afterApply), sorted(r.peer)];
   const phases = medianTrace(r.traces);
+  const split = r.traces.map(splitRun).filter((x) => x !== undefined);
+  const p50 = (xs: number[]) => percentile(sorted(xs), 50);
   return {
     runs: ours.length,
     p50_s: r2(percentile(ours, 50)),
@@ -207,6 +210,9 @@ function kernelFigures(r: KernelRuns, namespace: string) {
     peer_p50_s: r2(percentile(peer, 50)),
     peer_p90_s: r2(percentile(peer, 90)),
     ratio_p50: r2(percentile(ours, 50) / percentile(peer, 50)),
+    kubectl_to_plan_p50_s: Number(p50(split.map((x) => x.toPlan)).toFixed(3)),
+    operator_p50_s: Number(p50(split.map((x) => x.operator)).toFixed(3)),
+    operator_ratio_p50: r2(p50(split.map((x) => x.operator)) / percentile(peer, 50)),
     phases_p50_ms: Object.fromEntries([...phases].map(([l, ms]) => [l.replace(`${namespace}/`, ""), ms])),
   };
 }
@@ -240,7 +246,9 @@ if (import.meta.main) {
     }
     console.log(
       `kernel WireGuard, qemu TCG guest: ours p50 ${kernel.p50_s} s p90 ${kernel.p90_s} s; peer p50 ` +
-        `${kernel.peer_p50_s} s p90 ${kernel.peer_p90_s} s; ratio (ours/peer) p50 ${kernel.ratio_p50}`,
+        `${kernel.peer_p50_s} s p90 ${kernel.peer_p90_s} s; ratio (ours/peer) p50 ${kernel.ratio_p50}; kubectl apply ` +
+        `until the plan controller has the plan p50 ${kernel.kubectl_to_plan_p50_s} s, from there to the first ping ` +
+        `p50 ${kernel.operator_p50_s} s = ${kernel.operator_ratio_p50}x the peer's whole run`,
     );
     if (userspace) {
       console.log(

@@ -42,7 +42,7 @@ import { getLink, listAddresses, Netns } from "../../src/netlink/mod.ts";
 import { daemonSocketDir } from "../../src/wireguard/wggo.ts";
 import { keepLogs } from "../logs.ts";
 import { percentile } from "../stats.ts";
-import { medianTrace, parseTrace, phaseOffsets } from "./trace.ts";
+import { medianTrace, parseTrace, phaseOffsets, splitRun } from "./trace.ts";
 import { sleep, until } from "../../kit/wait.ts";
 
 /** Name prefix of the instance (namespaces, containers, state) unless --prefix gives another (two runs at once). */
@@ -446,9 +446,8 @@ if (import.meta.main) {
       }
       // Ours in two parts: kubectl until the plan controller has the plan (the client's own run, the API server's
       // write and the watch), and from there to the first ping (what the operator does).
-      const planSeen = traces.map((t) => [...t].find(([l]) => l.startsWith("plan-reconcile "))?.[1] ?? NaN);
-      const operator = traces.map((t, i) => (t.get("first-ping")! - planSeen[i]) / 1000).filter(Number.isFinite);
-      const toPlan = planSeen.filter(Number.isFinite).map((ms) => ms / 1000);
+      const split = traces.map(splitRun).filter((x) => x !== undefined);
+      const [toPlan, operator] = [split.map((x) => x.toPlan), split.map((x) => x.operator)];
       console.log(
         `ours in two parts: kubectl apply until the plan controller has the plan p50 ` +
           `${(p50Of(toPlan) * 1000).toFixed(0)} ms; from there to the first ping p50 ` +

@@ -67,6 +67,18 @@ export function medianTrace(traces: Map<string, number>[]): Map<string, number> 
   return new Map([...out].sort((a, b) => a[1] - b[1]));
 }
 
+/**
+ * One run of ours in two parts (seconds): from `kubectl apply` until the plan controller's first pass (the client's own
+ * run, the API server's write, the watch), and from there to the first ping (what the operator does). Undefined when
+ * the run's trace lacks either phase.
+ */
+export function splitRun(trace: ReadonlyMap<string, number>): { toPlan: number; operator: number } | undefined {
+  const plan = [...trace].find(([label]) => label.startsWith("plan-reconcile "))?.[1];
+  const ping = trace.get("first-ping");
+  if (plan === undefined || ping === undefined) return undefined;
+  return { toPlan: plan / 1000, operator: (ping - plan) / 1000 };
+}
+
 /** How the objects of one run reached one phase: how many, and the median and last offset from `t0` (ms). */
 export interface PhaseSpread {
   phase: TracePhase;

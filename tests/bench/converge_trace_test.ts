@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseTrace, parseTraceLine, phaseOffsets, phaseSpread } from "../../bench/converge/trace.ts";
+import { parseTrace, parseTraceLine, phaseOffsets, phaseSpread, splitRun } from "../../bench/converge/trace.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -69,4 +69,16 @@ Deno.test("trace lines written by the programs' logging at -v 4 are read back; a
     assert.deepEqual(events.map((e) => `${e.phase} ${e.key}`), want);
     for (const e of events) assert.ok(Math.abs(e.at - Date.now()) < 60_000);
   }
+});
+
+Deno.test("a run in two parts: apply → the plan controller's first pass, and from there to the first ping", () => {
+  const cases: [string, [string, number][], ReturnType<typeof splitRun>][] = [
+    ["both phases", [["plan-reconcile ns/wgp1", 68], ["device-created ns/wg-a", 120], ["first-ping", 180]], {
+      toPlan: 0.068,
+      operator: 0.112,
+    }],
+    ["no plan pass traced", [["first-ping", 180]], undefined],
+    ["no ping", [["plan-reconcile ns/wgp1", 68]], undefined],
+  ];
+  for (const [name, trace, want] of cases) assert.deepEqual(splitRun(new Map(trace)), want, name);
 });
