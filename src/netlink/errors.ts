@@ -64,6 +64,7 @@ export const Errno = {
   ENOENT: 2,
   ESRCH: 3,
   EINTR: 4,
+  EBADF: 9,
   E2BIG: 7,
   EAGAIN: 11,
   EBUSY: 16,

@@ -10,7 +10,7 @@
  */
 import { EFD_CLOEXEC, EFD_NONBLOCK, errno, libc, POLLIN } from "../../ffi/libc.ts";
 import { Errno, NetlinkError } from "./errors.ts";
-import type { Message } from "./message.ts";
+import { type Message, MessageEncoder, NLMSG_ERROR, NLMSG_NOOP, parseError } from "./message.ts";
 import type { Netns } from "./netns.ts";
 import {
   type Address,
@@ -154,6 +154,8 @@ export class NetlinkMonitor {
   readonly #onEvent: (e: NetlinkEvent) => void;
   #stopping?: Promise<void>;
   #settle!: { resolve: () => void; reject: (e: unknown) => void };
+  /** {@link sync} calls waiting for their acknowledgement, by sequence number. */
+  readonly #barriers = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
   /**
    * Settles when the monitor has stopped; rejects if the handler threw, a message could not be decoded or the socket
    * failed (e.g. the namespace handle was closed first) — the monitor then has stopped: resubscribe and resync.
@@ -176,6 +178,26 @@ export class NetlinkMonitor {
    */
   static start(ns: Netns, onEvent: (e: NetlinkEvent) => void, opts: MonitorOptions = {}): NetlinkMonitor {
     return new NetlinkMonitor(ns, onEvent, opts);
+  }
+
+  /**
+   * Resolves once every notification the kernel queued for this monitor before the call has been handed to
+   * `onEvent`: it sends a no-op request, whose acknowledgement the kernel queues behind them (a netlink socket keeps
+   * its messages in order), and resolves when the drain reaches it. Rejects when the monitor stops first.
+   */
+  async sync(): Promise<void> {
+    const op = "netlink monitor barrier";
+    if (this.#stopping) throw new NetlinkError({ op, errno: Errno.EBADF, detail: "monitor stopped" });
+    const done = Promise.withResolvers<void>();
+    const { seq, sent } = this.#sock.post(new MessageEncoder(NLMSG_NOOP, 0, op), op);
+    this.#barriers.set(seq, done);
+    try {
+      await sent;
+    } catch (e) {
+      this.#barriers.delete(seq);
+      throw e;
+    }
+    return await done.promise;
   }
 
   #readable(): void {
@@ -203,6 +225,14 @@ export class NetlinkMonitor {
       if (!ms) return;
       const at = performance.now();
       for (const m of ms) {
+        const barrier = m.type === NLMSG_ERROR ? this.#barriers.get(m.seq) : undefined;
+        if (barrier) {
+          this.#barriers.delete(m.seq);
+          const e = parseError(m, "netlink monitor barrier");
+          if (e.errno === 0) barrier.resolve();
+          else barrier.reject(new NetlinkError({ op: "netlink monitor barrier", errno: e.errno }));
+          continue;
+        }
         const ev = toEvent(m, at);
         if (ev) this.#onEvent(ev);
       }
@@ -212,6 +242,13 @@ export class NetlinkMonitor {
   /** Leaves the shared poll, then releases the socket; settles {@link done}. */
   #finish(error?: unknown): Promise<void> {
     this.#stopping ??= (async () => {
+      const stopped = new NetlinkError({
+        op: "netlink monitor barrier",
+        errno: Errno.EBADF,
+        detail: "monitor stopped",
+      });
+      for (const b of this.#barriers.values()) b.reject(stopped);
+      this.#barriers.clear();
       await poller.unwatch(this.#sock.fd);
       this.#ns.release(this.#sock);
       if (error === undefined) this.#settle.resolve();

@@ -301,6 +301,17 @@ export class NetlinkSocket {
   }
 
   /**
+   * Sends `msg` with NLM_F_REQUEST|NLM_F_ACK without reading anything: `seq` is known at once, `sent` settles when
+   * the kernel took the message. The caller reads the ACK itself among the socket's other messages (a barrier on a
+   * notification socket, whose reads belong to its own loop).
+   */
+  post(msg: MessageEncoder, op = `netlink message ${msg.type}`): { seq: number; sent: Promise<void> } {
+    this.#check(op);
+    const seq = this.#nextSeq();
+    return { seq, sent: this.conn.send(msg.finish(seq, this.portId, NLM_F_REQUEST | NLM_F_ACK), op, false) };
+  }
+
+  /**
    * Sends `msg` with NLM_F_REQUEST|NLM_F_ACK and returns the reply messages that came before the ACK (empty for
    * plain changes). Throws {@link NetlinkError} with the kernel's errno and extended-ACK text on NLMSG_ERROR.
    */

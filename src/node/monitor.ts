@@ -65,6 +65,8 @@ class NamespaceWatch {
 export class DriftMonitor implements NamespaceListener {
   readonly #o: DriftMonitorOptions;
   readonly #watches = new Map<string, NamespaceWatch>();
+  /** Objects in a pass whose events are held ({@link hold}): whether one came meanwhile. */
+  readonly #held = new Map<string, boolean>();
   #events = 0;
 
   constructor(opts: DriftMonitorOptions) {
@@ -154,7 +156,42 @@ export class DriftMonitor implements NamespaceListener {
       this.#o.resyncAll(e.reason);
       return;
     }
-    for (const k of this.#keysOf(w, e)) this.#o.enqueue(k);
+    for (const k of this.#keysOf(w, e)) {
+      if (this.#held.has(k)) this.#held.set(k, true);
+      else this.#o.enqueue(k);
+    }
+  }
+
+  /**
+   * A pass of `key` begins: its events are held instead of queued, until {@link settle} (they were the pass's own
+   * doing, or at least older than what it observes last) or {@link release}. Without this, every change a pass makes
+   * brings the object back for a second pass that finds nothing to do.
+   */
+  hold(key: string): void {
+    this.#held.set(key, false);
+  }
+
+  /**
+   * Called by the pass right before its final look at the kernel: waits until every event queued so far in the
+   * namespaces `nsIds` has been seen, drops what was held for `key` (the look that follows covers it) and stops
+   * holding, so anything later is queued as usual. If a namespace's events cannot be ordered (its monitor stopped),
+   * the held events stay held and {@link release} delivers them.
+   */
+  async settle(key: string, nsIds: Iterable<string>): Promise<void> {
+    const monitors = [...new Set(nsIds)].map((id) => this.#watches.get(id)?.monitor);
+    try {
+      await Promise.all(monitors.map((m) => m?.sync()));
+    } catch (e) {
+      log.v(4).info("events not ordered; keeping them", { key, error: String(e) });
+      return;
+    }
+    this.#held.delete(key);
+  }
+
+  /** The pass of `key` ended: an event held and not settled is queued now. */
+  release(key: string): void {
+    if (this.#held.get(key)) this.#o.enqueue(key);
+    this.#held.delete(key);
   }
 
   /** Stops every subscription. */

@@ -158,3 +158,30 @@ Deno.test({
       assert.equal(watchedSockets(), 0);
     }, { count: 16, tag: "ten" }),
 });
+
+Deno.test({
+  name: "monitor sync: resolves after every event queued before it was handed over; rejects once stopped",
+  ignore: root,
+  fn: () =>
+    withHandle(async (ns) => {
+      const events: NetlinkEvent[] = [];
+      const mon = NetlinkMonitor.start(ns, (e) => events.push(e));
+      try {
+        for (let i = 0; i < 20; i++) {
+          const name = `nls${i}`;
+          await createLink(ns, { kind: "veth", name, peer: { name: `${name}p` } });
+          await setLink(ns, name, { mtu: 1280 + i, up: true });
+          // No waiting for the events: the barrier alone must order them (20 rounds, each with new events queued).
+          await mon.sync();
+          assert.ok(
+            events.some((e) => e.type === "link" && e.link.name === name && e.link.mtu === 1280 + i),
+            `round ${i}: the MTU change of ${name} was delivered before sync resolved`,
+          );
+        }
+      } finally {
+        await mon.stop();
+      }
+      await assert.rejects(mon.sync(), /monitor stopped/);
+      await mon.done;
+    }, 1),
+});

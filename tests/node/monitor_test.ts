@@ -61,3 +61,48 @@ Deno.test({
       }
     }, { count: 2, tag: "na" }),
 });
+
+Deno.test({
+  name: "monitor hold: a pass's own events are dropped once settled; later ones and unsettled ones are queued",
+  ignore: skipUnless("root"),
+  fn: () =>
+    withNetns(async (a) => {
+      const seen: string[] = [];
+      const r = new NamespaceResolver();
+      const m = new DriftMonitor({ agent, enqueue: (k) => seen.push(k), resyncAll: () => {} });
+      r.listen(m);
+      try {
+        const ta = await r.resolve({ kind: "netns-name", name: a.name });
+        m.track(ta.id, "ns/x", { names: ["hx0"] });
+        m.track(ta.id, "ns/y", { names: ["hy0"] });
+        // 1. A pass of ns/x changes its link, settles, then someone else changes it: only the later change is queued.
+        m.hold("ns/x");
+        await a.ip("link", "add", "hx0", "type", "veth", "peer", "name", "hx1");
+        await a.ip("link", "set", "hx0", "mtu", "1300");
+        await m.settle("ns/x", [ta.id]);
+        assert.equal(seen.join(), "", "the pass's own events are not queued");
+        await a.ip("link", "set", "hx0", "mtu", "1310");
+        await until("the later change", () => seen.includes("ns/x"), 5000);
+        m.release("ns/x");
+        assert.equal(seen.join(), "ns/x", "queued once, when it happened");
+        seen.length = 0;
+        // 2. A pass that ends without settling (no change of its own, or it failed): what was held is queued at the end.
+        m.hold("ns/x");
+        await a.ip("link", "set", "hx0", "mtu", "1320");
+        await m.settle("ns/y", [ta.id]); // another object's settle orders the events but drops nothing of ns/x
+        assert.equal(seen.join(), "");
+        m.release("ns/x");
+        assert.equal(seen.join(), "ns/x");
+        seen.length = 0;
+        // 3. Objects not in a pass are queued as before, also while another one holds.
+        m.hold("ns/x");
+        await a.ip("link", "add", "hy0", "type", "veth", "peer", "name", "hy1");
+        await until("ns/y queued", () => seen.includes("ns/y"), 5000);
+        m.release("ns/x");
+        assert.ok(!seen.includes("ns/x"));
+      } finally {
+        await m.stop();
+        await r.close();
+      }
+    }, { count: 1, tag: "nh" }),
+});

@@ -149,6 +149,16 @@ export class WgReconciler {
   };
 
   async #reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
+    // The link events of this pass's own changes need no second pass (settled before ensure's last look).
+    this.#d.monitor.hold(key);
+    try {
+      return await this.#pass(key, signal);
+    } finally {
+      this.#d.monitor.release(key);
+    }
+  }
+
+  async #pass(key: string, signal: AbortSignal): Promise<ReconcileResult> {
     const obj = this.#d.informer.store.get(key);
     if (!obj) return void await this.#gone(key);
     if (obj.spec.node !== this.#d.nodename) return;
@@ -209,6 +219,7 @@ export class WgReconciler {
         this.#d.dryRun,
         publishedEndpoints(obj.status),
         adoptionOf(key, obj.metadata.annotations),
+        () => this.#d.monitor.settle(key, [this.#d.resolver.host.id, target.id]),
       );
     } catch (e) {
       if (e instanceof LinkConflictError) return this.#degraded(obj, CONDITION_REASONS.LinkConflict, e.message);

@@ -165,6 +165,8 @@ export class WgNode {
    * Brings `desired` about for object `owner` ("namespace/name") in `target`. With `dryRun` nothing is changed
    * and `actions` lists what would be done. A device that has to be created gets the endpoints in `learned` (by
    * peer public key) for peers whose spec names none: what the previous device had learned (never a spec override).
+   * `settle` runs after the changes and right before the final observation (the drift monitor's barrier,
+   * src/node/monitor.ts: the events of the changes are then covered by that observation).
    */
   async ensure(
     owner: string,
@@ -173,6 +175,7 @@ export class WgNode {
     dryRun = false,
     learned: ReadonlyMap<string, Endpoint> = new Map(),
     adoption: Adoption = { key: owner, links: new Set() },
+    settle?: () => Promise<void>,
   ): Promise<EnsureResult> {
     const name = desired.name;
     const mark = ownerMark(this.#agent, owner);
@@ -242,6 +245,7 @@ export class WgNode {
     }
     this.#endpoints.set(owner, specEndpoints(desired.device));
     if (r.created) void kickFirstHandshakes(client, name, initial.peers, { since: configuredAt });
+    if (r.actions.length) await settle?.();
     r.observed = r.actions.length === 0 ? { link: link!, addresses, ...read } : await this.observe(target, name);
     r.converged = isConverged({ ...desired, device: wanted }, r.observed);
     return r;

@@ -1,0 +1,68 @@
+/**
+ * wg-controller against the real API server, kernel and wireguard-go: the link events of a pass's own changes (create,
+ * move, MTU, addresses, up) bring the object back for no second pass (src/node/monitor.ts holds them until the pass
+ * settles), while a change someone else makes to the link afterwards still does, and is healed.
+ */
+import assert from "node:assert/strict";
+import { FINALIZERS } from "../../../src/api/constants.ts";
+import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
+import { type Agent, metricSum } from "../../../kit/agent.ts";
+import { skipUnless } from "../../helpers/caps.ts";
+import { create, ifname, isReady, read, wgi, withAgent } from "./support.ts";
+import { until } from "../../../kit/wait.ts";
+
+const METRICS = "127.0.0.1:18083";
+
+/** The wg-controller's passes so far, whatever their result. */
+function passes(agent: Agent): Promise<number> {
+  return metricSum(agent, METRICS, "controller_runtime_reconcile_total", 'controller="wg-controller"');
+}
+
+/** Asserts that the pass count stays `n` for `ms` (sampled every 100 ms). */
+async function staysAt(agent: Agent, n: number, ms: number, what: string): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    assert.equal(await passes(agent), n, what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test({
+  name: "wg-controller: a new link takes one pass, not a second for its own link events; a later drift takes one",
+  ignore: skipUnless("root", "cluster", "wireguard-go"),
+  fn: () =>
+    withAgent(
+      1,
+      async ({ ns, agent, ctrs }) => {
+        const name = ifname();
+        const peer = (await publicKeyOf(await generatePrivateKey())).toBase64();
+        const obj = wgi(ns, "w", {
+          node: "lax1",
+          moveToContainer: true,
+          container: { netns: { name: ctrs[0].name } },
+          interfaceName: name,
+          privateKey: (await generatePrivateKey()).toBase64(),
+          addresses: [{ family: "inet", local: "10.96.0.1", peer: "10.96.0.2", prefixlen: 32 }],
+          mtu: 1400,
+          peers: [{ publicKey: peer, allowedIPs: ["10.96.0.2/32"] }],
+        });
+        // With our finalizer already in place the first pass writes nothing to the object, so no echo of its own
+        // write brings it back either: what remains to count is what the link events do.
+        obj.metadata.finalizers = [FINALIZERS.wireGuardInterface];
+        await create(obj);
+        await until("Ready", async () => isReady(await read(ns, "w")), 240_000, 200);
+        assert.equal(await passes(agent), 1, "the pass that made the link is the only one");
+        await staysAt(agent, 1, 2000, "no second pass for the pass's own link events");
+
+        // Someone else changes the MTU: one pass heals it.
+        await ctrs[0].run("ip", "link", "set", "dev", name, "mtu", "1300");
+        await until("MTU healed", async () =>
+          (await ctrs[0].run("ip", "link", "show", "dev", name)).includes("mtu 1400"));
+        assert.ok(await passes(agent) >= 2, "the drift brought the object back");
+        const after = await passes(agent);
+        await staysAt(agent, after, 2000, "healing the drift costs no further pass");
+        assert.equal(after, 2, "one pass for the drift");
+      },
+      ["-wg-poll-interval=600", "-default-resync-period=600", `-metrics-bind-address=${METRICS}`],
+      "wo",
+    ),
+});
