@@ -5,6 +5,7 @@
  * (once the cache has synced, then every resync period), the heartbeat Lease (not in a dry run), the agent metrics (`dn42op_managed_links` and
  * `dn42op_netlink_events`, each labelled `kind`; `dn42op_object_ready`) and the shutdown order of these parts.
  */
+import { OwnWrites } from "../kube/own_writes.ts";
 import { NODE_FIELD } from "../api/constants.ts";
 import { KubeClient, type KubeObject, type ResourceType } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
@@ -50,6 +51,8 @@ export interface AgentParts<T extends KubeObject> {
   events: EventRecorder;
   /** Queues a key on the agent's controller. */
   enqueue(key: string): void;
+  /** Pass it to the finalizer writes: the controller drops their echoes (src/kube/own_writes.ts). */
+  ownWrites: OwnWrites;
 }
 
 /** What an agent's reconciler offers the runtime. */
@@ -101,6 +104,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
   const resolver = new NamespaceResolver({ docker });
   // events may arrive before the controller exists: they go through a sink it is plugged into
   const sink = { enqueue: (_key: string) => {} };
+  const ownWrites = new OwnWrites();
   const monitor = new DriftMonitor({
     agent: { kind: spec.kind, node: c.nodename, namespace: c.namespace },
     enqueue: (k) => sink.enqueue(k),
@@ -123,6 +127,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
     monitor,
     events: new EventRecorder(client, { component: spec.component, host: c.nodename }),
     enqueue: (k) => sink.enqueue(k),
+    ownWrites,
   });
   manager.onStop("status writes", () => reconciler.close());
   const ctl = new Controller<T>({
@@ -132,6 +137,7 @@ export function nodeAgent<T extends KubeObject>(c: AgentConfig, spec: AgentSpec<
     workers: c.workers,
     metrics: manager.metrics,
     shouldEnqueueUpdate: specOrLifecycleChanged,
+    ownWrites,
   });
   sink.enqueue = (k) => ctl.enqueue(k);
   manager.addController(ctl);

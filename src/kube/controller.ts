@@ -39,6 +39,8 @@ export interface ControllerOptions<T extends KubeObject> {
   rateLimiter?: RateLimiter<string>;
   /** Filter for primary updates (default: every change of resourceVersion). */
   shouldEnqueueUpdate?(oldObj: T, newObj: T): boolean;
+  /** The reconciler's own writes of primary objects (e.g. finalizers): their echoes enqueue nothing. */
+  ownWrites?: OwnWrites;
 }
 
 /**
@@ -65,10 +67,14 @@ export class Controller<T extends KubeObject> {
     const filter = options.shouldEnqueueUpdate ??
       ((a: T, b: T) => a.metadata.resourceVersion !== b.metadata.resourceVersion);
     this.#informers.push(options.informer as unknown as Informer<KubeObject>);
+    const own = options.ownWrites;
     options.informer.on({
       add: (o) => this.enqueue(objectKey(o)),
-      update: (a, b) => filter(a, b) && this.enqueue(objectKey(b)),
-      delete: (o) => this.enqueue(objectKey(o)),
+      update: (a, b) => {
+        const enqueue = () => this.enqueue(objectKey(b));
+        if (filter(a, b)) own?.intercept(b, enqueue) || enqueue();
+      },
+      delete: (o) => (own?.forget(o), this.enqueue(objectKey(o))),
       resync: (o) => this.enqueue(objectKey(o)),
     });
   }

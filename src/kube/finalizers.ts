@@ -3,7 +3,16 @@
  * change of the list (another owner adding or removing theirs) makes the patch fail instead of being overwritten;
  * the object is then re-read and the patch recomputed. The whole list is never replaced blindly.
  */
-import { isConflict, isNotFound, KubeApiError, type KubeClient, type KubeObject, type ResourceType } from "./client.ts";
+import {
+  isConflict,
+  isNotFound,
+  KubeApiError,
+  type KubeClient,
+  type KubeObject,
+  objectKey,
+  type ResourceType,
+} from "./client.ts";
+import type { OwnWrites } from "./own_writes.ts";
 
 /** True when `obj` carries `finalizer`. */
 export function hasFinalizer(obj: KubeObject, finalizer: string): boolean {
@@ -54,15 +63,17 @@ async function patchFinalizers<T extends KubeObject>(
   finalizer: string,
   build: (o: T, f: string) => JsonPatchOp[] | undefined,
   fieldManager?: string,
+  ownWrites?: OwnWrites,
 ): Promise<T | undefined> {
   const { namespace = "", name = "" } = obj.metadata;
+  const write = (patch: JsonPatchOp[]) => client.patch<T>(rt, namespace, name, "json", patch, { fieldManager });
   let current = obj;
   let failed = "";
   for (let attempt = 1;; attempt++) {
     const patch = build(current, finalizer);
     if (!patch) return current;
     try {
-      return await client.patch<T>(rt, namespace, name, "json", patch, { fieldManager });
+      return await (ownWrites ? ownWrites.track(objectKey(obj), () => write(patch)) : write(patch));
     } catch (e) {
       if (isNotFound(e)) return undefined;
       const same = JSON.stringify(patch) === failed;
@@ -78,15 +89,19 @@ async function patchFinalizers<T extends KubeObject>(
   }
 }
 
-/** Adds our finalizer unless present; returns the updated object, or `undefined` if the object is gone. */
+/**
+ * Adds our finalizer unless present; returns the updated object, or `undefined` if the object is gone. With
+ * `ownWrites`, the watch event that echoes the write is told apart (src/kube/own_writes.ts); so with removeFinalizer.
+ */
 export function addFinalizer<T extends KubeObject>(
   client: KubeClient,
   rt: ResourceType,
   obj: T,
   finalizer: string,
   fieldManager?: string,
+  ownWrites?: OwnWrites,
 ): Promise<T | undefined> {
-  return patchFinalizers(client, rt, obj, finalizer, addFinalizerPatch, fieldManager);
+  return patchFinalizers(client, rt, obj, finalizer, addFinalizerPatch, fieldManager, ownWrites);
 }
 
 /**
@@ -99,6 +114,7 @@ export function removeFinalizer<T extends KubeObject>(
   obj: T,
   finalizer: string,
   fieldManager?: string,
+  ownWrites?: OwnWrites,
 ): Promise<T | undefined> {
-  return patchFinalizers(client, rt, obj, finalizer, removeFinalizerPatch, fieldManager);
+  return patchFinalizers(client, rt, obj, finalizer, removeFinalizerPatch, fieldManager, ownWrites);
 }

@@ -26,7 +26,7 @@ export class OwnWrites {
    * Runs `write` (a create, update or patch of the object `key`, "namespace/name") and remembers the object it
    * returns as our own write. A failed write delivers what was held and remembers nothing.
    */
-  async track<T extends KubeObject>(key: string, write: () => Promise<T>): Promise<T> {
+  async track<T extends KubeObject | undefined>(key: string, write: () => Promise<T>): Promise<T> {
     const held: Held[] = [];
     this.#inFlight.set(key, held);
     let written: T | undefined;
@@ -35,7 +35,7 @@ export class OwnWrites {
       return written;
     } finally {
       this.#inFlight.delete(key);
-      const rv = written?.metadata.resourceVersion;
+      const rv = written?.metadata.resourceVersion; // none: the write failed or found the object gone
       const echoed = rv !== undefined && held.some((h) => h.rv === rv);
       if (rv !== undefined && !echoed) this.#versions.set(key, rv);
       for (const h of held) if (h.rv === undefined || h.rv !== rv) h.deliver();

@@ -21,7 +21,7 @@ export function nlController(c: AgentConfig): Manager {
     kind: "nl",
     objectKind: KINDS.NetlinkInterface.kind,
     resource: NETLINK_INTERFACES,
-    reconciler: ({ manager, client, informer, docker, resolver, monitor, events, enqueue }) => {
+    reconciler: ({ manager, client, informer, docker, resolver, monitor, events, enqueue, ownWrites }) => {
       manager.add({
         name: "container events",
         start: (signal) =>
@@ -48,6 +48,7 @@ export function nlController(c: AgentConfig): Manager {
         namespace: c.namespace,
         dryRun: c.dryRun,
         metrics: manager.metrics,
+        ownWrites,
       });
     },
   });

@@ -5,6 +5,7 @@
  * proves gone, moved to another node or renamed (src/controllers/owners.ts; other nodes' links in a shared namespace
  * are never touched). A failing watch or API never leads to deletions.
  */
+import type { OwnWrites } from "../../kube/own_writes.ts";
 import { hostname } from "node:os";
 import { CONDITION_REASONS, FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
@@ -56,6 +57,8 @@ export interface NlReconcilerOptions {
   dryRun: boolean;
   /** Where failed status writes are counted (dn42op_status_write_errors_total). */
   metrics?: ControllerMetrics;
+  /** Where the finalizer writes are remembered, so that their echoes cost no pass. */
+  ownWrites?: OwnWrites;
 }
 
 /** Where an object's links were last seen (to remove them when the object vanishes without a finalizer). */
@@ -111,7 +114,14 @@ export class NlReconciler {
     if (!hasFinalizer(obj, FINALIZERS.netlinkInterface)) {
       if (this.#o.dryRun) log.info("dry-run: would add finalizer", { key });
       else {
-        cur = await addFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface) ?? obj;
+        cur = await addFinalizer(
+          this.#o.client,
+          NETLINK_INTERFACES,
+          obj,
+          FINALIZERS.netlinkInterface,
+          undefined,
+          this.#o.ownWrites,
+        ) ?? obj;
       }
     }
     return await this.#converge(cur, signal);
@@ -267,7 +277,14 @@ export class NlReconciler {
       return;
     }
     if (removed.length) log.info("deleted links", { key, links: removed.map((r) => r.name) });
-    await removeFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface);
+    await removeFinalizer(
+      this.#o.client,
+      NETLINK_INTERFACES,
+      obj,
+      FINALIZERS.netlinkInterface,
+      undefined,
+      this.#o.ownWrites,
+    );
     for (const e of want?.ends ?? []) await this.#o.resolver.release(e.placement);
   }
 

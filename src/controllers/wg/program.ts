@@ -33,7 +33,7 @@ export function wgController(c: WgConfig): Manager {
     kind: "wg",
     objectKind: KINDS.WireGuardInterface.kind,
     resource: WGI_RESOURCE,
-    reconciler: ({ manager, client, informer, resolver, monitor, events }) => {
+    reconciler: ({ manager, client, informer, resolver, monitor, events, ownWrites }) => {
       const agent = { node: c.nodename, namespace: c.namespace };
       const node = new WgNode(resolver.host.ns, {
         agent,
@@ -62,6 +62,7 @@ export function wgController(c: WgConfig): Manager {
         metrics: manager.metrics,
         controllerName: PROGRAM,
         peers: new PeerMetrics(manager.metrics.registry, c.nodename),
+        ownWrites,
       });
     },
   });

@@ -21,6 +21,7 @@
  *   none, so a listening side does not wait for its peers to re-handshake.
  * - Failed status writes are retried in the background and counted in dn42op_status_write_errors_total.
  */
+import type { OwnWrites } from "../../kube/own_writes.ts";
 import {
   CONDITION_REASONS,
   CONDITION_TYPES,
@@ -85,6 +86,8 @@ export interface WgReconcilerDeps {
   controllerName?: string;
   /** Gets every device the poll reads (peer metrics); told when a link goes. */
   peers?: PeerObserver;
+  /** Where the finalizer writes are remembered, so that their echoes cost no pass. */
+  ownWrites?: OwnWrites;
 }
 
 interface Location {
@@ -205,7 +208,14 @@ export class WgReconciler {
     // link as ours would, so a child needs no second finalizer (and its first pass no extra API write).
     const guarded = hasFinalizer(obj, FINALIZERS.wireGuardInterface) || hasFinalizer(obj, FINALIZERS.planChild);
     if (!this.#d.dryRun && !guarded) {
-      const updated = await addFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface);
+      const updated = await addFinalizer(
+        this.#d.client,
+        WGI_RESOURCE,
+        obj,
+        FINALIZERS.wireGuardInterface,
+        undefined,
+        this.#d.ownWrites,
+      );
       if (!updated) return;
       trace(log, "finalizer-added", key);
     }
@@ -399,7 +409,9 @@ export class WgReconciler {
     if (actions.length) void this.#d.events.record(obj, "Normal", "Deleted", actions.join("; ")).catch(() => {});
     let current: WireGuardInterface | undefined = obj;
     for (const f of waiting) {
-      if (current) current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f);
+      if (current) {
+        current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f, undefined, this.#d.ownWrites);
+      }
     }
   }
 
