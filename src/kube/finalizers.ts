@@ -56,14 +56,20 @@ function maybeTestFailure(e: unknown): boolean {
   return isConflict(e) || (e instanceof KubeApiError && e.code === 422);
 }
 
+/** How a finalizer write is sent: the field manager, and where it is remembered as our own write. */
+export interface FinalizerWriteOptions {
+  fieldManager?: string;
+  /** The watch event that echoes the write is told apart (src/kube/own_writes.ts). */
+  ownWrites?: OwnWrites;
+}
+
 async function patchFinalizers<T extends KubeObject>(
   client: KubeClient,
   rt: ResourceType,
   obj: T,
   finalizer: string,
   build: (o: T, f: string) => JsonPatchOp[] | undefined,
-  fieldManager?: string,
-  ownWrites?: OwnWrites,
+  { fieldManager, ownWrites }: FinalizerWriteOptions,
 ): Promise<T | undefined> {
   const { namespace = "", name = "" } = obj.metadata;
   const write = (patch: JsonPatchOp[]) => client.patch<T>(rt, namespace, name, "json", patch, { fieldManager });
@@ -89,19 +95,15 @@ async function patchFinalizers<T extends KubeObject>(
   }
 }
 
-/**
- * Adds our finalizer unless present; returns the updated object, or `undefined` if the object is gone. With
- * `ownWrites`, the watch event that echoes the write is told apart (src/kube/own_writes.ts); so with removeFinalizer.
- */
+/** Adds our finalizer unless present; returns the updated object, or `undefined` if the object is gone. */
 export function addFinalizer<T extends KubeObject>(
   client: KubeClient,
   rt: ResourceType,
   obj: T,
   finalizer: string,
-  fieldManager?: string,
-  ownWrites?: OwnWrites,
+  o: FinalizerWriteOptions = {},
 ): Promise<T | undefined> {
-  return patchFinalizers(client, rt, obj, finalizer, addFinalizerPatch, fieldManager, ownWrites);
+  return patchFinalizers(client, rt, obj, finalizer, addFinalizerPatch, o);
 }
 
 /**
@@ -113,8 +115,7 @@ export function removeFinalizer<T extends KubeObject>(
   rt: ResourceType,
   obj: T,
   finalizer: string,
-  fieldManager?: string,
-  ownWrites?: OwnWrites,
+  o: FinalizerWriteOptions = {},
 ): Promise<T | undefined> {
-  return patchFinalizers(client, rt, obj, finalizer, removeFinalizerPatch, fieldManager, ownWrites);
+  return patchFinalizers(client, rt, obj, finalizer, removeFinalizerPatch, o);
 }

@@ -164,7 +164,7 @@ export async function watchCount(
 /** Acts as the node agent on deletion: removes the plan-child finalizer (the link is "gone"). */
 export async function releaseChild(client: KubeClient, child: InterfaceObject): Promise<void> {
   try {
-    await removeFinalizer(client, INTERFACES, child, CHILD_FINALIZER, "test-agent");
+    await removeFinalizer(client, INTERFACES, child, CHILD_FINALIZER, { fieldManager: "test-agent" });
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }

@@ -13,7 +13,7 @@ import { Backoff } from "../../kube/backoff.ts";
 import { type KubeClient, objectKey, type ResourceType } from "../../kube/client.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
-import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
+import { addFinalizer, type FinalizerWriteOptions, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
 import type { ReadStore } from "../../kube/store.ts";
 import type { ControllerMetrics } from "../../kube/metrics.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
@@ -70,6 +70,8 @@ interface Record {
 /** Reconciles NetlinkInterfaces of one node. */
 export class NlReconciler {
   readonly #o: NlReconcilerOptions;
+  /** Our finalizer writes are remembered, so that their echoes cost no pass. */
+  readonly #finalizerWrites: FinalizerWriteOptions;
   readonly #status: StatusQueue<NetlinkInterface>;
   readonly #records = new Map<string, Record>();
   /** Per key: the problems last announced with Warning Events (one Event per change, not per retry). */
@@ -82,6 +84,7 @@ export class NlReconciler {
 
   constructor(o: NlReconcilerOptions) {
     this.#o = o;
+    this.#finalizerWrites = { ownWrites: o.ownWrites };
     this.#agent = { kind: "nl", node: o.nodename, namespace: o.namespace };
     this.#status = new StatusQueue(new StatusWriter(o.client, NETLINK_INTERFACES, FIELD_MANAGERS.nlController), {
       lookup: (namespace, name) => o.store.get(`${namespace}/${name}`),
@@ -119,8 +122,7 @@ export class NlReconciler {
           NETLINK_INTERFACES,
           obj,
           FINALIZERS.netlinkInterface,
-          undefined,
-          this.#o.ownWrites,
+          this.#finalizerWrites,
         ) ?? obj;
       }
     }
@@ -277,14 +279,7 @@ export class NlReconciler {
       return;
     }
     if (removed.length) log.info("deleted links", { key, links: removed.map((r) => r.name) });
-    await removeFinalizer(
-      this.#o.client,
-      NETLINK_INTERFACES,
-      obj,
-      FINALIZERS.netlinkInterface,
-      undefined,
-      this.#o.ownWrites,
-    );
+    await removeFinalizer(this.#o.client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface, this.#finalizerWrites);
     for (const e of want?.ends ?? []) await this.#o.resolver.release(e.placement);
   }
 

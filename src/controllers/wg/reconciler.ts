@@ -208,14 +208,9 @@ export class WgReconciler {
     // link as ours would, so a child needs no second finalizer (and its first pass no extra API write).
     const guarded = hasFinalizer(obj, FINALIZERS.wireGuardInterface) || hasFinalizer(obj, FINALIZERS.planChild);
     if (!this.#d.dryRun && !guarded) {
-      const updated = await addFinalizer(
-        this.#d.client,
-        WGI_RESOURCE,
-        obj,
-        FINALIZERS.wireGuardInterface,
-        undefined,
-        this.#d.ownWrites,
-      );
+      const updated = await addFinalizer(this.#d.client, WGI_RESOURCE, obj, FINALIZERS.wireGuardInterface, {
+        ownWrites: this.#d.ownWrites,
+      });
       if (!updated) return;
       trace(log, "finalizer-added", key);
     }
@@ -410,7 +405,7 @@ export class WgReconciler {
     let current: WireGuardInterface | undefined = obj;
     for (const f of waiting) {
       if (current) {
-        current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f, undefined, this.#d.ownWrites);
+        current = await removeFinalizer(this.#d.client, WGI_RESOURCE, current, f, { ownWrites: this.#d.ownWrites });
       }
     }
   }

@@ -213,7 +213,7 @@ export async function releaseChildren(
     try {
       let current: InterfaceObject | undefined = c;
       for (const f of AGENT_FINALIZERS) {
-        if (current) current = await removeFinalizer(client, INTERFACES, current, f, o.fieldManager);
+        if (current) current = await removeFinalizer(client, INTERFACES, current, f, { fieldManager: o.fieldManager });
       }
       r.released.push(c.metadata.name ?? "");
     } catch (e) {

@@ -97,7 +97,7 @@ export class PlanReconciler {
     // the plan, so it needs no finalizer); children are written only once it is in place.
     const finalizing = hasFinalizer(cached, PLAN_FINALIZER)
       ? Promise.resolve(cached)
-      : addFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
+      : addFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, { fieldManager: this.o.fieldManager });
     finalizing.catch(() => {}); // awaited below; a failure surfaces there unless the keys fail first
 
     const recorded = new Map(
@@ -222,6 +222,6 @@ export class PlanReconciler {
     log.info("plan {plan} deleted: its WireGuardInterfaces are gone, finalizer removed", {
       plan: `${plan.namespace}/${plan.name}`,
     });
-    await removeFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, this.o.fieldManager);
+    await removeFinalizer(this.client, PLANS, cached, PLAN_FINALIZER, { fieldManager: this.o.fieldManager });
   }
 }
