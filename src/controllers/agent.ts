@@ -5,10 +5,10 @@
  * (once the cache has synced, then every resync period), the heartbeat Lease (not in a dry run), the agent metrics (`dn42op_managed_links` and
  * `dn42op_netlink_events`, each labelled `kind`; `dn42op_object_ready`) and the shutdown order of these parts.
  */
-import { OwnWrites } from "../kube/own_writes.ts";
 import { NODE_FIELD } from "../api/constants.ts";
 import { KubeClient, type KubeObject, type ResourceType } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
+import { OwnWrites } from "../kube/own_writes.ts";
 import { Controller, type Reconciler, specOrLifecycleChanged } from "../kube/controller.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { HeartbeatPublisher } from "../kube/heartbeat.ts";

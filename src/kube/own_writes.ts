@@ -34,7 +34,7 @@ export class OwnWrites {
       written = await write();
       return written;
     } finally {
-      this.#inFlight.delete(key);
+      if (this.#inFlight.get(key) === held) this.#inFlight.delete(key); // not a later write's, should two overlap
       const rv = written?.metadata.resourceVersion; // none: the write failed or found the object gone
       const echoed = rv !== undefined && held.some((h) => h.rv === rv);
       if (rv !== undefined && !echoed) this.#versions.set(key, rv);

@@ -5,7 +5,6 @@
  * proves gone, moved to another node or renamed (src/controllers/owners.ts; other nodes' links in a shared namespace
  * are never touched). A failing watch or API never leads to deletions.
  */
-import type { OwnWrites } from "../../kube/own_writes.ts";
 import { hostname } from "node:os";
 import { CONDITION_REASONS, FIELD_MANAGERS, FINALIZERS } from "../../api/constants.ts";
 import type { NetlinkInterface } from "../../api/netlink_interface.ts";
@@ -14,6 +13,7 @@ import { type KubeClient, objectKey, type ResourceType } from "../../kube/client
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, type FinalizerWriteOptions, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
+import type { OwnWrites } from "../../kube/own_writes.ts";
 import type { ReadStore } from "../../kube/store.ts";
 import type { ControllerMetrics } from "../../kube/metrics.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";

@@ -21,7 +21,6 @@
  *   none, so a listening side does not wait for its peers to re-handshake.
  * - Failed status writes are retried in the background and counted in dn42op_status_write_errors_total.
  */
-import type { OwnWrites } from "../../kube/own_writes.ts";
 import {
   CONDITION_REASONS,
   CONDITION_TYPES,
@@ -40,6 +39,7 @@ import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import type { ControllerMetrics } from "../../kube/metrics.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
+import type { OwnWrites } from "../../kube/own_writes.ts";
 import type { Informer } from "../../kube/informer.ts";
 import { StatusQueue, StatusWriter } from "../../kube/status.ts";
 import { logger } from "../../log/mod.ts";

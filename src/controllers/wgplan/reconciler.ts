@@ -11,9 +11,9 @@
  * Children and heartbeats are watched (see controller.ts), so a deleted or hand-edited child, or an agent that starts
  * or stops, brings the plan back here.
  */
-import { OwnWrites } from "../../kube/own_writes.ts";
 import { CONDITION_TYPES, FINALIZERS } from "../../api/constants.ts";
 import { type KubeClient, splitKey } from "../../kube/client.ts";
+import { OwnWrites } from "../../kube/own_writes.ts";
 import type { ReconcileResult } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../../kube/finalizers.ts";
