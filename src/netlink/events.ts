@@ -147,6 +147,11 @@ export function toEvent(m: Message, at: number): NetlinkEvent | null {
   }
 }
 
+/** What a {@link NetlinkMonitor.sync} gets from a monitor that has stopped. */
+function monitorStopped(): NetlinkError {
+  return new NetlinkError({ op: "netlink monitor barrier", errno: Errno.EBADF, detail: "monitor stopped" });
+}
+
 /** A running subscription; events are delivered to the handler in kernel order. */
 export class NetlinkMonitor {
   readonly #ns: Netns;
@@ -186,8 +191,8 @@ export class NetlinkMonitor {
    * its messages in order), and resolves when the drain reaches it. Rejects when the monitor stops first.
    */
   async sync(): Promise<void> {
+    if (this.#stopping) throw monitorStopped();
     const op = "netlink monitor barrier";
-    if (this.#stopping) throw new NetlinkError({ op, errno: Errno.EBADF, detail: "monitor stopped" });
     const done = Promise.withResolvers<void>();
     const { seq, sent } = this.#sock.post(new MessageEncoder(NLMSG_NOOP, 0, op), op);
     this.#barriers.set(seq, done);
@@ -242,12 +247,7 @@ export class NetlinkMonitor {
   /** Leaves the shared poll, then releases the socket; settles {@link done}. */
   #finish(error?: unknown): Promise<void> {
     this.#stopping ??= (async () => {
-      const stopped = new NetlinkError({
-        op: "netlink monitor barrier",
-        errno: Errno.EBADF,
-        detail: "monitor stopped",
-      });
-      for (const b of this.#barriers.values()) b.reject(stopped);
+      for (const b of this.#barriers.values()) b.reject(monitorStopped());
       this.#barriers.clear();
       await poller.unwatch(this.#sock.fd);
       this.#ns.release(this.#sock);

@@ -5,6 +5,7 @@
  * AlreadyExists retries between two plans) — unless it is a child the Go implementation's plan controller made for
  * this plan and the plan opted in to taking it over.
  */
+import type { OwnWrites } from "../../kube/own_writes.ts";
 import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
 import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";
@@ -60,8 +61,8 @@ export interface WriteOptions {
   takeOver: boolean;
   /** The cached WireGuardInterface of that name in the plan's namespace, if any. */
   lookup(name: string): InterfaceObject | undefined;
-  /** Runs each create or patch of a child ("namespace/name"): src/kube/own_writes.ts tells its echo apart. */
-  track?(key: string, write: () => Promise<InterfaceObject>): Promise<InterfaceObject>;
+  /** Where each create or patch of a child is remembered, so that its watch echo costs no pass. */
+  ownWrites?: OwnWrites;
 }
 
 /**
@@ -87,7 +88,7 @@ export async function writeChildren(
   };
   const wanted = new Set(desired.map((d) => d.objectName));
   const tracked = (name: string, write: () => Promise<InterfaceObject>) =>
-    o.track ? o.track(`${plan.namespace}/${name}`, write) : write();
+    o.ownWrites ? o.ownWrites.track(`${plan.namespace}/${name}`, write) : write();
   const fail = (what: string, e: unknown) => r.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
 
   await eachLimited(desired, o.concurrency, async (d) => {

@@ -112,7 +112,7 @@ export class PlanReconciler {
       waitsForAgent: this.#waits(agents),
       takeOver: cached.metadata.annotations?.[ANNOTATION_TAKE_OVER] === "true",
       lookup: (name) => this.children.get(`${namespace}/${name}`),
-      track: (k, write) => this.ownWrites.track(k, write),
+      ownWrites: this.ownWrites,
     };
     const expansion = expandPlan(cached.spec, keys.keys, allocationsOf(owned.values()));
     trace(log, "plan-expanded", key);

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { metricSum, metricValue } from "../../../kit/agent.ts";
+import { metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { wg } from "../../helpers/wgtool.ts";
 import {
@@ -13,9 +13,11 @@ import {
   type Ctx,
   ifname,
   isReady,
+  METRICS,
   type Obj,
   patchSpec,
   read,
+  reconciles,
   remove,
   secret,
   snapshot,
@@ -27,11 +29,6 @@ import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
 const START_MS = 180_000;
-const METRICS = "127.0.0.1:18080";
-
-/** Reconciliations the agent has run so far, whatever their result (tests that pass -metrics-bind-address). */
-const reconciles = (ctx: Ctx) =>
-  metricSum(ctx.agent, METRICS, "controller_runtime_reconcile_total", 'controller="wg-controller"');
 
 async function keypair() {
   const priv = await generatePrivateKey();
@@ -310,8 +307,12 @@ Deno.test({
       await ctx.agent.setApiReachable(false);
       // What the agent does on its own while the API server is away: four reconciliations from its cache (resyncs
       // every 5 s and whatever the 1 s device poll enqueues), with the polls in between.
-      const start = await reconciles(ctx);
-      await until("four reconciliations during the outage", async () => await reconciles(ctx) >= start + 4, 60_000);
+      const start = await reconciles(ctx.agent);
+      await until(
+        "four reconciliations during the outage",
+        async () => await reconciles(ctx.agent) >= start + 4,
+        60_000,
+      );
       const during = await state();
       await ctx.agent.setApiReachable(true);
       assert.deepEqual(during, before);
@@ -343,7 +344,7 @@ Deno.test({
         async () => (await Deno.readTextFile(ctx.agent.logFile)).includes("would"),
         START_MS,
       );
-      await until("three passes over the object", async () => await reconciles(ctx) >= 3, START_MS);
+      await until("three passes over the object", async () => await reconciles(ctx.agent) >= 3, START_MS);
       assert.deepEqual(await Promise.all([snapshot(c, ctx.stateDir), snapshot(ctx.agent.host, ctx.stateDir)]), before);
       const o = await read(ctx.ns, "dry");
       assert.equal(o.status, undefined);

@@ -6,22 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { type Agent, metricSum } from "../../../kit/agent.ts";
+import type { Agent } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
-import { create, ifname, isReady, read, wgi, withAgent } from "./support.ts";
+import { create, ifname, isReady, METRICS, read, reconciles, wgi, withAgent } from "./support.ts";
 import { until } from "../../../kit/wait.ts";
-
-const METRICS = "127.0.0.1:18083";
-
-/** The wg-controller's passes so far, whatever their result. */
-function passes(agent: Agent): Promise<number> {
-  return metricSum(agent, METRICS, "controller_runtime_reconcile_total", 'controller="wg-controller"');
-}
 
 /** Asserts that the pass count stays `n` for `ms` (sampled every 100 ms). */
 async function staysAt(agent: Agent, n: number, ms: number, what: string): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end;) {
-    assert.equal(await passes(agent), n, what);
+    assert.equal(await reconciles(agent), n, what);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -47,15 +40,15 @@ Deno.test({
         });
         await create(obj);
         await until("Ready", async () => isReady(await read(ns, "w")), 240_000, 200);
-        assert.equal(await passes(agent), 1, "the pass that made the link is the only one");
+        assert.equal(await reconciles(agent), 1, "the pass that made the link is the only one");
         await staysAt(agent, 1, 2000, "no second pass for the pass's own link events");
 
         // Someone else changes the MTU: one pass heals it.
         await ctrs[0].run("ip", "link", "set", "dev", name, "mtu", "1300");
         await until("MTU healed", async () =>
           (await ctrs[0].run("ip", "link", "show", "dev", name)).includes("mtu 1400"));
-        assert.ok(await passes(agent) >= 2, "the drift brought the object back");
-        const after = await passes(agent);
+        assert.ok(await reconciles(agent) >= 2, "the drift brought the object back");
+        const after = await reconciles(agent);
         await staysAt(agent, after, 2000, "healing the drift costs no further pass");
         assert.equal(after, 2, "one pass for the drift");
       },

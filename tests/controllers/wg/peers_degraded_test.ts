@@ -7,14 +7,25 @@
 import assert from "node:assert/strict";
 import { clientNode } from "../../../kit/k8s.ts";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import { type Agent, metricValue } from "../../../kit/agent.ts";
+import type { Agent } from "../../../kit/agent.ts";
 import { until } from "../../../kit/wait.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { wg } from "../../helpers/wgtool.ts";
 import { cluster } from "../../../kit/cluster.ts";
-import { condition, create, ifname, isReady, type Obj, patchSpec, read, secret, wgi, withAgent } from "./support.ts";
-
-const METRICS = "127.0.0.1:18080";
+import {
+  condition,
+  create,
+  ifname,
+  isReady,
+  METRICS,
+  type Obj,
+  patchSpec,
+  read,
+  reconciles,
+  secret,
+  wgi,
+  withAgent,
+} from "./support.ts";
 
 async function publicKey(): Promise<string> {
   return (await publicKeyOf(await generatePrivateKey())).toBase64();
@@ -32,19 +43,6 @@ async function warnings(ns: string, name: string): Promise<Map<string, [number, 
   const core = (await cluster()).kc.makeApiClient(k8s.CoreV1Api);
   const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
   return new Map(list.items.filter((e) => e.type === "Warning").map((e) => [e.reason!, [e.count ?? 1, e.message!]]));
-}
-
-async function reconciles(agent: Agent): Promise<number> {
-  let n = 0;
-  for (const result of ["success", "error", "requeue_after"]) {
-    n += await metricValue(
-      agent,
-      METRICS,
-      "controller_runtime_reconcile_total",
-      `controller="wg-controller",result="${result}"`,
-    );
-  }
-  return n;
 }
 
 Deno.test({

@@ -13,7 +13,7 @@ import { type Agent, metricValue } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { wg } from "../../helpers/wgtool.ts";
 import { cluster } from "../../../kit/cluster.ts";
-import { create, ifname, isReady, read, secret, wgi, withAgent } from "./support.ts";
+import { create, ifname, isReady, METRICS, read, reconciles, secret, wgi, withAgent } from "./support.ts";
 import { until } from "../../../kit/wait.ts";
 
 const ignore = skipUnless("root", "cluster", "wireguard-go");
@@ -21,7 +21,6 @@ const START_MS = 240_000;
 const POLL_S = 1;
 const RESYNC_S = 30;
 const WINDOW_S = 30;
-const METRICS = "127.0.0.1:18080";
 
 async function keypair() {
   const priv = await generatePrivateKey();
@@ -31,15 +30,6 @@ async function keypair() {
 /** The value of a wg-controller metric (0 when not yet exported). */
 function metric(agent: Agent, name: string, labels = 'controller="wg-controller"'): Promise<number> {
   return metricValue(agent, METRICS, name, labels);
-}
-
-/** Reconciles of wg-controller so far (all results). */
-async function reconciles(agent: Agent): Promise<number> {
-  let n = 0;
-  for (const result of ["success", "error", "requeue_after"]) {
-    n += await metric(agent, "controller_runtime_reconcile_total", `controller="wg-controller",result="${result}"`);
-  }
-  return n;
 }
 
 Deno.test({

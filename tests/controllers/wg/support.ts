@@ -1,5 +1,5 @@
 /** wg-controller e2e helpers: objects, Secrets, readiness, kernel snapshots, an agent per scenario. */
-import { type Agent, customApi, startAgent } from "../../../kit/agent.ts";
+import { type Agent, customApi, metricSum, startAgent } from "../../../kit/agent.ts";
 import { cluster, withNamespace } from "../../../kit/cluster.ts";
 import { clientNode, mergePatch } from "../../../kit/k8s.ts";
 import { type TestNetns, withNetns } from "../../../kit/netns.ts";
@@ -10,6 +10,14 @@ export const WGI = { group: "networking.dn42.io", version: "v1alpha1", plural: "
 
 // deno-lint-ignore no-explicit-any
 export type Obj = any;
+
+/** Where the agent serves /metrics in tests that pass `-metrics-bind-address=${METRICS}` (its own namespace). */
+export const METRICS = "127.0.0.1:18080";
+
+/** The wg-controller's passes so far, whatever their result (tests that pass `-metrics-bind-address=${METRICS}`). */
+export function reconciles(agent: Agent): Promise<number> {
+  return metricSum(agent, METRICS, "controller_runtime_reconcile_total", 'controller="wg-controller"');
+}
 
 /** A random interface name, unique machine-wide (wireguard-go sockets are global). */
 export function ifname(): string {
