@@ -113,21 +113,26 @@ export class NlReconciler {
     if (!obj) return await this.#vanished(key);
     if (obj.spec?.node !== this.#o.nodename) return; // not ours (the field selector normally filters these)
     if (obj.metadata.deletionTimestamp) return await this.#delete(obj);
-    let cur = obj;
-    if (!hasFinalizer(obj, FINALIZERS.netlinkInterface)) {
-      if (this.#o.dryRun) log.info("dry-run: would add finalizer", { key });
-      else {
-        cur = await addFinalizer(
-          this.#o.client,
-          NETLINK_INTERFACES,
-          obj,
-          FINALIZERS.netlinkInterface,
-          this.#finalizerWrites,
-        ) ?? obj;
-      }
+    // The link and address events of this pass's own changes need no second pass (settled before the last look).
+    this.#o.monitor.hold(key);
+    try {
+      return await this.#converge(await this.#withFinalizer(obj), signal);
+    } finally {
+      this.#o.monitor.release(key);
     }
-    return await this.#converge(cur, signal);
   };
+
+  /** `obj` with our finalizer (added now if missing; in dry-run mode only logged). */
+  async #withFinalizer(obj: NetlinkInterface): Promise<NetlinkInterface> {
+    if (hasFinalizer(obj, FINALIZERS.netlinkInterface)) return obj;
+    if (this.#o.dryRun) {
+      log.info("dry-run: would add finalizer", { key: objectKey(obj) });
+      return obj;
+    }
+    const { client } = this.#o;
+    return await addFinalizer(client, NETLINK_INTERFACES, obj, FINALIZERS.netlinkInterface, this.#finalizerWrites) ??
+      obj;
+  }
 
   async #converge(obj: NetlinkInterface, signal: AbortSignal): Promise<ReconcileResult> {
     const key = objectKey(obj);
@@ -152,6 +157,7 @@ export class NlReconciler {
       agent: this.#agent,
       dryRun: this.#o.dryRun,
       adoption: adoptionOf(key, obj.metadata.annotations),
+      settle: () => this.#o.monitor.settle(key, targets.map((t) => t.id)),
     });
     this.#track(key, want, targets, res.ends.map((e) => e.link?.index ?? null));
     const prev = this.#records.get(key);

@@ -71,6 +71,11 @@ export interface ApplyOptions {
   dryRun: boolean;
   /** Links dn42op did not create that an administrator lets this object take over (default: none). */
   adoption?: Adoption;
+  /**
+   * Runs after a pass that changed something, right before the final observation (the drift monitor's barrier,
+   * src/node/monitor.ts: the events of the changes are then covered by that observation).
+   */
+  settle?: () => Promise<void>;
 }
 
 /** An address in the typed netlink API's shape. */
@@ -354,6 +359,7 @@ export async function applyInterface(
   const p = new Pass(opts);
   if (want.params.kind === "veth") await applyVeth(p, want, targets[0], targets[1]);
   else await applySingle(p, want, targets[0]);
+  if (p.actions.length && !opts.dryRun) await opts.settle?.();
   const ends = await Promise.all(
     want.ends.map((e, i) => observeEnd(targets[i], e.name, want.params.kind === "bridge")),
   );

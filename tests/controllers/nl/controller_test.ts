@@ -350,3 +350,45 @@ e2e(
     await until("all removed", async () => !/k\d+/.test(await links(a)), 30_000);
   },
 );
+
+/** Asserts that the agent's pass count stays `n` for `ms` (sampled every 100 ms). */
+async function passesStayAt(agent: Agent, n: number, ms: number, what: string): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    assert.equal(await reconciles(agent), n, what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+e2e(
+  "a new link takes one pass, none for the echoes of its own changes (links, addresses, finalizer); a drift takes one",
+  1,
+  async ({ ns, agent, nets: [a] }) => {
+    // No IPv6 here: the kernel's own link-local address, added about a second after the link comes up, is a change
+    // the status shows (one more pass, rightly), not an echo of ours.
+    await a.run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1");
+    const api = await customApi();
+    await create(
+      api,
+      nli(ns, "echo", {
+        node: "n1",
+        interfaceName: "echo0",
+        type: "bridge",
+        up: true,
+        mtu: 1400,
+        addresses: [{ ipcidr: "10.9.0.1/24" }, { ipcidr: "10.9.1.1", peerCidr: "10.9.2.1/32" }],
+        container: netns(a),
+      }),
+    );
+    await ready(api, ns, "echo");
+    assert.equal(await reconciles(agent), 1, "the pass that made the link is the only one");
+    await passesStayAt(agent, 1, 2000, "no second pass for the pass's own link and address events");
+
+    // Someone else changes the MTU: one pass heals it.
+    await a.ip("link", "set", "dev", "echo0", "mtu", "1300");
+    await until("MTU healed", async () => (await a.ip("link", "show", "dev", "echo0")).includes("mtu 1400"), WAIT_MS);
+    const after = await reconciles(agent);
+    await passesStayAt(agent, after, 2000, "healing the drift costs no further pass");
+    assert.equal(after, 2, "one pass for the drift");
+  },
+  [`-metrics-bind-address=${METRICS}`],
+);
