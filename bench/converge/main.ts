@@ -27,7 +27,10 @@
  *
  * Last line: {"runs", "p50_s", "p90_s", "p50_after_apply_s" (without kubectl's own run time), "peer_p50_s",
  * "peer_p90_s", "ratio_p50", "kubectl_to_plan_p50_s" (apply started → the plan controller's first pass),
- * "operator_p50_s" (that pass → first ping) and "operator_ratio_p50" (that part / the peer's whole run), "delete_p50_s", "peer_delete_p50_s", "delete_ratio_p50", "edit_p50_s",
+ * "operator_p50_s" (that pass → first ping) and "operator_ratio_p50" (that part / the peer's whole run),
+ * "kubectl_start_p50_s" (`kubectl version --client`: the client's start alone), "ratio_floor_p50" ((kubectl → plan +
+ * the peer's run) / the peer's run: what an operator exactly as fast as the peer would measure), "delete_p50_s",
+ * "peer_delete_p50_s", "delete_ratio_p50", "edit_p50_s",
  * "peer_edit_p50_s", "edit_ratio_p50", "edit_phases_ms" (the median edit's trace), "phases_p50_ms" (phase and object → median offset
  * from the apply), "loadavg"}; ratios = ours / peer.
  */
@@ -405,6 +408,14 @@ if (import.meta.main) {
         console.log(`peer run ${i}: ${r.up.toFixed(2)} s to the first ping, ip link del → gone ${r.del.toFixed(2)} s`);
       }
       const edits = await peerEdits(inst, runs);
+      // kubectl's own start, no request (`version --client`): part of every run of ours that no operator can shorten.
+      const kubectlStart: number[] = [];
+      for (let i = 1; i <= runs; i++) {
+        const t0 = performance.now();
+        const r = await kubectl(inst.options.kubeconfig, ["version", "--client"]);
+        if (r.code !== 0) throw new Error(`kubectl version --client: ${r.stderr}`);
+        kubectlStart.push((performance.now() - t0) / 1000);
+      }
       const p50Of = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
       console.log(
         `delete → links gone: ours p50 ${p50Of(oursDel).toFixed(2)} s, by hand (ip link del) ${
@@ -453,6 +464,13 @@ if (import.meta.main) {
           `${(p50Of(toPlan) * 1000).toFixed(0)} ms; from there to the first ping p50 ` +
           `${(p50Of(operator) * 1000).toFixed(0)} ms = ${(p50Of(operator) / q50).toFixed(2)}x the peer's whole run`,
       );
+      // The least ratio this machine allows: kubectl's part as measured, and an operator whose own part took exactly
+      // as long as the peer's whole run.
+      const floor = (p50Of(toPlan) + q50) / q50;
+      console.log(
+        `kubectl alone (version --client, no request) p50 ${(p50Of(kubectlStart) * 1000).toFixed(0)} ms; an ` +
+          `operator as fast as the peer would measure (kubectl → plan + peer) / peer = ${floor.toFixed(2)}x`,
+      );
       console.log(
         `ratio (ours/peer) p50 ${(p50 / q50).toFixed(2)}x; goal ≤ 1.5: ${p50 / q50 <= 1.5 ? "met" : "missed"}`,
       );
@@ -467,6 +485,8 @@ if (import.meta.main) {
         kubectl_to_plan_p50_s: Number(p50Of(toPlan).toFixed(3)),
         operator_p50_s: Number(p50Of(operator).toFixed(3)),
         operator_ratio_p50: r2(p50Of(operator) / q50),
+        kubectl_start_p50_s: Number(p50Of(kubectlStart).toFixed(3)),
+        ratio_floor_p50: r2(floor),
         delete_p50_s: r2(p50Of(oursDel)),
         peer_delete_p50_s: r2(p50Of(peerDel)),
         delete_ratio_p50: r2(p50Of(oursDel) / p50Of(peerDel)),
