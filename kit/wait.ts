@@ -43,3 +43,26 @@ export async function until<T>(
     await sleep(everyMs);
   }
 }
+
+/** Thrown by {@link holds} when the observed value changed. */
+export class NotSteady extends Error {
+  override name = "NotSteady";
+}
+
+/**
+ * The counterpart of {@link until} for steady state: calls `probe` every `everyMs` for `ms` and throws a
+ * {@link NotSteady} naming `what` as soon as it returns anything but `expected`.
+ */
+export async function holds<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  expected: T,
+  ms: number,
+  everyMs = 100,
+): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    const v = await probe();
+    if (v !== expected) throw new NotSteady(`${what}: expected ${JSON.stringify(expected)}, saw ${JSON.stringify(v)}`);
+    await sleep(everyMs);
+  }
+}

@@ -9,7 +9,7 @@ import { OwnWrites } from "../../src/kube/own_writes.ts";
 import { INTERFACES, type PlanObject, PLANS } from "../../src/controllers/wgplan/resources.ts";
 import { wgp1Spec } from "../../kit/plan_fixtures.ts";
 import { clusterTest, listChildren, planObject, releaseAll, startController } from "./harness.ts";
-import { until } from "../../kit/wait.ts";
+import { holds, until } from "../../kit/wait.ts";
 
 const ignore = await skipUnless("cluster");
 
@@ -114,10 +114,7 @@ clusterTest("a plan is not expanded again for the echoes of the children it wrot
     });
     await until("a pass for the other writer's edit", async () => (await passes(port)) >= 2);
     // The two passes stay two: the creation's and the edit's (with echoes counted, there are three).
-    for (const end = Date.now() + 2000; Date.now() < end;) {
-      assert.equal(await passes(port), 2);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await holds("two passes", () => passes(port), 2, 2000);
   } finally {
     assert.equal(await ctl.stop(), 0);
     await releaseAll(client, ns);

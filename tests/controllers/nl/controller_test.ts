@@ -21,7 +21,7 @@ import {
   startNlAgent,
   WAIT_MS,
 } from "../../../kit/nl_agent.ts";
-import { until } from "../../../kit/wait.ts";
+import { holds, until } from "../../../kit/wait.ts";
 import { metricSum } from "../../../kit/agent.ts";
 
 const ignore = skipUnless("root", "cluster");
@@ -351,14 +351,6 @@ e2e(
   },
 );
 
-/** Asserts that the agent's pass count stays `n` for `ms` (sampled every 100 ms). */
-async function passesStayAt(agent: Agent, n: number, ms: number, what: string): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    assert.equal(await reconciles(agent), n, what);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 e2e(
   "a new link takes one pass, none for the echoes of its own changes (links, addresses, finalizer); a drift takes one",
   1,
@@ -381,13 +373,13 @@ e2e(
     );
     await ready(api, ns, "echo");
     assert.equal(await reconciles(agent), 1, "the pass that made the link is the only one");
-    await passesStayAt(agent, 1, 2000, "no second pass for the pass's own link and address events");
+    await holds("no second pass for the pass's own link and address events", () => reconciles(agent), 1, 2000);
 
     // Someone else changes the MTU: one pass heals it.
     await a.ip("link", "set", "dev", "echo0", "mtu", "1300");
     await until("MTU healed", async () => (await a.ip("link", "show", "dev", "echo0")).includes("mtu 1400"), WAIT_MS);
     const after = await reconciles(agent);
-    await passesStayAt(agent, after, 2000, "healing the drift costs no further pass");
+    await holds("healing the drift costs no further pass", () => reconciles(agent), after, 2000);
     assert.equal(after, 2, "one pass for the drift");
   },
   [`-metrics-bind-address=${METRICS}`],

@@ -6,18 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { generatePrivateKey, publicKeyOf } from "../../../src/wireguard/key.ts";
-import type { Agent } from "../../../kit/agent.ts";
 import { skipUnless } from "../../helpers/caps.ts";
 import { create, ifname, isReady, METRICS, read, reconciles, wgi, withAgent } from "./support.ts";
-import { until } from "../../../kit/wait.ts";
-
-/** Asserts that the pass count stays `n` for `ms` (sampled every 100 ms). */
-async function staysAt(agent: Agent, n: number, ms: number, what: string): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    assert.equal(await reconciles(agent), n, what);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { holds, until } from "../../../kit/wait.ts";
 
 Deno.test({
   name: "wg-controller: a new link takes one pass, none for the echoes of its own changes; a later drift takes one",
@@ -41,7 +32,7 @@ Deno.test({
         await create(obj);
         await until("Ready", async () => isReady(await read(ns, "w")), 240_000, 200);
         assert.equal(await reconciles(agent), 1, "the pass that made the link is the only one");
-        await staysAt(agent, 1, 2000, "no second pass for the pass's own link events");
+        await holds("no second pass for the pass's own link events", () => reconciles(agent), 1, 2000);
 
         // Someone else changes the MTU: one pass heals it.
         await ctrs[0].run("ip", "link", "set", "dev", name, "mtu", "1300");
@@ -49,7 +40,13 @@ Deno.test({
           (await ctrs[0].run("ip", "link", "show", "dev", name)).includes("mtu 1400"));
         assert.ok(await reconciles(agent) >= 2, "the drift brought the object back");
         const after = await reconciles(agent);
-        await staysAt(agent, after, 2000, "healing the drift costs no further pass");
+        await holds(
+          "healing the drift costs no further pass",
+          () =>
+            reconciles(agent),
+          after,
+          2000,
+        );
         assert.equal(after, 2, "one pass for the drift");
       },
       ["-wg-poll-interval=600", "-default-resync-period=600", `-metrics-bind-address=${METRICS}`],
