@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { clusterDown, clusterUp, defaultClusterDir, readClusterState } from "../scripts/cluster.ts";
 import { rssKiB } from "../kit/proc.ts";
 import { ensureProfiles } from "../scripts/setup.ts";
+import { cacheNpmPackages } from "../scripts/npm_cache.ts";
 import { Podman } from "./podman/podman.ts";
 import { type CheckResult, formatTable, waitForChecks } from "./checks.ts";
 import {
@@ -87,6 +88,7 @@ async function up(waitSeconds: number, stableSeconds: number, image: boolean): P
     mark = now;
   };
   await ensureProfiles(["base", "containers", "graph"]);
+  await cacheNpmPackages(); // the controllers' starts neither wait for the registry nor write about it
   phase("setup");
   const cluster = await clusterUp();
   phase("control plane");

@@ -32,6 +32,7 @@ import { type JunitCase, junitCases } from "./kernel/junit.ts";
 import { prepareImageInputs } from "./image/build.ts";
 import { prepareKernelTier, runKernelTier } from "./kernel/tier.ts";
 import { ensureProfiles } from "./setup.ts";
+import { cacheNpmPackages } from "./npm_cache.ts";
 import { createNetns, deleteNetns } from "../kit/netns.ts";
 import { stream } from "../kit/proc.ts";
 
@@ -356,17 +357,13 @@ async function prepare(opts: Options): Promise<void> {
     "setup (apt packages)",
     () => ensureProfiles(["base", "containers", "graph", "browser", ...(opts.kernel ? ["kernel"] : [])]),
   );
-  await step("npm packages cached", () => stream([Deno.execPath(), "install"], { quiet: true }).then(okOrThrow));
+  await step("npm packages cached", () => cacheNpmPackages());
   if (opts.cluster) await step("control plane built", () => buildControlPlane());
   // The image tests build the image offline from these (tests/e2e/image_test.ts).
   if (opts.cluster && (opts.paths.length === 0 || opts.paths.some((p) => p.includes("image")))) {
     await step("image inputs fetched", () => prepareImageInputs());
   }
   if (opts.kernel) await step("kernel tier prepared", () => prepareKernelTier());
-}
-
-function okOrThrow(r: { code: number; output: string }): void {
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.output.slice(-2000)}`);
 }
 
 async function kernelTier(hostTestsDone: Promise<unknown>, env: Record<string, string>): Promise<void> {
