@@ -113,6 +113,25 @@ Deno.test("status writer: a cache that has not yet seen our last write costs no 
   assert.notEqual(third.object.metadata.resourceVersion, theirs.metadata.resourceVersion);
 });
 
+Deno.test("status writer: the caller's copy is never modified; a mutation may change the status it is given", async () => {
+  const api = new FakeApiServer();
+  const client = api.client();
+  const created = await client.create(WIDGETS, "ns", widget("w"));
+  const status = new StatusWriter<Widget>(client, WIDGETS, "test");
+  const cached = (await status.update("ns", "w", () => ({ observed: "a" }), created)).object;
+  const before = structuredClone(cached);
+  const r = await status.update("ns", "w", (o) => {
+    o.status!.observed += "+b"; // its own copy of the status
+    return o.status;
+  }, cached);
+  assert.equal(r.written, true);
+  assert.equal(r.object.status?.observed, "a+b");
+  assert.deepEqual(cached, before, "the cached object is as it was");
+  const same = await status.update("ns", "w", (o) => o.status, r.object);
+  assert.equal(same.written, false, "an unchanged status is not sent");
+  assert.equal(same.object, r.object, "nothing written: the caller's object, not a copy");
+});
+
 Deno.test("fake API: controller reconciles, retries errors with backoff, writes status, holds a finalizer", async () => {
   const api = new FakeApiServer();
   const client = api.client();
