@@ -110,6 +110,11 @@ export class WgNode {
   readonly #publicKeys = new Map<string, { privateKey: WireGuardKey; publicKey: WireGuardKey }>();
   /** Per object, the spec endpoints in place after its last pass (src/node/wireguard/roaming.ts). */
   readonly #endpoints = new Map<string, AppliedEndpoints>();
+  /**
+   * Per object, its TUN link (namespace id/ifindex) last seen served by a wireguard-go of ours. A TUN lives only as
+   * long as the daemon holding it open, so the same link needs no second look at every poll.
+   */
+  readonly #served = new Map<string, string>();
 
   constructor(readonly host: Netns, opts: WgNodeOptions) {
     this.#opts = opts;
@@ -198,7 +203,7 @@ export class WgNode {
       await this.#claim(target, name, mark, r, dryRun);
       state = "owned";
     }
-    if (state === "owned" && await this.#unserved(link!)) {
+    if (state === "owned" && await this.#unserved(owner, target, link!)) {
       r.actions.push(`replace ${name} in ${target.label}: no wireguard-go of this agent serves it`);
       if (dryRun) return r;
       await deleteLink(target, link!.index).catch(ignoreNotFound);
@@ -264,9 +269,13 @@ export class WgNode {
   }
 
   /** A TUN that neither a daemon in our state directory nor a socket in our socket directory serves. */
-  async #unserved(link: Link): Promise<boolean> {
+  async #unserved(owner: string, ns: Netns, link: Link): Promise<boolean> {
     if (link.kind !== "tun" || this.#opts.backend === "kernel") return false;
-    return !(await this.client(this.host).userspace.hasDevice(link.name)) && !(await this.#daemon(link.name));
+    const id = `${ns.id}/${link.index}`;
+    if (this.#served.get(owner) === id) return false;
+    if (!(await this.client(this.host).userspace.hasDevice(link.name)) && !(await this.#daemon(link.name))) return true;
+    this.#served.set(owner, id);
+    return false;
   }
 
   /** Writes the mark and group on an unfinished link of ours. */
@@ -368,6 +377,7 @@ export class WgNode {
     const actions: string[] = [];
     if (!dryRun) {
       this.#endpoints.delete(owner);
+      this.#served.delete(owner);
       this.#publicKeys.delete(name);
     }
     let foreign = false;
