@@ -11,7 +11,7 @@
  * Otherwise the Secret is not used and not overwritten: the plan reports KeySecretNotTrusted and those nodes' links
  * are held.
  */
-import { isNotFound, type KubeClient } from "../../kube/client.ts";
+import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
 import { controlledByValue, LABEL_CONTROLLED_BY, type PlanIdentity } from "../../plan/child.ts";
 import type { PlanProblem } from "../../plan/expand.ts";
 import { keySources, planKeySecretName, type ResolvedKeys, resolveKeys, type SecretData } from "../../plan/keys.ts";
@@ -78,6 +78,10 @@ async function untrustedNodes(
  * Resolves the plan's keys, generating and storing missing ones; writes nothing when nothing changed. `recorded`: the
  * nodes' public keys as this controller last wrote them into the plan's status; `announced`: those of a rotation
  * announced on the plan.
+ *
+ * A plan with no key recorded or announced yet (a new plan) normally has no key Secret: it is then created without
+ * being read first, one API round trip less before the plan's children can be written. If one exists after all, the
+ * creation is refused (409) and the keys are loaded again, reading it.
  */
 export async function loadPlanKeys(
   client: KubeClient,
@@ -87,13 +91,36 @@ export async function loadPlanKeys(
   recorded: ReadonlyMap<string, string> = new Map(),
   announced: ReadonlyMap<string, string> = new Map(),
 ): Promise<PlanKeys> {
+  const args = [client, plan, spec, fieldManager, recorded, announced] as const;
+  if (recorded.size > 0 || announced.size > 0) return await load(...args, true);
+  try {
+    return await load(...args, false);
+  } catch (e) {
+    if (!(e instanceof SecretExists)) throw e;
+    return await load(...args, true);
+  }
+}
+
+/** The plan's key Secret was to be created without reading it, and it exists. */
+class SecretExists extends Error {}
+
+async function load(
+  client: KubeClient,
+  plan: PlanIdentity,
+  spec: WireGuardNetworkPlanSpec,
+  fieldManager: string,
+  recorded: ReadonlyMap<string, string>,
+  announced: ReadonlyMap<string, string>,
+  readOwn: boolean,
+): Promise<PlanKeys> {
   const { sources, problems } = keySources(spec, plan.namespace);
   const secretName = planKeySecretName(plan.name);
   // The plan's own Secret and the referenced ones are read at once: one API round trip per pass, not one per Secret.
   const userNames = [...new Set(sources.flatMap((s) => s.kind === "secret" ? [s.ref.name] : []))];
-  const [own, ...userSecrets] = await Promise.all(
-    [secretName, ...userNames].map((name) => getSecret(client, plan.namespace, name)),
-  );
+  const [own, ...userSecrets] = await Promise.all([
+    readOwn ? getSecret(client, plan.namespace, secretName) : undefined,
+    ...userNames.map((name) => getSecret(client, plan.namespace, name)),
+  ]);
   const generated = sources.filter((s) => s.kind === "generated").map((s) => s.node);
   const untrusted = own && ownedBy(own, plan.uid)
     ? await untrustedNodes(own, decode(own) ?? {}, generated, recorded, announced)
@@ -141,7 +168,9 @@ export async function loadPlanKeys(
     };
     const stored = own
       ? await client.replace<SecretObject>(SECRETS, body, { fieldManager })
-      : await client.create<SecretObject>(SECRETS, plan.namespace, body, fieldManager);
+      : await client.create<SecretObject>(SECRETS, plan.namespace, body, fieldManager).catch((e) => {
+        throw !readOwn && isAlreadyExists(e) ? new SecretExists() : e;
+      });
     if (stored?.metadata?.uid && stored.metadata.resourceVersion) {
       written.set(stored.metadata.uid, stored.metadata.resourceVersion);
     }
