@@ -138,8 +138,11 @@ Deno.test({
       try {
         assert.equal(watchedSockets(), nss.length);
         await Promise.all(nss.map((t, i) => t.ip("link", "add", `sp${i}a`, "type", "veth", "peer", "name", `sp${i}b`)));
+        // Both ends: the kernel announces the veth's peer (b) before the link itself (a), so b alone proves nothing of a.
         await Promise.all(
-          events.map((ev, i) => seen(ev, (e) => e.type === "link" && e.link.name === `sp${i}b`, `sp${i}b`)),
+          events.flatMap((ev, i) =>
+            [`sp${i}a`, `sp${i}b`].map((n) => seen(ev, (e) => e.type === "link" && e.link.name === n, n))
+          ),
         );
         for (const [i, ev] of events.entries()) {
           const names = new Set(ev.flatMap((e) => e.type === "link" ? [e.link.name] : []));
