@@ -144,8 +144,16 @@ Deno.test({
           120_000,
           250,
         );
-        const after = await read(ns, "w");
-        assert.doesNotMatch(condition(after, "Ready").message, /presharedKeySecretRef/);
+        // The status is written in the background, after the pass that changed the device.
+        const after = await until(
+          "Ready no longer names the Secret",
+          async () => {
+            const o = await read(ns, "w");
+            return /presharedKeySecretRef/.test(condition(o, "Ready").message) ? undefined : o;
+          },
+          30_000,
+          100,
+        );
         assert.match(condition(after, "Ready").message, /dn42op-ten-nx\.invalid/);
       },
       [`-metrics-bind-address=${METRICS}`],
