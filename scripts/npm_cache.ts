@@ -12,7 +12,7 @@ import { exec } from "../kit/proc.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** The `npm:` package specifiers among deno.json's imports, each once (pure); prefix mappings (`npm:/…/`) are left out. */
+/** The `npm:` package specifiers of deno.json's imports, each once (pure); prefix mappings (`npm:/…/`) left out. */
 export function npmImports(config: { imports?: Record<string, string> }): string[] {
   const specs = Object.values(config.imports ?? {}).filter((v) => v.startsWith("npm:") && !v.startsWith("npm:/"));
   return [...new Set(specs)].sort();

@@ -12,7 +12,7 @@ import {
   objectKey,
   type ResourceType,
 } from "./client.ts";
-import type { OwnWrites } from "./own_writes.ts";
+import { ownWrite, type OwnWrites } from "./own_writes.ts";
 
 /** True when `obj` carries `finalizer`. */
 export function hasFinalizer(obj: KubeObject, finalizer: string): boolean {
@@ -79,7 +79,7 @@ async function patchFinalizers<T extends KubeObject>(
     const patch = build(current, finalizer);
     if (!patch) return current;
     try {
-      return await (ownWrites ? ownWrites.track(objectKey(obj), () => write(patch)) : write(patch));
+      return await ownWrite(ownWrites, objectKey(obj), () => write(patch));
     } catch (e) {
       if (isNotFound(e)) return undefined;
       const same = JSON.stringify(patch) === failed;

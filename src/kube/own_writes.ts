@@ -11,6 +11,15 @@
  */
 import { type KubeObject, objectKey } from "./client.ts";
 
+/** `write` of the object `key`, tracked by `ownWrites` when there is one ({@link OwnWrites.track}). */
+export function ownWrite<T extends KubeObject | undefined>(
+  ownWrites: OwnWrites | undefined,
+  key: string,
+  write: () => Promise<T>,
+): Promise<T> {
+  return ownWrites ? ownWrites.track(key, write) : write();
+}
+
 /** A held event: its object's version and how to deliver it after all. */
 interface Held {
   rv: string | undefined;

@@ -57,8 +57,8 @@ export class StatusWriter<T extends KubeObject & { status?: S }, S = T["status"]
 
   /**
    * Applies `mutate` to the object `namespace/name` and writes the result when it changed. `current` (e.g. the
-   * informer's cached copy) saves the first GET; it is never modified, nor is the returned object. Throws `KubeApiError` (404 when the object is
-   * gone, 409 after `maxAttempts` conflicts).
+   * informer's cached copy) saves the first GET; it is never modified, nor is the returned object. Throws
+   * `KubeApiError` (404 when the object is gone, 409 after `maxAttempts` conflicts).
    */
   async update(
     namespace: string,

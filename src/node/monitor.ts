@@ -194,6 +194,16 @@ export class DriftMonitor implements NamespaceListener {
     this.#held.delete(key);
   }
 
+  /** Runs `pass` of `key` between {@link hold} and {@link release}; the pass calls {@link settle} after changes. */
+  async holding<T>(key: string, pass: () => Promise<T>): Promise<T> {
+    this.hold(key);
+    try {
+      return await pass();
+    } finally {
+      this.release(key);
+    }
+  }
+
   /** Stops every subscription. */
   async stop(): Promise<void> {
     const ws = [...this.#watches.values()];

@@ -114,12 +114,7 @@ export class NlReconciler {
     if (obj.spec?.node !== this.#o.nodename) return; // not ours (the field selector normally filters these)
     if (obj.metadata.deletionTimestamp) return await this.#delete(obj);
     // The link and address events of this pass's own changes need no second pass (settled before the last look).
-    this.#o.monitor.hold(key);
-    try {
-      return await this.#converge(await this.#withFinalizer(obj), signal);
-    } finally {
-      this.#o.monitor.release(key);
-    }
+    return await this.#o.monitor.holding(key, async () => this.#converge(await this.#withFinalizer(obj), signal));
   };
 
   /** `obj` with our finalizer (added now if missing; in dry-run mode only logged). */

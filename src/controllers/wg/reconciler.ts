@@ -144,22 +144,13 @@ export class WgReconciler {
   /** The reconcile function for the harness. */
   reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
     try {
-      return await this.#reconcile(key, signal);
+      // The link events of this pass's own changes need no second pass (settled before ensure's last look).
+      return await this.#d.monitor.holding(key, () => this.#pass(key, signal));
     } catch (e) {
       this.#keys.forget(key);
       throw e;
     }
   };
-
-  async #reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
-    // The link events of this pass's own changes need no second pass (settled before ensure's last look).
-    this.#d.monitor.hold(key);
-    try {
-      return await this.#pass(key, signal);
-    } finally {
-      this.#d.monitor.release(key);
-    }
-  }
 
   async #pass(key: string, signal: AbortSignal): Promise<ReconcileResult> {
     const obj = this.#d.informer.store.get(key);

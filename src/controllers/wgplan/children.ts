@@ -5,7 +5,7 @@
  * AlreadyExists retries between two plans) — unless it is a child the Go implementation's plan controller made for
  * this plan and the plan opted in to taking it over.
  */
-import type { OwnWrites } from "../../kube/own_writes.ts";
+import { ownWrite, type OwnWrites } from "../../kube/own_writes.ts";
 import { isAlreadyExists, isNotFound, type KubeClient } from "../../kube/client.ts";
 import { logger } from "../../log/mod.ts";
 import { trace } from "../../log/trace.ts";
@@ -88,7 +88,7 @@ export async function writeChildren(
   };
   const wanted = new Set(desired.map((d) => d.objectName));
   const tracked = (name: string, write: () => Promise<InterfaceObject>) =>
-    o.ownWrites ? o.ownWrites.track(`${plan.namespace}/${name}`, write) : write();
+    ownWrite(o.ownWrites, `${plan.namespace}/${name}`, write);
   const fail = (what: string, e: unknown) => r.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
 
   await eachLimited(desired, o.concurrency, async (d) => {
